@@ -1,0 +1,1 @@
+"""The ``compax`` command line: administration, bulk import/export and offline booking."""

@@ -1,0 +1,184 @@
+"""Endpoint declarations: each route states its permission and its schemas once.
+
+The declaration drives routing, authentication, role checks, body and query validation, the
+OpenAPI document and the role-walk test, so none of them can drift from the others.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+from aiohttp import web
+from pydantic import BaseModel, ValidationError
+from pydantic_core import to_json
+
+from compax_server.auth import authenticate
+from compax_server.db import Database
+from compax_server.keys import DATABASE, SETTINGS
+from compax_server.models import User
+from compax_server.settings import Settings
+from sync.errors import (
+    BadRequest,
+    Forbidden,
+    NotFound,
+    PreconditionRequired,
+    ValidationFailed,
+    field_errors,
+)
+from sync.permissions import Permission, allows
+
+BodyT = TypeVar("BodyT")
+QueryT = TypeVar("QueryT")
+Handler = Callable[["Call[Any, Any]"], Awaitable[web.StreamResponse]]
+
+
+@dataclass
+class Call(Generic[BodyT, QueryT]):
+    """One authenticated, validated request as a handler sees it."""
+
+    request: web.Request
+    body: BodyT
+    query: QueryT
+    user_or_none: User | None
+
+    @property
+    def user(self) -> User:
+        assert self.user_or_none is not None, "public endpoints have no user"
+        return self.user_or_none
+
+    @property
+    def db(self) -> Database:
+        return self.request.app[DATABASE]
+
+    @property
+    def settings(self) -> Settings:
+        return self.request.app[SETTINGS]
+
+    def path_id(self, name: str = "id") -> int:
+        """An integer path parameter; anything else is a 404, as no such record exists."""
+        raw = self.request.match_info[name]
+        if not raw.isdigit() or len(raw) > 18:
+            raise NotFound(f"No record with {name} {raw!r}")
+        return int(raw)
+
+    def if_match(self) -> int:
+        """The version named by ``If-Match``: 428 when missing, 400 when not a version."""
+        raw = self.request.headers.get("If-Match")
+        if raw is None:
+            raise PreconditionRequired("Send If-Match with the version you last read")
+        value = raw.strip().removeprefix("W/").strip('"')
+        if not value.isdigit():
+            raise BadRequest(f"If-Match must be a record version such as \"3\", not {raw!r}")
+        return int(value)
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    method: str
+    path: str
+    handler: Handler
+    summary: str
+    tag: str
+    permission: Permission | None
+    public: bool
+    body: type[BaseModel] | None
+    query: type[BaseModel] | None
+    response: Any
+    status: int
+    conditional: bool
+
+    @property
+    def name(self) -> str:
+        return self.handler.__name__
+
+
+@dataclass
+class Api:
+    """The registry of endpoints, filled by the route modules' decorators."""
+
+    endpoints: list[Endpoint] = field(default_factory=list)
+
+    def route(
+        self,
+        method: str,
+        path: str,
+        *,
+        summary: str,
+        tag: str,
+        permission: Permission | None = None,
+        public: bool = False,
+        body: type[BaseModel] | None = None,
+        query: type[BaseModel] | None = None,
+        response: Any = None,
+        status: int = 200,
+        conditional: bool = False,
+    ) -> Callable[[Handler], Handler]:
+        def register(handler: Handler) -> Handler:
+            self.endpoints.append(
+                Endpoint(method, path, handler, summary, tag, permission, public, body, query,
+                         response, status, conditional)
+            )
+            return handler
+
+        return register
+
+    def setup(self, app: web.Application) -> None:
+        for endpoint in self.endpoints:
+            app.router.add_route(
+                endpoint.method, endpoint.path, _dispatcher(endpoint), name=endpoint.name
+            )
+
+
+def _dispatcher(endpoint: Endpoint) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    async def dispatch(request: web.Request) -> web.StreamResponse:
+        user = None
+        if not endpoint.public:
+            user = await authenticate(request)
+            if endpoint.permission and not allows(user.role, endpoint.permission):
+                raise Forbidden(f"Your role ({user.role}) may not {endpoint.summary.lower()}")
+        query = validate(endpoint.query, dict(request.query)) if endpoint.query else None
+        body = await _read_body(request, endpoint.body) if endpoint.body else None
+        return await endpoint.handler(Call(request, body, query, user))
+
+    dispatch.__name__ = endpoint.name
+    return dispatch
+
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+def validate(model: type[ModelT], data: Any, prefix: str = "") -> ModelT:
+    """``model`` validated from ``data``, or ``ValidationFailed`` naming every bad field."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise ValidationFailed(field_errors(exc, prefix)) from None
+
+
+async def _read_body(request: web.Request, model: type[BaseModel]) -> BaseModel:
+    if request.content_type != "application/json":
+        raise web.HTTPUnsupportedMediaType(text="Send the body as application/json")
+    raw = await request.read()
+    try:
+        data = json.loads(raw) if raw else None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BadRequest(f"The body is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise ValidationFailed.single("body", "must be a JSON object")
+    return validate(model, data)
+
+
+def json_response(
+    data: Any, *, status: int = 200, headers: dict[str, str] | None = None
+) -> web.Response:
+    """A JSON response for models, lists and plain values alike."""
+    return web.Response(
+        body=to_json(data), status=status, content_type="application/json", headers=headers
+    )
+
+
+def etag(version: int) -> dict[str, str]:
+    return {"ETag": f'"{version}"'}

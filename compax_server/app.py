@@ -1,0 +1,60 @@
+"""The application factory: ``create_app(settings)`` builds everything, nothing at import."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from compax_server.db import Database
+from compax_server.keys import ACCESS_TOKENS, DATABASE, ENDPOINTS, PASSWORDS, SETTINGS, SIGN_IN
+from compax_server.middleware import MIDDLEWARES
+from compax_server.ratelimit import FailureLimiter
+from compax_server.routes import ROUTE_TABLES
+from compax_server.security import ACCESS_TOKEN_SALT, Passwords, Tokens
+from compax_server.services.users import SignIn
+from compax_server.settings import Settings
+
+
+def create_app(settings: Settings) -> web.Application:
+    """A ready-to-run application; the database opens on startup and closes on cleanup."""
+    app = web.Application(client_max_size=settings.max_body_bytes)
+    app[SETTINGS] = settings
+    setup_middlewares(app)
+    setup_routes(app)
+    app.cleanup_ctx.append(_database)
+    return app
+
+
+def setup_middlewares(app: web.Application) -> None:
+    app.middlewares.extend(MIDDLEWARES)
+
+
+def setup_routes(app: web.Application) -> None:
+    for table in ROUTE_TABLES:
+        table.setup(app)
+    app[ENDPOINTS] = [endpoint for table in ROUTE_TABLES for endpoint in table.endpoints]
+
+
+async def _database(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    database = Database(
+        settings.effective_database_url,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+    )
+    passwords = Passwords(settings)
+    tokens = Tokens(settings.secret_keys, ACCESS_TOKEN_SALT, settings.token_lifetime_seconds)
+    window = settings.login_window_seconds
+    app[DATABASE] = database
+    app[PASSWORDS] = passwords
+    app[ACCESS_TOKENS] = tokens
+    app[SIGN_IN] = SignIn(
+        database,
+        passwords,
+        tokens,
+        by_username=FailureLimiter(settings.login_attempts_per_username, window),
+        by_address=FailureLimiter(settings.login_attempts_per_address, window),
+    )
+    yield
+    await database.dispose()

@@ -1,0 +1,58 @@
+"""Who is calling: bearer tokens parsed in one place, and the client's address.
+
+Contract: no ``Authorization`` header, a scheme other than Bearer, a bad signature, an expired
+token, or a token whose user is gone, deactivated or has since bumped their token generation
+(logout-all, password or role change) is 401. Nothing else decides who the caller is.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+
+from aiohttp import web
+
+from compax_server.keys import ACCESS_TOKENS, DATABASE, SETTINGS
+from compax_server.models import User
+from sync.errors import NotAuthenticated
+
+
+async def authenticate(request: web.Request) -> User:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if not header:
+        raise NotAuthenticated("Send Authorization: Bearer <token>; get one at /api/v1/auth/token")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise NotAuthenticated("The Authorization header must be 'Bearer <token>'")
+    claims = request.app[ACCESS_TOKENS].verify(token.strip())
+    if claims is None:
+        raise NotAuthenticated("The token is invalid or has expired; sign in again")
+    async with request.app[DATABASE].read() as session:
+        user = await session.get(User, claims.user_id)
+    if user is None or not user.active or user.token_generation != claims.generation:
+        raise NotAuthenticated("The token has been revoked; sign in again")
+    return user
+
+
+def client_address(request: web.Request) -> str:
+    """The caller's address; ``X-Forwarded-For`` is believed only from a trusted proxy.
+
+    Walking the header from the right, the first address that is not a trusted proxy is the
+    client: anything left of it could have been written by the client itself.
+    """
+    remote = request.remote or "unknown"
+    trusted = request.app[SETTINGS].trusted_proxies
+    if not trusted or not _is_trusted(remote, trusted):
+        return remote
+    hops = [hop.strip() for hop in request.headers.get("X-Forwarded-For", "").split(",")]
+    for hop in reversed([h for h in hops if h]):
+        if not _is_trusted(hop, trusted):
+            return hop
+    return remote
+
+
+def _is_trusted(address: str, trusted: list[str]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in ipaddress.ip_network(net, strict=False) for net in trusted)

@@ -1,0 +1,161 @@
+"""``compax server …``: run, migrate and bootstrap a Compax server.
+
+These are the server's own operator commands, so they may open its database; the rest of
+the ``compax`` CLI talks to the server over HTTP only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from typing import Annotated
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+
+from sync.errors import field_errors
+
+err = Console(stderr=True, soft_wrap=True)
+server_app = typer.Typer(
+    help="Run and administer a Compax server (settings come from COMPAX_* variables).",
+    no_args_is_help=True,
+)
+
+
+def _settings(**overrides: object):  # type: ignore[no-untyped-def]
+    """Settings from the environment and flags, or a clear message and exit code 2."""
+    from compax_server.settings import Settings
+
+    try:
+        settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        for error in field_errors(exc):
+            name = "COMPAX_" + error.field.upper() if error.field != "body" else "settings"
+            err.print(f"[red]error:[/] {name}: {error.message}")
+        raise typer.Exit(2) from None
+    return settings.with_embedded_secret() if not settings.database_url else settings
+
+
+async def _ready_database(settings):  # type: ignore[no-untyped-def]
+    """The database, migrated if embedded; a production database must be migrated explicitly."""
+    from compax_server.db import Database
+
+    database = Database(settings.effective_database_url)
+    if not settings.database_url:
+        await database.migrate()
+        return database
+    current, head = await database.schema_revision()
+    if current != head:
+        await database.dispose()
+        err.print(
+            f"[red]error:[/] the database schema is at {current or 'nothing'}, this Compax "
+            f"needs {head}; run `compax server migrate` first"
+        )
+        raise typer.Exit(1)
+    return database
+
+
+@server_app.command()
+def run(
+    host: Annotated[str | None, typer.Option(help="Address to listen on [env COMPAX_HOST].")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on [env COMPAX_PORT].")] = None,
+) -> None:
+    """Serve the API. With no COMPAX_DATABASE_URL, uses (and creates) a SQLite file.
+
+    Example: compax server run --host 0.0.0.0 --port 8080
+    """
+    from aiohttp import web
+
+    from compax_server.app import create_app
+    from compax_server.logs import configure_logging
+
+    settings = _settings(host=host, port=port)
+    configure_logging(settings.log_format, settings.log_level)
+
+    async def check() -> None:
+        database = await _ready_database(settings)
+        await database.dispose()
+
+    asyncio.run(check())
+    where = settings.database_url and settings.effective_database_url.split("@")[-1]
+    err.print(
+        f"Compax on [bold]http://{settings.host}:{settings.port}[/] "
+        f"(database: {where or settings.data_dir / 'compax.sqlite3'}); Ctrl+C stops it"
+    )
+    web.run_app(
+        create_app(settings), host=settings.host, port=settings.port, access_log=None, print=None
+    )
+
+
+@server_app.command()
+def migrate() -> None:
+    """Bring the database schema up to date (run once per upgrade, before starting servers).
+
+    Example: COMPAX_DATABASE_URL=postgresql://compax@db/compax compax server migrate
+    """
+    from compax_server.db import Database
+
+    settings = _settings()
+
+    async def upgrade() -> str | None:
+        database = Database(settings.effective_database_url)
+        try:
+            await database.migrate()
+            return (await database.schema_revision())[0]
+        finally:
+            await database.dispose()
+
+    err.print(f"Database schema at revision {asyncio.run(upgrade())}")
+
+
+@server_app.command("create-admin")
+def create_admin(
+    username: Annotated[str, typer.Option(help="The new administrator's username.")],
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from standard input.")
+    ] = False,
+    full_name: Annotated[str, typer.Option(help="Shown in the apps.")] = "",
+    email: Annotated[str | None, typer.Option(help="Contact address.")] = None,
+) -> None:
+    """Create an administrator directly in the server's database (the first one, usually).
+
+    Example: printf '%s' "$ADMIN_PASSWORD" | compax server create-admin --username root --password-stdin
+    """
+    from compax_server.security import Passwords
+    from compax_server.services.users import create_user
+    from sync.errors import CompaxError, ValidationFailed
+    from sync.schemas import UserCreate
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    elif sys.stdin.isatty():
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    else:
+        err.print("[red]error:[/] standard input is not a terminal; pass --password-stdin")
+        raise typer.Exit(2)
+    settings = _settings()
+    try:
+        data = UserCreate(
+            username=username, password=password, full_name=full_name, email=email, role="admin"
+        )
+    except ValidationError as exc:
+        for error in field_errors(exc):
+            err.print(f"[red]error:[/] {error.field}: {error.message}")
+        raise typer.Exit(2) from None
+
+    async def create() -> None:
+        database = await _ready_database(settings)
+        try:
+            password_hash = await Passwords(settings).hash(data.password)
+            async with database.write() as session:
+                await create_user(session, data, password_hash)
+        finally:
+            await database.dispose()
+
+    try:
+        asyncio.run(create())
+    except (ValidationFailed, CompaxError) as exc:
+        err.print(f"[red]error:[/] {exc.detail}")
+        raise typer.Exit(1) from None
+    err.print(f"Created administrator [bold]{data.username}[/]")

@@ -1,0 +1,21 @@
+"""Typed keys for what the application holds."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+if TYPE_CHECKING:
+    from compax_server.api import Endpoint
+    from compax_server.db import Database
+    from compax_server.security import Passwords, Tokens
+    from compax_server.services.users import SignIn
+    from compax_server.settings import Settings
+
+SETTINGS: web.AppKey[Settings] = web.AppKey("settings")
+DATABASE: web.AppKey[Database] = web.AppKey("database")
+PASSWORDS: web.AppKey[Passwords] = web.AppKey("passwords")
+ACCESS_TOKENS: web.AppKey[Tokens] = web.AppKey("access_tokens")
+SIGN_IN: web.AppKey[SignIn] = web.AppKey("sign_in")
+ENDPOINTS: web.AppKey[list[Endpoint]] = web.AppKey("endpoints")

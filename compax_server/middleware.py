@@ -1,0 +1,116 @@
+"""Middlewares: request ids and access logs, CORS, security headers, and errors as problems."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from compax_server.keys import SETTINGS
+from compax_server.logs import request_id
+from compax_server.problems import problem, problem_from_error, problem_from_http
+from sync.errors import CompaxError, Unavailable
+
+access_log = logging.getLogger("compax.access")
+error_log = logging.getLogger("compax.error")
+
+_SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
+    "Cross-Origin-Resource-Policy": "same-origin",
+}
+_CORS_HEADERS = "Authorization, Content-Type, If-Match, Idempotency-Key, X-Request-Id"
+_CORS_METHODS = "GET, POST, PATCH, PUT, DELETE, OPTIONS"
+
+
+@web.middleware
+async def request_context(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Give the request an id (the client's ``X-Request-Id`` if sane) and log its outcome."""
+    given = request.headers.get("X-Request-Id", "")
+    rid = given if 0 < len(given) <= 64 and given.isprintable() else uuid.uuid4().hex
+    token = request_id.set(rid)
+    started = time.perf_counter()
+    try:
+        response = await handler(request)
+        response.headers["X-Request-Id"] = rid
+        elapsed_ms = (time.perf_counter() - started) * 1000
+        access_log.info(
+            "%s %s %s %.1fms", request.method, request.path_qs, response.status, elapsed_ms
+        )
+        return response
+    finally:
+        request_id.reset(token)
+
+
+@web.middleware
+async def problems(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Turn every failure into problem+json; the client never sees a trace or SQL."""
+    try:
+        return await handler(request)
+    except CompaxError as error:
+        return problem_from_error(request, error)
+    except web.HTTPException as error:
+        if error.status < 400:
+            raise
+        return problem_from_http(request, error)
+    except (OperationalError, DBAPIError) as error:
+        if isinstance(error, OperationalError) or error.connection_invalidated:
+            error_log.warning("database unavailable: %s", type(error.orig).__name__)
+            return problem_from_error(
+                request, Unavailable("The database is busy or unreachable; try again shortly")
+            )
+        error_log.exception("database error")
+        return _internal(request)
+    except OSError as error:
+        error_log.warning("database connection failed: %s", error)
+        return problem_from_error(request, Unavailable("The database is unreachable"))
+    except Exception:
+        error_log.exception("unhandled error in %s %s", request.method, request.path)
+        return _internal(request)
+
+
+def _internal(request: web.Request) -> web.Response:
+    return problem(
+        request, 500, "internal", "Internal server error",
+        "Something went wrong on the server; it has been logged with this request's id",
+    )
+
+
+@web.middleware
+async def security_headers(request: web.Request, handler: Handler) -> web.StreamResponse:
+    response = await handler(request)
+    for name, value in _SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    if request.secure:
+        response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+    return response
+
+
+@web.middleware
+async def cors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Allow the configured origins only; answer preflights without touching a handler."""
+    origin = request.headers.get("Origin")
+    allowed = origin is not None and origin in request.app[SETTINGS].cors_origins
+    preflight = request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers
+    if preflight and allowed:
+        response: web.StreamResponse = web.Response(status=204)
+        response.headers["Access-Control-Allow-Methods"] = _CORS_METHODS
+        response.headers["Access-Control-Allow-Headers"] = _CORS_HEADERS
+        response.headers["Access-Control-Max-Age"] = "600"
+    else:
+        response = await handler(request)
+    if allowed:
+        response.headers["Access-Control-Allow-Origin"] = origin or ""
+        response.headers["Access-Control-Expose-Headers"] = "ETag, Location, Retry-After, X-Request-Id"
+        response.headers["Vary"] = "Origin"
+    return response
+
+
+#: Outermost first: the request id covers everything, problems wrap the handler closely.
+MIDDLEWARES = (request_context, security_headers, cors, problems)

@@ -1,0 +1,159 @@
+"""The OpenAPI 3.1 document, generated from the same endpoint declarations and schemas
+the handlers validate with."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from pydantic import BaseModel, TypeAdapter
+from pydantic.json_schema import models_json_schema
+
+from compax_server.api import Endpoint
+
+_PROBLEM_SCHEMA = {
+    "type": "object",
+    "description": "RFC 9457 problem details; validation problems list every bad field.",
+    "required": ["type", "title", "status", "detail"],
+    "properties": {
+        "type": {"type": "string", "examples": ["validation", "room-overlap"]},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "instance": {"type": "string"},
+        "errors": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["field", "message"],
+                "properties": {"field": {"type": "string"}, "message": {"type": "string"}},
+            },
+        },
+    },
+    "additionalProperties": True,
+}
+
+_ERROR_TEXT = {
+    400: "Malformed request",
+    401: "Missing, invalid, expired or revoked token",
+    403: "The caller's role may not do this",
+    404: "No such record",
+    409: "Conflicts with existing data",
+    412: "If-Match names an older version",
+    415: "The body is not application/json",
+    422: "A field is invalid",
+    428: "If-Match is required",
+    429: "Too many attempts",
+}
+
+
+def build_openapi(endpoints: list[Endpoint], version: str) -> dict[str, Any]:
+    models: list[tuple[Any, str]] = []
+    for endpoint in endpoints:
+        if endpoint.body is not None:
+            models.append((endpoint.body, "validation"))
+        if isinstance(endpoint.response, type) and issubclass(endpoint.response, BaseModel):
+            models.append((endpoint.response, "serialization"))
+    refs, schemas = models_json_schema(models, ref_template="#/components/schemas/{model}")
+    components = dict(schemas.get("$defs", {}))
+    components["Problem"] = _PROBLEM_SCHEMA
+
+    paths: dict[str, dict[str, Any]] = {}
+    for endpoint in endpoints:
+        operation = _operation(endpoint, refs)
+        paths.setdefault(endpoint.path, {})[endpoint.method.lower()] = operation
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Compax",
+            "version": version,
+            "description": "Room booking for a university campus.",
+        },
+        "paths": paths,
+        "components": {
+            "schemas": components,
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        },
+    }
+
+
+def _operation(endpoint: Endpoint, refs: dict[tuple[Any, str], Any]) -> dict[str, Any]:
+    operation: dict[str, Any] = {
+        "operationId": endpoint.name,
+        "summary": endpoint.summary,
+        "tags": [endpoint.tag],
+        "security": [] if endpoint.public else [{"bearer": []}],
+        "parameters": _parameters(endpoint),
+    }
+    if endpoint.handler.__doc__:
+        operation["description"] = endpoint.handler.__doc__.strip()
+    if endpoint.body is not None:
+        operation["requestBody"] = {
+            "required": True,
+            "content": {"application/json": {"schema": refs[(endpoint.body, "validation")]}},
+        }
+    responses: dict[str, Any] = {}
+    if endpoint.response is None or endpoint.status == 204:
+        responses[str(endpoint.status)] = {"description": "Done"}
+    else:
+        responses[str(endpoint.status)] = {
+            "description": "OK",
+            "content": {"application/json": {"schema": _response_schema(endpoint, refs)}},
+        }
+    for status in _error_statuses(endpoint):
+        responses[str(status)] = {
+            "description": _ERROR_TEXT[status],
+            "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
+        }
+    operation["responses"] = responses
+    return operation
+
+
+def _response_schema(endpoint: Endpoint, refs: dict[tuple[Any, str], Any]) -> Any:
+    key = (endpoint.response, "serialization")
+    if key in refs:
+        return refs[key]
+    return TypeAdapter(endpoint.response).json_schema(mode="serialization")
+
+
+def _parameters(endpoint: Endpoint) -> list[dict[str, Any]]:
+    parameters = [
+        {"name": name, "in": "path", "required": True, "schema": {"type": "integer"}}
+        for name in re.findall(r"{(\w+)}", endpoint.path)
+    ]
+    if endpoint.query is not None:
+        schema = endpoint.query.model_json_schema()
+        required = set(schema.get("required", []))
+        for name, prop in schema["properties"].items():
+            parameter = {"name": name, "in": "query", "required": name in required, "schema": prop}
+            if "description" in prop:
+                parameter["description"] = prop["description"]
+            parameters.append(parameter)
+    if endpoint.conditional:
+        parameters.append({
+            "name": "If-Match", "in": "header", "required": True,
+            "description": "The version you last read, as its ETag.",
+            "schema": {"type": "string"},
+        })
+    return parameters
+
+
+def _error_statuses(endpoint: Endpoint) -> list[int]:
+    statuses = set()
+    if not endpoint.public:
+        statuses |= {401}
+    if endpoint.permission is not None:
+        statuses |= {403}
+    if endpoint.body is not None:
+        statuses |= {400, 415, 422}
+    if endpoint.query is not None:
+        statuses |= {422}
+    if "{" in endpoint.path:
+        statuses |= {404}
+    if endpoint.conditional:
+        statuses |= {412, 428}
+    if endpoint.method in ("POST", "PATCH", "DELETE") and not endpoint.public:
+        statuses |= {409}
+    if endpoint.public and endpoint.body is not None:
+        statuses |= {401, 429}
+    return sorted(statuses)

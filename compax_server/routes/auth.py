@@ -1,0 +1,65 @@
+"""Sign-in, token revocation and the caller's own record."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from compax_server.api import Api, Call, etag, json_response
+from compax_server.auth import client_address
+from compax_server.keys import PASSWORDS, SIGN_IN
+from compax_server.services import users
+from sync.errors import ValidationFailed
+from sync.schemas import MeUpdate, PasswordChange, TokenRequest, TokenResponse, UserPublic
+
+api = Api()
+
+
+@api.route(
+    "POST", "/api/v1/auth/token", summary="Sign in", tag="auth", public=True,
+    body=TokenRequest, response=TokenResponse,
+)
+async def sign_in(call: Call[TokenRequest, None]) -> web.Response:
+    sign_in = call.request.app[SIGN_IN]
+    token = await sign_in(call.body.username, call.body.password, client_address(call.request))
+    return json_response(token, headers={"Cache-Control": "no-store"})
+
+
+@api.route(
+    "POST", "/api/v1/auth/logout-all", summary="Revoke all your tokens", tag="auth", status=204
+)
+async def logout_all(call: Call[None, None]) -> web.Response:
+    async with call.db.write() as session:
+        await users.revoke_tokens(session, call.user.id or 0)
+    return web.Response(status=204)
+
+
+@api.route("GET", "/api/v1/me", summary="Read your own record", tag="auth", response=UserPublic)
+async def read_me(call: Call[None, None]) -> web.Response:
+    return json_response(users.user_public(call.user), headers=etag(call.user.version))
+
+
+@api.route(
+    "PATCH", "/api/v1/me", summary="Change your name or email", tag="auth",
+    body=MeUpdate, response=UserPublic, conditional=True,
+)
+async def update_me(call: Call[MeUpdate, None]) -> web.Response:
+    async with call.db.write() as session:
+        user = await users.update_user(session, call.user.id or 0, call.body, call.if_match())
+        public = users.user_public(user)
+    return json_response(public, headers=etag(public.version))
+
+
+@api.route(
+    "POST", "/api/v1/me/password", summary="Change your password", tag="auth",
+    body=PasswordChange, response=TokenResponse,
+)
+async def change_password(call: Call[PasswordChange, None]) -> web.Response:
+    """Every older token stops working; the answer carries a fresh one."""
+    passwords = call.request.app[PASSWORDS]
+    if not await passwords.verify(call.user.password_hash, call.body.current_password):
+        raise ValidationFailed.single("current_password", "is not your current password")
+    new_hash = await passwords.hash(call.body.new_password)
+    async with call.db.write() as session:
+        user = await users.set_password(session, call.user.id or 0, new_hash)
+        token = call.request.app[SIGN_IN].token_for(user)
+    return json_response(token, headers={"Cache-Control": "no-store"})

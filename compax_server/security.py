@@ -1,0 +1,90 @@
+"""Password hashing (argon2id) and bearer tokens (itsdangerous), each in one place."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from argon2 import PasswordHasher, Type
+from argon2.exceptions import InvalidHashError, VerificationError
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+
+from compax_server.settings import Settings
+
+ACCESS_TOKEN_SALT = "compax.access-token"
+
+
+class Passwords:
+    """argon2id hashing run in a worker thread so the event loop never stalls on it."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._hasher = PasswordHasher(
+            time_cost=settings.argon2_time_cost,
+            memory_cost=settings.argon2_memory_kib,
+            parallelism=settings.argon2_parallelism,
+            type=Type.ID,
+        )
+        # Verified against when the username is unknown, so that both cases cost the same.
+        self._dummy_hash = self._hasher.hash("compax-dummy-password")
+
+    async def hash(self, password: str) -> str:
+        return await asyncio.to_thread(self._hasher.hash, password)
+
+    async def verify(self, password_hash: str | None, password: str) -> bool:
+        """Whether ``password`` matches; ``None`` (no such user) checks a dummy hash and fails."""
+        try:
+            await asyncio.to_thread(self._hasher.verify, password_hash or self._dummy_hash, password)
+        except (VerificationError, InvalidHashError):
+            return False
+        return password_hash is not None
+
+
+@dataclass(frozen=True)
+class TokenClaims:
+    user_id: int
+    generation: int
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    token: str
+    expires_at: datetime
+    expires_in: int
+
+
+class Tokens:
+    """Signed, expiring, revocable bearer tokens for one purpose (its salt).
+
+    Keys are listed newest first: the newest signs, every key still verifies, so keys can be
+    rotated without logging everyone out. A token names the user and their token generation;
+    bumping the generation revokes every token issued before.
+    """
+
+    def __init__(self, secret_keys: list[str], salt: str, max_age_seconds: int) -> None:
+        if not secret_keys:
+            raise ValueError("at least one secret key is required to sign tokens")
+        # itsdangerous signs with the last key of the list and verifies with all of them.
+        self._serializer = URLSafeTimedSerializer(
+            list(reversed(secret_keys)), salt=salt, signer_kwargs={"digest_method": hashlib.sha256}
+        )
+        self.max_age = max_age_seconds
+
+    def issue(self, user_id: int, generation: int) -> IssuedToken:
+        token = self._serializer.dumps({"u": user_id, "g": generation})
+        expires_at = datetime.now(UTC) + timedelta(seconds=self.max_age)
+        return IssuedToken(token=token, expires_at=expires_at, expires_in=self.max_age)
+
+    def verify(self, token: str) -> TokenClaims | None:
+        """The claims of a genuine, unexpired token, or ``None`` for anything else."""
+        try:
+            payload = self._serializer.loads(token, max_age=self.max_age)
+        except (SignatureExpired, BadSignature):
+            return None
+        if not isinstance(payload, dict):
+            return None
+        user_id, generation = payload.get("u"), payload.get("g")
+        if not isinstance(user_id, int) or not isinstance(generation, int):
+            return None
+        return TokenClaims(user_id=user_id, generation=generation)

@@ -1,0 +1,1 @@
+"""The server's core: what each endpoint does, free of HTTP, raising ``sync.errors``."""

@@ -1,0 +1,113 @@
+"""Helpers every record service uses: lookups, keyset paging, versions, uniqueness."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any, Protocol, TypeVar
+
+from sqlalchemy import Select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import InstrumentedAttribute
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from sync.errors import NotFound, StaleVersion, ValidationFailed
+
+
+class Versioned(Protocol):
+    id: int | None
+    version: int
+    updated_at: datetime
+
+
+RowT = TypeVar("RowT")
+VersionedT = TypeVar("VersionedT", bound=Versioned)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+async def get_or_404(
+    session: AsyncSession, model: type[RowT], record_id: int, what: str, *, for_update: bool = False
+) -> RowT:
+    row = await session.get(model, record_id, with_for_update=for_update)
+    if row is None:
+        raise NotFound(f"No {what} with id {record_id}")
+    return row
+
+
+def encode_cursor(last_id: int) -> str:
+    return base64.urlsafe_b64encode(f"id:{last_id}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> int:
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        kind, _, value = text.partition(":")
+        if kind == "id" and value.isdigit():
+            return int(value)
+    except (binascii.Error, UnicodeDecodeError):
+        pass
+    raise ValidationFailed.single("cursor", "is not a cursor this server handed out")
+
+
+async def keyset_page(
+    session: AsyncSession,
+    statement: Select[Any],
+    id_column: InstrumentedAttribute[Any],
+    limit: int,
+    cursor: str | None,
+) -> tuple[Sequence[Any], str | None]:
+    """Rows of ``statement`` in id order after ``cursor``, and the cursor of the next page."""
+    if cursor:
+        statement = statement.where(id_column > decode_cursor(cursor))
+    rows = (await session.execute(statement.order_by(id_column).limit(limit + 1))).all()
+    if len(rows) <= limit:
+        return rows, None
+    rows = rows[:limit]
+    last = rows[-1][0]
+    return rows, encode_cursor(last.id)
+
+
+def check_version(row: Versioned, expected: int, current: Any) -> None:
+    """Refuse a change made against an older version; ``current`` is what the client gets back."""
+    if row.version != expected:
+        raise StaleVersion(
+            f"You edited version {expected}, but the record is at version {row.version}",
+            current=current,
+        )
+
+
+def apply_changes(row: Any, changes: dict[str, Any]) -> bool:
+    """Set the fields that differ; bump the version if any did. Returns whether it changed."""
+    changed = {k: v for k, v in changes.items() if getattr(row, k) != v}
+    for name, value in changed.items():
+        setattr(row, name, value)
+    if changed:
+        row.version += 1
+        row.updated_at = utcnow()
+    return bool(changed)
+
+
+def is_unique_violation(error: IntegrityError) -> bool:
+    """Whether the database refused a duplicate key (Postgres 23505, SQLite UNIQUE)."""
+    return sqlstate(error) == "23505" or "UNIQUE constraint failed" in str(error.orig)
+
+
+def sqlstate(error: Exception) -> str | None:
+    """The Postgres SQLSTATE behind a SQLAlchemy error, whichever driver raised it."""
+    orig = getattr(error, "orig", None)
+    for candidate in (orig, getattr(orig, "__cause__", None)):
+        code = getattr(candidate, "sqlstate", None) or getattr(candidate, "pgcode", None)
+        if code:
+            return str(code)
+    return None
+
+
+def fields_of(model: Any, *, exclude: Sequence[str] = (), only_set: bool = False) -> dict[str, Any]:
+    """A model's fields as a shallow dict: nested models stay models, unlike ``model_dump``."""
+    names = model.model_fields_set if only_set else type(model).model_fields
+    return {name: getattr(model, name) for name in names if name not in exclude}

@@ -1,0 +1,198 @@
+"""Users, sign-in and token revocation."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from compax_server.db import Database
+from compax_server.models import User
+from compax_server.ratelimit import FailureLimiter
+from compax_server.security import Passwords, Tokens
+from compax_server.services.common import (
+    apply_changes,
+    check_version,
+    fields_of,
+    get_or_404,
+    is_unique_violation,
+    keyset_page,
+    utcnow,
+)
+from sync.errors import Duplicate, InUse, NotAuthenticated, RateLimited, ValidationFailed
+from sync.permissions import Role
+from sync.schemas import (
+    BulkStatus,
+    MeUpdate,
+    Page,
+    TokenResponse,
+    UserCreate,
+    UserPublic,
+    UserQuery,
+    UserUpdate,
+)
+
+#: Changes after which every token the user holds must stop working.
+_REVOKING_FIELDS = frozenset({"role", "active"})
+
+
+def user_public(user: User) -> UserPublic:
+    return UserPublic.model_validate(user, from_attributes=True)
+
+
+async def list_users(session: AsyncSession, query: UserQuery) -> Page[UserPublic]:
+    statement = select(User)
+    if query.role:
+        statement = statement.where(User.role == query.role)
+    if query.department:
+        statement = statement.where(User.department == query.department)
+    if query.active is not None:
+        statement = statement.where(User.active == query.active)
+    rows, cursor = await keyset_page(session, statement, User.id, query.limit, query.cursor)
+    return Page(items=[user_public(row[0]) for row in rows], next_cursor=cursor)
+
+
+async def user_by_username(session: AsyncSession, username: str) -> User | None:
+    statement = select(User).where(User.username == username.strip().lower())
+    return (await session.execute(statement)).scalar_one_or_none()
+
+
+async def create_user(session: AsyncSession, data: UserCreate, password_hash: str) -> User:
+    message = f"The username {data.username} is taken"
+    if await user_by_username(session, data.username):
+        raise Duplicate(message, field="username")
+    now = utcnow()
+    user = User(
+        **fields_of(data, exclude=["password"]),
+        password_hash=password_hash,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(user)
+    try:
+        await session.flush()
+    except IntegrityError as exc:
+        if is_unique_violation(exc):
+            raise Duplicate(message, field="username") from None
+        raise
+    return user
+
+
+async def update_user(
+    session: AsyncSession, user_id: int, data: UserUpdate | MeUpdate, expected_version: int
+) -> User:
+    user = await get_or_404(session, User, user_id, "user", for_update=True)
+    check_version(user, expected_version, user_public(user))
+    await change_user(session, user, fields_of(data, only_set=True))
+    return user
+
+
+async def change_user(session: AsyncSession, user: User, changes: dict[str, object]) -> bool:
+    """Apply ``changes``; a role change or deactivation revokes the user's tokens."""
+    if user.role == Role.ADMIN and user.active:
+        demoted = changes.get("role", Role.ADMIN) != Role.ADMIN
+        deactivated = changes.get("active", True) is False
+        if (demoted or deactivated) and await _active_admins(session) <= 1:
+            raise InUse("This is the last active admin; make another admin first")
+    revoke = any(k in changes and changes[k] != getattr(user, k) for k in _REVOKING_FIELDS)
+    changed = apply_changes(user, changes)
+    if revoke:
+        user.token_generation += 1
+    return changed
+
+
+async def _active_admins(session: AsyncSession) -> int:
+    statement = select(func.count()).where(User.role == Role.ADMIN, User.active.is_(True))  # type: ignore[attr-defined]
+    return int(await session.scalar(statement) or 0)
+
+
+async def set_password(session: AsyncSession, user_id: int, password_hash: str) -> User:
+    """Replace the password and revoke every token the user holds."""
+    user = await get_or_404(session, User, user_id, "user", for_update=True)
+    user.password_hash = password_hash
+    user.token_generation += 1
+    apply_changes(user, {"updated_at": utcnow()})
+    return user
+
+
+async def revoke_tokens(session: AsyncSession, user_id: int) -> None:
+    user = await get_or_404(session, User, user_id, "user", for_update=True)
+    user.token_generation += 1
+
+
+async def users_by_username(session: AsyncSession, usernames: Sequence[str]) -> dict[str, User]:
+    rows = await session.execute(select(User).where(User.username.in_(set(usernames))))
+    return {u.username: u for u in rows.scalars()}
+
+
+async def hash_new_passwords(
+    db: Database, passwords: Passwords, rows: Sequence[UserCreate]
+) -> dict[str, str]:
+    """Hashes for the rows whose username does not exist yet, computed before any write lock."""
+    async with db.read() as session:
+        existing = await users_by_username(session, [row.username for row in rows])
+    new = {row.username: row.password for row in rows if row.username not in existing}
+    hashes = await asyncio.gather(*(passwords.hash(pw) for pw in new.values()))
+    return dict(zip(new, hashes, strict=True))
+
+
+async def upsert_user(
+    session: AsyncSession, data: UserCreate, existing: User | None, hashes: dict[str, str]
+) -> tuple[BulkStatus, User]:
+    """Create, or update the profile of, one imported user; passwords of existing users stay."""
+    if existing is None:
+        if data.username not in hashes:
+            raise ValidationFailed.single("username", "was created by someone else meanwhile")
+        return BulkStatus.CREATED, await create_user(session, data, hashes[data.username])
+    changed = await change_user(session, existing, fields_of(data, exclude=["username", "password"]))
+    return (BulkStatus.UPDATED if changed else BulkStatus.UNCHANGED), existing
+
+
+class SignIn:
+    """Username and password to token, rate limited per username and per client address."""
+
+    def __init__(
+        self,
+        db: Database,
+        passwords: Passwords,
+        tokens: Tokens,
+        by_username: FailureLimiter,
+        by_address: FailureLimiter,
+    ) -> None:
+        self.db = db
+        self.passwords = passwords
+        self.tokens = tokens
+        self.by_username = by_username
+        self.by_address = by_address
+
+    async def __call__(self, username: str, password: str, address: str) -> TokenResponse:
+        username_key = f"user:{username.strip().lower()}"
+        address_key = f"addr:{address}"
+        wait = max(
+            self.by_username.retry_after(username_key) or 0,
+            self.by_address.retry_after(address_key) or 0,
+        )
+        if wait:
+            raise RateLimited(f"Too many failed sign-ins; try again in {wait} s", retry_after=wait)
+        async with self.db.read() as session:
+            user = await user_by_username(session, username)
+        stored_hash = user.password_hash if user is not None and user.active else None
+        if not await self.passwords.verify(stored_hash, password) or user is None:
+            self.by_username.record_failure(username_key)
+            self.by_address.record_failure(address_key)
+            raise NotAuthenticated("Unknown username or wrong password")
+        self.by_username.reset(username_key)
+        return self.token_for(user)
+
+    def token_for(self, user: User) -> TokenResponse:
+        assert user.id is not None
+        issued = self.tokens.issue(user.id, user.token_generation)
+        return TokenResponse(
+            access_token=issued.token,
+            expires_at=issued.expires_at,
+            expires_in=issued.expires_in,
+            user=user_public(user),
+        )

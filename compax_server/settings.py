@@ -1,0 +1,124 @@
+"""Server settings, read from ``COMPAX_*`` environment variables and overridden by flags."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from platformdirs import user_data_dir
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+SECRET_KEY_FILE = "secret_key"
+
+
+class Mode(StrEnum):
+    EMBEDDED = "embedded"
+    PRODUCTION = "production"
+
+
+class LogFormat(StrEnum):
+    TEXT = "text"
+    JSON = "json"
+
+
+def _split_commas(value: object) -> object:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+CommaList = Annotated[list[str], NoDecode]
+
+
+class Settings(BaseSettings):
+    """Everything the server needs to run; nothing is read at import time."""
+
+    model_config = SettingsConfigDict(env_prefix="COMPAX_", extra="ignore", frozen=True)
+
+    mode: Mode = Field(Mode.EMBEDDED, description="`production` requires COMPAX_SECRET_KEYS.")
+    data_dir: Path = Field(
+        default_factory=lambda: Path(user_data_dir("compax", appauthor=False)),
+        description="Where the embedded database and the generated secret key live.",
+    )
+    database_url: str | None = Field(
+        None, description="SQLAlchemy URL; empty means a SQLite file in the data directory."
+    )
+    secret_keys: CommaList = Field(
+        default_factory=list, description="Token signing keys, newest first, comma separated."
+    )
+    token_lifetime_seconds: int = Field(12 * 3600, ge=60, le=90 * 24 * 3600)
+    cors_origins: CommaList = Field(default_factory=list)
+    timezone: str = Field("Africa/Accra", description="The campus time zone (IANA name).")
+    max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024)
+    log_format: LogFormat = LogFormat.TEXT
+    log_level: str = "INFO"
+    trusted_proxies: CommaList = Field(
+        default_factory=list,
+        description="Addresses of reverse proxies whose X-Forwarded-For is believed.",
+    )
+    login_attempts_per_username: int = Field(10, ge=1)
+    login_attempts_per_address: int = Field(50, ge=1)
+    login_window_seconds: int = Field(300, ge=1)
+    argon2_time_cost: int = Field(2, ge=1)
+    argon2_memory_kib: int = Field(19 * 1024, ge=8)
+    argon2_parallelism: int = Field(1, ge=1)
+    db_pool_size: int = Field(10, ge=1, description="Connections per server process (Postgres).")
+    db_max_overflow: int = Field(5, ge=0)
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+
+    _split = field_validator("secret_keys", "cors_origins", "trusted_proxies", mode="before")(
+        _split_commas
+    )
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}") from None
+        return value
+
+    @model_validator(mode="after")
+    def _production_needs_secret(self) -> Settings:
+        if self.mode is Mode.PRODUCTION and not self.secret_keys:
+            raise ValueError(
+                "production mode needs COMPAX_SECRET_KEYS (one or more signing keys, "
+                "newest first); refusing to start with a made-up key"
+            )
+        if self.mode is Mode.PRODUCTION and not self.database_url:
+            raise ValueError("production mode needs COMPAX_DATABASE_URL")
+        return self
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def effective_database_url(self) -> str:
+        """The configured URL, or the embedded SQLite file in the data directory."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{self.data_dir / 'compax.sqlite3'}"
+
+    def with_embedded_secret(self) -> Settings:
+        """Settings whose keys include the data directory's generated key, made on first use.
+
+        Only the embedded default does this; production refuses to start without keys.
+        """
+        if self.secret_keys:
+            return self
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        path = self.data_dir / SECRET_KEY_FILE
+        if not path.exists():
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(secrets.token_urlsafe(48))
+        os.chmod(path, 0o600)
+        return self.model_copy(update={"secret_keys": [path.read_text().strip()]})

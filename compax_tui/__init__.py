@@ -1,0 +1,1 @@
+"""The Compax terminal UI for campus staff, started by ``compax tui``."""

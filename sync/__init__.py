@@ -1,0 +1,1 @@
+"""What the Compax server and its clients share: record schemas, roles, domain errors and pure rules."""

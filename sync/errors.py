@@ -1,0 +1,146 @@
+"""Domain errors, raised by the core and translated at each edge (problem+json, stderr line, TUI notice).
+
+Each error names its RFC 9457 problem ``type`` and HTTP ``status`` so that every front end
+reports the same failure the same way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from pydantic import ValidationError
+
+
+@dataclass(frozen=True)
+class FieldError:
+    """One bad input field: its dotted path (``rows[3].capacity``) and why it was refused."""
+
+    field: str
+    message: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"field": self.field, "message": self.message}
+
+
+def field_errors(exc: ValidationError, prefix: str = "") -> list[FieldError]:
+    """Pydantic's errors as field paths (``rows[2].capacity``) with a sentence each."""
+    errors = []
+    for error in exc.errors(include_url=False, include_input=False):
+        path = prefix
+        for part in error["loc"]:
+            if isinstance(part, int):
+                path = f"{path}[{part}]"
+            else:
+                path = f"{path}.{part}" if path else str(part)
+        message = error["msg"].removeprefix("Value error, ")
+        if error["type"] == "extra_forbidden":
+            message = "is not a field that can be set here"
+        errors.append(FieldError(path or "body", message))
+    return errors
+
+
+class CompaxError(Exception):
+    """Base of every expected failure; ``extra`` members are added to the problem object."""
+
+    type: ClassVar[str] = "error"
+    status: ClassVar[int] = 400
+    title: ClassVar[str] = "Request failed"
+
+    def __init__(self, detail: str, **extra: Any) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.extra = extra
+
+
+class BadRequest(CompaxError):
+    type = "bad-request"
+    status = 400
+    title = "Bad request"
+
+
+class ValidationFailed(CompaxError):
+    """Input broke a schema or a rule; ``errors`` lists every bad field."""
+
+    type = "validation"
+    status = 422
+    title = "Invalid input"
+
+    def __init__(self, errors: list[FieldError], detail: str | None = None) -> None:
+        fields = ", ".join(dict.fromkeys(e.field for e in errors))
+        super().__init__(detail or f"Invalid value for {fields}", errors=[e.as_dict() for e in errors])
+        self.errors = errors
+
+    @classmethod
+    def single(cls, field: str, message: str) -> ValidationFailed:
+        return cls([FieldError(field, message)], detail=f"{field}: {message}")
+
+
+class NotAuthenticated(CompaxError):
+    type = "unauthorized"
+    status = 401
+    title = "Authentication required"
+
+
+class Forbidden(CompaxError):
+    type = "forbidden"
+    status = 403
+    title = "Not allowed"
+
+
+class NotFound(CompaxError):
+    type = "not-found"
+    status = 404
+    title = "Not found"
+
+
+class Duplicate(CompaxError):
+    """A natural key (building code, room code in its building, username, term name) is taken."""
+
+    type = "duplicate"
+    status = 409
+    title = "Already exists"
+
+
+class InUse(CompaxError):
+    """A record cannot be deleted because others still refer to it."""
+
+    type = "in-use"
+    status = 409
+    title = "Still in use"
+
+
+class StaleVersion(CompaxError):
+    """The client edited an older version; ``current`` carries the server's row."""
+
+    type = "stale-version"
+    status = 412
+    title = "The record has changed"
+
+
+class PreconditionRequired(CompaxError):
+    type = "precondition-required"
+    status = 428
+    title = "If-Match header required"
+
+
+class RateLimited(CompaxError):
+    type = "rate-limited"
+    status = 429
+    title = "Too many attempts"
+
+    def __init__(self, detail: str, retry_after: int) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
+
+
+class Unavailable(CompaxError):
+    """A transient failure (database unreachable or busy); the client should retry later."""
+
+    type = "unavailable"
+    status = 503
+    title = "Service unavailable"
+
+    def __init__(self, detail: str, retry_after: int = 2) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
