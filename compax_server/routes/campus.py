@@ -12,7 +12,7 @@ from typing import Any
 
 from aiohttp import web
 from pydantic import BaseModel
-from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from compax_server.api import Api, Call, etag, json_response
 from compax_server.models import Building, Room, Term

@@ -10,8 +10,8 @@ from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import Select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
-from sqlmodel.ext.asyncio.session import AsyncSession
 
 from sync.errors import NotFound, StaleVersion, ValidationFailed
 
