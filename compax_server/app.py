@@ -7,11 +7,22 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from compax_server.db import Database
-from compax_server.keys import ACCESS_TOKENS, DATABASE, ENDPOINTS, PASSWORDS, SETTINGS, SIGN_IN
+from compax_server.keys import (
+    ACCESS_TOKENS,
+    BOOKING_POLICY,
+    DATABASE,
+    ENDPOINTS,
+    FEED_TOKENS,
+    PASSWORDS,
+    SETTINGS,
+    SIGN_IN,
+)
 from compax_server.middleware import MIDDLEWARES
 from compax_server.ratelimit import FailureLimiter
 from compax_server.routes import ROUTE_TABLES
 from compax_server.security import ACCESS_TOKEN_SALT, Passwords, Tokens
+from compax_server.services.calendars import feed_tokens
+from compax_server.services.policy import BookingPolicy
 from compax_server.services.users import SignIn
 from compax_server.settings import Settings
 
@@ -20,6 +31,7 @@ def create_app(settings: Settings) -> web.Application:
     """A ready-to-run application; the database opens on startup and closes on cleanup."""
     app = web.Application(client_max_size=settings.max_body_bytes)
     app[SETTINGS] = settings
+    app[BOOKING_POLICY] = BookingPolicy.from_settings(settings)
     setup_middlewares(app)
     setup_routes(app)
     app.cleanup_ctx.append(_database)
@@ -49,6 +61,7 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     app[DATABASE] = database
     app[PASSWORDS] = passwords
     app[ACCESS_TOKENS] = tokens
+    app[FEED_TOKENS] = feed_tokens(settings.secret_keys)
     app[SIGN_IN] = SignIn(
         database,
         passwords,

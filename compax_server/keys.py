@@ -10,6 +10,7 @@ if TYPE_CHECKING:
     from compax_server.api import Endpoint
     from compax_server.db import Database
     from compax_server.security import Passwords, Tokens
+    from compax_server.services.policy import BookingPolicy
     from compax_server.services.users import SignIn
     from compax_server.settings import Settings
 
@@ -19,3 +20,5 @@ PASSWORDS: web.AppKey[Passwords] = web.AppKey("passwords")
 ACCESS_TOKENS: web.AppKey[Tokens] = web.AppKey("access_tokens")
 SIGN_IN: web.AppKey[SignIn] = web.AppKey("sign_in")
 ENDPOINTS: web.AppKey[list[Endpoint]] = web.AppKey("endpoints")
+BOOKING_POLICY: web.AppKey[BookingPolicy] = web.AppKey("booking_policy")
+FEED_TOKENS: web.AppKey[Tokens] = web.AppKey("feed_tokens")

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Index, String, UniqueConstraint
+from sqlalchemy import JSON, CheckConstraint, Index, String, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from sync.schemas import BuildingBase, RoomBase, TermBase, UserBase
+from sync.schemas import BookingBase, BuildingBase, RoomBase, SeriesPattern, TermBase, UserBase
 from sync.sqltypes import UTCDateTime
 
 
@@ -18,6 +20,7 @@ class User(UserBase, table=True):
     role: str = Field(default="student", sa_type=String(32), index=True)
     password_hash: str = Field(max_length=255)
     token_generation: int = Field(default=0, description="Bumped to revoke every token issued.")
+    calendar_generation: int = Field(default=0, description="Bumped to revoke calendar feed URLs.")
     version: int = 1
     created_at: datetime = Field(sa_type=UTCDateTime)
     updated_at: datetime = Field(sa_type=UTCDateTime)
@@ -62,3 +65,111 @@ class Term(TermBase, table=True):
     version: int = 1
     created_at: datetime = Field(sa_type=UTCDateTime)
     updated_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class Series(SeriesPattern, table=True):
+    """A recurring booking; its occurrences are ``Booking`` rows with its ``id``."""
+
+    __tablename__ = "series"
+    __table_args__ = (
+        Index(
+            "uq_series_timetable_slot", "term_id", "course_code", "weekday_key", "start_time",
+            unique=True,
+        ),
+    )
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    room_id: int = Field(foreign_key="rooms.id", ondelete="RESTRICT", index=True)
+    owner_id: int = Field(foreign_key="users.id", ondelete="RESTRICT", index=True)
+    title: str = Field(max_length=200)
+    purpose: str = Field(sa_type=String(16))
+    attendees: int = 0
+    private: bool = False
+    notes: str = Field(default="", max_length=2000)
+    term_id: int | None = Field(default=None, foreign_key="terms.id", ondelete="SET NULL")
+    course_code: str | None = Field(default=None, max_length=32)
+    course_name: str | None = Field(default=None, max_length=200)
+    department: str | None = Field(default=None, max_length=100)
+    year_group: str | None = Field(default=None, max_length=32)
+    weekday_key: str | None = Field(
+        default=None, max_length=3, description="The timetable row's weekday (timetable series)."
+    )
+    status: str = Field(default="confirmed", sa_type=String(16))
+    version: int = 1
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    updated_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class Booking(BookingBase, table=True):
+    """One room held for ``[start, end)``; confirmed bookings of a room never overlap."""
+
+    __tablename__ = "bookings"
+    __table_args__ = (
+        CheckConstraint('"end" > start', name="ck_bookings_end_after_start"),
+        Index("ix_bookings_room_end", "room_id", "end"),
+        Index("ix_bookings_owner_start", "owner_id", "start"),
+        Index("ix_bookings_start", "start"),
+    )
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    purpose: str = Field(default="meeting", sa_type=String(16))
+    owner_id: int = Field(foreign_key="users.id", ondelete="RESTRICT")
+    status: str = Field(default="confirmed", sa_type=String(16))
+    series_id: uuid.UUID | None = Field(
+        default=None, foreign_key="series.id", ondelete="SET NULL", index=True
+    )
+    version: int = 1
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    updated_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class Blackout(SQLModel, table=True):
+    """A room or a whole building closed for a time (maintenance, exams)."""
+
+    __tablename__ = "blackouts"
+    __table_args__ = (
+        CheckConstraint('"end" > start', name="ck_blackouts_end_after_start"),
+        CheckConstraint(
+            "(room_id IS NULL) <> (building_id IS NULL)", name="ck_blackouts_one_target"
+        ),
+        Index("ix_blackouts_room_end", "room_id", "end"),
+        Index("ix_blackouts_building_end", "building_id", "end"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    room_id: int | None = Field(default=None, foreign_key="rooms.id", ondelete="CASCADE")
+    building_id: int | None = Field(default=None, foreign_key="buildings.id", ondelete="CASCADE")
+    start: datetime = Field(sa_type=UTCDateTime)
+    end: datetime = Field(sa_type=UTCDateTime)
+    reason: str = Field(max_length=500)
+    created_by: int = Field(foreign_key="users.id", ondelete="RESTRICT")
+    version: int = 1
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    updated_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class IdempotencyKey(SQLModel, table=True):
+    """The stored answer to a request sent with ``Idempotency-Key``, replayed on a retry."""
+
+    __tablename__ = "idempotency_keys"
+
+    user_id: int = Field(foreign_key="users.id", primary_key=True, ondelete="CASCADE")
+    key: str = Field(primary_key=True, max_length=200)
+    request_hash: str = Field(max_length=64)
+    status: int
+    body: dict[str, Any] = Field(sa_type=JSON)
+    created_at: datetime = Field(sa_type=UTCDateTime, index=True)
+
+
+class RuleOverride(SQLModel, table=True):
+    """Who set aside which booking rules, when and why."""
+
+    __tablename__ = "rule_overrides"
+
+    id: int | None = Field(default=None, primary_key=True)
+    booking_id: uuid.UUID | None = Field(default=None, index=True)
+    series_id: uuid.UUID | None = Field(default=None, index=True)
+    user_id: int = Field(foreign_key="users.id", ondelete="RESTRICT")
+    rules: list[str] = Field(sa_type=JSON)
+    reason: str = Field(max_length=500)
+    created_at: datetime = Field(sa_type=UTCDateTime)

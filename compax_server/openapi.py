@@ -33,6 +33,12 @@ _PROBLEM_SCHEMA = {
     "additionalProperties": True,
 }
 
+_PATH_TYPES = {
+    "id": {"type": "integer"},
+    "booking_id": {"type": "string", "format": "uuid"},
+    "series_id": {"type": "string", "format": "uuid"},
+}
+
 _ERROR_TEXT = {
     400: "Malformed request",
     401: "Missing, invalid, expired or revoked token",
@@ -118,7 +124,7 @@ def _response_schema(endpoint: Endpoint, refs: dict[tuple[Any, str], Any]) -> An
 
 def _parameters(endpoint: Endpoint) -> list[dict[str, Any]]:
     parameters = [
-        {"name": name, "in": "path", "required": True, "schema": {"type": "integer"}}
+        {"name": name, "in": "path", "required": True, "schema": _PATH_TYPES.get(name, {"type": "string"})}
         for name in re.findall(r"{(\w+)}", endpoint.path)
     ]
     if endpoint.query is not None:

@@ -49,6 +49,18 @@ def problem(
     )
 
 
+def problem_body(error: CompaxError, instance: str) -> dict[str, Any]:
+    """The problem object of a domain error, as stored for idempotent replays."""
+    return {
+        "type": error.type,
+        "title": error.title,
+        "status": error.status,
+        "detail": error.detail,
+        "instance": instance,
+        **error.extra,
+    }
+
+
 def problem_from_error(request: web.Request, error: CompaxError) -> web.Response:
     headers: dict[str, str] = {}
     if isinstance(error, RateLimited | Unavailable):

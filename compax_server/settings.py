@@ -13,6 +13,9 @@ from platformdirs import user_data_dir
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from sync.rules import CampusRules, default_opening_week
+from sync.schemas import OpeningWeek
+
 SECRET_KEY_FILE = "secret_key"
 
 
@@ -67,6 +70,14 @@ class Settings(BaseSettings):
     argon2_time_cost: int = Field(2, ge=1)
     argon2_memory_kib: int = Field(19 * 1024, ge=8)
     argon2_parallelism: int = Field(1, ge=1)
+    opening_hours: OpeningWeek = Field(
+        default_factory=default_opening_week,
+        description="Campus opening hours per weekday (JSON), for rooms that set none.",
+    )
+    min_duration_minutes: int = Field(15, ge=1)
+    max_duration_minutes: int = Field(8 * 60, ge=1)
+    max_days_ahead: int = Field(365, ge=0)
+    min_notice_minutes: int = Field(0, ge=0)
     db_pool_size: int = Field(10, ge=1, description="Connections per server process (Postgres).")
     db_max_overflow: int = Field(5, ge=0)
     host: str = "127.0.0.1"
@@ -99,6 +110,16 @@ class Settings(BaseSettings):
     @property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+    def campus_rules(self) -> CampusRules:
+        """The booking rules for rooms that set none of their own."""
+        return CampusRules(
+            opening_hours=self.opening_hours,
+            min_duration_minutes=self.min_duration_minutes,
+            max_duration_minutes=self.max_duration_minutes,
+            max_days_ahead=self.max_days_ahead,
+            min_notice_minutes=self.min_notice_minutes,
+        )
 
     @property
     def effective_database_url(self) -> str:

@@ -144,3 +144,54 @@ class Unavailable(CompaxError):
     def __init__(self, detail: str, retry_after: int = 2) -> None:
         super().__init__(detail)
         self.retry_after = retry_after
+
+
+class RoomOverlap(CompaxError):
+    """The room is taken; ``conflicting`` and ``alternatives`` help the user choose again."""
+
+    type = "room-overlap"
+    status = 409
+    title = "The room is already booked"
+
+
+class BlackoutConflict(CompaxError):
+    type = "blackout"
+    status = 409
+    title = "The room is closed then"
+
+
+class NotBookable(CompaxError):
+    type = "not-bookable"
+    status = 409
+    title = "The room cannot be booked"
+
+
+class RuleBroken(CompaxError):
+    """A booking rule refused the request; ``type`` says which rule."""
+
+    status = 422
+
+    def __init__(self, type_: str, title: str, detail: str, **extra: Any) -> None:
+        super().__init__(detail, **extra)
+        self.type = type_  # type: ignore[misc]
+        self.title = title  # type: ignore[misc]
+
+
+class SeriesConflict(CompaxError):
+    """Occurrences of a series clash; ``dates`` lists each clashing date with its reasons."""
+
+    type = "series-conflict"
+    status = 409
+    title = "Some occurrences clash"
+
+
+class IdempotencyKeyReused(CompaxError):
+    type = "idempotency-key-reused"
+    status = 422
+    title = "Idempotency-Key already used for another request"
+
+
+class BookingCancelled(CompaxError):
+    type = "cancelled"
+    status = 409
+    title = "The booking is cancelled"

@@ -8,16 +8,18 @@
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, time
+import uuid
+from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from typing import Annotated, Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, EmailStr, StringConstraints, ValidationInfo, field_validator
+from sqlalchemy import String
 from sqlmodel import Field, SQLModel
 
 from sync.errors import FieldError
 from sync.permissions import Role
-from sync.sqltypes import PydanticJSON
+from sync.sqltypes import PydanticJSON, UTCDateTime
 
 _FORBID_EXTRA = ConfigDict(extra="forbid")
 ItemT = TypeVar("ItemT")
@@ -457,3 +459,426 @@ class UserQuery(ListQuery):
     role: Role | None = None
     department: str | None = Field(default=None, max_length=100)
     active: bool | None = None
+
+
+# --- Bookings --------------------------------------------------------------------------------
+
+
+class Purpose(StrEnum):
+    CLASS = "class"
+    EXAM = "exam"
+    MEETING = "meeting"
+    EVENT = "event"
+
+
+class BookingStatus(StrEnum):
+    CONFIRMED = "confirmed"
+    CANCELLED = "cancelled"
+
+
+class Scope(StrEnum):
+    """Which occurrences of a series a change applies to."""
+
+    THIS = "this"
+    FOLLOWING = "following"
+    ALL = "all"
+
+
+def _utc(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise ValueError("must include a UTC offset, e.g. 2026-11-25T10:00:00+00:00")
+    return value.astimezone(UTC)
+
+
+class BookingBase(SQLModel):
+    room_id: int = Field(foreign_key="rooms.id", ondelete="RESTRICT")
+    start: datetime = Field(sa_type=UTCDateTime, description="UTC instant; the booking includes it.")
+    end: datetime = Field(sa_type=UTCDateTime, description="UTC instant; the booking ends before it.")
+    title: str = Field(min_length=1, max_length=200)
+    purpose: Purpose = Field(default=Purpose.MEETING, sa_type=String(16))
+    attendees: int = Field(default=0, ge=0, le=10_000)
+    private: bool = Field(default=False, description="Hide the title from people other than the owner.")
+    notes: str = Field(default="", max_length=2000)
+
+    @field_validator("start", "end")
+    @classmethod
+    def _aware(cls, value: datetime) -> datetime:
+        return _utc(value)
+
+
+class Override(SQLModel):
+    """Admins and exams officers may set aside the booking rules (never an overlap)."""
+
+    model_config = ConfigDict(validate_default=True)
+    override: bool = False
+    override_reason: str | None = Field(default=None, max_length=500)
+
+    @field_validator("override_reason")
+    @classmethod
+    def _reason(cls, value: str | None, info: ValidationInfo) -> str | None:
+        value = value.strip() if value else None
+        if info.data.get("override") and not value:
+            raise ValueError("say why the rules are overridden")
+        return value
+
+
+def _end_after_start(value: datetime, info: ValidationInfo) -> datetime:
+    start = info.data.get("start")
+    if start is not None and value <= start:
+        raise ValueError("must be after start")
+    return value
+
+
+class BookingCreate(BookingBase, Override):
+    model_config = _FORBID_EXTRA
+    id: uuid.UUID | None = Field(default=None, description="A client-made id (UUID), optional.")
+    owner: str | None = Field(
+        default=None, max_length=64, description="Username to book for (admins, exams officers)."
+    )
+    features: list[str] = Field(
+        default_factory=list, max_length=20, description="Features alternatives must have."
+    )
+
+    _end = field_validator("end")(_end_after_start)
+    _features = field_validator("features")(classmethod(lambda cls, v: _normalised_features(v)))
+
+
+class BookingUpdate(Override):
+    model_config = _FORBID_EXTRA
+    room_id: int | None = None
+    start: datetime | None = None
+    end: datetime | None = None
+    title: str | None = Field(default=None, min_length=1, max_length=200)
+    purpose: Purpose | None = None
+    attendees: int | None = Field(default=None, ge=0, le=10_000)
+    private: bool | None = None
+    notes: str | None = Field(default=None, max_length=2000)
+
+    @field_validator("start", "end")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        return None if value is None else _utc(value)
+
+
+class BookingPublic(SQLModel):
+    """A booking as a given caller may see it: hidden fields are ``None``."""
+
+    id: uuid.UUID
+    room_id: int
+    room: str = Field(description="Building and room code, e.g. PB/101.")
+    start: datetime
+    end: datetime
+    title: str | None
+    purpose: Purpose
+    attendees: int
+    private: bool
+    notes: str | None
+    owner_id: int | None
+    owner: str | None
+    status: BookingStatus
+    series_id: uuid.UUID | None
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class BookingQuery(ListQuery):
+    room_id: int | None = None
+    building: str | None = Field(default=None, max_length=16)
+    owner: str | None = Field(default=None, max_length=64, description="Username; `me` for yours.")
+    status: BookingStatus | None = BookingStatus.CONFIRMED
+    purpose: Purpose | None = None
+    series_id: uuid.UUID | None = None
+    start: datetime | None = Field(default=None, alias="from", description="Ends after this.")
+    end: datetime | None = Field(default=None, alias="to", description="Starts before this.")
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    @field_validator("start", "end")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        return None if value is None else _utc(value)
+
+
+class ScopeQuery(SQLModel):
+    model_config = _FORBID_EXTRA
+    scope: Scope = Scope.THIS
+
+
+# --- Series ----------------------------------------------------------------------------------
+
+
+class Frequency(StrEnum):
+    DAILY = "daily"
+    WEEKLY = "weekly"
+
+
+class OnConflict(StrEnum):
+    FAIL = "fail"
+    SKIP = "skip"
+
+
+class SeriesPattern(SQLModel):
+    """When a series recurs, in campus local time: weekly on ``weekdays`` or daily, every
+    ``interval`` weeks or days, from ``first_day`` to ``last_day`` (both included)."""
+
+    frequency: Frequency = Field(default=Frequency.WEEKLY, sa_type=String(8))
+    interval: int = Field(default=1, ge=1, le=52)
+    weekdays: list[Weekday] = Field(default_factory=list, sa_type=PydanticJSON(list[Weekday]))
+    first_day: date
+    last_day: date
+    start_time: time
+    end_time: time
+    exceptions: list[date] = Field(
+        default_factory=list, sa_type=PydanticJSON(list[date]), description="Dates to leave out."
+    )
+
+    @field_validator("last_day")
+    @classmethod
+    def _last_day(cls, value: date, info: ValidationInfo) -> date:
+        first = info.data.get("first_day")
+        if first is not None and value < first:
+            raise ValueError("must not be before first_day")
+        if first is not None and (value - first).days > 2 * 366:
+            raise ValueError("a series may span at most two years")
+        return value
+
+    @field_validator("end_time")
+    @classmethod
+    def _end_time(cls, value: time, info: ValidationInfo) -> time:
+        start = info.data.get("start_time")
+        if start is not None and value <= start:
+            raise ValueError("must be after start_time")
+        return value
+
+    @field_validator("weekdays")
+    @classmethod
+    def _weekdays(cls, value: list[Weekday], info: ValidationInfo) -> list[Weekday]:
+        if info.data.get("frequency") == Frequency.WEEKLY and not value:
+            raise ValueError("name at least one weekday for a weekly series")
+        return sorted(set(value), key=list(Weekday).index)
+
+
+class SeriesCreate(SeriesPattern, Override):
+    model_config = _FORBID_EXTRA
+    room_id: int
+    title: str = Field(min_length=1, max_length=200)
+    purpose: Purpose = Purpose.CLASS
+    attendees: int = Field(default=0, ge=0, le=10_000)
+    private: bool = False
+    notes: str = Field(default="", max_length=2000)
+    owner: str | None = Field(default=None, max_length=64)
+    term_id: int | None = Field(default=None, description="Skip this term's holidays.")
+    on_conflict: OnConflict = OnConflict.FAIL
+
+
+class SeriesPublic(SeriesPattern):
+    id: uuid.UUID
+    room_id: int
+    title: str | None
+    purpose: Purpose
+    owner_id: int | None
+    term_id: int | None
+    course_code: str | None
+    status: BookingStatus
+    version: int
+
+
+class SkippedDate(SQLModel):
+    date: date
+    problems: list[dict[str, Any]]
+
+
+class SeriesResult(SQLModel):
+    series: SeriesPublic
+    created: list[BookingPublic]
+    skipped: list[SkippedDate]
+
+
+# --- Blackouts -------------------------------------------------------------------------------
+
+
+class BlackoutCreate(SQLModel):
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+    room_id: int | None = None
+    building: str | None = Field(default=None, max_length=16, description="Close a whole building.")
+    start: datetime
+    end: datetime
+    reason: str = Field(min_length=1, max_length=500)
+
+    _aware = field_validator("start", "end")(classmethod(lambda cls, v: _utc(v)))
+    _end = field_validator("end")(_end_after_start)
+
+    @field_validator("building")
+    @classmethod
+    def _one_target(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if (value is None) == (info.data.get("room_id") is None):
+            raise ValueError("give either room_id or building, not both or neither")
+        return None if value is None else _normalised_code(value)
+
+
+class BlackoutPublic(SQLModel):
+    id: int
+    room_id: int | None
+    building_id: int | None
+    start: datetime
+    end: datetime
+    reason: str
+    created_by: int
+    version: int
+
+
+class BlackoutResult(SQLModel):
+    blackout: BlackoutPublic
+    covered_bookings: list[BookingPublic] = Field(
+        description="Confirmed bookings inside the blackout; they are kept, not cancelled."
+    )
+
+
+class BlackoutQuery(ListQuery):
+    room_id: int | None = None
+    building: str | None = Field(default=None, max_length=16)
+    start: datetime | None = Field(default=None, alias="from")
+    end: datetime | None = Field(default=None, alias="to")
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    _aware = field_validator("start", "end")(classmethod(lambda cls, v: None if v is None else _utc(v)))
+
+
+# --- Timetables ------------------------------------------------------------------------------
+
+
+class TimetableRow(SQLModel):
+    """One weekly course session of a term, in campus local time."""
+
+    model_config = _FORBID_EXTRA
+    course_code: str = Field(min_length=1, max_length=32)
+    course_name: str = Field(default="", max_length=200)
+    department: str = Field(default="", max_length=100)
+    year_group: str = Field(default="", max_length=32)
+    weekday: Weekday
+    start: time
+    end: time
+    building: str = Field(min_length=1, max_length=16)
+    room: str = Field(min_length=1, max_length=32)
+    attendees: int = Field(default=0, ge=0, le=10_000)
+
+    _end = field_validator("end")(classmethod(lambda cls, v, info: _time_after(v, info, "start")))
+    _codes = field_validator("building", "room", "course_code")(
+        classmethod(lambda cls, v: _normalised_code(v))
+    )
+
+
+def _time_after(value: time, info: ValidationInfo, other: str) -> time:
+    earlier = info.data.get(other)
+    if earlier is not None and value <= earlier:
+        raise ValueError(f"must be after {other}")
+    return value
+
+
+class TimetableRequest(SQLModel):
+    model_config = _FORBID_EXTRA
+    rows: list[dict[str, Any]] = Field(min_length=1, max_length=1000)
+
+
+class TimetableQuery(SQLModel):
+    model_config = _FORBID_EXTRA
+    dry_run: bool = False
+
+
+class TimetableRowResult(SQLModel):
+    index: int
+    status: str = Field(description="created, unchanged, would_create or rejected")
+    series_id: uuid.UUID | None = None
+    occurrences: int = 0
+    errors: list[dict[str, str]] = Field(default_factory=list)
+    clashes: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class TimetableResult(SQLModel):
+    dry_run: bool
+    results: list[TimetableRowResult]
+    summary: dict[str, int]
+
+
+# --- Availability ----------------------------------------------------------------------------
+
+
+class WindowQuery(SQLModel):
+    """A time window ``[from, to)``, at most 31 days long."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    start: datetime = Field(alias="from")
+    end: datetime = Field(alias="to")
+
+    _aware = field_validator("start", "end")(classmethod(lambda cls, v: _utc(v)))
+
+    @field_validator("end")
+    @classmethod
+    def _window(cls, value: datetime, info: ValidationInfo) -> datetime:
+        start = info.data.get("start")
+        if start is not None and value <= start:
+            raise ValueError("must be after from")
+        if start is not None and value - start > timedelta(days=31):
+            raise ValueError("the window may span at most 31 days")
+        return value
+
+
+class UtilisationQuery(WindowQuery):
+    building: str | None = Field(default=None, max_length=16)
+
+
+class FreeRoomQuery(SQLModel):
+    model_config = _FORBID_EXTRA
+    start: datetime
+    end: datetime
+    capacity: int | None = Field(default=None, ge=0)
+    features: list[str] = Field(default_factory=list, description="Comma separated; all required.")
+    building: str | None = Field(default=None, max_length=16)
+    kind: RoomKind | None = None
+    limit: int = Field(default=50, ge=1, le=500)
+
+    _aware = field_validator("start", "end")(classmethod(lambda cls, v: _utc(v)))
+    _end = field_validator("end")(_end_after_start)
+    _features_list = field_validator("features", mode="before")(_comma_list)
+    _features = field_validator("features")(classmethod(lambda cls, v: _normalised_features(v)))
+
+
+class Interval(SQLModel):
+    start: datetime
+    end: datetime
+
+
+class BusyInterval(Interval):
+    kind: str = Field(description="booking or blackout")
+    booking: dict[str, Any] | None = None
+    blackout: dict[str, Any] | None = None
+
+
+class RoomAvailability(SQLModel):
+    room_id: int
+    room: str
+    capacity: int
+    busy: list[BusyInterval]
+    free: list[Interval] = Field(description="Free time within opening hours.")
+    open: list[Interval] = Field(description="Opening hours within the window.")
+
+
+class BuildingAvailability(SQLModel):
+    building: str
+    rooms: list[RoomAvailability]
+
+
+class UtilisationRow(SQLModel):
+    room_id: int | None = None
+    room: str | None = None
+    building: str
+    booked_hours: float
+    open_hours: float
+    utilisation: float
+
+
+class UtilisationReport(SQLModel):
+    rooms: list[UtilisationRow]
+    buildings: list[UtilisationRow]

@@ -196,3 +196,10 @@ class SignIn:
             expires_in=issued.expires_in,
             user=user_public(user),
         )
+
+
+async def bump_calendar_generation(session: AsyncSession, user_id: int) -> User:
+    """Revoke every calendar feed URL of the user; a new one uses the new generation."""
+    user = await get_or_404(session, User, user_id, "user", for_update=True)
+    user.calendar_generation += 1
+    return user

@@ -13,6 +13,7 @@ down_revision = None
 branch_labels = None
 depends_on = None
 
+
 def upgrade() -> None:
     op.create_table(
         "buildings",
@@ -102,6 +103,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("room_features", schema=None) as batch_op:
         batch_op.create_index("ix_room_features_feature_room", ["feature", "room_id"], unique=False)
+
 
 def downgrade() -> None:
     with op.batch_alter_table("room_features", schema=None) as batch_op:

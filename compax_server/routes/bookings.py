@@ -1,0 +1,196 @@
+"""Bookings, series, timetables and blackouts."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from compax_server.api import Api, Call, etag, json_response
+from compax_server.keys import BOOKING_POLICY
+from compax_server.problems import PROBLEM_JSON, problem_body
+from compax_server.services import blackouts, bookings, idempotency, series
+from sync.errors import CompaxError
+from sync.permissions import Permission
+from sync.schemas import (
+    BlackoutCreate,
+    BlackoutPublic,
+    BlackoutQuery,
+    BlackoutResult,
+    BookingCreate,
+    BookingPublic,
+    BookingQuery,
+    BookingUpdate,
+    Page,
+    ScopeQuery,
+    SeriesCreate,
+    SeriesPublic,
+    SeriesResult,
+    TimetableQuery,
+    TimetableRequest,
+    TimetableResult,
+)
+
+api = Api()
+READ, BOOK = Permission.READ_BOOKINGS, Permission.BOOK
+
+
+@api.route(
+    "POST", "/api/v1/bookings", summary="Book a room", tag="bookings", permission=BOOK,
+    body=BookingCreate, response=BookingPublic, status=201,
+)
+async def create_booking(call: Call[BookingCreate, None]) -> web.Response:
+    """Send an ``Idempotency-Key`` header to make retries safe: a repeat gets the first answer."""
+    policy = call.request.app[BOOKING_POLICY]
+    user_id = call.user.id or 0
+    key = call.request.headers.get("Idempotency-Key")
+    if key is None:
+        view = await bookings.create_booking(call.db, call.user, call.body, policy)
+        return _created(view)
+    key = idempotency.check_key(key)
+    print_ = idempotency.fingerprint("POST", call.request.path, call.body)
+    stored = await idempotency.stored_answer(call.db, user_id, key, print_)
+    if stored is not None:
+        return _replay(*stored)
+
+    async def remember(session, view):  # type: ignore[no-untyped-def]
+        await idempotency.record(session, user_id, key, print_, 201, view)
+
+    try:
+        view = await bookings.create_booking(call.db, call.user, call.body, policy, within=remember)
+    except idempotency.KeyTaken:
+        stored = await idempotency.stored_answer(call.db, user_id, key, print_)
+        assert stored is not None
+        return _replay(*stored)
+    except CompaxError as error:
+        body = problem_body(error, call.request.path)
+        await idempotency.record_refusal(call.db, user_id, key, print_, error, body)
+        raise
+    return _created(view)
+
+
+def _created(view: BookingPublic) -> web.Response:
+    headers = {**etag(view.version), "Location": f"/api/v1/bookings/{view.id}"}
+    return json_response(view, status=201, headers=headers)
+
+
+def _replay(status: int, body: object) -> web.Response:
+    response = json_response(body, status=status, headers={"Idempotent-Replayed": "true"})
+    if status >= 400:
+        response.content_type = PROBLEM_JSON
+    return response
+
+
+@api.route(
+    "GET", "/api/v1/bookings", summary="List bookings", tag="bookings", permission=READ,
+    query=BookingQuery, response=Page[BookingPublic],
+)
+async def list_bookings(call: Call[None, BookingQuery]) -> web.Response:
+    async with call.db.read() as session:
+        return json_response(await bookings.list_bookings(session, call.query, call.user))
+
+
+@api.route(
+    "GET", "/api/v1/bookings/{booking_id}", summary="Read a booking", tag="bookings",
+    permission=READ, response=BookingPublic,
+)
+async def read_booking(call: Call[None, None]) -> web.Response:
+    booking_id = bookings.parse_booking_id(call.request.match_info["booking_id"])
+    async with call.db.read() as session:
+        view = await bookings.read_booking(session, booking_id, call.user)
+    return json_response(view, headers=etag(view.version))
+
+
+@api.route(
+    "PATCH", "/api/v1/bookings/{booking_id}", summary="Change a booking", tag="bookings",
+    permission=BOOK, body=BookingUpdate, query=ScopeQuery, response=BookingPublic, conditional=True,
+)
+async def update_booking(call: Call[BookingUpdate, ScopeQuery]) -> web.Response:
+    """With ``scope=following`` or ``all``, a move shifts each occurrence of the series alike."""
+    booking_id = bookings.parse_booking_id(call.request.match_info["booking_id"])
+    view = await bookings.update_booking(
+        call.db, call.user, booking_id, call.body, call.if_match(), call.query.scope,
+        call.request.app[BOOKING_POLICY],
+    )
+    return json_response(view, headers=etag(view.version))
+
+
+@api.route(
+    "DELETE", "/api/v1/bookings/{booking_id}", summary="Cancel a booking", tag="bookings",
+    permission=BOOK, query=ScopeQuery, response=dict[str, list[BookingPublic]], conditional=True,
+)
+async def cancel_booking(call: Call[None, ScopeQuery]) -> web.Response:
+    """Cancelled bookings are kept (status ``cancelled``); the answer lists every one cancelled."""
+    booking_id = bookings.parse_booking_id(call.request.match_info["booking_id"])
+    cancelled = await bookings.cancel_booking(
+        call.db, call.user, booking_id, call.if_match(), call.query.scope
+    )
+    return json_response({"cancelled": cancelled})
+
+
+@api.route(
+    "POST", "/api/v1/series", summary="Book a recurring series", tag="bookings", permission=BOOK,
+    body=SeriesCreate, response=SeriesResult, status=201,
+)
+async def create_series(call: Call[SeriesCreate, None]) -> web.Response:
+    """``on_conflict=fail`` books nothing if any date clashes; ``skip`` books the rest."""
+    result = await series.create_series(
+        call.db, call.user, call.body, call.request.app[BOOKING_POLICY]
+    )
+    headers = {"Location": f"/api/v1/series/{result.series.id}"}
+    return json_response(result, status=201, headers=headers)
+
+
+@api.route(
+    "GET", "/api/v1/series/{series_id}", summary="Read a series", tag="bookings",
+    permission=READ, response=SeriesPublic,
+)
+async def read_series(call: Call[None, None]) -> web.Response:
+    series_id = bookings.parse_booking_id(call.request.match_info["series_id"])
+    async with call.db.read() as session:
+        return json_response(await series.read_series(session, series_id))
+
+
+@api.route(
+    "POST", "/api/v1/terms/{id}/timetable", summary="Import a term timetable", tag="bookings",
+    permission=Permission.IMPORT_TIMETABLE, body=TimetableRequest, query=TimetableQuery,
+    response=TimetableResult,
+)
+async def import_timetable(call: Call[TimetableRequest, TimetableQuery]) -> web.Response:
+    """Each row becomes a weekly series over the term; ``dry_run=true`` changes nothing."""
+    result = await series.import_timetable(
+        call.db, call.user, call.path_id(), call.body.rows, call.request.app[BOOKING_POLICY],
+        dry_run=call.query.dry_run,
+    )
+    return json_response(result)
+
+
+@api.route(
+    "POST", "/api/v1/blackouts", summary="Close a room or building", tag="blackouts",
+    permission=Permission.MANAGE_BLACKOUTS, body=BlackoutCreate, response=BlackoutResult,
+    status=201,
+)
+async def create_blackout(call: Call[BlackoutCreate, None]) -> web.Response:
+    """Bookings inside the blackout are listed in the answer; they are not cancelled."""
+    result = await blackouts.create_blackout(call.db, call.user, call.body)
+    headers = {"Location": f"/api/v1/blackouts/{result.blackout.id}"}
+    return json_response(result, status=201, headers=headers)
+
+
+@api.route(
+    "GET", "/api/v1/blackouts", summary="List blackouts", tag="blackouts", permission=READ,
+    query=BlackoutQuery, response=Page[BlackoutPublic],
+)
+async def list_blackouts(call: Call[None, BlackoutQuery]) -> web.Response:
+    async with call.db.read() as session:
+        return json_response(await blackouts.list_blackouts(session, call.query))
+
+
+@api.route(
+    "DELETE", "/api/v1/blackouts/{id}", summary="Remove a blackout", tag="blackouts",
+    permission=Permission.MANAGE_BLACKOUTS, status=204,
+)
+async def delete_blackout(call: Call[None, None]) -> web.Response:
+    async with call.db.write() as session:
+        await blackouts.delete_blackout(session, call.path_id())
+    return web.Response(status=204)
+
+

@@ -1,0 +1,77 @@
+"""Blackouts: rooms or whole buildings closed for a time; bookings inside are reported, kept."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from compax_server.db import Database
+from compax_server.models import Blackout, Booking, Building, Room, User
+from compax_server.services.booking_views import views_of
+from compax_server.services.bookings import CONFIRMED, room_for
+from compax_server.services.campus import building_by_code
+from compax_server.services.common import get_or_404, keyset_page, utcnow
+from sync.errors import ValidationFailed
+from sync.schemas import BlackoutCreate, BlackoutPublic, BlackoutQuery, BlackoutResult, Page
+
+
+def blackout_public(blackout: Blackout) -> BlackoutPublic:
+    return BlackoutPublic.model_validate(blackout, from_attributes=True)
+
+
+async def create_blackout(db: Database, actor: User, data: BlackoutCreate) -> BlackoutResult:
+    """Close a room or building; the answer lists the confirmed bookings it covers."""
+    assert actor.id is not None
+    async with db.write() as session:
+        covered = select(Booking.id).where(
+            Booking.status == CONFIRMED, Booking.start < data.end, Booking.end > data.start
+        )
+        if data.room_id is not None:
+            room = await room_for(session, data.room_id)
+            target = {"room_id": room.id}
+            covered = covered.where(Booking.room_id == room.id)
+        else:
+            building = await building_by_code(session, data.building or "")
+            if building is None:
+                raise ValidationFailed.single("building", f"no building has code {data.building}")
+            target = {"building_id": building.id}
+            covered = covered.join(Room, Room.id == Booking.room_id).where(
+                Room.building_id == building.id
+            )
+        now = utcnow()
+        blackout = Blackout(
+            **target, start=data.start, end=data.end, reason=data.reason, created_by=actor.id,
+            created_at=now, updated_at=now,
+        )
+        session.add(blackout)
+        await session.flush()
+        booking_ids = list((await session.execute(covered)).scalars())
+        return BlackoutResult(
+            blackout=blackout_public(blackout),
+            covered_bookings=await views_of(session, booking_ids, actor),
+        )
+
+
+async def list_blackouts(session: AsyncSession, query: BlackoutQuery) -> Page[BlackoutPublic]:
+    statement = select(Blackout)
+    if query.room_id is not None:
+        room = await session.get(Room, query.room_id)
+        building_id = room.building_id if room else -1
+        statement = statement.where(
+            (Blackout.room_id == query.room_id) | (Blackout.building_id == building_id)
+        )
+    if query.building:
+        statement = statement.join(Building, Building.id == Blackout.building_id).where(
+            Building.code == query.building.upper()
+        )
+    if query.start is not None:
+        statement = statement.where(Blackout.end > query.start)
+    if query.end is not None:
+        statement = statement.where(Blackout.start < query.end)
+    rows, cursor = await keyset_page(session, statement, Blackout.id, query.limit, query.cursor)
+    return Page(items=[blackout_public(row[0]) for row in rows], next_cursor=cursor)
+
+
+async def delete_blackout(session: AsyncSession, blackout_id: int) -> None:
+    blackout = await get_or_404(session, Blackout, blackout_id, "blackout", for_update=True)
+    await session.delete(blackout)

@@ -1,0 +1,485 @@
+"""Bookings: create, change and cancel, each rule checked, overlaps refused by the database.
+
+Every write runs in one write transaction (``BEGIN IMMEDIATE`` on SQLite) that checks and
+writes; on Postgres the exclusion constraint has the last word, and its refusal is reported
+exactly like the pre-check's, with the bookings in the way and alternatives.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select, tuple_
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from compax_server.db import Database
+from compax_server.models import Blackout, Booking, Building, Room, RuleOverride, User
+from compax_server.services.availability import alternatives
+from compax_server.services.booking_views import (
+    booking_view,
+    labelled_bookings,
+    sees_everything,
+    views_of,
+)
+from compax_server.services.common import (
+    apply_changes,
+    check_version,
+    fields_of,
+    get_or_404,
+    is_unique_violation,
+    sqlstate,
+    utcnow,
+)
+from compax_server.services.policy import BookingPolicy
+from sync.errors import (
+    BlackoutConflict,
+    BookingCancelled,
+    CompaxError,
+    Duplicate,
+    Forbidden,
+    NotBookable,
+    NotFound,
+    RoomOverlap,
+    SeriesConflict,
+    ValidationFailed,
+)
+from sync.permissions import Permission, allows
+from sync.rules import rule_violations
+from sync.schemas import (
+    BookingCreate,
+    BookingPublic,
+    BookingQuery,
+    BookingStatus,
+    BookingUpdate,
+    Override,
+    Page,
+    Scope,
+)
+
+CONFIRMED = BookingStatus.CONFIRMED.value
+override_log = logging.getLogger("compax.override")
+
+
+async def read_booking(session: AsyncSession, booking_id: uuid.UUID, viewer: User) -> BookingPublic:
+    views = await views_of(session, [booking_id], viewer)
+    if not views:
+        raise _no_booking(booking_id)
+    return views[0]
+
+
+def _no_booking(booking_id: object) -> CompaxError:
+    return NotFound(f"No booking with id {booking_id}")
+
+
+def parse_booking_id(raw: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(raw)
+    except ValueError:
+        raise _no_booking(raw) from None
+
+
+def _encode_cursor(booking: Booking) -> str:
+    text = f"{booking.start.isoformat()}|{booking.id}"
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        start, _, booking_id = text.partition("|")
+        return datetime.fromisoformat(start), uuid.UUID(booking_id)
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise ValidationFailed.single("cursor", "is not a cursor this server handed out") from None
+
+
+async def list_bookings(session: AsyncSession, query: BookingQuery, viewer: User) -> Page[BookingPublic]:
+    """Bookings in start order, filtered as ``query`` asks; every filter has an index."""
+    statement = labelled_bookings()
+    if query.room_id is not None:
+        statement = statement.where(Booking.room_id == query.room_id)
+    if query.building:
+        statement = statement.where(Building.code == query.building.upper())
+    if query.owner:
+        owner = viewer.username if query.owner == "me" else query.owner.lower()
+        statement = statement.where(User.username == owner)
+    if query.status is not None:
+        statement = statement.where(Booking.status == query.status)
+    if query.purpose is not None:
+        statement = statement.where(Booking.purpose == query.purpose)
+    if query.series_id is not None:
+        statement = statement.where(Booking.series_id == query.series_id)
+    if query.start is not None:
+        statement = statement.where(Booking.end > query.start)
+    if query.end is not None:
+        statement = statement.where(Booking.start < query.end)
+    if query.cursor:
+        statement = statement.where(
+            tuple_(Booking.start, Booking.id) > tuple_(*_decode_cursor(query.cursor))
+        )
+    rows = (
+        await session.execute(statement.order_by(Booking.start, Booking.id).limit(query.limit + 1))
+    ).all()
+    more = len(rows) > query.limit
+    rows = rows[: query.limit]
+    items = [booking_view(b, f"{bc}/{rc}", owner, viewer) for b, bc, rc, owner in rows]
+    return Page(items=items, next_cursor=_encode_cursor(rows[-1][0]) if more else None)
+
+
+# --- Checks ----------------------------------------------------------------------------------
+
+
+async def room_for(session: AsyncSession, room_id: int, field_name: str = "room_id") -> Room:
+    room = await session.get(Room, room_id)
+    if room is None:
+        raise ValidationFailed.single(field_name, f"no room has id {room_id}")
+    return room
+
+
+async def room_label(session: AsyncSession, room: Room) -> str:
+    building = await session.get(Building, room.building_id)
+    assert building is not None
+    return f"{building.code}/{room.code}"
+
+
+async def owner_for(session: AsyncSession, actor: User, username: str | None) -> User:
+    """The booking's owner: the actor, or (for booking officers) the user they name."""
+    if username is None or username.lower() == actor.username:
+        return actor
+    if not allows(actor.role, Permission.BOOK_FOR_OTHERS):
+        raise Forbidden(f"Your role ({actor.role}) may not book on behalf of someone else")
+    owner = (
+        await session.execute(select(User).where(User.username == username.lower()))
+    ).scalar_one_or_none()
+    if owner is None or not owner.active:
+        raise ValidationFailed.single("owner", f"no active user is called {username}")
+    return owner
+
+
+def ensure_may_manage(actor: User, booking: Booking) -> None:
+    if not sees_everything(actor, booking.owner_id):
+        raise Forbidden("You may change or cancel only your own bookings")
+
+
+async def blackouts_over(
+    session: AsyncSession, room: Room, start: datetime, end: datetime
+) -> list[Blackout]:
+    """Blackouts of the room or its building that overlap ``[start, end)``."""
+    rows = await session.execute(
+        select(Blackout).where(
+            (Blackout.room_id == room.id) | (Blackout.building_id == room.building_id),
+            Blackout.start < end,
+            Blackout.end > start,
+        )
+    )
+    return list(rows.scalars())
+
+
+def rule_problems(
+    room: Room, start: datetime, end: datetime, blackouts: Sequence[Blackout], policy: BookingPolicy
+) -> list[CompaxError]:
+    """Every rule ``[start, end)`` in ``room`` breaks (overlaps are checked separately)."""
+    problems: list[CompaxError] = []
+    if not room.bookable:
+        problems.append(NotBookable(f"Room {room.code} is not open for booking"))
+    problems.extend(
+        rule_violations(start, end, policy.campus.for_room(room), policy.clock(), policy.zone)
+    )
+    for blackout in blackouts:
+        local = blackout.start.astimezone(policy.zone), blackout.end.astimezone(policy.zone)
+        problems.append(BlackoutConflict(
+            f"Closed {local[0]:%a %d %b %H:%M} to {local[1]:%a %d %b %H:%M}: {blackout.reason}",
+            blackout={"id": blackout.id, "start": blackout.start, "end": blackout.end,
+                      "reason": blackout.reason},
+        ))
+    return problems
+
+
+def refuse_or_override(actor: User, problems: list[CompaxError], request: Override) -> list[str]:
+    """Raise the first problem, unless a booking officer overrides; returns what was overridden."""
+    if not problems:
+        return []
+    if request.override:
+        if not allows(actor.role, Permission.OVERRIDE_RULES):
+            raise Forbidden(f"Your role ({actor.role}) may not override booking rules")
+        return [problem.type for problem in problems]
+    first = problems[0]
+    first.extra["violations"] = [{"type": p.type, "detail": p.detail} for p in problems]
+    raise first
+
+
+def log_override(
+    session: AsyncSession,
+    actor: User,
+    rules: list[str],
+    reason: str | None,
+    *,
+    booking_id: uuid.UUID | None = None,
+    series_id: uuid.UUID | None = None,
+) -> None:
+    assert actor.id is not None
+    override_log.warning(
+        "%s overrode %s for booking=%s series=%s: %s",
+        actor.username, ",".join(rules), booking_id, series_id, reason,
+    )
+    session.add(RuleOverride(
+        booking_id=booking_id, series_id=series_id, user_id=actor.id, rules=rules,
+        reason=reason or "", created_at=utcnow(),
+    ))
+
+
+async def conflicting_bookings(
+    session: AsyncSession,
+    room_id: int,
+    start: datetime,
+    end: datetime,
+    exclude: Sequence[uuid.UUID] = (),
+) -> list[Booking]:
+    statement = select(Booking).where(
+        Booking.room_id == room_id,
+        Booking.status == CONFIRMED,
+        Booking.start < end,
+        Booking.end > start,
+    )
+    if exclude:
+        statement = statement.where(Booking.id.not_in(exclude))
+    return list((await session.execute(statement.order_by(Booking.start))).scalars())
+
+
+def is_overlap_violation(error: IntegrityError) -> bool:
+    """Whether the database refused an overlap (Postgres 23P01, the SQLite trigger)."""
+    return sqlstate(error) == "23P01" or "room-overlap" in str(error.orig)
+
+
+async def overlap_error(
+    session: AsyncSession,
+    room: Room,
+    start: datetime,
+    end: datetime,
+    viewer: User,
+    policy: BookingPolicy,
+    *,
+    attendees: int = 0,
+    features: Sequence[str] = (),
+    exclude: Sequence[uuid.UUID] = (),
+) -> RoomOverlap:
+    """The ``room-overlap`` problem: who is in the way, and where or when there is room."""
+    in_the_way = await conflicting_bookings(session, room.id or 0, start, end, exclude)
+    views = await views_of(session, [b.id for b in in_the_way], viewer)
+    local = start.astimezone(policy.zone), end.astimezone(policy.zone)
+    label = await room_label(session, room)
+    return RoomOverlap(
+        f"{label} is already booked during {local[0]:%a %d %b %H:%M}–{local[1]:%H:%M}",
+        conflicting=[
+            {"id": v.id, "start": v.start, "end": v.end, "title": v.title} for v in views
+        ],
+        alternatives=await alternatives(
+            session, room, start, end, policy, attendees=attendees, features=features,
+            exclude=exclude,
+        ),
+    )
+
+
+# --- Writes ----------------------------------------------------------------------------------
+
+Within = Callable[[AsyncSession, BookingPublic], Awaitable[None]]
+
+
+async def create_booking(
+    db: Database, actor: User, data: BookingCreate, policy: BookingPolicy, *, within: Within | None = None
+) -> BookingPublic:
+    """Book a room; ``within`` runs in the same transaction once the booking is written."""
+    try:
+        async with db.write() as session:
+            room = await room_for(session, data.room_id)
+            owner = await owner_for(session, actor, data.owner)
+            if data.id is not None and await session.get(Booking, data.id):
+                raise Duplicate(f"A booking with id {data.id} exists already", field="id")
+            blackouts = await blackouts_over(session, room, data.start, data.end)
+            overridden = refuse_or_override(
+                actor, rule_problems(room, data.start, data.end, blackouts, policy), data
+            )
+            if await conflicting_bookings(session, data.room_id, data.start, data.end):
+                raise await overlap_error(
+                    session, room, data.start, data.end, actor, policy,
+                    attendees=data.attendees, features=data.features,
+                )
+            now = utcnow()
+            booking = Booking(
+                **fields_of(data, exclude=["id", "owner", "features", "override", "override_reason"]),
+                id=data.id or uuid.uuid4(),
+                owner_id=owner.id,
+                created_at=now,
+                updated_at=now,
+            )
+            session.add(booking)
+            await session.flush()
+            if overridden:
+                log_override(session, actor, overridden, data.override_reason, booking_id=booking.id)
+            view = booking_view(booking, await room_label(session, room), owner.username, actor)
+            if within is not None:
+                await within(session, view)
+        return view
+    except IntegrityError as exc:
+        if is_overlap_violation(exc):
+            async with db.read() as session:
+                room = await room_for(session, data.room_id)
+                raise await overlap_error(
+                    session, room, data.start, data.end, actor, policy,
+                    attendees=data.attendees, features=data.features,
+                ) from None
+        if is_unique_violation(exc):
+            raise Duplicate(f"A booking with id {data.id} exists already", field="id") from None
+        raise
+
+
+async def _targets(session: AsyncSession, booking: Booking, scope: Scope) -> list[Booking]:
+    """The confirmed bookings a change with ``scope`` applies to, addressed one first."""
+    if scope is Scope.THIS:
+        return [booking]
+    if booking.series_id is None:
+        raise ValidationFailed.single("scope", "this booking is not part of a series")
+    statement = select(Booking).where(
+        Booking.series_id == booking.series_id, Booking.status == CONFIRMED, Booking.id != booking.id
+    )
+    if scope is Scope.FOLLOWING:
+        statement = statement.where(Booking.start > booking.start)
+    others = (await session.execute(statement.with_for_update().order_by(Booking.start))).scalars()
+    return [booking, *others]
+
+
+def _moved_times(
+    booking: Booking, target: Booking, start: datetime, end: datetime, zone: ZoneInfo
+) -> tuple[datetime, datetime]:
+    """``target``'s new times when ``booking`` moves to ``[start, end)``: the same shift of
+    local start time and the same length, on ``target``'s own local day."""
+    if target is booking:
+        return start, end
+    new_local = start.astimezone(zone)
+    day = target.start.astimezone(zone).date()
+    moved_start = datetime.combine(day, new_local.time(), tzinfo=zone).astimezone(start.tzinfo)
+    return moved_start, moved_start + (end - start)
+
+
+async def update_booking(
+    db: Database,
+    actor: User,
+    booking_id: uuid.UUID,
+    data: BookingUpdate,
+    expected_version: int,
+    scope: Scope,
+    policy: BookingPolicy,
+) -> BookingPublic:
+    """Change a booking, or with ``scope`` the following or all occurrences of its series.
+
+    A move of several occurrences is all or nothing: any clash answers ``series-conflict``
+    listing each clashing date, and nothing changes.
+    """
+    changes = fields_of(data, only_set=True, exclude=["override", "override_reason"])
+    try:
+        async with db.write() as session:
+            booking = await get_or_404(session, Booking, booking_id, "booking", for_update=True)
+            ensure_may_manage(actor, booking)
+            check_version(booking, expected_version, await read_booking(session, booking.id, actor))
+            if booking.status != CONFIRMED:
+                raise BookingCancelled("A cancelled booking cannot be changed; book again instead")
+            targets = await _targets(session, booking, scope)
+            start = changes.get("start", booking.start)
+            end = changes.get("end", booking.end)
+            if end <= start:
+                raise ValidationFailed.single("end", "must be after start")
+            room = await room_for(session, changes.get("room_id", booking.room_id))
+            moves = {"room_id", "start", "end"} & changes.keys()
+            plans = [(t, *_moved_times(booking, t, start, end, policy.zone)) for t in targets]
+            if moves:
+                await _check_moves(session, actor, room, plans, data, policy, single=len(targets) == 1)
+            for target, target_start, target_end in plans:
+                apply_changes(target, {**changes, "room_id": room.id, "start": target_start, "end": target_end})
+            await session.flush()
+            return await read_booking(session, booking.id, actor)
+    except IntegrityError as exc:
+        if not is_overlap_violation(exc):
+            raise
+        raise SeriesConflict(
+            "Another booking took one of these times meanwhile; read the bookings again and retry"
+        ) from None
+
+
+async def _check_moves(
+    session: AsyncSession,
+    actor: User,
+    room: Room,
+    plans: list[tuple[Booking, datetime, datetime]],
+    request: Override,
+    policy: BookingPolicy,
+    *,
+    single: bool,
+) -> None:
+    moving = [target.id for target, _, _ in plans]
+    clashes = []
+    overridden: list[str] = []
+    for target, start, end in plans:
+        blackouts = await blackouts_over(session, room, start, end)
+        problems = rule_problems(room, start, end, blackouts, policy)
+        in_the_way = await conflicting_bookings(session, room.id or 0, start, end, moving)
+        if single:
+            overridden = refuse_or_override(actor, problems, request)
+            if in_the_way:
+                raise await overlap_error(
+                    session, room, start, end, actor, policy, attendees=target.attendees,
+                    exclude=moving,
+                )
+            continue
+        if problems and request.override:
+            overridden += refuse_or_override(actor, problems, request)
+            problems = []
+        if problems or in_the_way:
+            clashes.append(clash(start, policy.zone, problems, in_the_way))
+    if clashes:
+        raise SeriesConflict(
+            f"{len(clashes)} of {len(plans)} occurrences clash; nothing was changed", dates=clashes
+        )
+    if overridden:
+        log_override(
+            session, actor, sorted(set(overridden)), request.override_reason,
+            booking_id=plans[0][0].id,
+        )
+
+
+def clash(
+    start: datetime, zone: ZoneInfo, problems: Sequence[CompaxError], in_the_way: Sequence[Booking]
+) -> dict[str, object]:
+    """One clashing date of a series, with each reason it clashes."""
+    return {
+        "date": start.astimezone(zone).date(),
+        "problems": [{"type": p.type, "detail": p.detail} for p in problems]
+        + [
+            {"type": "room-overlap", "detail": "the room is booked", "conflicting": {
+                "id": b.id, "start": b.start, "end": b.end}}
+            for b in in_the_way
+        ],
+    }
+
+
+async def cancel_booking(
+    db: Database, actor: User, booking_id: uuid.UUID, expected_version: int, scope: Scope
+) -> list[BookingPublic]:
+    """Cancel a booking (kept, with status ``cancelled``) or its following or all occurrences."""
+    async with db.write() as session:
+        booking = await get_or_404(session, Booking, booking_id, "booking", for_update=True)
+        ensure_may_manage(actor, booking)
+        check_version(booking, expected_version, await read_booking(session, booking.id, actor))
+        if booking.status != CONFIRMED:
+            raise BookingCancelled("The booking is cancelled already")
+        targets = await _targets(session, booking, scope)
+        for target in targets:
+            apply_changes(target, {"status": BookingStatus.CANCELLED.value})
+        await session.flush()
+        return await views_of(session, [t.id for t in targets], actor)
+

@@ -1,0 +1,83 @@
+"""Idempotency keys: a retried request gets the stored answer instead of acting twice.
+
+A success is stored in the same transaction as the change it reports, so a client that lost
+the answer can never make the change twice. Refusals are stored too, so a retry hears the
+same answer; transient failures (429, 5xx) are not, so a retry can still succeed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import timedelta
+from typing import Any
+
+from pydantic_core import to_jsonable_python
+from sqlalchemy import delete
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from compax_server.db import Database
+from compax_server.models import IdempotencyKey
+from compax_server.services.common import utcnow
+from sync.errors import CompaxError, IdempotencyKeyReused, ValidationFailed
+
+RETENTION = timedelta(hours=24)
+
+
+class KeyTaken(Exception):
+    """A concurrent request with the same key stored its answer first."""
+
+
+def fingerprint(method: str, path: str, body: Any) -> str:
+    canonical = f"{method} {path} ".encode() + hashlib.sha256(str(to_jsonable_python(body)).encode()).digest()
+    return hashlib.sha256(canonical).hexdigest()
+
+
+def check_key(key: str) -> str:
+    if not 1 <= len(key) <= 200 or not key.isprintable():
+        raise ValidationFailed.single("Idempotency-Key", "must be 1 to 200 printable characters")
+    return key
+
+
+async def stored_answer(db: Database, user_id: int, key: str, print_: str) -> tuple[int, Any] | None:
+    """The stored (status, body) for this key, ``None`` if new; another request's key is 422."""
+    async with db.read() as session:
+        row = await session.get(IdempotencyKey, (user_id, key))
+    if row is None or row.created_at < utcnow() - RETENTION:
+        return None
+    if row.request_hash != print_:
+        raise IdempotencyKeyReused(
+            "This Idempotency-Key was used for a different request; use a new key per request"
+        )
+    return row.status, row.body
+
+
+async def record(
+    session: AsyncSession, user_id: int, key: str, print_: str, status: int, body: Any
+) -> None:
+    """Store the answer in ``session``'s transaction; raises ``KeyTaken`` if it lost a race."""
+    await session.execute(
+        delete(IdempotencyKey).where(
+            IdempotencyKey.user_id == user_id, IdempotencyKey.created_at < utcnow() - RETENTION
+        )
+    )
+    try:
+        async with session.begin_nested():
+            session.add(IdempotencyKey(
+                user_id=user_id, key=key, request_hash=print_, status=status,
+                body=to_jsonable_python(body), created_at=utcnow(),
+            ))
+    except IntegrityError:
+        raise KeyTaken from None
+
+
+async def record_refusal(
+    db: Database, user_id: int, key: str, print_: str, error: CompaxError, body: dict[str, Any]
+) -> None:
+    if error.status == 429 or error.status >= 500:
+        return
+    try:
+        async with db.write() as session:
+            await record(session, user_id, key, print_, error.status, body)
+    except KeyTaken:
+        pass

@@ -1,0 +1,172 @@
+"""Pure booking rules shared by the server and the offline clients.
+
+Times are UTC instants, intervals half-open ``[start, end)``; opening hours and limits are
+read in the campus time zone. Nothing here touches a database or the network.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from sync.errors import RuleBroken
+from sync.schemas import OpeningHours, OpeningWeek, RoomRules, Weekday
+
+WEEKDAYS = list(Weekday)
+Interval = tuple[datetime, datetime]
+
+
+def overlaps(a_start: datetime, a_end: datetime, b_start: datetime, b_end: datetime) -> bool:
+    """Whether two half-open intervals share an instant (touching ends do not overlap)."""
+    return a_start < b_end and b_start < a_end
+
+
+@dataclass(frozen=True)
+class CampusRules:
+    """Rules that apply where a room sets none of its own."""
+
+    opening_hours: OpeningWeek
+    min_duration_minutes: int = 15
+    max_duration_minutes: int = 8 * 60
+    max_days_ahead: int = 365
+    min_notice_minutes: int = 0
+
+    def for_room(self, room: RoomRules) -> CampusRules:
+        """The rules in force for ``room``: its own where it has them, these otherwise."""
+        return CampusRules(
+            opening_hours=room.opening_hours if room.opening_hours is not None else self.opening_hours,
+            min_duration_minutes=_first(room.min_duration_minutes, self.min_duration_minutes),
+            max_duration_minutes=_first(room.max_duration_minutes, self.max_duration_minutes),
+            max_days_ahead=_first(room.max_days_ahead, self.max_days_ahead),
+            min_notice_minutes=_first(room.min_notice_minutes, self.min_notice_minutes),
+        )
+
+
+def _first(value: int | None, default: int) -> int:
+    return default if value is None else value
+
+
+def default_opening_week() -> OpeningWeek:
+    """Weekdays 07:00–22:00, Saturday 08:00–18:00, Sunday closed."""
+    weekday = OpeningHours(open=time(7), close=time(22))
+    week = {day: weekday for day in WEEKDAYS[:5]}
+    week[Weekday.SAT] = OpeningHours(open=time(8), close=time(18))
+    return week
+
+
+def weekday_of(day: date) -> Weekday:
+    return WEEKDAYS[day.weekday()]
+
+
+def opening_window(day: date, week: OpeningWeek, zone: ZoneInfo) -> Interval | None:
+    """The UTC interval a room is open on local ``day``, or ``None`` if it is closed."""
+    hours = week.get(weekday_of(day))
+    if hours is None:
+        return None
+    return local_instant(day, hours.open, zone), local_instant(day, hours.close, zone)
+
+
+def local_instant(day: date, at: time, zone: ZoneInfo) -> datetime:
+    """The UTC instant of local ``day`` at ``at``; a time skipped by DST moves forward."""
+    local = datetime.combine(day, at, tzinfo=zone)
+    return local.astimezone(UTC)
+
+
+def rule_violations(
+    start: datetime, end: datetime, rules: CampusRules, now: datetime, zone: ZoneInfo
+) -> list[RuleBroken]:
+    """Every rule the booking ``[start, end)`` breaks, most fundamental first."""
+    broken: list[RuleBroken] = []
+    minutes = (end - start).total_seconds() / 60
+    local_start, local_end = start.astimezone(zone), end.astimezone(zone)
+    window = opening_window(local_start.date(), rules.opening_hours, zone)
+    if window is None or not (window[0] <= start and end <= window[1]):
+        broken.append(RuleBroken(
+            "outside-hours", "Outside opening hours",
+            f"The room is {_hours_text(local_start.date(), rules.opening_hours)}; "
+            f"{local_start:%a %d %b %H:%M}–{local_end:%H:%M} is outside that",
+        ))
+    if minutes < rules.min_duration_minutes:
+        broken.append(RuleBroken(
+            "too-short", "Too short",
+            f"Bookings last at least {rules.min_duration_minutes} minutes; this is {minutes:g}",
+        ))
+    if minutes > rules.max_duration_minutes:
+        broken.append(RuleBroken(
+            "too-long", "Too long",
+            f"Bookings last at most {_duration_text(rules.max_duration_minutes)}; "
+            f"this is {_duration_text(int(minutes))}",
+        ))
+    if start.astimezone(zone).date() > (now + timedelta(days=rules.max_days_ahead)).astimezone(zone).date():
+        broken.append(RuleBroken(
+            "too-far-ahead", "Too far ahead",
+            f"Rooms can be booked at most {rules.max_days_ahead} days ahead",
+        ))
+    if start < now + timedelta(minutes=rules.min_notice_minutes):
+        notice = rules.min_notice_minutes
+        broken.append(RuleBroken(
+            "too-short-notice", "Too short notice",
+            "The start is in the past" if start < now else
+            f"Bookings must be made at least {_duration_text(notice)} before they start",
+        ))
+    return broken
+
+
+def _hours_text(day: date, week: OpeningWeek) -> str:
+    hours = week.get(weekday_of(day))
+    if hours is None:
+        return f"closed on {day:%A}s"
+    return f"open {hours.open:%H:%M}–{hours.close:%H:%M} on {day:%A}s"
+
+
+def _duration_text(minutes: int) -> str:
+    hours, rest = divmod(minutes, 60)
+    if not hours:
+        return f"{rest} min"
+    return f"{hours} h" + (f" {rest} min" if rest else "")
+
+
+def free_intervals(window: Interval, busy: Iterable[Interval]) -> list[Interval]:
+    """The parts of ``window`` not covered by any ``busy`` interval, in order."""
+    free: list[Interval] = []
+    cursor, stop = window
+    for busy_start, busy_end in sorted(busy):
+        if busy_end <= cursor:
+            continue
+        if busy_start >= stop:
+            break
+        if busy_start > cursor:
+            free.append((cursor, busy_start))
+        cursor = max(cursor, busy_end)
+    if cursor < stop:
+        free.append((cursor, stop))
+    return free
+
+
+def nearest_free_slots(
+    start: datetime,
+    end: datetime,
+    open_window: Interval | None,
+    busy: Sequence[Interval],
+    not_before: datetime,
+    count: int = 3,
+    step: timedelta = timedelta(minutes=15),
+) -> list[Interval]:
+    """Up to ``count`` free slots as long as ``[start, end)`` on its day, nearest first."""
+    if open_window is None:
+        return []
+    length = end - start
+    slots: list[Interval] = []
+    for free_start, free_end in free_intervals(open_window, busy):
+        candidate = max(free_start, not_before)
+        offset = (candidate - open_window[0]) % step
+        if offset:
+            candidate += step - offset
+        while candidate + length <= free_end:
+            if candidate != start:
+                slots.append((candidate, candidate + length))
+            candidate += step
+    slots.sort(key=lambda slot: (abs(slot[0] - start), slot[0]))
+    return sorted(slots[:count])
