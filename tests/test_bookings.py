@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import uuid
 
+import pytest
 from aiohttp.test_utils import TestClient
+
+from compax_server.services import bookings as bookings_service
 
 from sync.permissions import Role
 from tests.booking_helpers import at, book, make_campus, next_weekday
@@ -202,3 +205,27 @@ async def test_a_client_made_id_is_kept_and_cannot_be_reused(client: TestClient,
     again = await book(client, admin, campus.room_102, at(monday, 9), at(monday, 10), id=booking_id)
     assert again.status == 409
     assert (await again.json())["type"] == "duplicate"
+
+
+async def test_the_database_refusal_reads_like_the_pre_check(
+    client: TestClient, admin: Person, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When a write races past the pre-check, the constraint (23P01 or the SQLite trigger)
+    refuses it and the caller still gets room-overlap with the booking in the way."""
+    campus = await make_campus(client, admin)
+    monday = next_weekday(0)
+    first = await (await book(client, admin, campus.room_101, at(monday, 9), at(monday, 11))).json()
+    real_check = bookings_service.conflicting_bookings
+    calls = []
+
+    async def blind_first_check(*args: object, **kwargs: object) -> object:
+        calls.append(args)
+        return [] if len(calls) == 1 else await real_check(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(bookings_service, "conflicting_bookings", blind_first_check)
+    raced = await book(client, admin, campus.room_101, at(monday, 10), at(monday, 12))
+    assert raced.status == 409
+    problem = await raced.json()
+    assert problem["type"] == "room-overlap"
+    assert [c["id"] for c in problem["conflicting"]] == [first["id"]]
+    assert len(calls) == 2, "the constraint, not the pre-check, refused the write"

@@ -41,21 +41,20 @@ async def create_booking(call: Call[BookingCreate, None]) -> web.Response:
     """Send an ``Idempotency-Key`` header to make retries safe: a repeat gets the first answer."""
     policy = call.request.app[BOOKING_POLICY]
     user_id = call.user.id or 0
-    key = call.request.headers.get("Idempotency-Key")
-    if key is None:
-        view = await bookings.create_booking(call.db, call.user, call.body, policy)
+    raw_key = call.request.headers.get("Idempotency-Key")
+    if raw_key is None:
+        async with call.db.write() as session:
+            view = await bookings.create_booking(session, call.user, call.body, policy)
         return _created(view)
-    key = idempotency.check_key(key)
+    key = idempotency.check_key(raw_key)
     print_ = idempotency.fingerprint("POST", call.request.path, call.body)
     stored = await idempotency.stored_answer(call.db, user_id, key, print_)
     if stored is not None:
         return _replay(*stored)
-
-    async def remember(session, view):  # type: ignore[no-untyped-def]
-        await idempotency.record(session, user_id, key, print_, 201, view)
-
     try:
-        view = await bookings.create_booking(call.db, call.user, call.body, policy, within=remember)
+        async with call.db.write() as session:
+            view = await bookings.create_booking(session, call.user, call.body, policy)
+            await idempotency.record(session, user_id, key, print_, 201, view)
     except idempotency.KeyTaken:
         stored = await idempotency.stored_answer(call.db, user_id, key, print_)
         assert stored is not None
@@ -106,10 +105,11 @@ async def read_booking(call: Call[None, None]) -> web.Response:
 async def update_booking(call: Call[BookingUpdate, ScopeQuery]) -> web.Response:
     """With ``scope=following`` or ``all``, a move shifts each occurrence of the series alike."""
     booking_id = bookings.parse_booking_id(call.request.match_info["booking_id"])
-    view = await bookings.update_booking(
-        call.db, call.user, booking_id, call.body, call.if_match(), call.query.scope,
-        call.request.app[BOOKING_POLICY],
-    )
+    async with call.db.write() as session:
+        view = await bookings.update_booking(
+            session, call.user, booking_id, call.body, call.if_match(), call.query.scope,
+            call.request.app[BOOKING_POLICY],
+        )
     return json_response(view, headers=etag(view.version))
 
 
@@ -120,9 +120,10 @@ async def update_booking(call: Call[BookingUpdate, ScopeQuery]) -> web.Response:
 async def cancel_booking(call: Call[None, ScopeQuery]) -> web.Response:
     """Cancelled bookings are kept (status ``cancelled``); the answer lists every one cancelled."""
     booking_id = bookings.parse_booking_id(call.request.match_info["booking_id"])
-    cancelled = await bookings.cancel_booking(
-        call.db, call.user, booking_id, call.if_match(), call.query.scope
-    )
+    async with call.db.write() as session:
+        cancelled = await bookings.cancel_booking(
+            session, call.user, booking_id, call.if_match(), call.query.scope
+        )
     return json_response({"cancelled": cancelled})
 
 
@@ -132,9 +133,10 @@ async def cancel_booking(call: Call[None, ScopeQuery]) -> web.Response:
 )
 async def create_series(call: Call[SeriesCreate, None]) -> web.Response:
     """``on_conflict=fail`` books nothing if any date clashes; ``skip`` books the rest."""
-    result = await series.create_series(
-        call.db, call.user, call.body, call.request.app[BOOKING_POLICY]
-    )
+    async with call.db.write() as session:
+        result = await series.create_series(
+            session, call.user, call.body, call.request.app[BOOKING_POLICY]
+        )
     headers = {"Location": f"/api/v1/series/{result.series.id}"}
     return json_response(result, status=201, headers=headers)
 

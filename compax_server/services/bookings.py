@@ -11,7 +11,7 @@ import base64
 import binascii
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -19,7 +19,6 @@ from sqlalchemy import select, tuple_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from compax_server.db import Database
 from compax_server.models import Blackout, Booking, Building, Room, RuleOverride, User
 from compax_server.services.availability import alternatives
 from compax_server.services.booking_views import (
@@ -288,55 +287,49 @@ async def overlap_error(
 
 # --- Writes ----------------------------------------------------------------------------------
 
-Within = Callable[[AsyncSession, BookingPublic], Awaitable[None]]
-
-
 async def create_booking(
-    db: Database, actor: User, data: BookingCreate, policy: BookingPolicy, *, within: Within | None = None
+    session: AsyncSession, actor: User, data: BookingCreate, policy: BookingPolicy
 ) -> BookingPublic:
-    """Book a room; ``within`` runs in the same transaction once the booking is written."""
+    """Book a room within ``session``'s write transaction, or raise why not."""
+    room = await room_for(session, data.room_id)
+    owner = await owner_for(session, actor, data.owner)
+    if data.id is not None and await session.get(Booking, data.id):
+        raise Duplicate(f"A booking with id {data.id} exists already", field="id")
+    blackouts = await blackouts_over(session, room, data.start, data.end)
+    overridden = refuse_or_override(
+        actor, rule_problems(room, data.start, data.end, blackouts, policy), data
+    )
+    if await conflicting_bookings(session, data.room_id, data.start, data.end):
+        raise await _overlap(session, room, data, actor, policy)
+    now = utcnow()
+    booking = Booking(
+        **fields_of(data, exclude=["id", "owner", "features", "override", "override_reason"]),
+        id=data.id or uuid.uuid4(),
+        owner_id=owner.id,
+        created_at=now,
+        updated_at=now,
+    )
     try:
-        async with db.write() as session:
-            room = await room_for(session, data.room_id)
-            owner = await owner_for(session, actor, data.owner)
-            if data.id is not None and await session.get(Booking, data.id):
-                raise Duplicate(f"A booking with id {data.id} exists already", field="id")
-            blackouts = await blackouts_over(session, room, data.start, data.end)
-            overridden = refuse_or_override(
-                actor, rule_problems(room, data.start, data.end, blackouts, policy), data
-            )
-            if await conflicting_bookings(session, data.room_id, data.start, data.end):
-                raise await overlap_error(
-                    session, room, data.start, data.end, actor, policy,
-                    attendees=data.attendees, features=data.features,
-                )
-            now = utcnow()
-            booking = Booking(
-                **fields_of(data, exclude=["id", "owner", "features", "override", "override_reason"]),
-                id=data.id or uuid.uuid4(),
-                owner_id=owner.id,
-                created_at=now,
-                updated_at=now,
-            )
+        async with session.begin_nested():
             session.add(booking)
-            await session.flush()
-            if overridden:
-                log_override(session, actor, overridden, data.override_reason, booking_id=booking.id)
-            view = booking_view(booking, await room_label(session, room), owner.username, actor)
-            if within is not None:
-                await within(session, view)
-        return view
     except IntegrityError as exc:
         if is_overlap_violation(exc):
-            async with db.read() as session:
-                room = await room_for(session, data.room_id)
-                raise await overlap_error(
-                    session, room, data.start, data.end, actor, policy,
-                    attendees=data.attendees, features=data.features,
-                ) from None
+            raise await _overlap(session, room, data, actor, policy) from None
         if is_unique_violation(exc):
             raise Duplicate(f"A booking with id {data.id} exists already", field="id") from None
         raise
+    if overridden:
+        log_override(session, actor, overridden, data.override_reason, booking_id=booking.id)
+    return booking_view(booking, await room_label(session, room), owner.username, actor)
+
+
+async def _overlap(
+    session: AsyncSession, room: Room, data: BookingCreate, actor: User, policy: BookingPolicy
+) -> RoomOverlap:
+    return await overlap_error(
+        session, room, data.start, data.end, actor, policy,
+        attendees=data.attendees, features=data.features,
+    )
 
 
 async def _targets(session: AsyncSession, booking: Booking, scope: Scope) -> list[Booking]:
@@ -368,7 +361,7 @@ def _moved_times(
 
 
 async def update_booking(
-    db: Database,
+    session: AsyncSession,
     actor: User,
     booking_id: uuid.UUID,
     data: BookingUpdate,
@@ -382,33 +375,32 @@ async def update_booking(
     listing each clashing date, and nothing changes.
     """
     changes = fields_of(data, only_set=True, exclude=["override", "override_reason"])
+    booking = await get_or_404(session, Booking, booking_id, "booking", for_update=True)
+    ensure_may_manage(actor, booking)
+    check_version(booking, expected_version, await read_booking(session, booking.id, actor))
+    if booking.status != CONFIRMED:
+        raise BookingCancelled("A cancelled booking cannot be changed; book again instead")
+    targets = await _targets(session, booking, scope)
+    start = changes.get("start", booking.start)
+    end = changes.get("end", booking.end)
+    if end <= start:
+        raise ValidationFailed.single("end", "must be after start")
+    room = await room_for(session, changes.get("room_id", booking.room_id))
+    plans = [(t, *_moved_times(booking, t, start, end, policy.zone)) for t in targets]
+    if {"room_id", "start", "end"} & changes.keys():
+        await _check_moves(session, actor, room, plans, data, policy, single=len(targets) == 1)
     try:
-        async with db.write() as session:
-            booking = await get_or_404(session, Booking, booking_id, "booking", for_update=True)
-            ensure_may_manage(actor, booking)
-            check_version(booking, expected_version, await read_booking(session, booking.id, actor))
-            if booking.status != CONFIRMED:
-                raise BookingCancelled("A cancelled booking cannot be changed; book again instead")
-            targets = await _targets(session, booking, scope)
-            start = changes.get("start", booking.start)
-            end = changes.get("end", booking.end)
-            if end <= start:
-                raise ValidationFailed.single("end", "must be after start")
-            room = await room_for(session, changes.get("room_id", booking.room_id))
-            moves = {"room_id", "start", "end"} & changes.keys()
-            plans = [(t, *_moved_times(booking, t, start, end, policy.zone)) for t in targets]
-            if moves:
-                await _check_moves(session, actor, room, plans, data, policy, single=len(targets) == 1)
+        async with session.begin_nested():
             for target, target_start, target_end in plans:
-                apply_changes(target, {**changes, "room_id": room.id, "start": target_start, "end": target_end})
-            await session.flush()
-            return await read_booking(session, booking.id, actor)
+                moved = {"room_id": room.id, "start": target_start, "end": target_end}
+                apply_changes(target, {**changes, **moved})
     except IntegrityError as exc:
         if not is_overlap_violation(exc):
             raise
         raise SeriesConflict(
             "Another booking took one of these times meanwhile; read the bookings again and retry"
         ) from None
+    return await read_booking(session, booking.id, actor)
 
 
 async def _check_moves(
@@ -468,18 +460,17 @@ def clash(
 
 
 async def cancel_booking(
-    db: Database, actor: User, booking_id: uuid.UUID, expected_version: int, scope: Scope
+    session: AsyncSession, actor: User, booking_id: uuid.UUID, expected_version: int, scope: Scope
 ) -> list[BookingPublic]:
     """Cancel a booking (kept, with status ``cancelled``) or its following or all occurrences."""
-    async with db.write() as session:
-        booking = await get_or_404(session, Booking, booking_id, "booking", for_update=True)
-        ensure_may_manage(actor, booking)
-        check_version(booking, expected_version, await read_booking(session, booking.id, actor))
-        if booking.status != CONFIRMED:
-            raise BookingCancelled("The booking is cancelled already")
-        targets = await _targets(session, booking, scope)
-        for target in targets:
-            apply_changes(target, {"status": BookingStatus.CANCELLED.value})
-        await session.flush()
-        return await views_of(session, [t.id for t in targets], actor)
+    booking = await get_or_404(session, Booking, booking_id, "booking", for_update=True)
+    ensure_may_manage(actor, booking)
+    check_version(booking, expected_version, await read_booking(session, booking.id, actor))
+    if booking.status != CONFIRMED:
+        raise BookingCancelled("The booking is cancelled already")
+    targets = await _targets(session, booking, scope)
+    for target in targets:
+        apply_changes(target, {"status": BookingStatus.CANCELLED.value})
+    await session.flush()
+    return await views_of(session, [t.id for t in targets], actor)
 

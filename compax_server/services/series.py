@@ -118,12 +118,12 @@ async def _holidays(session: AsyncSession, term_id: int | None) -> list[Holiday]
 
 
 async def create_series(
-    db: Database, actor: User, data: SeriesCreate, policy: BookingPolicy
+    session: AsyncSession, actor: User, data: SeriesCreate, policy: BookingPolicy
 ) -> SeriesResult:
     """Create a series and its occurrences: all of them, or with ``on_conflict=skip`` all that
     fit (listing the dates skipped and why)."""
     try:
-        async with db.write() as session:
+        async with session.begin_nested():
             room = await room_for(session, data.room_id)
             owner = await owner_for(session, actor, data.owner)
             occurrences = expand(data, policy.zone, await _holidays(session, data.term_id))
