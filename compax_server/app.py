@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 from aiohttp import web
 
@@ -23,8 +27,12 @@ from compax_server.routes import ROUTE_TABLES
 from compax_server.security import ACCESS_TOKEN_SALT, Passwords, Tokens
 from compax_server.services.calendars import feed_tokens
 from compax_server.services.policy import BookingPolicy
+from compax_server.services.sync import compact
 from compax_server.services.users import SignIn
 from compax_server.settings import Settings
+
+
+log = logging.getLogger("compax.server")
 
 
 def create_app(settings: Settings) -> web.Application:
@@ -35,6 +43,7 @@ def create_app(settings: Settings) -> web.Application:
     setup_middlewares(app)
     setup_routes(app)
     app.cleanup_ctx.append(_database)
+    app.cleanup_ctx.append(_compaction)
     return app
 
 
@@ -71,3 +80,26 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     )
     yield
     await database.dispose()
+
+
+async def _compaction(app: web.Application) -> AsyncIterator[None]:
+    """Compact the change log now and then, for as long as the app runs."""
+    settings = app[SETTINGS]
+    retention = timedelta(days=settings.sync_retention_days)
+
+    async def loop() -> None:
+        while True:
+            await asyncio.sleep(settings.sync_compact_interval_seconds)
+            try:
+                removed = await compact(app[DATABASE], retention)
+            except Exception:
+                log.exception("change log compaction failed; will try again")
+            else:
+                if removed:
+                    log.info("compaction removed %d tombstones", removed)
+
+    task = asyncio.create_task(loop())
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task

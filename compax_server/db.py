@@ -26,6 +26,8 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from compax_server.changelog import RecordingSession
+
 _WRITE = "compax_write"
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -55,12 +57,25 @@ class Database:
             self.engine = create_async_engine(
                 self.url, pool_size=pool_size, max_overflow=max_overflow, pool_pre_ping=True
             )
-        self._sessions = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)
+        self._sessions = async_sessionmaker(
+            self.engine, expire_on_commit=False, sync_session_class=RecordingSession
+        )
+        snapshot_engine = (
+            self.engine if self.is_sqlite
+            else self.engine.execution_options(isolation_level="REPEATABLE READ")
+        )
+        self._snapshots = async_sessionmaker(snapshot_engine, expire_on_commit=False)
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
         """A session for queries; whatever it did is rolled back at the end."""
         async with self._sessions() as session:
+            yield session
+
+    @asynccontextmanager
+    async def snapshot(self) -> AsyncIterator[AsyncSession]:
+        """A read-only session whose every query sees one consistent snapshot."""
+        async with self._snapshots() as session:
             yield session
 
     @asynccontextmanager

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, CheckConstraint, Index, String, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, CheckConstraint, Index, String, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from sync.schemas import BookingBase, BuildingBase, RoomBase, SeriesPattern, TermBase, UserBase
@@ -172,4 +172,60 @@ class RuleOverride(SQLModel, table=True):
     user_id: int = Field(foreign_key="users.id", ondelete="RESTRICT")
     rules: list[str] = Field(sa_type=JSON)
     reason: str = Field(max_length=500)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class Change(SQLModel, table=True):
+    """The latest change of one replicated row, numbered in commit order.
+
+    Each row has at most one entry (a newer change replaces it), so the log is compacted by
+    construction; deletions stay as tombstones until the retention period ends.
+    """
+
+    __tablename__ = "changes"
+    __table_args__ = (UniqueConstraint("table_name", "row_key", name="uq_changes_row"),)
+
+    seq: int = Field(sa_type=BigInteger, primary_key=True, sa_column_kwargs={"autoincrement": False})
+    table_name: str = Field(max_length=32)
+    row_key: str = Field(max_length=64)
+    op: str = Field(max_length=8, description="put or delete")
+    changed_at: datetime = Field(sa_type=UTCDateTime, index=True)
+
+
+class ChangeCounter(SQLModel, table=True):
+    """One row: the last sequence number handed out, and the newest one compaction removed.
+
+    Writers take the next numbers with ``UPDATE … RETURNING`` just before they commit; the row
+    lock makes numbers follow commit order across every server process.
+    """
+
+    __tablename__ = "change_counter"
+
+    id: int = Field(default=1, primary_key=True)
+    value: int = Field(default=0, sa_type=BigInteger)
+    purged_through: int = Field(default=0, sa_type=BigInteger)
+
+
+class SyncClient(SQLModel, table=True):
+    """A client replica registered to one user, with the last mutation it had applied."""
+
+    __tablename__ = "sync_clients"
+
+    client_id: uuid.UUID = Field(primary_key=True)
+    user_id: int = Field(foreign_key="users.id", ondelete="CASCADE", index=True)
+    last_mutation_id: int = 0
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    last_seen_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class SyncMutation(SQLModel, table=True):
+    """The stored outcome of one pushed mutation, returned again when it is replayed."""
+
+    __tablename__ = "sync_mutations"
+
+    client_id: uuid.UUID = Field(foreign_key="sync_clients.client_id", primary_key=True, ondelete="CASCADE")
+    mid: int = Field(primary_key=True)
+    op: str = Field(max_length=32)
+    status: str = Field(max_length=16)
+    result: dict[str, Any] = Field(sa_type=JSON)
     created_at: datetime = Field(sa_type=UTCDateTime)

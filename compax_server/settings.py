@@ -78,6 +78,10 @@ class Settings(BaseSettings):
     max_duration_minutes: int = Field(8 * 60, ge=1)
     max_days_ahead: int = Field(365, ge=0)
     min_notice_minutes: int = Field(0, ge=0)
+    sync_retention_days: int = Field(
+        30, ge=1, description="Deleted rows stay in the change log this long before compaction."
+    )
+    sync_compact_interval_seconds: int = Field(3600, ge=1)
     db_pool_size: int = Field(10, ge=1, description="Connections per server process (Postgres).")
     db_max_overflow: int = Field(5, ge=0)
     host: str = "127.0.0.1"

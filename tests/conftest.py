@@ -117,6 +117,7 @@ async def _empty_tables(url: str) -> None:
     conn = await asyncpg.connect(_asyncpg_dsn(url))
     try:
         await conn.execute(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
+        await conn.execute("INSERT INTO change_counter (id, value, purged_through) VALUES (1, 0, 0)")
     finally:
         await conn.close()
 

@@ -25,7 +25,7 @@ async def running_servers(
     database_url: str, data_dir: Path, count: int = 1, **env: str
 ) -> AsyncIterator[list[str]]:
     """``count`` server processes on one database; yields their base URLs, stops them after."""
-    processes, urls = [], []
+    processes, urls, logs = [], [], []
     try:
         for _ in range(count):
             port = free_port()
@@ -35,12 +35,14 @@ async def running_servers(
                 "COMPAX_SECRET_KEYS": "test-signing-key",
                 "COMPAX_DATA_DIR": str(data_dir),
                 "COMPAX_PORT": str(port),
-                "COMPAX_LOG_LEVEL": "WARNING",
+                "COMPAX_LOG_LEVEL": "WARNING",  # errors land in data_dir/server-<port>.log
                 **env,
             }
+            log = (data_dir / f"server-{port}.log").open("wb")
+            logs.append(log)
             processes.append(subprocess.Popen(
                 [sys.executable, "-m", "compax_cli", "server", "run"],
-                env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                env=environment, stdout=subprocess.DEVNULL, stderr=log,
             ))
             urls.append(f"http://127.0.0.1:{port}")
         for process, url in zip(processes, urls, strict=True):
@@ -55,8 +57,8 @@ async def running_servers(
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
-            if process.stderr:
-                process.stderr.close()
+        for log in logs:
+            log.close()
 
 
 async def wait_until_healthy(process: subprocess.Popen[bytes], url: str, attempts: int = 150) -> None:
@@ -64,8 +66,7 @@ async def wait_until_healthy(process: subprocess.Popen[bytes], url: str, attempt
     async with aiohttp.ClientSession() as session:
         for _ in range(attempts):
             if process.poll() is not None:
-                stderr = process.stderr.read().decode() if process.stderr else ""
-                raise RuntimeError(f"server exited with {process.returncode}: {stderr}")
+                raise RuntimeError(f"server exited with {process.returncode}; see its log")
             try:
                 async with session.get(f"{url}/health", timeout=aiohttp.ClientTimeout(total=2)) as r:
                     if r.status == 200:

@@ -1,0 +1,294 @@
+"""The sync endpoints' core: client registration, idempotent push, snapshot pull, compaction.
+
+Push applies each mutation in its own transaction through the same service functions as the
+REST endpoints, and records its outcome and the client's new ``last_mutation_id`` in that
+same transaction: a mutation is applied once, and a replay gets the stored outcome.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import timedelta
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+from sqlalchemy import delete, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from compax_server.db import Database
+from compax_server.models import (
+    Blackout,
+    Booking,
+    Building,
+    Change,
+    ChangeCounter,
+    Series,
+    SyncClient,
+    SyncMutation,
+    Term,
+    User,
+)
+from compax_server.problems import problem_body
+from compax_server.services import bookings, series
+from compax_server.services.blackouts import blackout_public
+from compax_server.services.booking_views import booking_view, labelled_bookings, sees_everything
+from compax_server.services.campus import building_public, rooms_public, term_public
+from compax_server.services.common import utcnow
+from compax_server.services.policy import BookingPolicy
+from compax_server.services.users import user_public
+from sync.errors import BadRequest, CompaxError, Forbidden, ValidationFailed, field_errors
+from sync.permissions import Permission, allows
+from sync.protocol import (
+    SCHEMA_VERSION,
+    CancelBookingArgs,
+    ChangeItem,
+    ChangeOp,
+    ClientState,
+    Gap,
+    Mutation,
+    MutationResult,
+    MutationStatus,
+    Op,
+    PullResponse,
+    PushRequest,
+    PushResponse,
+    UpdateBookingArgs,
+)
+from sync.schemas import BookingCreate, BookingUpdate, SeriesCreate
+
+PUSH_PATH = "/api/v1/sync/push"
+
+
+async def register_client(db: Database, user: User, client_id: uuid.UUID) -> ClientState:
+    """Register ``client_id`` to ``user``; registering again is harmless, another's id is 403."""
+    async with db.write() as session:
+        client = await session.get(SyncClient, client_id)
+        if client is None:
+            now = utcnow()
+            client = SyncClient(
+                client_id=client_id, user_id=user.id or 0, created_at=now, last_seen_at=now
+            )
+            session.add(client)
+        elif client.user_id != user.id:
+            raise Forbidden("This client id belongs to someone else; make a new one")
+        return ClientState(client_id=client_id, last_mutation_id=client.last_mutation_id)
+
+
+# --- Push ------------------------------------------------------------------------------------
+
+Apply = Callable[[AsyncSession, User, Any, BookingPolicy], Awaitable[tuple[str, int]]]
+
+
+async def _create_booking(session: AsyncSession, user: User, args: BookingCreate, policy: BookingPolicy) -> tuple[str, int]:
+    view = await bookings.create_booking(session, user, args, policy)
+    return str(view.id), view.version
+
+
+async def _update_booking(
+    session: AsyncSession, user: User, args: UpdateBookingArgs, policy: BookingPolicy
+) -> tuple[str, int]:
+    addressing = {"id", "base_version", "scope"}
+    changes = BookingUpdate.model_validate(
+        {name: getattr(args, name) for name in args.model_fields_set - addressing}
+    )
+    view = await bookings.update_booking(
+        session, user, args.id, changes, args.base_version, args.scope, policy
+    )
+    return str(view.id), view.version
+
+
+async def _cancel_booking(session: AsyncSession, user: User, args: CancelBookingArgs, policy: BookingPolicy) -> tuple[str, int]:
+    cancelled = await bookings.cancel_booking(session, user, args.id, args.base_version, args.scope)
+    return str(args.id), cancelled[0].version
+
+
+async def _create_series(session: AsyncSession, user: User, args: SeriesCreate, policy: BookingPolicy) -> tuple[str, int]:
+    result = await series.create_series(session, user, args, policy)
+    return str(result.series.id), result.series.version
+
+
+#: Each op: its argument schema, the permission it needs, and the service call that does it.
+OPS: dict[Op, tuple[type[BaseModel], Permission, Apply]] = {
+    Op.CREATE_BOOKING: (BookingCreate, Permission.BOOK, _create_booking),
+    Op.UPDATE_BOOKING: (UpdateBookingArgs, Permission.BOOK, _update_booking),
+    Op.CANCEL_BOOKING: (CancelBookingArgs, Permission.BOOK, _cancel_booking),
+    Op.CREATE_SERIES: (SeriesCreate, Permission.BOOK, _create_series),
+}
+
+
+async def push(db: Database, user: User, request: PushRequest, policy: BookingPolicy) -> PushResponse:
+    """Apply the mutations in order, each in its own transaction with its recorded outcome."""
+    if request.schema_version != SCHEMA_VERSION:
+        raise BadRequest(
+            f"This server speaks sync schema {SCHEMA_VERSION}, not {request.schema_version}; "
+            "update Compax"
+        )
+    results: list[MutationResult] = []
+    gap = None
+    last = await _last_mutation_id(db, user, request.client_id)
+    for mutation in sorted(request.mutations, key=lambda m: m.mid):
+        async with db.write() as session:
+            client = await session.get(SyncClient, request.client_id, with_for_update=True)
+            assert client is not None
+            last = client.last_mutation_id
+            if mutation.mid <= last:
+                results.append(await _stored_outcome(session, client, mutation))
+                continue
+            if mutation.mid > last + 1:
+                gap = Gap(expected=last + 1, received=mutation.mid)
+                break
+            outcome = await _apply(session, user, mutation, policy)
+            session.add(SyncMutation(
+                client_id=client.client_id, mid=mutation.mid, op=mutation.op,
+                status=outcome.status, result=outcome.model_dump(mode="json"), created_at=utcnow(),
+            ))
+            client.last_mutation_id = last = mutation.mid
+            client.last_seen_at = utcnow()
+        results.append(outcome)
+    return PushResponse(last_mutation_id=last, results=results, gap=gap)
+
+
+async def _last_mutation_id(db: Database, user: User, client_id: uuid.UUID) -> int:
+    async with db.read() as session:
+        client = await session.get(SyncClient, client_id)
+    if client is None:
+        raise ValidationFailed.single("client_id", "is not registered; POST /api/v1/sync/clients first")
+    if client.user_id != user.id:
+        raise Forbidden("This client id belongs to someone else")
+    return client.last_mutation_id
+
+
+async def _stored_outcome(session: AsyncSession, client: SyncClient, mutation: Mutation) -> MutationResult:
+    stored = await session.get(SyncMutation, (client.client_id, mutation.mid))
+    if stored is None:
+        return MutationResult(mid=mutation.mid, status=MutationStatus.APPLIED)
+    return MutationResult.model_validate(stored.result)
+
+
+async def _apply(session: AsyncSession, user: User, mutation: Mutation, policy: BookingPolicy) -> MutationResult:
+    """Run one mutation in a savepoint: applied, or rejected with its problem and no effect."""
+    schema, permission, apply = OPS[mutation.op]
+    try:
+        if not allows(user.role, permission):
+            raise Forbidden(f"Your role ({user.role}) may not {mutation.op.value.replace('_', ' ')}")
+        try:
+            args = schema.model_validate(mutation.args)
+        except ValidationError as exc:
+            raise ValidationFailed(field_errors(exc, "args")) from None
+        async with session.begin_nested():
+            record_id, version = await apply(session, user, args, policy)
+    except CompaxError as error:
+        return MutationResult(
+            mid=mutation.mid, status=MutationStatus.REJECTED, problem=problem_body(error, PUSH_PATH)
+        )
+    return MutationResult(mid=mutation.mid, status=MutationStatus.APPLIED, id=record_id, version=version)
+
+
+# --- Pull ------------------------------------------------------------------------------------
+
+
+async def pull(
+    db: Database, user: User, cursor: int, limit: int, client_id: uuid.UUID | None
+) -> PullResponse:
+    """Changes after ``cursor`` as ``user`` may see them, read from one snapshot.
+
+    A cursor older than the newest compacted tombstone cannot be continued: the answer is a
+    ``reset`` that starts again from the beginning, and the client drops its server rows.
+    """
+    async with db.snapshot() as session:
+        counter = await session.get(ChangeCounter, 1)
+        assert counter is not None
+        reset = 0 < cursor < counter.purged_through or cursor > counter.value
+        after = 0 if reset else cursor
+        visible = (Change.table_name != "users") | (Change.row_key == str(user.id))
+        entries = list((await session.execute(
+            select(Change).where(Change.seq > after, visible).order_by(Change.seq).limit(limit + 1)
+        )).scalars())
+        has_more = len(entries) > limit
+        entries = entries[:limit]
+        rows = await _rows_for(session, user, entries)
+        changes = []
+        for entry in entries:
+            row = rows.get((entry.table_name, entry.row_key))
+            if entry.op == ChangeOp.DELETE or row is None:
+                changes.append(ChangeItem(op=ChangeOp.DELETE, table=entry.table_name, row={"id": entry.row_key}))
+            else:
+                changes.append(ChangeItem(op=ChangeOp.PUT, table=entry.table_name, row=row))
+        new_cursor = entries[-1].seq if has_more else max(after, counter.value)
+        last_mutation_id = None
+        if client_id is not None:
+            client = await session.get(SyncClient, client_id)
+            if client is not None and client.user_id == user.id:
+                last_mutation_id = client.last_mutation_id
+        return PullResponse(
+            cursor=new_cursor, has_more=has_more, last_mutation_id=last_mutation_id,
+            reset=reset, changes=changes,
+        )
+
+
+async def _rows_for(
+    session: AsyncSession, viewer: User, entries: Sequence[Change]
+) -> dict[tuple[str, str], dict[str, Any]]:
+    """The current rows the entries name, each table in one query, as ``viewer`` may see them."""
+    keys: dict[str, list[str]] = defaultdict(list)
+    for entry in entries:
+        if entry.op == ChangeOp.PUT:
+            keys[entry.table_name].append(entry.row_key)
+    rows: dict[tuple[str, str], dict[str, Any]] = {}
+
+    def keep(table: str, key: object, model: BaseModel) -> None:
+        rows[(table, str(key))] = model.model_dump(mode="json")
+
+    if ids := _ints(keys["buildings"]):
+        for building in (await session.execute(select(Building).where(Building.id.in_(ids)))).scalars():
+            keep("buildings", building.id, building_public(building))
+    if ids := _ints(keys["rooms"]):
+        for room in await rooms_public(session, ids):
+            keep("rooms", room.id, room)
+    if ids := _ints(keys["terms"]):
+        for term in (await session.execute(select(Term).where(Term.id.in_(ids)))).scalars():
+            keep("terms", term.id, term_public(term))
+    if keys["users"]:
+        keep("users", viewer.id, user_public(await session.get(User, viewer.id) or viewer))
+    if ids := _ints(keys["blackouts"]):
+        for blackout in (await session.execute(select(Blackout).where(Blackout.id.in_(ids)))).scalars():
+            keep("blackouts", blackout.id, blackout_public(blackout))
+    if ids := _uuids(keys["series"]):
+        for item in (await session.execute(select(Series).where(Series.id.in_(ids)))).scalars():
+            public = series.series_public(item)
+            if item.private and not sees_everything(viewer, item.owner_id):
+                public.title = None
+            keep("series", item.id, public)
+    if ids := _uuids(keys["bookings"]):
+        statement = labelled_bookings().where(Booking.id.in_(ids))
+        for booking, building_code, room_code, owner in await session.execute(statement):
+            keep("bookings", booking.id, booking_view(booking, f"{building_code}/{room_code}", owner, viewer))
+    return rows
+
+
+def _ints(keys: list[str]) -> list[int]:
+    return [int(key) for key in keys]
+
+
+def _uuids(keys: list[str]) -> list[uuid.UUID]:
+    return [uuid.UUID(key) for key in keys]
+
+
+# --- Compaction ------------------------------------------------------------------------------
+
+
+async def compact(db: Database, retention: timedelta) -> int:
+    """Drop tombstones older than ``retention``; clients behind them will get a reset."""
+    async with db.write() as session:
+        cutoff = utcnow() - retention
+        old = (Change.op == ChangeOp.DELETE.value) & (Change.changed_at < cutoff)
+        newest = await session.scalar(select(func.max(Change.seq)).where(old))
+        if newest is None:
+            return 0
+        removed = (await session.execute(delete(Change).where(old))).rowcount
+        counter = await session.get(ChangeCounter, 1, with_for_update=True)
+        assert counter is not None
+        counter.purged_through = max(counter.purged_through, newest)
+        return int(removed or 0)

@@ -1,0 +1,112 @@
+"""The sync protocol's messages: push of numbered mutations, pull of numbered changes."""
+
+from __future__ import annotations
+
+import uuid
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from sync.schemas import BookingUpdate, Scope
+
+#: Bumped when a message changes incompatibly; the server refuses other versions.
+SCHEMA_VERSION = 1
+#: Tables a replica holds, in the order a first pull fills them.
+TABLES = ("buildings", "rooms", "terms", "users", "series", "blackouts", "bookings")
+
+
+class Op(StrEnum):
+    CREATE_BOOKING = "create_booking"
+    UPDATE_BOOKING = "update_booking"
+    CANCEL_BOOKING = "cancel_booking"
+    CREATE_SERIES = "create_series"
+
+
+class Mutation(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    mid: int = Field(ge=1, description="The client's mutation number: 1, 2, 3, …")
+    op: Op
+    args: dict[str, Any]
+
+
+class PushRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    client_id: uuid.UUID
+    schema_version: int
+    mutations: list[Mutation] = Field(max_length=500)
+
+
+class MutationStatus(StrEnum):
+    APPLIED = "applied"
+    REJECTED = "rejected"
+
+
+class MutationResult(BaseModel):
+    mid: int
+    status: MutationStatus
+    id: str | None = Field(default=None, description="The record the mutation made or changed.")
+    version: int | None = None
+    problem: dict[str, Any] | None = Field(default=None, description="Why it was rejected.")
+
+
+class Gap(BaseModel):
+    expected: int
+    received: int
+
+
+class PushResponse(BaseModel):
+    last_mutation_id: int
+    results: list[MutationResult]
+    gap: Gap | None = Field(default=None, description="Set when the batch stopped at a gap.")
+
+
+class UpdateBookingArgs(BookingUpdate):
+    id: uuid.UUID
+    base_version: int = Field(ge=1)
+    scope: Scope = Scope.THIS
+
+
+class CancelBookingArgs(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    id: uuid.UUID
+    base_version: int = Field(ge=1)
+    scope: Scope = Scope.THIS
+
+
+class RegisterClient(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    client_id: uuid.UUID
+
+
+class ClientState(BaseModel):
+    client_id: uuid.UUID
+    last_mutation_id: int
+
+
+class PullQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    cursor: int = Field(default=0, ge=0)
+    limit: int = Field(default=1000, ge=1, le=5000)
+    client_id: uuid.UUID | None = None
+
+
+class ChangeOp(StrEnum):
+    PUT = "put"
+    DELETE = "delete"
+
+
+class ChangeItem(BaseModel):
+    op: ChangeOp
+    table: str
+    row: dict[str, Any]
+
+
+class PullResponse(BaseModel):
+    cursor: int
+    has_more: bool
+    last_mutation_id: int | None = None
+    reset: bool = Field(
+        default=False, description="The cursor was too old: drop every server row, then apply."
+    )
+    changes: list[ChangeItem]
