@@ -195,3 +195,24 @@ class BookingCancelled(CompaxError):
     type = "cancelled"
     status = 409
     title = "The booking is cancelled"
+
+
+class Unreachable(CompaxError):
+    """The server could not be reached; local work goes on and syncs later."""
+
+    type = "unreachable"
+    status = 0
+    title = "Server unreachable"
+
+
+class RemoteProblem(CompaxError):
+    """A problem the server answered whose type this client has no class for."""
+
+    def __init__(self, problem: dict[str, Any]) -> None:
+        core = {"type", "title", "status", "detail", "instance"}
+        super().__init__(
+            str(problem.get("detail", "")), **{k: v for k, v in problem.items() if k not in core}
+        )
+        self.type = str(problem.get("type", "error"))  # type: ignore[misc]
+        self.title = str(problem.get("title", "Request failed"))  # type: ignore[misc]
+        self.status = int(problem.get("status", 0))  # type: ignore[misc]

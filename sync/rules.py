@@ -68,6 +68,27 @@ def opening_window(day: date, week: OpeningWeek, zone: ZoneInfo) -> Interval | N
     return local_instant(day, hours.open, zone), local_instant(day, hours.close, zone)
 
 
+def open_intervals(week: OpeningWeek, start: datetime, end: datetime, zone: ZoneInfo) -> list[Interval]:
+    """The opening hours of ``week`` that fall inside ``[start, end)``, day by day."""
+    day, last = start.astimezone(zone).date(), end.astimezone(zone).date()
+    intervals = []
+    while day <= last:
+        window = opening_window(day, week, zone)
+        if window is not None and window[0] < end and window[1] > start:
+            intervals.append((max(window[0], start), min(window[1], end)))
+        day += timedelta(days=1)
+    return intervals
+
+
+def shifted(
+    start: datetime, end: datetime, day: date, zone: ZoneInfo
+) -> tuple[datetime, datetime]:
+    """``[start, end)`` moved to local ``day`` at the same local start time and length, as a
+    series occurrence moves when the occurrence it follows moves."""
+    moved = local_instant(day, start.astimezone(zone).time().replace(tzinfo=None), zone)
+    return moved, moved + (end - start)
+
+
 def local_instant(day: date, at: time, zone: ZoneInfo) -> datetime:
     """The UTC instant of local ``day`` at ``at``; a time skipped by DST moves forward."""
     local = datetime.combine(day, at, tzinfo=zone)

@@ -661,6 +661,7 @@ class SeriesPattern(SQLModel):
 
 class SeriesCreate(SeriesPattern, Override):
     model_config = _FORBID_EXTRA
+    id: uuid.UUID | None = Field(default=None, description="A client-made id (UUID), optional.")
     room_id: int
     title: str = Field(min_length=1, max_length=200)
     purpose: Purpose = Purpose.CLASS
@@ -882,3 +883,15 @@ class UtilisationRow(SQLModel):
 class UtilisationReport(SQLModel):
     rooms: list[UtilisationRow]
     buildings: list[UtilisationRow]
+
+
+class CampusInfo(SQLModel):
+    """What a client needs to check bookings offline exactly as the server will."""
+
+    timezone: str
+    opening_hours: OpeningWeek
+    min_duration_minutes: int
+    max_duration_minutes: int
+    max_days_ahead: int
+    min_notice_minutes: int
+    server_version: str

@@ -10,6 +10,8 @@ from compax_server.api import Api, Call, json_response
 from compax_server.keys import DATABASE, ENDPOINTS
 from compax_server.openapi import build_openapi
 from sync.errors import Unavailable
+from sync.permissions import Permission
+from sync.schemas import CampusInfo
 
 api = Api()
 
@@ -21,6 +23,24 @@ async def health(call: Call[None, None]) -> web.Response:
     except Exception as exc:
         raise Unavailable(f"The database does not answer: {type(exc).__name__}") from exc
     return json_response({"status": "ok", "database": "ok"})
+
+
+@api.route(
+    "GET", "/api/v1/campus", summary="Read the campus time zone and booking rules", tag="system",
+    permission=Permission.READ_CAMPUS, response=CampusInfo,
+)
+async def campus(call: Call[None, None]) -> web.Response:
+    """The defaults rooms fall back on; clients use them to check bookings offline."""
+    rules = call.settings.campus_rules()
+    return json_response(CampusInfo(
+        timezone=call.settings.timezone,
+        opening_hours=rules.opening_hours,
+        min_duration_minutes=rules.min_duration_minutes,
+        max_duration_minutes=rules.max_duration_minutes,
+        max_days_ahead=rules.max_days_ahead,
+        min_notice_minutes=rules.min_notice_minutes,
+        server_version=version("compax"),
+    ))
 
 
 @api.route(

@@ -17,7 +17,13 @@ from compax_server.services.booking_views import booking_view
 from compax_server.services.campus import rooms_matching
 from compax_server.services.policy import BookingPolicy
 from sync.errors import NotFound
-from sync.rules import Interval, free_intervals, nearest_free_slots, opening_window
+from sync.rules import (
+    Interval,
+    free_intervals,
+    nearest_free_slots,
+    open_intervals,
+    opening_window,
+)
 from sync.schemas import (
     BookingStatus,
     BuildingAvailability,
@@ -136,18 +142,8 @@ async def _busy_intervals(
     return [(row[0], row[1]) for row in rows]
 
 
-def open_intervals(room: Room, start: datetime, end: datetime, policy: BookingPolicy) -> list[Interval]:
-    """The room's opening hours that fall inside ``[start, end)``."""
-    week = policy.campus.for_room(room).opening_hours
-    day = start.astimezone(policy.zone).date()
-    last = end.astimezone(policy.zone).date()
-    intervals = []
-    while day <= last:
-        window = opening_window(day, week, policy.zone)
-        if window is not None and window[0] < end and window[1] > start:
-            intervals.append((max(window[0], start), min(window[1], end)))
-        day += timedelta(days=1)
-    return intervals
+def _open_intervals(room: Room, start: datetime, end: datetime, policy: BookingPolicy) -> list[Interval]:
+    return open_intervals(policy.campus.for_room(room).opening_hours, start, end, policy.zone)
 
 
 async def room_availability(
@@ -218,7 +214,7 @@ async def _grids(
             if b.room_id == room.id or b.building_id == room.building_id
         ]
         busy.sort(key=lambda item: item.start)
-        opened = open_intervals(room, start, end, policy)
+        opened = _open_intervals(room, start, end, policy)
         spans = [(item.start, item.end) for item in busy]
         free = [iv for window in opened for iv in free_intervals(window, spans)]
         grids.append(RoomAvailability(
@@ -248,7 +244,7 @@ async def utilisation(
         booked_seconds[room_id] += (min(booking_end, end) - max(booking_start, start)).total_seconds()
     per_room, per_building = [], defaultdict(lambda: [0.0, 0.0])
     for room, code in rooms:
-        open_seconds = sum((e - s).total_seconds() for s, e in open_intervals(room, start, end, policy))
+        open_seconds = sum((e - s).total_seconds() for s, e in _open_intervals(room, start, end, policy))
         hours = booked_seconds[room.id] / 3600, open_seconds / 3600
         per_room.append(_utilisation_row(code, hours, room_id=room.id, room=f"{code}/{room.code}"))
         per_building[code][0] += hours[0]

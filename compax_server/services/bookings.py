@@ -50,7 +50,7 @@ from sync.errors import (
     ValidationFailed,
 )
 from sync.permissions import Permission, allows
-from sync.rules import rule_violations
+from sync.rules import rule_violations, shifted
 from sync.schemas import (
     BookingCreate,
     BookingPublic,
@@ -350,14 +350,10 @@ async def _targets(session: AsyncSession, booking: Booking, scope: Scope) -> lis
 def _moved_times(
     booking: Booking, target: Booking, start: datetime, end: datetime, zone: ZoneInfo
 ) -> tuple[datetime, datetime]:
-    """``target``'s new times when ``booking`` moves to ``[start, end)``: the same shift of
-    local start time and the same length, on ``target``'s own local day."""
+    """``target``'s new times when ``booking`` moves to ``[start, end)``."""
     if target is booking:
         return start, end
-    new_local = start.astimezone(zone)
-    day = target.start.astimezone(zone).date()
-    moved_start = datetime.combine(day, new_local.time(), tzinfo=zone).astimezone(start.tzinfo)
-    return moved_start, moved_start + (end - start)
+    return shifted(start, end, target.start.astimezone(zone).date(), zone)
 
 
 async def update_booking(

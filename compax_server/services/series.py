@@ -178,7 +178,8 @@ def _new_series(data: SeriesCreate, owner: User, **timetable: Any) -> Series:
     now = utcnow()
     assert owner.id is not None
     return Series(
-        **fields_of(data, exclude=["owner", "on_conflict", "override", "override_reason"]),
+        **fields_of(data, exclude=["id", "owner", "on_conflict", "override", "override_reason"]),
+        id=data.id or uuid.uuid4(),
         owner_id=owner.id,
         created_at=now,
         updated_at=now,

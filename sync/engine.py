@@ -1,0 +1,550 @@
+"""The offline-first client engine that the CLI and the TUI share.
+
+A local change is checked against the replica, then written as a pending row and an outbox
+entry in one transaction. ``Engine.sync()`` pushes the outbox in order and pulls the server's
+changes; a change the server refused stays in the outbox, with the reason, until the user
+retries it (another room or time, as a new mutation) or discards it.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sync.errors import (
+    BookingCancelled,
+    CompaxError,
+    Forbidden,
+    NotAuthenticated,
+    NotFound,
+    SeriesConflict,
+    ValidationFailed,
+)
+from sync.http import Http, connect
+from sync.permissions import Permission, allows
+from sync.profiles import Profile
+from sync.protocol import SCHEMA_VERSION, Op
+from sync.reads import Reads, _when
+from sync.recurrence import expand
+from sync.replica import Replica, instant, now_text
+from sync.rules import shifted
+from sync.schemas import BookingCreate, Holiday, Scope, SeriesCreate
+
+PUSH_BATCH = 200
+PULL_PAGE = 2000
+
+
+@dataclass(frozen=True)
+class SyncReport:
+    pushed: int
+    applied: int
+    rejected: int
+    pulled: int
+    cursor: int
+    reset: bool
+
+
+@dataclass(frozen=True)
+class Alternative:
+    """One way to retry a refused change: another room at the same time, or another time."""
+
+    number: int
+    room_id: int | None
+    start: datetime | None
+    end: datetime | None
+    label: str
+
+
+@dataclass(frozen=True)
+class Conflict:
+    """A change the server refused, kept until the user retries or discards it."""
+
+    mid: int
+    op: str
+    summary: str
+    record_id: str | None
+    args: dict[str, Any]
+    problem: dict[str, Any]
+    created_at: str
+
+    @property
+    def reason(self) -> str:
+        return str(self.problem.get("detail") or self.problem.get("title") or self.problem.get("type"))
+
+    @property
+    def conflicting(self) -> list[dict[str, Any]]:
+        return list(self.problem.get("conflicting", []))
+
+    def alternatives(self, zone: Any = UTC) -> list[Alternative]:
+        """The server's suggestions, numbered from 1: rooms first, then times."""
+        offered = self.problem.get("alternatives") or {}
+        options: list[Alternative] = []
+        for room in offered.get("rooms", []):
+            options.append(Alternative(len(options) + 1, int(room["id"]), None, None, f"room {room['room']}"))
+        for slot in offered.get("times", []):
+            start, end = _when(slot["start"]), _when(slot["end"])
+            label = f"{start.astimezone(zone):%a %d %b %H:%M}–{end.astimezone(zone):%H:%M}"
+            options.append(Alternative(len(options) + 1, None, start, end, label))
+        return options
+
+
+class Engine:
+    """One profile's replica, token and server, with every operation the front ends need."""
+
+    def __init__(self, profile: Profile, clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+        self.profile = profile
+        self.replica = Replica(profile.replica_path)
+        self.cache = profile.open_cache()
+        self.reads = Reads(self.replica, self.cache)
+        self.clock = clock
+        if self.replica.state("client_id") is None:
+            self.replica.set_state(client_id=uuid.uuid4(), cursor=0, next_mid=1, local_version=0)
+
+    @classmethod
+    def open(cls, profile: str | None = None) -> Engine:
+        return cls(Profile.load(profile))
+
+    def close(self) -> None:
+        self.cache.close()
+        self.replica.close()
+
+    # --- identity -------------------------------------------------------------------------
+
+    @property
+    def token(self) -> str | None:
+        value = self.cache.get("token")
+        return None if value is None else str(value)
+
+    @property
+    def user(self) -> dict[str, Any] | None:
+        stored = self.replica.state("user")
+        return None if stored is None else dict(json.loads(stored))
+
+    def _require_user(self) -> dict[str, Any]:
+        user = self.user
+        if user is None:
+            raise NotAuthenticated("Sign in first: compax login")
+        return user
+
+    async def sign_in(self, server: str, username: str, password: str) -> dict[str, Any]:
+        """Get a token for ``username`` on ``server`` and keep it in the profile's cache."""
+        if self.profile.server and (self.profile.server, self.profile.username) != (server, username.lower()):
+            if self.pending_count():
+                raise CompaxError(
+                    f"Profile {self.profile.name} has changes for {self.profile.username} on "
+                    f"{self.profile.server} still to sync; sync them or use another --profile"
+                )
+        async with connect(server) as http:
+            answer = await http.request(
+                "POST", "/api/v1/auth/token", json={"username": username, "password": password}
+            )
+        if (self.profile.server, self.profile.username) != (server, answer["user"]["username"]):
+            with self.replica.write():
+                self.replica.drop_server_rows()
+                self.replica.db.execute("DELETE FROM outbox")
+                self.replica.db.execute("DELETE FROM pending_bookings")
+                self.replica.set_state(client_id=uuid.uuid4(), cursor=0, next_mid=1, registered="")
+        self.profile.server, self.profile.username = server, answer["user"]["username"]
+        self.profile.save()
+        self.cache.set("token", answer["access_token"], expire=answer["expires_in"])
+        self.replica.set_state(user=json.dumps(answer["user"]))
+        return dict(answer["user"])
+
+    def sign_out(self) -> None:
+        self.cache.delete("token")
+
+    def http(self) -> Any:
+        """A connection to the profile's server with the stored token."""
+        if not self.profile.server:
+            raise NotAuthenticated("No server yet: compax login --server URL")
+        if self.token is None:
+            raise NotAuthenticated("Your sign-in has expired: compax login")
+        return connect(self.profile.server, self.token)
+
+    # --- sync -----------------------------------------------------------------------------
+
+    async def sync(self) -> SyncReport:
+        """Push pending changes, then pull until up to date. Safe to repeat at any point."""
+        async with self.http() as http:
+            await self._register(http)
+            campus = await http.request("GET", "/api/v1/campus")
+            self.replica.set_state(campus=json.dumps(campus))
+            pushed, applied, rejected = await self._push(http)
+            pulled, cursor, reset = await self._pull(http)
+        self.replica.set_state(last_sync=now_text())
+        return SyncReport(pushed, applied, rejected, pulled, cursor, reset)
+
+    async def _register(self, http: Http) -> None:
+        client_id = self.replica.state("client_id")
+        if self.replica.state("registered") != client_id:
+            await http.request("POST", "/api/v1/sync/clients", json={"client_id": client_id})
+            self.replica.set_state(registered=client_id)
+
+    async def _push(self, http: Http) -> tuple[int, int, int]:
+        pushed = applied = rejected = 0
+        while True:
+            with self.replica.read() as db:
+                rows = db.execute(
+                    "SELECT mid, op, args FROM outbox WHERE status = 'pending' ORDER BY mid LIMIT ?",
+                    [PUSH_BATCH],
+                ).fetchall()
+            if not rows:
+                return pushed, applied, rejected
+            answer = await http.request("POST", "/api/v1/sync/push", json={
+                "client_id": self.replica.state("client_id"),
+                "schema_version": SCHEMA_VERSION,
+                "mutations": [{"mid": mid, "op": op, "args": json.loads(args)} for mid, op, args in rows],
+            })
+            with self.replica.write() as db:
+                for result in answer["results"]:
+                    if result["status"] == "applied":
+                        applied += 1
+                        db.execute("UPDATE outbox SET status = 'applied' WHERE mid = ?", [result["mid"]])
+                    else:
+                        rejected += 1
+                        db.execute(
+                            "UPDATE outbox SET status = 'rejected', problem = ? WHERE mid = ?",
+                            [json.dumps(result["problem"]), result["mid"]],
+                        )
+                        db.execute("DELETE FROM pending_bookings WHERE mid = ?", [result["mid"]])
+                self.replica.set_state(acked=answer["last_mutation_id"])
+            pushed += len(answer["results"])
+            if answer.get("gap"):
+                gap = answer["gap"]
+                raise CompaxError(
+                    f"The server expected change {gap['expected']} but got {gap['received']}; "
+                    "this replica is out of step with the server"
+                )
+            if len(answer["results"]) < len(rows):
+                return pushed, applied, rejected
+
+    async def _pull(self, http: Http) -> tuple[int, int, bool]:
+        """Pull pages until up to date; each page is applied in one transaction, or not at all."""
+        pulled, was_reset = 0, False
+        cursor = int(self.replica.state("cursor") or 0)
+        while True:
+            page = await http.request("GET", "/api/v1/sync/pull", params={
+                "cursor": cursor, "limit": PULL_PAGE, "client_id": self.replica.state("client_id"),
+            })
+            with self.replica.write() as db:
+                if page["reset"]:
+                    was_reset = True
+                    self.replica.drop_server_rows()
+                pulled += self.replica.apply_changes(page["changes"])
+                if not page["has_more"] and page["last_mutation_id"] is not None:
+                    confirmed = [row[0] for row in db.execute(
+                        "SELECT mid FROM outbox WHERE status = 'applied' AND mid <= ?",
+                        [page["last_mutation_id"]],
+                    )]
+                    for mid in confirmed:
+                        db.execute("DELETE FROM pending_bookings WHERE mid = ?", [mid])
+                        db.execute("DELETE FROM outbox WHERE mid = ?", [mid])
+                self.replica.set_state(cursor=page["cursor"])
+            cursor = page["cursor"]
+            if not page["has_more"]:
+                return pulled, cursor, was_reset
+
+    # --- local changes --------------------------------------------------------------------
+
+    def book(
+        self,
+        room_id: int,
+        start: datetime,
+        end: datetime,
+        title: str,
+        *,
+        purpose: str = "meeting",
+        attendees: int = 0,
+        private: bool = False,
+        notes: str = "",
+        features: Sequence[str] = (),
+        owner: str | None = None,
+        override: bool = False,
+        override_reason: str | None = None,
+    ) -> dict[str, Any]:
+        """Book a room locally (pending until the server confirms it); refused if it clashes."""
+        user = self._require_user()
+        if not allows(user["role"], Permission.BOOK):
+            raise Forbidden(f"Your role ({user['role']}) may not book rooms")
+        args = {
+            "id": str(uuid.uuid4()), "room_id": room_id, "start": start.isoformat(),
+            "end": end.isoformat(), "title": title, "purpose": purpose, "attendees": attendees,
+            "private": private, "notes": notes, "features": list(features), "owner": owner,
+            "override": override, "override_reason": override_reason,
+        }
+        return self._queue_booking(Op.CREATE_BOOKING, args, user)
+
+    def _queue_booking(self, op: Op, args: dict[str, Any], user: dict[str, Any]) -> dict[str, Any]:
+        data = BookingCreate.model_validate(args)
+        room = self.reads.check_booking(
+            data.room_id, data.start, data.end, self.clock(), override=data.override,
+            attendees=data.attendees, features=data.features,
+        )
+        now = now_text()
+        row = {
+            "id": str(data.id), "room_id": data.room_id, "room": f"{room['building']}/{room['code']}",
+            "start": instant(data.start), "end": instant(data.end), "title": data.title,
+            "purpose": data.purpose.value, "attendees": data.attendees, "private": data.private,
+            "notes": data.notes, "owner_id": user["id"], "owner": data.owner or user["username"],
+            "status": "confirmed", "series_id": None, "version": 1, "created_at": now,
+            "updated_at": now,
+        }
+        summary = f"Book {row['room']} {self._span(data.start, data.end)} “{data.title}”"
+        self._queue(op, args, summary, row["id"], [row])
+        return {**row, "pending": True}
+
+    def book_series(self, data: SeriesCreate) -> list[dict[str, Any]]:
+        """Book a recurring series locally: every occurrence is checked and shown pending."""
+        user = self._require_user()
+        if not allows(user["role"], Permission.BOOK):
+            raise Forbidden(f"Your role ({user['role']}) may not book rooms")
+        data = data.model_copy(update={"id": data.id or uuid.uuid4()})
+        room = self.reads.room(data.room_id)
+        if room is None:
+            raise ValidationFailed.single("room_id", f"no room has id {data.room_id}")
+        occurrences = expand(data, self.reads.zone(), self._holidays(data.term_id))
+        if not occurrences:
+            raise ValidationFailed.single("first_day", "the pattern has no dates")
+        clashes = []
+        for occurrence in occurrences:
+            try:
+                self.reads.check_booking(data.room_id, occurrence.start, occurrence.end, self.clock(),
+                                         override=data.override)
+            except CompaxError as error:
+                clashes.append({"date": str(occurrence.day), "problems": [{"type": error.type, "detail": error.detail}]})
+        if clashes and data.on_conflict == "fail":
+            raise SeriesConflict(f"{len(clashes)} of {len(occurrences)} dates clash", dates=clashes)
+        skipped = {c["date"] for c in clashes}
+        now, label = now_text(), f"{room['building']}/{room['code']}"
+        rows = [
+            {"id": f"{data.id}:{o.day}", "room_id": data.room_id, "room": label,
+             "start": instant(o.start), "end": instant(o.end), "title": data.title,
+             "purpose": data.purpose.value, "attendees": data.attendees, "private": data.private,
+             "notes": data.notes, "owner_id": user["id"], "owner": user["username"],
+             "status": "confirmed", "series_id": str(data.id), "version": 1,
+             "created_at": now, "updated_at": now}
+            for o in occurrences if str(o.day) not in skipped
+        ]
+        summary = f"Book {label} {len(rows)} times from {data.first_day} “{data.title}”"
+        self._queue(Op.CREATE_SERIES, data.model_dump(mode="json"), summary, str(data.id), rows)
+        return [{**row, "pending": True} for row in rows]
+
+    def _holidays(self, term_id: int | None) -> list[Holiday]:
+        if term_id is None:
+            return []
+        with self.replica.read() as db:
+            row = db.execute("SELECT row FROM terms WHERE id = ?", [str(term_id)]).fetchone()
+        if row is None:
+            raise ValidationFailed.single("term_id", f"no term has id {term_id}")
+        return [Holiday.model_validate(h) for h in json.loads(row[0])["holidays"]]
+
+    def move(
+        self,
+        booking_id: str,
+        *,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        room_id: int | None = None,
+        title: str | None = None,
+        scope: Scope = Scope.THIS,
+    ) -> list[dict[str, Any]]:
+        """Move (or retitle) a booking, or the following or all occurrences of its series."""
+        user = self._require_user()
+        booking, targets = self._targets(booking_id, scope, user)
+        new_start = start or _when(booking["start"])
+        new_end = end or _when(booking["end"])
+        if new_end <= new_start:
+            raise ValidationFailed.single("end", "must be after start")
+        new_room = room_id or booking["room_id"]
+        zone, rows = self.reads.zone(), []
+        moving = [str(t["id"]) for t in targets]
+        for target in targets:
+            if target is booking:
+                target_start, target_end = new_start, new_end
+            else:
+                target_start, target_end = shifted(new_start, new_end, _when(target["start"]).astimezone(zone).date(), zone)
+            room = self.reads.check_booking(new_room, target_start, target_end, self.clock(), exclude=moving)
+            rows.append({
+                **target, "room_id": new_room, "room": f"{room['building']}/{room['code']}",
+                "start": instant(target_start), "end": instant(target_end),
+                "title": title or target["title"], "version": target["version"] + 1,
+                "updated_at": now_text(),
+            })
+        args: dict[str, Any] = {"id": str(booking["id"]), "base_version": booking["version"], "scope": scope.value}
+        if start is not None:
+            args["start"] = new_start.isoformat()
+        if end is not None or start is not None:
+            args["end"] = new_end.isoformat()
+        if room_id is not None:
+            args["room_id"] = room_id
+        if title is not None:
+            args["title"] = title
+        summary = f"Move {booking['room']} {self._span(_when(booking['start']), _when(booking['end']))}"
+        summary += f" to {rows[0]['room']} {self._span(new_start, new_end)}"
+        self._queue(Op.UPDATE_BOOKING, args, summary, str(booking["id"]), [{k: v for k, v in r.items() if k != "pending"} for r in rows])
+        return [{**row, "pending": True} for row in rows]
+
+    def cancel(self, booking_id: str, scope: Scope = Scope.THIS) -> list[dict[str, Any]]:
+        """Cancel a booking, or the following or all occurrences of its series."""
+        user = self._require_user()
+        booking, targets = self._targets(booking_id, scope, user)
+        rows = [
+            {**{k: v for k, v in t.items() if k != "pending"}, "status": "cancelled",
+             "version": t["version"] + 1, "updated_at": now_text()}
+            for t in targets
+        ]
+        args = {"id": str(booking["id"]), "base_version": booking["version"], "scope": scope.value}
+        what = "" if scope is Scope.THIS else f" and {len(rows) - 1} more"
+        summary = f"Cancel {booking['room']} {self._span(_when(booking['start']), _when(booking['end']))}{what}"
+        self._queue(Op.CANCEL_BOOKING, args, summary, str(booking["id"]), rows)
+        return [{**row, "pending": True} for row in rows]
+
+    def _targets(
+        self, booking_id: str, scope: Scope, user: dict[str, Any]
+    ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        booking = self.reads.booking(booking_id)
+        if booking is None:
+            raise NotFound(f"No booking with id {booking_id} here; sync to see new ones")
+        if booking["status"] != "confirmed":
+            raise BookingCancelled("The booking is cancelled")
+        if booking["owner_id"] != user["id"] and not allows(user["role"], Permission.MANAGE_ANY_BOOKING):
+            raise Forbidden("You may change or cancel only your own bookings")
+        if str(booking["id"]).count(":"):
+            raise CompaxError("This occurrence is not on the server yet; sync first, then change it")
+        if scope is Scope.THIS:
+            return booking, [booking]
+        if booking["series_id"] is None:
+            raise ValidationFailed.single("scope", "this booking is not part of a series")
+        with self.replica.read() as db:
+            rows = db.execute(
+                "SELECT row, pending FROM local_bookings WHERE status = 'confirmed' "
+                "AND json_extract(row, '$.series_id') = ? AND id != ? AND start > ? ORDER BY start",
+                [booking["series_id"], str(booking["id"]),
+                 booking["start"] if scope is Scope.FOLLOWING else ""],
+            ).fetchall()
+        return booking, [booking, *({**json.loads(r), "pending": bool(p)} for r, p in rows)]
+
+    def _queue(
+        self, op: Op, args: dict[str, Any], summary: str, record_id: str, rows: list[dict[str, Any]]
+    ) -> int:
+        """Write the outbox entry and its pending rows in one transaction (invariant 2)."""
+        with self.replica.write() as db:
+            mid = int(self.replica.state("next_mid") or 1)
+            db.execute(
+                "INSERT INTO outbox (mid, op, args, record_id, summary, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+                [mid, op.value, json.dumps(args), record_id, summary, now_text()],
+            )
+            db.conn.executemany(
+                "INSERT OR REPLACE INTO pending_bookings (id, mid, room_id, start, \"end\", status, row) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [(str(r["id"]), mid, str(r["room_id"]), instant(r["start"]), instant(r["end"]),
+                  r["status"], json.dumps(r)) for r in rows],
+            )
+            local_version = int(self.replica.state("local_version") or 0) + 1
+            self.replica.set_state(next_mid=mid + 1, local_version=local_version)
+        return mid
+
+    def _span(self, start: datetime, end: datetime) -> str:
+        zone = self.reads.zone()
+        return f"{start.astimezone(zone):%a %d %b %H:%M}–{end.astimezone(zone):%H:%M}"
+
+    # --- conflicts ------------------------------------------------------------------------
+
+    def conflicts(self) -> list[Conflict]:
+        with self.replica.read() as db:
+            rows = db.execute(
+                "SELECT mid, op, summary, record_id, args, problem, created_at FROM outbox "
+                "WHERE status = 'rejected' ORDER BY mid"
+            ).fetchall()
+        return [
+            Conflict(mid, op, summary, record_id, json.loads(args), json.loads(problem), created)
+            for mid, op, summary, record_id, args, problem, created in rows
+        ]
+
+    def conflict(self, mid: int) -> Conflict:
+        for conflict in self.conflicts():
+            if conflict.mid == mid:
+                return conflict
+        raise NotFound(f"No change {mid} needs attention")
+
+    def retry(
+        self,
+        mid: int,
+        *,
+        alternative: int | None = None,
+        room_id: int | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+    ) -> list[dict[str, Any]]:
+        """Send a refused change again as a new change: with one of the numbered alternatives,
+        or another room or time. The refused one is resolved in the same transaction."""
+        conflict = self.conflict(mid)
+        if alternative is not None:
+            options = {a.number: a for a in conflict.alternatives(self.reads.zone())}
+            if alternative not in options:
+                raise ValidationFailed.single("alternative", f"choose 1 to {len(options)}")
+            chosen = options[alternative]
+            room_id = chosen.room_id or room_id
+            start, end = chosen.start or start, chosen.end or end
+        args = conflict.args
+        with self.replica.write() as db:
+            if conflict.op == Op.CREATE_BOOKING:
+                rows = [self.book(
+                    room_id or args["room_id"], start or _when(args["start"]), end or _when(args["end"]),
+                    args["title"], purpose=args["purpose"], attendees=args["attendees"],
+                    private=args["private"], notes=args["notes"], features=args["features"],
+                    owner=args["owner"], override=args["override"],
+                    override_reason=args["override_reason"],
+                )]
+            elif conflict.op == Op.UPDATE_BOOKING:
+                rows = self.move(
+                    args["id"], start=start or _maybe(args.get("start")), end=end or _maybe(args.get("end")),
+                    room_id=room_id or args.get("room_id"), title=args.get("title"),
+                    scope=Scope(args["scope"]),
+                )
+            elif conflict.op == Op.CANCEL_BOOKING:
+                rows = self.cancel(args["id"], Scope(args["scope"]))
+            else:
+                series = SeriesCreate.model_validate({**args, "id": None, "on_conflict": "skip"})
+                if room_id is not None:
+                    series = series.model_copy(update={"room_id": room_id})
+                rows = self.book_series(series)
+            db.execute("DELETE FROM outbox WHERE mid = ?", [mid])
+        return rows
+
+    def discard(self, mid: int) -> None:
+        """Drop a refused change; the server never applied it, so nothing else changes."""
+        self.conflict(mid)
+        with self.replica.write() as db:
+            db.execute("DELETE FROM outbox WHERE mid = ?", [mid])
+
+    # --- status ---------------------------------------------------------------------------
+
+    def pending_count(self) -> int:
+        with self.replica.read() as db:
+            return int(db.execute("SELECT count(*) FROM outbox WHERE status != 'rejected'").fetchone()[0])
+
+    def status(self) -> dict[str, Any]:
+        """Server, user, last sync, changes waiting and changes that need attention."""
+        user = self.user or {}
+        with self.replica.read() as db:
+            counts = dict(db.execute("SELECT status, count(*) FROM outbox GROUP BY status").fetchall())
+        return {
+            "profile": self.profile.name,
+            "server": self.profile.server or None,
+            "user": user.get("username"),
+            "role": user.get("role"),
+            "signed_in": self.token is not None,
+            "last_sync": self.replica.state("last_sync"),
+            "pending": counts.get("pending", 0) + counts.get("applied", 0),
+            "needs_attention": counts.get("rejected", 0),
+            "cursor": int(self.replica.state("cursor") or 0),
+        }
+
+
+def _maybe(value: str | None) -> datetime | None:
+    return None if value is None else _when(value)

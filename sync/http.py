@@ -1,0 +1,97 @@
+"""The HTTP client of the clients: JSON in, JSON out, problems raised as domain errors.
+
+Network errors and 503 answers are retried with exponential backoff and full jitter
+(honouring ``Retry-After``); everything else is answered at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import aiohttp
+
+from sync.errors import CompaxError, RemoteProblem, Unreachable
+
+RETRIED_STATUSES = frozenset({502, 503, 504})
+
+
+class Http:
+    """Calls to one Compax server, with the caller's bearer token when there is one."""
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        base_url: str,
+        token: str | None = None,
+        *,
+        attempts: int = 5,
+        base_delay: float = 0.2,
+        max_delay: float = 5.0,
+    ) -> None:
+        self._session = session
+        self.base_url = base_url.rstrip("/")
+        self.token = token
+        self.attempts = attempts
+        self.base_delay = base_delay
+        self.max_delay = max_delay
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Any:
+        """The decoded JSON answer (``None`` for 204), or the domain error the server named."""
+        all_headers = dict(headers or {})
+        if self.token:
+            all_headers["Authorization"] = f"Bearer {self.token}"
+        query = {k: str(v) for k, v in (params or {}).items() if v is not None}
+        for attempt in range(1, self.attempts + 1):
+            try:
+                async with self._session.request(
+                    method, self.base_url + path, json=json, params=query, headers=all_headers
+                ) as response:
+                    if response.status in RETRIED_STATUSES and attempt < self.attempts:
+                        await self._wait(attempt, response.headers.get("Retry-After"))
+                        continue
+                    return await _decode(response)
+            except (aiohttp.ClientConnectionError, TimeoutError) as exc:
+                if attempt == self.attempts:
+                    raise Unreachable(f"Cannot reach {self.base_url}: {exc or type(exc).__name__}") from None
+                await self._wait(attempt, None)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _wait(self, attempt: int, retry_after: str | None) -> None:
+        delay = random.uniform(0, min(self.max_delay, self.base_delay * 2 ** (attempt - 1)))  # noqa: S311
+        if retry_after and retry_after.isdigit():
+            delay = max(delay, min(float(retry_after), self.max_delay))
+        await asyncio.sleep(delay)
+
+
+async def _decode(response: aiohttp.ClientResponse) -> Any:
+    if response.status == 204:
+        return None
+    if response.content_type in ("application/json", "application/problem+json"):
+        body = await response.json(content_type=None)
+    else:
+        body = await response.read()
+    if response.status >= 400:
+        if isinstance(body, dict) and "type" in body:
+            raise RemoteProblem(body)
+        raise CompaxError(f"The server answered {response.status} {response.reason}")
+    return body
+
+
+@asynccontextmanager
+async def connect(base_url: str, token: str | None = None, timeout: float = 30) -> AsyncIterator[Http]:
+    """An ``Http`` with its own connection pool, closed when the block ends."""
+    client_timeout = aiohttp.ClientTimeout(total=timeout, connect=min(timeout, 10))
+    async with aiohttp.ClientSession(timeout=client_timeout) as session:
+        yield Http(session, base_url, token)

@@ -1,0 +1,380 @@
+"""What the front ends read, from the replica: server rows with pending changes laid over.
+
+It is also where a local change is checked before it is queued, with the same pure rules the
+server applies (``sync.rules``), so the user hears of a clash at once, offline too.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any, TypeVar, cast
+from zoneinfo import ZoneInfo
+
+from sync.errors import BlackoutConflict, CompaxError, NotBookable, RoomOverlap, ValidationFailed
+from sync.replica import Replica, instant
+from sync.rules import (
+    CampusRules,
+    Interval,
+    free_intervals,
+    nearest_free_slots,
+    open_intervals,
+    opening_window,
+    rule_violations,
+)
+from sync.schemas import CampusInfo, RoomRules
+
+
+T = TypeVar("T")
+
+
+def _when(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+class Reads:
+    """Queries over one replica; every method reads one consistent snapshot.
+
+    Free-room searches and grids are cached (in diskcache when given one) under the replica's
+    data version, the cursor and the count of local changes, so a pull or a local change
+    makes every older answer unreachable.
+    """
+
+    def __init__(self, replica: Replica, cache: Any = None) -> None:
+        self.replica = replica
+        self.cache = cache
+
+    def _cached(self, key: tuple[Any, ...], compute: Callable[[], T]) -> T:
+        if self.cache is None:
+            return compute()
+        with self.replica.read():
+            version = (self.replica.state("cursor"), self.replica.state("local_version"))
+        full_key = ("reads", *key, *version)
+        hit = self.cache.get(full_key)
+        if hit is not None:
+            return cast(T, hit)
+        value = compute()
+        self.cache.set(full_key, value, expire=900)
+        return value
+
+    # --- campus ---------------------------------------------------------------------------
+
+    def campus(self) -> CampusInfo | None:
+        stored = self.replica.state("campus")
+        return None if stored is None else CampusInfo.model_validate_json(stored)
+
+    def zone(self) -> ZoneInfo:
+        campus = self.campus()
+        return ZoneInfo(campus.timezone if campus else "UTC")
+
+    def rules_for(self, room: dict[str, Any]) -> CampusRules:
+        campus = self.campus()
+        if campus is None:
+            raise CompaxError("Sync once while online: the campus rules are not known yet")
+        defaults = CampusRules(
+            opening_hours=campus.opening_hours,
+            min_duration_minutes=campus.min_duration_minutes,
+            max_duration_minutes=campus.max_duration_minutes,
+            max_days_ahead=campus.max_days_ahead,
+            min_notice_minutes=campus.min_notice_minutes,
+        )
+        return defaults.for_room(RoomRules.model_validate(room))
+
+    # --- rooms ----------------------------------------------------------------------------
+
+    def room(self, room_id: int | str) -> dict[str, Any] | None:
+        with self.replica.read() as db:
+            row = db.execute("SELECT row FROM rooms WHERE id = ?", [str(room_id)]).fetchone()
+        return None if row is None else json.loads(row[0])
+
+    def room_by_code(self, building: str, code: str) -> dict[str, Any] | None:
+        with self.replica.read() as db:
+            row = db.execute(
+                "SELECT row FROM rooms WHERE building = ? AND code = ?",
+                [building.upper(), code.upper()],
+            ).fetchone()
+        return None if row is None else json.loads(row[0])
+
+    def rooms(
+        self,
+        *,
+        building: str | None = None,
+        kind: str | None = None,
+        capacity: int | None = None,
+        features: Sequence[str] = (),
+        bookable: bool | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[dict[str, Any]]:
+        """Rooms matching every filter, by building and code; each filter has an index."""
+        sql, params = self._rooms_where(building, kind, capacity, features, bookable)
+        sql += " ORDER BY building, code LIMIT ? OFFSET ?"
+        with self.replica.read() as db:
+            rows = db.execute(sql, [*params, limit, offset]).fetchall()
+        return [json.loads(row[0]) for row in rows]
+
+    @staticmethod
+    def _rooms_where(
+        building: str | None,
+        kind: str | None,
+        capacity: int | None,
+        features: Sequence[str],
+        bookable: bool | None,
+    ) -> tuple[str, list[Any]]:
+        clauses, params = ["1 = 1"], []
+        if building:
+            clauses.append("building = ?")
+            params.append(building.upper())
+        if kind:
+            clauses.append("kind = ?")
+            params.append(kind)
+        if capacity is not None:
+            clauses.append("capacity >= ?")
+            params.append(capacity)
+        if bookable is not None:
+            clauses.append("bookable = ?")
+            params.append(int(bookable))
+        if features:
+            marks = ", ".join("?" for _ in features)
+            clauses.append(
+                f"id IN (SELECT room_id FROM room_features WHERE feature IN ({marks}) "
+                "GROUP BY room_id HAVING count(*) = ?)"
+            )
+            params += [*features, len(features)]
+        return "SELECT row FROM rooms WHERE " + " AND ".join(clauses), params  # noqa: S608
+
+    # --- bookings -------------------------------------------------------------------------
+
+    def booking(self, booking_id: str) -> dict[str, Any] | None:
+        """A booking as the user sees it now, with ``pending`` set if a change awaits sync."""
+        with self.replica.read() as db:
+            row = db.execute(
+                "SELECT row, pending FROM local_bookings WHERE id = ?", [str(booking_id)]
+            ).fetchone()
+        return None if row is None else {**json.loads(row[0]), "pending": bool(row[1])}
+
+    def bookings_in(
+        self,
+        room_ids: Sequence[int | str],
+        start: datetime,
+        end: datetime,
+        exclude: Sequence[str] = (),
+    ) -> list[dict[str, Any]]:
+        """Confirmed bookings (pending ones included) of the rooms overlapping the window."""
+        if not room_ids:
+            return []
+        rooms = ", ".join("?" for _ in room_ids)
+        sql = (
+            "SELECT row, pending FROM local_bookings WHERE status = 'confirmed' "  # noqa: S608
+            f'AND room_id IN ({rooms}) AND "end" > ? AND start < ? ORDER BY start'
+        )
+        with self.replica.read() as db:
+            rows = db.execute(sql, [*map(str, room_ids), instant(start), instant(end)]).fetchall()
+        found = [{**json.loads(row), "pending": bool(pending)} for row, pending in rows]
+        return [b for b in found if str(b["id"]) not in set(map(str, exclude))]
+
+    def my_bookings(
+        self, owner_id: int, *, start: datetime | None = None, limit: int = 200, offset: int = 0
+    ) -> list[dict[str, Any]]:
+        """The user's bookings in start order, their pending changes included."""
+        sql = "SELECT row, pending FROM local_bookings WHERE json_extract(row, '$.owner_id') = ?"
+        params: list[Any] = [owner_id]
+        if start is not None:
+            sql += ' AND "end" > ?'
+            params.append(instant(start))
+        sql += " ORDER BY start LIMIT ? OFFSET ?"
+        with self.replica.read() as db:
+            rows = db.execute(sql, [*params, limit, offset]).fetchall()
+        return [{**json.loads(row), "pending": bool(pending)} for row, pending in rows]
+
+    def blackouts_over(
+        self, rooms: Sequence[dict[str, Any]], start: datetime, end: datetime
+    ) -> list[dict[str, Any]]:
+        room_ids = [str(r["id"]) for r in rooms] or [""]
+        building_ids = sorted({str(r["building_id"]) for r in rooms}) or [""]
+        sql = (
+            "SELECT row FROM blackouts WHERE "  # noqa: S608
+            f"(room_id IN ({', '.join('?' for _ in room_ids)}) "
+            f"OR building_id IN ({', '.join('?' for _ in building_ids)})) "
+            'AND "end" > ? AND start < ? ORDER BY start'
+        )
+        with self.replica.read() as db:
+            rows = db.execute(sql, [*room_ids, *building_ids, instant(start), instant(end)]).fetchall()
+        return [json.loads(row[0]) for row in rows]
+
+    # --- availability ---------------------------------------------------------------------
+
+    def free_rooms(
+        self,
+        start: datetime,
+        end: datetime,
+        *,
+        capacity: int | None = None,
+        features: Sequence[str] = (),
+        building: str | None = None,
+        kind: str | None = None,
+        exclude_room: int | None = None,
+        limit: int = 50,
+    ) -> list[dict[str, Any]]:
+        """Bookable rooms open and free for the whole window, smallest that fits first."""
+        key = ("free", start, end, capacity, tuple(features), building, kind, exclude_room, limit)
+        return self._cached(key, lambda: self._free_rooms(
+            start, end, capacity, features, building, kind, exclude_room, limit
+        ))
+
+    def _free_rooms(
+        self,
+        start: datetime,
+        end: datetime,
+        capacity: int | None,
+        features: Sequence[str],
+        building: str | None,
+        kind: str | None,
+        exclude_room: int | None,
+        limit: int,
+    ) -> list[dict[str, Any]]:
+        sql, params = self._rooms_where(building, kind, capacity, features, True)
+        sql += (
+            " AND id NOT IN (SELECT room_id FROM local_bookings WHERE status = 'confirmed'"
+            ' AND "end" > ? AND start < ?)'
+            ' AND id NOT IN (SELECT room_id FROM blackouts WHERE room_id IS NOT NULL AND "end" > ? AND start < ?)'
+            " ORDER BY capacity, building, code"
+        )
+        window = [instant(start), instant(end)] * 2
+        with self.replica.read() as db:
+            candidates = [json.loads(row[0]) for row in db.execute(sql, [*params, *window])]
+        closed_buildings = self._closed_buildings(start, end)
+        zone, found = self.zone(), []
+        for room in candidates:
+            if room["id"] == exclude_room or str(room["building_id"]) in closed_buildings:
+                continue
+            window_open = opening_window(start.astimezone(zone).date(), self.rules_for(room).opening_hours, zone)
+            if window_open and window_open[0] <= start and end <= window_open[1]:
+                found.append(room)
+                if len(found) == limit:
+                    break
+        return found
+
+    def _closed_buildings(self, start: datetime, end: datetime) -> set[str]:
+        with self.replica.read() as db:
+            rows = db.execute(
+                'SELECT building_id FROM blackouts WHERE building_id IS NOT NULL AND "end" > ? AND start < ?',
+                [instant(start), instant(end)],
+            ).fetchall()
+        return {str(row[0]) for row in rows}
+
+    def room_grid(self, room_id: int | str, start: datetime, end: datetime) -> dict[str, Any]:
+        room = self.room(room_id)
+        if room is None:
+            raise ValidationFailed.single("room", f"no room has id {room_id}")
+        return self._cached(("room", str(room_id), start, end), lambda: self._grids([room], start, end))[0]
+
+    def building_grid(self, code: str, start: datetime, end: datetime) -> list[dict[str, Any]]:
+        """Every room of the building with its busy, free and open intervals (three queries)."""
+        rooms = self.rooms(building=code, limit=10_000)
+        if not rooms:
+            raise ValidationFailed.single("building", f"no rooms in building {code}")
+        return self._cached(("building", code.upper(), start, end), lambda: self._grids(rooms, start, end))
+
+    def _grids(self, rooms: list[dict[str, Any]], start: datetime, end: datetime) -> list[dict[str, Any]]:
+        bookings = defaultdict(list)
+        for booking in self.bookings_in([r["id"] for r in rooms], start, end):
+            bookings[str(booking["room_id"])].append(booking)
+        blackouts = self.blackouts_over(rooms, start, end)
+        zone, grids = self.zone(), []
+        for room in rooms:
+            busy = [
+                {"start": _when(b["start"]), "end": _when(b["end"]), "kind": "booking",
+                 "title": b["title"], "booking_id": str(b["id"]), "pending": b["pending"]}
+                for b in bookings[str(room["id"])]
+            ]
+            busy += [
+                {"start": _when(b["start"]), "end": _when(b["end"]), "kind": "blackout",
+                 "title": b["reason"], "booking_id": None, "pending": False}
+                for b in blackouts
+                if b["room_id"] == room["id"] or b["building_id"] == room["building_id"]
+            ]
+            busy.sort(key=lambda item: item["start"])
+            opened = open_intervals(self.rules_for(room).opening_hours, start, end, zone)
+            spans = [(item["start"], item["end"]) for item in busy]
+            free = [iv for window in opened for iv in free_intervals(window, spans)]
+            grids.append({"room": room, "busy": busy, "free": free, "open": opened})
+        return grids
+
+    # --- checks ---------------------------------------------------------------------------
+
+    def check_booking(
+        self,
+        room_id: int,
+        start: datetime,
+        end: datetime,
+        now: datetime,
+        *,
+        exclude: Sequence[str] = (),
+        override: bool = False,
+        attendees: int = 0,
+        features: Sequence[str] = (),
+    ) -> dict[str, Any]:
+        """The room, if ``[start, end)`` in it passes every rule here; else the server's error."""
+        room = self.room(room_id)
+        if room is None:
+            raise ValidationFailed.single("room_id", f"no room has id {room_id}")
+        problems = self.rule_problems(room, start, end, now)
+        if problems and not override:
+            problems[0].extra["violations"] = [{"type": p.type, "detail": p.detail} for p in problems]
+            raise problems[0]
+        in_the_way = self.bookings_in([room_id], start, end, exclude)
+        if in_the_way:
+            raise self.overlap(room, start, end, in_the_way, now, attendees=attendees, features=features)
+        return room
+
+    def rule_problems(
+        self, room: dict[str, Any], start: datetime, end: datetime, now: datetime
+    ) -> list[CompaxError]:
+        problems: list[CompaxError] = []
+        if not room["bookable"]:
+            problems.append(NotBookable(f"Room {room['code']} is not open for booking"))
+        problems.extend(rule_violations(start, end, self.rules_for(room), now, self.zone()))
+        for blackout in self.blackouts_over([room], start, end):
+            problems.append(BlackoutConflict(f"Closed then: {blackout['reason']}", blackout=blackout))
+        return problems
+
+    def overlap(
+        self,
+        room: dict[str, Any],
+        start: datetime,
+        end: datetime,
+        in_the_way: list[dict[str, Any]],
+        now: datetime,
+        *,
+        attendees: int = 0,
+        features: Sequence[str] = (),
+    ) -> RoomOverlap:
+        """The ``room-overlap`` problem as the server words it, alternatives found locally."""
+        zone = self.zone()
+        busy: list[Interval] = []
+        window = opening_window(start.astimezone(zone).date(), self.rules_for(room).opening_hours, zone)
+        if window is not None:
+            busy = [(_when(b["start"]), _when(b["end"])) for b in self.bookings_in([room["id"]], *window)]
+        rooms = self.free_rooms(
+            start, end, capacity=attendees or None, features=features, exclude_room=room["id"], limit=5
+        )
+        times = nearest_free_slots(start, end, window, busy, not_before=now)
+        local = start.astimezone(zone), end.astimezone(zone)
+        return RoomOverlap(
+            f"{room['building']}/{room['code']} is already booked during "
+            f"{local[0]:%a %d %b %H:%M}–{local[1]:%H:%M}",
+            conflicting=[
+                {"id": b["id"], "start": b["start"], "end": b["end"], "title": b["title"]}
+                for b in in_the_way
+            ],
+            alternatives={
+                "rooms": [
+                    {"id": r["id"], "room": f"{r['building']}/{r['code']}", "capacity": r["capacity"]}
+                    for r in rooms
+                ],
+                "times": [{"start": s.isoformat(), "end": e.isoformat()} for s, e in times],
+            },
+        )

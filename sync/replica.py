@@ -1,0 +1,250 @@
+"""The local replica: server rows (written only by pull), the outbox, and sync state.
+
+What the user sees is the view ``local_bookings``: the server's bookings with the pending
+rows of the outbox laid over them.
+
+One SQLite file per profile, in WAL mode. Every write goes through ``Replica.write()``: a
+``BEGIN IMMEDIATE`` transaction (savepoints when nested) under a lock, so the CLI, the TUI's
+workers and a sync in progress never interleave half-done writes. A local change writes its
+pending row and its outbox entry in one such transaction (invariant 2).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from sync.protocol import TABLES
+
+#: Numbered schema migrations; ``PRAGMA user_version`` records how many have run.
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE sync_state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE outbox (
+        mid INTEGER PRIMARY KEY,
+        op TEXT NOT NULL,
+        args TEXT NOT NULL,
+        record_id TEXT,
+        summary TEXT NOT NULL,
+        status TEXT NOT NULL DEFAULT 'pending',
+        problem TEXT,
+        created_at TEXT NOT NULL
+    );
+    CREATE INDEX outbox_status ON outbox (status, mid);
+    CREATE TABLE buildings (id TEXT PRIMARY KEY, code TEXT NOT NULL, row TEXT NOT NULL);
+    CREATE UNIQUE INDEX buildings_code ON buildings (code);
+    CREATE TABLE rooms (
+        id TEXT PRIMARY KEY, building TEXT NOT NULL, code TEXT NOT NULL, kind TEXT NOT NULL,
+        capacity INTEGER NOT NULL, bookable INTEGER NOT NULL, row TEXT NOT NULL
+    );
+    CREATE INDEX rooms_building ON rooms (building, code);
+    CREATE INDEX rooms_capacity ON rooms (capacity);
+    CREATE TABLE room_features (
+        room_id TEXT NOT NULL, feature TEXT NOT NULL, PRIMARY KEY (room_id, feature)
+    );
+    CREATE INDEX room_features_feature ON room_features (feature, room_id);
+    CREATE TABLE terms (id TEXT PRIMARY KEY, row TEXT NOT NULL);
+    CREATE TABLE users (id TEXT PRIMARY KEY, row TEXT NOT NULL);
+    CREATE TABLE series (id TEXT PRIMARY KEY, row TEXT NOT NULL);
+    CREATE TABLE blackouts (
+        id TEXT PRIMARY KEY, room_id TEXT, building_id TEXT,
+        start TEXT NOT NULL, "end" TEXT NOT NULL, row TEXT NOT NULL
+    );
+    CREATE INDEX blackouts_room ON blackouts (room_id, "end");
+    CREATE INDEX blackouts_building ON blackouts (building_id, "end");
+    CREATE TABLE bookings (
+        id TEXT PRIMARY KEY, room_id TEXT NOT NULL, start TEXT NOT NULL, "end" TEXT NOT NULL,
+        status TEXT NOT NULL, owner_id TEXT, series_id TEXT, row TEXT NOT NULL
+    );
+    CREATE INDEX bookings_room ON bookings (room_id, "end");
+    CREATE INDEX bookings_owner ON bookings (owner_id, start);
+    CREATE INDEX bookings_series ON bookings (series_id);
+    CREATE TABLE pending_bookings (
+        id TEXT PRIMARY KEY, mid INTEGER NOT NULL, room_id TEXT NOT NULL, start TEXT NOT NULL,
+        "end" TEXT NOT NULL, status TEXT NOT NULL, row TEXT NOT NULL
+    );
+    CREATE INDEX pending_bookings_room ON pending_bookings (room_id, "end");
+    CREATE INDEX pending_bookings_mid ON pending_bookings (mid);
+    CREATE VIEW local_bookings AS
+        SELECT id, room_id, start, "end", status, row, 0 AS pending FROM bookings
+        WHERE id NOT IN (SELECT id FROM pending_bookings)
+        UNION ALL
+        SELECT id, room_id, start, "end", status, row, 1 AS pending FROM pending_bookings;
+    """,
+)
+
+
+def instant(value: datetime | str) -> str:
+    """A UTC instant as the sortable text the replica stores (``2026-11-25T10:00:00.000000Z``)."""
+    moment = datetime.fromisoformat(value.replace("Z", "+00:00")) if isinstance(value, str) else value
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def now_text() -> str:
+    return instant(datetime.now(UTC))
+
+
+class Replica:
+    """A profile's replica file, safe to share between threads (one writer at a time)."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self.db = sqlite_utils.Database(connection)
+        self._lock = threading.RLock()
+        self.db.enable_wal()
+        self.db.execute("PRAGMA foreign_keys = ON")
+        self.db.execute("PRAGMA busy_timeout = 10000")
+        self.db.execute("PRAGMA synchronous = NORMAL")
+        self._migrate()
+
+    def close(self) -> None:
+        self.db.close()
+
+    def _migrate(self) -> None:
+        with self.write():
+            done = self.db.execute("PRAGMA user_version").fetchone()[0]
+            for number, script in enumerate(MIGRATIONS[done:], start=done + 1):
+                for statement in script.split(";"):
+                    if statement.strip():
+                        self.db.execute(statement)
+                self.db.execute(f"PRAGMA user_version = {number}")
+
+    @contextmanager
+    def write(self) -> Iterator[sqlite_utils.Database]:
+        """One write transaction (``BEGIN IMMEDIATE``); nested calls become savepoints."""
+        with self._lock:
+            if self.db.conn.in_transaction:
+                with self.db.atomic():
+                    yield self.db
+                return
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.db
+            except BaseException:
+                self.db.rollback()
+                raise
+            self.db.execute("COMMIT")
+
+    @contextmanager
+    def read(self) -> Iterator[sqlite_utils.Database]:
+        """A consistent read: every query in the block sees the same snapshot."""
+        with self._lock:
+            if self.db.conn.in_transaction:
+                yield self.db
+                return
+            self.db.execute("BEGIN")
+            try:
+                yield self.db
+            finally:
+                self.db.rollback()
+
+    # --- sync state ----------------------------------------------------------------------
+
+    def state(self, key: str, default: str | None = None) -> str | None:
+        with self.read() as db:
+            row = db.execute("SELECT value FROM sync_state WHERE key = ?", [key]).fetchone()
+        return default if row is None else str(row[0])
+
+    def set_state(self, **values: object) -> None:
+        with self.write() as db:
+            db.conn.executemany(
+                "INSERT INTO sync_state (key, value) VALUES (?, ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                [(key, str(value)) for key, value in values.items()],
+            )
+
+    # --- server rows ---------------------------------------------------------------------
+
+    def apply_changes(self, changes: Iterable[dict[str, Any]]) -> int:
+        """Upsert and delete server rows, a table at a time; the caller holds the transaction."""
+        puts: dict[str, list[dict[str, Any]]] = {table: [] for table in TABLES}
+        deletes: dict[str, list[str]] = {table: [] for table in TABLES}
+        count = 0
+        for change in changes:
+            count += 1
+            table = change["table"]
+            if table not in puts:
+                continue
+            if change["op"] == "put":
+                puts[table].append(change["row"])
+            else:
+                deletes[table].append(str(change["row"]["id"]))
+        for table in TABLES:
+            if deletes[table]:
+                self._delete(table, deletes[table])
+            if puts[table]:
+                self._put(table, puts[table])
+        return count
+
+    def _delete(self, table: str, ids: Sequence[str]) -> None:
+        rows = [(row_id,) for row_id in ids]
+        self.db.conn.executemany(f"DELETE FROM {table} WHERE id = ?", rows)  # noqa: S608
+        if table == "rooms":
+            self.db.conn.executemany("DELETE FROM room_features WHERE room_id = ?", rows)
+
+    def _put(self, table: str, rows: list[dict[str, Any]]) -> None:
+        columns, values = _COLUMNS[table], [_VALUES[table](row) for row in rows]
+        placeholders = ", ".join("?" for _ in columns)
+        quoted = ", ".join(f'"{c}"' for c in columns)
+        self.db.conn.executemany(
+            f"INSERT OR REPLACE INTO {table} ({quoted}) VALUES ({placeholders})", values  # noqa: S608
+        )
+        if table == "rooms":
+            ids = [(str(row["id"]),) for row in rows]
+            self.db.conn.executemany("DELETE FROM room_features WHERE room_id = ?", ids)
+            self.db.conn.executemany(
+                "INSERT INTO room_features (room_id, feature) VALUES (?, ?)",
+                [(str(row["id"]), feature) for row in rows for feature in row["features"]],
+            )
+
+    def drop_server_rows(self) -> None:
+        """Forget every server row (a reset); the outbox and pending rows stay."""
+        for table in (*TABLES, "room_features"):
+            self.db.execute(f"DELETE FROM {table}")  # noqa: S608
+
+
+def _dumps(row: dict[str, Any]) -> str:
+    return json.dumps(row, separators=(",", ":"))
+
+
+def _text(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
+_COLUMNS: dict[str, tuple[str, ...]] = {
+    "buildings": ("id", "code", "row"),
+    "rooms": ("id", "building", "code", "kind", "capacity", "bookable", "row"),
+    "terms": ("id", "row"),
+    "users": ("id", "row"),
+    "series": ("id", "row"),
+    "blackouts": ("id", "room_id", "building_id", "start", "end", "row"),
+    "bookings": ("id", "room_id", "start", "end", "status", "owner_id", "series_id", "row"),
+}
+_VALUES = {
+    "buildings": lambda r: (str(r["id"]), r["code"], _dumps(r)),
+    "rooms": lambda r: (
+        str(r["id"]), r["building"], r["code"], r["kind"], r["capacity"], int(r["bookable"]),
+        _dumps(r),
+    ),
+    "terms": lambda r: (str(r["id"]), _dumps(r)),
+    "users": lambda r: (str(r["id"]), _dumps(r)),
+    "series": lambda r: (str(r["id"]), _dumps(r)),
+    "blackouts": lambda r: (
+        str(r["id"]), _text(r["room_id"]), _text(r["building_id"]), instant(r["start"]),
+        instant(r["end"]), _dumps(r),
+    ),
+    "bookings": lambda r: (
+        str(r["id"]), str(r["room_id"]), instant(r["start"]), instant(r["end"]), r["status"],
+        _text(r["owner_id"]), _text(r["series_id"]), _dumps(r),
+    ),
+}
