@@ -28,7 +28,9 @@ from compax_server.keys import ACCESS_TOKENS, DATABASE, PASSWORDS
 from compax_server.models import User
 from compax_server.services.users import create_user
 from compax_server.settings import Settings
+from sync.engine import Engine
 from sync.permissions import Role
+from sync.profiles import Profile
 from sync.schemas import UserCreate
 
 DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -188,3 +190,19 @@ def make_person(client: TestClient) -> MakePerson:
 @pytest.fixture
 async def admin(make_person: MakePerson) -> Person:
     return await make_person(Role.ADMIN, username="root")
+
+
+@pytest.fixture
+def engines(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[str], Engine]]:
+    """Client engines, each on a profile of its own under a temporary data directory."""
+    monkeypatch.setenv("COMPAX_DATA_DIR", str(tmp_path / "client"))
+    opened: list[Engine] = []
+
+    def open_engine(name: str) -> Engine:
+        engine = Engine(Profile.load(name))
+        opened.append(engine)
+        return engine
+
+    yield open_engine
+    for engine in opened:
+        engine.close()

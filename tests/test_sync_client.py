@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import datetime, timedelta
-from pathlib import Path
 
 import pytest
 from aiohttp.test_utils import TestClient
 
 from sync.engine import Engine
 from sync.errors import RoomOverlap
-from sync.profiles import Profile
 from sync.schemas import Scope
 from tests.booking_helpers import Campus, at, book, make_campus, next_weekday
 from tests.conftest import PASSWORD, MakePerson, Person
@@ -19,22 +17,6 @@ from tests.conftest import PASSWORD, MakePerson, Person
 
 def when(text: str) -> datetime:
     return datetime.fromisoformat(text)
-
-
-@pytest.fixture
-def engines(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Callable[[str], Engine]]:
-    """Engines on profiles of their own under a temporary data directory."""
-    monkeypatch.setenv("COMPAX_DATA_DIR", str(tmp_path / "client"))
-    opened: list[Engine] = []
-
-    def open_engine(name: str) -> Engine:
-        engine = Engine(Profile.load(name))
-        opened.append(engine)
-        return engine
-
-    yield open_engine  # type: ignore[misc]
-    for engine in opened:
-        engine.close()
 
 
 async def signed_in(client: TestClient, engines: Callable[[str], Engine], person: Person) -> Engine:
