@@ -19,9 +19,11 @@ from compax_server.auth import authenticate
 from compax_server.db import Database
 from compax_server.keys import DATABASE, SETTINGS
 from compax_server.models import User
+from compax_server.services.common import MAX_ID
 from compax_server.settings import Settings
 from sync.errors import (
     BadRequest,
+    FieldError,
     Forbidden,
     NotFound,
     PreconditionRequired,
@@ -60,7 +62,7 @@ class Call(Generic[BodyT, QueryT]):
     def path_id(self, name: str = "id") -> int:
         """An integer path parameter; anything else is a 404, as no such record exists."""
         raw = self.request.match_info[name]
-        if not raw.isdigit() or len(raw) > 18:
+        if not raw.isdigit() or len(raw) > 18 or int(raw) > MAX_ID:
             raise NotFound(f"No record with {name} {raw!r}")
         return int(raw)
 
@@ -152,10 +154,31 @@ ModelT = TypeVar("ModelT", bound=BaseModel)
 
 def validate(model: type[ModelT], data: Any, prefix: str = "") -> ModelT:
     """``model`` validated from ``data``, or ``ValidationFailed`` naming every bad field."""
+    nul = _nul_errors(data, prefix)
+    if nul:
+        raise ValidationFailed(nul)
     try:
         return model.model_validate(data)
     except ValidationError as exc:
         raise ValidationFailed(field_errors(exc, prefix)) from None
+
+
+def _nul_errors(data: Any, path: str) -> list[FieldError]:
+    """Strings holding NUL characters: Postgres cannot store them, so no database gets them."""
+    if isinstance(data, str):
+        has_nul = "\x00" in data
+        return [FieldError(path or "body", "must not contain NUL characters")] if has_nul else []
+    if isinstance(data, dict):
+        return [
+            error
+            for key, value in data.items()
+            for error in _nul_errors(value, f"{path}.{key}" if path else str(key))
+        ]
+    if isinstance(data, list):
+        return [
+            error for i, value in enumerate(data) for error in _nul_errors(value, f"{path}[{i}]")
+        ]
+    return []
 
 
 async def _read_body(request: web.Request, model: type[BaseModel]) -> BaseModel:

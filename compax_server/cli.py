@@ -34,7 +34,13 @@ def _settings(**overrides: object):  # type: ignore[no-untyped-def]
             name = "COMPAX_" + error.field.upper() if error.field != "body" else "settings"
             err.print(f"[red]error:[/] {name}: {error.message}")
         raise typer.Exit(2) from None
-    return settings.with_embedded_secret() if not settings.database_url else settings
+    if settings.database_url:
+        return settings
+    try:
+        return settings.with_embedded_secret()
+    except (OSError, ValueError) as exc:
+        err.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from None
 
 
 async def _ready_database(settings):  # type: ignore[no-untyped-def]

@@ -7,7 +7,7 @@ import re
 from typing import Any
 
 from pydantic import BaseModel, TypeAdapter
-from pydantic.json_schema import models_json_schema
+from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from compax_server.api import Endpoint
 
@@ -33,6 +33,11 @@ _PROBLEM_SCHEMA = {
     "additionalProperties": True,
 }
 
+_REF_TEMPLATE = "#/components/schemas/{model}"
+#: ``(model, mode)`` to the ``$ref`` of its schema, as ``models_json_schema`` returns them.
+Refs = dict[Any, Any]
+_PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
+
 _PATH_TYPES = {
     "id": {"type": "integer"},
     "booking_id": {"type": "string", "format": "uuid"},
@@ -54,19 +59,21 @@ _ERROR_TEXT = {
 
 
 def build_openapi(endpoints: list[Endpoint], version: str) -> dict[str, Any]:
-    models: list[tuple[Any, str]] = []
+    models: list[tuple[type[BaseModel], JsonSchemaMode]] = []
     for endpoint in endpoints:
         if endpoint.body is not None:
             models.append((endpoint.body, "validation"))
+        if endpoint.query is not None:
+            models.append((endpoint.query, "validation"))
         if isinstance(endpoint.response, type) and issubclass(endpoint.response, BaseModel):
             models.append((endpoint.response, "serialization"))
-    refs, schemas = models_json_schema(models, ref_template="#/components/schemas/{model}")
+    refs, schemas = models_json_schema(models, ref_template=_REF_TEMPLATE)
     components = dict(schemas.get("$defs", {}))
     components["Problem"] = _PROBLEM_SCHEMA
 
     paths: dict[str, dict[str, Any]] = {}
     for endpoint in endpoints:
-        operation = _operation(endpoint, refs)
+        operation = _operation(endpoint, refs, components)
         paths.setdefault(endpoint.path, {})[endpoint.method.lower()] = operation
     return {
         "openapi": "3.1.0",
@@ -83,13 +90,15 @@ def build_openapi(endpoints: list[Endpoint], version: str) -> dict[str, Any]:
     }
 
 
-def _operation(endpoint: Endpoint, refs: dict[tuple[Any, str], Any]) -> dict[str, Any]:
+def _operation(
+    endpoint: Endpoint, refs: Refs, components: dict[str, Any]
+) -> dict[str, Any]:
     operation: dict[str, Any] = {
         "operationId": endpoint.name,
         "summary": endpoint.summary,
         "tags": [endpoint.tag],
         "security": [] if endpoint.public else [{"bearer": []}],
-        "parameters": _parameters(endpoint),
+        "parameters": _parameters(endpoint, refs, components),
     }
     if endpoint.handler.__doc__:
         operation["description"] = endpoint.handler.__doc__.strip()
@@ -104,31 +113,50 @@ def _operation(endpoint: Endpoint, refs: dict[tuple[Any, str], Any]) -> dict[str
     else:
         responses[str(endpoint.status)] = {
             "description": "OK",
-            "content": {"application/json": {"schema": _response_schema(endpoint, refs)}},
+            "content": {
+                "application/json": {"schema": _response_schema(endpoint, refs, components)}
+            },
         }
     for status in _error_statuses(endpoint):
         responses[str(status)] = {
             "description": _ERROR_TEXT[status],
-            "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
+            "content": {"application/problem+json": {"schema": _PROBLEM_REF}},
         }
     operation["responses"] = responses
     return operation
 
 
-def _response_schema(endpoint: Endpoint, refs: dict[tuple[Any, str], Any]) -> Any:
+def _response_schema(
+    endpoint: Endpoint, refs: Refs, components: dict[str, Any]
+) -> Any:
     key = (endpoint.response, "serialization")
     if key in refs:
         return refs[key]
-    return TypeAdapter(endpoint.response).json_schema(mode="serialization")
+    # Models nested in a plain type (``dict[str, list[BookingPublic]]``) become components too:
+    # a ``#/$defs/...`` reference would point at the document root, where nothing is.
+    schema = TypeAdapter(endpoint.response).json_schema(
+        mode="serialization", ref_template=_REF_TEMPLATE
+    )
+    for name, definition in schema.pop("$defs", {}).items():
+        components.setdefault(name, definition)
+    return schema
 
 
-def _parameters(endpoint: Endpoint) -> list[dict[str, Any]]:
+def _parameters(
+    endpoint: Endpoint, refs: Refs, components: dict[str, Any]
+) -> list[dict[str, Any]]:
     parameters = [
-        {"name": name, "in": "path", "required": True, "schema": _PATH_TYPES.get(name, {"type": "string"})}
+        {
+            "name": name,
+            "in": "path",
+            "required": True,
+            "schema": _PATH_TYPES.get(name, {"type": "string"}),
+        }
         for name in re.findall(r"{(\w+)}", endpoint.path)
     ]
     if endpoint.query is not None:
-        schema = endpoint.query.model_json_schema()
+        # The query model's schema from the components, whose references resolve there.
+        schema = components[refs[(endpoint.query, "validation")]["$ref"].rsplit("/", 1)[-1]]
         required = set(schema.get("required", []))
         for name, prop in schema["properties"].items():
             parameter = {"name": name, "in": "query", "required": name in required, "schema": prop}

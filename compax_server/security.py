@@ -34,8 +34,9 @@ class Passwords:
 
     async def verify(self, password_hash: str | None, password: str) -> bool:
         """Whether ``password`` matches; ``None`` (no such user) checks a dummy hash and fails."""
+        checked = self._dummy_hash if password_hash is None else password_hash
         try:
-            await asyncio.to_thread(self._hasher.verify, password_hash or self._dummy_hash, password)
+            await asyncio.to_thread(self._hasher.verify, checked, password)
         except (VerificationError, InvalidHashError):
             return False
         return password_hash is not None

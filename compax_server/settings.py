@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 from enum import StrEnum
@@ -142,8 +143,19 @@ class Settings(BaseSettings):
         self.data_dir.mkdir(parents=True, exist_ok=True)
         path = self.data_dir / SECRET_KEY_FILE
         if not path.exists():
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            # Written whole under a private name, then linked into place: of two processes
+            # starting at once, one links first and the other reads the complete file.
+            partial = path.with_name(f".{SECRET_KEY_FILE}.{os.getpid()}")
+            fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             with os.fdopen(fd, "w") as handle:
                 handle.write(secrets.token_urlsafe(48))
+            try:
+                with contextlib.suppress(FileExistsError):
+                    os.link(partial, path)
+            finally:
+                os.unlink(partial)
         os.chmod(path, 0o600)
-        return self.model_copy(update={"secret_keys": [path.read_text().strip()]})
+        key = path.read_text().strip()
+        if not key:
+            raise ValueError(f"{path} holds no secret key; delete it and a new one is made")
+        return self.model_copy(update={"secret_keys": [key]})

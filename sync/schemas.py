@@ -28,6 +28,11 @@ _USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 _FEATURE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 
 
+def _strip(value: object) -> object:
+    """Surrounding white space removed before length checks, so blank names are refused."""
+    return value.strip() if isinstance(value, str) else value
+
+
 def _normalised_code(value: str) -> str:
     code = value.strip().upper()
     if not _CODE.match(code):
@@ -111,6 +116,8 @@ class BuildingBase(SQLModel):
     kind: BuildingKind = Field(default=BuildingKind.ACADEMIC, max_length=32)
     floors: int = Field(default=1, ge=1, le=200)
 
+    _name = field_validator("name", mode="before")(_strip)
+
     @field_validator("code")
     @classmethod
     def _code(cls, value: str) -> str:
@@ -124,6 +131,8 @@ class BuildingCreate(BuildingBase):
 class BuildingUpdate(SQLModel):
     model_config = _FORBID_EXTRA
     name: str | None = Field(default=None, min_length=1, max_length=200)
+
+    _name = field_validator("name", mode="before")(_strip)
     kind: BuildingKind | None = None
     floors: int | None = Field(default=None, ge=1, le=200)
 
@@ -235,10 +244,7 @@ class TermBase(SQLModel):
         default_factory=list, sa_type=PydanticJSON(list[Holiday]), max_length=100
     )
 
-    @field_validator("name")
-    @classmethod
-    def _name(cls, value: str) -> str:
-        return value.strip()
+    _name = field_validator("name", mode="before")(_strip)
 
 
 def term_day_errors(first_day: date, last_day: date, holidays: list[Holiday]) -> list[FieldError]:
@@ -277,6 +283,8 @@ class TermCreate(TermBase):
 class TermUpdate(SQLModel):
     model_config = _FORBID_EXTRA
     name: str | None = Field(default=None, min_length=1, max_length=64)
+
+    _name = field_validator("name", mode="before")(_strip)
     first_day: date | None = None
     last_day: date | None = None
     holidays: list[Holiday] | None = Field(default=None, max_length=100)
@@ -436,7 +444,7 @@ class BuildingQuery(ListQuery):
 class RoomQuery(ListQuery):
     building: str | None = Field(default=None, description="Building code.", max_length=16)
     kind: RoomKind | None = None
-    capacity: int | None = Field(default=None, ge=0, description="At least this many seats.")
+    capacity: int | None = Field(default=None, ge=0, le=10_000, description="At least this many seats.")
     features: list[str] = Field(
         default_factory=list, description="Comma separated; a room must have all of them."
     )
@@ -496,6 +504,8 @@ class BookingBase(SQLModel):
     end: datetime = Field(sa_type=UTCDateTime, description="UTC instant; the booking ends before it.")
     title: str = Field(min_length=1, max_length=200)
     purpose: Purpose = Field(default=Purpose.MEETING, sa_type=String(16))
+
+    _title = field_validator("title", mode="before")(_strip)
     attendees: int = Field(default=0, ge=0, le=10_000)
     private: bool = Field(default=False, description="Hide the title from people other than the owner.")
     notes: str = Field(default="", max_length=2000)
@@ -553,6 +563,8 @@ class BookingUpdate(Override):
     attendees: int | None = Field(default=None, ge=0, le=10_000)
     private: bool | None = None
     notes: str | None = Field(default=None, max_length=2000)
+
+    _title = field_validator("title", mode="before")(_strip)
 
     @field_validator("start", "end")
     @classmethod
@@ -665,6 +677,8 @@ class SeriesCreate(SeriesPattern, Override):
     room_id: int
     title: str = Field(min_length=1, max_length=200)
     purpose: Purpose = Purpose.CLASS
+
+    _title = field_validator("title", mode="before")(_strip)
     attendees: int = Field(default=0, ge=0, le=10_000)
     private: bool = False
     notes: str = Field(default="", max_length=2000)
@@ -707,6 +721,7 @@ class BlackoutCreate(SQLModel):
     end: datetime
     reason: str = Field(min_length=1, max_length=500)
 
+    _reason = field_validator("reason", mode="before")(_strip)
     _aware = field_validator("start", "end")(classmethod(lambda cls, v: _utc(v)))
     _end = field_validator("end")(_end_after_start)
 
@@ -834,7 +849,7 @@ class FreeRoomQuery(SQLModel):
     model_config = _FORBID_EXTRA
     start: datetime
     end: datetime
-    capacity: int | None = Field(default=None, ge=0)
+    capacity: int | None = Field(default=None, ge=0, le=10_000)
     features: list[str] = Field(default_factory=list, description="Comma separated; all required.")
     building: str | None = Field(default=None, max_length=16)
     kind: RoomKind | None = None

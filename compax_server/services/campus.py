@@ -18,6 +18,7 @@ from compax_server.services.common import (
     get_or_404,
     is_unique_violation,
     keyset_page,
+    refuse_nulls,
     utcnow,
 )
 from sync.errors import Duplicate, InUse, ValidationFailed
@@ -89,7 +90,7 @@ async def upsert_building(
 ) -> tuple[BulkStatus, Building]:
     if existing is None:
         return BulkStatus.CREATED, await create_building(session, data)
-    changed = apply_changes(existing, fields_of(data, exclude=["code"]))
+    changed = apply_changes(existing, fields_of(data, only_set=True, exclude=["code"]))
     return (BulkStatus.UPDATED if changed else BulkStatus.UNCHANGED), existing
 
 
@@ -254,7 +255,7 @@ async def upsert_room(
 ) -> tuple[BulkStatus, Room]:
     if existing is None:
         return BulkStatus.CREATED, await create_room(session, data)
-    changes = fields_of(data, exclude=["building", "code"])
+    changes = fields_of(data, only_set=True, exclude=["building", "code"])
     changed = await _change_room(session, existing, changes)
     return (BulkStatus.UPDATED if changed else BulkStatus.UNCHANGED), existing
 
@@ -291,6 +292,7 @@ async def update_term(
 
 
 async def _change_term(session: AsyncSession, term: Term, changes: dict[str, Any]) -> bool:
+    refuse_nulls(term, changes)
     merged = {"first_day": term.first_day, "last_day": term.last_day, "holidays": term.holidays}
     merged.update({k: v for k, v in changes.items() if k in merged})
     errors = term_day_errors(merged["first_day"], merged["last_day"], merged["holidays"])
@@ -319,7 +321,9 @@ async def upsert_term(
 ) -> tuple[BulkStatus, Term]:
     if existing is None:
         return BulkStatus.CREATED, await create_term(session, data)
-    changed = await _change_term(session, existing, fields_of(data, exclude=["name"]))
+    changed = await _change_term(
+        session, existing, fields_of(data, only_set=True, exclude=["name"])
+    )
     return (BulkStatus.UPDATED if changed else BulkStatus.UNCHANGED), existing
 
 

@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
-from sync.errors import NotFound, StaleVersion, ValidationFailed
+from sync.errors import FieldError, NotFound, StaleVersion, ValidationFailed
 
 
 class Versioned(Protocol):
@@ -23,6 +23,8 @@ class Versioned(Protocol):
 
 
 RowT = TypeVar("RowT")
+#: The largest record id: ids are 32-bit integers on Postgres, so anything above names nothing.
+MAX_ID = 2**31 - 1
 VersionedT = TypeVar("VersionedT", bound=Versioned)
 
 
@@ -47,7 +49,7 @@ def decode_cursor(cursor: str) -> int:
     try:
         text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         kind, _, value = text.partition(":")
-        if kind == "id" and value.isdigit():
+        if kind == "id" and value.isdigit() and len(value) <= 10 and int(value) <= MAX_ID:
             return int(value)
     except (binascii.Error, UnicodeDecodeError):
         pass
@@ -81,8 +83,25 @@ def check_version(row: Versioned, expected: int, current: Any) -> None:
         )
 
 
+def refuse_nulls(row: Any, changes: dict[str, Any]) -> None:
+    """A ``null`` sent for a column that cannot hold one is a 422 naming the field, not a 500.
+
+    Update schemas make every field optional, so ``{"name": null}`` validates; the table's
+    own NOT NULL columns say which fields may really be cleared.
+    """
+    columns = type(row).__table__.columns
+    errors = [
+        FieldError(name, "must not be null")
+        for name, value in changes.items()
+        if value is None and name in columns and not columns[name].nullable
+    ]
+    if errors:
+        raise ValidationFailed(errors)
+
+
 def apply_changes(row: Any, changes: dict[str, Any]) -> bool:
     """Set the fields that differ; bump the version if any did. Returns whether it changed."""
+    refuse_nulls(row, changes)
     changed = {k: v for k, v in changes.items() if getattr(row, k) != v}
     for name, value in changed.items():
         setattr(row, name, value)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -20,6 +20,7 @@ from compax_server.services.common import (
     get_or_404,
     is_unique_violation,
     keyset_page,
+    refuse_nulls,
     utcnow,
 )
 from sync.errors import Duplicate, InUse, NotAuthenticated, RateLimited, ValidationFailed
@@ -37,6 +38,8 @@ from sync.schemas import (
 
 #: Changes after which every token the user holds must stop working.
 _REVOKING_FIELDS = frozenset({"role", "active"})
+#: Advisory lock key held while counting admins before one is demoted or deactivated.
+_ADMIN_LOCK = 0x636F6D70_61646D
 
 
 def user_public(user: User) -> UserPublic:
@@ -92,6 +95,7 @@ async def update_user(
 
 async def change_user(session: AsyncSession, user: User, changes: dict[str, object]) -> bool:
     """Apply ``changes``; a role change or deactivation revokes the user's tokens."""
+    refuse_nulls(user, changes)
     if user.role == Role.ADMIN and user.active:
         demoted = changes.get("role", Role.ADMIN) != Role.ADMIN
         deactivated = changes.get("active", True) is False
@@ -105,6 +109,15 @@ async def change_user(session: AsyncSession, user: User, changes: dict[str, obje
 
 
 async def _active_admins(session: AsyncSession) -> int:
+    """The number of active admins, counted under a lock that serialises admin removals.
+
+    Without it two transactions could each demote one of the last two admins, each seeing
+    the other still active. On Postgres a transaction-scoped advisory lock makes the second
+    wait for the first to commit and then count again; SQLite writers are already serial.
+    """
+    connection = await session.connection()
+    if connection.dialect.name == "postgresql":
+        await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _ADMIN_LOCK})
     statement = select(func.count()).where(User.role == Role.ADMIN, User.active.is_(True))  # type: ignore[attr-defined]
     return int(await session.scalar(statement) or 0)
 
@@ -147,7 +160,9 @@ async def upsert_user(
         if data.username not in hashes:
             raise ValidationFailed.single("username", "was created by someone else meanwhile")
         return BulkStatus.CREATED, await create_user(session, data, hashes[data.username])
-    changed = await change_user(session, existing, fields_of(data, exclude=["username", "password"]))
+    changed = await change_user(
+        session, existing, fields_of(data, only_set=True, exclude=["username", "password"])
+    )
     return (BulkStatus.UPDATED if changed else BulkStatus.UNCHANGED), existing
 
 
