@@ -118,35 +118,46 @@ OPS: dict[Op, tuple[type[BaseModel], Permission, Apply]] = {
 }
 
 
+#: Mutations applied per transaction: each in its own savepoint, with its recorded outcome.
+CHUNK = 100
+
+
 async def push(db: Database, user: User, request: PushRequest, policy: BookingPolicy) -> PushResponse:
-    """Apply the mutations in order, each in its own transaction with its recorded outcome."""
+    """Apply the mutations in ``mid`` order; each one's effect, outcome and the client's new
+    ``last_mutation_id`` commit together or not at all."""
     if request.schema_version != SCHEMA_VERSION:
         raise BadRequest(
             f"This server speaks sync schema {SCHEMA_VERSION}, not {request.schema_version}; "
             "update Compax"
         )
+    last = await _last_mutation_id(db, user, request.client_id)
     results: list[MutationResult] = []
     gap = None
-    last = await _last_mutation_id(db, user, request.client_id)
-    for mutation in sorted(request.mutations, key=lambda m: m.mid):
+    mutations = sorted(request.mutations, key=lambda m: m.mid)
+    for first in range(0, len(mutations), CHUNK):
         async with db.write() as session:
             client = await session.get(SyncClient, request.client_id, with_for_update=True)
             assert client is not None
             last = client.last_mutation_id
-            if mutation.mid <= last:
-                results.append(await _stored_outcome(session, client, mutation))
-                continue
-            if mutation.mid > last + 1:
-                gap = Gap(expected=last + 1, received=mutation.mid)
-                break
-            outcome = await _apply(session, user, mutation, policy)
-            session.add(SyncMutation(
-                client_id=client.client_id, mid=mutation.mid, op=mutation.op,
-                status=outcome.status, result=outcome.model_dump(mode="json"), created_at=utcnow(),
-            ))
-            client.last_mutation_id = last = mutation.mid
+            for mutation in mutations[first:first + CHUNK]:
+                if mutation.mid <= last:
+                    results.append(await _stored_outcome(session, client, mutation))
+                    continue
+                if mutation.mid > last + 1:
+                    gap = Gap(expected=last + 1, received=mutation.mid)
+                    break
+                outcome = await _apply(session, user, mutation, policy)
+                session.add(SyncMutation(
+                    client_id=client.client_id, mid=mutation.mid, op=mutation.op,
+                    status=outcome.status, result=outcome.model_dump(mode="json"),
+                    created_at=utcnow(),
+                ))
+                results.append(outcome)
+                last = mutation.mid
+            client.last_mutation_id = last
             client.last_seen_at = utcnow()
-        results.append(outcome)
+        if gap is not None:
+            break
     return PushResponse(last_mutation_id=last, results=results, gap=gap)
 
 
