@@ -73,7 +73,7 @@ class Call(Generic[BodyT, QueryT]):
             raise PreconditionRequired("Send If-Match with the version you last read")
         value = raw.strip().removeprefix("W/").strip('"')
         if not value.isdigit():
-            raise BadRequest(f"If-Match must be a record version such as \"3\", not {raw!r}")
+            raise BadRequest(f'If-Match must be a record version such as "3", not {raw!r}')
         return int(value)
 
 
@@ -120,8 +120,20 @@ class Api:
     ) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
             self.endpoints.append(
-                Endpoint(method, path, handler, summary, tag, permission, public, body, query,
-                         response, status, conditional)
+                Endpoint(
+                    method,
+                    path,
+                    handler,
+                    summary,
+                    tag,
+                    permission,
+                    public,
+                    body,
+                    query,
+                    response,
+                    status,
+                    conditional,
+                )
             )
             return handler
 

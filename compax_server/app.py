@@ -31,7 +31,6 @@ from compax_server.services.sync import compact
 from compax_server.services.users import SignIn
 from compax_server.settings import Settings
 
-
 log = logging.getLogger("compax.server")
 
 

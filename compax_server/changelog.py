@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import delete, event, insert, update
 from sqlalchemy.orm import Session, SessionTransaction, UOWTransaction
+from sqlmodel import col
 
 from compax_server.models import (
     Blackout,
@@ -68,19 +69,24 @@ def _number_changes(session: Session) -> None:
         return
     for table in {table for table, _ in pending}:
         keys = [key for name, key in pending if name == table]
-        session.execute(delete(Change).where(Change.table_name == table, Change.row_key.in_(keys)))
+        session.execute(
+            delete(Change).where(col(Change.table_name) == table, col(Change.row_key).in_(keys))
+        )
     top = session.execute(
         update(ChangeCounter)
-        .where(ChangeCounter.id == 1)
-        .values(value=ChangeCounter.value + len(pending))
-        .returning(ChangeCounter.value)
+        .where(col(ChangeCounter.id) == 1)
+        .values(value=col(ChangeCounter.value) + len(pending))
+        .returning(col(ChangeCounter.value))
     ).scalar_one()
     now = utcnow()
     first = top - len(pending) + 1
-    session.execute(insert(Change), [
-        {"seq": first + i, "table_name": table, "row_key": key, "op": op, "changed_at": now}
-        for i, ((table, key), op) in enumerate(pending.items())
-    ])
+    session.execute(
+        insert(Change),
+        [
+            {"seq": first + i, "table_name": table, "row_key": key, "op": op, "changed_at": now}
+            for i, ((table, key), op) in enumerate(pending.items())
+        ],
+    )
 
 
 @event.listens_for(RecordingSession, "after_transaction_end")

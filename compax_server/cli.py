@@ -8,13 +8,17 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from pydantic import ValidationError
 from rich.console import Console
 
 from sync.errors import field_errors
+
+if TYPE_CHECKING:  # the commands import these only when they run
+    from compax_server.db import Database
+    from compax_server.settings import Settings
 
 err = Console(stderr=True, soft_wrap=True)
 server_app = typer.Typer(
@@ -23,12 +27,15 @@ server_app = typer.Typer(
 )
 
 
-def _settings(**overrides: object):  # type: ignore[no-untyped-def]
+def _settings(*, host: str | None = None, port: int | None = None) -> Settings:
     """Settings from the environment and flags, or a clear message and exit code 2."""
     from compax_server.settings import Settings
 
+    flags = {"host": host, "port": port}
+    # Settings validates each value, as it does the environment's strings.
+    overrides: dict[str, Any] = {k: v for k, v in flags.items() if v is not None}
     try:
-        settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
+        settings = Settings(**overrides)
     except ValidationError as exc:
         for error in field_errors(exc):
             name = "COMPAX_" + error.field.upper() if error.field != "body" else "settings"
@@ -43,7 +50,7 @@ def _settings(**overrides: object):  # type: ignore[no-untyped-def]
         raise typer.Exit(2) from None
 
 
-async def _ready_database(settings):  # type: ignore[no-untyped-def]
+async def _ready_database(settings: Settings) -> Database:
     """The database, migrated if embedded; a production database must be migrated explicitly."""
     from compax_server.db import Database
 
@@ -64,7 +71,9 @@ async def _ready_database(settings):  # type: ignore[no-untyped-def]
 
 @server_app.command()
 def run(
-    host: Annotated[str | None, typer.Option(help="Address to listen on [env COMPAX_HOST].")] = None,
+    host: Annotated[
+        str | None, typer.Option(help="Address to listen on [env COMPAX_HOST].")
+    ] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on [env COMPAX_PORT].")] = None,
 ) -> None:
     """Serve the API. With no COMPAX_DATABASE_URL, uses (and creates) a SQLite file.
@@ -127,10 +136,11 @@ def create_admin(
     """Create an administrator directly in the server's database (the first one, usually).
 
     Example: printf '%s' "$ADMIN_PASSWORD" | compax server create-admin --username root --password-stdin
-    """
+    """  # noqa: E501 (typer shows the docstring's lines as they are: the example stays one line)
     from compax_server.security import Passwords
     from compax_server.services.users import create_user
     from sync.errors import CompaxError, ValidationFailed
+    from sync.permissions import Role
     from sync.schemas import UserCreate
 
     if password_stdin:
@@ -143,7 +153,7 @@ def create_admin(
     settings = _settings()
     try:
         data = UserCreate(
-            username=username, password=password, full_name=full_name, email=email, role="admin"
+            username=username, password=password, full_name=full_name, email=email, role=Role.ADMIN
         )
     except ValidationError as exc:
         for error in field_errors(exc):

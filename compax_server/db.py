@@ -61,7 +61,8 @@ class Database:
             self.engine, expire_on_commit=False, sync_session_class=RecordingSession
         )
         snapshot_engine = (
-            self.engine if self.is_sqlite
+            self.engine
+            if self.is_sqlite
             else self.engine.execution_options(isolation_level="REPEATABLE READ")
         )
         self._snapshots = async_sessionmaker(snapshot_engine, expire_on_commit=False)

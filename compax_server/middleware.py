@@ -13,7 +13,11 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from compax_server.keys import SETTINGS
 from compax_server.logs import request_id
 from compax_server.problems import problem, problem_from_error, problem_from_http
+from compax_server.services.common import sqlstate
 from sync.errors import CompaxError, Unavailable
+
+#: Deadlock detected and serialization failure: the same request is likely to succeed again.
+TRANSIENT_SQLSTATES = frozenset({"40P01", "40001"})
 
 access_log = logging.getLogger("compax.access")
 error_log = logging.getLogger("compax.error")
@@ -60,8 +64,11 @@ async def problems(request: web.Request, handler: Handler) -> web.StreamResponse
             raise
         return problem_from_http(request, error)
     except (OperationalError, DBAPIError) as error:
-        if isinstance(error, OperationalError) or error.connection_invalidated:
-            error_log.warning("database unavailable: %s", type(error.orig).__name__)
+        transient = sqlstate(error) in TRANSIENT_SQLSTATES
+        if isinstance(error, OperationalError) or error.connection_invalidated or transient:
+            error_log.warning(
+                "database unavailable (SQLSTATE %s): %s", sqlstate(error), str(error.orig)[:300]
+            )
             return problem_from_error(
                 request, Unavailable("The database is busy or unreachable; try again shortly")
             )
@@ -77,7 +84,10 @@ async def problems(request: web.Request, handler: Handler) -> web.StreamResponse
 
 def _internal(request: web.Request) -> web.Response:
     return problem(
-        request, 500, "internal", "Internal server error",
+        request,
+        500,
+        "internal",
+        "Internal server error",
         "Something went wrong on the server; it has been logged with this request's id",
     )
 
@@ -107,7 +117,9 @@ async def cors(request: web.Request, handler: Handler) -> web.StreamResponse:
         response = await handler(request)
     if allowed:
         response.headers["Access-Control-Allow-Origin"] = origin or ""
-        response.headers["Access-Control-Expose-Headers"] = "ETag, Location, Retry-After, X-Request-Id"
+        response.headers["Access-Control-Expose-Headers"] = (
+            "ETag, Location, Retry-After, X-Request-Id"
+        )
         response.headers["Vary"] = "Origin"
     return response
 

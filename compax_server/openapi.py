@@ -90,9 +90,7 @@ def build_openapi(endpoints: list[Endpoint], version: str) -> dict[str, Any]:
     }
 
 
-def _operation(
-    endpoint: Endpoint, refs: Refs, components: dict[str, Any]
-) -> dict[str, Any]:
+def _operation(endpoint: Endpoint, refs: Refs, components: dict[str, Any]) -> dict[str, Any]:
     operation: dict[str, Any] = {
         "operationId": endpoint.name,
         "summary": endpoint.summary,
@@ -126,9 +124,7 @@ def _operation(
     return operation
 
 
-def _response_schema(
-    endpoint: Endpoint, refs: Refs, components: dict[str, Any]
-) -> Any:
+def _response_schema(endpoint: Endpoint, refs: Refs, components: dict[str, Any]) -> Any:
     key = (endpoint.response, "serialization")
     if key in refs:
         return refs[key]
@@ -142,9 +138,7 @@ def _response_schema(
     return schema
 
 
-def _parameters(
-    endpoint: Endpoint, refs: Refs, components: dict[str, Any]
-) -> list[dict[str, Any]]:
+def _parameters(endpoint: Endpoint, refs: Refs, components: dict[str, Any]) -> list[dict[str, Any]]:
     parameters = [
         {
             "name": name,
@@ -164,11 +158,15 @@ def _parameters(
                 parameter["description"] = prop["description"]
             parameters.append(parameter)
     if endpoint.conditional:
-        parameters.append({
-            "name": "If-Match", "in": "header", "required": True,
-            "description": "The version you last read, as its ETag.",
-            "schema": {"type": "string"},
-        })
+        parameters.append(
+            {
+                "name": "If-Match",
+                "in": "header",
+                "required": True,
+                "description": "The version you last read, as its ETag.",
+                "schema": {"type": "string"},
+            }
+        )
     return parameters
 
 

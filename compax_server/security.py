@@ -13,7 +13,7 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 from compax_server.settings import Settings
 
-ACCESS_TOKEN_SALT = "compax.access-token"
+ACCESS_TOKEN_SALT = "compax.access-token"  # noqa: S105 (a signing namespace, not a secret)
 
 
 class Passwords:

@@ -1,1 +1,2 @@
-"""What the Compax server and its clients share: record schemas, roles, domain errors and pure rules."""
+"""What the Compax server and its clients share: record schemas, roles, domain errors and
+pure rules."""

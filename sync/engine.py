@@ -73,7 +73,9 @@ class Conflict:
 
     @property
     def reason(self) -> str:
-        return str(self.problem.get("detail") or self.problem.get("title") or self.problem.get("type"))
+        return str(
+            self.problem.get("detail") or self.problem.get("title") or self.problem.get("type")
+        )
 
     @property
     def conflicting(self) -> list[dict[str, Any]]:
@@ -84,7 +86,9 @@ class Conflict:
         offered = self.problem.get("alternatives") or {}
         options: list[Alternative] = []
         for room in offered.get("rooms", []):
-            options.append(Alternative(len(options) + 1, int(room["id"]), None, None, f"room {room['room']}"))
+            options.append(
+                Alternative(len(options) + 1, int(room["id"]), None, None, f"room {room['room']}")
+            )
         for slot in offered.get("times", []):
             start, end = _when(slot["start"]), _when(slot["end"])
             label = f"{start.astimezone(zone):%a %d %b %H:%M}–{end.astimezone(zone):%H:%M}"
@@ -95,7 +99,9 @@ class Conflict:
 class Engine:
     """One profile's replica, token and server, with every operation the front ends need."""
 
-    def __init__(self, profile: Profile, clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+    def __init__(
+        self, profile: Profile, clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    ) -> None:
         self.profile = profile
         self.replica = Replica(profile.replica_path)
         self.cache = profile.open_cache()
@@ -132,12 +138,12 @@ class Engine:
 
     async def sign_in(self, server: str, username: str, password: str) -> dict[str, Any]:
         """Get a token for ``username`` on ``server`` and keep it in the profile's cache."""
-        if self.profile.server and (self.profile.server, self.profile.username) != (server, username.lower()):
-            if self.pending_count():
-                raise CompaxError(
-                    f"Profile {self.profile.name} has changes for {self.profile.username} on "
-                    f"{self.profile.server} still to sync; sync them or use another --profile"
-                )
+        other_account = (self.profile.server, self.profile.username) != (server, username.lower())
+        if self.profile.server and other_account and self.pending_count():
+            raise CompaxError(
+                f"Profile {self.profile.name} has changes for {self.profile.username} on "
+                f"{self.profile.server} still to sync; sync them or use another --profile"
+            )
         async with connect(server) as http:
             answer = await http.request(
                 "POST", "/api/v1/auth/token", json={"username": username, "password": password}
@@ -189,21 +195,30 @@ class Engine:
         while True:
             with self.replica.read() as db:
                 rows = db.execute(
-                    "SELECT mid, op, args FROM outbox WHERE status = 'pending' ORDER BY mid LIMIT ?",
+                    "SELECT mid, op, args FROM outbox WHERE status = 'pending' "
+                    "ORDER BY mid LIMIT ?",
                     [PUSH_BATCH],
                 ).fetchall()
             if not rows:
                 return pushed, applied, rejected
-            answer = await http.request("POST", "/api/v1/sync/push", json={
-                "client_id": self.replica.state("client_id"),
-                "schema_version": SCHEMA_VERSION,
-                "mutations": [{"mid": mid, "op": op, "args": json.loads(args)} for mid, op, args in rows],
-            })
+            answer = await http.request(
+                "POST",
+                "/api/v1/sync/push",
+                json={
+                    "client_id": self.replica.state("client_id"),
+                    "schema_version": SCHEMA_VERSION,
+                    "mutations": [
+                        {"mid": mid, "op": op, "args": json.loads(args)} for mid, op, args in rows
+                    ],
+                },
+            )
             with self.replica.write() as db:
                 for result in answer["results"]:
                     if result["status"] == "applied":
                         applied += 1
-                        db.execute("UPDATE outbox SET status = 'applied' WHERE mid = ?", [result["mid"]])
+                        db.execute(
+                            "UPDATE outbox SET status = 'applied' WHERE mid = ?", [result["mid"]]
+                        )
                     else:
                         rejected += 1
                         db.execute(
@@ -227,19 +242,28 @@ class Engine:
         pulled, was_reset = 0, False
         cursor = int(self.replica.state("cursor") or 0)
         while True:
-            page = await http.request("GET", "/api/v1/sync/pull", params={
-                "cursor": cursor, "limit": PULL_PAGE, "client_id": self.replica.state("client_id"),
-            })
+            page = await http.request(
+                "GET",
+                "/api/v1/sync/pull",
+                params={
+                    "cursor": cursor,
+                    "limit": PULL_PAGE,
+                    "client_id": self.replica.state("client_id"),
+                },
+            )
             with self.replica.write() as db:
                 if page["reset"]:
                     was_reset = True
                     self.replica.drop_server_rows()
                 pulled += self.replica.apply_changes(page["changes"])
                 if not page["has_more"] and page["last_mutation_id"] is not None:
-                    confirmed = [row[0] for row in db.execute(
-                        "SELECT mid FROM outbox WHERE status = 'applied' AND mid <= ?",
-                        [page["last_mutation_id"]],
-                    )]
+                    confirmed = [
+                        row[0]
+                        for row in db.execute(
+                            "SELECT mid FROM outbox WHERE status = 'applied' AND mid <= ?",
+                            [page["last_mutation_id"]],
+                        )
+                    ]
                     for mid in confirmed:
                         db.execute("DELETE FROM pending_bookings WHERE mid = ?", [mid])
                         db.execute("DELETE FROM outbox WHERE mid = ?", [mid])
@@ -271,26 +295,51 @@ class Engine:
         if not allows(user["role"], Permission.BOOK):
             raise Forbidden(f"Your role ({user['role']}) may not book rooms")
         args = {
-            "id": str(uuid.uuid4()), "room_id": room_id, "start": start.isoformat(),
-            "end": end.isoformat(), "title": title, "purpose": purpose, "attendees": attendees,
-            "private": private, "notes": notes, "features": list(features), "owner": owner,
-            "override": override, "override_reason": override_reason,
+            "id": str(uuid.uuid4()),
+            "room_id": room_id,
+            "start": start.isoformat(),
+            "end": end.isoformat(),
+            "title": title,
+            "purpose": purpose,
+            "attendees": attendees,
+            "private": private,
+            "notes": notes,
+            "features": list(features),
+            "owner": owner,
+            "override": override,
+            "override_reason": override_reason,
         }
         return self._queue_booking(Op.CREATE_BOOKING, args, user)
 
     def _queue_booking(self, op: Op, args: dict[str, Any], user: dict[str, Any]) -> dict[str, Any]:
         data = BookingCreate.model_validate(args)
         room = self.reads.check_booking(
-            data.room_id, data.start, data.end, self.clock(), override=data.override,
-            attendees=data.attendees, features=data.features,
+            data.room_id,
+            data.start,
+            data.end,
+            self.clock(),
+            override=data.override,
+            attendees=data.attendees,
+            features=data.features,
         )
         now = now_text()
         row = {
-            "id": str(data.id), "room_id": data.room_id, "room": f"{room['building']}/{room['code']}",
-            "start": instant(data.start), "end": instant(data.end), "title": data.title,
-            "purpose": data.purpose.value, "attendees": data.attendees, "private": data.private,
-            "notes": data.notes, "owner_id": user["id"], "owner": data.owner or user["username"],
-            "status": "confirmed", "series_id": None, "version": 1, "created_at": now,
+            "id": str(data.id),
+            "room_id": data.room_id,
+            "room": f"{room['building']}/{room['code']}",
+            "start": instant(data.start),
+            "end": instant(data.end),
+            "title": data.title,
+            "purpose": data.purpose.value,
+            "attendees": data.attendees,
+            "private": data.private,
+            "notes": data.notes,
+            "owner_id": user["id"],
+            "owner": data.owner or user["username"],
+            "status": "confirmed",
+            "series_id": None,
+            "version": 1,
+            "created_at": now,
             "updated_at": now,
         }
         summary = f"Book {row['room']} {self._span(data.start, data.end)} “{data.title}”"
@@ -312,22 +361,46 @@ class Engine:
         clashes = []
         for occurrence in occurrences:
             try:
-                self.reads.check_booking(data.room_id, occurrence.start, occurrence.end, self.clock(),
-                                         override=data.override)
+                self.reads.check_booking(
+                    data.room_id,
+                    occurrence.start,
+                    occurrence.end,
+                    self.clock(),
+                    override=data.override,
+                )
             except CompaxError as error:
-                clashes.append({"date": str(occurrence.day), "problems": [{"type": error.type, "detail": error.detail}]})
+                clashes.append(
+                    {
+                        "date": str(occurrence.day),
+                        "problems": [{"type": error.type, "detail": error.detail}],
+                    }
+                )
         if clashes and data.on_conflict == "fail":
             raise SeriesConflict(f"{len(clashes)} of {len(occurrences)} dates clash", dates=clashes)
         skipped = {c["date"] for c in clashes}
         now, label = now_text(), f"{room['building']}/{room['code']}"
         rows = [
-            {"id": f"{data.id}:{o.day}", "room_id": data.room_id, "room": label,
-             "start": instant(o.start), "end": instant(o.end), "title": data.title,
-             "purpose": data.purpose.value, "attendees": data.attendees, "private": data.private,
-             "notes": data.notes, "owner_id": user["id"], "owner": user["username"],
-             "status": "confirmed", "series_id": str(data.id), "version": 1,
-             "created_at": now, "updated_at": now}
-            for o in occurrences if str(o.day) not in skipped
+            {
+                "id": f"{data.id}:{o.day}",
+                "room_id": data.room_id,
+                "room": label,
+                "start": instant(o.start),
+                "end": instant(o.end),
+                "title": data.title,
+                "purpose": data.purpose.value,
+                "attendees": data.attendees,
+                "private": data.private,
+                "notes": data.notes,
+                "owner_id": user["id"],
+                "owner": user["username"],
+                "status": "confirmed",
+                "series_id": str(data.id),
+                "version": 1,
+                "created_at": now,
+                "updated_at": now,
+            }
+            for o in occurrences
+            if str(o.day) not in skipped
         ]
         summary = f"Book {label} {len(rows)} times from {data.first_day} “{data.title}”"
         self._queue(Op.CREATE_SERIES, data.model_dump(mode="json"), summary, str(data.id), rows)
@@ -366,15 +439,29 @@ class Engine:
             if target is booking:
                 target_start, target_end = new_start, new_end
             else:
-                target_start, target_end = shifted(new_start, new_end, _when(target["start"]).astimezone(zone).date(), zone)
-            room = self.reads.check_booking(new_room, target_start, target_end, self.clock(), exclude=moving)
-            rows.append({
-                **target, "room_id": new_room, "room": f"{room['building']}/{room['code']}",
-                "start": instant(target_start), "end": instant(target_end),
-                "title": title or target["title"], "version": target["version"] + 1,
-                "updated_at": now_text(),
-            })
-        args: dict[str, Any] = {"id": str(booking["id"]), "base_version": booking["version"], "scope": scope.value}
+                target_start, target_end = shifted(
+                    new_start, new_end, _when(target["start"]).astimezone(zone).date(), zone
+                )
+            room = self.reads.check_booking(
+                new_room, target_start, target_end, self.clock(), exclude=moving
+            )
+            rows.append(
+                {
+                    **target,
+                    "room_id": new_room,
+                    "room": f"{room['building']}/{room['code']}",
+                    "start": instant(target_start),
+                    "end": instant(target_end),
+                    "title": title or target["title"],
+                    "version": target["version"] + 1,
+                    "updated_at": now_text(),
+                }
+            )
+        args: dict[str, Any] = {
+            "id": str(booking["id"]),
+            "base_version": booking["version"],
+            "scope": scope.value,
+        }
         if start is not None:
             args["start"] = new_start.isoformat()
         if end is not None or start is not None:
@@ -383,9 +470,17 @@ class Engine:
             args["room_id"] = room_id
         if title is not None:
             args["title"] = title
-        summary = f"Move {booking['room']} {self._span(_when(booking['start']), _when(booking['end']))}"
+        summary = (
+            f"Move {booking['room']} {self._span(_when(booking['start']), _when(booking['end']))}"
+        )
         summary += f" to {rows[0]['room']} {self._span(new_start, new_end)}"
-        self._queue(Op.UPDATE_BOOKING, args, summary, str(booking["id"]), [{k: v for k, v in r.items() if k != "pending"} for r in rows])
+        self._queue(
+            Op.UPDATE_BOOKING,
+            args,
+            summary,
+            str(booking["id"]),
+            [{k: v for k, v in r.items() if k != "pending"} for r in rows],
+        )
         return [{**row, "pending": True} for row in rows]
 
     def cancel(self, booking_id: str, scope: Scope = Scope.THIS) -> list[dict[str, Any]]:
@@ -393,13 +488,20 @@ class Engine:
         user = self._require_user()
         booking, targets = self._targets(booking_id, scope, user)
         rows = [
-            {**{k: v for k, v in t.items() if k != "pending"}, "status": "cancelled",
-             "version": t["version"] + 1, "updated_at": now_text()}
+            {
+                **{k: v for k, v in t.items() if k != "pending"},
+                "status": "cancelled",
+                "version": t["version"] + 1,
+                "updated_at": now_text(),
+            }
             for t in targets
         ]
         args = {"id": str(booking["id"]), "base_version": booking["version"], "scope": scope.value}
         what = "" if scope is Scope.THIS else f" and {len(rows) - 1} more"
-        summary = f"Cancel {booking['room']} {self._span(_when(booking['start']), _when(booking['end']))}{what}"
+        summary = (
+            f"Cancel {booking['room']} "
+            f"{self._span(_when(booking['start']), _when(booking['end']))}{what}"
+        )
         self._queue(Op.CANCEL_BOOKING, args, summary, str(booking["id"]), rows)
         return [{**row, "pending": True} for row in rows]
 
@@ -411,10 +513,14 @@ class Engine:
             raise NotFound(f"No booking with id {booking_id} here; sync to see new ones")
         if booking["status"] != "confirmed":
             raise BookingCancelled("The booking is cancelled")
-        if booking["owner_id"] != user["id"] and not allows(user["role"], Permission.MANAGE_ANY_BOOKING):
+        if booking["owner_id"] != user["id"] and not allows(
+            user["role"], Permission.MANAGE_ANY_BOOKING
+        ):
             raise Forbidden("You may change or cancel only your own bookings")
         if str(booking["id"]).count(":"):
-            raise CompaxError("This occurrence is not on the server yet; sync first, then change it")
+            raise CompaxError(
+                "This occurrence is not on the server yet; sync first, then change it"
+            )
         if scope is Scope.THIS:
             return booking, [booking]
         if booking["series_id"] is None:
@@ -423,8 +529,11 @@ class Engine:
             rows = db.execute(
                 "SELECT row, pending FROM local_bookings WHERE status = 'confirmed' "
                 "AND json_extract(row, '$.series_id') = ? AND id != ? AND start > ? ORDER BY start",
-                [booking["series_id"], str(booking["id"]),
-                 booking["start"] if scope is Scope.FOLLOWING else ""],
+                [
+                    booking["series_id"],
+                    str(booking["id"]),
+                    booking["start"] if scope is Scope.FOLLOWING else "",
+                ],
             ).fetchall()
         return booking, [booking, *({**json.loads(r), "pending": bool(p)} for r, p in rows)]
 
@@ -435,14 +544,26 @@ class Engine:
         with self.replica.write() as db:
             mid = int(self.replica.state("next_mid") or 1)
             db.execute(
-                "INSERT INTO outbox (mid, op, args, record_id, summary, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO outbox (mid, op, args, record_id, summary, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
                 [mid, op.value, json.dumps(args), record_id, summary, now_text()],
             )
             db.conn.executemany(
-                "INSERT OR REPLACE INTO pending_bookings (id, mid, room_id, start, \"end\", status, row) "
+                "INSERT OR REPLACE INTO pending_bookings "
+                '(id, mid, room_id, start, "end", status, row) '
                 "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [(str(r["id"]), mid, str(r["room_id"]), instant(r["start"]), instant(r["end"]),
-                  r["status"], json.dumps(r)) for r in rows],
+                [
+                    (
+                        str(r["id"]),
+                        mid,
+                        str(r["room_id"]),
+                        instant(r["start"]),
+                        instant(r["end"]),
+                        r["status"],
+                        json.dumps(r),
+                    )
+                    for r in rows
+                ],
             )
             local_version = int(self.replica.state("local_version") or 0) + 1
             self.replica.set_state(next_mid=mid + 1, local_version=local_version)
@@ -493,17 +614,29 @@ class Engine:
         args = conflict.args
         with self.replica.write() as db:
             if conflict.op == Op.CREATE_BOOKING:
-                rows = [self.book(
-                    room_id or args["room_id"], start or _when(args["start"]), end or _when(args["end"]),
-                    args["title"], purpose=args["purpose"], attendees=args["attendees"],
-                    private=args["private"], notes=args["notes"], features=args["features"],
-                    owner=args["owner"], override=args["override"],
-                    override_reason=args["override_reason"],
-                )]
+                rows = [
+                    self.book(
+                        room_id or args["room_id"],
+                        start or _when(args["start"]),
+                        end or _when(args["end"]),
+                        args["title"],
+                        purpose=args["purpose"],
+                        attendees=args["attendees"],
+                        private=args["private"],
+                        notes=args["notes"],
+                        features=args["features"],
+                        owner=args["owner"],
+                        override=args["override"],
+                        override_reason=args["override_reason"],
+                    )
+                ]
             elif conflict.op == Op.UPDATE_BOOKING:
                 rows = self.move(
-                    args["id"], start=start or _maybe(args.get("start")), end=end or _maybe(args.get("end")),
-                    room_id=room_id or args.get("room_id"), title=args.get("title"),
+                    args["id"],
+                    start=start or _maybe(args.get("start")),
+                    end=end or _maybe(args.get("end")),
+                    room_id=room_id or args.get("room_id"),
+                    title=args.get("title"),
                     scope=Scope(args["scope"]),
                 )
             elif conflict.op == Op.CANCEL_BOOKING:
@@ -526,13 +659,17 @@ class Engine:
 
     def pending_count(self) -> int:
         with self.replica.read() as db:
-            return int(db.execute("SELECT count(*) FROM outbox WHERE status != 'rejected'").fetchone()[0])
+            return int(
+                db.execute("SELECT count(*) FROM outbox WHERE status != 'rejected'").fetchone()[0]
+            )
 
     def status(self) -> dict[str, Any]:
         """Server, user, last sync, changes waiting and changes that need attention."""
         user = self.user or {}
         with self.replica.read() as db:
-            counts = dict(db.execute("SELECT status, count(*) FROM outbox GROUP BY status").fetchall())
+            counts = dict(
+                db.execute("SELECT status, count(*) FROM outbox GROUP BY status").fetchall()
+            )
         return {
             "profile": self.profile.name,
             "server": self.profile.server or None,

@@ -1,4 +1,5 @@
-"""Domain errors, raised by the core and translated at each edge (problem+json, stderr line, TUI notice).
+"""Domain errors, raised by the core and translated at each edge (problem+json, stderr line,
+TUI notice).
 
 Each error names its RFC 9457 problem ``type`` and HTTP ``status`` so that every front end
 reports the same failure the same way.
@@ -7,7 +8,7 @@ reports the same failure the same way.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -43,9 +44,10 @@ def field_errors(exc: ValidationError, prefix: str = "") -> list[FieldError]:
 class CompaxError(Exception):
     """Base of every expected failure; ``extra`` members are added to the problem object."""
 
-    type: ClassVar[str] = "error"
-    status: ClassVar[int] = 400
-    title: ClassVar[str] = "Request failed"
+    # Set per class; RuleBroken and RemoteProblem set them per instance.
+    type: str = "error"
+    status: int = 400
+    title: str = "Request failed"
 
     def __init__(self, detail: str, **extra: Any) -> None:
         super().__init__(detail)
@@ -68,7 +70,9 @@ class ValidationFailed(CompaxError):
 
     def __init__(self, errors: list[FieldError], detail: str | None = None) -> None:
         fields = ", ".join(dict.fromkeys(e.field for e in errors))
-        super().__init__(detail or f"Invalid value for {fields}", errors=[e.as_dict() for e in errors])
+        super().__init__(
+            detail or f"Invalid value for {fields}", errors=[e.as_dict() for e in errors]
+        )
         self.errors = errors
 
     @classmethod
@@ -173,8 +177,8 @@ class RuleBroken(CompaxError):
 
     def __init__(self, type_: str, title: str, detail: str, **extra: Any) -> None:
         super().__init__(detail, **extra)
-        self.type = type_  # type: ignore[misc]
-        self.title = title  # type: ignore[misc]
+        self.type = type_
+        self.title = title
 
 
 class SeriesConflict(CompaxError):
@@ -213,6 +217,6 @@ class RemoteProblem(CompaxError):
         super().__init__(
             str(problem.get("detail", "")), **{k: v for k, v in problem.items() if k not in core}
         )
-        self.type = str(problem.get("type", "error"))  # type: ignore[misc]
-        self.title = str(problem.get("title", "Request failed"))  # type: ignore[misc]
-        self.status = int(problem.get("status", 0))  # type: ignore[misc]
+        self.type = str(problem.get("type", "error"))
+        self.title = str(problem.get("title", "Request failed"))
+        self.status = int(problem.get("status", 0))

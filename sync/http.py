@@ -64,7 +64,9 @@ class Http:
                     return await _decode(response)
             except (aiohttp.ClientConnectionError, TimeoutError) as exc:
                 if attempt == self.attempts:
-                    raise Unreachable(f"Cannot reach {self.base_url}: {exc or type(exc).__name__}") from None
+                    raise Unreachable(
+                        f"Cannot reach {self.base_url}: {exc or type(exc).__name__}"
+                    ) from None
                 await self._wait(attempt, None)
         raise AssertionError("unreachable")  # pragma: no cover
 
@@ -90,7 +92,11 @@ async def _decode(response: aiohttp.ClientResponse) -> Any:
 
 
 @asynccontextmanager
-async def connect(base_url: str, token: str | None = None, timeout: float = 30) -> AsyncIterator[Http]:
+async def connect(
+    base_url: str,
+    token: str | None = None,
+    timeout: float = 30,  # noqa: ASYNC109 (the session's ClientTimeout, not a deadline for this call)
+) -> AsyncIterator[Http]:
     """An ``Http`` with its own connection pool, closed when the block ends."""
     client_timeout = aiohttp.ClientTimeout(total=timeout, connect=min(timeout, 10))
     async with aiohttp.ClientSession(timeout=client_timeout) as session:

@@ -61,7 +61,8 @@ class Profile:
         return self.directory / "replica.sqlite3"
 
     def open_cache(self) -> diskcache.Cache:
-        """The profile's cache (token, server metadata, read results), readable by its owner only."""
+        """The profile's cache (token, server metadata, read results), readable by its owner
+        only."""
         directory = self.directory / "cache"
         directory.mkdir(parents=True, exist_ok=True)
         os.chmod(self.directory, 0o700)

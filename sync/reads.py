@@ -26,7 +26,6 @@ from sync.rules import (
 )
 from sync.schemas import CampusInfo, RoomRules
 
-
 T = TypeVar("T")
 
 
@@ -123,7 +122,8 @@ class Reads:
         features: Sequence[str],
         bookable: bool | None,
     ) -> tuple[str, list[Any]]:
-        clauses, params = ["1 = 1"], []
+        clauses: list[str] = ["1 = 1"]
+        params: list[Any] = []
         if building:
             clauses.append("building = ?")
             params.append(building.upper())
@@ -138,8 +138,9 @@ class Reads:
             params.append(int(bookable))
         if features:
             marks = ", ".join("?" for _ in features)
+            # Only "?" placeholders are interpolated, here and in the query below.
             clauses.append(
-                f"id IN (SELECT room_id FROM room_features WHERE feature IN ({marks}) "
+                f"id IN (SELECT room_id FROM room_features WHERE feature IN ({marks}) "  # noqa: S608
                 "GROUP BY room_id HAVING count(*) = ?)"
             )
             params += [*features, len(features)]
@@ -201,7 +202,9 @@ class Reads:
             'AND "end" > ? AND start < ? ORDER BY start'
         )
         with self.replica.read() as db:
-            rows = db.execute(sql, [*room_ids, *building_ids, instant(start), instant(end)]).fetchall()
+            rows = db.execute(
+                sql, [*room_ids, *building_ids, instant(start), instant(end)]
+            ).fetchall()
         return [json.loads(row[0]) for row in rows]
 
     # --- availability ---------------------------------------------------------------------
@@ -220,9 +223,12 @@ class Reads:
     ) -> list[dict[str, Any]]:
         """Bookable rooms open and free for the whole window, smallest that fits first."""
         key = ("free", start, end, capacity, tuple(features), building, kind, exclude_room, limit)
-        return self._cached(key, lambda: self._free_rooms(
-            start, end, capacity, features, building, kind, exclude_room, limit
-        ))
+        return self._cached(
+            key,
+            lambda: self._free_rooms(
+                start, end, capacity, features, building, kind, exclude_room, limit
+            ),
+        )
 
     def _free_rooms(
         self,
@@ -239,7 +245,8 @@ class Reads:
         sql += (
             " AND id NOT IN (SELECT room_id FROM local_bookings WHERE status = 'confirmed'"
             ' AND "end" > ? AND start < ?)'
-            ' AND id NOT IN (SELECT room_id FROM blackouts WHERE room_id IS NOT NULL AND "end" > ? AND start < ?)'
+            " AND id NOT IN (SELECT room_id FROM blackouts WHERE room_id IS NOT NULL"
+            ' AND "end" > ? AND start < ?)'
             " ORDER BY capacity, building, code"
         )
         window = [instant(start), instant(end)] * 2
@@ -250,7 +257,9 @@ class Reads:
         for room in candidates:
             if room["id"] == exclude_room or str(room["building_id"]) in closed_buildings:
                 continue
-            window_open = opening_window(start.astimezone(zone).date(), self.rules_for(room).opening_hours, zone)
+            window_open = opening_window(
+                start.astimezone(zone).date(), self.rules_for(room).opening_hours, zone
+            )
             if window_open and window_open[0] <= start and end <= window_open[1]:
                 found.append(room)
                 if len(found) == limit:
@@ -260,7 +269,8 @@ class Reads:
     def _closed_buildings(self, start: datetime, end: datetime) -> set[str]:
         with self.replica.read() as db:
             rows = db.execute(
-                'SELECT building_id FROM blackouts WHERE building_id IS NOT NULL AND "end" > ? AND start < ?',
+                "SELECT building_id FROM blackouts WHERE building_id IS NOT NULL"
+                ' AND "end" > ? AND start < ?',
                 [instant(start), instant(end)],
             ).fetchall()
         return {str(row[0]) for row in rows}
@@ -269,16 +279,22 @@ class Reads:
         room = self.room(room_id)
         if room is None:
             raise ValidationFailed.single("room", f"no room has id {room_id}")
-        return self._cached(("room", str(room_id), start, end), lambda: self._grids([room], start, end))[0]
+        return self._cached(
+            ("room", str(room_id), start, end), lambda: self._grids([room], start, end)
+        )[0]
 
     def building_grid(self, code: str, start: datetime, end: datetime) -> list[dict[str, Any]]:
         """Every room of the building with its busy, free and open intervals (three queries)."""
         rooms = self.rooms(building=code, limit=10_000)
         if not rooms:
             raise ValidationFailed.single("building", f"no rooms in building {code}")
-        return self._cached(("building", code.upper(), start, end), lambda: self._grids(rooms, start, end))
+        return self._cached(
+            ("building", code.upper(), start, end), lambda: self._grids(rooms, start, end)
+        )
 
-    def _grids(self, rooms: list[dict[str, Any]], start: datetime, end: datetime) -> list[dict[str, Any]]:
+    def _grids(
+        self, rooms: list[dict[str, Any]], start: datetime, end: datetime
+    ) -> list[dict[str, Any]]:
         bookings = defaultdict(list)
         for booking in self.bookings_in([r["id"] for r in rooms], start, end):
             bookings[str(booking["room_id"])].append(booking)
@@ -286,13 +302,25 @@ class Reads:
         zone, grids = self.zone(), []
         for room in rooms:
             busy = [
-                {"start": _when(b["start"]), "end": _when(b["end"]), "kind": "booking",
-                 "title": b["title"], "booking_id": str(b["id"]), "pending": b["pending"]}
+                {
+                    "start": _when(b["start"]),
+                    "end": _when(b["end"]),
+                    "kind": "booking",
+                    "title": b["title"],
+                    "booking_id": str(b["id"]),
+                    "pending": b["pending"],
+                }
                 for b in bookings[str(room["id"])]
             ]
             busy += [
-                {"start": _when(b["start"]), "end": _when(b["end"]), "kind": "blackout",
-                 "title": b["reason"], "booking_id": None, "pending": False}
+                {
+                    "start": _when(b["start"]),
+                    "end": _when(b["end"]),
+                    "kind": "blackout",
+                    "title": b["reason"],
+                    "booking_id": None,
+                    "pending": False,
+                }
                 for b in blackouts
                 if b["room_id"] == room["id"] or b["building_id"] == room["building_id"]
             ]
@@ -323,11 +351,15 @@ class Reads:
             raise ValidationFailed.single("room_id", f"no room has id {room_id}")
         problems = self.rule_problems(room, start, end, now)
         if problems and not override:
-            problems[0].extra["violations"] = [{"type": p.type, "detail": p.detail} for p in problems]
+            problems[0].extra["violations"] = [
+                {"type": p.type, "detail": p.detail} for p in problems
+            ]
             raise problems[0]
         in_the_way = self.bookings_in([room_id], start, end, exclude)
         if in_the_way:
-            raise self.overlap(room, start, end, in_the_way, now, attendees=attendees, features=features)
+            raise self.overlap(
+                room, start, end, in_the_way, now, attendees=attendees, features=features
+            )
         return room
 
     def rule_problems(
@@ -338,7 +370,9 @@ class Reads:
             problems.append(NotBookable(f"Room {room['code']} is not open for booking"))
         problems.extend(rule_violations(start, end, self.rules_for(room), now, self.zone()))
         for blackout in self.blackouts_over([room], start, end):
-            problems.append(BlackoutConflict(f"Closed then: {blackout['reason']}", blackout=blackout))
+            problems.append(
+                BlackoutConflict(f"Closed then: {blackout['reason']}", blackout=blackout)
+            )
         return problems
 
     def overlap(
@@ -355,11 +389,21 @@ class Reads:
         """The ``room-overlap`` problem as the server words it, alternatives found locally."""
         zone = self.zone()
         busy: list[Interval] = []
-        window = opening_window(start.astimezone(zone).date(), self.rules_for(room).opening_hours, zone)
+        window = opening_window(
+            start.astimezone(zone).date(), self.rules_for(room).opening_hours, zone
+        )
         if window is not None:
-            busy = [(_when(b["start"]), _when(b["end"])) for b in self.bookings_in([room["id"]], *window)]
+            busy = [
+                (_when(b["start"]), _when(b["end"]))
+                for b in self.bookings_in([room["id"]], *window)
+            ]
         rooms = self.free_rooms(
-            start, end, capacity=attendees or None, features=features, exclude_room=room["id"], limit=5
+            start,
+            end,
+            capacity=attendees or None,
+            features=features,
+            exclude_room=room["id"],
+            limit=5,
         )
         times = nearest_free_slots(start, end, window, busy, not_before=now)
         local = start.astimezone(zone), end.astimezone(zone)
@@ -372,7 +416,11 @@ class Reads:
             ],
             alternatives={
                 "rooms": [
-                    {"id": r["id"], "room": f"{r['building']}/{r['code']}", "capacity": r["capacity"]}
+                    {
+                        "id": r["id"],
+                        "room": f"{r['building']}/{r['code']}",
+                        "capacity": r["capacity"],
+                    }
                     for r in rooms
                 ],
                 "times": [{"start": s.isoformat(), "end": e.isoformat()} for s, e in times],

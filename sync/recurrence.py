@@ -30,12 +30,18 @@ def expand(
     day = pattern.first_day
     week_zero = pattern.first_day - timedelta(days=pattern.first_day.weekday())
     while day <= pattern.last_day:
-        if _recurs_on(pattern, day, week_zero) and day not in skipped and not _in_holiday(day, holidays):
-            occurrences.append(Occurrence(
-                day=day,
-                start=local_instant(day, pattern.start_time, zone),
-                end=local_instant(day, pattern.end_time, zone),
-            ))
+        if (
+            _recurs_on(pattern, day, week_zero)
+            and day not in skipped
+            and not _in_holiday(day, holidays)
+        ):
+            occurrences.append(
+                Occurrence(
+                    day=day,
+                    start=local_instant(day, pattern.start_time, zone),
+                    end=local_instant(day, pattern.end_time, zone),
+                )
+            )
         day += timedelta(days=1)
     return occurrences
 

@@ -84,7 +84,9 @@ MIGRATIONS: tuple[str, ...] = (
 
 def instant(value: datetime | str) -> str:
     """A UTC instant as the sortable text the replica stores (``2026-11-25T10:00:00.000000Z``)."""
-    moment = datetime.fromisoformat(value.replace("Z", "+00:00")) if isinstance(value, str) else value
+    moment = (
+        datetime.fromisoformat(value.replace("Z", "+00:00")) if isinstance(value, str) else value
+    )
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
@@ -196,8 +198,10 @@ class Replica:
         columns, values = _COLUMNS[table], [_VALUES[table](row) for row in rows]
         placeholders = ", ".join("?" for _ in columns)
         quoted = ", ".join(f'"{c}"' for c in columns)
+        # Table and column names come from _COLUMNS (a KeyError for any other table).
         self.db.conn.executemany(
-            f"INSERT OR REPLACE INTO {table} ({quoted}) VALUES ({placeholders})", values  # noqa: S608
+            f"INSERT OR REPLACE INTO {table} ({quoted}) VALUES ({placeholders})",  # noqa: S608
+            values,
         )
         if table == "rooms":
             ids = [(str(row["id"]),) for row in rows]
@@ -233,18 +237,33 @@ _COLUMNS: dict[str, tuple[str, ...]] = {
 _VALUES = {
     "buildings": lambda r: (str(r["id"]), r["code"], _dumps(r)),
     "rooms": lambda r: (
-        str(r["id"]), r["building"], r["code"], r["kind"], r["capacity"], int(r["bookable"]),
+        str(r["id"]),
+        r["building"],
+        r["code"],
+        r["kind"],
+        r["capacity"],
+        int(r["bookable"]),
         _dumps(r),
     ),
     "terms": lambda r: (str(r["id"]), _dumps(r)),
     "users": lambda r: (str(r["id"]), _dumps(r)),
     "series": lambda r: (str(r["id"]), _dumps(r)),
     "blackouts": lambda r: (
-        str(r["id"]), _text(r["room_id"]), _text(r["building_id"]), instant(r["start"]),
-        instant(r["end"]), _dumps(r),
+        str(r["id"]),
+        _text(r["room_id"]),
+        _text(r["building_id"]),
+        instant(r["start"]),
+        instant(r["end"]),
+        _dumps(r),
     ),
     "bookings": lambda r: (
-        str(r["id"]), str(r["room_id"]), instant(r["start"]), instant(r["end"]), r["status"],
-        _text(r["owner_id"]), _text(r["series_id"]), _dumps(r),
+        str(r["id"]),
+        str(r["room_id"]),
+        instant(r["start"]),
+        instant(r["end"]),
+        r["status"],
+        _text(r["owner_id"]),
+        _text(r["series_id"]),
+        _dumps(r),
     ),
 }

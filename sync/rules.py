@@ -36,7 +36,9 @@ class CampusRules:
     def for_room(self, room: RoomRules) -> CampusRules:
         """The rules in force for ``room``: its own where it has them, these otherwise."""
         return CampusRules(
-            opening_hours=room.opening_hours if room.opening_hours is not None else self.opening_hours,
+            opening_hours=room.opening_hours
+            if room.opening_hours is not None
+            else self.opening_hours,
             min_duration_minutes=_first(room.min_duration_minutes, self.min_duration_minutes),
             max_duration_minutes=_first(room.max_duration_minutes, self.max_duration_minutes),
             max_days_ahead=_first(room.max_days_ahead, self.max_days_ahead),
@@ -51,7 +53,7 @@ def _first(value: int | None, default: int) -> int:
 def default_opening_week() -> OpeningWeek:
     """Weekdays 07:00–22:00, Saturday 08:00–18:00, Sunday closed."""
     weekday = OpeningHours(open=time(7), close=time(22))
-    week = {day: weekday for day in WEEKDAYS[:5]}
+    week = dict.fromkeys(WEEKDAYS[:5], weekday)
     week[Weekday.SAT] = OpeningHours(open=time(8), close=time(18))
     return week
 
@@ -68,7 +70,9 @@ def opening_window(day: date, week: OpeningWeek, zone: ZoneInfo) -> Interval | N
     return local_instant(day, hours.open, zone), local_instant(day, hours.close, zone)
 
 
-def open_intervals(week: OpeningWeek, start: datetime, end: datetime, zone: ZoneInfo) -> list[Interval]:
+def open_intervals(
+    week: OpeningWeek, start: datetime, end: datetime, zone: ZoneInfo
+) -> list[Interval]:
     """The opening hours of ``week`` that fall inside ``[start, end)``, day by day."""
     day, last = start.astimezone(zone).date(), end.astimezone(zone).date()
     intervals = []
@@ -80,9 +84,7 @@ def open_intervals(week: OpeningWeek, start: datetime, end: datetime, zone: Zone
     return intervals
 
 
-def shifted(
-    start: datetime, end: datetime, day: date, zone: ZoneInfo
-) -> tuple[datetime, datetime]:
+def shifted(start: datetime, end: datetime, day: date, zone: ZoneInfo) -> tuple[datetime, datetime]:
     """``[start, end)`` moved to local ``day`` at the same local start time and length, as a
     series occurrence moves when the occurrence it follows moves."""
     moved = local_instant(day, start.astimezone(zone).time().replace(tzinfo=None), zone)
@@ -104,34 +106,53 @@ def rule_violations(
     local_start, local_end = start.astimezone(zone), end.astimezone(zone)
     window = opening_window(local_start.date(), rules.opening_hours, zone)
     if window is None or not (window[0] <= start and end <= window[1]):
-        broken.append(RuleBroken(
-            "outside-hours", "Outside opening hours",
-            f"The room is {_hours_text(local_start.date(), rules.opening_hours)}; "
-            f"{local_start:%a %d %b %H:%M}–{local_end:%H:%M} is outside that",
-        ))
+        broken.append(
+            RuleBroken(
+                "outside-hours",
+                "Outside opening hours",
+                f"The room is {_hours_text(local_start.date(), rules.opening_hours)}; "
+                f"{local_start:%a %d %b %H:%M}–{local_end:%H:%M} is outside that",
+            )
+        )
     if minutes < rules.min_duration_minutes:
-        broken.append(RuleBroken(
-            "too-short", "Too short",
-            f"Bookings last at least {rules.min_duration_minutes} minutes; this is {minutes:g}",
-        ))
+        broken.append(
+            RuleBroken(
+                "too-short",
+                "Too short",
+                f"Bookings last at least {rules.min_duration_minutes} minutes; this is {minutes:g}",
+            )
+        )
     if minutes > rules.max_duration_minutes:
-        broken.append(RuleBroken(
-            "too-long", "Too long",
-            f"Bookings last at most {_duration_text(rules.max_duration_minutes)}; "
-            f"this is {_duration_text(int(minutes))}",
-        ))
-    if start.astimezone(zone).date() > (now + timedelta(days=rules.max_days_ahead)).astimezone(zone).date():
-        broken.append(RuleBroken(
-            "too-far-ahead", "Too far ahead",
-            f"Rooms can be booked at most {rules.max_days_ahead} days ahead",
-        ))
+        broken.append(
+            RuleBroken(
+                "too-long",
+                "Too long",
+                f"Bookings last at most {_duration_text(rules.max_duration_minutes)}; "
+                f"this is {_duration_text(int(minutes))}",
+            )
+        )
+    if (
+        start.astimezone(zone).date()
+        > (now + timedelta(days=rules.max_days_ahead)).astimezone(zone).date()
+    ):
+        broken.append(
+            RuleBroken(
+                "too-far-ahead",
+                "Too far ahead",
+                f"Rooms can be booked at most {rules.max_days_ahead} days ahead",
+            )
+        )
     if start < now + timedelta(minutes=rules.min_notice_minutes):
         notice = rules.min_notice_minutes
-        broken.append(RuleBroken(
-            "too-short-notice", "Too short notice",
-            "The start is in the past" if start < now else
-            f"Bookings must be made at least {_duration_text(notice)} before they start",
-        ))
+        broken.append(
+            RuleBroken(
+                "too-short-notice",
+                "Too short notice",
+                "The start is in the past"
+                if start < now
+                else f"Bookings must be made at least {_duration_text(notice)} before they start",
+            )
+        )
     return broken
 
 

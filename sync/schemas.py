@@ -13,15 +13,24 @@ from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from typing import Annotated, Any, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, EmailStr, StringConstraints, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    EmailStr,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+)
 from sqlalchemy import String
 from sqlmodel import Field, SQLModel
+from sqlmodel._compat import SQLModelConfig
 
 from sync.errors import FieldError
 from sync.permissions import Role
 from sync.sqltypes import PydanticJSON, UTCDateTime
 
-_FORBID_EXTRA = ConfigDict(extra="forbid")
+# SQLModel declares ``model_config`` as its ``SQLModelConfig``, pydantic's ``ConfigDict`` with
+# two table keys added (both are TypedDicts, so plain dicts at run time).
+_FORBID_EXTRA = SQLModelConfig(extra="forbid")
 ItemT = TypeVar("ItemT")
 _CODE = re.compile(r"^[A-Z0-9][A-Z0-9_-]*$")
 _USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
@@ -378,7 +387,7 @@ class TokenRequest(SQLModel):
 
 class TokenResponse(SQLModel):
     access_token: str
-    token_type: str = "bearer"
+    token_type: str = "bearer"  # noqa: S105 (the OAuth 2 token type, not a secret)
     expires_at: datetime
     expires_in: int
     user: UserPublic
@@ -444,7 +453,9 @@ class BuildingQuery(ListQuery):
 class RoomQuery(ListQuery):
     building: str | None = Field(default=None, description="Building code.", max_length=16)
     kind: RoomKind | None = None
-    capacity: int | None = Field(default=None, ge=0, le=10_000, description="At least this many seats.")
+    capacity: int | None = Field(
+        default=None, ge=0, le=10_000, description="At least this many seats."
+    )
     features: list[str] = Field(
         default_factory=list, description="Comma separated; a room must have all of them."
     )
@@ -500,14 +511,20 @@ def _utc(value: datetime) -> datetime:
 
 class BookingBase(SQLModel):
     room_id: int = Field(foreign_key="rooms.id", ondelete="RESTRICT")
-    start: datetime = Field(sa_type=UTCDateTime, description="UTC instant; the booking includes it.")
-    end: datetime = Field(sa_type=UTCDateTime, description="UTC instant; the booking ends before it.")
+    start: datetime = Field(
+        sa_type=UTCDateTime, description="UTC instant; the booking includes it."
+    )
+    end: datetime = Field(
+        sa_type=UTCDateTime, description="UTC instant; the booking ends before it."
+    )
     title: str = Field(min_length=1, max_length=200)
     purpose: Purpose = Field(default=Purpose.MEETING, sa_type=String(16))
 
     _title = field_validator("title", mode="before")(_strip)
     attendees: int = Field(default=0, ge=0, le=10_000)
-    private: bool = Field(default=False, description="Hide the title from people other than the owner.")
+    private: bool = Field(
+        default=False, description="Hide the title from people other than the owner."
+    )
     notes: str = Field(default="", max_length=2000)
 
     @field_validator("start", "end")
@@ -519,7 +536,7 @@ class BookingBase(SQLModel):
 class Override(SQLModel):
     """Admins and exams officers may set aside the booking rules (never an overlap)."""
 
-    model_config = ConfigDict(validate_default=True)
+    model_config = SQLModelConfig(validate_default=True)
     override: bool = False
     override_reason: str | None = Field(default=None, max_length=500)
 
@@ -604,7 +621,7 @@ class BookingQuery(ListQuery):
     start: datetime | None = Field(default=None, alias="from", description="Ends after this.")
     end: datetime | None = Field(default=None, alias="to", description="Starts before this.")
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = SQLModelConfig(extra="forbid", populate_by_name=True)
 
     @field_validator("start", "end")
     @classmethod
@@ -714,7 +731,7 @@ class SeriesResult(SQLModel):
 
 
 class BlackoutCreate(SQLModel):
-    model_config = ConfigDict(extra="forbid", validate_default=True)
+    model_config = SQLModelConfig(extra="forbid", validate_default=True)
     room_id: int | None = None
     building: str | None = Field(default=None, max_length=16, description="Close a whole building.")
     start: datetime
@@ -757,9 +774,11 @@ class BlackoutQuery(ListQuery):
     start: datetime | None = Field(default=None, alias="from")
     end: datetime | None = Field(default=None, alias="to")
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = SQLModelConfig(extra="forbid", populate_by_name=True)
 
-    _aware = field_validator("start", "end")(classmethod(lambda cls, v: None if v is None else _utc(v)))
+    _aware = field_validator("start", "end")(
+        classmethod(lambda cls, v: None if v is None else _utc(v))
+    )
 
 
 # --- Timetables ------------------------------------------------------------------------------
@@ -824,7 +843,7 @@ class TimetableResult(SQLModel):
 class WindowQuery(SQLModel):
     """A time window ``[from, to)``, at most 31 days long."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = SQLModelConfig(extra="forbid", populate_by_name=True)
     start: datetime = Field(alias="from")
     end: datetime = Field(alias="to")
 

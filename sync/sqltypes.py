@@ -12,7 +12,8 @@ from sqlalchemy.types import TypeDecorator
 
 
 class UTCDateTime(TypeDecorator[datetime]):
-    """A timezone-aware UTC instant: ``timestamptz`` on Postgres, a sortable UTC string on SQLite."""
+    """A timezone-aware UTC instant: ``timestamptz`` on Postgres, a sortable UTC string on
+    SQLite."""
 
     impl = DateTime(timezone=True)
     cache_ok = True

@@ -36,22 +36,34 @@ class Campus:
 
 async def make_campus(client: TestClient, admin: Person) -> Campus:
     """Two buildings and five rooms, one of them not bookable."""
-    await bulk(client, admin, "buildings", [
-        {"code": "PB", "name": "Petroleum Building", "floors": 3},
-        {"code": "ENG", "name": "Engineering"},
-    ])
-    rows = await bulk(client, admin, "rooms", [
-        {"building": "PB", "code": "101", "capacity": 40, "features": ["projector"]},
-        {"building": "PB", "code": "102", "capacity": 60, "features": ["projector"]},
-        {"building": "PB", "code": "201", "capacity": 20},
-        {"building": "ENG", "code": "1", "capacity": 40, "features": ["projector"]},
-        {"building": "ENG", "code": "2", "capacity": 100, "bookable": False},
-    ])
+    await bulk(
+        client,
+        admin,
+        "buildings",
+        [
+            {"code": "PB", "name": "Petroleum Building", "floors": 3},
+            {"code": "ENG", "name": "Engineering"},
+        ],
+    )
+    rows = await bulk(
+        client,
+        admin,
+        "rooms",
+        [
+            {"building": "PB", "code": "101", "capacity": 40, "features": ["projector"]},
+            {"building": "PB", "code": "102", "capacity": 60, "features": ["projector"]},
+            {"building": "PB", "code": "201", "capacity": 20},
+            {"building": "ENG", "code": "1", "capacity": 40, "features": ["projector"]},
+            {"building": "ENG", "code": "2", "capacity": 100, "bookable": False},
+        ],
+    )
     ids = [row["id"] for row in rows]
     return Campus(*ids)
 
 
-async def bulk(client: TestClient, admin: Person, kind: str, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+async def bulk(
+    client: TestClient, admin: Person, kind: str, rows: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
     response = await client.post(f"/api/v1/{kind}:bulk", json={"rows": rows}, headers=admin.headers)
     assert response.status == 200, await response.text()
     results = (await response.json())["results"]

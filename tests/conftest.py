@@ -119,7 +119,9 @@ async def _empty_tables(url: str) -> None:
     conn = await asyncpg.connect(_asyncpg_dsn(url))
     try:
         await conn.execute(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
-        await conn.execute("INSERT INTO change_counter (id, value, purged_through) VALUES (1, 0, 0)")
+        await conn.execute(
+            "INSERT INTO change_counter (id, value, purged_through) VALUES (1, 0, 0)"
+        )
     finally:
         await conn.close()
 
@@ -174,7 +176,9 @@ def make_person(client: TestClient) -> MakePerson:
     assert app is not None
     counter = iter(range(1, 10_000))
 
-    async def make(role: Role | str = Role.STAFF, username: str | None = None, **fields: object) -> Person:
+    async def make(
+        role: Role | str = Role.STAFF, username: str | None = None, **fields: object
+    ) -> Person:
         name = username or f"{Role(role).value.replace('_', '')}{next(counter)}"
         data = UserCreate(username=name, password=PASSWORD, role=Role(role), **fields)  # type: ignore[arg-type]
         password_hash = await app[PASSWORDS].hash(PASSWORD)

@@ -25,7 +25,9 @@ def free_port() -> int:
 class ServerProcess:
     """``compax server run`` on one database and port; its stderr goes to a log in data_dir."""
 
-    def __init__(self, database_url: str, data_dir: Path, port: int | None = None, **env: str) -> None:
+    def __init__(
+        self, database_url: str, data_dir: Path, port: int | None = None, **env: str
+    ) -> None:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = data_dir / f"server-{self.port}.log"
@@ -45,7 +47,9 @@ class ServerProcess:
         self._log = self.log_path.open("ab")
         self._process = subprocess.Popen(
             [sys.executable, "-m", "compax_cli", "server", "run"],
-            env=self.environment, stdout=subprocess.DEVNULL, stderr=self._log,
+            env=self.environment,
+            stdout=subprocess.DEVNULL,
+            stderr=self._log,
         )
 
     async def wait_until_healthy(self, attempts: int = 150) -> None:
@@ -54,9 +58,13 @@ class ServerProcess:
         async with aiohttp.ClientSession() as session:
             for _ in range(attempts):
                 if self._process.poll() is not None:
-                    raise RuntimeError(f"server exited with {self._process.returncode}; see {self.log_path}")
+                    raise RuntimeError(
+                        f"server exited with {self._process.returncode}; see {self.log_path}"
+                    )
                 try:
-                    async with session.get(f"{self.url}/health", timeout=aiohttp.ClientTimeout(total=2)) as r:
+                    async with session.get(
+                        f"{self.url}/health", timeout=aiohttp.ClientTimeout(total=2)
+                    ) as r:
                         if r.status == 200:
                             return
                 except aiohttp.ClientError:

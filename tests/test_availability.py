@@ -17,13 +17,22 @@ def window(start: str, end: str) -> str:
     return f"from={quote(start)}&to={quote(end)}"
 
 
-async def test_free_rooms_leave_out_booked_closed_and_unfit_rooms(client: TestClient, admin: Person) -> None:
+async def test_free_rooms_leave_out_booked_closed_and_unfit_rooms(
+    client: TestClient, admin: Person
+) -> None:
     campus = await make_campus(client, admin)
     monday = next_weekday(0)
     await book(client, admin, campus.room_101, at(monday, 10), at(monday, 11))
-    await client.post("/api/v1/blackouts", json={
-        "room_id": campus.eng_1, "start": at(monday, 8), "end": at(monday, 12), "reason": "Paint",
-    }, headers=admin.headers)
+    await client.post(
+        "/api/v1/blackouts",
+        json={
+            "room_id": campus.eng_1,
+            "start": at(monday, 8),
+            "end": at(monday, 12),
+            "reason": "Paint",
+        },
+        headers=admin.headers,
+    )
     query = f"start={quote(at(monday, 10, 30))}&end={quote(at(monday, 11, 30))}"
 
     found = await client.get(f"/api/v1/rooms/free?{query}", headers=admin.headers)
@@ -50,34 +59,50 @@ async def test_a_room_grid_shows_busy_free_and_open_time(
     monday = next_weekday(0)
     await book(client, staff, campus.room_101, at(monday, 10), at(monday, 11), title="Seminar")
     response = await client.get(
-        f"/api/v1/rooms/{campus.room_101}/availability?{window(at(monday, 0), at(monday + timedelta(days=1), 0))}",
+        f"/api/v1/rooms/{campus.room_101}/availability?"
+        f"{window(at(monday, 0), at(monday + timedelta(days=1), 0))}",
         headers=staff.headers,
     )
     assert response.status == 200, await response.text()
     grid = await response.json()
     assert [(b["kind"], b["booking"]["title"]) for b in grid["busy"]] == [("booking", "Seminar")]
-    assert [(f["start"][11:16], f["end"][11:16]) for f in grid["free"]] == [("07:00", "10:00"), ("11:00", "22:00")]
+    assert [(f["start"][11:16], f["end"][11:16]) for f in grid["free"]] == [
+        ("07:00", "10:00"),
+        ("11:00", "22:00"),
+    ]
     assert [(o["start"][11:16], o["end"][11:16]) for o in grid["open"]] == [("07:00", "22:00")]
 
 
-async def test_a_building_grid_covers_every_room_and_its_blackouts(client: TestClient, admin: Person) -> None:
+async def test_a_building_grid_covers_every_room_and_its_blackouts(
+    client: TestClient, admin: Person
+) -> None:
     await make_campus(client, admin)
     monday = next_weekday(0)
-    await client.post("/api/v1/blackouts", json={
-        "building": "ENG", "start": at(monday, 8), "end": at(monday, 9), "reason": "Drill",
-    }, headers=admin.headers)
+    await client.post(
+        "/api/v1/blackouts",
+        json={
+            "building": "ENG",
+            "start": at(monday, 8),
+            "end": at(monday, 9),
+            "reason": "Drill",
+        },
+        headers=admin.headers,
+    )
     response = await client.get(
-        f"/api/v1/buildings/eng/availability?{window(at(monday, 0), at(monday, 23))}", headers=admin.headers
+        f"/api/v1/buildings/eng/availability?{window(at(monday, 0), at(monday, 23))}",
+        headers=admin.headers,
     )
     grid = await response.json()
     assert [room["room"] for room in grid["rooms"]] == ["ENG/1", "ENG/2"]
     assert all(room["busy"][0]["blackout"]["reason"] == "Drill" for room in grid["rooms"])
     missing = await client.get(
-        f"/api/v1/buildings/NOPE/availability?{window(at(monday, 0), at(monday, 23))}", headers=admin.headers
+        f"/api/v1/buildings/NOPE/availability?{window(at(monday, 0), at(monday, 23))}",
+        headers=admin.headers,
     )
     assert missing.status == 404
     too_long = await client.get(
-        f"/api/v1/buildings/ENG/availability?{window(at(monday, 0), at(monday + timedelta(days=40), 0))}",
+        f"/api/v1/buildings/ENG/availability?"
+        f"{window(at(monday, 0), at(monday + timedelta(days=40), 0))}",
         headers=admin.headers,
     )
     assert too_long.status == 422
@@ -89,7 +114,8 @@ async def test_utilisation_is_booked_over_open_hours(client: TestClient, admin: 
     monday = next_weekday(0)
     await book(client, admin, campus.room_101, at(monday, 9), at(monday, 12))
     response = await client.get(
-        f"/api/v1/reports/utilisation?{window(at(monday, 0), at(monday + timedelta(days=1), 0))}&building=PB",
+        f"/api/v1/reports/utilisation?"
+        f"{window(at(monday, 0), at(monday + timedelta(days=1), 0))}&building=PB",
         headers=admin.headers,
     )
     report = await response.json()
@@ -97,10 +123,16 @@ async def test_utilisation_is_booked_over_open_hours(client: TestClient, admin: 
     assert rooms["PB/101"]["booked_hours"] == 3.0
     assert rooms["PB/101"]["open_hours"] == 15.0
     assert rooms["PB/101"]["utilisation"] == 0.2
-    assert report["buildings"] == [{
-        "room_id": None, "room": None, "building": "PB", "booked_hours": 3.0,
-        "open_hours": 45.0, "utilisation": round(3 / 45, 4),
-    }]
+    assert report["buildings"] == [
+        {
+            "room_id": None,
+            "room": None,
+            "building": "PB",
+            "booked_hours": 3.0,
+            "open_hours": 45.0,
+            "utilisation": round(3 / 45, 4),
+        }
+    ]
 
 
 async def test_calendar_feeds_parse_and_a_private_feed_can_be_revoked(
@@ -109,20 +141,30 @@ async def test_calendar_feeds_parse_and_a_private_feed_can_be_revoked(
     campus = await make_campus(client, admin)
     staff = await make_person(Role.STAFF)
     monday = next_weekday(0)
-    kept = await (await book(client, staff, campus.room_101, at(monday, 9), at(monday, 10), title="Tutorial")).json()
+    kept = await (
+        await book(client, staff, campus.room_101, at(monday, 9), at(monday, 10), title="Tutorial")
+    ).json()
     gone = await (await book(client, staff, campus.room_102, at(monday, 9), at(monday, 10))).json()
-    await client.delete(f"/api/v1/bookings/{gone['id']}", headers={**staff.headers, "If-Match": '"1"'})
+    await client.delete(
+        f"/api/v1/bookings/{gone['id']}", headers={**staff.headers, "If-Match": '"1"'}
+    )
 
-    room_feed = await client.get(f"/api/v1/rooms/{campus.room_101}/calendar.ics", headers=staff.headers)
+    room_feed = await client.get(
+        f"/api/v1/rooms/{campus.room_101}/calendar.ics", headers=staff.headers
+    )
     assert room_feed.content_type == "text/calendar"
     events = Calendar.from_ical(await room_feed.read()).walk("VEVENT")
-    assert [(str(e["summary"]), str(e["uid"])) for e in events] == [("Tutorial", f"{kept['id']}@compax")]
+    assert [(str(e["summary"]), str(e["uid"])) for e in events] == [
+        ("Tutorial", f"{kept['id']}@compax")
+    ]
 
     made = await client.post("/api/v1/me/calendar-feed", headers=staff.headers)
     path = (await made.json())["path"]
     feed = await client.get(path)
     assert feed.status == 200
-    statuses = sorted(str(e["status"]) for e in Calendar.from_ical(await feed.read()).walk("VEVENT"))
+    statuses = sorted(
+        str(e["status"]) for e in Calendar.from_ical(await feed.read()).walk("VEVENT")
+    )
     assert statuses == ["CANCELLED", "CONFIRMED"]
 
     assert (await client.delete("/api/v1/me/calendar-feed", headers=staff.headers)).status == 204

@@ -8,7 +8,6 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from compax_server.services import bookings as bookings_service
-
 from sync.permissions import Role
 from tests.booking_helpers import at, book, make_campus, next_weekday
 from tests.conftest import MakePerson, Person
@@ -42,10 +41,14 @@ async def test_back_to_back_bookings_do_not_overlap(client: TestClient, admin: P
     campus = await make_campus(client, admin)
     monday = next_weekday(0)
     assert (await book(client, admin, campus.room_101, at(monday, 9), at(monday, 10))).status == 201
-    assert (await book(client, admin, campus.room_101, at(monday, 10), at(monday, 11))).status == 201
+    assert (
+        await book(client, admin, campus.room_101, at(monday, 10), at(monday, 11))
+    ).status == 201
 
 
-async def test_each_rule_has_its_own_problem_type(client: TestClient, admin: Person, make_person: MakePerson) -> None:
+async def test_each_rule_has_its_own_problem_type(
+    client: TestClient, admin: Person, make_person: MakePerson
+) -> None:
     campus = await make_campus(client, admin)
     staff = await make_person(Role.STAFF)
     monday, sunday = next_weekday(0), next_weekday(6)
@@ -96,21 +99,38 @@ async def test_officers_may_override_rules_but_never_an_overlap(
     campus = await make_campus(client, admin)
     officer, staff = await make_person(Role.EXAMS_OFFICER), await make_person(Role.STAFF)
     sunday = next_weekday(6)
-    no_reason = await book(client, officer, campus.room_101, at(sunday, 9), at(sunday, 12), override=True)
+    no_reason = await book(
+        client, officer, campus.room_101, at(sunday, 9), at(sunday, 12), override=True
+    )
     assert no_reason.status == 422
     assert (await no_reason.json())["errors"][0]["field"] == "override_reason"
     denied = await book(
-        client, staff, campus.room_101, at(sunday, 9), at(sunday, 12), override=True,
+        client,
+        staff,
+        campus.room_101,
+        at(sunday, 9),
+        at(sunday, 12),
+        override=True,
         override_reason="Open day",
     )
     assert denied.status == 403
     allowed = await book(
-        client, officer, campus.room_101, at(sunday, 9), at(sunday, 12), override=True,
+        client,
+        officer,
+        campus.room_101,
+        at(sunday, 9),
+        at(sunday, 12),
+        override=True,
         override_reason="Open day",
     )
     assert allowed.status == 201, await allowed.text()
     overlap = await book(
-        client, officer, campus.room_101, at(sunday, 10), at(sunday, 11), override=True,
+        client,
+        officer,
+        campus.room_101,
+        at(sunday, 10),
+        at(sunday, 11),
+        override=True,
         override_reason="Open day",
     )
     assert overlap.status == 409
@@ -123,22 +143,31 @@ async def test_changes_need_the_current_version_and_ownership(
     campus = await make_campus(client, admin)
     owner, other = await make_person(Role.STAFF), await make_person(Role.CLASS_REP)
     monday = next_weekday(0)
-    booking = await (await book(client, owner, campus.room_101, at(monday, 9), at(monday, 10))).json()
+    booking = await (
+        await book(client, owner, campus.room_101, at(monday, 9), at(monday, 10))
+    ).json()
     await book(client, owner, campus.room_101, at(monday, 11), at(monday, 12))
     url = f"/api/v1/bookings/{booking['id']}"
 
     missing = await client.patch(url, json={"title": "New"}, headers=owner.headers)
     assert missing.status == 428
-    foreign = await client.patch(url, json={"title": "Mine"}, headers={**other.headers, "If-Match": '"1"'})
+    foreign = await client.patch(
+        url, json={"title": "Mine"}, headers={**other.headers, "If-Match": '"1"'}
+    )
     assert foreign.status == 403
-    renamed = await client.patch(url, json={"title": "New"}, headers={**owner.headers, "If-Match": '"1"'})
+    renamed = await client.patch(
+        url, json={"title": "New"}, headers={**owner.headers, "If-Match": '"1"'}
+    )
     assert renamed.status == 200, await renamed.text()
     assert renamed.headers["ETag"] == '"2"'
-    stale = await client.patch(url, json={"title": "Old"}, headers={**owner.headers, "If-Match": '"1"'})
+    stale = await client.patch(
+        url, json={"title": "Old"}, headers={**owner.headers, "If-Match": '"1"'}
+    )
     assert stale.status == 412
     assert (await stale.json())["current"]["title"] == "New"
     clash = await client.patch(
-        url, json={"start": at(monday, 11, 30), "end": at(monday, 12, 30)},
+        url,
+        json={"start": at(monday, 11, 30), "end": at(monday, 12, 30)},
         headers={**owner.headers, "If-Match": '"2"'},
     )
     assert clash.status == 409
@@ -151,7 +180,9 @@ async def test_a_cancelled_booking_frees_the_room_and_stays_visible(
     campus = await make_campus(client, admin)
     staff = await make_person(Role.STAFF)
     monday = next_weekday(0)
-    booking = await (await book(client, staff, campus.room_101, at(monday, 9), at(monday, 10))).json()
+    booking = await (
+        await book(client, staff, campus.room_101, at(monday, 9), at(monday, 10))
+    ).json()
     cancelled = await client.delete(
         f"/api/v1/bookings/{booking['id']}", headers={**staff.headers, "If-Match": '"1"'}
     )
@@ -165,7 +196,9 @@ async def test_a_cancelled_booking_frees_the_room_and_stays_visible(
     assert [b["id"] for b in (await history.json())["items"]] == [booking["id"]]
 
 
-async def test_an_idempotency_key_replays_the_first_answer(client: TestClient, admin: Person) -> None:
+async def test_an_idempotency_key_replays_the_first_answer(
+    client: TestClient, admin: Person
+) -> None:
     campus = await make_campus(client, admin)
     monday = next_weekday(0)
     body = {"room_id": campus.room_101, "start": at(monday, 9), "end": at(monday, 10), "title": "T"}
@@ -188,7 +221,9 @@ async def test_students_read_but_cannot_book_and_see_no_private_fields(
     campus = await make_campus(client, admin)
     staff, student = await make_person(Role.STAFF), await make_person(Role.STUDENT)
     monday = next_weekday(0)
-    await book(client, staff, campus.room_101, at(monday, 9), at(monday, 10), notes="Room key at desk")
+    await book(
+        client, staff, campus.room_101, at(monday, 9), at(monday, 10), notes="Room key at desk"
+    )
     refused = await book(client, student, campus.room_101, at(monday, 11), at(monday, 12))
     assert refused.status == 403
     seen = (await (await client.get("/api/v1/bookings", headers=student.headers)).json())["items"]
@@ -196,7 +231,9 @@ async def test_students_read_but_cannot_book_and_see_no_private_fields(
     assert (seen[0]["title"], seen[0]["notes"], seen[0]["owner"]) == ("Lecture", None, None)
 
 
-async def test_a_client_made_id_is_kept_and_cannot_be_reused(client: TestClient, admin: Person) -> None:
+async def test_a_client_made_id_is_kept_and_cannot_be_reused(
+    client: TestClient, admin: Person
+) -> None:
     campus = await make_campus(client, admin)
     monday = next_weekday(0)
     booking_id = str(uuid.uuid4())

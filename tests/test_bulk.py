@@ -276,7 +276,9 @@ async def test_bulk_is_admin_only(client: TestClient, make_person: MakePerson) -
     assert (await listed.json())["items"] == []
 
 
-async def test_a_reimport_changes_only_the_fields_its_rows_name(client: TestClient, admin: Person) -> None:
+async def test_a_reimport_changes_only_the_fields_its_rows_name(
+    client: TestClient, admin: Person
+) -> None:
     """A row without ``active`` or ``role`` leaves them alone: a partial file reactivates or
     demotes no one."""
     rows = [{"username": "kofi", "password": "a-long-password", "role": "staff"}]
@@ -286,7 +288,9 @@ async def test_a_reimport_changes_only_the_fields_its_rows_name(client: TestClie
 
     again = await client.post(
         "/api/v1/users:bulk",
-        json={"rows": [{"username": "kofi", "password": "a-long-password", "department": "Physics"}]},
+        json={
+            "rows": [{"username": "kofi", "password": "a-long-password", "department": "Physics"}]
+        },
         headers=admin.headers,
     )
     assert _statuses(await again.json()) == ["updated"]

@@ -23,7 +23,9 @@ def test_the_permission_table_in_the_docs_is_the_one_in_the_code() -> None:
         match = re.match(r"\| `([a-z:-]+)` \|(.*)\|$", line)
         if match:
             cells = [cell.strip() for cell in match.group(2).split("|")]
-            documented[Permission(match.group(1))] = {Role(r) for r, c in zip(roles, cells, strict=True) if c == "yes"}
+            documented[Permission(match.group(1))] = {
+                Role(r) for r, c in zip(roles, cells, strict=True) if c == "yes"
+            }
     assert documented == {permission: set(roles) for permission, roles in PERMISSIONS.items()}
 
 

@@ -131,7 +131,7 @@ async def test_query_parameters_are_the_query_models_fields(client: TestClient) 
         assert names == fields, endpoint.name
     rooms = spec["paths"]["/api/v1/rooms"]["get"]["parameters"]
     capacity = next(p for p in rooms if p["name"] == "capacity")
-    assert {"type": "integer", "minimum": 0} in capacity["schema"]["anyOf"]
+    assert {"type": "integer", "minimum": 0, "maximum": 10000} in capacity["schema"]["anyOf"]
 
 
 async def test_path_parameters_and_if_match_are_declared(client: TestClient) -> None:

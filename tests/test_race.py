@@ -39,25 +39,35 @@ async def test_concurrent_clients_never_double_book(
     base = datetime.combine(day, datetime.min.time(), tzinfo=UTC) + timedelta(hours=9)
     rng = random.Random(7)
     wanted = [
-        (rng.choice(rooms), base + timedelta(minutes=30 * rng.randrange(6)), timedelta(minutes=rng.choice((60, 90))))
+        (
+            rng.choice(rooms),
+            base + timedelta(minutes=30 * rng.randrange(6)),
+            timedelta(minutes=rng.choice((60, 90))),
+        )
         for _ in people
     ]
     processes = 1 if database_url.startswith("sqlite") else 2
 
-    async with running_servers(database_url, tmp_path, count=processes) as urls:
-        async with aiohttp.ClientSession() as session:
+    async with (
+        running_servers(database_url, tmp_path, count=processes) as urls,
+        aiohttp.ClientSession() as session,
+    ):
 
-            async def attempt(index: int) -> tuple[int, dict[str, object]]:
-                room_id, start, length = wanted[index]
-                async with session.post(
-                    f"{urls[index % len(urls)]}/api/v1/bookings",
-                    json={"room_id": room_id, "start": start.isoformat(),
-                          "end": (start + length).isoformat(), "title": f"Race {index}"},
-                    headers=people[index].headers,
-                ) as response:
-                    return response.status, await response.json(content_type=None)
+        async def attempt(index: int) -> tuple[int, dict[str, object]]:
+            room_id, start, length = wanted[index]
+            async with session.post(
+                f"{urls[index % len(urls)]}/api/v1/bookings",
+                json={
+                    "room_id": room_id,
+                    "start": start.isoformat(),
+                    "end": (start + length).isoformat(),
+                    "title": f"Race {index}",
+                },
+                headers=people[index].headers,
+            ) as response:
+                return response.status, await response.json(content_type=None)
 
-            outcomes = await asyncio.gather(*(attempt(i) for i in range(CLIENTS)))
+        outcomes = await asyncio.gather(*(attempt(i) for i in range(CLIENTS)))
 
     statuses = sorted({status for status, _ in outcomes})
     assert set(statuses) <= {201, 409}, outcomes
@@ -68,9 +78,11 @@ async def test_concurrent_clients_never_double_book(
     database = client.app[DATABASE]
     async with database.read() as db_session:
         assert (await db_session.execute(OVERLAPPING_PAIRS)).scalar_one() == 0
-        held = (await db_session.execute(text(
-            "SELECT room_id, start, \"end\" FROM bookings WHERE status = 'confirmed'"
-        ))).all()
+        held = (
+            await db_session.execute(
+                text("SELECT room_id, start, \"end\" FROM bookings WHERE status = 'confirmed'")
+            )
+        ).all()
     assert len(held) == sum(status == 201 for status, _ in outcomes)
     for (room_id, start, length), (status, _) in zip(wanted, outcomes, strict=True):
         holders = [h for h in held if h[0] == room_id and _overlaps(h, start, start + length)]

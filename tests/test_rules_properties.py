@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -34,18 +35,22 @@ def intervals(draw: st.DrawFn) -> tuple[datetime, datetime]:
 
 
 @given(intervals(), intervals())
-def test_overlap_is_symmetric_and_touching_is_not_overlap(a: tuple[datetime, datetime], b: tuple[datetime, datetime]) -> None:
+def test_overlap_is_symmetric_and_touching_is_not_overlap(
+    a: tuple[datetime, datetime], b: tuple[datetime, datetime]
+) -> None:
     assert overlaps(*a, *b) == overlaps(*b, *a)
     assert not overlaps(a[0], a[1], a[1], a[1] + timedelta(hours=1))
 
 
 @given(intervals(), st.lists(intervals(), max_size=12))
-def test_free_intervals_partition_the_window(window: tuple[datetime, datetime], busy: list[tuple[datetime, datetime]]) -> None:
+def test_free_intervals_partition_the_window(
+    window: tuple[datetime, datetime], busy: list[tuple[datetime, datetime]]
+) -> None:
     free = free_intervals(window, busy)
     for start, end in free:
         assert window[0] <= start < end <= window[1]
         assert not any(overlaps(start, end, *b) for b in busy)
-    for earlier, later in zip(free, free[1:], strict=False):
+    for earlier, later in itertools.pairwise(free):
         assert earlier[1] < later[0], "free intervals are ordered and separated by busy time"
     minute = window[0]
     while minute < window[1]:
@@ -77,10 +82,14 @@ def test_suggested_slots_are_free_open_and_as_long(
     st.integers(7 * 4, 21 * 4),
     st.integers(1, 4 * 4),
 )
-def test_a_booking_inside_every_limit_breaks_no_rule(zone: ZoneInfo, day: date, quarter: int, length: int) -> None:
+def test_a_booking_inside_every_limit_breaks_no_rule(
+    zone: ZoneInfo, day: date, quarter: int, length: int
+) -> None:
     rules = CampusRules(opening_hours=default_opening_week(), max_days_ahead=4 * 366)
     window = opening_window(day, rules.opening_hours, zone)
-    start = datetime.combine(day, time(quarter // 4, 15 * (quarter % 4)), tzinfo=zone).astimezone(UTC)
+    start = datetime.combine(day, time(quarter // 4, 15 * (quarter % 4)), tzinfo=zone).astimezone(
+        UTC
+    )
     end = start + timedelta(minutes=15 * length)
     now = datetime(2025, 12, 1, tzinfo=UTC)
     broken = {rule.type for rule in rule_violations(start, end, rules, now, zone)}
@@ -92,20 +101,35 @@ def test_a_booking_inside_every_limit_breaks_no_rule(zone: ZoneInfo, day: date, 
 @given(st.integers(8 * 60 + 1, 24 * 60), st.integers(0, 60))
 def test_long_short_late_and_far_bookings_are_named(length: int, days_late: int) -> None:
     zone = ZoneInfo("Africa/Accra")
-    rules = CampusRules(opening_hours={d: default_opening_week()[Weekday.MON] for d in Weekday}, max_days_ahead=30)
+    rules = CampusRules(
+        opening_hours={d: default_opening_week()[Weekday.MON] for d in Weekday}, max_days_ahead=30
+    )
     now = datetime(2027, 1, 4, 12, tzinfo=UTC)
     start = now + timedelta(days=31 + days_late)
-    assert "too-long" in {r.type for r in rule_violations(start, start + timedelta(minutes=length), rules, now, zone)}
-    assert "too-far-ahead" in {r.type for r in rule_violations(start, start + timedelta(hours=1), rules, now, zone)}
+    assert "too-long" in {
+        r.type for r in rule_violations(start, start + timedelta(minutes=length), rules, now, zone)
+    }
+    assert "too-far-ahead" in {
+        r.type for r in rule_violations(start, start + timedelta(hours=1), rules, now, zone)
+    }
     past = now - timedelta(days=days_late, hours=1)
-    assert "too-short-notice" in {r.type for r in rule_violations(past, past + timedelta(hours=1), rules, now, zone)}
-    assert "too-short" in {r.type for r in rule_violations(start, start + timedelta(minutes=5), rules, now, zone)}
+    assert "too-short-notice" in {
+        r.type for r in rule_violations(past, past + timedelta(hours=1), rules, now, zone)
+    }
+    assert "too-short" in {
+        r.type for r in rule_violations(start, start + timedelta(minutes=5), rules, now, zone)
+    }
 
 
 patterns = st.builds(
     lambda first, span, weekdays, interval, hour, length, frequency: SeriesPattern(
-        frequency=frequency, interval=interval, weekdays=weekdays, first_day=first,
-        last_day=first + timedelta(days=span), start_time=time(hour), end_time=time(hour + length),
+        frequency=frequency,
+        interval=interval,
+        weekdays=weekdays,
+        first_day=first,
+        last_day=first + timedelta(days=span),
+        start_time=time(hour),
+        end_time=time(hour + length),
     ),
     st.dates(min_value=date(2026, 1, 1), max_value=date(2027, 12, 31)),
     st.integers(0, 200),
@@ -123,8 +147,11 @@ def test_series_occurrences_follow_the_pattern_in_local_time(
     pattern: SeriesPattern, zone: ZoneInfo, holiday_offsets: list[int]
 ) -> None:
     holidays = [
-        Holiday(name="h", first_day=pattern.first_day + timedelta(days=o),
-                last_day=pattern.first_day + timedelta(days=o + 2))
+        Holiday(
+            name="h",
+            first_day=pattern.first_day + timedelta(days=o),
+            last_day=pattern.first_day + timedelta(days=o + 2),
+        )
         for o in holiday_offsets
     ]
     occurrences = expand(pattern, zone, holidays)
@@ -160,7 +187,10 @@ def _brute_force_count(pattern: SeriesPattern, holidays: list[Holiday]) -> int:
     monday = pattern.first_day - timedelta(days=pattern.first_day.weekday())
     while day <= pattern.last_day:
         if pattern.frequency == "weekly":
-            recurs = list(Weekday)[day.weekday()] in pattern.weekdays and ((day - monday).days // 7) % pattern.interval == 0
+            recurs = (
+                list(Weekday)[day.weekday()] in pattern.weekdays
+                and ((day - monday).days // 7) % pattern.interval == 0
+            )
         else:
             recurs = (day - pattern.first_day).days % pattern.interval == 0
         if recurs and not any(h.first_day <= day <= h.last_day for h in holidays):
@@ -171,8 +201,11 @@ def _brute_force_count(pattern: SeriesPattern, holidays: list[Holiday]) -> int:
 
 def test_a_weekly_series_keeps_its_wall_clock_time_across_dst() -> None:
     pattern = SeriesPattern(
-        weekdays=[Weekday.MON], first_day=date(2027, 3, 22), last_day=date(2027, 4, 5),
-        start_time=time(9), end_time=time(10),
+        weekdays=[Weekday.MON],
+        first_day=date(2027, 3, 22),
+        last_day=date(2027, 4, 5),
+        start_time=time(9),
+        end_time=time(10),
     )
     occurrences = expand(pattern, ZoneInfo("Europe/London"))
     assert [o.start.hour for o in occurrences] == [9, 8, 8], "BST starts on 28 March 2027"

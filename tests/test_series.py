@@ -11,11 +11,18 @@ from tests.booking_helpers import at, book, make_campus, next_weekday
 from tests.conftest import MakePerson, Person
 
 
-def weekly(room_id: int, first_day: object, last_day: object, **fields: object) -> dict[str, object]:
+def weekly(
+    room_id: int, first_day: object, last_day: object, **fields: object
+) -> dict[str, object]:
     return {
-        "room_id": room_id, "title": "MATH 101", "weekdays": ["mon", "wed"],
-        "first_day": str(first_day), "last_day": str(last_day),
-        "start_time": "10:00", "end_time": "11:00", **fields,
+        "room_id": room_id,
+        "title": "MATH 101",
+        "weekdays": ["mon", "wed"],
+        "first_day": str(first_day),
+        "last_day": str(last_day),
+        "start_time": "10:00",
+        "end_time": "11:00",
+        **fields,
     }
 
 
@@ -25,11 +32,18 @@ async def test_a_weekly_series_books_each_date_and_fails_whole_on_a_clash(
     campus = await make_campus(client, admin)
     rep = await make_person(Role.CLASS_REP)
     monday = next_weekday(0)
-    blocker = await book(client, admin, campus.room_101, at(monday + timedelta(days=9), 10, 30), at(monday + timedelta(days=9), 12))
+    blocker = await book(
+        client,
+        admin,
+        campus.room_101,
+        at(monday + timedelta(days=9), 10, 30),
+        at(monday + timedelta(days=9), 12),
+    )
     assert blocker.status == 201
 
     refused = await client.post(
-        "/api/v1/series", json=weekly(campus.room_101, monday, monday + timedelta(days=20)),
+        "/api/v1/series",
+        json=weekly(campus.room_101, monday, monday + timedelta(days=20)),
         headers=rep.headers,
     )
     assert refused.status == 409
@@ -51,30 +65,54 @@ async def test_a_weekly_series_books_each_date_and_fails_whole_on_a_clash(
     assert {b["series_id"] for b in result["created"]} == {result["series"]["id"]}
 
 
-async def test_a_series_skips_term_holidays_and_exceptions(client: TestClient, admin: Person) -> None:
+async def test_a_series_skips_term_holidays_and_exceptions(
+    client: TestClient, admin: Person
+) -> None:
     campus = await make_campus(client, admin)
     monday = next_weekday(0)
-    term = await client.post("/api/v1/terms", json={
-        "name": "2026/2027 S1", "first_day": str(monday), "last_day": str(monday + timedelta(days=27)),
-        "holidays": [{"name": "Break", "first_day": str(monday + timedelta(days=7)),
-                      "last_day": str(monday + timedelta(days=13))}],
-    }, headers=admin.headers)
+    term = await client.post(
+        "/api/v1/terms",
+        json={
+            "name": "2026/2027 S1",
+            "first_day": str(monday),
+            "last_day": str(monday + timedelta(days=27)),
+            "holidays": [
+                {
+                    "name": "Break",
+                    "first_day": str(monday + timedelta(days=7)),
+                    "last_day": str(monday + timedelta(days=13)),
+                }
+            ],
+        },
+        headers=admin.headers,
+    )
     term_id = (await term.json())["id"]
-    response = await client.post("/api/v1/series", json=weekly(
-        campus.room_101, monday, monday + timedelta(days=27), weekdays=["mon"], term_id=term_id,
-        exceptions=[str(monday + timedelta(days=21))],
-    ), headers=admin.headers)
+    response = await client.post(
+        "/api/v1/series",
+        json=weekly(
+            campus.room_101,
+            monday,
+            monday + timedelta(days=27),
+            weekdays=["mon"],
+            term_id=term_id,
+            exceptions=[str(monday + timedelta(days=21))],
+        ),
+        headers=admin.headers,
+    )
     assert response.status == 201, await response.text()
     starts = [b["start"][:10] for b in (await response.json())["created"]]
     assert starts == [str(monday), str(monday + timedelta(days=14))]
 
 
-async def test_cancel_and_move_with_series_scopes(client: TestClient, admin: Person, make_person: MakePerson) -> None:
+async def test_cancel_and_move_with_series_scopes(
+    client: TestClient, admin: Person, make_person: MakePerson
+) -> None:
     campus = await make_campus(client, admin)
     staff = await make_person(Role.STAFF)
     monday = next_weekday(0)
     created = await client.post(
-        "/api/v1/series", json=weekly(campus.room_101, monday, monday + timedelta(days=20)),
+        "/api/v1/series",
+        json=weekly(campus.room_101, monday, monday + timedelta(days=20)),
         headers=staff.headers,
     )
     occurrences = (await created.json())["created"]
@@ -88,18 +126,27 @@ async def test_cancel_and_move_with_series_scopes(client: TestClient, admin: Per
 
     moved = await client.patch(
         f"/api/v1/bookings/{fourth['id']}?scope=following",
-        json={"start": fourth["start"].replace("T10:00", "T14:00"),
-              "end": fourth["end"].replace("T11:00", "T15:30")},
+        json={
+            "start": fourth["start"].replace("T10:00", "T14:00"),
+            "end": fourth["end"].replace("T11:00", "T15:30"),
+        },
         headers={**staff.headers, "If-Match": '"1"'},
     )
     assert moved.status == 200, await moved.text()
     series_id = (await created.json())["series"]["id"]
     listed = await client.get(f"/api/v1/bookings?series_id={series_id}", headers=staff.headers)
     times = [(b["start"][11:16], b["end"][11:16]) for b in (await listed.json())["items"]]
-    assert times == [("10:00", "11:00"), ("10:00", "11:00"), ("14:00", "15:30"), ("14:00", "15:30"), ("14:00", "15:30")]
+    assert times == [
+        ("10:00", "11:00"),
+        ("10:00", "11:00"),
+        ("14:00", "15:30"),
+        ("14:00", "15:30"),
+        ("14:00", "15:30"),
+    ]
 
     rest = await client.delete(
-        f"/api/v1/bookings/{occurrences[0]['id']}?scope=all", headers={**staff.headers, "If-Match": '"1"'}
+        f"/api/v1/bookings/{occurrences[0]['id']}?scope=all",
+        headers={**staff.headers, "If-Match": '"1"'},
     )
     assert len((await rest.json())["cancelled"]) == 5
     confirmed = await client.get(f"/api/v1/bookings?series_id={series_id}", headers=staff.headers)
@@ -112,11 +159,18 @@ async def test_moving_a_series_onto_a_taken_time_changes_nothing(
     campus = await make_campus(client, admin)
     monday = next_weekday(0)
     created = await client.post(
-        "/api/v1/series", json=weekly(campus.room_101, monday, monday + timedelta(days=13)),
+        "/api/v1/series",
+        json=weekly(campus.room_101, monday, monday + timedelta(days=13)),
         headers=admin.headers,
     )
     first = (await created.json())["created"][0]
-    await book(client, admin, campus.room_101, at(monday + timedelta(days=7), 14), at(monday + timedelta(days=7), 15))
+    await book(
+        client,
+        admin,
+        campus.room_101,
+        at(monday + timedelta(days=7), 14),
+        at(monday + timedelta(days=7), 15),
+    )
     moved = await client.patch(
         f"/api/v1/bookings/{first['id']}?scope=all",
         json={"start": at(monday, 14), "end": at(monday, 15)},
@@ -130,22 +184,55 @@ async def test_moving_a_series_onto_a_taken_time_changes_nothing(
     assert (await unchanged.json())["start"].startswith(f"{monday}T10:00")
 
 
-async def test_a_timetable_import_dry_runs_creates_and_is_idempotent(client: TestClient, admin: Person) -> None:
+async def test_a_timetable_import_dry_runs_creates_and_is_idempotent(
+    client: TestClient, admin: Person
+) -> None:
     await make_campus(client, admin)
     monday = next_weekday(0)
-    term = await client.post("/api/v1/terms", json={
-        "name": "T1", "first_day": str(monday), "last_day": str(monday + timedelta(days=13)),
-    }, headers=admin.headers)
+    term = await client.post(
+        "/api/v1/terms",
+        json={
+            "name": "T1",
+            "first_day": str(monday),
+            "last_day": str(monday + timedelta(days=13)),
+        },
+        headers=admin.headers,
+    )
     url = f"/api/v1/terms/{(await term.json())['id']}/timetable"
     rows = [
-        {"course_code": "MATH101", "course_name": "Calculus", "weekday": "mon", "start": "08:00",
-         "end": "10:00", "building": "PB", "room": "101"},
-        {"course_code": "PHYS101", "weekday": "mon", "start": "09:00", "end": "11:00",
-         "building": "PB", "room": "101"},
-        {"course_code": "CHEM101", "weekday": "tue", "start": "09:00", "end": "11:00",
-         "building": "PB", "room": "999"},
-        {"course_code": "BIO101", "weekday": "wed", "start": "11:00", "end": "10:00",
-         "building": "PB", "room": "101"},
+        {
+            "course_code": "MATH101",
+            "course_name": "Calculus",
+            "weekday": "mon",
+            "start": "08:00",
+            "end": "10:00",
+            "building": "PB",
+            "room": "101",
+        },
+        {
+            "course_code": "PHYS101",
+            "weekday": "mon",
+            "start": "09:00",
+            "end": "11:00",
+            "building": "PB",
+            "room": "101",
+        },
+        {
+            "course_code": "CHEM101",
+            "weekday": "tue",
+            "start": "09:00",
+            "end": "11:00",
+            "building": "PB",
+            "room": "999",
+        },
+        {
+            "course_code": "BIO101",
+            "weekday": "wed",
+            "start": "11:00",
+            "end": "10:00",
+            "building": "PB",
+            "room": "101",
+        },
     ]
     dry = await client.post(f"{url}?dry_run=true", json={"rows": rows}, headers=admin.headers)
     assert dry.status == 200, await dry.text()
@@ -166,9 +253,17 @@ async def test_a_timetable_import_dry_runs_creates_and_is_idempotent(client: Tes
     assert len((await listed.json())["items"]) == 2
 
 
-async def test_a_term_that_ends_before_it_starts_is_refused(client: TestClient, admin: Person) -> None:
-    response = await client.post("/api/v1/terms", json={
-        "name": "Backwards", "first_day": "2027-02-01", "last_day": "2027-01-01",
-    }, headers=admin.headers)
+async def test_a_term_that_ends_before_it_starts_is_refused(
+    client: TestClient, admin: Person
+) -> None:
+    response = await client.post(
+        "/api/v1/terms",
+        json={
+            "name": "Backwards",
+            "first_day": "2027-02-01",
+            "last_day": "2027-01-01",
+        },
+        headers=admin.headers,
+    )
     assert response.status == 422
     assert [e["field"] for e in (await response.json())["errors"]] == ["last_day"]

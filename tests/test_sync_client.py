@@ -65,7 +65,9 @@ async def test_a_refused_change_waits_for_the_user_and_retries_with_an_alternati
     staff, rival = await make_person("staff"), await make_person("staff")
     engine = await signed_in(client, engines, staff)
     monday = next_weekday(0)
-    mine = engine.book(campus.room_101, when(at(monday, 9)), when(at(monday, 10)), "Mine", attendees=30)
+    mine = engine.book(
+        campus.room_101, when(at(monday, 9)), when(at(monday, 10)), "Mine", attendees=30
+    )
     assert (await book(client, rival, campus.room_101, at(monday, 9), at(monday, 11))).status == 201
 
     report = await engine.sync()
@@ -81,7 +83,9 @@ async def test_a_refused_change_waits_for_the_user_and_retries_with_an_alternati
     assert engine.conflicts() == []
     await engine.sync()
     held = await server_bookings(client, staff)
-    assert [(b["room_id"], b["start"]) for b in held] == [(campus.room_102, at(monday, 9).replace("+00:00", "Z"))]
+    assert [(b["room_id"], b["start"]) for b in held] == [
+        (campus.room_102, at(monday, 9).replace("+00:00", "Z"))
+    ]
     assert engine.status()["pending"] == 0 and engine.status()["needs_attention"] == 0
 
 
@@ -103,7 +107,10 @@ async def test_moves_and_cancellations_made_offline_reach_the_server(
     await engine.sync()
 
     server = {b["id"]: b for b in await server_bookings(client, staff)}
-    assert (server[first["id"]]["room_id"], server[first["id"]]["start"][11:16]) == (campus.eng_1, "14:00")
+    assert (server[first["id"]]["room_id"], server[first["id"]]["start"][11:16]) == (
+        campus.eng_1,
+        "14:00",
+    )
     assert server[first["id"]]["version"] == 3
     cancelled = await client.get(f"/api/v1/bookings/{second['id']}", headers=staff.headers)
     assert (await cancelled.json())["status"] == "cancelled"
@@ -127,7 +134,9 @@ async def test_a_discarded_change_is_gone_and_the_replica_matches_the_server(
     await engine.sync()
 
     local = engine.reads.bookings_in([campus.room_201], when(at(monday, 0)), when(at(monday, 23)))
-    remote = await (await client.get(f"/api/v1/bookings?room_id={campus.room_201}", headers=staff.headers)).json()
+    remote = await (
+        await client.get(f"/api/v1/bookings?room_id={campus.room_201}", headers=staff.headers)
+    ).json()
     assert [b["id"] for b in local] == [b["id"] for b in remote["items"]]
     assert local[0]["title"] == "Lecture" and local[0]["pending"] is False
 
@@ -141,10 +150,17 @@ async def test_a_series_booked_offline_and_one_occurrence_cancelled(
     staff = await make_person("staff")
     engine = await signed_in(client, engines, staff)
     monday = next_weekday(0)
-    rows = engine.book_series(SeriesCreate(
-        room_id=campus.room_101, title="Seminar", weekdays=["mon"], first_day=monday,
-        last_day=monday + timedelta(days=14), start_time="10:00", end_time="11:00",
-    ))
+    rows = engine.book_series(
+        SeriesCreate(
+            room_id=campus.room_101,
+            title="Seminar",
+            weekdays=["mon"],
+            first_day=monday,
+            last_day=monday + timedelta(days=14),
+            start_time="10:00",
+            end_time="11:00",
+        )
+    )
     assert len(rows) == 3 and all(r["pending"] for r in rows)
     await engine.sync()
     mine = engine.reads.my_bookings(staff.id)

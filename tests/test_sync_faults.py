@@ -29,7 +29,10 @@ from tests.test_sync_client import server_bookings, signed_in, when
 
 
 async def test_a_lost_push_answer_is_retried_and_nothing_is_applied_twice(
-    aiohttp_client: AiohttpClient, settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    aiohttp_client: AiohttpClient,
+    settings: Settings,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The server commits the push, the connection drops before the answer arrives; the client
     sends the same mutations again and gets the stored outcomes."""
@@ -56,7 +59,9 @@ async def test_a_lost_push_answer_is_retried_and_nothing_is_applied_twice(
         await engine.sync()
         monday = next_weekday(0)
         made = [
-            engine.book(campus.room_101, when(at(monday, hour)), when(at(monday, hour + 1)), f"B{hour}")
+            engine.book(
+                campus.room_101, when(at(monday, hour)), when(at(monday, hour + 1)), f"B{hour}"
+            )
             for hour in (8, 9, 10)
         ]
         report = await engine.sync()
@@ -84,8 +89,12 @@ async def _people(client: TestClient) -> tuple[Person, Person]:
 
 @pytest.mark.slow
 async def test_a_server_killed_mid_push_loses_and_duplicates_nothing(
-    client: TestClient, admin: Person, make_person: MakePerson, database_url: str,
-    tmp_path: Path, engines: Callable[[str], Engine],
+    client: TestClient,
+    admin: Person,
+    make_person: MakePerson,
+    database_url: str,
+    tmp_path: Path,
+    engines: Callable[[str], Engine],
 ) -> None:
     campus = await make_campus(client, admin)
     staff = await make_person("staff")
@@ -101,9 +110,14 @@ async def test_a_server_killed_mid_push_loses_and_duplicates_nothing(
         for day in range(30):
             for hour in range(8, 18):
                 moment = when(at(first_day + timedelta(days=7 * (day // 5) + day % 5), hour))
-                made.append(engine.book(campus.room_101, moment, moment + timedelta(hours=1), f"B{day}-{hour}")["id"])
+                made.append(
+                    engine.book(
+                        campus.room_101, moment, moment + timedelta(hours=1), f"B{day}-{hour}"
+                    )["id"]
+                )
         syncing = asyncio.create_task(engine.sync())
-        while not await server_bookings(client, staff):
+        # Polls the server over HTTP: there is no event here to wait on.
+        while not await server_bookings(client, staff):  # noqa: ASYNC110
             await asyncio.sleep(0.02)
         server.kill()
         with pytest.raises(Unreachable):
@@ -122,7 +136,10 @@ async def test_a_server_killed_mid_push_loses_and_duplicates_nothing(
 
 
 async def test_an_interrupted_pull_page_leaves_the_replica_as_it_was(
-    client: TestClient, admin: Person, make_person: MakePerson, engines: Callable[[str], Engine],
+    client: TestClient,
+    admin: Person,
+    make_person: MakePerson,
+    engines: Callable[[str], Engine],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     campus = await make_campus(client, admin)
@@ -130,10 +147,19 @@ async def test_an_interrupted_pull_page_leaves_the_replica_as_it_was(
     engine = await signed_in(client, engines, staff)
     before = _snapshot(engine.replica)
     monday = next_weekday(0)
-    await client.post("/api/v1/buildings", json={"code": "NEW", "name": "New"}, headers=admin.headers)
-    await client.post("/api/v1/bookings", json={
-        "room_id": campus.room_101, "start": at(monday, 9), "end": at(monday, 10), "title": "T",
-    }, headers=admin.headers)
+    await client.post(
+        "/api/v1/buildings", json={"code": "NEW", "name": "New"}, headers=admin.headers
+    )
+    await client.post(
+        "/api/v1/bookings",
+        json={
+            "room_id": campus.room_101,
+            "start": at(monday, 9),
+            "end": at(monday, 10),
+            "title": "T",
+        },
+        headers=admin.headers,
+    )
 
     real_put = Replica._put
 
@@ -156,7 +182,10 @@ async def test_an_interrupted_pull_page_leaves_the_replica_as_it_was(
 
 def _snapshot(replica: Replica) -> dict[str, int]:
     with replica.read() as db:
-        counts = {t: db.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in ("buildings", "rooms", "bookings")}  # noqa: S608
+        counts = {
+            t: db.execute(f"SELECT count(*) FROM {t}").fetchone()[0]  # noqa: S608 (fixed names)
+            for t in ("buildings", "rooms", "bookings")
+        }
     return {**counts, "cursor": int(replica.state("cursor") or 0)}
 
 
@@ -168,7 +197,9 @@ async def test_a_client_behind_compaction_resets_and_keeps_its_outbox(
     engine = await signed_in(client, engines, staff)
     monday = next_weekday(0)
     pending = engine.book(campus.room_101, when(at(monday, 9)), when(at(monday, 10)), "Kept")
-    assert (await client.delete(f"/api/v1/rooms/{campus.room_201}", headers=admin.headers)).status == 204
+    assert (
+        await client.delete(f"/api/v1/rooms/{campus.room_201}", headers=admin.headers)
+    ).status == 204
     await compact(client.app[DATABASE], retention=timedelta(seconds=-1))
 
     report = await engine.sync()
@@ -195,4 +226,3 @@ async def test_an_unreachable_database_is_503_with_retry_after(
     signed = await client.post("/api/v1/auth/token", json={"username": "a", "password": "b"})
     assert signed.status == 503, await signed.text()
     assert "Retry-After" in signed.headers
-

@@ -25,21 +25,44 @@ async def register(client: TestClient, person: Person) -> str:
     return client_id
 
 
-async def push(client: TestClient, person: Person, client_id: str, mutations: list[dict[str, Any]]) -> Any:
-    response = await client.post("/api/v1/sync/push", json={
-        "client_id": client_id, "schema_version": SCHEMA_VERSION, "mutations": mutations,
-    }, headers=person.headers)
+async def push(
+    client: TestClient, person: Person, client_id: str, mutations: list[dict[str, Any]]
+) -> Any:
+    response = await client.post(
+        "/api/v1/sync/push",
+        json={
+            "client_id": client_id,
+            "schema_version": SCHEMA_VERSION,
+            "mutations": mutations,
+        },
+        headers=person.headers,
+    )
     assert response.status == 200, await response.text()
     return await response.json()
 
 
 def create(mid: int, room_id: int, start: str, end: str, **fields: Any) -> dict[str, Any]:
-    return {"mid": mid, "op": "create_booking", "args": {
-        "id": str(uuid.uuid4()), "room_id": room_id, "start": start, "end": end, "title": "Offline", **fields,
-    }}
+    return {
+        "mid": mid,
+        "op": "create_booking",
+        "args": {
+            "id": str(uuid.uuid4()),
+            "room_id": room_id,
+            "start": start,
+            "end": end,
+            "title": "Offline",
+            **fields,
+        },
+    }
 
 
-async def pull_all(client: TestClient, person: Person, cursor: int = 0, limit: int = 1000, client_id: str | None = None) -> tuple[list[dict[str, Any]], int, list[dict[str, Any]]]:
+async def pull_all(
+    client: TestClient,
+    person: Person,
+    cursor: int = 0,
+    limit: int = 1000,
+    client_id: str | None = None,
+) -> tuple[list[dict[str, Any]], int, list[dict[str, Any]]]:
     changes, pages = [], []
     while True:
         query = f"cursor={cursor}&limit={limit}" + (f"&client_id={client_id}" if client_id else "")
@@ -80,14 +103,24 @@ async def test_a_rejection_advances_and_a_gap_stops_the_batch(
     campus = await make_campus(client, admin)
     staff, other = await make_person(Role.STAFF), await make_person(Role.STAFF)
     monday = next_weekday(0)
-    await push(client, other, await register(client, other), [create(1, campus.room_101, at(monday, 9), at(monday, 11))])
+    await push(
+        client,
+        other,
+        await register(client, other),
+        [create(1, campus.room_101, at(monday, 9), at(monday, 11))],
+    )
     client_id = await register(client, staff)
 
-    answer = await push(client, staff, client_id, [
-        create(1, campus.room_101, at(monday, 10), at(monday, 12), attendees=10),
-        create(2, campus.room_102, at(monday, 10), at(monday, 12)),
-        create(4, campus.room_201, at(monday, 10), at(monday, 12)),
-    ])
+    answer = await push(
+        client,
+        staff,
+        client_id,
+        [
+            create(1, campus.room_101, at(monday, 10), at(monday, 12), attendees=10),
+            create(2, campus.room_102, at(monday, 10), at(monday, 12)),
+            create(4, campus.room_201, at(monday, 10), at(monday, 12)),
+        ],
+    )
     assert [r["status"] for r in answer["results"]] == ["rejected", "applied"]
     problem = answer["results"][0]["problem"]
     assert problem["type"] == "room-overlap"
@@ -103,25 +136,51 @@ async def test_push_checks_roles_versions_and_client_ownership(
     staff, student = await make_person(Role.STAFF), await make_person(Role.STUDENT)
     monday = next_weekday(0)
     student_client = await register(client, student)
-    refused = await push(client, student, student_client, [create(1, campus.room_101, at(monday, 9), at(monday, 10))])
+    refused = await push(
+        client, student, student_client, [create(1, campus.room_101, at(monday, 9), at(monday, 10))]
+    )
     assert refused["results"][0]["problem"]["type"] == "forbidden"
 
-    stolen = await client.post("/api/v1/sync/push", json={
-        "client_id": student_client, "schema_version": SCHEMA_VERSION, "mutations": [],
-    }, headers=staff.headers)
+    stolen = await client.post(
+        "/api/v1/sync/push",
+        json={
+            "client_id": student_client,
+            "schema_version": SCHEMA_VERSION,
+            "mutations": [],
+        },
+        headers=staff.headers,
+    )
     assert stolen.status == 403
 
     client_id = await register(client, staff)
     made = create(1, campus.room_101, at(monday, 9), at(monday, 10))
     await push(client, staff, client_id, [made])
     booking_id = made["args"]["id"]
-    answer = await push(client, staff, client_id, [
-        {"mid": 2, "op": "update_booking", "args": {"id": booking_id, "base_version": 1, "title": "Renamed"}},
-        {"mid": 3, "op": "update_booking", "args": {"id": booking_id, "base_version": 1, "title": "Stale"}},
-        {"mid": 4, "op": "create_booking", "args": {"room_id": "x"}},
-        {"mid": 5, "op": "cancel_booking", "args": {"id": booking_id, "base_version": 2}},
-    ])
-    assert [r["status"] for r in answer["results"]] == ["applied", "rejected", "rejected", "applied"]
+    answer = await push(
+        client,
+        staff,
+        client_id,
+        [
+            {
+                "mid": 2,
+                "op": "update_booking",
+                "args": {"id": booking_id, "base_version": 1, "title": "Renamed"},
+            },
+            {
+                "mid": 3,
+                "op": "update_booking",
+                "args": {"id": booking_id, "base_version": 1, "title": "Stale"},
+            },
+            {"mid": 4, "op": "create_booking", "args": {"room_id": "x"}},
+            {"mid": 5, "op": "cancel_booking", "args": {"id": booking_id, "base_version": 2}},
+        ],
+    )
+    assert [r["status"] for r in answer["results"]] == [
+        "applied",
+        "rejected",
+        "rejected",
+        "applied",
+    ]
     assert answer["results"][1]["problem"]["type"] == "stale-version"
     assert answer["results"][1]["problem"]["current"]["title"] == "Renamed"
     fields = {e["field"] for e in answer["results"][2]["problem"]["errors"]}
@@ -135,7 +194,12 @@ async def test_a_first_pull_returns_everything_the_caller_may_see(
     staff, student = await make_person(Role.STAFF), await make_person(Role.STUDENT)
     monday = next_weekday(0)
     staff_client = await register(client, staff)
-    await push(client, staff, staff_client, [create(1, campus.room_101, at(monday, 9), at(monday, 10), notes="Key", private=True)])
+    await push(
+        client,
+        staff,
+        staff_client,
+        [create(1, campus.room_101, at(monday, 9), at(monday, 10), notes="Key", private=True)],
+    )
 
     changes, cursor, pages = await pull_all(client, student, limit=3)
     assert len(pages) > 2
@@ -163,7 +227,19 @@ async def test_later_changes_come_after_the_cursor_and_cancellations_arrive(
     _, cursor, _ = await pull_all(client, staff)
     monday = next_weekday(0)
     made = create(1, campus.room_101, at(monday, 9), at(monday, 10))
-    await push(client, staff, client_id, [made, {"mid": 2, "op": "cancel_booking", "args": {"id": made["args"]["id"], "base_version": 1}}])
+    await push(
+        client,
+        staff,
+        client_id,
+        [
+            made,
+            {
+                "mid": 2,
+                "op": "cancel_booking",
+                "args": {"id": made["args"]["id"], "base_version": 1},
+            },
+        ],
+    )
     changes, _, pages = await pull_all(client, staff, cursor=cursor, client_id=client_id)
     assert [(c["table"], c["row"]["status"]) for c in changes] == [("bookings", "cancelled")]
     assert pages[-1]["last_mutation_id"] == 2
@@ -175,7 +251,9 @@ async def test_a_cursor_behind_compaction_gets_a_reset(client: TestClient, admin
     deleted = await client.delete(f"/api/v1/rooms/{campus.room_201}", headers=admin.headers)
     assert deleted.status == 204
     changes, _, _ = await pull_all(client, admin, cursor=cursor)
-    assert [(c["op"], c["table"], c["row"]["id"]) for c in changes] == [("delete", "rooms", str(campus.room_201))]
+    assert [(c["op"], c["table"], c["row"]["id"]) for c in changes] == [
+        ("delete", "rooms", str(campus.room_201))
+    ]
 
     removed = await compact(client.app[DATABASE], retention=timedelta(seconds=-1))
     assert removed == 1
@@ -186,10 +264,18 @@ async def test_a_cursor_behind_compaction_gets_a_reset(client: TestClient, admin
     assert len(rooms) == 4 and campus.room_201 not in rooms
 
 
-async def test_a_push_in_an_unknown_schema_version_is_refused(client: TestClient, admin: Person) -> None:
+async def test_a_push_in_an_unknown_schema_version_is_refused(
+    client: TestClient, admin: Person
+) -> None:
     client_id = await register(client, admin)
-    response = await client.post("/api/v1/sync/push", json={
-        "client_id": client_id, "schema_version": 999, "mutations": [],
-    }, headers=admin.headers)
+    response = await client.post(
+        "/api/v1/sync/push",
+        json={
+            "client_id": client_id,
+            "schema_version": 999,
+            "mutations": [],
+        },
+        headers=admin.headers,
+    )
     assert response.status == 400
     assert "schema" in (await response.json())["detail"]

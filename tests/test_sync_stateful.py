@@ -9,6 +9,7 @@ and each replica shows exactly what the server holds.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -19,7 +20,14 @@ import pytest
 from aiohttp.test_utils import TestClient
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule, run_state_machine_as_test
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
 from sqlalchemy import text
 
 from compax_server.db import Database
@@ -67,7 +75,11 @@ class SyncMachine(RuleBasedStateMachine):
             await http.post("/api/v1/buildings", json={"code": code, "name": code}, headers=headers)
             rooms = []
             for room in ("1", "2"):
-                async with http.post("/api/v1/rooms", json={"building": code, "code": room, "capacity": 30}, headers=headers) as r:
+                async with http.post(
+                    "/api/v1/rooms",
+                    json={"building": code, "code": room, "capacity": 30},
+                    headers=headers,
+                ) as r:
                     rooms.append((await r.json())["id"])
         return rooms
 
@@ -78,38 +90,53 @@ class SyncMachine(RuleBasedStateMachine):
         user = self.engines[who].user
         assert user is not None
         return [
-            b for b in self.engines[who].reads.my_bookings(user["id"])
-            if b["room_id"] in self.room_ids and b["status"] == "confirmed" and ":" not in str(b["id"])
+            b
+            for b in self.engines[who].reads.my_bookings(user["id"])
+            if b["room_id"] in self.room_ids
+            and b["status"] == "confirmed"
+            and ":" not in str(b["id"])
         ]
 
-    @rule(who=st.integers(0, CLIENTS - 1), room=st.integers(0, 1), hour=st.integers(8, 11),
-          half=st.booleans(), length=st.sampled_from([30, 60, 90]))
+    @rule(
+        who=st.integers(0, CLIENTS - 1),
+        room=st.integers(0, 1),
+        hour=st.integers(8, 11),
+        half=st.booleans(),
+        length=st.sampled_from([30, 60, 90]),
+    )
     def book(self, who: int, room: int, hour: int, half: bool, length: int) -> None:
         start = self._at(hour, 30 if half else 0)
-        try:
-            self.engines[who].book(self.room_ids[room], start, start + timedelta(minutes=length), f"c{who}")
-        except CompaxError:
-            pass  # refused locally before queuing: nothing to sync
+        # Refused locally before queuing: nothing to sync.
+        with contextlib.suppress(CompaxError):
+            self.engines[who].book(
+                self.room_ids[room], start, start + timedelta(minutes=length), f"c{who}"
+            )
 
-    @rule(who=st.integers(0, CLIENTS - 1), pick=st.integers(0, 20), hour=st.integers(8, 11), room=st.integers(0, 1))
+    @rule(
+        who=st.integers(0, CLIENTS - 1),
+        pick=st.integers(0, 20),
+        hour=st.integers(8, 11),
+        room=st.integers(0, 1),
+    )
     def move(self, who: int, pick: int, hour: int, room: int) -> None:
         mine = self._mine(who)
         if mine:
             target = mine[pick % len(mine)]
             length = datetime.fromisoformat(target["end"]) - datetime.fromisoformat(target["start"])
-            try:
-                self.engines[who].move(target["id"], start=self._at(hour), end=self._at(hour) + length, room_id=self.room_ids[room])
-            except CompaxError:
-                pass
+            with contextlib.suppress(CompaxError):
+                self.engines[who].move(
+                    target["id"],
+                    start=self._at(hour),
+                    end=self._at(hour) + length,
+                    room_id=self.room_ids[room],
+                )
 
     @rule(who=st.integers(0, CLIENTS - 1), pick=st.integers(0, 20))
     def cancel(self, who: int, pick: int) -> None:
         mine = self._mine(who)
         if mine:
-            try:
+            with contextlib.suppress(CompaxError):
                 self.engines[who].cancel(mine[pick % len(mine)]["id"])
-            except CompaxError:
-                pass
 
     @rule(who=st.integers(0, CLIENTS - 1))
     def go_offline_or_online(self, who: int) -> None:
@@ -154,7 +181,10 @@ class SyncMachine(RuleBasedStateMachine):
                 for conflict in engine.conflicts():
                     self.seen_rejected.add((str(engine.replica.state("client_id")), conflict.mid))
                     engine.discard(conflict.mid)
-            if all(e.status()["pending"] == 0 and e.status()["needs_attention"] == 0 for e in self.engines):
+            if all(
+                e.status()["pending"] == 0 and e.status()["needs_attention"] == 0
+                for e in self.engines
+            ):
                 break
         for engine in self.engines:
             asyncio.run(engine.sync())
@@ -166,7 +196,9 @@ class SyncMachine(RuleBasedStateMachine):
             recorded = {mid: status for (cid, mid), status in outcomes.items() if cid == client_id}
             assert set(recorded) == queued, "every queued mutation reached the server once"
             rejected = {mid for mid, status in recorded.items() if status == "rejected"}
-            assert {(client_id, mid) for mid in rejected} <= self.seen_rejected, "every rejection was shown"
+            assert {(client_id, mid) for mid in rejected} <= self.seen_rejected, (
+                "every rejection was shown"
+            )
         self.rejections.append(len(self.seen_rejected))
         server = asyncio.run(self._server_view())
         for engine in self.engines:
@@ -181,25 +213,43 @@ class SyncMachine(RuleBasedStateMachine):
         view = {}
         async with aiohttp.ClientSession(self.server_url) as http:
             for room_id in self.room_ids:
-                async with http.get(f"/api/v1/bookings?room_id={room_id}&limit=500", headers=self.admin.headers) as r:
+                async with http.get(
+                    f"/api/v1/bookings?room_id={room_id}&limit=500", headers=self.admin.headers
+                ) as r:
                     for b in (await r.json())["items"]:
-                        view[b["id"]] = (b["room_id"], _norm(b["start"]), _norm(b["end"]), b["version"])
+                        view[b["id"]] = (
+                            b["room_id"],
+                            _norm(b["start"]),
+                            _norm(b["end"]),
+                            b["version"],
+                        )
         return view
 
 
 def _norm(value: str) -> str:
-    return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return (
+        datetime.fromisoformat(value.replace("Z", "+00:00"))
+        .astimezone(UTC)
+        .strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    )
 
 
 async def _overlapping_pairs(database_url: str) -> int:
     database = Database(database_url)
     try:
         async with database.read() as session:
-            return int((await session.execute(text("""
+            return int(
+                (
+                    await session.execute(
+                        text("""
                 SELECT count(*) FROM bookings a JOIN bookings b
-                  ON a.room_id = b.room_id AND a.id < b.id AND a.start < b."end" AND b.start < a."end"
+                  ON a.room_id = b.room_id AND a.id < b.id
+                 AND a.start < b."end" AND b.start < a."end"
                  WHERE a.status = 'confirmed' AND b.status = 'confirmed'
-            """))).scalar_one())
+            """)
+                    )
+                ).scalar_one()
+            )
     finally:
         await database.dispose()
 
@@ -208,7 +258,9 @@ async def _mutation_outcomes(database_url: str) -> dict[tuple[str, int], str]:
     database = Database(database_url)
     try:
         async with database.read() as session:
-            rows = (await session.execute(text("SELECT client_id, mid, status FROM sync_mutations"))).all()
+            rows = (
+                await session.execute(text("SELECT client_id, mid, status FROM sync_mutations"))
+            ).all()
     finally:
         await database.dispose()
     return {(str(uuid.UUID(str(client_id))), int(mid)): status for client_id, mid, status in rows}
@@ -216,8 +268,12 @@ async def _mutation_outcomes(database_url: str) -> dict[tuple[str, int], str]:
 
 @pytest.mark.slow
 async def test_clients_offline_and_online_converge_without_double_booking(
-    client: TestClient, admin: Person, make_person: MakePerson, database_url: str,
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    client: TestClient,
+    admin: Person,
+    make_person: MakePerson,
+    database_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     people = [await make_person("staff") for _ in range(CLIENTS)]
     monkeypatch.setenv("COMPAX_DATA_DIR", str(tmp_path / "clients"))
@@ -225,14 +281,24 @@ async def test_clients_offline_and_online_converge_without_double_booking(
     server.start()
     try:
         await server.wait_until_healthy()
-        machine = type("Machine", (SyncMachine,), {
-            "server_url": server.url, "database_url": database_url, "admin": admin,
-            "usernames": [p.user.username for p in people],
-            "day": datetime.combine(next_weekday(1, weeks_ahead=3), datetime.min.time(), tzinfo=UTC),
-            "rejections": [],
-        })
+        machine = type(
+            "Machine",
+            (SyncMachine,),
+            {
+                "server_url": server.url,
+                "database_url": database_url,
+                "admin": admin,
+                "usernames": [p.user.username for p in people],
+                "day": datetime.combine(
+                    next_weekday(1, weeks_ahead=3), datetime.min.time(), tzinfo=UTC
+                ),
+                "rejections": [],
+            },
+        )
         run_settings = settings(
-            max_examples=12, stateful_step_count=30, deadline=None,
+            max_examples=12,
+            stateful_step_count=30,
+            deadline=None,
             suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
         )
         await asyncio.to_thread(run_state_machine_as_test, machine, settings=run_settings)

@@ -3,5 +3,12 @@
 from compax_server.routes import auth, availability, bookings, campus, sync, system, users
 
 #: Order matters where paths overlap: /rooms/free must come before /rooms/{id}.
-ROUTE_TABLES = (system.api, auth.api, users.api, availability.api, campus.api, bookings.api,
-                sync.api)
+ROUTE_TABLES = (
+    system.api,
+    auth.api,
+    users.api,
+    availability.api,
+    campus.api,
+    bookings.api,
+    sync.api,
+)

@@ -15,8 +15,13 @@ api = Api()
 
 
 @api.route(
-    "POST", "/api/v1/auth/token", summary="Sign in", tag="auth", public=True,
-    body=TokenRequest, response=TokenResponse,
+    "POST",
+    "/api/v1/auth/token",
+    summary="Sign in",
+    tag="auth",
+    public=True,
+    body=TokenRequest,
+    response=TokenResponse,
 )
 async def sign_in(call: Call[TokenRequest, None]) -> web.Response:
     sign_in = call.request.app[SIGN_IN]
@@ -39,8 +44,13 @@ async def read_me(call: Call[None, None]) -> web.Response:
 
 
 @api.route(
-    "PATCH", "/api/v1/me", summary="Change your name or email", tag="auth",
-    body=MeUpdate, response=UserPublic, conditional=True,
+    "PATCH",
+    "/api/v1/me",
+    summary="Change your name or email",
+    tag="auth",
+    body=MeUpdate,
+    response=UserPublic,
+    conditional=True,
 )
 async def update_me(call: Call[MeUpdate, None]) -> web.Response:
     async with call.db.write() as session:
@@ -50,8 +60,12 @@ async def update_me(call: Call[MeUpdate, None]) -> web.Response:
 
 
 @api.route(
-    "POST", "/api/v1/me/password", summary="Change your password", tag="auth",
-    body=PasswordChange, response=TokenResponse,
+    "POST",
+    "/api/v1/me/password",
+    summary="Change your password",
+    tag="auth",
+    body=PasswordChange,
+    response=TokenResponse,
 )
 async def change_password(call: Call[PasswordChange, None]) -> web.Response:
     """Every older token stops working; the answer carries a fresh one."""

@@ -24,8 +24,13 @@ ICS = "text/calendar"
 
 
 @api.route(
-    "GET", "/api/v1/rooms/free", summary="Find free rooms", tag="availability",
-    permission=Permission.READ_CAMPUS, query=FreeRoomQuery, response=dict[str, list[dict]],
+    "GET",
+    "/api/v1/rooms/free",
+    summary="Find free rooms",
+    tag="availability",
+    permission=Permission.READ_CAMPUS,
+    query=FreeRoomQuery,
+    response=dict[str, list[dict]],
 )
 async def free_rooms(call: Call[None, FreeRoomQuery]) -> web.Response:
     """Bookable rooms free and open for the whole window, smallest that fits first."""
@@ -35,47 +40,76 @@ async def free_rooms(call: Call[None, FreeRoomQuery]) -> web.Response:
 
 
 @api.route(
-    "GET", "/api/v1/rooms/{id}/availability", summary="Read a room's availability",
-    tag="availability", permission=READ, query=WindowQuery, response=RoomAvailability,
+    "GET",
+    "/api/v1/rooms/{id}/availability",
+    summary="Read a room's availability",
+    tag="availability",
+    permission=READ,
+    query=WindowQuery,
+    response=RoomAvailability,
 )
 async def room_availability(call: Call[None, WindowQuery]) -> web.Response:
     async with call.db.read() as session:
         grid = await availability.room_availability(
-            session, call.path_id(), call.query.start, call.query.end,
-            call.request.app[BOOKING_POLICY], call.user,
+            session,
+            call.path_id(),
+            call.query.start,
+            call.query.end,
+            call.request.app[BOOKING_POLICY],
+            call.user,
         )
     return json_response(grid)
 
 
 @api.route(
-    "GET", "/api/v1/buildings/{code}/availability", summary="Read a building's availability",
-    tag="availability", permission=READ, query=WindowQuery, response=BuildingAvailability,
+    "GET",
+    "/api/v1/buildings/{code}/availability",
+    summary="Read a building's availability",
+    tag="availability",
+    permission=READ,
+    query=WindowQuery,
+    response=BuildingAvailability,
 )
 async def building_availability(call: Call[None, WindowQuery]) -> web.Response:
     async with call.db.read() as session:
         grid = await availability.building_availability(
-            session, call.request.match_info["code"], call.query.start, call.query.end,
-            call.request.app[BOOKING_POLICY], call.user,
+            session,
+            call.request.match_info["code"],
+            call.query.start,
+            call.query.end,
+            call.request.app[BOOKING_POLICY],
+            call.user,
         )
     return json_response(grid)
 
 
 @api.route(
-    "GET", "/api/v1/reports/utilisation", summary="Report room utilisation", tag="availability",
-    permission=Permission.READ_REPORTS, query=UtilisationQuery, response=UtilisationReport,
+    "GET",
+    "/api/v1/reports/utilisation",
+    summary="Report room utilisation",
+    tag="availability",
+    permission=Permission.READ_REPORTS,
+    query=UtilisationQuery,
+    response=UtilisationReport,
 )
 async def utilisation(call: Call[None, UtilisationQuery]) -> web.Response:
     async with call.db.read() as session:
         report = await availability.utilisation(
-            session, call.query.start, call.query.end, call.query.building,
+            session,
+            call.query.start,
+            call.query.end,
+            call.query.building,
             call.request.app[BOOKING_POLICY],
         )
     return json_response(report)
 
 
 @api.route(
-    "GET", "/api/v1/rooms/{id}/calendar.ics", summary="Subscribe to a room's calendar",
-    tag="calendars", permission=READ,
+    "GET",
+    "/api/v1/rooms/{id}/calendar.ics",
+    summary="Subscribe to a room's calendar",
+    tag="calendars",
+    permission=READ,
 )
 async def room_calendar(call: Call[None, None]) -> web.Response:
     async with call.db.read() as session:
@@ -91,8 +125,11 @@ async def my_calendar(call: Call[None, None]) -> web.Response:
 
 
 @api.route(
-    "POST", "/api/v1/me/calendar-feed", summary="Make a private calendar feed URL",
-    tag="calendars", response=dict[str, str],
+    "POST",
+    "/api/v1/me/calendar-feed",
+    summary="Make a private calendar feed URL",
+    tag="calendars",
+    response=dict[str, str],
 )
 async def make_calendar_feed(call: Call[None, None]) -> web.Response:
     """A URL calendar apps can subscribe to without signing in; it revokes older feed URLs."""
@@ -105,8 +142,11 @@ async def make_calendar_feed(call: Call[None, None]) -> web.Response:
 
 
 @api.route(
-    "DELETE", "/api/v1/me/calendar-feed", summary="Revoke your calendar feed URLs",
-    tag="calendars", status=204,
+    "DELETE",
+    "/api/v1/me/calendar-feed",
+    summary="Revoke your calendar feed URLs",
+    tag="calendars",
+    status=204,
 )
 async def revoke_calendar_feed(call: Call[None, None]) -> web.Response:
     async with call.db.write() as session:
@@ -115,8 +155,11 @@ async def revoke_calendar_feed(call: Call[None, None]) -> web.Response:
 
 
 @api.route(
-    "GET", "/api/v1/calendar/{token}.ics", summary="Read a private calendar feed",
-    tag="calendars", public=True,
+    "GET",
+    "/api/v1/calendar/{token}.ics",
+    summary="Read a private calendar feed",
+    tag="calendars",
+    public=True,
 )
 async def calendar_feed(call: Call[None, None]) -> web.Response:
     """The token in the URL is the credential; a revoked or forged one is 404."""

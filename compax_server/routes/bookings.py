@@ -34,8 +34,14 @@ READ, BOOK = Permission.READ_BOOKINGS, Permission.BOOK
 
 
 @api.route(
-    "POST", "/api/v1/bookings", summary="Book a room", tag="bookings", permission=BOOK,
-    body=BookingCreate, response=BookingPublic, status=201,
+    "POST",
+    "/api/v1/bookings",
+    summary="Book a room",
+    tag="bookings",
+    permission=BOOK,
+    body=BookingCreate,
+    response=BookingPublic,
+    status=201,
 )
 async def create_booking(call: Call[BookingCreate, None]) -> web.Response:
     """Send an ``Idempotency-Key`` header to make retries safe: a repeat gets the first answer."""
@@ -79,8 +85,13 @@ def _replay(status: int, body: object) -> web.Response:
 
 
 @api.route(
-    "GET", "/api/v1/bookings", summary="List bookings", tag="bookings", permission=READ,
-    query=BookingQuery, response=Page[BookingPublic],
+    "GET",
+    "/api/v1/bookings",
+    summary="List bookings",
+    tag="bookings",
+    permission=READ,
+    query=BookingQuery,
+    response=Page[BookingPublic],
 )
 async def list_bookings(call: Call[None, BookingQuery]) -> web.Response:
     async with call.db.read() as session:
@@ -88,8 +99,12 @@ async def list_bookings(call: Call[None, BookingQuery]) -> web.Response:
 
 
 @api.route(
-    "GET", "/api/v1/bookings/{booking_id}", summary="Read a booking", tag="bookings",
-    permission=READ, response=BookingPublic,
+    "GET",
+    "/api/v1/bookings/{booking_id}",
+    summary="Read a booking",
+    tag="bookings",
+    permission=READ,
+    response=BookingPublic,
 )
 async def read_booking(call: Call[None, None]) -> web.Response:
     booking_id = bookings.parse_booking_id(call.request.match_info["booking_id"])
@@ -99,23 +114,41 @@ async def read_booking(call: Call[None, None]) -> web.Response:
 
 
 @api.route(
-    "PATCH", "/api/v1/bookings/{booking_id}", summary="Change a booking", tag="bookings",
-    permission=BOOK, body=BookingUpdate, query=ScopeQuery, response=BookingPublic, conditional=True,
+    "PATCH",
+    "/api/v1/bookings/{booking_id}",
+    summary="Change a booking",
+    tag="bookings",
+    permission=BOOK,
+    body=BookingUpdate,
+    query=ScopeQuery,
+    response=BookingPublic,
+    conditional=True,
 )
 async def update_booking(call: Call[BookingUpdate, ScopeQuery]) -> web.Response:
     """With ``scope=following`` or ``all``, a move shifts each occurrence of the series alike."""
     booking_id = bookings.parse_booking_id(call.request.match_info["booking_id"])
     async with call.db.write() as session:
         view = await bookings.update_booking(
-            session, call.user, booking_id, call.body, call.if_match(), call.query.scope,
+            session,
+            call.user,
+            booking_id,
+            call.body,
+            call.if_match(),
+            call.query.scope,
             call.request.app[BOOKING_POLICY],
         )
     return json_response(view, headers=etag(view.version))
 
 
 @api.route(
-    "DELETE", "/api/v1/bookings/{booking_id}", summary="Cancel a booking", tag="bookings",
-    permission=BOOK, query=ScopeQuery, response=dict[str, list[BookingPublic]], conditional=True,
+    "DELETE",
+    "/api/v1/bookings/{booking_id}",
+    summary="Cancel a booking",
+    tag="bookings",
+    permission=BOOK,
+    query=ScopeQuery,
+    response=dict[str, list[BookingPublic]],
+    conditional=True,
 )
 async def cancel_booking(call: Call[None, ScopeQuery]) -> web.Response:
     """Cancelled bookings are kept (status ``cancelled``); the answer lists every one cancelled."""
@@ -128,8 +161,14 @@ async def cancel_booking(call: Call[None, ScopeQuery]) -> web.Response:
 
 
 @api.route(
-    "POST", "/api/v1/series", summary="Book a recurring series", tag="bookings", permission=BOOK,
-    body=SeriesCreate, response=SeriesResult, status=201,
+    "POST",
+    "/api/v1/series",
+    summary="Book a recurring series",
+    tag="bookings",
+    permission=BOOK,
+    body=SeriesCreate,
+    response=SeriesResult,
+    status=201,
 )
 async def create_series(call: Call[SeriesCreate, None]) -> web.Response:
     """``on_conflict=fail`` books nothing if any date clashes; ``skip`` books the rest."""
@@ -142,8 +181,12 @@ async def create_series(call: Call[SeriesCreate, None]) -> web.Response:
 
 
 @api.route(
-    "GET", "/api/v1/series/{series_id}", summary="Read a series", tag="bookings",
-    permission=READ, response=SeriesPublic,
+    "GET",
+    "/api/v1/series/{series_id}",
+    summary="Read a series",
+    tag="bookings",
+    permission=READ,
+    response=SeriesPublic,
 )
 async def read_series(call: Call[None, None]) -> web.Response:
     series_id = bookings.parse_booking_id(call.request.match_info["series_id"])
@@ -152,22 +195,36 @@ async def read_series(call: Call[None, None]) -> web.Response:
 
 
 @api.route(
-    "POST", "/api/v1/terms/{id}/timetable", summary="Import a term timetable", tag="bookings",
-    permission=Permission.IMPORT_TIMETABLE, body=TimetableRequest, query=TimetableQuery,
+    "POST",
+    "/api/v1/terms/{id}/timetable",
+    summary="Import a term timetable",
+    tag="bookings",
+    permission=Permission.IMPORT_TIMETABLE,
+    body=TimetableRequest,
+    query=TimetableQuery,
     response=TimetableResult,
 )
 async def import_timetable(call: Call[TimetableRequest, TimetableQuery]) -> web.Response:
     """Each row becomes a weekly series over the term; ``dry_run=true`` changes nothing."""
     result = await series.import_timetable(
-        call.db, call.user, call.path_id(), call.body.rows, call.request.app[BOOKING_POLICY],
+        call.db,
+        call.user,
+        call.path_id(),
+        call.body.rows,
+        call.request.app[BOOKING_POLICY],
         dry_run=call.query.dry_run,
     )
     return json_response(result)
 
 
 @api.route(
-    "POST", "/api/v1/blackouts", summary="Close a room or building", tag="blackouts",
-    permission=Permission.MANAGE_BLACKOUTS, body=BlackoutCreate, response=BlackoutResult,
+    "POST",
+    "/api/v1/blackouts",
+    summary="Close a room or building",
+    tag="blackouts",
+    permission=Permission.MANAGE_BLACKOUTS,
+    body=BlackoutCreate,
+    response=BlackoutResult,
     status=201,
 )
 async def create_blackout(call: Call[BlackoutCreate, None]) -> web.Response:
@@ -178,8 +235,13 @@ async def create_blackout(call: Call[BlackoutCreate, None]) -> web.Response:
 
 
 @api.route(
-    "GET", "/api/v1/blackouts", summary="List blackouts", tag="blackouts", permission=READ,
-    query=BlackoutQuery, response=Page[BlackoutPublic],
+    "GET",
+    "/api/v1/blackouts",
+    summary="List blackouts",
+    tag="blackouts",
+    permission=READ,
+    query=BlackoutQuery,
+    response=Page[BlackoutPublic],
 )
 async def list_blackouts(call: Call[None, BlackoutQuery]) -> web.Response:
     async with call.db.read() as session:
@@ -187,12 +249,14 @@ async def list_blackouts(call: Call[None, BlackoutQuery]) -> web.Response:
 
 
 @api.route(
-    "DELETE", "/api/v1/blackouts/{id}", summary="Remove a blackout", tag="blackouts",
-    permission=Permission.MANAGE_BLACKOUTS, status=204,
+    "DELETE",
+    "/api/v1/blackouts/{id}",
+    summary="Remove a blackout",
+    tag="blackouts",
+    permission=Permission.MANAGE_BLACKOUTS,
+    status=204,
 )
 async def delete_blackout(call: Call[None, None]) -> web.Response:
     async with call.db.write() as session:
         await blackouts.delete_blackout(session, call.path_id())
     return web.Response(status=204)
-
-

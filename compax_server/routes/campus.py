@@ -113,25 +113,81 @@ def add_resource(resource: Resource) -> None:
 
     item = f"{path}/{{id}}"
     declarations: list[tuple[Callable[..., Any], dict[str, Any]]] = [
-        (list_items, dict(method="GET", path=path, summary=f"List {plural}", permission=READ,
-                          query=resource.query_schema, response=Page[resource.public_schema])),  # type: ignore[name-defined]
-        (create_item, dict(method="POST", path=path, summary=f"Create a {noun}", permission=MANAGE,
-                           body=resource.create_schema, response=resource.public_schema, status=201)),
-        (read_item, dict(method="GET", path=item, summary=f"Read a {noun}", permission=READ,
-                         response=resource.public_schema)),
-        (update_item, dict(method="PATCH", path=item, summary=f"Change a {noun}", permission=MANAGE,
-                           body=resource.update_schema, response=resource.public_schema,
-                           conditional=True)),
-        (delete_item, dict(method="DELETE", path=item, summary=f"Delete a {noun}",
-                           permission=MANAGE, status=204)),
-        (bulk_items, dict(method="POST", path=f"{path}:bulk", summary=f"Import {plural}",
-                          permission=MANAGE, body=BulkRequest, response=BulkResponse)),
+        (
+            list_items,
+            {
+                "method": "GET",
+                "path": path,
+                "summary": f"List {plural}",
+                "permission": READ,
+                "query": resource.query_schema,
+                # Pydantic parametrises Page at run time with the schema this resource holds;
+                # mypy accepts only a type expression inside the brackets.
+                "response": Page[resource.public_schema],  # type: ignore[name-defined]
+            },
+        ),
+        (
+            create_item,
+            {
+                "method": "POST",
+                "path": path,
+                "summary": f"Create a {noun}",
+                "permission": MANAGE,
+                "body": resource.create_schema,
+                "response": resource.public_schema,
+                "status": 201,
+            },
+        ),
+        (
+            read_item,
+            {
+                "method": "GET",
+                "path": item,
+                "summary": f"Read a {noun}",
+                "permission": READ,
+                "response": resource.public_schema,
+            },
+        ),
+        (
+            update_item,
+            {
+                "method": "PATCH",
+                "path": item,
+                "summary": f"Change a {noun}",
+                "permission": MANAGE,
+                "body": resource.update_schema,
+                "response": resource.public_schema,
+                "conditional": True,
+            },
+        ),
+        (
+            delete_item,
+            {
+                "method": "DELETE",
+                "path": item,
+                "summary": f"Delete a {noun}",
+                "permission": MANAGE,
+                "status": 204,
+            },
+        ),
+        (
+            bulk_items,
+            {
+                "method": "POST",
+                "path": f"{path}:bulk",
+                "summary": f"Import {plural}",
+                "permission": MANAGE,
+                "body": BulkRequest,
+                "response": BulkResponse,
+            },
+        ),
     ]
     for handler, options in declarations:
         handler.__name__ = f"{handler.__name__.replace('items', plural).replace('item', noun)}"
         handler.__doc__ = (
             f"Upsert up to 1,000 {plural} on {resource.key_description}."
-            if handler is bulk_items else None
+            if handler is bulk_items
+            else None
         )
         method, route_path = options.pop("method"), options.pop("path")
         api.route(method, route_path, tag=plural, **options)(handler)
@@ -141,29 +197,63 @@ def _room_key(data: RoomCreate) -> tuple[str, str]:
     return (data.building, data.code)
 
 
-add_resource(Resource(
-    noun="building", plural="buildings", model=Building,
-    create_schema=BuildingCreate, update_schema=BuildingUpdate, public_schema=BuildingPublic,
-    query_schema=BuildingQuery, list_rows=campus.list_buildings,
-    to_public=lambda session, row: _plain(campus.building_public, session, row),
-    create=campus.create_building, update=campus.update_building, delete=campus.delete_building,
-    natural_key=lambda data: data.code, load_by_key=campus.buildings_by_code,
-    upsert=campus.upsert_building, key_description="the building code",
-))
-add_resource(Resource(
-    noun="room", plural="rooms", model=Room,
-    create_schema=RoomCreate, update_schema=RoomUpdate, public_schema=RoomPublic,
-    query_schema=RoomQuery, list_rows=campus.list_rooms, to_public=campus.room_public,
-    create=campus.create_room, update=campus.update_room, delete=campus.delete_room,
-    natural_key=_room_key, load_by_key=campus.rooms_by_key,
-    upsert=campus.upsert_room, key_description="the building code and room code",
-))
-add_resource(Resource(
-    noun="term", plural="terms", model=Term,
-    create_schema=TermCreate, update_schema=TermUpdate, public_schema=TermPublic,
-    query_schema=ListQuery, list_rows=campus.list_terms,
-    to_public=lambda session, row: _plain(campus.term_public, session, row),
-    create=campus.create_term, update=campus.update_term, delete=campus.delete_term,
-    natural_key=lambda data: data.name, load_by_key=campus.terms_by_name,
-    upsert=campus.upsert_term, key_description="the term name",
-))
+add_resource(
+    Resource(
+        noun="building",
+        plural="buildings",
+        model=Building,
+        create_schema=BuildingCreate,
+        update_schema=BuildingUpdate,
+        public_schema=BuildingPublic,
+        query_schema=BuildingQuery,
+        list_rows=campus.list_buildings,
+        to_public=lambda session, row: _plain(campus.building_public, session, row),
+        create=campus.create_building,
+        update=campus.update_building,
+        delete=campus.delete_building,
+        natural_key=lambda data: data.code,
+        load_by_key=campus.buildings_by_code,
+        upsert=campus.upsert_building,
+        key_description="the building code",
+    )
+)
+add_resource(
+    Resource(
+        noun="room",
+        plural="rooms",
+        model=Room,
+        create_schema=RoomCreate,
+        update_schema=RoomUpdate,
+        public_schema=RoomPublic,
+        query_schema=RoomQuery,
+        list_rows=campus.list_rooms,
+        to_public=campus.room_public,
+        create=campus.create_room,
+        update=campus.update_room,
+        delete=campus.delete_room,
+        natural_key=_room_key,
+        load_by_key=campus.rooms_by_key,
+        upsert=campus.upsert_room,
+        key_description="the building code and room code",
+    )
+)
+add_resource(
+    Resource(
+        noun="term",
+        plural="terms",
+        model=Term,
+        create_schema=TermCreate,
+        update_schema=TermUpdate,
+        public_schema=TermPublic,
+        query_schema=ListQuery,
+        list_rows=campus.list_terms,
+        to_public=lambda session, row: _plain(campus.term_public, session, row),
+        create=campus.create_term,
+        update=campus.update_term,
+        delete=campus.delete_term,
+        natural_key=lambda data: data.name,
+        load_by_key=campus.terms_by_name,
+        upsert=campus.upsert_term,
+        key_description="the term name",
+    )
+)

@@ -8,15 +8,27 @@ from compax_server.api import Api, Call, json_response
 from compax_server.keys import BOOKING_POLICY
 from compax_server.services import sync
 from sync.permissions import Permission
-from sync.protocol import ClientState, PullQuery, PullResponse, PushRequest, PushResponse, RegisterClient
+from sync.protocol import (
+    ClientState,
+    PullQuery,
+    PullResponse,
+    PushRequest,
+    PushResponse,
+    RegisterClient,
+)
 
 api = Api()
 SYNC = Permission.READ_BOOKINGS
 
 
 @api.route(
-    "POST", "/api/v1/sync/clients", summary="Register a client replica", tag="sync",
-    permission=SYNC, body=RegisterClient, response=ClientState,
+    "POST",
+    "/api/v1/sync/clients",
+    summary="Register a client replica",
+    tag="sync",
+    permission=SYNC,
+    body=RegisterClient,
+    response=ClientState,
 )
 async def register_client(call: Call[RegisterClient, None]) -> web.Response:
     """A client id (a UUID the client makes) belongs to one user; registering twice is fine."""
@@ -24,8 +36,13 @@ async def register_client(call: Call[RegisterClient, None]) -> web.Response:
 
 
 @api.route(
-    "POST", "/api/v1/sync/push", summary="Push offline changes", tag="sync", permission=SYNC,
-    body=PushRequest, response=PushResponse,
+    "POST",
+    "/api/v1/sync/push",
+    summary="Push offline changes",
+    tag="sync",
+    permission=SYNC,
+    body=PushRequest,
+    response=PushResponse,
 )
 async def push(call: Call[PushRequest, None]) -> web.Response:
     """Mutations with ``mid`` at or below ``last_mutation_id`` get their stored outcome again;
@@ -35,8 +52,13 @@ async def push(call: Call[PushRequest, None]) -> web.Response:
 
 
 @api.route(
-    "GET", "/api/v1/sync/pull", summary="Pull changes", tag="sync", permission=SYNC,
-    query=PullQuery, response=PullResponse,
+    "GET",
+    "/api/v1/sync/pull",
+    summary="Pull changes",
+    tag="sync",
+    permission=SYNC,
+    query=PullQuery,
+    response=PullResponse,
 )
 async def pull(call: Call[None, PullQuery]) -> web.Response:
     """Changes after ``cursor``, in order, from one snapshot; repeat while ``has_more``."""

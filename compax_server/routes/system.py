@@ -26,25 +26,29 @@ async def health(call: Call[None, None]) -> web.Response:
 
 
 @api.route(
-    "GET", "/api/v1/campus", summary="Read the campus time zone and booking rules", tag="system",
-    permission=Permission.READ_CAMPUS, response=CampusInfo,
+    "GET",
+    "/api/v1/campus",
+    summary="Read the campus time zone and booking rules",
+    tag="system",
+    permission=Permission.READ_CAMPUS,
+    response=CampusInfo,
 )
 async def campus(call: Call[None, None]) -> web.Response:
     """The defaults rooms fall back on; clients use them to check bookings offline."""
     rules = call.settings.campus_rules()
-    return json_response(CampusInfo(
-        timezone=call.settings.timezone,
-        opening_hours=rules.opening_hours,
-        min_duration_minutes=rules.min_duration_minutes,
-        max_duration_minutes=rules.max_duration_minutes,
-        max_days_ahead=rules.max_days_ahead,
-        min_notice_minutes=rules.min_notice_minutes,
-        server_version=version("compax"),
-    ))
+    return json_response(
+        CampusInfo(
+            timezone=call.settings.timezone,
+            opening_hours=rules.opening_hours,
+            min_duration_minutes=rules.min_duration_minutes,
+            max_duration_minutes=rules.max_duration_minutes,
+            max_days_ahead=rules.max_days_ahead,
+            min_notice_minutes=rules.min_notice_minutes,
+            server_version=version("compax"),
+        )
+    )
 
 
-@api.route(
-    "GET", "/api/v1/openapi.json", summary="Describe the API", tag="system", public=True
-)
+@api.route("GET", "/api/v1/openapi.json", summary="Describe the API", tag="system", public=True)
 async def openapi(call: Call[None, None]) -> web.Response:
     return json_response(build_openapi(call.request.app[ENDPOINTS], version("compax")))

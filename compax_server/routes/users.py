@@ -29,8 +29,13 @@ MANAGE = Permission.MANAGE_USERS
 
 
 @api.route(
-    "GET", "/api/v1/users", summary="List users", tag="users", permission=MANAGE,
-    query=UserQuery, response=Page[UserPublic],
+    "GET",
+    "/api/v1/users",
+    summary="List users",
+    tag="users",
+    permission=MANAGE,
+    query=UserQuery,
+    response=Page[UserPublic],
 )
 async def list_users(call: Call[None, UserQuery]) -> web.Response:
     async with call.db.read() as session:
@@ -38,8 +43,14 @@ async def list_users(call: Call[None, UserQuery]) -> web.Response:
 
 
 @api.route(
-    "POST", "/api/v1/users", summary="Create a user", tag="users", permission=MANAGE,
-    body=UserCreate, response=UserPublic, status=201,
+    "POST",
+    "/api/v1/users",
+    summary="Create a user",
+    tag="users",
+    permission=MANAGE,
+    body=UserCreate,
+    response=UserPublic,
+    status=201,
 )
 async def create_user(call: Call[UserCreate, None]) -> web.Response:
     password_hash = await call.request.app[PASSWORDS].hash(call.body.password)
@@ -50,7 +61,11 @@ async def create_user(call: Call[UserCreate, None]) -> web.Response:
 
 
 @api.route(
-    "GET", "/api/v1/users/{id}", summary="Read a user", tag="users", permission=MANAGE,
+    "GET",
+    "/api/v1/users/{id}",
+    summary="Read a user",
+    tag="users",
+    permission=MANAGE,
     response=UserPublic,
 )
 async def read_user(call: Call[None, None]) -> web.Response:
@@ -60,8 +75,14 @@ async def read_user(call: Call[None, None]) -> web.Response:
 
 
 @api.route(
-    "PATCH", "/api/v1/users/{id}", summary="Change a user", tag="users", permission=MANAGE,
-    body=UserUpdate, response=UserPublic, conditional=True,
+    "PATCH",
+    "/api/v1/users/{id}",
+    summary="Change a user",
+    tag="users",
+    permission=MANAGE,
+    body=UserUpdate,
+    response=UserPublic,
+    conditional=True,
 )
 async def update_user(call: Call[UserUpdate, None]) -> web.Response:
     async with call.db.write() as session:
@@ -71,7 +92,11 @@ async def update_user(call: Call[UserUpdate, None]) -> web.Response:
 
 
 @api.route(
-    "DELETE", "/api/v1/users/{id}", summary="Deactivate a user", tag="users", permission=MANAGE,
+    "DELETE",
+    "/api/v1/users/{id}",
+    summary="Deactivate a user",
+    tag="users",
+    permission=MANAGE,
     response=UserPublic,
 )
 async def deactivate_user(call: Call[None, None]) -> web.Response:
@@ -84,8 +109,13 @@ async def deactivate_user(call: Call[None, None]) -> web.Response:
 
 
 @api.route(
-    "POST", "/api/v1/users/{id}/password", summary="Reset a user's password", tag="users",
-    permission=MANAGE, body=PasswordReset, status=204,
+    "POST",
+    "/api/v1/users/{id}/password",
+    summary="Reset a user's password",
+    tag="users",
+    permission=MANAGE,
+    body=PasswordReset,
+    status=204,
 )
 async def reset_password(call: Call[PasswordReset, None]) -> web.Response:
     new_hash = await call.request.app[PASSWORDS].hash(call.body.new_password)
@@ -95,8 +125,13 @@ async def reset_password(call: Call[PasswordReset, None]) -> web.Response:
 
 
 @api.route(
-    "POST", "/api/v1/users:bulk", summary="Import users", tag="users", permission=MANAGE,
-    body=BulkRequest, response=BulkResponse,
+    "POST",
+    "/api/v1/users:bulk",
+    summary="Import users",
+    tag="users",
+    permission=MANAGE,
+    body=BulkRequest,
+    response=BulkResponse,
 )
 async def bulk_users(call: Call[BulkRequest, None]) -> web.Response:
     """Upsert on username; a password is used only when the user is created."""

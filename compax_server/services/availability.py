@@ -6,15 +6,17 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from compax_server.models import Blackout, Booking, Building, Room, User
 from compax_server.services.booking_views import booking_view
 from compax_server.services.campus import rooms_matching
+from compax_server.services.common import id_of
 from compax_server.services.policy import BookingPolicy
 from sync.errors import NotFound
 from sync.rules import (
@@ -45,31 +47,44 @@ def _free_rooms_statement(
     """Bookable rooms matching ``query`` with no confirmed booking or blackout in the window:
     one statement, each NOT EXISTS answered by an index on (room_id, end)."""
     busy = exists().where(
-        Booking.room_id == Room.id,
-        Booking.status == CONFIRMED,
-        Booking.end > start,
-        Booking.start < end,
+        col(Booking.room_id) == col(Room.id),
+        col(Booking.status) == CONFIRMED,
+        col(Booking.end) > start,
+        col(Booking.start) < end,
     )
-    closed_room = exists().where(Blackout.room_id == Room.id, Blackout.end > start, Blackout.start < end)
+    closed_room = exists().where(
+        col(Blackout.room_id) == col(Room.id), col(Blackout.end) > start, col(Blackout.start) < end
+    )
     closed_building = exists().where(
-        Blackout.building_id == Room.building_id, Blackout.end > start, Blackout.start < end
+        col(Blackout.building_id) == col(Room.building_id),
+        col(Blackout.end) > start,
+        col(Blackout.start) < end,
     )
     statement = rooms_matching(query.model_copy(update={"bookable": True}))
     statement = statement.where(~busy, ~closed_room, ~closed_building)
     if exclude_room is not None:
-        statement = statement.where(Room.id != exclude_room)
+        statement = statement.where(col(Room.id) != exclude_room)
     return statement
 
 
 def _open_for(room: Room, start: datetime, end: datetime, policy: BookingPolicy) -> bool:
-    window = opening_window(start.astimezone(policy.zone).date(), policy.campus.for_room(room).opening_hours, policy.zone)
+    window = opening_window(
+        start.astimezone(policy.zone).date(),
+        policy.campus.for_room(room).opening_hours,
+        policy.zone,
+    )
     return window is not None and window[0] <= start and end <= window[1]
 
 
 def _room_summary(room: Room, building_code: str) -> dict[str, Any]:
     return {
-        "id": room.id, "room": f"{building_code}/{room.code}", "building": building_code,
-        "code": room.code, "name": room.name, "kind": room.kind, "capacity": room.capacity,
+        "id": room.id,
+        "room": f"{building_code}/{room.code}",
+        "building": building_code,
+        "code": room.code,
+        "name": room.name,
+        "kind": room.kind,
+        "capacity": room.capacity,
     }
 
 
@@ -81,7 +96,7 @@ async def free_rooms(
         building=query.building, kind=query.kind, capacity=query.capacity, features=query.features
     )
     statement = _free_rooms_statement(query.start, query.end, room_query).order_by(
-        Room.capacity, Room.id
+        col(Room.capacity), col(Room.id)
     )
     rows = await session.execute(statement)
     found = []
@@ -108,8 +123,10 @@ async def alternatives(
     free times of the same length in the same room on the same day."""
     room_query = RoomQuery(capacity=attendees or None, features=list(features))
     statement = _free_rooms_statement(start, end, room_query, exclude_room=room.id)
-    same_building_first = (Room.building_id != room.building_id).asc()
-    rows = await session.execute(statement.order_by(same_building_first, Room.capacity, Room.id))
+    same_building_first = (col(Room.building_id) != room.building_id).asc()
+    rows = await session.execute(
+        statement.order_by(same_building_first, col(Room.capacity), col(Room.id))
+    )
     rooms = []
     for candidate, building_code in rows:
         if _open_for(candidate, start, end, policy):
@@ -128,28 +145,38 @@ async def alternatives(
 async def _busy_intervals(
     session: AsyncSession, room: Room, start: datetime, end: datetime, exclude: Sequence[uuid.UUID]
 ) -> list[Interval]:
-    bookings = select(Booking.start, Booking.end).where(
-        Booking.room_id == room.id, Booking.status == CONFIRMED, Booking.end > start, Booking.start < end
+    bookings = select(col(Booking.start), col(Booking.end)).where(
+        col(Booking.room_id) == room.id,
+        col(Booking.status) == CONFIRMED,
+        col(Booking.end) > start,
+        col(Booking.start) < end,
     )
     if exclude:
-        bookings = bookings.where(Booking.id.not_in(exclude))
-    blackouts = select(Blackout.start, Blackout.end).where(
-        (Blackout.room_id == room.id) | (Blackout.building_id == room.building_id),
-        Blackout.end > start,
-        Blackout.start < end,
+        bookings = bookings.where(col(Booking.id).not_in(exclude))
+    blackouts = select(col(Blackout.start), col(Blackout.end)).where(
+        (col(Blackout.room_id) == room.id) | (col(Blackout.building_id) == room.building_id),
+        col(Blackout.end) > start,
+        col(Blackout.start) < end,
     )
     rows = [*(await session.execute(bookings)).all(), *(await session.execute(blackouts)).all()]
     return [(row[0], row[1]) for row in rows]
 
 
-def _open_intervals(room: Room, start: datetime, end: datetime, policy: BookingPolicy) -> list[Interval]:
+def _open_intervals(
+    room: Room, start: datetime, end: datetime, policy: BookingPolicy
+) -> list[Interval]:
     return open_intervals(policy.campus.for_room(room).opening_hours, start, end, policy.zone)
 
 
 async def room_availability(
-    session: AsyncSession, room_id: int, start: datetime, end: datetime, policy: BookingPolicy, viewer: User
+    session: AsyncSession,
+    room_id: int,
+    start: datetime,
+    end: datetime,
+    policy: BookingPolicy,
+    viewer: User,
 ) -> RoomAvailability:
-    statement = select(Room, Building.code).join(Building).where(Room.id == room_id)
+    statement = select(Room, col(Building.code)).join(Building).where(col(Room.id) == room_id)
     row = (await session.execute(statement)).first()
     if row is None:
         raise NotFound(f"No room with id {room_id}")
@@ -157,12 +184,21 @@ async def room_availability(
 
 
 async def building_availability(
-    session: AsyncSession, code: str, start: datetime, end: datetime, policy: BookingPolicy, viewer: User
+    session: AsyncSession,
+    code: str,
+    start: datetime,
+    end: datetime,
+    policy: BookingPolicy,
+    viewer: User,
 ) -> BuildingAvailability:
-    statement = select(Room, Building.code).join(Building).where(Building.code == code.upper())
-    rows = (await session.execute(statement.order_by(Room.code))).all()
+    statement = (
+        select(Room, col(Building.code)).join(Building).where(col(Building.code) == code.upper())
+    )
+    rows = (await session.execute(statement.order_by(col(Room.code)))).all()
     if not rows:
-        exists_ = await session.execute(select(Building.id).where(Building.code == code.upper()))
+        exists_ = await session.execute(
+            select(col(Building.id)).where(col(Building.code) == code.upper())
+        )
         if exists_.first() is None:
             raise NotFound(f"No building with code {code}")
     return BuildingAvailability(
@@ -182,34 +218,48 @@ async def _grids(
     room_ids = [room.id for room, _ in rows]
     building_ids = {room.building_id for room, _ in rows}
     bookings = await session.execute(
-        select(Booking, User.username)
-        .join(User, User.id == Booking.owner_id)
+        select(Booking, col(User.username))
+        .join(User, col(User.id) == col(Booking.owner_id))
         .where(
-            Booking.room_id.in_(room_ids), Booking.status == CONFIRMED,
-            Booking.end > start, Booking.start < end,
+            col(Booking.room_id).in_(room_ids),
+            col(Booking.status) == CONFIRMED,
+            col(Booking.end) > start,
+            col(Booking.start) < end,
         )
-        .order_by(Booking.start)
+        .order_by(col(Booking.start))
     )
     blackouts = await session.execute(
         select(Blackout).where(
-            Blackout.room_id.in_(room_ids) | Blackout.building_id.in_(building_ids),
-            Blackout.end > start, Blackout.start < end,
+            col(Blackout.room_id).in_(room_ids) | col(Blackout.building_id).in_(building_ids),
+            col(Blackout.end) > start,
+            col(Blackout.start) < end,
         )
     )
     labels = {room.id: f"{code}/{room.code}" for room, code in rows}
     busy_by_room: dict[int, list[BusyInterval]] = defaultdict(list)
     for booking, owner in bookings:
         view = booking_view(booking, labels[booking.room_id], owner, viewer)
-        busy_by_room[booking.room_id].append(BusyInterval(
-            start=booking.start, end=booking.end, kind="booking",
-            booking={"id": view.id, "title": view.title, "purpose": view.purpose, "owner": view.owner},
-        ))
+        busy_by_room[booking.room_id].append(
+            BusyInterval(
+                start=booking.start,
+                end=booking.end,
+                kind="booking",
+                booking={
+                    "id": view.id,
+                    "title": view.title,
+                    "purpose": view.purpose,
+                    "owner": view.owner,
+                },
+            )
+        )
     blackout_list = list(blackouts.scalars())
     grids = []
     for room, _ in rows:
         busy = list(busy_by_room[room.id])
         busy += [
-            BusyInterval(start=b.start, end=b.end, kind="blackout", blackout={"id": b.id, "reason": b.reason})
+            BusyInterval(
+                start=b.start, end=b.end, kind="blackout", blackout={"id": b.id, "reason": b.reason}
+            )
             for b in blackout_list
             if b.room_id == room.id or b.building_id == room.building_id
         ]
@@ -217,35 +267,51 @@ async def _grids(
         opened = _open_intervals(room, start, end, policy)
         spans = [(item.start, item.end) for item in busy]
         free = [iv for window in opened for iv in free_intervals(window, spans)]
-        grids.append(RoomAvailability(
-            room_id=room.id, room=labels[room.id], capacity=room.capacity, busy=busy,
-            free=[IntervalModel(start=s, end=e) for s, e in free],
-            open=[IntervalModel(start=s, end=e) for s, e in opened],
-        ))
+        grids.append(
+            RoomAvailability(
+                room_id=room.id,
+                room=labels[room.id],
+                capacity=room.capacity,
+                busy=busy,
+                free=[IntervalModel(start=s, end=e) for s, e in free],
+                open=[IntervalModel(start=s, end=e) for s, e in opened],
+            )
+        )
     return grids
 
 
 async def utilisation(
-    session: AsyncSession, start: datetime, end: datetime, building: str | None, policy: BookingPolicy
+    session: AsyncSession,
+    start: datetime,
+    end: datetime,
+    building: str | None,
+    policy: BookingPolicy,
 ) -> UtilisationReport:
     """Booked hours over open hours per bookable room and per building in ``[start, end)``."""
-    statement = select(Room, Building.code).join(Building).where(Room.bookable.is_(True))  # type: ignore[attr-defined]
+    statement = select(Room, col(Building.code)).join(Building).where(col(Room.bookable).is_(True))
     if building:
-        statement = statement.where(Building.code == building.upper())
-    rooms = (await session.execute(statement.order_by(Building.code, Room.code))).all()
+        statement = statement.where(col(Building.code) == building.upper())
+    rooms = (await session.execute(statement.order_by(col(Building.code), col(Room.code)))).all()
     booked = await session.execute(
-        select(Booking.room_id, Booking.start, Booking.end).where(
-            Booking.room_id.in_([room.id for room, _ in rooms]), Booking.status == CONFIRMED,
-            Booking.end > start, Booking.start < end,
+        select(col(Booking.room_id), col(Booking.start), col(Booking.end)).where(
+            col(Booking.room_id).in_([room.id for room, _ in rooms]),
+            col(Booking.status) == CONFIRMED,
+            col(Booking.end) > start,
+            col(Booking.start) < end,
         )
     )
     booked_seconds: dict[int, float] = defaultdict(float)
     for room_id, booking_start, booking_end in booked:
-        booked_seconds[room_id] += (min(booking_end, end) - max(booking_start, start)).total_seconds()
-    per_room, per_building = [], defaultdict(lambda: [0.0, 0.0])
+        booked_seconds[room_id] += (
+            min(booking_end, end) - max(booking_start, start)
+        ).total_seconds()
+    per_room: list[UtilisationRow] = []
+    per_building: defaultdict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
     for room, code in rooms:
-        open_seconds = sum((e - s).total_seconds() for s, e in _open_intervals(room, start, end, policy))
-        hours = booked_seconds[room.id] / 3600, open_seconds / 3600
+        open_seconds = sum(
+            (e - s).total_seconds() for s, e in _open_intervals(room, start, end, policy)
+        )
+        hours = booked_seconds[id_of(room)] / 3600, open_seconds / 3600
         per_room.append(_utilisation_row(code, hours, room_id=room.id, room=f"{code}/{room.code}"))
         per_building[code][0] += hours[0]
         per_building[code][1] += hours[1]
@@ -256,6 +322,9 @@ async def utilisation(
 def _utilisation_row(building: str, hours: tuple[float, float], **room: Any) -> UtilisationRow:
     booked, opened = hours
     return UtilisationRow(
-        building=building, booked_hours=round(booked, 2), open_hours=round(opened, 2),
-        utilisation=round(booked / opened, 4) if opened else 0.0, **room,
+        building=building,
+        booked_hours=round(booked, 2),
+        open_hours=round(opened, 2),
+        utilisation=round(booked / opened, 4) if opened else 0.0,
+        **room,
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from compax_server.db import Database
 from compax_server.models import Blackout, Booking, Building, Room, User
@@ -23,25 +24,35 @@ async def create_blackout(db: Database, actor: User, data: BlackoutCreate) -> Bl
     """Close a room or building; the answer lists the confirmed bookings it covers."""
     assert actor.id is not None
     async with db.write() as session:
-        covered = select(Booking.id).where(
-            Booking.status == CONFIRMED, Booking.start < data.end, Booking.end > data.start
+        covered = select(col(Booking.id)).where(
+            col(Booking.status) == CONFIRMED,
+            col(Booking.start) < data.end,
+            col(Booking.end) > data.start,
         )
+        room_id: int | None = None
+        building_id: int | None = None
         if data.room_id is not None:
             room = await room_for(session, data.room_id)
-            target = {"room_id": room.id}
-            covered = covered.where(Booking.room_id == room.id)
+            room_id = room.id
+            covered = covered.where(col(Booking.room_id) == room.id)
         else:
             building = await building_by_code(session, data.building or "")
             if building is None:
                 raise ValidationFailed.single("building", f"no building has code {data.building}")
-            target = {"building_id": building.id}
-            covered = covered.join(Room, Room.id == Booking.room_id).where(
-                Room.building_id == building.id
+            building_id = building.id
+            covered = covered.join(Room, col(Room.id) == col(Booking.room_id)).where(
+                col(Room.building_id) == building.id
             )
         now = utcnow()
         blackout = Blackout(
-            **target, start=data.start, end=data.end, reason=data.reason, created_by=actor.id,
-            created_at=now, updated_at=now,
+            room_id=room_id,
+            building_id=building_id,
+            start=data.start,
+            end=data.end,
+            reason=data.reason,
+            created_by=actor.id,
+            created_at=now,
+            updated_at=now,
         )
         session.add(blackout)
         await session.flush()
@@ -58,17 +69,19 @@ async def list_blackouts(session: AsyncSession, query: BlackoutQuery) -> Page[Bl
         room = await session.get(Room, query.room_id)
         building_id = room.building_id if room else -1
         statement = statement.where(
-            (Blackout.room_id == query.room_id) | (Blackout.building_id == building_id)
+            (col(Blackout.room_id) == query.room_id) | (col(Blackout.building_id) == building_id)
         )
     if query.building:
-        statement = statement.join(Building, Building.id == Blackout.building_id).where(
-            Building.code == query.building.upper()
+        statement = statement.join(Building, col(Building.id) == col(Blackout.building_id)).where(
+            col(Building.code) == query.building.upper()
         )
     if query.start is not None:
-        statement = statement.where(Blackout.end > query.start)
+        statement = statement.where(col(Blackout.end) > query.start)
     if query.end is not None:
-        statement = statement.where(Blackout.start < query.end)
-    rows, cursor = await keyset_page(session, statement, Blackout.id, query.limit, query.cursor)
+        statement = statement.where(col(Blackout.start) < query.end)
+    rows, cursor = await keyset_page(
+        session, statement, col(Blackout.id), query.limit, query.cursor
+    )
     return Page(items=[blackout_public(row[0]) for row in rows], next_cursor=cursor)
 
 

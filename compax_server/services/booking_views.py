@@ -7,10 +7,11 @@ from collections.abc import Sequence
 
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from compax_server.models import Booking, Building, Room, User
 from sync.permissions import Permission, Role, allows
-from sync.schemas import BookingPublic
+from sync.schemas import BookingPublic, BookingStatus, Purpose
 
 
 def sees_everything(viewer: User, owner_id: int) -> bool:
@@ -29,13 +30,13 @@ def booking_view(booking: Booking, room_label: str, owner_name: str, viewer: Use
         start=booking.start,
         end=booking.end,
         title=booking.title if full or not booking.private else None,
-        purpose=booking.purpose,  # type: ignore[arg-type]
+        purpose=Purpose(booking.purpose),
         attendees=booking.attendees,
         private=booking.private,
         notes=booking.notes if full else None,
         owner_id=booking.owner_id if show_owner else None,
         owner=owner_name if show_owner else None,
-        status=booking.status,  # type: ignore[arg-type]
+        status=BookingStatus(booking.status),
         series_id=booking.series_id,
         version=booking.version,
         created_at=booking.created_at,
@@ -43,13 +44,13 @@ def booking_view(booking: Booking, room_label: str, owner_name: str, viewer: Use
     )
 
 
-def labelled_bookings() -> Select[tuple[Booking, str, str, str]]:
+def labelled_bookings() -> Select[Booking, str, str, str]:
     """Bookings with their room label parts and owner's username, in one joined select."""
     return (
-        select(Booking, Building.code, Room.code, User.username)
-        .join(Room, Room.id == Booking.room_id)
-        .join(Building, Building.id == Room.building_id)
-        .join(User, User.id == Booking.owner_id)
+        select(Booking, col(Building.code), col(Room.code), col(User.username))
+        .join(Room, col(Room.id) == col(Booking.room_id))
+        .join(Building, col(Building.id) == col(Room.building_id))
+        .join(User, col(User.id) == col(Booking.owner_id))
     )
 
 
@@ -60,8 +61,8 @@ async def views_of(
     if not booking_ids:
         return []
     rows = await session.execute(
-        labelled_bookings().where(Booking.id.in_(booking_ids)).order_by(Booking.start, Booking.id)
+        labelled_bookings()
+        .where(col(Booking.id).in_(booking_ids))
+        .order_by(col(Booking.start), col(Booking.id))
     )
     return [booking_view(b, f"{bc}/{rc}", owner, viewer) for b, bc, rc, owner in rows]
-
-

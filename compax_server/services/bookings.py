@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select, tuple_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from compax_server.models import Blackout, Booking, Building, Room, RuleOverride, User
 from compax_server.services.availability import alternatives
@@ -28,11 +29,14 @@ from compax_server.services.booking_views import (
     views_of,
 )
 from compax_server.services.common import (
+    LOCK_ROOM,
     apply_changes,
     check_version,
     fields_of,
     get_or_404,
+    id_of,
     is_unique_violation,
+    serialise_on,
     sqlstate,
     utcnow,
 )
@@ -98,32 +102,36 @@ def _decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
         raise ValidationFailed.single("cursor", "is not a cursor this server handed out") from None
 
 
-async def list_bookings(session: AsyncSession, query: BookingQuery, viewer: User) -> Page[BookingPublic]:
+async def list_bookings(
+    session: AsyncSession, query: BookingQuery, viewer: User
+) -> Page[BookingPublic]:
     """Bookings in start order, filtered as ``query`` asks; every filter has an index."""
     statement = labelled_bookings()
     if query.room_id is not None:
-        statement = statement.where(Booking.room_id == query.room_id)
+        statement = statement.where(col(Booking.room_id) == query.room_id)
     if query.building:
-        statement = statement.where(Building.code == query.building.upper())
+        statement = statement.where(col(Building.code) == query.building.upper())
     if query.owner:
         owner = viewer.username if query.owner == "me" else query.owner.lower()
-        statement = statement.where(User.username == owner)
+        statement = statement.where(col(User.username) == owner)
     if query.status is not None:
-        statement = statement.where(Booking.status == query.status)
+        statement = statement.where(col(Booking.status) == query.status)
     if query.purpose is not None:
-        statement = statement.where(Booking.purpose == query.purpose)
+        statement = statement.where(col(Booking.purpose) == query.purpose)
     if query.series_id is not None:
-        statement = statement.where(Booking.series_id == query.series_id)
+        statement = statement.where(col(Booking.series_id) == query.series_id)
     if query.start is not None:
-        statement = statement.where(Booking.end > query.start)
+        statement = statement.where(col(Booking.end) > query.start)
     if query.end is not None:
-        statement = statement.where(Booking.start < query.end)
+        statement = statement.where(col(Booking.start) < query.end)
     if query.cursor:
         statement = statement.where(
-            tuple_(Booking.start, Booking.id) > tuple_(*_decode_cursor(query.cursor))
+            tuple_(col(Booking.start), col(Booking.id)) > tuple_(*_decode_cursor(query.cursor))
         )
     rows = (
-        await session.execute(statement.order_by(Booking.start, Booking.id).limit(query.limit + 1))
+        await session.execute(
+            statement.order_by(col(Booking.start), col(Booking.id)).limit(query.limit + 1)
+        )
     ).all()
     more = len(rows) > query.limit
     rows = rows[: query.limit]
@@ -141,6 +149,17 @@ async def room_for(session: AsyncSession, room_id: int, field_name: str = "room_
     return room
 
 
+async def room_to_book(session: AsyncSession, room_id: int, field_name: str = "room_id") -> Room:
+    """The room, with this transaction first in line to book it.
+
+    Writers to one room take turns, so the check that precedes a write sees every booking
+    committed before it, and two overlapping inserts never wait on each other's uncommitted
+    rows in the exclusion check (which Postgres would break as a deadlock).
+    """
+    await serialise_on(session, LOCK_ROOM, room_id)
+    return await room_for(session, room_id, field_name)
+
+
 async def room_label(session: AsyncSession, room: Room) -> str:
     building = await session.get(Building, room.building_id)
     assert building is not None
@@ -154,7 +173,7 @@ async def owner_for(session: AsyncSession, actor: User, username: str | None) ->
     if not allows(actor.role, Permission.BOOK_FOR_OTHERS):
         raise Forbidden(f"Your role ({actor.role}) may not book on behalf of someone else")
     owner = (
-        await session.execute(select(User).where(User.username == username.lower()))
+        await session.execute(select(User).where(col(User.username) == username.lower()))
     ).scalar_one_or_none()
     if owner is None or not owner.active:
         raise ValidationFailed.single("owner", f"no active user is called {username}")
@@ -172,9 +191,9 @@ async def blackouts_over(
     """Blackouts of the room or its building that overlap ``[start, end)``."""
     rows = await session.execute(
         select(Blackout).where(
-            (Blackout.room_id == room.id) | (Blackout.building_id == room.building_id),
-            Blackout.start < end,
-            Blackout.end > start,
+            (col(Blackout.room_id) == room.id) | (col(Blackout.building_id) == room.building_id),
+            col(Blackout.start) < end,
+            col(Blackout.end) > start,
         )
     )
     return list(rows.scalars())
@@ -192,11 +211,17 @@ def rule_problems(
     )
     for blackout in blackouts:
         local = blackout.start.astimezone(policy.zone), blackout.end.astimezone(policy.zone)
-        problems.append(BlackoutConflict(
-            f"Closed {local[0]:%a %d %b %H:%M} to {local[1]:%a %d %b %H:%M}: {blackout.reason}",
-            blackout={"id": blackout.id, "start": blackout.start, "end": blackout.end,
-                      "reason": blackout.reason},
-        ))
+        problems.append(
+            BlackoutConflict(
+                f"Closed {local[0]:%a %d %b %H:%M} to {local[1]:%a %d %b %H:%M}: {blackout.reason}",
+                blackout={
+                    "id": blackout.id,
+                    "start": blackout.start,
+                    "end": blackout.end,
+                    "reason": blackout.reason,
+                },
+            )
+        )
     return problems
 
 
@@ -225,12 +250,22 @@ def log_override(
     assert actor.id is not None
     override_log.warning(
         "%s overrode %s for booking=%s series=%s: %s",
-        actor.username, ",".join(rules), booking_id, series_id, reason,
+        actor.username,
+        ",".join(rules),
+        booking_id,
+        series_id,
+        reason,
     )
-    session.add(RuleOverride(
-        booking_id=booking_id, series_id=series_id, user_id=actor.id, rules=rules,
-        reason=reason or "", created_at=utcnow(),
-    ))
+    session.add(
+        RuleOverride(
+            booking_id=booking_id,
+            series_id=series_id,
+            user_id=actor.id,
+            rules=rules,
+            reason=reason or "",
+            created_at=utcnow(),
+        )
+    )
 
 
 async def conflicting_bookings(
@@ -241,14 +276,14 @@ async def conflicting_bookings(
     exclude: Sequence[uuid.UUID] = (),
 ) -> list[Booking]:
     statement = select(Booking).where(
-        Booking.room_id == room_id,
-        Booking.status == CONFIRMED,
-        Booking.start < end,
-        Booking.end > start,
+        col(Booking.room_id) == room_id,
+        col(Booking.status) == CONFIRMED,
+        col(Booking.start) < end,
+        col(Booking.end) > start,
     )
     if exclude:
-        statement = statement.where(Booking.id.not_in(exclude))
-    return list((await session.execute(statement.order_by(Booking.start))).scalars())
+        statement = statement.where(col(Booking.id).not_in(exclude))
+    return list((await session.execute(statement.order_by(col(Booking.start)))).scalars())
 
 
 def is_overlap_violation(error: IntegrityError) -> bool:
@@ -275,11 +310,15 @@ async def overlap_error(
     label = await room_label(session, room)
     return RoomOverlap(
         f"{label} is already booked during {local[0]:%a %d %b %H:%M}–{local[1]:%H:%M}",
-        conflicting=[
-            {"id": v.id, "start": v.start, "end": v.end, "title": v.title} for v in views
-        ],
+        conflicting=[{"id": v.id, "start": v.start, "end": v.end, "title": v.title} for v in views],
         alternatives=await alternatives(
-            session, room, start, end, policy, attendees=attendees, features=features,
+            session,
+            room,
+            start,
+            end,
+            policy,
+            attendees=attendees,
+            features=features,
             exclude=exclude,
         ),
     )
@@ -287,13 +326,14 @@ async def overlap_error(
 
 # --- Writes ----------------------------------------------------------------------------------
 
+
 async def create_booking(
     session: AsyncSession, actor: User, data: BookingCreate, policy: BookingPolicy
 ) -> BookingPublic:
     """Book a room within ``session``'s write transaction, or raise why not."""
-    room = await room_for(session, data.room_id)
+    room = await room_to_book(session, data.room_id)
     owner = await owner_for(session, actor, data.owner)
-    if data.id is not None and await session.get(Booking, data.id):
+    if data.id is not None and await session.get(Booking, data.id) is not None:
         raise Duplicate(f"A booking with id {data.id} exists already", field="id")
     blackouts = await blackouts_over(session, room, data.start, data.end)
     overridden = refuse_or_override(
@@ -305,7 +345,7 @@ async def create_booking(
     booking = Booking(
         **fields_of(data, exclude=["id", "owner", "features", "override", "override_reason"]),
         id=data.id or uuid.uuid4(),
-        owner_id=owner.id,
+        owner_id=id_of(owner),
         created_at=now,
         updated_at=now,
     )
@@ -327,8 +367,14 @@ async def _overlap(
     session: AsyncSession, room: Room, data: BookingCreate, actor: User, policy: BookingPolicy
 ) -> RoomOverlap:
     return await overlap_error(
-        session, room, data.start, data.end, actor, policy,
-        attendees=data.attendees, features=data.features,
+        session,
+        room,
+        data.start,
+        data.end,
+        actor,
+        policy,
+        attendees=data.attendees,
+        features=data.features,
     )
 
 
@@ -339,11 +385,15 @@ async def _targets(session: AsyncSession, booking: Booking, scope: Scope) -> lis
     if booking.series_id is None:
         raise ValidationFailed.single("scope", "this booking is not part of a series")
     statement = select(Booking).where(
-        Booking.series_id == booking.series_id, Booking.status == CONFIRMED, Booking.id != booking.id
+        col(Booking.series_id) == booking.series_id,
+        col(Booking.status) == CONFIRMED,
+        col(Booking.id) != booking.id,
     )
     if scope is Scope.FOLLOWING:
-        statement = statement.where(Booking.start > booking.start)
-    others = (await session.execute(statement.with_for_update().order_by(Booking.start))).scalars()
+        statement = statement.where(col(Booking.start) > booking.start)
+    others = (
+        await session.execute(statement.with_for_update().order_by(col(Booking.start)))
+    ).scalars()
     return [booking, *others]
 
 
@@ -381,7 +431,7 @@ async def update_booking(
     end = changes.get("end", booking.end)
     if end <= start:
         raise ValidationFailed.single("end", "must be after start")
-    room = await room_for(session, changes.get("room_id", booking.room_id))
+    room = await room_to_book(session, changes.get("room_id", booking.room_id))
     plans = [(t, *_moved_times(booking, t, start, end, policy.zone)) for t in targets]
     if {"room_id", "start", "end"} & changes.keys():
         await _check_moves(session, actor, room, plans, data, policy, single=len(targets) == 1)
@@ -420,7 +470,13 @@ async def _check_moves(
             overridden = refuse_or_override(actor, problems, request)
             if in_the_way:
                 raise await overlap_error(
-                    session, room, start, end, actor, policy, attendees=target.attendees,
+                    session,
+                    room,
+                    start,
+                    end,
+                    actor,
+                    policy,
+                    attendees=target.attendees,
                     exclude=moving,
                 )
             continue
@@ -435,7 +491,10 @@ async def _check_moves(
         )
     if overridden:
         log_override(
-            session, actor, sorted(set(overridden)), request.override_reason,
+            session,
+            actor,
+            sorted(set(overridden)),
+            request.override_reason,
             booking_id=plans[0][0].id,
         )
 
@@ -448,8 +507,11 @@ def clash(
         "date": start.astimezone(zone).date(),
         "problems": [{"type": p.type, "detail": p.detail} for p in problems]
         + [
-            {"type": "room-overlap", "detail": "the room is booked", "conflicting": {
-                "id": b.id, "start": b.start, "end": b.end}}
+            {
+                "type": "room-overlap",
+                "detail": "the room is booked",
+                "conflicting": {"id": b.id, "start": b.start, "end": b.end},
+            }
             for b in in_the_way
         ],
     }
@@ -469,4 +531,3 @@ async def cancel_booking(
         apply_changes(target, {"status": BookingStatus.CANCELLED.value})
     await session.flush()
     return await views_of(session, [t.id for t in targets], actor)
-

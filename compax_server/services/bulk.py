@@ -58,7 +58,9 @@ class BulkBatch(Generic[CreateT]):
                     )
         results = [self.results[i] for i in sorted(self.results)]
         counts = Counter(result.status for result in results)
-        return BulkResponse(results=results, summary={status: counts[status] for status in BulkStatus})
+        return BulkResponse(
+            results=results, summary={status: counts[status] for status in BulkStatus}
+        )
 
 
 async def _upsert_one(

@@ -7,11 +7,12 @@ from typing import Any
 
 from icalendar import Calendar, Event
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from compax_server.models import Booking, Building, Room, User
+from compax_server.security import Tokens
 from compax_server.services.booking_views import booking_view, labelled_bookings
 from compax_server.services.common import get_or_404, utcnow
-from compax_server.security import Tokens
 
 CALENDAR_FEED_SALT = "compax.calendar-feed"
 FEED_LIFETIME_SECONDS = 5 * 366 * 24 * 3600
@@ -28,12 +29,12 @@ async def room_calendar(session: AsyncSession, room_id: int, viewer: User) -> by
     room = await get_or_404(session, Room, room_id, "room")
     building = await session.get(Building, room.building_id)
     assert building is not None
-    statement = labelled_bookings().where(Booking.room_id == room_id)
+    statement = labelled_bookings().where(col(Booking.room_id) == room_id)
     return await _calendar(session, statement, viewer, f"Compax {building.code}/{room.code}")
 
 
 async def personal_calendar(session: AsyncSession, user: User) -> bytes:
-    statement = labelled_bookings().where(Booking.owner_id == user.id)
+    statement = labelled_bookings().where(col(Booking.owner_id) == user.id)
     return await _calendar(session, statement, user, f"Compax bookings of {user.username}")
 
 
@@ -51,7 +52,9 @@ async def feed_owner(session: AsyncSession, tokens: Tokens, token: str) -> User 
 async def _calendar(session: AsyncSession, statement: Any, viewer: User, name: str) -> bytes:
     now = utcnow()
     rows = await session.execute(
-        statement.where(Booking.end > now - PAST, Booking.start < now + FUTURE).order_by(Booking.start)
+        statement.where(col(Booking.end) > now - PAST, col(Booking.start) < now + FUTURE).order_by(
+            col(Booking.start)
+        )
     )
     calendar = Calendar()
     calendar.add("prodid", "-//Compax//Room bookings//EN")

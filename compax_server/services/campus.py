@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from compax_server.models import Building, Room, RoomFeature, Term
 from compax_server.services.common import (
@@ -16,6 +17,7 @@ from compax_server.services.common import (
     check_version,
     fields_of,
     get_or_404,
+    id_of,
     is_unique_violation,
     keyset_page,
     refuse_nulls,
@@ -50,13 +52,17 @@ def building_public(building: Building) -> BuildingPublic:
 async def list_buildings(session: AsyncSession, query: BuildingQuery) -> Page[BuildingPublic]:
     statement = select(Building)
     if query.kind:
-        statement = statement.where(Building.kind == query.kind)
-    rows, cursor = await keyset_page(session, statement, Building.id, query.limit, query.cursor)
+        statement = statement.where(col(Building.kind) == query.kind)
+    rows, cursor = await keyset_page(
+        session, statement, col(Building.id), query.limit, query.cursor
+    )
     return Page(items=[building_public(row[0]) for row in rows], next_cursor=cursor)
 
 
 async def building_by_code(session: AsyncSession, code: str) -> Building | None:
-    return (await session.execute(select(Building).where(Building.code == code))).scalar_one_or_none()
+    return (
+        await session.execute(select(Building).where(col(Building.code) == code))
+    ).scalar_one_or_none()
 
 
 async def create_building(session: AsyncSession, data: BuildingCreate) -> Building:
@@ -79,7 +85,7 @@ async def update_building(
 
 async def delete_building(session: AsyncSession, building_id: int) -> None:
     building = await get_or_404(session, Building, building_id, "building", for_update=True)
-    rooms = await session.scalar(select(func.count()).where(Room.building_id == building_id))
+    rooms = await session.scalar(select(func.count()).where(col(Room.building_id) == building_id))
     if rooms:
         raise InUse(f"Building {building.code} still has {rooms} rooms; delete or move them first")
     await session.delete(building)
@@ -95,7 +101,7 @@ async def upsert_building(
 
 
 async def buildings_by_code(session: AsyncSession, codes: Sequence[str]) -> dict[str, Building]:
-    rows = await session.execute(select(Building).where(Building.code.in_(set(codes))))
+    rows = await session.execute(select(Building).where(col(Building.code).in_(set(codes))))
     return {b.code: b for b in rows.scalars()}
 
 
@@ -107,9 +113,9 @@ async def _features_of(session: AsyncSession, room_ids: Sequence[int]) -> dict[i
     features: dict[int, list[str]] = defaultdict(list)
     if room_ids:
         rows = await session.execute(
-            select(RoomFeature.room_id, RoomFeature.feature)
-            .where(RoomFeature.room_id.in_(room_ids))
-            .order_by(RoomFeature.room_id, RoomFeature.feature)
+            select(col(RoomFeature.room_id), col(RoomFeature.feature))
+            .where(col(RoomFeature.room_id).in_(room_ids))
+            .order_by(col(RoomFeature.room_id), col(RoomFeature.feature))
         )
         for room_id, feature in rows:
             features[room_id].append(feature)
@@ -131,38 +137,42 @@ async def room_public(session: AsyncSession, room: Room) -> RoomPublic:
 
 def rooms_matching(query: RoomQuery) -> Any:
     """The select of (Room, building code) filtered as ``query`` asks, each filter indexed."""
-    statement = select(Room, Building.code).join(Building, Building.id == Room.building_id)
+    statement = select(Room, col(Building.code)).join(
+        Building, col(Building.id) == col(Room.building_id)
+    )
     if query.building:
-        statement = statement.where(Building.code == query.building)
+        statement = statement.where(col(Building.code) == query.building)
     if query.kind:
-        statement = statement.where(Room.kind == query.kind)
+        statement = statement.where(col(Room.kind) == query.kind)
     if query.capacity is not None:
-        statement = statement.where(Room.capacity >= query.capacity)
+        statement = statement.where(col(Room.capacity) >= query.capacity)
     if query.bookable is not None:
-        statement = statement.where(Room.bookable == query.bookable)
+        statement = statement.where(col(Room.bookable) == query.bookable)
     if query.features:
         having_all = (
-            select(RoomFeature.room_id)
-            .where(RoomFeature.feature.in_(query.features))
-            .group_by(RoomFeature.room_id)
+            select(col(RoomFeature.room_id))
+            .where(col(RoomFeature.feature).in_(query.features))
+            .group_by(col(RoomFeature.room_id))
             .having(func.count() == len(query.features))
         )
-        statement = statement.where(Room.id.in_(having_all))
+        statement = statement.where(col(Room.id).in_(having_all))
     return statement
 
 
 async def rooms_public(session: AsyncSession, room_ids: Sequence[int]) -> list[RoomPublic]:
     """The public form of the given rooms, with two queries however many there are."""
-    statement = select(Room, Building.code).join(Building).where(Room.id.in_(room_ids))
+    statement = select(Room, col(Building.code)).join(Building).where(col(Room.id).in_(room_ids))
     rows = (await session.execute(statement)).all()
-    features = await _features_of(session, [room.id for room, _ in rows])
-    return [_room_public(room, code, features[room.id]) for room, code in rows]
+    features = await _features_of(session, [id_of(room) for room, _ in rows])
+    return [_room_public(room, code, features[id_of(room)]) for room, code in rows]
 
 
 async def list_rooms(session: AsyncSession, query: RoomQuery) -> Page[RoomPublic]:
-    rows, cursor = await keyset_page(session, rooms_matching(query), Room.id, query.limit, query.cursor)
-    features = await _features_of(session, [room.id for room, _ in rows])
-    items = [_room_public(room, code, features[room.id]) for room, code in rows]
+    rows, cursor = await keyset_page(
+        session, rooms_matching(query), col(Room.id), query.limit, query.cursor
+    )
+    features = await _features_of(session, [id_of(room) for room, _ in rows])
+    items = [_room_public(room, code, features[id_of(room)]) for room, code in rows]
     return Page(items=items, next_cursor=cursor)
 
 
@@ -174,14 +184,16 @@ async def _building_for(session: AsyncSession, code: str) -> Building:
 
 
 async def _set_features(session: AsyncSession, room_id: int, features: list[str]) -> None:
-    await session.execute(delete(RoomFeature).where(RoomFeature.room_id == room_id))
+    await session.execute(delete(RoomFeature).where(col(RoomFeature.room_id) == room_id))
     session.add_all(RoomFeature(room_id=room_id, feature=f) for f in features)
 
 
 async def create_room(session: AsyncSession, data: RoomCreate) -> Room:
     building = await _building_for(session, data.building)
     clash = await session.execute(
-        select(Room.id).where(Room.building_id == building.id, Room.code == data.code)
+        select(col(Room.id)).where(
+            col(Room.building_id) == building.id, col(Room.code) == data.code
+        )
     )
     message = f"Room {data.code} exists already in building {building.code}"
     if clash.first():
@@ -189,7 +201,7 @@ async def create_room(session: AsyncSession, data: RoomCreate) -> Room:
     now = utcnow()
     room = Room(
         **fields_of(data, exclude=["building", "features"]),
-        building_id=building.id,
+        building_id=id_of(building),
         created_at=now,
         updated_at=now,
     )
@@ -243,9 +255,9 @@ async def rooms_by_key(
     codes = {room for _, room in keys}
     buildings = {building for building, _ in keys}
     rows = await session.execute(
-        select(Room, Building.code)
-        .join(Building, Building.id == Room.building_id)
-        .where(Room.code.in_(codes), Building.code.in_(buildings))
+        select(Room, col(Building.code))
+        .join(Building, col(Building.id) == col(Room.building_id))
+        .where(col(Room.code).in_(codes), col(Building.code).in_(buildings))
     )
     return {(building, room.code): room for room, building in rows}
 
@@ -268,13 +280,15 @@ def term_public(term: Term) -> TermPublic:
 
 
 async def list_terms(session: AsyncSession, query: ListQuery) -> Page[TermPublic]:
-    rows, next_cursor = await keyset_page(session, select(Term), Term.id, query.limit, query.cursor)
+    rows, next_cursor = await keyset_page(
+        session, select(Term), col(Term.id), query.limit, query.cursor
+    )
     return Page(items=[term_public(row[0]) for row in rows], next_cursor=next_cursor)
 
 
 async def create_term(session: AsyncSession, data: TermCreate) -> Term:
     message = f"A term named {data.name!r} exists already"
-    if (await session.execute(select(Term.id).where(Term.name == data.name))).first():
+    if (await session.execute(select(col(Term.id)).where(col(Term.name) == data.name))).first():
         raise Duplicate(message, field="name")
     now = utcnow()
     term = Term(**fields_of(data), created_at=now, updated_at=now)
@@ -293,14 +307,18 @@ async def update_term(
 
 async def _change_term(session: AsyncSession, term: Term, changes: dict[str, Any]) -> bool:
     refuse_nulls(term, changes)
-    merged = {"first_day": term.first_day, "last_day": term.last_day, "holidays": term.holidays}
+    merged: dict[str, Any] = {
+        "first_day": term.first_day,
+        "last_day": term.last_day,
+        "holidays": term.holidays,
+    }
     merged.update({k: v for k, v in changes.items() if k in merged})
     errors = term_day_errors(merged["first_day"], merged["last_day"], merged["holidays"])
     if errors:
         raise ValidationFailed(errors)
     new_name = changes.get("name")
     if new_name and new_name != term.name:
-        clash = await session.execute(select(Term.id).where(Term.name == new_name))
+        clash = await session.execute(select(col(Term.id)).where(col(Term.name) == new_name))
         if clash.first():
             raise Duplicate(f"A term named {new_name!r} exists already", field="name")
     return apply_changes(term, changes)
@@ -312,7 +330,7 @@ async def delete_term(session: AsyncSession, term_id: int) -> None:
 
 
 async def terms_by_name(session: AsyncSession, names: Sequence[str]) -> dict[str, Term]:
-    rows = await session.execute(select(Term).where(Term.name.in_(set(names))))
+    rows = await session.execute(select(Term).where(col(Term.name).in_(set(names))))
     return {t.name: t for t in rows.scalars()}
 
 

@@ -4,22 +4,32 @@ from __future__ import annotations
 
 import base64
 import binascii
+import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
 
-from sqlalchemy import Select
+from sqlalchemy import Select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import InstrumentedAttribute
+from sqlalchemy.orm import Mapped
 
 from sync.errors import FieldError, NotFound, StaleVersion, ValidationFailed
 
 
 class Versioned(Protocol):
-    id: int | None
+    @property
+    def id(self) -> int | uuid.UUID | None: ...
+
     version: int
     updated_at: datetime
+
+
+class Persisted(Protocol):
+    """A row with an integer id, which it has once it was loaded or flushed."""
+
+    @property
+    def id(self) -> int | None: ...
 
 
 RowT = TypeVar("RowT")
@@ -28,12 +38,28 @@ MAX_ID = 2**31 - 1
 VersionedT = TypeVar("VersionedT", bound=Versioned)
 
 
+#: Advisory lock scopes: one per kind of thing whose writers must take turns.
+LOCK_ADMINS = 1
+LOCK_ROOM = 2
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def id_of(row: Persisted) -> int:
+    """The id of a row read from the database or flushed to it, which always has one."""
+    assert row.id is not None
+    return row.id
+
+
 async def get_or_404(
-    session: AsyncSession, model: type[RowT], record_id: int, what: str, *, for_update: bool = False
+    session: AsyncSession,
+    model: type[RowT],
+    record_id: int | uuid.UUID,
+    what: str,
+    *,
+    for_update: bool = False,
 ) -> RowT:
     row = await session.get(model, record_id, with_for_update=for_update)
     if row is None:
@@ -59,7 +85,7 @@ def decode_cursor(cursor: str) -> int:
 async def keyset_page(
     session: AsyncSession,
     statement: Select[Any],
-    id_column: InstrumentedAttribute[Any],
+    id_column: Mapped[int | None],
     limit: int,
     cursor: str | None,
 ) -> tuple[Sequence[Any], str | None]:
@@ -130,3 +156,16 @@ def fields_of(model: Any, *, exclude: Sequence[str] = (), only_set: bool = False
     """A model's fields as a shallow dict: nested models stay models, unlike ``model_dump``."""
     names = model.model_fields_set if only_set else type(model).model_fields
     return {name: getattr(model, name) for name in names if name not in exclude}
+
+
+async def serialise_on(session: AsyncSession, scope: int, key: int = 0) -> None:
+    """Make writers that name the same ``(scope, key)`` wait for each other until commit.
+
+    On Postgres this is a transaction-scoped advisory lock; SQLite writers are serial already
+    (``BEGIN IMMEDIATE``), so there it does nothing.
+    """
+    connection = await session.connection()
+    if connection.dialect.name == "postgresql":
+        await session.execute(
+            text("SELECT pg_advisory_xact_lock(:scope, :key)"), {"scope": scope, "key": key}
+        )

@@ -15,6 +15,7 @@ from pydantic_core import to_jsonable_python
 from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from compax_server.db import Database
 from compax_server.models import IdempotencyKey
@@ -29,7 +30,10 @@ class KeyTaken(Exception):
 
 
 def fingerprint(method: str, path: str, body: Any) -> str:
-    canonical = f"{method} {path} ".encode() + hashlib.sha256(str(to_jsonable_python(body)).encode()).digest()
+    canonical = (
+        f"{method} {path} ".encode()
+        + hashlib.sha256(str(to_jsonable_python(body)).encode()).digest()
+    )
     return hashlib.sha256(canonical).hexdigest()
 
 
@@ -39,7 +43,9 @@ def check_key(key: str) -> str:
     return key
 
 
-async def stored_answer(db: Database, user_id: int, key: str, print_: str) -> tuple[int, Any] | None:
+async def stored_answer(
+    db: Database, user_id: int, key: str, print_: str
+) -> tuple[int, Any] | None:
     """The stored (status, body) for this key, ``None`` if new; another request's key is 422."""
     async with db.read() as session:
         row = await session.get(IdempotencyKey, (user_id, key))
@@ -58,15 +64,22 @@ async def record(
     """Store the answer in ``session``'s transaction; raises ``KeyTaken`` if it lost a race."""
     await session.execute(
         delete(IdempotencyKey).where(
-            IdempotencyKey.user_id == user_id, IdempotencyKey.created_at < utcnow() - RETENTION
+            col(IdempotencyKey.user_id) == user_id,
+            col(IdempotencyKey.created_at) < utcnow() - RETENTION,
         )
     )
     try:
         async with session.begin_nested():
-            session.add(IdempotencyKey(
-                user_id=user_id, key=key, request_hash=print_, status=status,
-                body=to_jsonable_python(body), created_at=utcnow(),
-            ))
+            session.add(
+                IdempotencyKey(
+                    user_id=user_id,
+                    key=key,
+                    request_hash=print_,
+                    status=status,
+                    body=to_jsonable_python(body),
+                    created_at=utcnow(),
+                )
+            )
     except IntegrityError:
         raise KeyTaken from None
 

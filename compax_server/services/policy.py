@@ -23,5 +23,3 @@ class BookingPolicy:
     @classmethod
     def from_settings(cls, settings: Settings) -> BookingPolicy:
         return cls(zone=settings.zone, campus=settings.campus_rules())
-
-

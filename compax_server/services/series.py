@@ -10,6 +10,7 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from compax_server.db import Database
 from compax_server.models import Blackout, Booking, Building, Room, Series, Term, User
@@ -21,7 +22,7 @@ from compax_server.services.bookings import (
     log_override,
     owner_for,
     refuse_or_override,
-    room_for,
+    room_to_book,
     rule_problems,
 )
 from compax_server.services.common import fields_of, get_or_404, utcnow
@@ -39,6 +40,7 @@ from sync.schemas import (
     Frequency,
     Holiday,
     OnConflict,
+    Purpose,
     SeriesCreate,
     SeriesPattern,
     SeriesPublic,
@@ -65,14 +67,17 @@ async def _span_bookings(
     first, last = occurrences[0].start, occurrences[-1].end
     bookings = await session.execute(
         select(Booking).where(
-            Booking.room_id == room.id, Booking.status == CONFIRMED,
-            Booking.end > first, Booking.start < last,
+            col(Booking.room_id) == room.id,
+            col(Booking.status) == CONFIRMED,
+            col(Booking.end) > first,
+            col(Booking.start) < last,
         )
     )
     blackouts = await session.execute(
         select(Blackout).where(
-            (Blackout.room_id == room.id) | (Blackout.building_id == room.building_id),
-            Blackout.end > first, Blackout.start < last,
+            (col(Blackout.room_id) == room.id) | (col(Blackout.building_id) == room.building_id),
+            col(Blackout.end) > first,
+            col(Blackout.start) < last,
         )
     )
     return list(bookings.scalars()), list(blackouts.scalars())
@@ -92,9 +97,13 @@ def occurrence_clashes(
     for index, occurrence in enumerate(occurrences):
         problems: list[CompaxError | Booking] = []
         if check_rules:
-            around = [b for b in blackouts if overlaps(b.start, b.end, occurrence.start, occurrence.end)]
+            around = [
+                b for b in blackouts if overlaps(b.start, b.end, occurrence.start, occurrence.end)
+            ]
             problems += rule_problems(room, occurrence.start, occurrence.end, around, policy)
-        problems += [b for b in bookings if overlaps(b.start, b.end, occurrence.start, occurrence.end)]
+        problems += [
+            b for b in bookings if overlaps(b.start, b.end, occurrence.start, occurrence.end)
+        ]
         if problems:
             clashes[index] = problems
     return clashes
@@ -124,7 +133,7 @@ async def create_series(
     fit (listing the dates skipped and why)."""
     try:
         async with session.begin_nested():
-            room = await room_for(session, data.room_id)
+            room = await room_to_book(session, data.room_id)
             owner = await owner_for(session, actor, data.owner)
             occurrences = expand(data, policy.zone, await _holidays(session, data.term_id))
             _check_count(occurrences)
@@ -135,7 +144,9 @@ async def create_series(
             broken: list[CompaxError] = []
             if data.override:
                 rule_breaks = occurrence_clashes(room, occurrences, [], blackouts, policy)
-                broken = [p for ps in rule_breaks.values() for p in ps if isinstance(p, CompaxError)]
+                broken = [
+                    p for ps in rule_breaks.values() for p in ps if isinstance(p, CompaxError)
+                ]
                 refuse_or_override(actor, broken, data)
             reports = {i: _clash_report(occurrences[i], ps, policy) for i, ps in clashes.items()}
             if reports and data.on_conflict is OnConflict.FAIL:
@@ -147,8 +158,13 @@ async def create_series(
             session.add(series)
             await session.flush()
             if broken:
-                log_override(session, actor, sorted({p.type for p in broken}), data.override_reason,
-                             series_id=series.id)
+                log_override(
+                    session,
+                    actor,
+                    sorted({p.type for p in broken}),
+                    data.override_reason,
+                    series_id=series.id,
+                )
             kept = [o for i, o in enumerate(occurrences) if i not in reports]
             created = await _store_occurrences(session, series, kept)
             skipped = [SkippedDate.model_validate(r) for r in reports.values()]
@@ -167,7 +183,9 @@ async def create_series(
 
 def _check_count(occurrences: Sequence[Occurrence]) -> None:
     if not occurrences:
-        raise ValidationFailed.single("first_day", "the pattern has no dates (holidays or exceptions?)")
+        raise ValidationFailed.single(
+            "first_day", "the pattern has no dates (holidays or exceptions?)"
+        )
     if len(occurrences) > MAX_OCCURRENCES:
         raise ValidationFailed.single(
             "last_day", f"the series would have {len(occurrences)} dates; at most {MAX_OCCURRENCES}"
@@ -193,10 +211,19 @@ async def _store_occurrences(
     now = utcnow()
     bookings = [
         Booking(
-            id=uuid.uuid4(), room_id=series.room_id, start=o.start, end=o.end, title=series.title,
-            purpose=series.purpose, attendees=series.attendees, private=series.private,
-            notes=series.notes, owner_id=series.owner_id, series_id=series.id,
-            created_at=now, updated_at=now,
+            id=uuid.uuid4(),
+            room_id=series.room_id,
+            start=o.start,
+            end=o.end,
+            title=series.title,
+            purpose=series.purpose,
+            attendees=series.attendees,
+            private=series.private,
+            notes=series.notes,
+            owner_id=series.owner_id,
+            series_id=series.id,
+            created_at=now,
+            updated_at=now,
         )
         for o in occurrences
     ]
@@ -213,8 +240,13 @@ async def read_series(session: AsyncSession, series_id: uuid.UUID) -> SeriesPubl
 
 
 async def import_timetable(
-    db: Database, actor: User, term_id: int, rows: Sequence[dict[str, Any]], policy: BookingPolicy,
-    *, dry_run: bool,
+    db: Database,
+    actor: User,
+    term_id: int,
+    rows: Sequence[dict[str, Any]],
+    policy: BookingPolicy,
+    *,
+    dry_run: bool,
 ) -> TimetableResult:
     """Turn timetable rows into weekly series over the term, each row all or nothing.
 
@@ -231,11 +263,15 @@ async def import_timetable(
     async with db.write() as session:
         term = await get_or_404(session, Term, term_id, "term")
         rooms = await _rooms_by_code(session, [(row.building, row.room) for _, row in planned])
-        taken: list[tuple[int, Occurrence, int]] = []  # (row index, occurrence, room id) this upload
+        taken: list[
+            tuple[int, Occurrence, int]
+        ] = []  # (row index, occurrence, room id) this upload
         for index, row in planned:
             room = rooms.get((row.building, row.room))
             if room is None:
-                results[index] = _rejected(index, [FieldError("room", f"no room {row.building}/{row.room}")])
+                results[index] = _rejected(
+                    index, [FieldError("room", f"no room {row.building}/{row.room}")]
+                )
                 continue
             results[index] = await _import_row(
                 session, actor, term, index, row, room, policy, taken, dry_run=dry_run
@@ -249,7 +285,9 @@ async def import_timetable(
     return TimetableResult(dry_run=dry_run, results=ordered, summary=summary)
 
 
-def _rejected(index: int, errors: Sequence[FieldError], clashes: Sequence[dict[str, Any]] = ()) -> TimetableRowResult:
+def _rejected(
+    index: int, errors: Sequence[FieldError], clashes: Sequence[dict[str, Any]] = ()
+) -> TimetableRowResult:
     return TimetableRowResult(
         index=index, status="rejected", errors=[e.as_dict() for e in errors], clashes=list(clashes)
     )
@@ -261,8 +299,11 @@ async def _rooms_by_code(
     if not keys:
         return {}
     rows = await session.execute(
-        select(Room, Building.code).join(Building).where(
-            Room.code.in_({room for _, room in keys}), Building.code.in_({b for b, _ in keys})
+        select(Room, col(Building.code))
+        .join(Building)
+        .where(
+            col(Room.code).in_({room for _, room in keys}),
+            col(Building.code).in_({b for b, _ in keys}),
         )
     )
     return {(code, room.code): room for room, code in rows}
@@ -270,8 +311,12 @@ async def _rooms_by_code(
 
 def _pattern(term: Term, row: TimetableRow) -> SeriesPattern:
     return SeriesPattern(
-        frequency=Frequency.WEEKLY, weekdays=[row.weekday], first_day=term.first_day,
-        last_day=term.last_day, start_time=row.start, end_time=row.end,
+        frequency=Frequency.WEEKLY,
+        weekdays=[row.weekday],
+        first_day=term.first_day,
+        last_day=term.last_day,
+        start_time=row.start,
+        end_time=row.end,
     )
 
 
@@ -290,19 +335,26 @@ async def _import_row(
     existing = (
         await session.execute(
             select(Series).where(
-                Series.term_id == term.id, Series.course_code == row.course_code,
-                Series.weekday_key == row.weekday.value, Series.start_time == row.start,
+                col(Series.term_id) == term.id,
+                col(Series.course_code) == row.course_code,
+                col(Series.weekday_key) == row.weekday.value,
+                col(Series.start_time) == row.start,
             )
         )
     ).scalar_one_or_none()
     if existing is not None:
         if existing.room_id == room.id and existing.end_time == row.end:
             return TimetableRowResult(index=index, status="unchanged", series_id=existing.id)
-        return _rejected(index, [FieldError(
-            "course_code",
-            f"{row.course_code} on {row.weekday.value} at {row.start:%H:%M} is already timetabled "
-            "with another room or end; cancel that series first",
-        )])
+        return _rejected(
+            index,
+            [
+                FieldError(
+                    "course_code",
+                    f"{row.course_code} on {row.weekday.value} at {row.start:%H:%M} "
+                    "is already timetabled with another room or end; cancel that series first",
+                )
+            ],
+        )
     occurrences = expand(_pattern(term, row), policy.zone, term.holidays)
     if not occurrences:
         return _rejected(index, [FieldError("weekday", "the term has no such teaching day")])
@@ -314,23 +366,40 @@ async def _import_row(
             continue
         for occurrence in occurrences:
             if overlaps(other.start, other.end, occurrence.start, occurrence.end):
-                reports.append({"date": occurrence.day, "problems": [{
-                    "type": "room-overlap", "detail": f"clashes with row {other_index} of this upload",
-                    "row": other_index,
-                }]})
+                reports.append(
+                    {
+                        "date": occurrence.day,
+                        "problems": [
+                            {
+                                "type": "room-overlap",
+                                "detail": f"clashes with row {other_index} of this upload",
+                                "row": other_index,
+                            }
+                        ],
+                    }
+                )
     if reports:
         return _rejected(index, [FieldError("room", f"{len(reports)} dates clash")], reports)
     taken.extend((index, occurrence, room.id or 0) for occurrence in occurrences)
     if dry_run:
         return TimetableRowResult(index=index, status="would_create", occurrences=len(occurrences))
     data = SeriesCreate(
-        room_id=room.id or 0, title=f"{row.course_code} {row.course_name}".strip(),
-        purpose="class", attendees=row.attendees, term_id=term.id, **fields_of(_pattern(term, row)),
+        room_id=room.id or 0,
+        title=f"{row.course_code} {row.course_name}".strip(),
+        purpose=Purpose.CLASS,
+        attendees=row.attendees,
+        term_id=term.id,
+        **fields_of(_pattern(term, row)),
     )
     async with session.begin_nested():
         series = _new_series(
-            data, actor, course_code=row.course_code, course_name=row.course_name,
-            department=row.department, year_group=row.year_group, weekday_key=row.weekday.value,
+            data,
+            actor,
+            course_code=row.course_code,
+            course_name=row.course_name,
+            department=row.department,
+            year_group=row.year_group,
+            weekday_key=row.weekday.value,
         )
         session.add(series)
         await session.flush()
@@ -338,4 +407,3 @@ async def _import_row(
     return TimetableRowResult(
         index=index, status="created", series_id=series.id, occurrences=len(occurrences)
     )
-

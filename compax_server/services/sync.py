@@ -11,11 +11,12 @@ import uuid
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import delete, func, select
+from sqlalchemy import CursorResult, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from compax_server.db import Database
 from compax_server.models import (
@@ -81,7 +82,9 @@ async def register_client(db: Database, user: User, client_id: uuid.UUID) -> Cli
 Apply = Callable[[AsyncSession, User, Any, BookingPolicy], Awaitable[tuple[str, int]]]
 
 
-async def _create_booking(session: AsyncSession, user: User, args: BookingCreate, policy: BookingPolicy) -> tuple[str, int]:
+async def _create_booking(
+    session: AsyncSession, user: User, args: BookingCreate, policy: BookingPolicy
+) -> tuple[str, int]:
     view = await bookings.create_booking(session, user, args, policy)
     return str(view.id), view.version
 
@@ -99,12 +102,16 @@ async def _update_booking(
     return str(view.id), view.version
 
 
-async def _cancel_booking(session: AsyncSession, user: User, args: CancelBookingArgs, policy: BookingPolicy) -> tuple[str, int]:
+async def _cancel_booking(
+    session: AsyncSession, user: User, args: CancelBookingArgs, policy: BookingPolicy
+) -> tuple[str, int]:
     cancelled = await bookings.cancel_booking(session, user, args.id, args.base_version, args.scope)
     return str(args.id), cancelled[0].version
 
 
-async def _create_series(session: AsyncSession, user: User, args: SeriesCreate, policy: BookingPolicy) -> tuple[str, int]:
+async def _create_series(
+    session: AsyncSession, user: User, args: SeriesCreate, policy: BookingPolicy
+) -> tuple[str, int]:
     result = await series.create_series(session, user, args, policy)
     return str(result.series.id), result.series.version
 
@@ -122,7 +129,9 @@ OPS: dict[Op, tuple[type[BaseModel], Permission, Apply]] = {
 CHUNK = 100
 
 
-async def push(db: Database, user: User, request: PushRequest, policy: BookingPolicy) -> PushResponse:
+async def push(
+    db: Database, user: User, request: PushRequest, policy: BookingPolicy
+) -> PushResponse:
     """Apply the mutations in ``mid`` order; each one's effect, outcome and the client's new
     ``last_mutation_id`` commit together or not at all."""
     if request.schema_version != SCHEMA_VERSION:
@@ -139,7 +148,7 @@ async def push(db: Database, user: User, request: PushRequest, policy: BookingPo
             client = await session.get(SyncClient, request.client_id, with_for_update=True)
             assert client is not None
             last = client.last_mutation_id
-            for mutation in mutations[first:first + CHUNK]:
+            for mutation in mutations[first : first + CHUNK]:
                 if mutation.mid <= last:
                     results.append(await _stored_outcome(session, client, mutation))
                     continue
@@ -147,11 +156,16 @@ async def push(db: Database, user: User, request: PushRequest, policy: BookingPo
                     gap = Gap(expected=last + 1, received=mutation.mid)
                     break
                 outcome = await _apply(session, user, mutation, policy)
-                session.add(SyncMutation(
-                    client_id=client.client_id, mid=mutation.mid, op=mutation.op,
-                    status=outcome.status, result=outcome.model_dump(mode="json"),
-                    created_at=utcnow(),
-                ))
+                session.add(
+                    SyncMutation(
+                        client_id=client.client_id,
+                        mid=mutation.mid,
+                        op=mutation.op,
+                        status=outcome.status,
+                        result=outcome.model_dump(mode="json"),
+                        created_at=utcnow(),
+                    )
+                )
                 results.append(outcome)
                 last = mutation.mid
             client.last_mutation_id = last
@@ -165,25 +179,33 @@ async def _last_mutation_id(db: Database, user: User, client_id: uuid.UUID) -> i
     async with db.read() as session:
         client = await session.get(SyncClient, client_id)
     if client is None:
-        raise ValidationFailed.single("client_id", "is not registered; POST /api/v1/sync/clients first")
+        raise ValidationFailed.single(
+            "client_id", "is not registered; POST /api/v1/sync/clients first"
+        )
     if client.user_id != user.id:
         raise Forbidden("This client id belongs to someone else")
     return client.last_mutation_id
 
 
-async def _stored_outcome(session: AsyncSession, client: SyncClient, mutation: Mutation) -> MutationResult:
+async def _stored_outcome(
+    session: AsyncSession, client: SyncClient, mutation: Mutation
+) -> MutationResult:
     stored = await session.get(SyncMutation, (client.client_id, mutation.mid))
     if stored is None:
         return MutationResult(mid=mutation.mid, status=MutationStatus.APPLIED)
     return MutationResult.model_validate(stored.result)
 
 
-async def _apply(session: AsyncSession, user: User, mutation: Mutation, policy: BookingPolicy) -> MutationResult:
+async def _apply(
+    session: AsyncSession, user: User, mutation: Mutation, policy: BookingPolicy
+) -> MutationResult:
     """Run one mutation in a savepoint: applied, or rejected with its problem and no effect."""
     schema, permission, apply = OPS[mutation.op]
     try:
         if not allows(user.role, permission):
-            raise Forbidden(f"Your role ({user.role}) may not {mutation.op.value.replace('_', ' ')}")
+            raise Forbidden(
+                f"Your role ({user.role}) may not {mutation.op.value.replace('_', ' ')}"
+            )
         try:
             args = schema.model_validate(mutation.args)
         except ValidationError as exc:
@@ -194,7 +216,9 @@ async def _apply(session: AsyncSession, user: User, mutation: Mutation, policy: 
         return MutationResult(
             mid=mutation.mid, status=MutationStatus.REJECTED, problem=problem_body(error, PUSH_PATH)
         )
-    return MutationResult(mid=mutation.mid, status=MutationStatus.APPLIED, id=record_id, version=version)
+    return MutationResult(
+        mid=mutation.mid, status=MutationStatus.APPLIED, id=record_id, version=version
+    )
 
 
 # --- Pull ------------------------------------------------------------------------------------
@@ -213,10 +237,17 @@ async def pull(
         assert counter is not None
         reset = 0 < cursor < counter.purged_through or cursor > counter.value
         after = 0 if reset else cursor
-        visible = (Change.table_name != "users") | (Change.row_key == str(user.id))
-        entries = list((await session.execute(
-            select(Change).where(Change.seq > after, visible).order_by(Change.seq).limit(limit + 1)
-        )).scalars())
+        visible = (col(Change.table_name) != "users") | (col(Change.row_key) == str(user.id))
+        entries = list(
+            (
+                await session.execute(
+                    select(Change)
+                    .where(col(Change.seq) > after, visible)
+                    .order_by(col(Change.seq))
+                    .limit(limit + 1)
+                )
+            ).scalars()
+        )
         has_more = len(entries) > limit
         entries = entries[:limit]
         rows = await _rows_for(session, user, entries)
@@ -224,7 +255,11 @@ async def pull(
         for entry in entries:
             row = rows.get((entry.table_name, entry.row_key))
             if entry.op == ChangeOp.DELETE or row is None:
-                changes.append(ChangeItem(op=ChangeOp.DELETE, table=entry.table_name, row={"id": entry.row_key}))
+                changes.append(
+                    ChangeItem(
+                        op=ChangeOp.DELETE, table=entry.table_name, row={"id": entry.row_key}
+                    )
+                )
             else:
                 changes.append(ChangeItem(op=ChangeOp.PUT, table=entry.table_name, row=row))
         new_cursor = entries[-1].seq if has_more else max(after, counter.value)
@@ -234,8 +269,11 @@ async def pull(
             if client is not None and client.user_id == user.id:
                 last_mutation_id = client.last_mutation_id
         return PullResponse(
-            cursor=new_cursor, has_more=has_more, last_mutation_id=last_mutation_id,
-            reset=reset, changes=changes,
+            cursor=new_cursor,
+            has_more=has_more,
+            last_mutation_id=last_mutation_id,
+            reset=reset,
+            changes=changes,
         )
 
 
@@ -253,29 +291,39 @@ async def _rows_for(
         rows[(table, str(key))] = model.model_dump(mode="json")
 
     if ids := _ints(keys["buildings"]):
-        for building in (await session.execute(select(Building).where(Building.id.in_(ids)))).scalars():
+        for building in (
+            await session.execute(select(Building).where(col(Building.id).in_(ids)))
+        ).scalars():
             keep("buildings", building.id, building_public(building))
     if ids := _ints(keys["rooms"]):
         for room in await rooms_public(session, ids):
             keep("rooms", room.id, room)
     if ids := _ints(keys["terms"]):
-        for term in (await session.execute(select(Term).where(Term.id.in_(ids)))).scalars():
+        for term in (await session.execute(select(Term).where(col(Term.id).in_(ids)))).scalars():
             keep("terms", term.id, term_public(term))
     if keys["users"]:
         keep("users", viewer.id, user_public(await session.get(User, viewer.id) or viewer))
     if ids := _ints(keys["blackouts"]):
-        for blackout in (await session.execute(select(Blackout).where(Blackout.id.in_(ids)))).scalars():
+        for blackout in (
+            await session.execute(select(Blackout).where(col(Blackout.id).in_(ids)))
+        ).scalars():
             keep("blackouts", blackout.id, blackout_public(blackout))
-    if ids := _uuids(keys["series"]):
-        for item in (await session.execute(select(Series).where(Series.id.in_(ids)))).scalars():
+    if series_ids := _uuids(keys["series"]):
+        for item in (
+            await session.execute(select(Series).where(col(Series.id).in_(series_ids)))
+        ).scalars():
             public = series.series_public(item)
             if item.private and not sees_everything(viewer, item.owner_id):
                 public.title = None
             keep("series", item.id, public)
-    if ids := _uuids(keys["bookings"]):
-        statement = labelled_bookings().where(Booking.id.in_(ids))
+    if booking_ids := _uuids(keys["bookings"]):
+        statement = labelled_bookings().where(col(Booking.id).in_(booking_ids))
         for booking, building_code, room_code, owner in await session.execute(statement):
-            keep("bookings", booking.id, booking_view(booking, f"{building_code}/{room_code}", owner, viewer))
+            keep(
+                "bookings",
+                booking.id,
+                booking_view(booking, f"{building_code}/{room_code}", owner, viewer),
+            )
     return rows
 
 
@@ -294,11 +342,13 @@ async def compact(db: Database, retention: timedelta) -> int:
     """Drop tombstones older than ``retention``; clients behind them will get a reset."""
     async with db.write() as session:
         cutoff = utcnow() - retention
-        old = (Change.op == ChangeOp.DELETE.value) & (Change.changed_at < cutoff)
-        newest = await session.scalar(select(func.max(Change.seq)).where(old))
+        old = (col(Change.op) == ChangeOp.DELETE.value) & (col(Change.changed_at) < cutoff)
+        newest = await session.scalar(select(func.max(col(Change.seq))).where(old))
         if newest is None:
             return 0
-        removed = (await session.execute(delete(Change).where(old))).rowcount
+        # A DELETE answers a CursorResult; AsyncSession.execute is typed as returning Result.
+        result = cast("CursorResult[Any]", await session.execute(delete(Change).where(old)))
+        removed = result.rowcount
         counter = await session.get(ChangeCounter, 1, with_for_update=True)
         assert counter is not None
         counter.purged_through = max(counter.purged_through, newest)

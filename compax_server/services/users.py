@@ -5,15 +5,17 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from compax_server.db import Database
 from compax_server.models import User
 from compax_server.ratelimit import FailureLimiter
 from compax_server.security import Passwords, Tokens
 from compax_server.services.common import (
+    LOCK_ADMINS,
     apply_changes,
     check_version,
     fields_of,
@@ -21,6 +23,7 @@ from compax_server.services.common import (
     is_unique_violation,
     keyset_page,
     refuse_nulls,
+    serialise_on,
     utcnow,
 )
 from sync.errors import Duplicate, InUse, NotAuthenticated, RateLimited, ValidationFailed
@@ -39,7 +42,6 @@ from sync.schemas import (
 #: Changes after which every token the user holds must stop working.
 _REVOKING_FIELDS = frozenset({"role", "active"})
 #: Advisory lock key held while counting admins before one is demoted or deactivated.
-_ADMIN_LOCK = 0x636F6D70_61646D
 
 
 def user_public(user: User) -> UserPublic:
@@ -49,17 +51,17 @@ def user_public(user: User) -> UserPublic:
 async def list_users(session: AsyncSession, query: UserQuery) -> Page[UserPublic]:
     statement = select(User)
     if query.role:
-        statement = statement.where(User.role == query.role)
+        statement = statement.where(col(User.role) == query.role)
     if query.department:
-        statement = statement.where(User.department == query.department)
+        statement = statement.where(col(User.department) == query.department)
     if query.active is not None:
-        statement = statement.where(User.active == query.active)
-    rows, cursor = await keyset_page(session, statement, User.id, query.limit, query.cursor)
+        statement = statement.where(col(User.active) == query.active)
+    rows, cursor = await keyset_page(session, statement, col(User.id), query.limit, query.cursor)
     return Page(items=[user_public(row[0]) for row in rows], next_cursor=cursor)
 
 
 async def user_by_username(session: AsyncSession, username: str) -> User | None:
-    statement = select(User).where(User.username == username.strip().lower())
+    statement = select(User).where(col(User.username) == username.strip().lower())
     return (await session.execute(statement)).scalar_one_or_none()
 
 
@@ -115,10 +117,8 @@ async def _active_admins(session: AsyncSession) -> int:
     the other still active. On Postgres a transaction-scoped advisory lock makes the second
     wait for the first to commit and then count again; SQLite writers are already serial.
     """
-    connection = await session.connection()
-    if connection.dialect.name == "postgresql":
-        await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _ADMIN_LOCK})
-    statement = select(func.count()).where(User.role == Role.ADMIN, User.active.is_(True))  # type: ignore[attr-defined]
+    await serialise_on(session, LOCK_ADMINS)
+    statement = select(func.count()).where(col(User.role) == Role.ADMIN, col(User.active).is_(True))
     return int(await session.scalar(statement) or 0)
 
 
@@ -137,7 +137,7 @@ async def revoke_tokens(session: AsyncSession, user_id: int) -> None:
 
 
 async def users_by_username(session: AsyncSession, usernames: Sequence[str]) -> dict[str, User]:
-    rows = await session.execute(select(User).where(User.username.in_(set(usernames))))
+    rows = await session.execute(select(User).where(col(User.username).in_(set(usernames))))
     return {u.username: u for u in rows.scalars()}
 
 

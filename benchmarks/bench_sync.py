@@ -1,0 +1,316 @@
+"""Sync throughput: push offline bookings, pull into an empty replica, and an idle sync.
+
+Starts a real ``compax server run`` process on a fresh database, then drives the client
+engine (``sync.Engine``) over HTTP, as the CLI and the TUI do:
+
+1. push N offline bookings (queued locally, then one ``sync``): mutations per second;
+2. pull M changes into an empty replica, beside ``sqlite-utils`` inserting the same rows into a
+   local SQLite file in the same run (the limit it is compared to);
+3. a sync with nothing new: round-trip latency.
+
+    python benchmarks/bench_sync.py                          # SQLite server
+    python benchmarks/bench_sync.py --database-url postgresql://postgres@127.0.0.1:5432/postgres
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import aiohttp
+import asyncpg
+import sqlite_utils
+from sqlalchemy import insert, text, update
+from sqlalchemy.engine import make_url
+
+from compax_server.db import Database
+from compax_server.models import Booking, Change, ChangeCounter
+from compax_server.security import Passwords
+from compax_server.services.users import create_user
+from compax_server.settings import Settings
+from sync.engine import Engine
+from sync.profiles import Profile
+from sync.schemas import UserCreate
+
+PASSWORD = "benchmark-password"  # noqa: S105 (a throw-away database)
+ROOMS = 100
+
+
+def parse() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--database-url", default="", help="a Postgres server to create a database on"
+    )
+    parser.add_argument("--push", type=int, default=10_000, help="offline bookings to push")
+    parser.add_argument("--pull", type=int, default=100_000, help="changes to pull")
+    parser.add_argument("--idle", type=int, default=50, help="idle syncs to time")
+    return parser.parse_args()
+
+
+async def create_database(server_url: str) -> tuple[str, str]:
+    name = f"compax_bench_{uuid.uuid4().hex[:10]}"
+    dsn = make_url(server_url).set(drivername="postgresql").render_as_string(hide_password=False)
+    conn = await asyncpg.connect(dsn)
+    await conn.execute(f'CREATE DATABASE "{name}"')
+    await conn.close()
+    return make_url(server_url).set(database=name).render_as_string(hide_password=False), name
+
+
+async def drop_database(server_url: str, name: str) -> None:
+    dsn = make_url(server_url).set(drivername="postgresql").render_as_string(hide_password=False)
+    conn = await asyncpg.connect(dsn)
+    await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    await conn.close()
+
+
+async def seed_users(database: Database) -> None:
+    passwords = Passwords(Settings(secret_keys=["bench"], argon2_time_cost=1, argon2_memory_kib=64))
+    async with database.write() as session:
+        for username, role in (("admin", "admin"), ("pusher", "staff"), ("puller", "staff")):
+            data = UserCreate(username=username, password=PASSWORD, role=role)  # type: ignore[arg-type]
+            await create_user(session, data, await passwords.hash(PASSWORD))
+
+
+def start_server(database_url: str, data_dir: Path, port: int) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "COMPAX_DATABASE_URL": database_url,
+        "COMPAX_SECRET_KEYS": "bench",
+        "COMPAX_DATA_DIR": str(data_dir),
+        "COMPAX_PORT": str(port),
+        "COMPAX_LOG_LEVEL": "WARNING",
+        "COMPAX_MAX_DAYS_AHEAD": "1000",
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "compax_cli", "server", "run"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+async def wait_healthy(url: str) -> None:
+    async with aiohttp.ClientSession() as session:
+        for _ in range(200):
+            try:
+                async with session.get(f"{url}/health") as response:
+                    if response.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.1)
+    raise RuntimeError("server did not start")
+
+
+async def make_rooms(url: str) -> list[int]:
+    async with aiohttp.ClientSession(url) as http:
+        async with http.post(
+            "/api/v1/auth/token", json={"username": "admin", "password": PASSWORD}
+        ) as r:
+            headers = {"Authorization": f"Bearer {(await r.json())['access_token']}"}
+        await http.post(
+            "/api/v1/buildings:bulk",
+            headers=headers,
+            json={"rows": [{"code": f"B{b}", "name": f"Building {b}"} for b in range(10)]},
+        )
+        async with http.post(
+            "/api/v1/rooms:bulk",
+            headers=headers,
+            json={
+                "rows": [
+                    {"building": f"B{i % 10}", "code": f"R{i}", "capacity": 20 + i % 80}
+                    for i in range(ROOMS)
+                ]
+            },
+        ) as r:
+            return [row["id"] for row in (await r.json())["results"]]
+
+
+def weekday_slots(count: int, first: datetime) -> list[datetime]:
+    """``count`` hour slots 08:00–17:00 on weekdays from ``first`` on, per room."""
+    slots, day = [], first
+    while len(slots) < count:
+        if day.weekday() < 5:
+            slots += [day + timedelta(hours=h) for h in range(8, 18)]
+        day += timedelta(days=1)
+    return slots[:count]
+
+
+async def bench_push(url: str, rooms: list[int], count: int) -> dict[str, float]:
+    engine = Engine(Profile.load("pusher"))
+    await engine.sign_in(url, "pusher", PASSWORD)
+    await engine.sync()
+    first = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=7)
+    slots = weekday_slots(count // len(rooms) + 1, first)
+    queued = 0
+    for slot in slots:
+        for room in rooms:
+            if queued == count:
+                break
+            engine.book(room, slot, slot + timedelta(hours=1), f"Offline {queued}")
+            queued += 1
+    async with engine.http() as http:
+        started = time.perf_counter()
+        pushed, applied, rejected = await engine._push(http)
+        elapsed = time.perf_counter() - started
+    engine.close()
+    assert (pushed, applied, rejected) == (count, count, 0), (pushed, applied, rejected)
+    return {"mutations": count, "seconds": elapsed, "per_second": count / elapsed}
+
+
+async def add_server_bookings(database: Database, rooms: list[int], total: int) -> None:
+    """Top the server up to ``total`` bookings (with their change-log entries), written directly."""
+    async with database.write() as session:
+        have = (await session.execute(text("SELECT count(*) FROM bookings"))).scalar_one()
+        owner = (
+            await session.execute(text("SELECT id FROM users WHERE username = 'admin'"))
+        ).scalar_one()
+        counter = await session.get(ChangeCounter, 1)
+        assert counter is not None
+        first = datetime(2030, 1, 1, tzinfo=UTC)
+        now, seq, rows, changes = datetime.now(UTC), counter.value, [], []
+        for i in range(total - have):
+            start = first + timedelta(hours=i // len(rooms))
+            booking_id = uuid.uuid4()
+            rows.append(
+                {
+                    "id": booking_id,
+                    "room_id": rooms[i % len(rooms)],
+                    "start": start,
+                    "end": start + timedelta(minutes=50),
+                    "title": f"Seeded {i}",
+                    "purpose": "class",
+                    "attendees": 10,
+                    "private": False,
+                    "notes": "",
+                    "owner_id": owner,
+                    "status": "confirmed",
+                    "version": 1,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+            )
+            seq += 1
+            changes.append(
+                {
+                    "seq": seq,
+                    "table_name": "bookings",
+                    "row_key": str(booking_id),
+                    "op": "put",
+                    "changed_at": now,
+                }
+            )
+        for chunk in range(0, len(rows), 5000):
+            await session.execute(insert(Booking), rows[chunk : chunk + 5000])
+            await session.execute(insert(Change), changes[chunk : chunk + 5000])
+        await session.execute(update(ChangeCounter).where(ChangeCounter.id == 1).values(value=seq))
+
+
+async def bench_pull(url: str, expected: int, workdir: Path) -> dict[str, float]:
+    engine = Engine(Profile.load("puller"))
+    await engine.sign_in(url, "puller", PASSWORD)
+    async with engine.http() as http:
+        started = time.perf_counter()
+        pulled, _, _ = await engine._pull(http)
+        elapsed = time.perf_counter() - started
+    with engine.replica.read() as db:
+        rows = [json.loads(r[0]) for r in db.execute("SELECT row FROM bookings")]
+    engine.close()
+    assert pulled >= expected, (pulled, expected)
+    limit_db = sqlite_utils.Database(workdir / "limit.sqlite3")
+    limit_db.enable_wal()
+    flat = [{**row, "id": str(row["id"])} for row in rows]
+    started = time.perf_counter()
+    limit_db["bookings"].insert_all(flat, pk="id", batch_size=2000)
+    limit_seconds = time.perf_counter() - started
+    return {
+        "changes": pulled,
+        "seconds": elapsed,
+        "per_second": pulled / elapsed,
+        "limit_rows": len(flat),
+        "limit_per_second": len(flat) / limit_seconds,
+    }
+
+
+async def bench_idle(url: str, rounds: int) -> dict[str, float]:
+    engine = Engine(Profile.load("pusher"))
+    await engine.sync()
+    timings = []
+    for _ in range(rounds):
+        started = time.perf_counter()
+        await engine.sync()
+        timings.append((time.perf_counter() - started) * 1000)
+    engine.close()
+    timings.sort()
+    return {"p50_ms": statistics.median(timings), "p99_ms": timings[int(len(timings) * 0.99) - 1]}
+
+
+async def main() -> None:
+    args = parse()
+    workdir = Path(tempfile.mkdtemp(prefix="compax-bench-"))
+    os.environ["COMPAX_DATA_DIR"] = str(workdir / "client")
+    dropped = None
+    if args.database_url:
+        database_url, dropped = await create_database(args.database_url)
+    else:
+        database_url = f"sqlite:///{workdir / 'server.sqlite3'}"
+    database = Database(database_url)
+    await database.migrate()
+    await seed_users(database)
+    port = random.randint(20_000, 40_000)
+    server = start_server(database_url, workdir, port)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        await wait_healthy(url)
+        rooms = await make_rooms(url)
+        push = await bench_push(url, rooms, args.push)
+        await add_server_bookings(database, rooms, args.pull)
+        pull = await bench_pull(url, args.pull, workdir)
+        idle = await bench_idle(url, args.idle)
+    finally:
+        server.terminate()
+        server.wait()
+        await database.dispose()
+        if dropped:
+            await drop_database(args.database_url, dropped)
+    kind = "Postgres" if args.database_url else "SQLite"
+    print(f"\n### Sync on a {kind} server ({os.cpu_count()} cores)\n")
+    print("| measurement | result | target |")
+    print("|---|---|---|")
+    print(
+        f"| push {push['mutations']:,} offline bookings "
+        f"| {push['per_second']:,.0f} mutations/s ({push['seconds']:.1f} s) | ≥ 2,000/s |"
+    )
+    print(
+        f"| pull {pull['changes']:,} changes into an empty replica "
+        f"| {pull['per_second']:,.0f} changes/s ({pull['seconds']:.1f} s) | ≥ 50,000/s |"
+    )
+    print(
+        f"| sqlite-utils `insert_all` of the same {pull['limit_rows']:,} rows (the limit) "
+        f"| {pull['limit_per_second']:,.0f} rows/s | |"
+    )
+    print(
+        "| pull rate / sqlite-utils rate "
+        f"| {pull['per_second'] / pull['limit_per_second']:.0%} | ≥ 30% |"
+    )
+    print(
+        "| sync with nothing new "
+        f"| p50 {idle['p50_ms']:.1f} ms, p99 {idle['p99_ms']:.1f} ms | ≤ 20 ms |"
+    )
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
