@@ -9,10 +9,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from sync.errors import RuleBroken
-from sync.schemas import OpeningHours, OpeningWeek, RoomRules, Weekday
+from sync.schemas import OpeningHours, OpeningWeek, Weekday
 
 WEEKDAYS = list(Weekday)
 Interval = tuple[datetime, datetime]
@@ -21,6 +22,16 @@ Interval = tuple[datetime, datetime]
 def overlaps(a_start: datetime, a_end: datetime, b_start: datetime, b_end: datetime) -> bool:
     """Whether two half-open intervals share an instant (touching ends do not overlap)."""
     return a_start < b_end and b_start < a_end
+
+
+class RuleSource(Protocol):
+    """Whatever carries a room's own rules: a room row, a schema, a replica record."""
+
+    opening_hours: OpeningWeek | None
+    min_duration_minutes: int | None
+    max_duration_minutes: int | None
+    max_days_ahead: int | None
+    min_notice_minutes: int | None
 
 
 @dataclass(frozen=True)
@@ -33,7 +44,7 @@ class CampusRules:
     max_days_ahead: int = 365
     min_notice_minutes: int = 0
 
-    def for_room(self, room: RoomRules) -> CampusRules:
+    def for_room(self, room: RuleSource) -> CampusRules:
         """The rules in force for ``room``: its own where it has them, these otherwise."""
         return CampusRules(
             opening_hours=room.opening_hours

@@ -171,3 +171,28 @@ async def test_calendar_feeds_parse_and_a_private_feed_can_be_revoked(
     revoked = await client.get(path)
     assert revoked.status == 404
     assert (await client.get(path.replace(".ics", "x.ics"))).status == 404
+
+
+async def test_the_free_room_probe_sees_the_booking_that_matters(
+    client: TestClient, admin: Person
+) -> None:
+    """Bookings before the window, after it and cancelled ones leave a room free; one that
+    starts inside it, or runs across it, makes it busy."""
+    campus = await make_campus(client, admin)
+    monday = next_weekday(0)
+    await book(client, admin, campus.room_201, at(monday, 8), at(monday, 10))
+    await book(client, admin, campus.room_201, at(monday, 12), at(monday, 13))
+    cancelled = await (
+        await book(client, admin, campus.room_201, at(monday, 10), at(monday, 12))
+    ).json()
+    await client.delete(
+        f"/api/v1/bookings/{cancelled['id']}", headers={**admin.headers, "If-Match": '"1"'}
+    )
+    await book(client, admin, campus.room_102, at(monday, 9), at(monday, 14))
+    await book(client, admin, campus.room_101, at(monday, 11, 30), at(monday, 11, 45))
+
+    found = await client.get(
+        f"/api/v1/rooms/free?start={quote(at(monday, 10))}&end={quote(at(monday, 12))}&building=PB",
+        headers=admin.headers,
+    )
+    assert [r["room"] for r in (await found.json())["items"]] == ["PB/201"]

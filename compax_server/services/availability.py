@@ -9,18 +9,19 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import exists, select
+from sqlalchemy import exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from compax_server.models import Blackout, Booking, Building, Room, User
-from compax_server.services.booking_views import booking_view
+from compax_server.services.booking_views import booking_view, is_confirmed
 from compax_server.services.campus import rooms_matching
 from compax_server.services.common import id_of
 from compax_server.services.policy import BookingPolicy
 from sync.errors import NotFound
 from sync.rules import (
     Interval,
+    RuleSource,
     free_intervals,
     nearest_free_slots,
     open_intervals,
@@ -41,16 +42,42 @@ from sync.schemas import Interval as IntervalModel
 CONFIRMED = BookingStatus.CONFIRMED.value
 
 
+#: What a free-room answer needs of each room: its summary and its booking rules.
+_ROOM_COLUMNS: tuple[Any, ...] = (
+    col(Room.id),
+    col(Room.code),
+    col(Room.name),
+    col(Room.kind),
+    col(Room.capacity),
+    col(Room.building_id),
+    col(Room.opening_hours),
+    col(Room.min_duration_minutes),
+    col(Room.max_duration_minutes),
+    col(Room.max_days_ahead),
+    col(Room.min_notice_minutes),
+    col(Building.code).label("building_code"),
+)
+#: Rooms read per round trip while looking for open ones.
+_BATCH = 64
+
+
 def _free_rooms_statement(
     start: datetime, end: datetime, query: RoomQuery, exclude_room: int | None = None
 ) -> Any:
-    """Bookable rooms matching ``query`` with no confirmed booking or blackout in the window:
-    one statement, each NOT EXISTS answered by an index on (room_id, end)."""
-    busy = exists().where(
-        col(Booking.room_id) == col(Room.id),
-        col(Booking.status) == CONFIRMED,
-        col(Booking.end) > start,
-        col(Booking.start) < end,
+    """Bookable rooms matching ``query`` with no confirmed booking or blackout in the window.
+
+    The busy check probes one row per room: the first confirmed booking ending after
+    ``start`` (the partial index on (room_id, end) gives it at once). Because a room's
+    confirmed bookings never overlap, the room is taken exactly when that booking starts
+    before ``end``; no other booking of the room needs reading.
+    """
+    first_after = (
+        select(col(Booking.start))
+        .where(col(Booking.room_id) == col(Room.id), is_confirmed(), col(Booking.end) > start)
+        .order_by(col(Booking.end))
+        .limit(1)
+        .correlate(Room)
+        .scalar_subquery()
     )
     closed_room = exists().where(
         col(Blackout.room_id) == col(Room.id), col(Blackout.end) > start, col(Blackout.start) < end
@@ -60,14 +87,41 @@ def _free_rooms_statement(
         col(Blackout.end) > start,
         col(Blackout.start) < end,
     )
-    statement = rooms_matching(query.model_copy(update={"bookable": True}))
-    statement = statement.where(~busy, ~closed_room, ~closed_building)
+    statement = rooms_matching(query.model_copy(update={"bookable": True}), *_ROOM_COLUMNS)
+    statement = statement.where(
+        func.coalesce(first_after, end) >= end, ~closed_room, ~closed_building
+    )
     if exclude_room is not None:
         statement = statement.where(col(Room.id) != exclude_room)
     return statement
 
 
-def _open_for(room: Room, start: datetime, end: datetime, policy: BookingPolicy) -> bool:
+async def _open_rooms(
+    session: AsyncSession,
+    statement: Any,
+    start: datetime,
+    end: datetime,
+    policy: BookingPolicy,
+    limit: int,
+) -> list[dict[str, Any]]:
+    """Up to ``limit`` rooms of ``statement`` that are open for the whole window, read in
+    batches so that the database stops as soon as enough are found."""
+    found: list[dict[str, Any]] = []
+    offset = 0
+    while len(found) < limit:
+        rows = (await session.execute(statement.limit(_BATCH).offset(offset))).all()
+        for room in rows:
+            if _open_for(room, start, end, policy):
+                found.append(_room_summary(room))
+                if len(found) == limit:
+                    break
+        if len(rows) < _BATCH:
+            break
+        offset += _BATCH
+    return found
+
+
+def _open_for(room: RuleSource, start: datetime, end: datetime, policy: BookingPolicy) -> bool:
     window = opening_window(
         start.astimezone(policy.zone).date(),
         policy.campus.for_room(room).opening_hours,
@@ -76,11 +130,11 @@ def _open_for(room: Room, start: datetime, end: datetime, policy: BookingPolicy)
     return window is not None and window[0] <= start and end <= window[1]
 
 
-def _room_summary(room: Room, building_code: str) -> dict[str, Any]:
+def _room_summary(room: Any) -> dict[str, Any]:
     return {
         "id": room.id,
-        "room": f"{building_code}/{room.code}",
-        "building": building_code,
+        "room": f"{room.building_code}/{room.code}",
+        "building": room.building_code,
         "code": room.code,
         "name": room.name,
         "kind": room.kind,
@@ -98,14 +152,7 @@ async def free_rooms(
     statement = _free_rooms_statement(query.start, query.end, room_query).order_by(
         col(Room.capacity), col(Room.id)
     )
-    rows = await session.execute(statement)
-    found = []
-    for room, building_code in rows:
-        if _open_for(room, query.start, query.end, policy):
-            found.append(_room_summary(room, building_code))
-            if len(found) == query.limit:
-                break
-    return found
+    return await _open_rooms(session, statement, query.start, query.end, policy, query.limit)
 
 
 async def alternatives(
@@ -124,15 +171,8 @@ async def alternatives(
     room_query = RoomQuery(capacity=attendees or None, features=list(features))
     statement = _free_rooms_statement(start, end, room_query, exclude_room=room.id)
     same_building_first = (col(Room.building_id) != room.building_id).asc()
-    rows = await session.execute(
-        statement.order_by(same_building_first, col(Room.capacity), col(Room.id))
-    )
-    rooms = []
-    for candidate, building_code in rows:
-        if _open_for(candidate, start, end, policy):
-            rooms.append(_room_summary(candidate, building_code))
-            if len(rooms) == 5:
-                break
+    statement = statement.order_by(same_building_first, col(Room.capacity), col(Room.id))
+    rooms = await _open_rooms(session, statement, start, end, policy, limit=5)
     day = start.astimezone(policy.zone).date()
     window = opening_window(day, policy.campus.for_room(room).opening_hours, policy.zone)
     busy: list[Interval] = []

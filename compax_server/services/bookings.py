@@ -24,6 +24,7 @@ from compax_server.models import Blackout, Booking, Building, Room, RuleOverride
 from compax_server.services.availability import alternatives
 from compax_server.services.booking_views import (
     booking_view,
+    is_confirmed,
     labelled_bookings,
     sees_everything,
     views_of,
@@ -277,7 +278,7 @@ async def conflicting_bookings(
 ) -> list[Booking]:
     statement = select(Booking).where(
         col(Booking.room_id) == room_id,
-        col(Booking.status) == CONFIRMED,
+        is_confirmed(),
         col(Booking.start) < end,
         col(Booking.end) > start,
     )

@@ -135,9 +135,10 @@ async def room_public(session: AsyncSession, room: Room) -> RoomPublic:
     return _room_public(room, building.code, (await _features_of(session, [room.id]))[room.id])
 
 
-def rooms_matching(query: RoomQuery) -> Any:
-    """The select of (Room, building code) filtered as ``query`` asks, each filter indexed."""
-    statement = select(Room, col(Building.code)).join(
+def rooms_matching(query: RoomQuery, *columns: Any) -> Any:
+    """A select of ``columns`` (by default the Room and its building code) over the rooms
+    ``query`` asks for, each filter indexed."""
+    statement = select(*(columns or (Room, col(Building.code)))).join(
         Building, col(Building.id) == col(Room.building_id)
     )
     if query.building:

@@ -34,7 +34,12 @@ from compax_server.models import (
 from compax_server.problems import problem_body
 from compax_server.services import bookings, series
 from compax_server.services.blackouts import blackout_public
-from compax_server.services.booking_views import booking_view, labelled_bookings, sees_everything
+from compax_server.services.booking_views import (
+    BookingRecord,
+    booking_view,
+    labelled_booking_rows,
+    sees_everything,
+)
 from compax_server.services.campus import building_public, rooms_public, term_public
 from compax_server.services.common import utcnow
 from compax_server.services.policy import BookingPolicy
@@ -238,37 +243,44 @@ async def pull(
         reset = 0 < cursor < counter.purged_through or cursor > counter.value
         after = 0 if reset else cursor
         visible = (col(Change.table_name) != "users") | (col(Change.row_key) == str(user.id))
-        entries = list(
-            (
-                await session.execute(
-                    select(Change)
-                    .where(col(Change.seq) > after, visible)
-                    .order_by(col(Change.seq))
-                    .limit(limit + 1)
-                )
-            ).scalars()
+        entry_columns = (
+            col(Change.seq),
+            col(Change.table_name),
+            col(Change.row_key),
+            col(Change.op),
         )
+        entries = (
+            await session.execute(
+                select(*entry_columns)
+                .where(col(Change.seq) > after, visible)
+                .order_by(col(Change.seq))
+                .limit(limit + 1)
+            )
+        ).all()
         has_more = len(entries) > limit
         entries = entries[:limit]
         rows = await _rows_for(session, user, entries)
         changes = []
         for entry in entries:
             row = rows.get((entry.table_name, entry.row_key))
+            # Built from checked rows, so constructed without validating them again.
             if entry.op == ChangeOp.DELETE or row is None:
                 changes.append(
-                    ChangeItem(
+                    ChangeItem.model_construct(
                         op=ChangeOp.DELETE, table=entry.table_name, row={"id": entry.row_key}
                     )
                 )
             else:
-                changes.append(ChangeItem(op=ChangeOp.PUT, table=entry.table_name, row=row))
+                changes.append(
+                    ChangeItem.model_construct(op=ChangeOp.PUT, table=entry.table_name, row=row)
+                )
         new_cursor = entries[-1].seq if has_more else max(after, counter.value)
         last_mutation_id = None
         if client_id is not None:
             client = await session.get(SyncClient, client_id)
             if client is not None and client.user_id == user.id:
                 last_mutation_id = client.last_mutation_id
-        return PullResponse(
+        return PullResponse.model_construct(
             cursor=new_cursor,
             has_more=has_more,
             last_mutation_id=last_mutation_id,
@@ -278,7 +290,7 @@ async def pull(
 
 
 async def _rows_for(
-    session: AsyncSession, viewer: User, entries: Sequence[Change]
+    session: AsyncSession, viewer: User, entries: Sequence[Any]
 ) -> dict[tuple[str, str], dict[str, Any]]:
     """The current rows the entries name, each table in one query, as ``viewer`` may see them."""
     keys: dict[str, list[str]] = defaultdict(list)
@@ -317,13 +329,11 @@ async def _rows_for(
                 public.title = None
             keep("series", item.id, public)
     if booking_ids := _uuids(keys["bookings"]):
-        statement = labelled_bookings().where(col(Booking.id).in_(booking_ids))
-        for booking, building_code, room_code, owner in await session.execute(statement):
-            keep(
-                "bookings",
-                booking.id,
-                booking_view(booking, f"{building_code}/{room_code}", owner, viewer),
-            )
+        statement = labelled_booking_rows().where(col(Booking.id).in_(booking_ids))
+        for row in await session.execute(statement):
+            record = cast(BookingRecord, row)
+            label = f"{row.building_code}/{row.room_code}"
+            keep("bookings", row.id, booking_view(record, label, row.owner_name, viewer))
     return rows
 
 
