@@ -140,7 +140,8 @@ class Settings(BaseSettings):
         """
         if self.secret_keys:
             return self
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        # Owner-only when Compax makes it: the database in it holds password hashes.
+        self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         path = self.data_dir / SECRET_KEY_FILE
         if not path.exists():
             # Written whole under a private name, then linked into place: of two processes

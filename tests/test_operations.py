@@ -164,6 +164,7 @@ def test_embedded_secret_is_generated_once_with_mode_0600(tmp_path: Path) -> Non
     first = Settings(data_dir=data_dir).with_embedded_secret()
     path = data_dir / SECRET_KEY_FILE
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(data_dir.stat().st_mode) == 0o700, "the database's folder is private"
     assert len(first.secret_keys) == 1
     assert len(first.secret_keys[0]) >= 32
     assert first.secret_keys == [path.read_text().strip()]
