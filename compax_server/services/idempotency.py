@@ -8,6 +8,7 @@ same answer; transient failures (429, 5xx) are not, so a retry can still succeed
 from __future__ import annotations
 
 import hashlib
+import json
 from datetime import timedelta
 from typing import Any
 
@@ -30,11 +31,9 @@ class KeyTaken(Exception):
 
 
 def fingerprint(method: str, path: str, body: Any) -> str:
-    canonical = (
-        f"{method} {path} ".encode()
-        + hashlib.sha256(str(to_jsonable_python(body)).encode()).digest()
-    )
-    return hashlib.sha256(canonical).hexdigest()
+    """What makes two requests the same request: method, path and the validated body."""
+    canonical = json.dumps(to_jsonable_python(body), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(f"{method} {path} {canonical}".encode()).hexdigest()
 
 
 def check_key(key: str) -> str:
