@@ -7,6 +7,7 @@ server applies (``sync.rules``), so the user hears of a clash at once, offline t
 from __future__ import annotations
 
 import json
+import re
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from datetime import datetime
@@ -27,6 +28,7 @@ from sync.rules import (
 from sync.schemas import CampusInfo, RoomRules
 
 T = TypeVar("T")
+_ID_PREFIX = re.compile(r"[0-9a-f-]{1,36}")
 
 
 def _when(text: str) -> datetime:
@@ -155,6 +157,16 @@ class Reads:
                 "SELECT row, pending FROM local_bookings WHERE id = ?", [str(booking_id)]
             ).fetchone()
         return None if row is None else {**json.loads(row[0]), "pending": bool(row[1])}
+
+    def booking_ids(self, prefix: str, limit: int = 2) -> list[str]:
+        """Ids of bookings (pending ones included) that start with ``prefix`` (hex and dashes)."""
+        if not _ID_PREFIX.fullmatch(prefix):
+            return []
+        with self.replica.read() as db:
+            rows = db.execute(
+                "SELECT id FROM local_bookings WHERE id LIKE ? LIMIT ?", [f"{prefix}%", limit]
+            ).fetchall()
+        return [str(row[0]) for row in rows]
 
     def bookings_in(
         self,

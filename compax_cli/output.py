@@ -1,0 +1,80 @@
+"""How the CLI speaks: data on stdout (a table for people, ``--json`` for scripts), one line
+on stderr for every expected failure, and documented exit codes."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from sync.errors import CompaxError, NotAuthenticated, Unreachable, ValidationFailed
+
+#: Exit codes, also in docs/cli.md.
+REFUSED = 1
+USAGE = 2
+UNREACHABLE = 3
+SIGN_IN = 4
+
+err = Console(stderr=True, soft_wrap=True)
+out = Console(soft_wrap=True)
+
+
+@contextmanager
+def reported() -> Iterator[None]:
+    """Turn every expected failure into one line on stderr and its exit code."""
+    try:
+        yield
+    except Unreachable as error:
+        err.print(f"[red]offline:[/] {error.detail}; your changes stay queued")
+        raise typer.Exit(UNREACHABLE) from None
+    except NotAuthenticated as error:
+        err.print(f"[red]error:[/] {error.detail}")
+        raise typer.Exit(SIGN_IN) from None
+    except ValidationFailed as error:
+        for problem in error.errors:
+            err.print(f"[red]error:[/] {problem.field}: {problem.message}")
+        raise typer.Exit(USAGE) from None
+    except CompaxError as error:
+        err.print(f"[red]refused ({error.type}):[/] {error.detail}")
+        raise typer.Exit(REFUSED) from None
+
+
+def local(value: str | datetime | None, zone: ZoneInfo) -> str:
+    """An instant as campus local time for people (``Wed 25 Nov 10:00``)."""
+    if value is None:
+        return ""
+    moment = (
+        datetime.fromisoformat(value.replace("Z", "+00:00")) if isinstance(value, str) else value
+    )
+    return f"{moment.astimezone(zone):%a %d %b %Y %H:%M}"
+
+
+def emit(
+    rows: Sequence[dict[str, Any]] | dict[str, Any],
+    columns: Sequence[tuple[str, str]],
+    as_json: bool,
+) -> None:
+    """Print ``rows`` as JSON (ISO 8601 times) or as a table of ``columns`` (header, key)."""
+    if as_json:
+        sys.stdout.write(json.dumps(rows, default=str) + "\n")
+        return
+    items = [rows] if isinstance(rows, dict) else list(rows)
+    if not items:
+        err.print("nothing to show")
+        return
+    table = Table(show_edge=False, pad_edge=False)
+    for header, _ in columns:
+        table.add_column(header)
+    for item in items:
+        table.add_row(
+            *(str(item.get(key, "")) if item.get(key) is not None else "" for _, key in columns)
+        )
+    out.print(table)

@@ -1,0 +1,133 @@
+"""Signing in and out, syncing, and what state the local replica is in."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from typing import Annotated
+
+import typer
+
+from compax_cli.context import engine
+from compax_cli.output import emit, err
+
+JSON = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+
+
+def login(
+    ctx: typer.Context,
+    server: Annotated[str | None, typer.Option(help="Server URL; default: the profile's.")] = None,
+    username: Annotated[str | None, typer.Option(help="Your username.")] = None,
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from standard input.")
+    ] = False,
+) -> None:
+    """Sign in to a Compax server and download what you may see.
+
+    Example: compax login --server https://rooms.example.edu --username ama
+    """
+    with engine(ctx) as compax:
+        server_url = server or compax.profile.server or "http://127.0.0.1:8080"
+        name = username or compax.profile.username or typer.prompt("Username")
+        if password_stdin:
+            password = sys.stdin.readline().rstrip("\r\n")
+        elif sys.stdin.isatty():
+            password = typer.prompt("Password", hide_input=True)
+        else:
+            err.print("[red]error:[/] standard input is not a terminal; pass --password-stdin")
+            raise typer.Exit(2)
+        user = asyncio.run(compax.sign_in(server_url, name, password))
+        report = asyncio.run(compax.sync())
+        err.print(
+            f"Signed in as [bold]{user['username']}[/] ({user['role']}) on {server_url}; "
+            f"{report.pulled} records downloaded"
+        )
+
+
+def logout(ctx: typer.Context) -> None:
+    """Forget your sign-in on this computer; queued changes stay until you sign in again.
+
+    Example: compax logout
+    """
+    with engine(ctx) as compax:
+        compax.sign_out()
+        err.print("Signed out")
+
+
+def whoami(ctx: typer.Context, as_json: JSON = False) -> None:
+    """Show who this profile signs in as, and where.
+
+    Example: compax whoami --json
+    """
+    with engine(ctx) as compax:
+        user = compax.user or {}
+        row = {"server": compax.profile.server, **user, "signed_in": compax.token is not None}
+        emit(
+            row,
+            [
+                ("server", "server"),
+                ("user", "username"),
+                ("role", "role"),
+                ("signed in", "signed_in"),
+            ],
+            as_json,
+        )
+
+
+def status(ctx: typer.Context, as_json: JSON = False) -> None:
+    """Show the server, the user, the last sync, and changes pending or needing attention.
+
+    Example: compax status
+    """
+    with engine(ctx) as compax:
+        state = compax.status()
+        emit(
+            state,
+            [
+                ("profile", "profile"),
+                ("server", "server"),
+                ("user", "user"),
+                ("last sync", "last_sync"),
+                ("pending", "pending"),
+                ("needs attention", "needs_attention"),
+            ],
+            as_json,
+        )
+
+
+def sync(
+    ctx: typer.Context,
+    watch: Annotated[bool, typer.Option(help="Keep syncing every --every seconds.")] = False,
+    every: Annotated[int, typer.Option(min=5, help="Seconds between syncs with --watch.")] = 60,
+    as_json: JSON = False,
+) -> None:
+    """Send your queued changes and download the server's.
+
+    Example: compax sync --watch --every 120
+    """
+    with engine(ctx) as compax:
+        while True:
+            report = asyncio.run(compax.sync())
+            row = {
+                "pushed": report.pushed,
+                "applied": report.applied,
+                "rejected": report.rejected,
+                "pulled": report.pulled,
+                "reset": report.reset,
+            }
+            emit(
+                row,
+                [
+                    ("sent", "pushed"),
+                    ("applied", "applied"),
+                    ("refused", "rejected"),
+                    ("downloaded", "pulled"),
+                ],
+                as_json,
+            )
+            if report.rejected:
+                err.print(f"{report.rejected} change(s) need attention: compax conflicts list")
+            if not watch:
+                return
+            time.sleep(every)
