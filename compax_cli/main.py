@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from compax_cli import bookings, conflicts, rooms, session
+from compax_cli import bookings, conflicts, demo, rooms, session
 from compax_server.cli import server_app
 
 app = typer.Typer(
@@ -29,6 +29,7 @@ def main(
     ctx.obj = {"profile": profile}
 
 
+app.command()(demo.demo)
 for command in (session.login, session.logout, session.whoami, session.status, session.sync):
     app.command()(command)
 app.command(

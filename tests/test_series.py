@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from aiohttp.test_utils import TestClient
 
@@ -267,3 +267,40 @@ async def test_a_term_that_ends_before_it_starts_is_refused(
     )
     assert response.status == 422
     assert [e["field"] for e in (await response.json())["errors"]] == ["last_day"]
+
+
+async def test_a_timetable_for_a_term_under_way_books_from_now_on(
+    client: TestClient, admin: Person
+) -> None:
+    await make_campus(client, admin)
+    monday = next_weekday(0, weeks_ahead=-2)
+    term = await client.post(
+        "/api/v1/terms",
+        json={
+            "name": "Under way",
+            "first_day": str(monday),
+            "last_day": str(monday + timedelta(days=34)),
+        },
+        headers=admin.headers,
+    )
+    row = {
+        "course_code": "HIST101",
+        "weekday": "wed",
+        "start": "10:00",
+        "end": "12:00",
+        "building": "PB",
+        "room": "102",
+    }
+    result = await (
+        await client.post(
+            f"/api/v1/terms/{(await term.json())['id']}/timetable",
+            json={"rows": [row]},
+            headers=admin.headers,
+        )
+    ).json()
+    assert result["results"][0]["status"] == "created", result
+    listed = await (await client.get("/api/v1/bookings?limit=100", headers=admin.headers)).json()
+    starts = [b["start"][:10] for b in listed["items"]]
+    assert len(starts) == result["results"][0]["occurrences"] >= 2
+    assert min(starts) >= str(datetime.now(UTC).date()), "no dates in the past"
+    assert len(starts) < 5, "the term's first Wednesdays are past"

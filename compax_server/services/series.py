@@ -355,9 +355,13 @@ async def _import_row(
                 )
             ],
         )
-    occurrences = expand(_pattern(term, row), policy.zone, term.holidays)
+    # A term already under way is timetabled from now on: its past dates are history.
+    now = policy.clock()
+    occurrences = [
+        o for o in expand(_pattern(term, row), policy.zone, term.holidays) if o.start >= now
+    ]
     if not occurrences:
-        return _rejected(index, [FieldError("weekday", "the term has no such teaching day")])
+        return _rejected(index, [FieldError("weekday", "the term has no such teaching day left")])
     bookings, blackouts = await _span_bookings(session, room, occurrences)
     clashes = occurrence_clashes(room, occurrences, bookings, blackouts, policy)
     reports = [_clash_report(occurrences[i], ps, policy) for i, ps in clashes.items()]
