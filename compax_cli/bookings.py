@@ -11,9 +11,10 @@ from typing import Annotated, Any
 
 import typer
 
-from compax_cli.context import booking_id, engine, instant, now, room_id
+from compax_cli.context import booking_id, engine, now, room_id
 from compax_cli.output import emit, err, local
 from sync.engine import Engine
+from sync.reads import instant_of
 from sync.schemas import Purpose, Scope
 from sync.when import parse_duration, parse_when
 
@@ -72,14 +73,8 @@ def list_bookings(
     Example: compax bookings list --from "2026-11-01 00:00" --json
     """
     with engine(ctx) as compax:
-        me = compax.user
-        if me is None:
-            err.print("[red]error:[/] sign in first: compax login")
-            raise typer.Exit(4)
         start = parse_when(since, compax.reads.zone(), now(), "from") if since else now()
-        bookings = compax.reads.my_bookings(
-            me["id"], start=start, limit=limit, offset=(page - 1) * limit
-        )
+        bookings = compax.my_bookings(start=start, limit=limit, offset=(page - 1) * limit)
         emit(_rows(compax, bookings, as_json), COLUMNS, as_json)
 
 
@@ -160,7 +155,7 @@ def move(
         start = parse_when(at, compax.reads.zone(), now(), "at") if at else None
         end = None
         if current is not None and (at or for_):
-            old_start, old_end = instant(current["start"]), instant(current["end"])
+            old_start, old_end = instant_of(current["start"]), instant_of(current["end"])
             length = parse_duration(for_, "for") if for_ else old_end - old_start
             end = (start or old_start) + length
         moved = compax.move(

@@ -7,9 +7,10 @@ from typing import Annotated
 
 import typer
 
-from compax_cli.context import engine, instant, now, room_id
+from compax_cli.context import engine, now, room_id
 from compax_cli.output import emit, err, local, out
 from sync.errors import ValidationFailed
+from sync.reads import instant_of
 from sync.when import parse_duration, parse_when
 
 app = typer.Typer(
@@ -97,7 +98,7 @@ def retry(
             length = (
                 parse_duration(for_, "for")
                 if for_
-                else instant(args["end"]) - instant(args["start"])
+                else instant_of(args["end"]) - instant_of(args["start"])
             )
             end = start + length
         rows = compax.retry(

@@ -48,8 +48,3 @@ def booking_id(engine: Engine, ref: str) -> str:
 
 def now() -> datetime:
     return datetime.now(UTC)
-
-
-def instant(text: str) -> datetime:
-    """An ISO 8601 instant as the replica and the server write them."""
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))

@@ -28,7 +28,7 @@ from sync.http import Http, connect
 from sync.permissions import Permission, allows
 from sync.profiles import Profile
 from sync.protocol import SCHEMA_VERSION, Op
-from sync.reads import Reads, _when
+from sync.reads import Reads, instant_of
 from sync.recurrence import expand
 from sync.replica import Replica, instant, now_text
 from sync.rules import shifted
@@ -90,7 +90,7 @@ class Conflict:
                 Alternative(len(options) + 1, int(room["id"]), None, None, f"room {room['room']}")
             )
         for slot in offered.get("times", []):
-            start, end = _when(slot["start"]), _when(slot["end"])
+            start, end = instant_of(slot["start"]), instant_of(slot["end"])
             label = f"{start.astimezone(zone):%a %d %b %H:%M}–{end.astimezone(zone):%H:%M}"
             options.append(Alternative(len(options) + 1, None, start, end, label))
         return options
@@ -129,6 +129,13 @@ class Engine:
     def user(self) -> dict[str, Any] | None:
         stored = self.replica.state("user")
         return None if stored is None else dict(json.loads(stored))
+
+    def my_bookings(
+        self, *, start: datetime | None = None, limit: int = 200, offset: int = 0
+    ) -> list[dict[str, Any]]:
+        """The signed-in user's bookings in start order, pending changes included."""
+        user = self._require_user()
+        return self.reads.my_bookings(user["id"], start=start, limit=limit, offset=offset)
 
     def _require_user(self) -> dict[str, Any]:
         user = self.user
@@ -428,8 +435,8 @@ class Engine:
         """Move (or retitle) a booking, or the following or all occurrences of its series."""
         user = self._require_user()
         booking, targets = self._targets(booking_id, scope, user)
-        new_start = start or _when(booking["start"])
-        new_end = end or _when(booking["end"])
+        new_start = start or instant_of(booking["start"])
+        new_end = end or instant_of(booking["end"])
         if new_end <= new_start:
             raise ValidationFailed.single("end", "must be after start")
         new_room = room_id or booking["room_id"]
@@ -440,7 +447,7 @@ class Engine:
                 target_start, target_end = new_start, new_end
             else:
                 target_start, target_end = shifted(
-                    new_start, new_end, _when(target["start"]).astimezone(zone).date(), zone
+                    new_start, new_end, instant_of(target["start"]).astimezone(zone).date(), zone
                 )
             room = self.reads.check_booking(
                 new_room, target_start, target_end, self.clock(), exclude=moving
@@ -470,9 +477,8 @@ class Engine:
             args["room_id"] = room_id
         if title is not None:
             args["title"] = title
-        summary = (
-            f"Move {booking['room']} {self._span(_when(booking['start']), _when(booking['end']))}"
-        )
+        was = self._span(instant_of(booking["start"]), instant_of(booking["end"]))
+        summary = f"Move {booking['room']} {was}"
         summary += f" to {rows[0]['room']} {self._span(new_start, new_end)}"
         self._queue(
             Op.UPDATE_BOOKING,
@@ -500,7 +506,7 @@ class Engine:
         what = "" if scope is Scope.THIS else f" and {len(rows) - 1} more"
         summary = (
             f"Cancel {booking['room']} "
-            f"{self._span(_when(booking['start']), _when(booking['end']))}{what}"
+            f"{self._span(instant_of(booking['start']), instant_of(booking['end']))}{what}"
         )
         self._queue(Op.CANCEL_BOOKING, args, summary, str(booking["id"]), rows)
         return [{**row, "pending": True} for row in rows]
@@ -617,8 +623,8 @@ class Engine:
                 rows = [
                     self.book(
                         room_id or args["room_id"],
-                        start or _when(args["start"]),
-                        end or _when(args["end"]),
+                        start or instant_of(args["start"]),
+                        end or instant_of(args["end"]),
                         args["title"],
                         purpose=args["purpose"],
                         attendees=args["attendees"],
@@ -684,4 +690,4 @@ class Engine:
 
 
 def _maybe(value: str | None) -> datetime | None:
-    return None if value is None else _when(value)
+    return None if value is None else instant_of(value)

@@ -31,7 +31,8 @@ T = TypeVar("T")
 _ID_PREFIX = re.compile(r"[0-9a-f-]{1,36}")
 
 
-def _when(text: str) -> datetime:
+def instant_of(text: str) -> datetime:
+    """An ISO 8601 instant as the replica and the server write them (``…Z`` included)."""
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
@@ -315,8 +316,8 @@ class Reads:
         for room in rooms:
             busy = [
                 {
-                    "start": _when(b["start"]),
-                    "end": _when(b["end"]),
+                    "start": instant_of(b["start"]),
+                    "end": instant_of(b["end"]),
                     "kind": "booking",
                     "title": b["title"],
                     "booking_id": str(b["id"]),
@@ -326,8 +327,8 @@ class Reads:
             ]
             busy += [
                 {
-                    "start": _when(b["start"]),
-                    "end": _when(b["end"]),
+                    "start": instant_of(b["start"]),
+                    "end": instant_of(b["end"]),
                     "kind": "blackout",
                     "title": b["reason"],
                     "booking_id": None,
@@ -406,7 +407,7 @@ class Reads:
         )
         if window is not None:
             busy = [
-                (_when(b["start"]), _when(b["end"]))
+                (instant_of(b["start"]), instant_of(b["end"]))
                 for b in self.bookings_in([room["id"]], *window)
             ]
         rooms = self.free_rooms(

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from compax_server.api import Api, Call, etag, json_response
 from compax_server.keys import BOOKING_POLICY
-from compax_server.problems import PROBLEM_JSON, problem_body
+from compax_server.problems import PROBLEM_JSON
 from compax_server.services import blackouts, bookings, idempotency, series
-from sync.errors import CompaxError
 from sync.permissions import Permission
 from sync.schemas import (
     BlackoutCreate,
@@ -46,30 +46,24 @@ READ, BOOK = Permission.READ_BOOKINGS, Permission.BOOK
 async def create_booking(call: Call[BookingCreate, None]) -> web.Response:
     """Send an ``Idempotency-Key`` header to make retries safe: a repeat gets the first answer."""
     policy = call.request.app[BOOKING_POLICY]
-    user_id = call.user.id or 0
+
+    async def book(session: AsyncSession) -> BookingPublic:
+        return await bookings.create_booking(session, call.user, call.body, policy)
+
     raw_key = call.request.headers.get("Idempotency-Key")
     if raw_key is None:
         async with call.db.write() as session:
-            view = await bookings.create_booking(session, call.user, call.body, policy)
-        return _created(view)
-    key = idempotency.check_key(raw_key)
-    print_ = idempotency.fingerprint("POST", call.request.path, call.body)
-    stored = await idempotency.stored_answer(call.db, user_id, key, print_)
-    if stored is not None:
-        return _replay(*stored)
-    try:
-        async with call.db.write() as session:
-            view = await bookings.create_booking(session, call.user, call.body, policy)
-            await idempotency.record(session, user_id, key, print_, 201, view)
-    except idempotency.KeyTaken:
-        stored = await idempotency.stored_answer(call.db, user_id, key, print_)
-        assert stored is not None
-        return _replay(*stored)
-    except CompaxError as error:
-        body = problem_body(error, call.request.path)
-        await idempotency.record_refusal(call.db, user_id, key, print_, error, body)
-        raise
-    return _created(view)
+            return _created(await book(session))
+    status, body, replayed = await idempotency.run_once(
+        call.db,
+        call.user.id or 0,
+        idempotency.check_key(raw_key),
+        idempotency.fingerprint("POST", call.request.path, call.body),
+        book,
+        status=201,
+        instance=call.request.path,
+    )
+    return _replay(status, body) if replayed else _created(body)
 
 
 def _created(view: BookingPublic) -> web.Response:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
@@ -20,6 +21,7 @@ from sqlmodel import col
 
 from compax_server.db import Database
 from compax_server.models import IdempotencyKey
+from compax_server.problems import problem_body
 from compax_server.services.common import utcnow
 from sync.errors import CompaxError, IdempotencyKeyReused, ValidationFailed
 
@@ -93,3 +95,35 @@ async def record_refusal(
             await record(session, user_id, key, print_, error.status, body)
     except KeyTaken:
         pass
+
+
+async def run_once(
+    db: Database,
+    user_id: int,
+    key: str,
+    print_: str,
+    action: Callable[[AsyncSession], Awaitable[Any]],
+    *,
+    status: int,
+    instance: str,
+) -> tuple[int, Any, bool]:
+    """Run ``action`` in a write transaction at most once per key: ``(status, body, replayed)``.
+
+    A success is stored in the action's own transaction; a refusal is stored after it and
+    raised; a request that lost a race for the same key gets the winner's answer.
+    """
+    stored = await stored_answer(db, user_id, key, print_)
+    if stored is not None:
+        return (*stored, True)
+    try:
+        async with db.write() as session:
+            body = await action(session)
+            await record(session, user_id, key, print_, status, body)
+    except KeyTaken:
+        stored = await stored_answer(db, user_id, key, print_)
+        assert stored is not None
+        return (*stored, True)
+    except CompaxError as error:
+        await record_refusal(db, user_id, key, print_, error, problem_body(error, instance))
+        raise
+    return status, body, False
