@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import asyncio
+from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from typing import Any, TypeVar
 
 import typer
+from pydantic import BaseModel, ValidationError
 
 from compax_cli.output import reported
+from sync.admin import Admin
 from sync.engine import Engine
-from sync.errors import ValidationFailed
+from sync.errors import ValidationFailed, field_errors
+
+T = TypeVar("T")
+ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
 @contextmanager
@@ -48,3 +55,16 @@ def booking_id(engine: Engine, ref: str) -> str:
 
 def now() -> datetime:
     return datetime.now(UTC)
+
+
+def administer(compax: Engine, call: Callable[[Admin], Coroutine[Any, Any, T]]) -> T:
+    """Run one administrative ``call`` on the profile's server (these need the network)."""
+    return asyncio.run(call(Admin(compax)))
+
+
+def validated(schema: type[ModelT], **values: Any) -> ModelT:
+    """``schema`` built from the options given (``None`` left out), bad ones named by field."""
+    try:
+        return schema.model_validate({k: v for k, v in values.items() if v is not None})
+    except ValidationError as exc:
+        raise ValidationFailed(field_errors(exc)) from None

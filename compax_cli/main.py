@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from compax_cli import bookings, conflicts, demo, rooms, session
+from compax_cli import blackouts, bookings, conflicts, demo, rooms, session, users
 from compax_server.cli import server_app
 
 app = typer.Typer(
@@ -40,6 +40,8 @@ app.command(
 app.add_typer(rooms.app, name="rooms")
 app.add_typer(bookings.app, name="bookings")
 app.add_typer(conflicts.app, name="conflicts")
+app.add_typer(users.app, name="users")
+app.add_typer(blackouts.app, name="blackouts")
 app.add_typer(server_app, name="server")
 
 

@@ -43,6 +43,15 @@ def reported() -> Iterator[None]:
             err.print(f"[red]error:[/] {problem.field}: {problem.message}")
         raise typer.Exit(USAGE) from None
     except CompaxError as error:
+        if error.type == "unauthorized":
+            err.print(f"[red]error:[/] {error.detail}; sign in again: compax login")
+            raise typer.Exit(SIGN_IN) from None
+        if error.type == "validation":
+            for problem in error.extra.get("errors") or [
+                {"field": "input", "message": error.detail}
+            ]:
+                err.print(f"[red]error:[/] {problem['field']}: {problem['message']}")
+            raise typer.Exit(USAGE) from None
         err.print(f"[red]refused ({error.type}):[/] {error.detail}")
         raise typer.Exit(REFUSED) from None
 

@@ -1,17 +1,21 @@
-"""``compax rooms``: find rooms and free rooms, from the local replica (works offline)."""
+"""``compax rooms``: find rooms and free rooms from the local replica (works offline); add and
+change rooms on the server (campus managers)."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-from compax_cli.context import engine, now, room_id
-from compax_cli.output import emit
-from sync.schemas import RoomKind, RoomQuery
-from sync.when import parse_duration, parse_when
+from compax_cli.context import administer, engine, now, room_id, validated
+from compax_cli.output import emit, err
+from sync.admin import Admin
+from sync.schemas import RoomCreate, RoomKind, RoomQuery, RoomUpdate
+from sync.when import parse_duration, parse_opening_hours, parse_when
 
-app = typer.Typer(help="Find rooms and free rooms (offline too).", no_args_is_help=True)
+app = typer.Typer(
+    help="Find rooms and free rooms (offline too); add and change rooms.", no_args_is_help=True
+)
 JSON = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 COLUMNS = [
     ("id", "id"),
@@ -23,9 +27,12 @@ COLUMNS = [
 ]
 
 
-def _flat(room: dict[str, object]) -> dict[str, object]:
+def _shown(room: dict[str, object], as_json: bool) -> dict[str, object]:
+    """A room as printed: as the server has it for scripts, features joined for people."""
     features = room.get("features") or []
-    return {**room, "features": ", ".join(features) if isinstance(features, list) else features}
+    if as_json or not isinstance(features, list):
+        return room
+    return {**room, "features": ", ".join(features)}
 
 
 @app.command("list")
@@ -55,7 +62,7 @@ def list_rooms(
             limit=limit,
             offset=(page - 1) * limit,
         )
-        emit([_flat(r) for r in rooms], COLUMNS, as_json)
+        emit([_shown(r, as_json) for r in rooms], COLUMNS, as_json)
 
 
 @app.command()
@@ -72,7 +79,7 @@ def show(
         found = compax.reads.room(room_id(compax, room))
         assert found is not None
         emit(
-            _flat(found),
+            _shown(found, as_json),
             [*COLUMNS, ("bookable", "bookable"), ("opening hours", "opening_hours")],
             as_json,
         )
@@ -111,4 +118,124 @@ def free(
             kind=wanted.kind,
             limit=limit,
         )
-        emit([_flat(r) for r in rooms], COLUMNS, as_json)
+        emit([_shown(r, as_json) for r in rooms], COLUMNS, as_json)
+
+
+NAME = Annotated[str | None, typer.Option(help="Room name.")]
+KIND = Annotated[RoomKind | None, typer.Option(help="Room kind.")]
+FLOOR = Annotated[int | None, typer.Option(help="Floor number.")]
+SEATS = Annotated[int | None, typer.Option(help="Seats.")]
+FEATURES = Annotated[
+    list[str] | None, typer.Option("--feature", help="A feature (repeatable); replaces the list.")
+]
+BOOKABLE = Annotated[
+    bool | None, typer.Option("--bookable/--not-bookable", help="Open the room for booking or not.")
+]
+HOURS = Annotated[
+    str | None, typer.Option(help='Opening hours: "mon-fri 08:00-20:00, sat 09:00-13:00".')
+]
+MIN_LENGTH = Annotated[str | None, typer.Option(help="Shortest booking: 30m.")]
+MAX_LENGTH = Annotated[str | None, typer.Option(help="Longest booking: 4h.")]
+DAYS_AHEAD = Annotated[int | None, typer.Option(help="Bookable at most this many days ahead.")]
+NOTICE = Annotated[str | None, typer.Option(help="Least notice before a booking starts: 2h.")]
+
+
+def _rules(
+    hours: str | None, min_length: str | None, max_length: str | None, notice: str | None
+) -> dict[str, Any]:
+    """The rule options in the server's terms (minutes, opening hours per weekday)."""
+
+    def minutes(text: str | None, field: str) -> int | None:
+        return None if text is None else int(parse_duration(text, field).total_seconds() // 60)
+
+    return {
+        "opening_hours": None if hours is None else parse_opening_hours(hours),
+        "min_duration_minutes": minutes(min_length, "min-length"),
+        "max_duration_minutes": minutes(max_length, "max-length"),
+        "min_notice_minutes": minutes(notice, "notice"),
+    }
+
+
+@app.command()
+def add(
+    ctx: typer.Context,
+    room: Annotated[str, typer.Argument(help="BUILDING/CODE of the new room, as PB/101.")],
+    capacity: Annotated[int, typer.Option(help="Seats.")],
+    name: NAME = None,
+    kind: KIND = None,
+    floor: FLOOR = None,
+    feature: FEATURES = None,
+    bookable: BOOKABLE = None,
+    hours: HOURS = None,
+    min_length: MIN_LENGTH = None,
+    max_length: MAX_LENGTH = None,
+    days_ahead: DAYS_AHEAD = None,
+    notice: NOTICE = None,
+    as_json: JSON = False,
+) -> None:
+    """Add a room to a building (campus managers); rules left out follow the campus defaults.
+
+    Example: compax rooms add PB/101 --capacity 40 --feature projector --hours "mon-fri 08:00-18:00"
+    """
+    with engine(ctx) as compax:
+        building, _, code = room.partition("/")
+        data = validated(
+            RoomCreate,
+            building=building,
+            code=code,
+            capacity=capacity,
+            name=name,
+            kind=kind,
+            floor=floor,
+            features=feature,
+            bookable=bookable,
+            max_days_ahead=days_ahead,
+            **_rules(hours, min_length, max_length, notice),
+        )
+        added = administer(compax, lambda admin: admin.add_room(data))
+        emit(_shown(added, as_json), COLUMNS, as_json)
+        err.print("Added; sync to see it in `compax rooms list`")
+
+
+async def _update(admin: Admin, room: str, changes: RoomUpdate) -> dict[str, Any]:
+    return await admin.update_room((await admin.room_named(room))["id"], changes)
+
+
+@app.command()
+def update(
+    ctx: typer.Context,
+    room: Annotated[str, typer.Argument(help="PB/101 or an id.")],
+    capacity: SEATS = None,
+    name: NAME = None,
+    kind: KIND = None,
+    floor: FLOOR = None,
+    feature: FEATURES = None,
+    bookable: BOOKABLE = None,
+    hours: HOURS = None,
+    min_length: MIN_LENGTH = None,
+    max_length: MAX_LENGTH = None,
+    days_ahead: DAYS_AHEAD = None,
+    notice: NOTICE = None,
+    as_json: JSON = False,
+) -> None:
+    """Change a room (campus managers): only the options given change.
+
+    Example: compax rooms update PB/101 --capacity 48 --not-bookable
+    """
+    with engine(ctx) as compax:
+        changes = validated(
+            RoomUpdate,
+            capacity=capacity,
+            name=name,
+            kind=kind,
+            floor=floor,
+            features=feature,
+            bookable=bookable,
+            max_days_ahead=days_ahead,
+            **_rules(hours, min_length, max_length, notice),
+        )
+        if not changes.model_fields_set:
+            raise typer.BadParameter("name at least one thing to change, as --capacity 48")
+        updated = administer(compax, lambda admin: _update(admin, room, changes))
+        emit(_shown(updated, as_json), COLUMNS, as_json)
+        err.print("Changed; sync to see it here")

@@ -452,6 +452,7 @@ class BuildingQuery(ListQuery):
 
 class RoomQuery(ListQuery):
     building: str | None = Field(default=None, description="Building code.", max_length=16)
+    code: str | None = Field(default=None, description="Room code.", max_length=32)
     kind: RoomKind | None = None
     capacity: int | None = Field(
         default=None, ge=0, le=10_000, description="At least this many seats."
@@ -463,9 +464,9 @@ class RoomQuery(ListQuery):
 
     _features = field_validator("features", mode="before")(_comma_list)
 
-    @field_validator("building")
+    @field_validator("building", "code")
     @classmethod
-    def _building(cls, value: str | None) -> str | None:
+    def _codes(cls, value: str | None) -> str | None:
         return None if value is None else _normalised_code(value)
 
     @field_validator("features", mode="after")
@@ -475,6 +476,7 @@ class RoomQuery(ListQuery):
 
 
 class UserQuery(ListQuery):
+    username: str | None = Field(default=None, max_length=64, description="Exactly this user.")
     role: Role | None = None
     department: str | None = Field(default=None, max_length=100)
     active: bool | None = None

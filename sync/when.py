@@ -68,3 +68,26 @@ def parse_duration(text: str, field: str = "for") -> timedelta:
     if length <= timedelta(0):
         raise ValidationFailed.single(field, f"{text!r} is not a duration; write 90m, 2h or 1h30m")
     return length
+
+
+_HOURS = re.compile(
+    r"^(?P<first>[a-z]{3})(?:-(?P<last>[a-z]{3}))?\s+(?P<open>\d{1,2}:\d{2})-(?P<close>\d{1,2}:\d{2})$"
+)
+
+
+def parse_opening_hours(text: str, field: str = "hours") -> dict[str, dict[str, str]]:
+    """``mon-fri 08:00-20:00, sat 09:00-13:00`` as opening hours per weekday (others closed)."""
+    names = [weekday.value for weekday in WEEKDAYS]
+    week: dict[str, dict[str, str]] = {}
+    for part in filter(None, (p.strip().lower() for p in text.split(","))):
+        match = _HOURS.match(part)
+        days = (match["first"], match["last"] or match["first"]) if match else ("", "")
+        if not match or not set(days) <= set(names) or names.index(days[0]) > names.index(days[1]):
+            raise ValidationFailed.single(
+                field, f"{part!r}: write days and hours as mon-fri 08:00-20:00, sat 09:00-13:00"
+            )
+        for day in names[names.index(days[0]) : names.index(days[1]) + 1]:
+            week[day] = {"open": match["open"].zfill(5), "close": match["close"].zfill(5)}
+    if not week:
+        raise ValidationFailed.single(field, "name at least one day, as mon-fri 08:00-20:00")
+    return week

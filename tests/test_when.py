@@ -8,9 +8,11 @@ from zoneinfo import ZoneInfo
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from pydantic import TypeAdapter
 
 from sync.errors import ValidationFailed
-from sync.when import parse_duration, parse_when
+from sync.schemas import OpeningWeek
+from sync.when import parse_duration, parse_opening_hours, parse_when
 
 LONDON = ZoneInfo("Europe/London")
 NOW = datetime(2027, 3, 24, 15, 0, tzinfo=UTC)  # a Wednesday, before BST starts on the 28th
@@ -59,3 +61,18 @@ def test_what_is_not_a_duration_names_the_field(text: str) -> None:
 def test_a_written_clock_time_reads_back_in_the_zone(hour: int, minute: int) -> None:
     moment = parse_when(f"2027-01-15 {hour}:{minute:02d}", LONDON, NOW)
     assert moment.astimezone(LONDON).strftime("%H:%M") == f"{hour:02d}:{minute:02d}"
+
+
+def test_opening_hours_name_ranges_and_single_days() -> None:
+    week = parse_opening_hours("Mon-Wed 8:00-18:00, sat 09:30-13:00")
+    assert sorted(week) == ["mon", "sat", "tue", "wed"]
+    assert week["tue"] == {"open": "08:00", "close": "18:00"}
+    assert week["sat"] == {"open": "09:30", "close": "13:00"}
+    assert TypeAdapter(OpeningWeek).validate_python(week)["sat"].open.minute == 30
+
+
+@pytest.mark.parametrize("text", ["", "fri-mon 08:00-10:00", "funday 08:00-10:00", "mon 8-10"])
+def test_what_are_not_opening_hours_names_the_field(text: str) -> None:
+    with pytest.raises(ValidationFailed) as refused:
+        parse_opening_hours(text)
+    assert refused.value.errors[0].field == "hours"

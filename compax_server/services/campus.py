@@ -143,6 +143,8 @@ def rooms_matching(query: RoomQuery, *columns: Any) -> Any:
     )
     if query.building:
         statement = statement.where(col(Building.code) == query.building)
+    if query.code:
+        statement = statement.where(col(Room.code) == query.code)
     if query.kind:
         statement = statement.where(col(Room.kind) == query.kind)
     if query.capacity is not None:

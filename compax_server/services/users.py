@@ -50,6 +50,8 @@ def user_public(user: User) -> UserPublic:
 
 async def list_users(session: AsyncSession, query: UserQuery) -> Page[UserPublic]:
     statement = select(User)
+    if query.username:
+        statement = statement.where(col(User.username) == query.username.strip().lower())
     if query.role:
         statement = statement.where(col(User.role) == query.role)
     if query.department:
