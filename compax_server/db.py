@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
 
 from compax_server.changelog import RecordingSession
 
@@ -54,11 +55,25 @@ class Database:
             self.engine: AsyncEngine = create_async_engine(self.url, connect_args={"timeout": 30})
             _configure_sqlite(self.engine)
         else:
+            # No pre-ping: on asyncpg it costs three round trips (BEGIN, a ping, ROLLBACK) per
+            # checkout. A connection the server dropped fails its first statement instead;
+            # that request is answered 503 and the pool replaces every older connection.
             self.engine = create_async_engine(
-                self.url, pool_size=pool_size, max_overflow=max_overflow, pool_pre_ping=True
+                self.url, pool_size=pool_size, max_overflow=max_overflow
             )
         self._sessions = async_sessionmaker(
             self.engine, expire_on_commit=False, sync_session_class=RecordingSession
+        )
+        # On Postgres reads run in autocommit: each query is its own READ COMMITTED
+        # transaction, as it would be inside a READ COMMITTED block, minus the BEGIN and
+        # ROLLBACK round trips. ``ReadSession`` refuses writes, which would otherwise commit.
+        read_engine = (
+            self.engine
+            if self.is_sqlite
+            else self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        )
+        self._reads = async_sessionmaker(
+            read_engine, expire_on_commit=False, sync_session_class=ReadSession
         )
         snapshot_engine = (
             self.engine
@@ -69,8 +84,9 @@ class Database:
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
-        """A session for queries; whatever it did is rolled back at the end."""
-        async with self._sessions() as session:
+        """A session for queries, each seeing what was committed when it began; it may not
+        write (use ``write``), and ``snapshot`` gives several queries one consistent view."""
+        async with self._reads() as session:
             yield session
 
     @asynccontextmanager
@@ -106,6 +122,26 @@ class Database:
                 lambda sync_conn: MigrationContext.configure(sync_conn).get_current_revision()
             )
         return current, ScriptDirectory.from_config(alembic_config()).get_current_head() or ""
+
+
+class ReadSession(Session):
+    """The session class of ``Database.read()``: it may query, never write."""
+
+
+@event.listens_for(ReadSession, "before_flush")
+def _refuse_flush(session: Session, _flush: UOWTransaction, _instances: object) -> None:
+    if session.new or session.dirty or session.deleted:
+        raise ReadOnlySessionError("Database.read() sessions cannot write; use Database.write()")
+
+
+@event.listens_for(ReadSession, "do_orm_execute")
+def _refuse_statement(state: ORMExecuteState) -> None:
+    if state.is_insert or state.is_update or state.is_delete:
+        raise ReadOnlySessionError("Database.read() sessions cannot write; use Database.write()")
+
+
+class ReadOnlySessionError(RuntimeError):
+    """A write was attempted in a read session: a programming error, never a user's."""
 
 
 def alembic_config() -> Config:

@@ -192,20 +192,29 @@ class RuleOverride(SQLModel, table=True):
 
 
 class Change(SQLModel, table=True):
-    """The latest change of one replicated row, numbered in commit order.
+    """The latest change of one replicated row, and the number it is pulled by.
 
     Each row has at most one entry (a newer change replaces it), so the log is compacted by
-    construction; deletions stay as tombstones until the retention period ends.
+    construction; deletions stay as tombstones until the retention period ends. ``seq`` is
+    ``NULL`` until the entry is numbered: on Postgres writers leave it empty and a numbering
+    pass fills it after they commit (``compax_server/changelog.py``); SQLite writers number
+    their own entries.
     """
 
     __tablename__ = "changes"
-    __table_args__ = (UniqueConstraint("table_name", "row_key", name="uq_changes_row"),)
-
-    seq: int = Field(
-        sa_type=BigInteger, primary_key=True, sa_column_kwargs={"autoincrement": False}
+    __table_args__ = (
+        Index("uq_changes_seq", "seq", unique=True),
+        Index(
+            "ix_changes_unnumbered",
+            "changed_at",
+            postgresql_where=text("seq IS NULL"),
+            sqlite_where=text("seq IS NULL"),
+        ),
     )
-    table_name: str = Field(max_length=32)
-    row_key: str = Field(max_length=64)
+
+    table_name: str = Field(max_length=32, primary_key=True)
+    row_key: str = Field(max_length=64, primary_key=True)
+    seq: int | None = Field(default=None, sa_type=BigInteger)
     op: str = Field(max_length=8, description="put or delete")
     changed_at: datetime = Field(sa_type=UTCDateTime, index=True)
 
@@ -213,8 +222,9 @@ class Change(SQLModel, table=True):
 class ChangeCounter(SQLModel, table=True):
     """One row: the last sequence number handed out, and the newest one compaction removed.
 
-    Writers take the next numbers with ``UPDATE … RETURNING`` just before they commit; the row
-    lock makes numbers follow commit order across every server process.
+    Numbers are handed out only while this row's ``value`` is updated in the same transaction,
+    by one numbering transaction at a time, so they follow commit order across every server
+    process (docs/sync.md).
     """
 
     __tablename__ = "change_counter"

@@ -8,6 +8,8 @@ retries it (another room or time, as a new mutation) or discards it.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import uuid
 from collections.abc import Callable, Sequence
@@ -29,7 +31,7 @@ from sync.permissions import Permission, allows
 from sync.profiles import Profile
 from sync.protocol import SCHEMA_VERSION, Op
 from sync.reads import Reads, instant_of
-from sync.recurrence import expand
+from sync.recurrence import Occurrence, expand
 from sync.replica import Replica, instant, now_text
 from sync.rules import shifted
 from sync.schemas import BookingCreate, Holiday, Scope, SeriesCreate
@@ -170,13 +172,14 @@ class Engine:
     def sign_out(self) -> None:
         self.cache.delete("token")
 
-    def http(self) -> Any:
-        """A connection to the profile's server with the stored token."""
+    def http(self, timeout: float = 30) -> Any:
+        """A connection to the profile's server with the stored token; ``timeout`` seconds
+        for each request (bulk imports allow more)."""
         if not self.profile.server:
             raise NotAuthenticated("No server yet: compax login --server URL")
         if self.token is None:
             raise NotAuthenticated("Your sign-in has expired: compax login")
-        return connect(self.profile.server, self.token)
+        return connect(self.profile.server, self.token, timeout)
 
     # --- sync -----------------------------------------------------------------------------
 
@@ -245,39 +248,58 @@ class Engine:
                 return pushed, applied, rejected
 
     async def _pull(self, http: Http) -> tuple[int, int, bool]:
-        """Pull pages until up to date; each page is applied in one transaction, or not at all."""
+        """Pull pages until up to date; each page is applied in one transaction, or not at all.
+
+        The next page is fetched while this one is applied (in a worker thread), so that the
+        server's work and the replica's overlap; pages are still applied in order."""
         pulled, was_reset = 0, False
-        cursor = int(self.replica.state("cursor") or 0)
-        while True:
-            page = await http.request(
-                "GET",
-                "/api/v1/sync/pull",
-                params={
-                    "cursor": cursor,
-                    "limit": PULL_PAGE,
-                    "client_id": self.replica.state("client_id"),
-                },
-            )
-            with self.replica.write() as db:
-                if page["reset"]:
-                    was_reset = True
-                    self.replica.drop_server_rows()
-                pulled += self.replica.apply_changes(page["changes"])
-                if not page["has_more"] and page["last_mutation_id"] is not None:
-                    confirmed = [
-                        row[0]
-                        for row in db.execute(
-                            "SELECT mid FROM outbox WHERE status = 'applied' AND mid <= ?",
-                            [page["last_mutation_id"]],
-                        )
-                    ]
-                    for mid in confirmed:
-                        db.execute("DELETE FROM pending_bookings WHERE mid = ?", [mid])
-                        db.execute("DELETE FROM outbox WHERE mid = ?", [mid])
-                self.replica.set_state(cursor=page["cursor"])
-            cursor = page["cursor"]
-            if not page["has_more"]:
-                return pulled, cursor, was_reset
+        client_id = self.replica.state("client_id")
+        fetching = asyncio.ensure_future(
+            self._pull_page(http, int(self.replica.state("cursor") or 0), client_id)
+        )
+        try:
+            while True:
+                page = await fetching
+                if page["has_more"]:
+                    fetching = asyncio.ensure_future(
+                        self._pull_page(http, page["cursor"], client_id)
+                    )
+                pulled += await asyncio.to_thread(self._apply_page, page)
+                was_reset = was_reset or page["reset"]
+                if not page["has_more"]:
+                    return pulled, page["cursor"], was_reset
+        finally:
+            if not fetching.done():
+                fetching.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await fetching
+
+    async def _pull_page(self, http: Http, cursor: int, client_id: str | None) -> Any:
+        return await http.request(
+            "GET",
+            "/api/v1/sync/pull",
+            params={"cursor": cursor, "limit": PULL_PAGE, "client_id": client_id},
+        )
+
+    def _apply_page(self, page: dict[str, Any]) -> int:
+        """Apply one pulled page and its cursor in one replica transaction; changes applied."""
+        with self.replica.write() as db:
+            if page["reset"]:
+                self.replica.drop_server_rows()
+            applied = self.replica.apply_changes(page["changes"])
+            if not page["has_more"] and page["last_mutation_id"] is not None:
+                confirmed = [
+                    row[0]
+                    for row in db.execute(
+                        "SELECT mid FROM outbox WHERE status = 'applied' AND mid <= ?",
+                        [page["last_mutation_id"]],
+                    )
+                ]
+                for mid in confirmed:
+                    db.execute("DELETE FROM pending_bookings WHERE mid = ?", [mid])
+                    db.execute("DELETE FROM outbox WHERE mid = ?", [mid])
+            self.replica.set_state(cursor=page["cursor"])
+        return applied
 
     # --- local changes --------------------------------------------------------------------
 
@@ -317,6 +339,21 @@ class Engine:
             "override_reason": override_reason,
         }
         return self._queue_booking(Op.CREATE_BOOKING, args, user)
+
+    def check_booking(
+        self,
+        room_id: int,
+        start: datetime,
+        end: datetime,
+        *,
+        attendees: int = 0,
+        features: Sequence[str] = (),
+    ) -> dict[str, Any]:
+        """The room if booking ``[start, end)`` in it would pass every check here now, else the
+        error ``book`` would raise (a clash with its alternatives, a rule); queues nothing."""
+        return self.reads.check_booking(
+            room_id, start, end, self.clock(), attendees=attendees, features=features
+        )
 
     def _queue_booking(self, op: Op, args: dict[str, Any], user: dict[str, Any]) -> dict[str, Any]:
         data = BookingCreate.model_validate(args)
@@ -359,29 +396,7 @@ class Engine:
         if not allows(user["role"], Permission.BOOK):
             raise Forbidden(f"Your role ({user['role']}) may not book rooms")
         data = data.model_copy(update={"id": data.id or uuid.uuid4()})
-        room = self.reads.room(data.room_id)
-        if room is None:
-            raise ValidationFailed.single("room_id", f"no room has id {data.room_id}")
-        occurrences = expand(data, self.reads.zone(), self._holidays(data.term_id))
-        if not occurrences:
-            raise ValidationFailed.single("first_day", "the pattern has no dates")
-        clashes = []
-        for occurrence in occurrences:
-            try:
-                self.reads.check_booking(
-                    data.room_id,
-                    occurrence.start,
-                    occurrence.end,
-                    self.clock(),
-                    override=data.override,
-                )
-            except CompaxError as error:
-                clashes.append(
-                    {
-                        "date": str(occurrence.day),
-                        "problems": [{"type": error.type, "detail": error.detail}],
-                    }
-                )
+        room, occurrences, clashes = self._series_plan(data)
         if clashes and data.on_conflict == "fail":
             raise SeriesConflict(f"{len(clashes)} of {len(occurrences)} dates clash", dates=clashes)
         skipped = {c["date"] for c in clashes}
@@ -412,6 +427,40 @@ class Engine:
         summary = f"Book {label} {len(rows)} times from {data.first_day} “{data.title}”"
         self._queue(Op.CREATE_SERIES, data.model_dump(mode="json"), summary, str(data.id), rows)
         return [{**row, "pending": True} for row in rows]
+
+    def check_series(self, data: SeriesCreate) -> list[dict[str, Any]]:
+        """Every date of the series that would clash here now, with its problems (the
+        ``dates`` of a ``series-conflict``); queues nothing."""
+        return self._series_plan(data)[2]
+
+    def _series_plan(
+        self, data: SeriesCreate
+    ) -> tuple[dict[str, Any], list[Occurrence], list[dict[str, Any]]]:
+        """The series' room, its dates, and the dates that clash here now."""
+        room = self.reads.room(data.room_id)
+        if room is None:
+            raise ValidationFailed.single("room_id", f"no room has id {data.room_id}")
+        occurrences = expand(data, self.reads.zone(), self._holidays(data.term_id))
+        if not occurrences:
+            raise ValidationFailed.single("first_day", "the pattern has no dates")
+        clashes = []
+        for occurrence in occurrences:
+            try:
+                self.reads.check_booking(
+                    data.room_id,
+                    occurrence.start,
+                    occurrence.end,
+                    self.clock(),
+                    override=data.override,
+                )
+            except CompaxError as error:
+                clashes.append(
+                    {
+                        "date": str(occurrence.day),
+                        "problems": [{"type": error.type, "detail": error.detail}],
+                    }
+                )
+        return room, occurrences, clashes
 
     def _holidays(self, term_id: int | None) -> list[Holiday]:
         if term_id is None:

@@ -7,6 +7,7 @@ from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
+from typing_extensions import TypedDict
 
 from sync.schemas import BookingUpdate, Scope
 
@@ -96,7 +97,9 @@ class ChangeOp(StrEnum):
     DELETE = "delete"
 
 
-class ChangeItem(BaseModel):
+class ChangeItem(TypedDict):
+    """One change of a pull: a plain dict, so that a page of thousands costs no model each."""
+
     op: ChangeOp
     table: str
     row: dict[str, Any]

@@ -11,7 +11,6 @@ pending row and its outbox entry in one such transaction (invariant 2).
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Sequence
@@ -21,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import sqlite_utils
+from pydantic_core import to_json
 
 from sync.protocol import TABLES
 
@@ -84,6 +84,12 @@ MIGRATIONS: tuple[str, ...] = (
 
 def instant(value: datetime | str) -> str:
     """A UTC instant as the sortable text the replica stores (``2026-11-25T10:00:00.000000Z``)."""
+    if isinstance(value, str) and value[-1:] == "Z" and value[10:11] == "T":
+        # The server's own UTC forms, with or without microseconds, need no parsing.
+        if len(value) == 27 and value[19] == ".":
+            return value
+        if len(value) == 20:
+            return f"{value[:19]}.000000Z"
     moment = (
         datetime.fromisoformat(value.replace("Z", "+00:00")) if isinstance(value, str) else value
     )
@@ -218,7 +224,8 @@ class Replica:
 
 
 def _dumps(row: dict[str, Any]) -> str:
-    return json.dumps(row, separators=(",", ":"))
+    """A row as compact JSON text (pydantic-core's encoder: several times faster than json's)."""
+    return to_json(row).decode()
 
 
 def _text(value: object) -> str | None:

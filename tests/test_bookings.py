@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
+from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
+from sqlalchemy import event
 
+from compax_server.keys import DATABASE
 from compax_server.services import bookings as bookings_service
 from sync.permissions import Role
 from tests.booking_helpers import at, book, make_campus, next_weekday
@@ -247,22 +251,54 @@ async def test_a_client_made_id_is_kept_and_cannot_be_reused(
 async def test_the_database_refusal_reads_like_the_pre_check(
     client: TestClient, admin: Person, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """When a write races past the pre-check, the constraint (23P01 or the SQLite trigger)
-    refuses it and the caller still gets room-overlap with the booking in the way."""
+    """When a write races past the pre-check, the database refuses it (the exclusion
+    constraint on Postgres, the trigger on SQLite) and the caller still gets room-overlap
+    with the booking in the way."""
     campus = await make_campus(client, admin)
     monday = next_weekday(0)
     first = await (await book(client, admin, campus.room_101, at(monday, 9), at(monday, 11))).json()
-    real_check = bookings_service.conflicting_bookings
-    calls = []
+    real_look = bookings_service.room_and_slot
+    probes: list[bookings_service.SlotProbe] = []
 
-    async def blind_first_check(*args: object, **kwargs: object) -> object:
-        calls.append(args)
-        return [] if len(calls) == 1 else await real_check(*args, **kwargs)  # type: ignore[arg-type]
+    async def blind_look(*args: Any, **kwargs: Any) -> Any:
+        room, label, probe = await real_look(*args, **kwargs)
+        probes.append(probe)
+        return room, label, dataclasses.replace(probe, booked=False)
 
-    monkeypatch.setattr(bookings_service, "conflicting_bookings", blind_first_check)
+    monkeypatch.setattr(bookings_service, "room_and_slot", blind_look)
     raced = await book(client, admin, campus.room_101, at(monday, 10), at(monday, 12))
+    assert [probe.booked for probe in probes] == [True], "the pre-check was blinded"
     assert raced.status == 409
     problem = await raced.json()
     assert problem["type"] == "room-overlap"
     assert [c["id"] for c in problem["conflicting"]] == [first["id"]]
-    assert len(calls) == 2, "the constraint, not the pre-check, refused the write"
+    listed = await client.get(f"/api/v1/bookings?room_id={campus.room_101}", headers=admin.headers)
+    assert [b["id"] for b in (await listed.json())["items"]] == [first["id"]]
+
+
+async def test_a_booking_is_three_statements_in_its_transaction(
+    client: TestClient, admin: Person
+) -> None:
+    """The room with what stands in the slot's way, the insert, the change-log entry (and on
+    SQLite the change counter): no re-reads, no per-check queries."""
+    campus = await make_campus(client, admin)
+    monday = next_weekday(0)
+    statements: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        verb = statement.split()[0].upper()
+        if verb not in ("BEGIN", "COMMIT", "ROLLBACK"):
+            statements.append(verb)
+
+    engine = client.app[DATABASE].engine.sync_engine
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        made = await book(client, admin, campus.room_101, at(monday, 9), at(monday, 10))
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert made.status == 201, await made.text()
+    sqlite = client.app[DATABASE].is_sqlite
+    counter = ["UPDATE"] if sqlite else []
+    assert statements == ["SELECT", "SELECT", "INSERT", *counter, "INSERT"], (
+        "the caller's token check, then the booking's own three"
+    )

@@ -12,14 +12,19 @@ import binascii
 import logging
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import Executable, bindparam, exists, func, literal_column, select, tuple_
+from sqlalchemy.dialects.postgresql import insert as postgres_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col
+from sqlmodel import SQLModel, col
 
+from compax_server.changelog import note_written
 from compax_server.models import Blackout, Booking, Building, Room, RuleOverride, User
 from compax_server.services.availability import alternatives
 from compax_server.services.booking_views import (
@@ -36,8 +41,6 @@ from compax_server.services.common import (
     fields_of,
     get_or_404,
     id_of,
-    is_unique_violation,
-    serialise_on,
     sqlstate,
     utcnow,
 )
@@ -150,15 +153,42 @@ async def room_for(session: AsyncSession, room_id: int, field_name: str = "room_
     return room
 
 
-async def room_to_book(session: AsyncSession, room_id: int, field_name: str = "room_id") -> Room:
-    """The room, with this transaction first in line to book it.
+_ROOM_WITH_CODE = (
+    select(Room, col(Building.code))
+    .join(Building, col(Building.id) == col(Room.building_id))
+    .where(col(Room.id) == bindparam("room_id"))
+)
+#: The room to book and its building's code; on Postgres (``True``) the room's advisory lock is
+#: taken as the room is read. Hot statements are built once: building one is not free.
+_ROOM_TO_BOOK: dict[bool, Executable] = {
+    False: _ROOM_WITH_CODE,
+    True: _ROOM_WITH_CODE.add_columns(func.pg_advisory_xact_lock(LOCK_ROOM, col(Room.id))),
+}
 
-    Writers to one room take turns, so the check that precedes a write sees every booking
-    committed before it, and two overlapping inserts never wait on each other's uncommitted
-    rows in the exclusion check (which Postgres would break as a deadlock).
+
+async def room_to_book(session: AsyncSession, room_id: int, field_name: str = "room_id") -> Room:
+    """The room, with this transaction first in line to book it (see ``locked_room``)."""
+    room, _ = await locked_room(session, room_id, field_name)
+    return room
+
+
+async def locked_room(
+    session: AsyncSession, room_id: int, field_name: str = "room_id"
+) -> tuple[Room, str]:
+    """The room and its label, with this transaction first in line to book it, in one statement.
+
+    Moves and series, whose plain ``UPDATE`` and ``INSERT`` meet the exclusion constraint
+    head-on, take turns per room (a transaction-scoped advisory lock on Postgres, taken as the
+    room is read; SQLite writers are serial already): a check that follows, in a later
+    statement, sees every booking committed before it, and two overlapping writes never wait
+    on each other's uncommitted rows in the exclusion check, which Postgres would break as a
+    deadlock. Single bookings need no turn (``insert_bookings``).
     """
-    await serialise_on(session, LOCK_ROOM, room_id)
-    return await room_for(session, room_id, field_name)
+    statement = _ROOM_TO_BOOK[session.get_bind().dialect.name == "postgresql"]
+    found = (await session.execute(statement, {"room_id": room_id})).first()
+    if found is None:
+        raise ValidationFailed.single(field_name, f"no room has id {room_id}")
+    return found[0], f"{found[1]}/{found[0].code}"
 
 
 async def room_label(session: AsyncSession, room: Room) -> str:
@@ -331,37 +361,152 @@ async def overlap_error(
 async def create_booking(
     session: AsyncSession, actor: User, data: BookingCreate, policy: BookingPolicy
 ) -> BookingPublic:
-    """Book a room within ``session``'s write transaction, or raise why not."""
-    room = await room_to_book(session, data.room_id)
+    """Book a room within ``session``'s write transaction, or raise why not.
+
+    On the way to a booking this sends three statements: the room with what stands in the
+    slot's way, the insert, and the change-log entry. The insert is the real check: a booking
+    that a concurrent writer's overlapping one beat to it is skipped, not failed (see
+    ``insert_bookings``), and answered like the pre-check's refusal.
+    """
+    room, label, probe = await room_and_slot(session, data.room_id, data.start, data.end, data.id)
     owner = await owner_for(session, actor, data.owner)
-    if data.id is not None and await session.get(Booking, data.id) is not None:
-        raise Duplicate(f"A booking with id {data.id} exists already", field="id")
-    blackouts = await blackouts_over(session, room, data.start, data.end)
+    if probe.taken:
+        raise _duplicate(data.id)
+    blackouts = (
+        await blackouts_over(session, room, data.start, data.end) if probe.blacked_out else []
+    )
     overridden = refuse_or_override(
         actor, rule_problems(room, data.start, data.end, blackouts, policy), data
     )
-    if await conflicting_bookings(session, data.room_id, data.start, data.end):
+    if probe.booked:
         raise await _overlap(session, room, data, actor, policy)
-    now = utcnow()
-    booking = Booking(
-        **fields_of(data, exclude=["id", "owner", "features", "override", "override_reason"]),
-        id=data.id or uuid.uuid4(),
-        owner_id=id_of(owner),
-        created_at=now,
-        updated_at=now,
-    )
+    row = booking_row(data, id_of(owner), utcnow())
     try:
-        async with session.begin_nested():
-            session.add(booking)
+        inserted = await insert_bookings(session, [row])
     except IntegrityError as exc:
-        if is_overlap_violation(exc):
-            raise await _overlap(session, room, data, actor, policy) from None
-        if is_unique_violation(exc):
-            raise Duplicate(f"A booking with id {data.id} exists already", field="id") from None
-        raise
+        if not is_overlap_violation(exc):
+            raise
+        inserted = set()
+    if not inserted:
+        raise await refusal(session, room, data, actor, policy)
     if overridden:
-        log_override(session, actor, overridden, data.override_reason, booking_id=booking.id)
-    return booking_view(booking, await room_label(session, room), owner.username, actor)
+        log_override(session, actor, overridden, data.override_reason, booking_id=row["id"])
+    return booking_view(Booking(**row), label, owner.username, actor)
+
+
+_BOOKINGS = SQLModel.metadata.tables["bookings"]
+_BLACKOUTS = SQLModel.metadata.tables["blackouts"]
+#: The start of the room's first confirmed booking that ends after ``:start``.
+_NEXT_START = (
+    select(_BOOKINGS.c.start)
+    .where(
+        _BOOKINGS.c.room_id == col(Room.id),
+        _BOOKINGS.c.status == literal_column("'confirmed'"),
+        _BOOKINGS.c.end > bindparam("start"),
+    )
+    .order_by(_BOOKINGS.c.end)
+    .limit(1)
+    .scalar_subquery()
+)
+_BLACKED_OUT = exists().where(
+    (_BLACKOUTS.c.room_id == col(Room.id)) | (_BLACKOUTS.c.building_id == col(Room.building_id)),
+    _BLACKOUTS.c.start < bindparam("end"),
+    _BLACKOUTS.c.end > bindparam("start"),
+)
+#: ``:booking_id`` NULL names no booking, so this is false when no id is given.
+_TAKEN = exists().where(_BOOKINGS.c.id == bindparam("booking_id"))
+_ROOM_AND_SLOT = (
+    select(Room, col(Building.code), _NEXT_START, _BLACKED_OUT, _TAKEN)
+    .join(Building, col(Building.id) == col(Room.building_id))
+    .where(col(Room.id) == bindparam("room_id"))
+)
+_INSERT_BOOKINGS = {
+    "postgresql": postgres_insert(_BOOKINGS).on_conflict_do_nothing().returning(_BOOKINGS.c.id),
+    "sqlite": sqlite_insert(_BOOKINGS).on_conflict_do_nothing().returning(_BOOKINGS.c.id),
+}
+
+
+@dataclass(frozen=True)
+class SlotProbe:
+    """What stands in the way of booking a slot."""
+
+    booked: bool
+    blacked_out: bool
+    taken: bool
+
+
+async def room_and_slot(
+    session: AsyncSession,
+    room_id: int,
+    start: datetime,
+    end: datetime,
+    booking_id: uuid.UUID | None = None,
+) -> tuple[Room, str, SlotProbe]:
+    """The room, its label, and what stands in the way of ``[start, end)`` there, in one
+    statement: whether a confirmed booking overlaps it, whether a blackout of the room or its
+    building covers any of it, and whether ``booking_id`` is taken.
+
+    The overlap check reads one booking: the room's first confirmed booking ending after
+    ``start``. Confirmed bookings of a room never overlap, so the slot is taken exactly when
+    that booking starts before ``end``.
+    """
+    found = (
+        await session.execute(
+            _ROOM_AND_SLOT,
+            {"room_id": room_id, "start": start, "end": end, "booking_id": booking_id},
+        )
+    ).first()
+    if found is None:
+        raise ValidationFailed.single("room_id", f"no room has id {room_id}")
+    room, building_code, next_start, blacked_out, taken = found
+    probe = SlotProbe(
+        booked=next_start is not None and next_start < end,
+        blacked_out=bool(blacked_out),
+        taken=bool(taken),
+    )
+    return room, f"{building_code}/{room.code}", probe
+
+
+def booking_row(data: BookingCreate, owner_id: int, now: datetime) -> dict[str, Any]:
+    """The ``bookings`` row that ``data`` asks for, owned by ``owner_id``."""
+    return {
+        **fields_of(data, exclude=["id", "owner", "features", "override", "override_reason"]),
+        "id": data.id or uuid.uuid4(),
+        "owner_id": owner_id,
+        "status": CONFIRMED,
+        "series_id": None,
+        "version": 1,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+async def insert_bookings(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> set[uuid.UUID]:
+    """Insert bookings in one statement and note them in the change log; the ids inserted.
+
+    A row whose id is taken, or (Postgres) that the exclusion constraint refuses, is skipped
+    rather than failing the transaction; the caller says why. SQLite's overlap trigger raises
+    ``IntegrityError`` instead, undoing this statement only.
+    """
+    statement = _INSERT_BOOKINGS[session.get_bind().dialect.name]
+    result = await session.execute(statement, list(rows))
+    inserted = set(result.scalars())
+    note_written(session, "bookings", inserted)
+    return inserted
+
+
+async def refusal(
+    session: AsyncSession, room: Room, data: BookingCreate, actor: User, policy: BookingPolicy
+) -> CompaxError:
+    """Why the database refused a booking that passed the checks: its id was taken meanwhile,
+    or an overlapping booking got in first."""
+    if data.id is not None and await session.get(Booking, data.id) is not None:
+        return _duplicate(data.id)
+    return await _overlap(session, room, data, actor, policy)
+
+
+def _duplicate(booking_id: uuid.UUID | None) -> Duplicate:
+    return Duplicate(f"A booking with id {booking_id} exists already", field="id")
 
 
 async def _overlap(

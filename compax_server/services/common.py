@@ -41,6 +41,7 @@ VersionedT = TypeVar("VersionedT", bound=Versioned)
 #: Advisory lock scopes: one per kind of thing whose writers must take turns.
 LOCK_ADMINS = 1
 LOCK_ROOM = 2
+LOCK_CHANGE_LOG = 3
 
 
 def utcnow() -> datetime:

@@ -10,18 +10,19 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, cast
 
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import CursorResult, delete, func, select
+from sqlalchemy import CursorResult, bindparam, delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col
+from sqlmodel import SQLModel, col
 
+from compax_server import changelog
 from compax_server.db import Database
 from compax_server.models import (
     Blackout,
-    Booking,
     Building,
     Change,
     ChangeCounter,
@@ -32,11 +33,12 @@ from compax_server.models import (
     User,
 )
 from compax_server.problems import problem_body
-from compax_server.services import bookings, series
+from compax_server.services import booking_batch, bookings, series
 from compax_server.services.blackouts import blackout_public
 from compax_server.services.booking_views import (
-    BookingRecord,
-    booking_view,
+    LabelledBookingRow,
+    Viewer,
+    booking_fields,
     labelled_booking_rows,
     sees_everything,
 )
@@ -130,8 +132,9 @@ OPS: dict[Op, tuple[type[BaseModel], Permission, Apply]] = {
 }
 
 
-#: Mutations applied per transaction: each in its own savepoint, with its recorded outcome.
-CHUNK = 100
+#: Mutations applied per transaction, with their recorded outcomes.
+CHUNK = 500
+_SYNC_MUTATIONS = SQLModel.metadata.tables["sync_mutations"]
 
 
 async def push(
@@ -152,32 +155,116 @@ async def push(
         async with db.write() as session:
             client = await session.get(SyncClient, request.client_id, with_for_update=True)
             assert client is not None
+            chunk = _Chunk(session, user, policy, client)
+            gap = await chunk.apply(mutations[first : first + CHUNK])
+            results += chunk.results
             last = client.last_mutation_id
-            for mutation in mutations[first : first + CHUNK]:
-                if mutation.mid <= last:
-                    results.append(await _stored_outcome(session, client, mutation))
-                    continue
-                if mutation.mid > last + 1:
-                    gap = Gap(expected=last + 1, received=mutation.mid)
-                    break
-                outcome = await _apply(session, user, mutation, policy)
-                session.add(
-                    SyncMutation(
-                        client_id=client.client_id,
-                        mid=mutation.mid,
-                        op=mutation.op,
-                        status=outcome.status,
-                        result=outcome.model_dump(mode="json"),
-                        created_at=utcnow(),
-                    )
-                )
-                results.append(outcome)
-                last = mutation.mid
-            client.last_mutation_id = last
-            client.last_seen_at = utcnow()
         if gap is not None:
             break
     return PushResponse(last_mutation_id=last, results=results, gap=gap)
+
+
+@dataclass
+class _Chunk:
+    """One transaction's worth of a push: mutations applied in ``mid`` order, outcomes kept.
+
+    Runs of ``create_booking`` go through the batch core (``booking_batch``), which answers
+    each exactly as the one-by-one path would; every other op runs alone in a savepoint.
+    """
+
+    session: AsyncSession
+    user: User
+    policy: BookingPolicy
+    client: SyncClient
+    results: list[MutationResult] = field(default_factory=list)
+    outcomes: dict[int, MutationResult] = field(default_factory=dict)
+    creates: list[tuple[Mutation, BookingCreate]] = field(default_factory=list)
+    recorded: list[dict[str, Any]] = field(default_factory=list)
+
+    async def apply(self, mutations: Sequence[Mutation]) -> Gap | None:
+        """Apply the mutations; stop at a gap, which is returned."""
+        last = self.client.last_mutation_id
+        stored = await self._stored([m.mid for m in mutations if m.mid <= last])
+        gap = None
+        for mutation in mutations:
+            if mutation.mid <= last:
+                await self._create_queued()
+                replay = self.outcomes.get(mutation.mid) or stored.get(mutation.mid)
+                self.results.append(
+                    replay or MutationResult(mid=mutation.mid, status=MutationStatus.APPLIED)
+                )
+                continue
+            if mutation.mid > last + 1:
+                gap = Gap(expected=last + 1, received=mutation.mid)
+                break
+            last = mutation.mid
+            booking = self._booking_to_create(mutation)
+            if booking is not None:
+                self.creates.append((mutation, booking))
+                continue
+            await self._create_queued()
+            self._record(mutation, await _apply(self.session, self.user, mutation, self.policy))
+        await self._create_queued()
+        if self.recorded:
+            await self.session.execute(insert(_SYNC_MUTATIONS), self.recorded)
+        self.client.last_mutation_id = last
+        self.client.last_seen_at = utcnow()
+        return gap
+
+    def _booking_to_create(self, mutation: Mutation) -> BookingCreate | None:
+        """The booking a ``create_booking`` the user may make asks for; ``None`` for any other
+        mutation, or one that will be refused (``_apply`` then says why)."""
+        if mutation.op is not Op.CREATE_BOOKING or not allows(self.user.role, Permission.BOOK):
+            return None
+        try:
+            return BookingCreate.model_validate(mutation.args)
+        except ValidationError:
+            return None
+
+    async def _create_queued(self) -> None:
+        queued, self.creates = self.creates, []
+        if not queued:
+            return
+        made = await booking_batch.create_bookings(
+            self.session, self.user, [booking for _, booking in queued], self.policy
+        )
+        for (mutation, _), outcome in zip(queued, made, strict=True):
+            if isinstance(outcome, CompaxError):
+                self._record(mutation, _rejected(mutation, outcome))
+            else:
+                result = MutationResult(
+                    mid=mutation.mid,
+                    status=MutationStatus.APPLIED,
+                    id=str(outcome.id),
+                    version=outcome.version,
+                )
+                self._record(mutation, result)
+
+    def _record(self, mutation: Mutation, outcome: MutationResult) -> None:
+        self.results.append(outcome)
+        self.outcomes[mutation.mid] = outcome
+        self.recorded.append(
+            {
+                "client_id": self.client.client_id,
+                "mid": mutation.mid,
+                "op": mutation.op.value,
+                "status": outcome.status.value,
+                "result": outcome.model_dump(mode="json"),
+                "created_at": utcnow(),
+            }
+        )
+
+    async def _stored(self, mids: list[int]) -> dict[int, MutationResult]:
+        """The stored outcomes of mutations applied before, by ``mid``."""
+        if not mids:
+            return {}
+        rows = await self.session.execute(
+            select(col(SyncMutation.mid), col(SyncMutation.result)).where(
+                col(SyncMutation.client_id) == self.client.client_id,
+                col(SyncMutation.mid).in_(mids),
+            )
+        )
+        return {mid: MutationResult.model_validate(result) for mid, result in rows}
 
 
 async def _last_mutation_id(db: Database, user: User, client_id: uuid.UUID) -> int:
@@ -190,15 +277,6 @@ async def _last_mutation_id(db: Database, user: User, client_id: uuid.UUID) -> i
     if client.user_id != user.id:
         raise Forbidden("This client id belongs to someone else")
     return client.last_mutation_id
-
-
-async def _stored_outcome(
-    session: AsyncSession, client: SyncClient, mutation: Mutation
-) -> MutationResult:
-    stored = await session.get(SyncMutation, (client.client_id, mutation.mid))
-    if stored is None:
-        return MutationResult(mid=mutation.mid, status=MutationStatus.APPLIED)
-    return MutationResult.model_validate(stored.result)
 
 
 async def _apply(
@@ -218,11 +296,15 @@ async def _apply(
         async with session.begin_nested():
             record_id, version = await apply(session, user, args, policy)
     except CompaxError as error:
-        return MutationResult(
-            mid=mutation.mid, status=MutationStatus.REJECTED, problem=problem_body(error, PUSH_PATH)
-        )
+        return _rejected(mutation, error)
     return MutationResult(
         mid=mutation.mid, status=MutationStatus.APPLIED, id=record_id, version=version
+    )
+
+
+def _rejected(mutation: Mutation, error: CompaxError) -> MutationResult:
+    return MutationResult(
+        mid=mutation.mid, status=MutationStatus.REJECTED, problem=problem_body(error, PUSH_PATH)
     )
 
 
@@ -234,46 +316,33 @@ async def pull(
 ) -> PullResponse:
     """Changes after ``cursor`` as ``user`` may see them, read from one snapshot.
 
+    Changes committed before the pull began are numbered first (in a transaction of their
+    own, committed before the snapshot is taken), so an idle client sees them at once.
     A cursor older than the newest compacted tombstone cannot be continued: the answer is a
     ``reset`` that starts again from the beginning, and the client drops its server rows.
     """
+    await number_changes(db)
     async with db.snapshot() as session:
         counter = await session.get(ChangeCounter, 1)
         assert counter is not None
         reset = 0 < cursor < counter.purged_through or cursor > counter.value
         after = 0 if reset else cursor
-        visible = (col(Change.table_name) != "users") | (col(Change.row_key) == str(user.id))
-        entry_columns = (
-            col(Change.seq),
-            col(Change.table_name),
-            col(Change.row_key),
-            col(Change.op),
-        )
         entries = (
             await session.execute(
-                select(*entry_columns)
-                .where(col(Change.seq) > after, visible)
-                .order_by(col(Change.seq))
-                .limit(limit + 1)
+                _ENTRIES, {"after": after, "user_key": str(user.id), "limit": limit + 1}
             )
         ).all()
         has_more = len(entries) > limit
         entries = entries[:limit]
         rows = await _rows_for(session, user, entries)
-        changes = []
-        for entry in entries:
-            row = rows.get((entry.table_name, entry.row_key))
-            # Built from checked rows, so constructed without validating them again.
-            if entry.op == ChangeOp.DELETE or row is None:
-                changes.append(
-                    ChangeItem.model_construct(
-                        op=ChangeOp.DELETE, table=entry.table_name, row={"id": entry.row_key}
-                    )
-                )
+        changes: list[ChangeItem] = []
+        for _, table, key, op in entries:
+            row = rows.get((table, key))
+            if op == ChangeOp.DELETE or row is None:
+                changes.append({"op": ChangeOp.DELETE, "table": table, "row": {"id": key}})
             else:
-                changes.append(
-                    ChangeItem.model_construct(op=ChangeOp.PUT, table=entry.table_name, row=row)
-                )
+                changes.append({"op": ChangeOp.PUT, "table": table, "row": row})
+        # Every number up to the counter is visible in this snapshot (docs/sync.md).
         new_cursor = entries[-1].seq if has_more else max(after, counter.value)
         last_mutation_id = None
         if client_id is not None:
@@ -289,14 +358,42 @@ async def pull(
         )
 
 
+_CHANGES = SQLModel.metadata.tables["changes"]
+_BOOKING_ID = SQLModel.metadata.tables["bookings"].c.id
+#: The numbered entries after ``:after`` that the caller may see (of users, only their own).
+_ENTRIES = (
+    select(_CHANGES.c.seq, _CHANGES.c.table_name, _CHANGES.c.row_key, _CHANGES.c.op)
+    .where(
+        _CHANGES.c.seq > bindparam("after"),
+        (_CHANGES.c.table_name != "users") | (_CHANGES.c.row_key == bindparam("user_key")),
+    )
+    .order_by(_CHANGES.c.seq)
+    .limit(bindparam("limit"))
+)
+
+
+async def number_changes(db: Database) -> int:
+    """Number the change-log entries of committed writers (Postgres; SQLite writers number
+    their own), committing before anyone reads them."""
+    if db.is_sqlite:
+        return 0
+    async with db.read() as session:
+        if not await changelog.any_waiting(session):
+            return 0
+    async with db.write() as session:
+        return await changelog.number_changes(session)
+
+
 async def _rows_for(
     session: AsyncSession, viewer: User, entries: Sequence[Any]
 ) -> dict[tuple[str, str], dict[str, Any]]:
-    """The current rows the entries name, each table in one query, as ``viewer`` may see them."""
+    """The current rows the entries name, each table in one query, as ``viewer`` may see them.
+
+    Rows are plain dicts of Python values, serialized once with the whole answer."""
     keys: dict[str, list[str]] = defaultdict(list)
-    for entry in entries:
-        if entry.op == ChangeOp.PUT:
-            keys[entry.table_name].append(entry.row_key)
+    for _, table, key, op in entries:
+        if op == ChangeOp.PUT:
+            keys[table].append(key)
     rows: dict[tuple[str, str], dict[str, Any]] = {}
 
     def keep(table: str, key: object, model: BaseModel) -> None:
@@ -329,11 +426,12 @@ async def _rows_for(
                 public.title = None
             keep("series", item.id, public)
     if booking_ids := _uuids(keys["bookings"]):
-        statement = labelled_booking_rows().where(col(Booking.id).in_(booking_ids))
-        for row in await session.execute(statement):
-            record = cast(BookingRecord, row)
+        statement = labelled_booking_rows().where(_BOOKING_ID.in_(booking_ids))
+        reader = Viewer.of(viewer)
+        for values in await session.execute(statement):
+            row = LabelledBookingRow._make(values)
             label = f"{row.building_code}/{row.room_code}"
-            keep("bookings", row.id, booking_view(record, label, row.owner_name, viewer))
+            rows[("bookings", str(row.id))] = booking_fields(row, label, row.owner_name, reader)
     return rows
 
 
@@ -349,10 +447,19 @@ def _uuids(keys: list[str]) -> list[uuid.UUID]:
 
 
 async def compact(db: Database, retention: timedelta) -> int:
-    """Drop tombstones older than ``retention``; clients behind them will get a reset."""
+    """Drop tombstones older than ``retention``; clients behind them will get a reset.
+
+    Entries still waiting for a number are numbered first, so that an old tombstone is never
+    dropped unnumbered: its number is what tells a client it is behind the compaction.
+    """
+    await number_changes(db)
     async with db.write() as session:
         cutoff = utcnow() - retention
-        old = (col(Change.op) == ChangeOp.DELETE.value) & (col(Change.changed_at) < cutoff)
+        old = (
+            (col(Change.op) == ChangeOp.DELETE.value)
+            & (col(Change.changed_at) < cutoff)
+            & col(Change.seq).is_not(None)
+        )
         newest = await session.scalar(select(func.max(col(Change.seq))).where(old))
         if newest is None:
             return 0
