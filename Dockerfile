@@ -1,10 +1,13 @@
 # syntax=docker/dockerfile:1
 #
-# A small image that runs the Compax server on the embedded SQLite default, or on Postgres
-# when COMPAX_DATABASE_URL is set (then run `compax server migrate` once before starting).
+# The production image: the Compax server on Postgres (COMPAX_DATABASE_URL; run
+# `compax server migrate` once before starting servers), or on the embedded SQLite default.
 #
 #   docker build -t compax .
 #   docker run -p 8080:8080 -v compax-data:/data compax
+#
+# One container runs COMPAX_WORKERS processes (default 1); several containers behind nginx
+# share Postgres and Redis: see docker-compose.yml and docs/deploy.md.
 #
 # Both stages use the same base image: the venv built in the first one links to its Python.
 
@@ -60,8 +63,13 @@ EXPOSE 8080
 VOLUME /data
 
 # No curl in the image: Python's urllib fails (non-zero exit) on a refused connection or on
-# any answer other than 2xx, and /health answers 503 when the database does not.
+# any answer other than 2xx, and /health answers 503 when the database does not. With
+# COMPAX_CERTFILE set the server speaks HTTPS; the check then skips verifying the certificate,
+# whose name is not 127.0.0.1.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
-    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:' + os.environ.get('COMPAX_PORT', '8080') + '/health', timeout=4)"]
+    CMD ["python", "-c", "import os, ssl, urllib.request; tls = bool(os.environ.get('COMPAX_CERTFILE')); urllib.request.urlopen(('https' if tls else 'http') + '://127.0.0.1:' + os.environ.get('COMPAX_PORT', '8080') + '/health', timeout=4, context=ssl._create_unverified_context() if tls else None)"]
 
+# SIGTERM (docker stop) stops the server gracefully: requests in flight finish within
+# COMPAX_SHUTDOWN_TIMEOUT_SECONDS; give `docker stop -t` (or stop_grace_period) more than that.
+STOPSIGNAL SIGTERM
 CMD ["compax", "server", "run"]

@@ -10,6 +10,7 @@ from datetime import timedelta
 
 from aiohttp import web
 
+from compax_server.cache import ReadCache
 from compax_server.db import Database
 from compax_server.keys import (
     ACCESS_TOKENS,
@@ -17,12 +18,17 @@ from compax_server.keys import (
     DATABASE,
     ENDPOINTS,
     FEED_TOKENS,
+    METRICS,
     PASSWORDS,
+    READ_CACHE,
+    REDIS,
     SETTINGS,
     SIGN_IN,
 )
+from compax_server.metrics import Metrics
 from compax_server.middleware import MIDDLEWARES
 from compax_server.ratelimit import FailureLimiter
+from compax_server.redis_link import RedisLink
 from compax_server.routes import ROUTE_TABLES
 from compax_server.security import ACCESS_TOKEN_SALT, Passwords, Tokens
 from compax_server.services.calendars import feed_tokens
@@ -39,8 +45,10 @@ def create_app(settings: Settings) -> web.Application:
     app = web.Application(client_max_size=settings.max_body_bytes)
     app[SETTINGS] = settings
     app[BOOKING_POLICY] = BookingPolicy.from_settings(settings)
+    app[METRICS] = Metrics()
     setup_middlewares(app)
     setup_routes(app)
+    app.cleanup_ctx.append(_redis)
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_compaction)
     return app
@@ -56,7 +64,18 @@ def setup_routes(app: web.Application) -> None:
     app[ENDPOINTS] = [endpoint for table in ROUTE_TABLES for endpoint in table.endpoints]
 
 
+async def _redis(app: web.Application) -> AsyncIterator[None]:
+    """The Redis that workers share, when ``COMPAX_REDIS_URL`` names one; closed at the end."""
+    settings = app[SETTINGS]
+    link = RedisLink(settings.redis_url, settings.redis_prefix) if settings.redis_url else None
+    app[REDIS] = link
+    yield
+    if link is not None:
+        await link.close()
+
+
 async def _database(app: web.Application) -> AsyncIterator[None]:
+    """The database and what is built on it; the pool is closed once requests have finished."""
     settings = app[SETTINGS]
     database = Database(
         settings.effective_database_url,
@@ -66,6 +85,9 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     passwords = Passwords(settings)
     tokens = Tokens(settings.secret_keys, ACCESS_TOKEN_SALT, settings.token_lifetime_seconds)
     window = settings.login_window_seconds
+    redis, metrics = app[REDIS], app[METRICS]
+    if not database.is_sqlite:
+        metrics.pool_capacity.set(settings.db_pool_size + settings.db_max_overflow)
     app[DATABASE] = database
     app[PASSWORDS] = passwords
     app[ACCESS_TOKENS] = tokens
@@ -74,8 +96,14 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
         database,
         passwords,
         tokens,
-        by_username=FailureLimiter(settings.login_attempts_per_username, window),
-        by_address=FailureLimiter(settings.login_attempts_per_address, window),
+        by_username=FailureLimiter("username", settings.login_attempts_per_username, window, redis),
+        by_address=FailureLimiter("address", settings.login_attempts_per_address, window, redis),
+    )
+    app[READ_CACHE] = ReadCache(
+        settings.read_cache_megabytes * 1024 * 1024,
+        settings.read_cache_ttl_seconds,
+        metrics,
+        redis,
     )
     yield
     await database.dispose()

@@ -50,6 +50,12 @@ def client_address(request: web.Request) -> str:
     return remote
 
 
+def from_trusted_proxy(request: web.Request) -> bool:
+    """True when the direct peer is one of ``COMPAX_TRUSTED_PROXIES``."""
+    trusted = request.app[SETTINGS].trusted_proxies
+    return bool(trusted) and _is_trusted(request.remote or "", trusted)
+
+
 def _is_trusted(address: str, trusted: list[str]) -> bool:
     try:
         ip = ipaddress.ip_address(address)

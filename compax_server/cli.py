@@ -7,7 +7,9 @@ the ``compax`` CLI talks to the server over HTTP only.
 from __future__ import annotations
 
 import asyncio
+import ssl
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -27,11 +29,10 @@ server_app = typer.Typer(
 )
 
 
-def _settings(*, host: str | None = None, port: int | None = None) -> Settings:
+def _settings(**flags: Any) -> Settings:
     """Settings from the environment and flags, or a clear message and exit code 2."""
     from compax_server.settings import Settings
 
-    flags = {"host": host, "port": port}
     # Settings validates each value, as it does the environment's strings.
     overrides: dict[str, Any] = {k: v for k, v in flags.items() if v is not None}
     try:
@@ -75,17 +76,28 @@ def run(
         str | None, typer.Option(help="Address to listen on [env COMPAX_HOST].")
     ] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on [env COMPAX_PORT].")] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(help="Server processes sharing the port [env COMPAX_WORKERS; default 1]."),
+    ] = None,
+    certfile: Annotated[
+        Path | None,
+        typer.Option(help="PEM certificate chain: serve HTTPS [env COMPAX_CERTFILE]."),
+    ] = None,
+    keyfile: Annotated[
+        Path | None, typer.Option(help="PEM private key of --certfile [env COMPAX_KEYFILE].")
+    ] = None,
 ) -> None:
     """Serve the API. With no COMPAX_DATABASE_URL, uses (and creates) a SQLite file.
 
-    Example: compax server run --host 0.0.0.0 --port 8080
-    """
-    from aiohttp import web
+    SIGTERM stops it gracefully: no new connections, requests in flight finish.
 
-    from compax_server.app import create_app
+    Example: compax server run --host 0.0.0.0 --port 8080 --workers 2
+    """
+    from compax_server import serve
     from compax_server.logs import configure_logging
 
-    settings = _settings(host=host, port=port)
+    settings = _settings(host=host, port=port, workers=workers, certfile=certfile, keyfile=keyfile)
     configure_logging(settings.log_format, settings.log_level)
 
     async def check() -> None:
@@ -94,13 +106,19 @@ def run(
 
     asyncio.run(check())
     where = settings.database_url and settings.effective_database_url.split("@")[-1]
+    scheme = "https" if settings.certfile else "http"
+    processes = f", {settings.workers} workers" if settings.workers > 1 else ""
     err.print(
-        f"Compax on [bold]http://{settings.host}:{settings.port}[/] "
-        f"(database: {where or settings.data_dir / 'compax.sqlite3'}); Ctrl+C stops it"
+        f"Compax on [bold]{scheme}://{settings.host}:{settings.port}[/] "
+        f"(database: {where or settings.data_dir / 'compax.sqlite3'}{processes}); "
+        "Ctrl+C stops it"
     )
-    web.run_app(
-        create_app(settings), host=settings.host, port=settings.port, access_log=None, print=None
-    )
+    try:
+        status = serve.run(settings)
+    except (OSError, ssl.SSLError) as exc:
+        err.print(f"[red]error:[/] cannot serve on {settings.host}:{settings.port}: {exc}")
+        raise typer.Exit(1) from None
+    raise typer.Exit(status)
 
 
 @server_app.command()

@@ -8,7 +8,10 @@ from aiohttp import web
 
 if TYPE_CHECKING:
     from compax_server.api import Endpoint
+    from compax_server.cache import ReadCache
     from compax_server.db import Database
+    from compax_server.metrics import Metrics
+    from compax_server.redis_link import RedisLink
     from compax_server.security import Passwords, Tokens
     from compax_server.services.policy import BookingPolicy
     from compax_server.services.users import SignIn
@@ -22,3 +25,8 @@ SIGN_IN: web.AppKey[SignIn] = web.AppKey("sign_in")
 ENDPOINTS: web.AppKey[list[Endpoint]] = web.AppKey("endpoints")
 BOOKING_POLICY: web.AppKey[BookingPolicy] = web.AppKey("booking_policy")
 FEED_TOKENS: web.AppKey[Tokens] = web.AppKey("feed_tokens")
+METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
+READ_CACHE: web.AppKey[ReadCache] = web.AppKey("read_cache")
+REDIS: web.AppKey[RedisLink | None] = web.AppKey("redis")
+#: The problem type of an error answer, noted for the metrics of booking rejections.
+PROBLEM_TYPE: web.RequestKey[str] = web.RequestKey("problem_type")

@@ -1,4 +1,5 @@
-"""Middlewares: request ids and access logs, CORS, security headers, and errors as problems."""
+"""Middlewares: proxy headers, metrics, request ids and access logs, CORS, security headers,
+and errors as problems."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from compax_server.keys import SETTINGS
+from compax_server.auth import from_trusted_proxy
+from compax_server.keys import DATABASE, METRICS, PROBLEM_TYPE, SETTINGS
 from compax_server.logs import request_id
 from compax_server.problems import problem, problem_from_error, problem_from_http
 from compax_server.services.common import sqlstate
@@ -31,6 +33,49 @@ _SECURITY_HEADERS = {
 }
 _CORS_HEADERS = "Authorization, Content-Type, If-Match, Idempotency-Key, X-Request-Id"
 _CORS_METHODS = "GET, POST, PATCH, PUT, DELETE, OPTIONS"
+#: The endpoints whose answers count as bookings created or rejected (channel ``rest``).
+_BOOKING_ENDPOINTS = frozenset({"create_booking"})
+
+
+@web.middleware
+async def forwarded_scheme(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Behind a trusted proxy that ended TLS, the request is the HTTPS one the client sent.
+
+    The proxy's ``X-Forwarded-Proto`` decides ``request.secure`` (and so HSTS) and the scheme
+    of URLs the server builds; from anyone else the header is ignored.
+    """
+    proto = request.headers.get("X-Forwarded-Proto", "").strip().lower()
+    if proto in ("http", "https") and proto != request.scheme and from_trusted_proxy(request):
+        request = request.clone(scheme=proto)
+    return await handler(request)
+
+
+@web.middleware
+async def measure(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Count the answer by route and status, time it, and note booking outcomes."""
+    started = time.perf_counter()
+    try:
+        response = await handler(request)
+    except web.HTTPException as answer:  # a redirect, raised past the problems middleware
+        _observe(request, answer.status, started)
+        raise
+    except Exception:
+        _observe(request, 500, started)
+        raise
+    _observe(request, response.status, started)
+    return response
+
+
+def _observe(request: web.Request, status: int, started: float) -> None:
+    metrics = request.app[METRICS]
+    route = request.match_info.route
+    template = route.resource.canonical if route.resource is not None else "unmatched"
+    metrics.count_request(request.method, template, status, time.perf_counter() - started)
+    if route.name in _BOOKING_ENDPOINTS:
+        problem_type = None if status < 300 else request.get(PROBLEM_TYPE, f"http-{status}")
+        metrics.count_booking("rest", problem_type)
+    if DATABASE in request.app:
+        metrics.sample_pool(request.app[DATABASE].engine)
 
 
 @web.middleware
@@ -58,7 +103,7 @@ async def problems(request: web.Request, handler: Handler) -> web.StreamResponse
     try:
         return await handler(request)
     except CompaxError as error:
-        return problem_from_error(request, error)
+        return _problem(request, error)
     except web.HTTPException as error:
         if error.status < 400:
             raise
@@ -69,17 +114,22 @@ async def problems(request: web.Request, handler: Handler) -> web.StreamResponse
             error_log.warning(
                 "database unavailable (SQLSTATE %s): %s", sqlstate(error), str(error.orig)[:300]
             )
-            return problem_from_error(
+            return _problem(
                 request, Unavailable("The database is busy or unreachable; try again shortly")
             )
         error_log.exception("database error")
         return _internal(request)
     except OSError as error:
         error_log.warning("database connection failed: %s", error)
-        return problem_from_error(request, Unavailable("The database is unreachable"))
+        return _problem(request, Unavailable("The database is unreachable"))
     except Exception:
         error_log.exception("unhandled error in %s %s", request.method, request.path)
         return _internal(request)
+
+
+def _problem(request: web.Request, error: CompaxError) -> web.Response:
+    request[PROBLEM_TYPE] = error.type
+    return problem_from_error(request, error)
 
 
 def _internal(request: web.Request) -> web.Response:
@@ -124,5 +174,6 @@ async def cors(request: web.Request, handler: Handler) -> web.StreamResponse:
     return response
 
 
-#: Outermost first: the request id covers everything, problems wrap the handler closely.
-MIDDLEWARES = (request_context, security_headers, cors, problems)
+#: Outermost first: the proxy's scheme is settled before anything reads it, metrics see every
+#: answer, the request id covers everything else, problems wrap the handler closely.
+MIDDLEWARES = (forwarded_scheme, measure, request_context, security_headers, cors, problems)

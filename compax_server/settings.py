@@ -11,7 +11,7 @@ from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from platformdirs import user_data_dir
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from sync.rules import CampusRules, default_opening_week
@@ -87,6 +87,33 @@ class Settings(BaseSettings):
     db_max_overflow: int = Field(5, ge=0)
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)
+    workers: int = Field(
+        1, ge=1, le=64, description="Server processes sharing the port (`--workers`)."
+    )
+    certfile: Path | None = Field(
+        None, description="PEM certificate chain; with `keyfile`, the server speaks HTTPS."
+    )
+    keyfile: Path | None = Field(None, description="PEM private key of `certfile`.")
+    shutdown_timeout_seconds: float = Field(
+        30.0,
+        gt=0,
+        description="On SIGTERM, how long in-flight requests may take before they are cancelled.",
+    )
+    redis_url: str | None = Field(
+        None, description="Redis shared by all workers for login limits and the read cache."
+    )
+    redis_prefix: str = Field(
+        "compax:", min_length=1, description="Prefix of every Redis key this server writes."
+    )
+    read_cache_megabytes: int = Field(
+        64, ge=0, description="Memory each process gives cached read answers; 0 turns it off."
+    )
+    read_cache_ttl_seconds: int = Field(
+        60, ge=1, description="How long Redis keeps a cached answer of a superseded sequence."
+    )
+    metrics_token: SecretStr | None = Field(
+        None, description="Bearer token that GET /metrics requires; unset, /metrics is off."
+    )
 
     _split = field_validator("secret_keys", "cors_origins", "trusted_proxies", mode="before")(
         _split_commas
@@ -110,6 +137,12 @@ class Settings(BaseSettings):
             )
         if self.mode is Mode.PRODUCTION and not self.database_url:
             raise ValueError("production mode needs COMPAX_DATABASE_URL")
+        return self
+
+    @model_validator(mode="after")
+    def _tls_needs_both_files(self) -> Settings:
+        if (self.certfile is None) != (self.keyfile is None):
+            raise ValueError("HTTPS needs both COMPAX_CERTFILE and COMPAX_KEYFILE, or neither")
         return self
 
     @property

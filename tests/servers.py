@@ -6,14 +6,18 @@ import asyncio
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import IO
 
 import aiohttp
+
+#: The ``compax`` arguments that start a server; docker-compose.yml's workers run the same.
+SERVER_RUN = ("server", "run")
 
 
 def free_port() -> int:
@@ -23,13 +27,26 @@ def free_port() -> int:
 
 
 class ServerProcess:
-    """``compax server run`` on one database and port; its stderr goes to a log in data_dir."""
+    """``compax server run`` on one database and port; its stderr goes to a log in data_dir.
+
+    ``args`` are added to the command line; with ``tls`` (a client context that trusts the
+    server's certificate) the server is expected to speak HTTPS.
+    """
 
     def __init__(
-        self, database_url: str, data_dir: Path, port: int | None = None, **env: str
+        self,
+        database_url: str,
+        data_dir: Path,
+        port: int | None = None,
+        *,
+        args: Sequence[str] = (),
+        tls: ssl.SSLContext | None = None,
+        **env: str,
     ) -> None:
         self.port = port or free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}"
+        self.args = [*SERVER_RUN, *args]
+        self.tls = tls
         self.log_path = data_dir / f"server-{self.port}.log"
         self.environment = {
             **os.environ,
@@ -46,7 +63,7 @@ class ServerProcess:
     def start(self) -> None:
         self._log = self.log_path.open("ab")
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "compax_cli", "server", "run"],
+            [sys.executable, "-m", "compax_cli", *self.args],
             env=self.environment,
             stdout=subprocess.DEVNULL,
             stderr=self._log,
@@ -63,14 +80,31 @@ class ServerProcess:
                     )
                 try:
                     async with session.get(
-                        f"{self.url}/health", timeout=aiohttp.ClientTimeout(total=2)
+                        f"{self.url}/health",
+                        timeout=aiohttp.ClientTimeout(total=2),
+                        ssl=self.tls or True,
                     ) as r:
                         if r.status == 200:
                             return
-                except aiohttp.ClientError:
-                    pass
+                except (aiohttp.ClientError, TimeoutError):
+                    pass  # not listening yet, or accepted but not answering yet (still starting)
                 await asyncio.sleep(0.1)
         raise RuntimeError(f"server at {self.url} never became healthy; see {self.log_path}")
+
+    @property
+    def pid(self) -> int:
+        assert self._process is not None
+        return self._process.pid
+
+    def send_signal(self, how: signal.Signals) -> None:
+        """Send ``how`` and return at once (``stop`` and ``kill`` also wait for the exit)."""
+        assert self._process is not None
+        self._process.send_signal(how)
+
+    def wait(self, timeout: float) -> int:
+        """The exit status, once the process has exited (``TimeoutExpired`` after ``timeout``)."""
+        assert self._process is not None
+        return self._process.wait(timeout=timeout)
 
     def kill(self) -> None:
         """Stop the process at once, as a crash would (SIGKILL: no cleanup)."""

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
 
 from compax_server.api import Api, Call, json_response
+from compax_server.cache import cached_json, viewer_scope
 from compax_server.keys import BOOKING_POLICY, FEED_TOKENS
 from compax_server.services import availability, calendars, users
 from sync.errors import NotFound
@@ -34,9 +37,13 @@ ICS = "text/calendar"
 )
 async def free_rooms(call: Call[None, FreeRoomQuery]) -> web.Response:
     """Bookable rooms free and open for the whole window, smallest that fits first."""
+    policy = call.request.app[BOOKING_POLICY]
+
+    async def search() -> dict[str, list[dict[str, Any]]]:
+        return {"items": await availability.free_rooms(session, call.query, policy)}
+
     async with call.db.read() as session:
-        items = await availability.free_rooms(session, call.query, call.request.app[BOOKING_POLICY])
-    return json_response({"items": items})
+        return await cached_json(call, session, search)
 
 
 @api.route(
@@ -49,16 +56,15 @@ async def free_rooms(call: Call[None, FreeRoomQuery]) -> web.Response:
     response=RoomAvailability,
 )
 async def room_availability(call: Call[None, WindowQuery]) -> web.Response:
-    async with call.db.read() as session:
-        grid = await availability.room_availability(
-            session,
-            call.path_id(),
-            call.query.start,
-            call.query.end,
-            call.request.app[BOOKING_POLICY],
-            call.user,
+    room_id, policy = call.path_id(), call.request.app[BOOKING_POLICY]
+
+    async def grid() -> RoomAvailability:
+        return await availability.room_availability(
+            session, room_id, call.query.start, call.query.end, policy, call.user
         )
-    return json_response(grid)
+
+    async with call.db.read() as session:
+        return await cached_json(call, session, grid, viewer=viewer_scope(call.user))
 
 
 @api.route(
@@ -71,16 +77,15 @@ async def room_availability(call: Call[None, WindowQuery]) -> web.Response:
     response=BuildingAvailability,
 )
 async def building_availability(call: Call[None, WindowQuery]) -> web.Response:
-    async with call.db.read() as session:
-        grid = await availability.building_availability(
-            session,
-            call.request.match_info["code"],
-            call.query.start,
-            call.query.end,
-            call.request.app[BOOKING_POLICY],
-            call.user,
+    code, policy = call.request.match_info["code"], call.request.app[BOOKING_POLICY]
+
+    async def grid() -> BuildingAvailability:
+        return await availability.building_availability(
+            session, code, call.query.start, call.query.end, policy, call.user
         )
-    return json_response(grid)
+
+    async with call.db.read() as session:
+        return await cached_json(call, session, grid, viewer=viewer_scope(call.user))
 
 
 @api.route(

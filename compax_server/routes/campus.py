@@ -15,6 +15,7 @@ from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from compax_server.api import Api, Call, etag, json_response
+from compax_server.cache import cached_json
 from compax_server.models import Building, Room, Term
 from compax_server.services import campus
 from compax_server.services.bulk import BulkBatch
@@ -25,6 +26,7 @@ from sync.schemas import (
     BuildingPublic,
     BuildingQuery,
     BuildingUpdate,
+    BulkQuery,
     BulkRequest,
     BulkResponse,
     ListQuery,
@@ -78,7 +80,7 @@ def add_resource(resource: Resource) -> None:
 
     async def list_items(call: Call[None, ListQuery]) -> web.Response:
         async with call.db.read() as session:
-            return json_response(await resource.list_rows(session, call.query))
+            return await cached_json(call, session, lambda: resource.list_rows(session, call.query))
 
     async def create_item(call: Call[BaseModel, None]) -> web.Response:
         async with call.db.write() as session:
@@ -104,10 +106,14 @@ def add_resource(resource: Resource) -> None:
             await resource.delete(session, call.path_id())
         return web.Response(status=204)
 
-    async def bulk_items(call: Call[BulkRequest, None]) -> web.Response:
+    async def bulk_items(call: Call[BulkRequest, BulkQuery]) -> web.Response:
         batch = BulkBatch.validate(call.body.rows, resource.create_schema)
         result = await batch.apply(
-            call.db, key=resource.natural_key, load=resource.load_by_key, upsert=resource.upsert
+            call.db,
+            key=resource.natural_key,
+            load=resource.load_by_key,
+            upsert=resource.upsert,
+            dry_run=call.query.dry_run,
         )
         return json_response(result)
 
@@ -178,6 +184,7 @@ def add_resource(resource: Resource) -> None:
                 "summary": f"Import {plural}",
                 "permission": MANAGE,
                 "body": BulkRequest,
+                "query": BulkQuery,
                 "response": BulkResponse,
             },
         ),
@@ -185,7 +192,8 @@ def add_resource(resource: Resource) -> None:
     for handler, options in declarations:
         handler.__name__ = f"{handler.__name__.replace('items', plural).replace('item', noun)}"
         handler.__doc__ = (
-            f"Upsert up to 1,000 {plural} on {resource.key_description}."
+            f"Upsert up to 1,000 {plural} on {resource.key_description}; "
+            "``dry_run=true`` changes nothing."
             if handler is bulk_items
             else None
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from compax_server.api import Api, Call, json_response
-from compax_server.keys import BOOKING_POLICY
+from compax_server.keys import BOOKING_POLICY, METRICS
 from compax_server.services import sync
 from sync.permissions import Permission
 from sync.protocol import (
@@ -48,7 +48,9 @@ async def push(call: Call[PushRequest, None]) -> web.Response:
     """Mutations with ``mid`` at or below ``last_mutation_id`` get their stored outcome again;
     one beyond the next stops the batch and is reported as a ``gap``."""
     policy = call.request.app[BOOKING_POLICY]
-    return json_response(await sync.push(call.db, call.user, call.body, policy))
+    response = await sync.push(call.db, call.user, call.body, policy)
+    call.request.app[METRICS].count_push(call.body, response.results)
+    return json_response(response)
 
 
 @api.route(
@@ -63,6 +65,6 @@ async def push(call: Call[PushRequest, None]) -> web.Response:
 async def pull(call: Call[None, PullQuery]) -> web.Response:
     """Changes after ``cursor``, in order, from one snapshot; repeat while ``has_more``."""
     query = call.query
-    return json_response(
-        await sync.pull(call.db, call.user, query.cursor, query.limit, query.client_id)
-    )
+    response = await sync.pull(call.db, call.user, query.cursor, query.limit, query.client_id)
+    call.request.app[METRICS].count_pull(response)
+    return json_response(response)

@@ -1,15 +1,16 @@
-"""Health check for load balancers and the OpenAPI document."""
+"""Health check for load balancers, Prometheus metrics and the OpenAPI document."""
 
 from __future__ import annotations
 
+import hmac
 from importlib.metadata import version
 
 from aiohttp import web
 
 from compax_server.api import Api, Call, json_response
-from compax_server.keys import DATABASE, ENDPOINTS
+from compax_server.keys import DATABASE, ENDPOINTS, METRICS
 from compax_server.openapi import build_openapi
-from sync.errors import Unavailable
+from sync.errors import NotAuthenticated, NotFound, Unavailable
 from sync.permissions import Permission
 from sync.schemas import CampusInfo
 
@@ -23,6 +24,22 @@ async def health(call: Call[None, None]) -> web.Response:
     except Exception as exc:
         raise Unavailable(f"The database does not answer: {type(exc).__name__}") from exc
     return json_response({"status": "ok", "database": "ok"})
+
+
+@api.route("GET", "/metrics", summary="Read the server's metrics", tag="system", public=True)
+async def metrics(call: Call[None, None]) -> web.Response:
+    """Prometheus text format; needs ``Authorization: Bearer`` with ``COMPAX_METRICS_TOKEN``."""
+    token = call.settings.metrics_token
+    if token is None:
+        raise NotFound("Metrics are off; set COMPAX_METRICS_TOKEN to serve them")
+    scheme, _, given = call.request.headers.get("Authorization", "").partition(" ")
+    expected = token.get_secret_value().encode()
+    if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), expected):
+        raise NotAuthenticated("Send Authorization: Bearer <COMPAX_METRICS_TOKEN>")
+    app = call.request.app
+    app[METRICS].sample_pool(app[DATABASE].engine)
+    body, content_type = app[METRICS].render(call.request.headers.get("Accept"))
+    return web.Response(body=body, headers={"Content-Type": content_type})
 
 
 @api.route(

@@ -189,8 +189,8 @@ class SignIn:
         username_key = f"user:{username.strip().lower()}"
         address_key = f"addr:{address}"
         wait = max(
-            self.by_username.retry_after(username_key) or 0,
-            self.by_address.retry_after(address_key) or 0,
+            await self.by_username.retry_after(username_key) or 0,
+            await self.by_address.retry_after(address_key) or 0,
         )
         if wait:
             raise RateLimited(f"Too many failed sign-ins; try again in {wait} s", retry_after=wait)
@@ -198,10 +198,10 @@ class SignIn:
             user = await user_by_username(session, username)
         stored_hash = user.password_hash if user is not None and user.active else None
         if not await self.passwords.verify(stored_hash, password) or user is None:
-            self.by_username.record_failure(username_key)
-            self.by_address.record_failure(address_key)
+            await self.by_username.record_failure(username_key)
+            await self.by_address.record_failure(address_key)
             raise NotAuthenticated("Unknown username or wrong password")
-        self.by_username.reset(username_key)
+        await self.by_username.reset(username_key)
         return self.token_for(user)
 
     def token_for(self, user: User) -> TokenResponse:
