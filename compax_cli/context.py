@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 import typer
 from pydantic import BaseModel, ValidationError
 
-from compax_cli.output import reported
+from compax_cli.output import online, reported
 from sync.admin import Admin
 from sync.engine import Engine
 from sync.errors import ValidationFailed, field_errors
@@ -59,7 +59,8 @@ def now() -> datetime:
 
 def administer(compax: Engine, call: Callable[[Admin], Coroutine[Any, Any, T]]) -> T:
     """Run one administrative ``call`` on the profile's server (these need the network)."""
-    return asyncio.run(call(Admin(compax)))
+    with online("nothing was changed; this needs the server"):
+        return asyncio.run(call(Admin(compax)))
 
 
 def validated(schema: type[ModelT], **values: Any) -> ModelT:

@@ -56,6 +56,16 @@ def reported() -> Iterator[None]:
         raise typer.Exit(REFUSED) from None
 
 
+@contextmanager
+def online(consequence: str) -> Iterator[None]:
+    """For work that needs the server: an unreachable one is one line saying what that means."""
+    try:
+        yield
+    except Unreachable as error:
+        err.print(f"[red]offline:[/] {error.detail}; {consequence}")
+        raise typer.Exit(UNREACHABLE) from None
+
+
 def local(value: str | datetime | None, zone: ZoneInfo) -> str:
     """An instant as campus local time for people (``Wed 25 Nov 10:00``)."""
     if value is None:

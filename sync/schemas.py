@@ -425,8 +425,17 @@ class BulkRowResult(SQLModel):
 
 
 class BulkResponse(SQLModel):
+    dry_run: bool = False
     results: list[BulkRowResult]
     summary: dict[BulkStatus, int]
+
+
+class BulkQuery(SQLModel):
+    """``dry_run=true`` checks and applies every row in a transaction that is then rolled back:
+    the answer says what would happen, and nothing changes."""
+
+    model_config = _FORBID_EXTRA
+    dry_run: bool = False
 
 
 # --- List queries ----------------------------------------------------------------------------
@@ -629,6 +638,76 @@ class BookingQuery(ListQuery):
     @classmethod
     def _aware(cls, value: datetime | None) -> datetime | None:
         return None if value is None else _utc(value)
+
+
+#: Namespace of the booking ids an import derives from an ``external_id`` or a room and start.
+IMPORT_NAMESPACE = uuid.UUID("6f1d4c2e-8b0a-5e3f-9a57-3c2d1b0e4f68")
+
+
+class BookingImportRow(Override):
+    """One row of a bookings import, named by a key that a re-import of the row finds again.
+
+    The key is ``id`` when given, else a UUID derived from ``external_id``, else one derived
+    from the room and the start (no two confirmed bookings of a room start at the same
+    instant). Fields left out keep their value on a booking that exists; ``title`` is needed
+    only for a new one.
+    """
+
+    model_config = _FORBID_EXTRA
+    id: uuid.UUID | None = Field(default=None, description="The booking's id (UUID).")
+    external_id: str | None = Field(
+        default=None, min_length=1, max_length=200, description="Another system's id for it."
+    )
+    room: str = Field(min_length=3, max_length=49, description="Building and room, e.g. PB/101.")
+    start: datetime
+    end: datetime
+    title: str | None = Field(default=None, min_length=1, max_length=200)
+    purpose: Purpose | None = None
+    attendees: int | None = Field(default=None, ge=0, le=10_000)
+    private: bool | None = None
+    notes: str | None = Field(default=None, max_length=2000)
+    owner: str | None = Field(default=None, max_length=64)
+    status: BookingStatus | None = None
+
+    _title = field_validator("title", mode="before")(_strip)
+    _aware = field_validator("start", "end")(classmethod(lambda cls, v: _utc(v)))
+    _end = field_validator("end")(_end_after_start)
+
+    @field_validator("external_id")
+    @classmethod
+    def _one_key(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is not None and info.data.get("id") is not None:
+            raise ValueError("give id or external_id, not both")
+        return value
+
+    @field_validator("room")
+    @classmethod
+    def _room_label(cls, value: str) -> str:
+        building, slash, code = value.partition("/")
+        if not slash:
+            raise ValueError("write the building and room code as PB/101")
+        return f"{_normalised_code(building)}/{_normalised_code(code)}"
+
+    def key(self) -> uuid.UUID:
+        """The booking's id: given, or derived from ``external_id``, or from room and start."""
+        if self.id is not None:
+            return self.id
+        if self.external_id is not None:
+            return uuid.uuid5(IMPORT_NAMESPACE, f"external:{self.external_id}")
+        return uuid.uuid5(IMPORT_NAMESPACE, f"slot:{self.room}@{self.start.isoformat()}")
+
+
+class BookingBulkRowResult(SQLModel):
+    index: int
+    status: BulkStatus
+    id: uuid.UUID | None = None
+    errors: list[dict[str, str]] = Field(default_factory=list)
+
+
+class BookingBulkResponse(SQLModel):
+    dry_run: bool = False
+    results: list[BookingBulkRowResult]
+    summary: dict[BulkStatus, int]
 
 
 class ScopeQuery(SQLModel):
@@ -837,6 +916,22 @@ class TimetableResult(SQLModel):
     dry_run: bool
     results: list[TimetableRowResult]
     summary: dict[str, int]
+
+
+class TimetableEntry(SQLModel):
+    """One course session of a term's timetable, as it was imported (a ``TimetableRow``)."""
+
+    course_code: str
+    course_name: str
+    department: str
+    year_group: str
+    weekday: Weekday
+    start: time
+    end: time
+    building: str
+    room: str
+    attendees: int
+    series_id: uuid.UUID
 
 
 # --- Availability ----------------------------------------------------------------------------

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from aiohttp.test_utils import TestClient
 
-from compax_cli.output import REFUSED, SIGN_IN, USAGE
+from compax_cli.output import REFUSED, SIGN_IN, UNREACHABLE, USAGE
 from sync.permissions import Role
 from tests.booking_helpers import at, book, make_campus, next_weekday
 from tests.conftest import PASSWORD, MakePerson, Person
@@ -111,6 +111,12 @@ async def test_users_are_added_changed_reset_and_deactivated(
         await client.post("/api/v1/auth/logout-all", headers=staff.headers)
         expired = await staff_cli("users", "list")
         assert expired.exit_code == SIGN_IN
+
+        server.stop()
+        offline = await cli("users", "add", "yaw")
+        assert offline.exit_code == UNREACHABLE
+        assert offline.stderr.startswith("offline:")
+        assert "nothing was changed" in offline.stderr
     finally:
         server.stop()
 

@@ -24,6 +24,7 @@ BOOKERS = frozenset({Role.ADMIN, Role.EXAMS_OFFICER, Role.CLASS_REP, Role.STAFF}
 EXPECTED: dict[str, frozenset[Role] | str] = {
     # system
     "health": PUBLIC,
+    "metrics": PUBLIC,
     "openapi": PUBLIC,
     "campus": EVERYONE,
     # auth and the caller's own record
@@ -62,6 +63,7 @@ EXPECTED: dict[str, frozenset[Role] | str] = {
     "delete_term": ADMIN,
     "bulk_terms": ADMIN,
     "import_timetable": ADMIN,
+    "list_timetable": EVERYONE,
     # availability and reports
     "free_rooms": EVERYONE,
     "room_availability": EVERYONE,
@@ -77,6 +79,7 @@ EXPECTED: dict[str, frozenset[Role] | str] = {
     "list_bookings": EVERYONE,
     "read_booking": EVERYONE,
     "create_booking": BOOKERS,
+    "bulk_bookings": BOOKERS,
     "update_booking": BOOKERS,
     "cancel_booking": BOOKERS,
     "create_series": BOOKERS,

@@ -8,22 +8,27 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from compax_server.api import Api, Call, etag, json_response
 from compax_server.keys import BOOKING_POLICY
 from compax_server.problems import PROBLEM_JSON
-from compax_server.services import blackouts, bookings, idempotency, series
+from compax_server.services import blackouts, bookings, bulk, idempotency, series
 from sync.permissions import Permission
 from sync.schemas import (
     BlackoutCreate,
     BlackoutPublic,
     BlackoutQuery,
     BlackoutResult,
+    BookingBulkResponse,
     BookingCreate,
     BookingPublic,
     BookingQuery,
     BookingUpdate,
+    BulkQuery,
+    BulkRequest,
+    ListQuery,
     Page,
     ScopeQuery,
     SeriesCreate,
     SeriesPublic,
     SeriesResult,
+    TimetableEntry,
     TimetableQuery,
     TimetableRequest,
     TimetableResult,
@@ -64,6 +69,29 @@ async def create_booking(call: Call[BookingCreate, None]) -> web.Response:
         instance=call.request.path,
     )
     return _replay(status, body) if replayed else _created(body)
+
+
+@api.route(
+    "POST",
+    "/api/v1/bookings:bulk",
+    summary="Import bookings",
+    tag="bookings",
+    permission=BOOK,
+    body=BulkRequest,
+    query=BulkQuery,
+    response=BookingBulkResponse,
+)
+async def bulk_bookings(call: Call[BulkRequest, BulkQuery]) -> web.Response:
+    """Create, change or cancel up to 1,000 bookings named by ``id``, ``external_id``, or room
+    and start, each checked like a single booking; ``dry_run=true`` changes nothing."""
+    result = await bulk.import_bookings(
+        call.db,
+        call.user,
+        call.body.rows,
+        call.request.app[BOOKING_POLICY],
+        dry_run=call.query.dry_run,
+    )
+    return json_response(result)
 
 
 def _created(view: BookingPublic) -> web.Response:
@@ -209,6 +237,21 @@ async def import_timetable(call: Call[TimetableRequest, TimetableQuery]) -> web.
         dry_run=call.query.dry_run,
     )
     return json_response(result)
+
+
+@api.route(
+    "GET",
+    "/api/v1/terms/{id}/timetable",
+    summary="List a term's timetable",
+    tag="bookings",
+    permission=READ,
+    query=ListQuery,
+    response=Page[TimetableEntry],
+)
+async def list_timetable(call: Call[None, ListQuery]) -> web.Response:
+    """The term's timetable as it was imported, one row per weekly course session."""
+    async with call.db.read() as session:
+        return json_response(await series.list_timetable(session, call.path_id(), call.query))
 
 
 @api.route(

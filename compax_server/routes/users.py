@@ -14,6 +14,7 @@ from compax_server.services.bulk import BulkBatch
 from compax_server.services.common import get_or_404
 from sync.permissions import Permission
 from sync.schemas import (
+    BulkQuery,
     BulkRequest,
     BulkResponse,
     Page,
@@ -131,17 +132,23 @@ async def reset_password(call: Call[PasswordReset, None]) -> web.Response:
     tag="users",
     permission=MANAGE,
     body=BulkRequest,
+    query=BulkQuery,
     response=BulkResponse,
 )
-async def bulk_users(call: Call[BulkRequest, None]) -> web.Response:
-    """Upsert on username; a password is used only when the user is created."""
+async def bulk_users(call: Call[BulkRequest, BulkQuery]) -> web.Response:
+    """Upsert on username; a password is used only when the user is created. A dry run hashes
+    no password: nothing it stores is kept."""
     batch = BulkBatch.validate(call.body.rows, UserCreate)
     creates = [data for _, data in batch.valid]
-    hashes = await users.hash_new_passwords(call.db, call.request.app[PASSWORDS], creates)
+    if call.query.dry_run:
+        hashes = {data.username: "" for data in creates}
+    else:
+        hashes = await users.hash_new_passwords(call.db, call.request.app[PASSWORDS], creates)
     result = await batch.apply(
         call.db,
         key=lambda data: data.username,
         load=users.users_by_username,
         upsert=partial(users.upsert_user, hashes=hashes),
+        dry_run=call.query.dry_run,
     )
     return json_response(result)

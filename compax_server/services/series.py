@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import uuid
 from collections.abc import Sequence
+from datetime import time
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import select
+from sqlalchemy import select, tuple_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
@@ -39,16 +42,20 @@ from sync.rules import overlaps
 from sync.schemas import (
     Frequency,
     Holiday,
+    ListQuery,
     OnConflict,
+    Page,
     Purpose,
     SeriesCreate,
     SeriesPattern,
     SeriesPublic,
     SeriesResult,
     SkippedDate,
+    TimetableEntry,
     TimetableResult,
     TimetableRow,
     TimetableRowResult,
+    Weekday,
 )
 
 MAX_OCCURRENCES = 1000
@@ -411,3 +418,62 @@ async def _import_row(
     return TimetableRowResult(
         index=index, status="created", series_id=series.id, occurrences=len(occurrences)
     )
+
+
+async def list_timetable(
+    session: AsyncSession, term_id: int, query: ListQuery
+) -> Page[TimetableEntry]:
+    """The term's confirmed timetable series as timetable rows, by course, weekday and start
+    (the order of their unique index), paged on that key."""
+    await get_or_404(session, Term, term_id, "term")
+    key = (col(Series.course_code), col(Series.weekday_key), col(Series.start_time))
+    statement = (
+        select(Series, col(Building.code), col(Room.code))
+        .join(Room, col(Room.id) == col(Series.room_id))
+        .join(Building, col(Building.id) == col(Room.building_id))
+        .where(
+            col(Series.term_id) == term_id,
+            col(Series.course_code).is_not(None),
+            col(Series.status) == CONFIRMED,
+        )
+    )
+    if query.cursor:
+        statement = statement.where(tuple_(*key) > tuple_(*_decode_slot(query.cursor)))
+    rows = (await session.execute(statement.order_by(*key).limit(query.limit + 1))).all()
+    more = len(rows) > query.limit
+    rows = rows[: query.limit]
+    items = [_timetable_entry(s, building, room) for s, building, room in rows]
+    return Page(items=items, next_cursor=_encode_slot(rows[-1][0]) if more else None)
+
+
+def _timetable_entry(series: Series, building: str, room: str) -> TimetableEntry:
+    """A timetable series as the row it was imported from."""
+    assert series.course_code is not None
+    assert series.weekday_key is not None
+    return TimetableEntry(
+        course_code=series.course_code,
+        course_name=series.course_name or "",
+        department=series.department or "",
+        year_group=series.year_group or "",
+        weekday=Weekday(series.weekday_key),
+        start=series.start_time,
+        end=series.end_time,
+        building=building,
+        room=room,
+        attendees=series.attendees,
+        series_id=series.id,
+    )
+
+
+def _encode_slot(series: Series) -> str:
+    text = f"{series.course_code}|{series.weekday_key}|{series.start_time.isoformat()}"
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+def _decode_slot(cursor: str) -> tuple[str, str, time]:
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        course, weekday, start = text.split("|")
+        return course, weekday, time.fromisoformat(start)
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise ValidationFailed.single("cursor", "is not a cursor this server handed out") from None
