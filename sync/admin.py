@@ -64,6 +64,7 @@ class Admin:
         return dict(page["items"][0])
 
     async def add_user(self, data: UserCreate) -> dict[str, Any]:
+        """Create a user; ``Duplicate`` if the username is taken."""
         return await self._send("POST", "/api/v1/users", data)
 
     async def update_user(self, user_id: int, changes: UserUpdate) -> dict[str, Any]:
@@ -106,6 +107,7 @@ class Admin:
         return dict(page["items"][0])
 
     async def add_room(self, data: RoomCreate) -> dict[str, Any]:
+        """Create a room in a building; ``Duplicate`` if its code is taken there."""
         return await self._send("POST", "/api/v1/rooms", data)
 
     async def update_room(self, room_id: int, changes: RoomUpdate) -> dict[str, Any]:
@@ -124,6 +126,7 @@ class Admin:
         return await self._send("POST", "/api/v1/blackouts", data)
 
     async def remove_blackout(self, blackout_id: int) -> None:
+        """Remove a closure: the room or building is open again then."""
         async with self.engine.http() as http:
             await http.request("DELETE", f"/api/v1/blackouts/{blackout_id}")
 

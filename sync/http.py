@@ -2,6 +2,9 @@
 
 Network errors and 503 answers are retried with exponential backoff and full jitter
 (honouring ``Retry-After``); everything else is answered at once.
+
+aiohttp is imported when the first connection is made, not with this module: the engine
+imports it, and offline work (the TUI's first screen, local reads) should not wait for it.
 """
 
 from __future__ import annotations
@@ -10,11 +13,12 @@ import asyncio
 import random
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
-
-import aiohttp
+from typing import TYPE_CHECKING, Any
 
 from sync.errors import CompaxError, RemoteProblem, Unreachable
+
+if TYPE_CHECKING:
+    import aiohttp
 
 RETRIED_STATUSES = frozenset({502, 503, 504})
 
@@ -49,6 +53,8 @@ class Http:
         headers: dict[str, str] | None = None,
     ) -> Any:
         """The decoded JSON answer (``None`` for 204), or the domain error the server named."""
+        import aiohttp
+
         all_headers = dict(headers or {})
         if self.token:
             all_headers["Authorization"] = f"Bearer {self.token}"
@@ -98,6 +104,8 @@ async def connect(
     timeout: float = 30,  # noqa: ASYNC109 (the session's ClientTimeout, not a deadline for this call)
 ) -> AsyncIterator[Http]:
     """An ``Http`` with its own connection pool, closed when the block ends."""
+    import aiohttp
+
     client_timeout = aiohttp.ClientTimeout(total=timeout, connect=min(timeout, 10))
     async with aiohttp.ClientSession(timeout=client_timeout) as session:
         yield Http(session, base_url, token)

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import json
 import re
+from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from datetime import datetime
-from typing import Any, TypeVar, cast
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Any, Literal, TypeVar, cast
 from zoneinfo import ZoneInfo
 
 from sync.errors import BlackoutConflict, CompaxError, NotBookable, RoomOverlap, ValidationFailed
@@ -20,10 +22,12 @@ from sync.rules import (
     CampusRules,
     Interval,
     free_intervals,
+    local_instant,
     nearest_free_slots,
     open_intervals,
     opening_window,
     rule_violations,
+    weekday_of,
 )
 from sync.schemas import CampusInfo, RoomRules
 
@@ -34,6 +38,43 @@ _ID_PREFIX = re.compile(r"[0-9a-f-]{1,36}")
 def instant_of(text: str) -> datetime:
     """An ISO 8601 instant as the replica and the server write them (``…Z`` included)."""
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+SlotState = Literal["free", "booked", "blackout", "closed"]
+
+
+@dataclass(frozen=True)
+class Slot:
+    """One cell of an availability grid: ``[start, end)`` of one room, and what fills it."""
+
+    start: datetime
+    end: datetime
+    state: SlotState
+    title: str = ""
+    booking_id: str | None = None
+    pending: bool = False
+
+
+@dataclass(frozen=True)
+class Lane:
+    """One row of an availability grid: a room over one day (``day``) or over the whole grid."""
+
+    room: dict[str, Any]
+    day: date | None
+    slots: tuple[Slot, ...]
+
+
+@dataclass(frozen=True)
+class SlotGrid:
+    """Rooms cut into equal time slots, ready to draw: every lane has one slot per column.
+
+    ``columns`` are the slots' local (day, time); the day is ``None`` when each lane is a day
+    of its own (a room's week), so that the columns are the times of any day.
+    """
+
+    slot_minutes: int
+    columns: tuple[tuple[date | None, time], ...]
+    lanes: tuple[Lane, ...]
 
 
 class Reads:
@@ -148,6 +189,18 @@ class Reads:
             )
             params += [*features, len(features)]
         return "SELECT row FROM rooms WHERE " + " AND ".join(clauses), params  # noqa: S608
+
+    def buildings(self) -> list[dict[str, Any]]:
+        """Every building, by code."""
+        with self.replica.read() as db:
+            rows = db.execute("SELECT row FROM buildings ORDER BY code").fetchall()
+        return [json.loads(row[0]) for row in rows]
+
+    def features(self) -> list[str]:
+        """Every feature some room has, alphabetically."""
+        with self.replica.read() as db:
+            rows = db.execute("SELECT DISTINCT feature FROM room_features ORDER BY feature")
+            return [str(row[0]) for row in rows]
 
     # --- bookings -------------------------------------------------------------------------
 
@@ -305,6 +358,63 @@ class Reads:
             ("building", code.upper(), start, end), lambda: self._grids(rooms, start, end)
         )
 
+    def room_slots(
+        self, room_id: int | str, first_day: date, days: int = 7, slot_minutes: int = 30
+    ) -> SlotGrid:
+        """A room's days as lanes (one a day) of ``slot_minutes`` slots in campus local time."""
+        room = self.room(room_id)
+        if room is None:
+            raise ValidationFailed.single("room", f"no room has id {room_id}")
+        key = ("room-slots", str(room_id), first_day, days, slot_minutes)
+        return self._cached(key, lambda: self._slot_grid([room], first_day, days, slot_minutes))
+
+    def building_slots(
+        self, code: str, first_day: date, days: int = 1, slot_minutes: int = 30
+    ) -> SlotGrid:
+        """A building's rooms as lanes over ``days`` days of ``slot_minutes`` slots each."""
+        rooms = self.rooms(building=code, limit=10_000)
+        if not rooms:
+            raise ValidationFailed.single("building", f"no rooms in building {code}")
+        key = ("building-slots", code.upper(), first_day, days, slot_minutes)
+        return self._cached(key, lambda: self._slot_grid(rooms, first_day, days, slot_minutes))
+
+    def _slot_grid(
+        self, rooms: list[dict[str, Any]], first_day: date, days: int, slot_minutes: int
+    ) -> SlotGrid:
+        """Slots from the earliest opening to the latest closing of the rooms on those days
+        (08:00–18:00 when all are closed); a blackout wins over a booking, a booking over
+        closed hours, and a slot is free only if the room is open for all of it."""
+        if not 5 <= slot_minutes <= 240 or 24 * 60 % slot_minutes:
+            raise ValidationFailed.single("slot_minutes", "must divide a day, 5 to 240 minutes")
+        zone = self.zone()
+        dates = [first_day + timedelta(days=n) for n in range(days)]
+        weeks = [self.rules_for(room).opening_hours for room in rooms]
+        hours = [h for week in weeks for d in dates if (h := week.get(weekday_of(d)))]
+        step = timedelta(minutes=slot_minutes)
+        first = min((h.open for h in hours), default=time(8))
+        last = max((h.close for h in hours), default=time(18))
+        day_start = datetime.combine(first_day, first)
+        day_start -= timedelta(minutes=(first.hour * 60 + first.minute) % slot_minutes)
+        count = -(-(datetime.combine(first_day, last) - day_start) // step) if last > first else 0
+        times = [(day_start + n * step).time() for n in range(count)]
+        window = (
+            local_instant(dates[0], time(0), zone),
+            local_instant(dates[-1] + timedelta(days=1), time(0), zone),
+        )
+        grids = self._grids(rooms, *window)
+        lanes: list[Lane] = []
+        if len(rooms) == 1 and days > 1:
+            for day in dates:
+                starts = [local_instant(day, t, zone) for t in times]
+                lanes.append(Lane(rooms[0], day, _slots(grids[0], starts, step)))
+            columns: list[tuple[date | None, time]] = [(None, t) for t in times]
+        else:
+            starts = [local_instant(day, t, zone) for day in dates for t in times]
+            for grid in grids:
+                lanes.append(Lane(grid["room"], None, _slots(grid, starts, step)))
+            columns = [(day, t) for day in dates for t in times]
+        return SlotGrid(slot_minutes, tuple(columns), tuple(lanes))
+
     def _grids(
         self, rooms: list[dict[str, Any]], start: datetime, end: datetime
     ) -> list[dict[str, Any]]:
@@ -439,3 +549,38 @@ class Reads:
                 "times": [{"start": s.isoformat(), "end": e.isoformat()} for s, e in times],
             },
         )
+
+
+def _slots(grid: dict[str, Any], starts: list[datetime], step: timedelta) -> tuple[Slot, ...]:
+    """The slots starting at ``starts`` (sorted) filled from one room's busy and open
+    intervals; each interval finds its slots by bisection, so the cost is cells plus
+    intervals, not their product."""
+    fill: list[Slot | None] = [None] * len(starts)
+    ends = [start + step for start in starts]
+
+    def covered(start: datetime, end: datetime) -> range:
+        return range(bisect_right(ends, start), bisect_left(starts, end))
+
+    blackouts = [b for b in grid["busy"] if b["kind"] == "blackout"]
+    bookings = [b for b in grid["busy"] if b["kind"] == "booking"]
+    for item in (*blackouts, *bookings):
+        for index in covered(item["start"], item["end"]):
+            if fill[index] is None:
+                fill[index] = Slot(
+                    starts[index],
+                    ends[index],
+                    "blackout" if item["kind"] == "blackout" else "booked",
+                    item["title"] or "(private)",
+                    item["booking_id"],
+                    item["pending"],
+                )
+    opened = [False] * len(starts)
+    for open_start, open_end in grid["open"]:
+        for index in covered(open_start, open_end):
+            opened[index] |= open_start <= starts[index] and ends[index] <= open_end
+    return tuple(
+        slot
+        if slot is not None
+        else Slot(starts[index], ends[index], "free" if opened[index] else "closed")
+        for index, slot in enumerate(fill)
+    )

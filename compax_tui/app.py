@@ -1,0 +1,381 @@
+"""The Compax terminal UI: one Textual app over one profile's ``sync.Engine``.
+
+Network work (signing in, syncing, administration) runs in thread workers that never touch
+widgets: they post a message or hand their result back to the UI thread, and handlers change
+the widgets. Local reads and changes go straight to the engine; the replica answers them in
+milliseconds. Domain errors are turned into notices here, in ``report``.
+
+The first frame is drawn before the engine exists. Importing it (the schemas, with SQLModel
+and SQLAlchemy) takes about half a second, so a thread worker imports it and opens the replica
+once the first frame is on the terminal; until then (``ready``) the status bar says so and the
+screens wait, then read the replica as after any change. Only the finder, the first screen
+drawn, is imported with the app; the other screens come after the engine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import sqlite3
+from collections.abc import Callable, Coroutine, Iterable
+from datetime import UTC, date, datetime
+from functools import partial
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
+from zoneinfo import ZoneInfo
+
+from rich.text import Text
+from textual import on, work
+from textual.app import App, SystemCommand
+from textual.binding import Binding, BindingType
+from textual.dom import DOMNode
+from textual.message import Message
+from textual.screen import Screen
+from textual.signal import Signal
+from textual.worker import Worker, WorkerState, get_current_worker
+
+from compax_tui.screens.finder import FinderScreen
+from compax_tui.screens.help import HelpScreen
+from compax_tui.screens.sign_in import SignInScreen
+from sync.errors import CompaxError, NotAuthenticated, Unreachable, ValidationFailed
+from sync.permissions import Permission, allows
+from sync.profiles import Profile
+
+if TYPE_CHECKING:
+    from compax_tui.screens.grid import GridTarget
+    from sync.engine import Engine, SyncReport
+
+T = TypeVar("T")
+Clock = Callable[[], datetime]
+
+#: The app's screens: (mode, key, title, what it is for).
+SCREENS_SHOWN = (
+    ("finder", "f2", "Room finder", "Find rooms by building, kind, seats, features, free time"),
+    ("grid", "f3", "Availability grid", "A room's or a building's day or week"),
+    ("bookings", "f4", "My bookings", "Your bookings: move or cancel them"),
+    ("attention", "f5", "Needs attention", "Changes the server refused: retry or discard"),
+    ("admin", "f6", "Administration", "Users, rooms and blackouts (by role)"),
+)
+
+#: The screens imported with the engine rather than before the first frame: mode -> (module,
+#: class).
+LATER_SCREENS = {
+    "grid": ("compax_tui.screens.grid", "GridScreen"),
+    "bookings": ("compax_tui.screens.bookings", "BookingsScreen"),
+    "attention": ("compax_tui.screens.attention", "AttentionScreen"),
+    "admin": ("compax_tui.screens.admin", "AdminScreen"),
+}
+
+#: What the app says when asked for something before the replica is open.
+OPENING = "Still opening this profile's replica: a moment"
+
+
+def _later_screen(module: str, name: str) -> Callable[[], Screen[Any]]:
+    """A mode's screen, built from a class imported when the mode is first shown."""
+
+    def build() -> Screen[Any]:
+        return cast("Screen[Any]", getattr(importlib.import_module(module), name)())
+
+    return build
+
+
+class EngineOpened(Message):
+    """The engine was imported and the profile's replica opened, in a worker."""
+
+    def __init__(self, engine: Engine) -> None:
+        super().__init__()
+        self.engine = engine
+
+
+class SyncFinished(Message):
+    """A background sync ended, with its report or the error that stopped it."""
+
+    def __init__(self, report: SyncReport | None, error: CompaxError | None) -> None:
+        super().__init__()
+        self.report, self.error = report, error
+
+
+class CompaxApp(App[None]):
+    """Room finder, availability grid, booking, my bookings, conflicts and administration."""
+
+    CSS_PATH = "compax.tcss"
+    TITLE = "Compax"
+    DEFAULT_MODE = "finder"
+    MODES: ClassVar[dict[str, str | Callable[[], Screen[Any]]]] = {
+        "finder": FinderScreen,
+        **{mode: _later_screen(*where) for mode, where in LATER_SCREENS.items()},
+    }
+    BINDINGS: ClassVar[list[BindingType]] = [
+        *(
+            Binding(key, f"show('{mode}')", title, show=False)
+            for mode, key, title, _ in SCREENS_SHOWN
+        ),
+        Binding("ctrl+r", "sync", "Sync", priority=True),
+        Binding("question_mark", "help", "Help"),
+        Binding("ctrl+q", "quit", "Quit", priority=True),
+    ]
+
+    def __init__(
+        self,
+        profile: str | None = None,
+        *,
+        clock: Clock | None = None,
+        sync_interval: float | None = 30.0,
+    ) -> None:
+        super().__init__()
+        self.clock: Clock = clock or (lambda: datetime.now(UTC))
+        self.profile = Profile.load(profile)
+        self._engine: Engine | None = None
+        self.sync_interval = sync_interval
+        self.online: bool | None = None
+        self.syncing = False
+        self.state: dict[str, Any] = {}
+        self.grid_target: GridTarget | None = None
+        self.data_changed: Signal[None] = Signal(self, "data-changed")
+        self.status_changed: Signal[None] = Signal(self, "status-changed")
+        self._sync_again = False
+
+    @property
+    def ready(self) -> bool:
+        """Whether the engine is open, so the screens can read the replica."""
+        return self._engine is not None
+
+    @property
+    def engine(self) -> Engine:
+        """The profile's engine: opened in a worker just after the first frame (``ready``)."""
+        if self._engine is None:
+            raise RuntimeError("The engine is not open yet: check `ready` first")
+        return self._engine
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """The campus time zone, in which every time is shown and read."""
+        return self.engine.reads.zone()
+
+    def today(self) -> date:
+        """Today's date on campus, by the app's clock."""
+        return self.clock().astimezone(self.zone).date()
+
+    def may(self, permission: Permission) -> bool:
+        """Whether the signed-in user's role holds ``permission``."""
+        if not self.ready:
+            return False
+        user = self.engine.user
+        return user is not None and allows(user["role"], permission)
+
+    @property
+    def may_administer(self) -> bool:
+        """Whether the user has any administration screen to see."""
+        return any(
+            self.may(p)
+            for p in (
+                Permission.MANAGE_USERS,
+                Permission.MANAGE_CAMPUS,
+                Permission.MANAGE_BLACKOUTS,
+            )
+        )
+
+    # --- start and stop -------------------------------------------------------------------
+
+    def on_mount(self) -> None:
+        """Sync every ``sync_interval`` seconds (``None``: only on demand, ctrl+r)."""
+        if self.sync_interval:
+            self.set_interval(self.sync_interval, self.request_sync)
+
+    def on_ready(self) -> None:
+        """The first frame is on the terminal: open the engine behind it."""
+        self._open_engine()
+
+    @work(thread=True, group="engine")
+    def _open_engine(self) -> None:
+        """Import the engine and open the replica off the UI thread; then import the later
+        screens' modules, so that switching to one does not wait for them. The app cannot go
+        on without its engine: an unexpected error here ends it."""
+        from sync.engine import Engine
+
+        try:
+            engine = Engine(self.profile, clock=self.clock)
+        except (OSError, sqlite3.Error) as error:
+            self.call_from_thread(self._cannot_open, error)
+            return
+        if get_current_worker().is_cancelled:
+            engine.close()
+            return
+        self.post_message(EngineOpened(engine))
+        for module, _ in LATER_SCREENS.values():
+            importlib.import_module(module)
+
+    def _cannot_open(self, error: Exception) -> None:
+        where = self.profile.replica_path
+        self.exit(return_code=1, message=Text(f"error: cannot open the replica {where}: {error}"))
+
+    @on(EngineOpened)
+    def _engine_opened(self, message: EngineOpened) -> None:
+        """Show the replica; sign in first if needed, else sync at once."""
+        self._engine = message.engine
+        if self.engine.token is None or self.engine.user is None:
+            self.push_screen(SignInScreen(), self._signed_in)
+        elif self.sync_interval:
+            self.request_sync()
+        self.changed()
+
+    def on_unmount(self) -> None:
+        """Close the engine's replica and cache with the app."""
+        if self._engine is not None:
+            self._engine.close()
+
+    def _signed_in(self, signed_in: bool | None = None) -> None:
+        if signed_in:
+            self.online = True
+            self.changed()
+            self.request_sync()
+
+    # --- state shared by every screen -----------------------------------------------------
+
+    def changed(self) -> None:
+        """The replica changed (a local change or a sync): redraw the status and the data."""
+        self.state = self.engine.status()
+        self.status_changed.publish(None)
+        self.data_changed.publish(None)
+
+    def report(self, error: CompaxError) -> None:
+        """An expected failure as the user should see it: a notice, or the sign-in screen."""
+        if isinstance(error, NotAuthenticated):
+            self.online = None
+            self.status_changed.publish(None)
+            if not isinstance(self.screen, SignInScreen):
+                self.push_screen(SignInScreen(reason=error.detail), self._signed_in)
+        elif isinstance(error, Unreachable):
+            self.online = False
+            self.status_changed.publish(None)
+            self.notify(f"{error.detail}. Your changes stay queued.", title="Offline")
+        elif isinstance(error, ValidationFailed):
+            lines = [f"{e.field}: {e.message}" for e in error.errors]
+            self.notify("\n".join(lines), title="Check the input", severity="error")
+        else:
+            self.notify(error.detail, title=error.title, severity="error", timeout=8)
+
+    # --- background work ------------------------------------------------------------------
+
+    def request_sync(self) -> None:
+        """Sync in the background now, or right after the sync already running."""
+        if not self.ready or self.engine.token is None:
+            return
+        if self.syncing:
+            self._sync_again = True
+            return
+        self.syncing = True
+        self.status_changed.publish(None)
+        self._sync_in_background()
+
+    @work(thread=True, group="sync", exit_on_error=False)
+    def _sync_in_background(self) -> None:
+        try:
+            report = asyncio.run(self.engine.sync())
+        except CompaxError as error:
+            self.post_message(SyncFinished(None, error))
+        else:
+            self.post_message(SyncFinished(report, None))
+
+    @on(SyncFinished)
+    def _sync_finished(self, message: SyncFinished) -> None:
+        self.syncing = False
+        if message.error is None:
+            self.online = True
+        elif isinstance(message.error, Unreachable):
+            if self.online is not False:
+                self.report(message.error)
+            self.online = False
+        else:
+            self.report(message.error)
+        if message.report is not None and message.report.rejected:
+            self.notify(
+                f"The server refused {message.report.rejected} change(s): press F5 to see why",
+                title="Needs attention",
+                severity="warning",
+                timeout=8,
+            )
+        self.changed()
+        if self._sync_again:
+            self._sync_again = False
+            self.request_sync()
+
+    def call_server(
+        self,
+        owner: DOMNode,
+        call: Callable[[], Coroutine[Any, Any, T]],
+        done: Callable[[T], None],
+    ) -> Worker[None]:
+        """Run ``call`` (network I/O) in a thread worker of ``owner``; ``done`` gets its result
+        on the UI thread, and a domain error goes to ``report``."""
+
+        def run() -> None:
+            try:
+                result = asyncio.run(call())
+            except CompaxError as error:
+                self.call_from_thread(self.report, error)
+            else:
+                self.call_from_thread(done, result)
+
+        return owner.run_worker(run, thread=True, group="server", exit_on_error=False)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """A worker that failed unexpectedly is a bug: say so, and let a later sync run."""
+        if event.state is WorkerState.ERROR:
+            if event.worker.group == "sync":
+                self.syncing = False
+                self.status_changed.publish(None)
+            self.notify(str(event.worker.error), title="Unexpected error", severity="error")
+
+    # --- navigation -----------------------------------------------------------------------
+
+    def action_show(self, mode: str) -> None:
+        """Switch to the screen of ``mode`` (administration only for roles that may)."""
+        if mode == "admin" and not self.may_administer:
+            no = "Your role has no administration to do" if self.ready else OPENING
+            self.notify(no, severity="warning")
+            return
+        self.switch_mode(mode)
+
+    def open_grid(self, target: GridTarget) -> None:
+        """Show the availability grid of ``target``."""
+        from compax_tui.screens.grid import GridScreen
+
+        self.grid_target = target
+        self.switch_mode("grid")
+        grid = self.screen
+        if isinstance(grid, GridScreen):
+            grid.load()
+
+    def action_sync(self) -> None:
+        """Sync now (ctrl+r), or ask to sign in first."""
+        if not self.ready:
+            self.notify(OPENING, severity="warning")
+            return
+        if self.engine.token is None:
+            self.report(NotAuthenticated("Sign in first"))
+            return
+        self.request_sync()
+
+    def action_help(self) -> None:
+        """Show the keys of the screen showing (``?``)."""
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen(self.screen))
+
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        """Every screen is in the command palette (ctrl+p), with sync and help."""
+        for mode, key, title, help_text in SCREENS_SHOWN:
+            if mode != "admin" or self.may_administer:
+                yield SystemCommand(
+                    title, f"{help_text} ({key.upper()})", partial(self.action_show, mode)
+                )
+        yield SystemCommand(
+            "Sync now", "Send your changes, fetch the server's (ctrl+r)", self.action_sync
+        )
+        yield SystemCommand("Keys and help", "Every key of this screen (?)", self.action_help)
+        if self.ready:
+            yield SystemCommand(
+                "Sign in again",
+                "Another server or user for this profile",
+                partial(self.push_screen, SignInScreen(), self._signed_in),
+            )
+        yield from super().get_system_commands(screen)

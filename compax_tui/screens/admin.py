@@ -1,0 +1,358 @@
+"""Administration for the roles that may: users (admins), rooms (admins) and blackouts (admins
+and exams officers), read from and changed on the server through ``sync.admin``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine
+from typing import Any, ClassVar
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.widgets import DataTable, Footer, Static, TabbedContent, TabPane
+
+from compax_tui.screens.base import CompaxScreen, span
+from compax_tui.screens.dialogs import ConfirmDialog, FormDialog, FormField
+from compax_tui.widgets.status_bar import NavBar, StatusBar
+from sync.admin import Admin, new_password
+from sync.errors import ValidationFailed
+from sync.permissions import Permission, Role
+from sync.reads import instant_of
+from sync.schemas import (
+    BlackoutCreate,
+    PasswordReset,
+    RoomCreate,
+    RoomKind,
+    RoomUpdate,
+    UserCreate,
+)
+from sync.when import parse_duration, parse_when
+
+ROLES = [(role.value.replace("_", " "), role.value) for role in Role]
+KINDS = [(kind.value.replace("_", " "), kind.value) for kind in RoomKind]
+#: Each tab: (id, title, the permission it needs, its columns, the keys it answers).
+TABS = (
+    ("users", "Users", Permission.MANAGE_USERS,
+     ("Username", "Name", "Role", "Department", "Active"),
+     "a adds, r sets the role, p resets the password, x deactivates"),
+    ("rooms", "Rooms", Permission.MANAGE_CAMPUS,
+     ("Room", "Kind", "Seats", "Bookable", "Features"),
+     "a adds, e changes the room"),
+    ("blackouts", "Blackouts", Permission.MANAGE_BLACKOUTS,
+     ("Closes", "When", "Reason"),
+     "a closes a room or building for a time, x removes the closure"),
+)  # fmt: skip
+
+
+class AdminScreen(CompaxScreen):
+    """A tab for each kind of record the user's role may manage; lists come from the server."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("a", "add", "Add"),
+        Binding("e", "edit", "Edit room"),
+        Binding("r", "role", "Set role"),
+        Binding("p", "password", "Reset password"),
+        Binding("x", "remove", "Deactivate/remove"),
+        Binding("l", "reload", "Reload"),
+        Binding("left_square_bracket", "next_tab(-1)", "Prev tab"),
+        Binding("right_square_bracket", "next_tab(1)", "Next tab"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rows: dict[str, dict[str, dict[str, Any]]] = {tab[0]: {} for tab in TABS}
+
+    def compose(self) -> ComposeResult:
+        yield StatusBar()
+        yield NavBar()
+        with TabbedContent(id="admin-tabs"):
+            for tab_id, title, permission, columns, keys in TABS:
+                if self.compax.may(permission):
+                    with TabPane(title, id=tab_id):
+                        table: DataTable[str] = DataTable(id=f"{tab_id}-table", cursor_type="row")
+                        table.add_columns(*columns)
+                        yield table
+                        yield Static(f" {keys}", classes="note")
+        yield Footer(compact=True, show_command_palette=False)
+
+    @property
+    def admin(self) -> Admin:
+        """The administration client over the app's engine."""
+        return Admin(self.compax.engine)
+
+    @property
+    def tab(self) -> str:
+        """The id of the tab showing."""
+        return str(self.query_one(TabbedContent).active)
+
+    def reload(self) -> None:
+        """List every tab's records again from the server."""
+        for tab_id, _, permission, _, _ in TABS:
+            if self.compax.may(permission):
+                self._list(tab_id)
+
+    def action_reload(self) -> None:
+        """List the records again (l)."""
+        self.reload()
+
+    def _list(self, tab_id: str) -> None:
+        calls: dict[str, Callable[[], Coroutine[Any, Any, list[dict[str, Any]]]]] = {
+            "users": self.admin.list_users,
+            "rooms": self.admin.list_rooms,
+            "blackouts": self.admin.list_blackouts,
+        }
+        self.compax.call_server(self, calls[tab_id], lambda rows: self._fill(tab_id, rows))
+
+    def _fill(self, tab_id: str, rows: list[dict[str, Any]]) -> None:
+        """Show a list the server sent (on the UI thread)."""
+        table = self.query_one(f"#{tab_id}-table", DataTable)
+        table.clear()
+        self.rows[tab_id] = {str(row["id"]): row for row in rows}
+        for row in rows:
+            table.add_row(*self._cells(tab_id, row), key=str(row["id"]))
+
+    def _cells(self, tab_id: str, row: dict[str, Any]) -> tuple[str, ...]:
+        if tab_id == "users":
+            return (
+                row["username"],
+                row["full_name"],
+                row["role"],
+                row["department"],
+                "yes" if row["active"] else "no",
+            )
+        if tab_id == "rooms":
+            return (
+                f"{row['building']}/{row['code']}",
+                row["kind"].replace("_", " "),
+                str(row["capacity"]),
+                "yes" if row["bookable"] else "no",
+                ", ".join(row["features"]),
+            )
+        return (
+            self._place(row),
+            span(instant_of(row["start"]), instant_of(row["end"]), self.compax.zone),
+            row["reason"],
+        )
+
+    def _place(self, blackout: dict[str, Any]) -> str:
+        reads = self.compax.engine.reads
+        if blackout["room_id"] is not None:
+            room = reads.room(blackout["room_id"])
+            return f"{room['building']}/{room['code']}" if room else f"room {blackout['room_id']}"
+        codes = {str(b["id"]): b["code"] for b in reads.buildings()}
+        return f"building {codes.get(str(blackout['building_id']), blackout['building_id'])}"
+
+    def _selected(self, tab_id: str) -> dict[str, Any] | None:
+        table = self.query_one(f"#{tab_id}-table", DataTable)
+        if not table.row_count:
+            self.notify("Nothing chosen", severity="warning")
+            return None
+        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        return self.rows[tab_id].get(str(key))
+
+    def _changed(self, tab_id: str, message: str) -> Callable[[object], None]:
+        """What to do when the server accepted a change: say so, list again, sync."""
+
+        def done(_: object) -> None:
+            self.notify(message)
+            self._list(tab_id)
+            self.compax.request_sync()
+
+        return done
+
+    # --- actions --------------------------------------------------------------------------
+
+    def action_add(self) -> None:
+        """Add a user, a room or a blackout, by the tab showing."""
+        if self.tab == "users":
+            fields = [
+                FormField("username", "Username"),
+                FormField("full_name", "Full name"),
+                FormField("role", "Role", Role.STAFF.value, "select", ROLES),
+                FormField("department", "Department"),
+                FormField("password", "Password", new_password()),
+            ]
+            self._form("Add a user", fields, UserCreate.model_validate, self.admin.add_user,
+                       "users", "User added")  # fmt: skip
+        elif self.tab == "rooms":
+            buildings = [(b["code"], b["code"]) for b in self.compax.engine.reads.buildings()]
+            if not buildings:
+                self.notify("Add a building first (compax buildings)", severity="warning")
+                return
+            fields = [
+                FormField("building", "Building", buildings[0][1], "select", buildings),
+                FormField("code", "Code", placeholder="101"),
+                FormField("kind", "Kind", RoomKind.CLASSROOM.value, "select", KINDS),
+                FormField("capacity", "Seats", kind="integer"),
+                FormField("features", "Features", placeholder="projector, ac"),
+            ]
+            self._form("Add a room", fields, _room_create, self.admin.add_room, "rooms",
+                       "Room added")  # fmt: skip
+        else:
+            today = self.compax.today()
+            fields = [
+                FormField("where", "Close", placeholder="PB/101, or PB for the building"),
+                FormField("start", "From", f"{today} 08:00"),
+                FormField("length", "For", "10h"),
+                FormField("reason", "Reason", placeholder="as people will read it"),
+            ]
+            self._form("Close a room or building", fields, self._blackout,
+                       self.admin.add_blackout, "blackouts", "Closed")  # fmt: skip
+
+    def action_edit(self) -> None:
+        """Change the chosen room."""
+        if self.tab != "rooms":
+            return
+        room = self._selected("rooms")
+        if room is None:
+            return
+        fields = [
+            FormField("kind", "Kind", room["kind"], "select", KINDS),
+            FormField("capacity", "Seats", str(room["capacity"]), "integer"),
+            FormField("features", "Features", ", ".join(room["features"])),
+            FormField("bookable", "Bookable", "yes" if room["bookable"] else "no", "checkbox"),
+        ]
+        self._form(
+            f"Change {room['building']}/{room['code']}",
+            fields,
+            _room_update,
+            lambda changes: self.admin.update_room(int(room["id"]), changes),
+            "rooms",
+            "Room changed",
+        )
+
+    def action_role(self) -> None:
+        """Give the chosen user another role."""
+        user = self._selected("users") if self.tab == "users" else None
+        if user is None:
+            return
+        self._form(
+            f"Role of {user['username']}",
+            [FormField("role", "Role", user["role"], "select", ROLES)],
+            lambda values: Role(str(values["role"])),
+            lambda role: self.admin.set_role(int(user["id"]), role),
+            "users",
+            "Role changed; they are signed out everywhere",
+        )
+
+    def action_password(self) -> None:
+        """Set a new password for the chosen user."""
+        user = self._selected("users") if self.tab == "users" else None
+        if user is None:
+            return
+        self._form(
+            f"New password for {user['username']}",
+            [FormField("new_password", "Password", new_password())],
+            PasswordReset.model_validate,
+            lambda data: self.admin.reset_password(int(user["id"]), data),
+            "users",
+            "Password set; they are signed out everywhere",
+        )
+
+    def action_remove(self) -> None:
+        """Deactivate the chosen user or remove the chosen blackout."""
+        if self.tab == "rooms":
+            return
+        chosen = self._selected(self.tab)
+        if chosen is None:
+            return
+        tab_id = self.tab
+        if tab_id == "users":
+            question = f"Deactivate {chosen['username']}? They can no longer sign in."
+            message = "Deactivated"
+        else:
+            question = f"Remove the closure of {self._place(chosen)}: {chosen['reason']}?"
+            message = "Closure removed"
+
+        async def remove() -> None:
+            if tab_id == "users":
+                await self.admin.deactivate_user(int(chosen["id"]))
+            else:
+                await self.admin.remove_blackout(int(chosen["id"]))
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.compax.call_server(self, remove, self._changed(tab_id, message))
+
+        self.app.push_screen(ConfirmDialog(question, "Yes"), answered)
+
+    def _form(
+        self,
+        title: str,
+        fields: list[FormField],
+        build: Callable[[dict[str, Any]], Any],
+        send: Callable[[Any], Coroutine[Any, Any, Any]],
+        tab_id: str,
+        message: str,
+    ) -> None:
+        """Ask with a form validated by ``build``; send what it built to the server."""
+
+        def filled(result: Any) -> None:
+            if result is not None:
+                self.compax.call_server(self, lambda: send(result), self._changed(tab_id, message))
+
+        self.app.push_screen(FormDialog(title, fields, build), filled)
+
+    def _blackout(self, values: dict[str, Any]) -> BlackoutCreate:
+        zone, now = self.compax.zone, self.compax.clock()
+        start = parse_when(str(values["start"]), zone, now, "start")
+        end = start + parse_duration(str(values["length"]), "length")
+        where = str(values["where"]).strip().upper()
+        fields: dict[str, Any] = {"start": start, "end": end, "reason": values["reason"]}
+        if "/" in where:
+            building, _, code = where.partition("/")
+            room = self.compax.engine.reads.room_by_code(building, code)
+            if room is None:
+                raise ValidationFailed.single("where", f"no room {where} here")
+            fields["room_id"] = room["id"]
+        else:
+            fields["building"] = where or None
+        return BlackoutCreate.model_validate(fields)
+
+    def action_next_tab(self, step: int) -> None:
+        """Show the previous or next tab."""
+        panes = [pane.id for pane in self.query(TabPane) if pane.id]
+        tabs = self.query_one(TabbedContent)
+        tabs.active = panes[(panes.index(self.tab) + step) % len(panes)]
+
+    @on(TabbedContent.TabActivated)
+    def _tab_changed(self) -> None:
+        self.query_one(f"#{self.tab}-table", DataTable).focus()
+        self.refresh_bindings()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Only the keys of the tab showing are offered (and shown in the footer)."""
+        wanted = {
+            "edit": "rooms",
+            "role": "users",
+            "password": "users",
+            "remove": ("users", "blackouts"),
+        }.get(action)
+        if wanted is None or not self.is_mounted:
+            return True
+        return self.tab in wanted
+
+
+def _features(text: str) -> list[str]:
+    """Features typed as ``projector, ac``."""
+    return [feature.strip() for feature in text.split(",") if feature.strip()]
+
+
+def _room_create(values: dict[str, Any]) -> RoomCreate:
+    return RoomCreate.model_validate(
+        {
+            **values,
+            "capacity": values["capacity"] or None,
+            "features": _features(values["features"]),
+        }
+    )
+
+
+def _room_update(values: dict[str, Any]) -> RoomUpdate:
+    return RoomUpdate.model_validate(
+        {
+            **values,
+            "capacity": values["capacity"] or None,
+            "features": _features(values["features"]),
+        }
+    )

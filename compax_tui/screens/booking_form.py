@@ -1,0 +1,284 @@
+"""The booking form: title, purpose, attendees and an optional weekly repeat, checked as you
+type against the replica with the server's own rules, and saved offline as pending."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from typing import Any, ClassVar
+
+from pydantic import ValidationError
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Button, Checkbox, Input, Label, Select, Static
+
+from compax_tui.screens.base import CompaxModal, span
+from sync.errors import CompaxError, FieldError, ValidationFailed, field_errors
+from sync.reads import instant_of
+from sync.rules import WEEKDAYS
+from sync.schemas import BookingCreate, Purpose, SeriesCreate
+from sync.when import parse_duration, parse_when
+
+#: Which error line under the form shows the errors of each schema field.
+ERROR_LINE = {
+    "start": "when",
+    "end": "when",
+    "title": "title",
+    "purpose": "details",
+    "attendees": "details",
+    "weekdays": "repeat",
+    "first_day": "repeat",
+    "last_day": "repeat",
+    "start_time": "when",
+    "end_time": "when",
+    "length": "when",
+    "repeat": "repeat",
+    "until": "repeat",
+}
+
+
+def length_text(length: timedelta) -> str:
+    """A duration as ``sync.when.parse_duration`` reads it back: ``1h30m``, ``2h``, ``45m``."""
+    hours, minutes = divmod(int(length.total_seconds()) // 60, 60)
+    return (f"{hours}h" if hours else "") + (f"{minutes}m" if minutes or not hours else "")
+
+
+class BookingForm(CompaxModal[list[dict[str, Any]] | None]):
+    """Book ``room`` from ``start`` to ``end`` (both editable); dismissed with the pending
+    rows saved, or ``None``."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "dismiss(None)", "Cancel"),
+        Binding("ctrl+s", "save", "Save", priority=True),
+    ]
+
+    def __init__(self, room: dict[str, Any], start: datetime, end: datetime) -> None:
+        super().__init__()
+        self.room, self.start, self.end = room, start, end
+        self.touched: set[str] = set()
+
+    def compose(self) -> ComposeResult:
+        zone = self.compax.zone
+        local = self.start.astimezone(zone)
+        with Vertical(id="booking-form", classes="dialog"):
+            yield Static(
+                f"Book {self.room['building']}/{self.room['code']} · {self.room['capacity']} seats",
+                classes="dialog-title",
+            )
+            with Horizontal(classes="row"):
+                yield Label("Start", classes="field")
+                yield Input(f"{local:%Y-%m-%d %H:%M}", id="start", compact=True)
+                yield Label("for", classes="gap")
+                yield Input(length_text(self.end - self.start), id="length", compact=True)
+            yield Static(id="error-when", classes="field-error")
+            with Horizontal(classes="row"):
+                yield Label("Title", classes="field")
+                yield Input(id="title", placeholder="what it is for", compact=True)
+            yield Static(id="error-title", classes="field-error")
+            with Horizontal(classes="row"):
+                yield Label("Purpose", classes="field")
+                purposes = [(p.value, p.value) for p in Purpose]
+                yield Select[str](
+                    purposes, value=Purpose.MEETING.value, id="purpose", compact=True,
+                    allow_blank=False,
+                )  # fmt: skip
+                yield Label("Attendees", classes="gap")
+                yield Input("0", id="attendees", type="integer", compact=True)
+            yield Static(id="error-details", classes="field-error")
+            with Horizontal(classes="row"):
+                yield Checkbox("Weekly on", id="repeat", compact=True)
+                for weekday in WEEKDAYS:
+                    yield Checkbox(
+                        weekday.value.title()[:2],
+                        weekday == WEEKDAYS[local.weekday()],
+                        id=f"day-{weekday.value}",
+                        classes="weekday",
+                        compact=True,
+                    )
+            with Horizontal(classes="row"):
+                yield Label("until", classes="field")
+                yield Input(
+                    f"{local.date() + timedelta(weeks=4)}", id="until", compact=True,
+                    placeholder="YYYY-MM-DD",
+                )  # fmt: skip
+            yield Static(id="error-repeat", classes="field-error")
+            yield Static(id="check", classes="check")
+            with Horizontal(classes="buttons"):
+                yield Button("Save offline", id="save", variant="primary", compact=True)
+                yield Button("Cancel", id="cancel", compact=True)
+
+    def on_mount(self) -> None:
+        self.query_one("#title", Input).focus()
+        self.check()
+
+    @on(Input.Changed)
+    @on(Select.Changed)
+    @on(Checkbox.Changed)
+    def _edited(self, event: Input.Changed | Select.Changed | Checkbox.Changed) -> None:
+        name = event.control.id or ""
+        self.touched.add("repeat" if name.startswith("day-") else ERROR_LINE.get(name, "details"))
+        self.check()
+
+    def check(self, everything: bool = False) -> bool:
+        """Validate every field and check for a clash here; whether the booking may be saved.
+        Errors show under the fields edited so far (under all of them with ``everything``)."""
+        if not self.is_mounted:
+            return False
+        repeat = self.query_one("#repeat", Checkbox).value
+        for widget in self.query(".weekday").results(Checkbox):
+            widget.disabled = not repeat
+        self.query_one("#until", Input).disabled = not repeat
+        errors: list[FieldError] = []
+        try:
+            data = self._data()
+        except ValidationError as error:
+            errors = field_errors(error)
+        except ValidationFailed as error:
+            errors = error.errors
+        self._show_errors(errors, everything)
+        check = self.query_one("#check", Static)
+        try:
+            if not errors and isinstance(data, SeriesCreate):
+                clashes = self.compax.engine.check_series(data)
+                if clashes:
+                    check.update(_series_clashes(clashes))
+                    check.set_class(True, "clash")
+                    return False
+            elif not self.query_one("#repeat", Checkbox).value:
+                # The time can be checked while another field is still being typed.
+                start, end = self._window()
+                self.compax.engine.check_booking(self.room["id"], start, end)
+            else:
+                check.update("")
+                return False
+        except ValidationFailed:
+            check.update("")
+            return False
+        except CompaxError as error:
+            check.update(self._clash(error))
+            check.set_class(True, "clash")
+            return False
+        check.update("✓ Nothing clashes here; saved offline, sent at the next sync")
+        check.set_class(False, "clash")
+        return not errors
+
+    def _data(self) -> BookingCreate | SeriesCreate:
+        """The booking (or series) as the inputs stand; pydantic or parse errors name fields."""
+        zone = self.compax.zone
+        start, end = self._window()
+        common = {
+            "room_id": self.room["id"],
+            "title": self.query_one("#title", Input).value,
+            "purpose": self.query_one("#purpose", Select).value,
+            "attendees": self.query_one("#attendees", Input).value or 0,
+        }
+        if not self.query_one("#repeat", Checkbox).value:
+            return BookingCreate.model_validate({**common, "start": start, "end": end})
+        local_start, local_end = start.astimezone(zone), end.astimezone(zone)
+        if local_end.date() != local_start.date():
+            raise ValidationFailed.single("end", "a repeated booking ends on the day it starts")
+        return SeriesCreate.model_validate(
+            {
+                **common,
+                "weekdays": [
+                    w.value for w in WEEKDAYS if self.query_one(f"#day-{w.value}", Checkbox).value
+                ],
+                "first_day": local_start.date(),
+                "last_day": _date(self.query_one("#until", Input).value),
+                "start_time": local_start.time(),
+                "end_time": local_end.time(),
+            }
+        )
+
+    def _window(self) -> tuple[datetime, datetime]:
+        """The start and end typed; ``ValidationFailed`` naming the field otherwise."""
+        zone, now = self.compax.zone, self.compax.clock()
+        start = parse_when(self.query_one("#start", Input).value, zone, now, "start")
+        return start, start + parse_duration(self.query_one("#length", Input).value, "end")
+
+    def _show_errors(self, errors: list[FieldError], everything: bool) -> None:
+        lines: dict[str, list[str]] = {}
+        for error in errors:
+            line = ERROR_LINE.get(error.field.split(".")[0].split("[")[0], "details")
+            if everything or line in self.touched:
+                lines.setdefault(line, []).append(
+                    f"{error.field.replace('_', ' ')}: {error.message}"
+                )
+        for line in ("when", "title", "details", "repeat"):
+            widget = self.query_one(f"#error-{line}", Static)
+            widget.update("; ".join(lines.get(line, [])))
+            widget.display = line in lines
+
+    def _clash(self, error: CompaxError) -> str:
+        """The local check's refusal in words: why, what is in the way, what else is free."""
+        zone = self.compax.zone
+        lines = [f"✗ {error.detail}"]
+        for booking in error.extra.get("conflicting", []):
+            title = booking.get("title") or "(private)"
+            start, end = instant_of(booking["start"]), instant_of(booking["end"])
+            lines.append(f"  in the way: {title}, {span(start, end, zone)}")
+        offered = error.extra.get("alternatives") or {}
+        rooms = [room["room"] for room in offered.get("rooms", [])]
+        if rooms:
+            lines.append(f"  free then: {', '.join(rooms)}")
+        times = [
+            f"{instant_of(t['start']).astimezone(zone):%H:%M}" for t in offered.get("times", [])
+        ]
+        if times:
+            lines.append(f"  free here at: {', '.join(times)}")
+        return "\n".join(lines)
+
+    @on(Button.Pressed, "#cancel")
+    def _cancel(self) -> None:
+        self.dismiss(None)
+
+    @on(Button.Pressed, "#save")
+    def action_save(self) -> None:
+        """Save offline as pending, unless a field is wrong or something clashes here."""
+        if not self.check(everything=True):
+            self.app.bell()
+            return
+        data = self._data()
+        engine = self.compax.engine
+        try:
+            if isinstance(data, SeriesCreate):
+                rows = engine.book_series(data)
+            else:
+                rows = [
+                    engine.book(
+                        data.room_id,
+                        data.start,
+                        data.end,
+                        data.title,
+                        purpose=data.purpose.value,
+                        attendees=data.attendees,
+                    )
+                ]
+        except CompaxError as error:
+            self.query_one("#check", Static).update(self._clash(error))
+            return
+        self.notify(
+            f"{span(instant_of(rows[0]['start']), instant_of(rows[0]['end']), self.compax.zone)}"
+            f"{f' and {len(rows) - 1} more' if len(rows) > 1 else ''}: pending until the server "
+            "confirms it (ctrl+r syncs now)",
+            title=f"Saved offline: {rows[0]['title']}",
+        )
+        self.dismiss(rows)
+
+
+def _date(text: str) -> date | str:
+    """A date typed as ``YYYY-MM-DD``; other text is left for the schema to refuse."""
+    try:
+        return date.fromisoformat(text.strip())
+    except ValueError:
+        return text
+
+
+def _series_clashes(clashes: list[dict[str, Any]]) -> str:
+    lines = [f"✗ {len(clashes)} date(s) clash; change the time or the dates:"]
+    for clash in clashes[:4]:
+        lines.append(f"  {clash['date']}: {clash['problems'][0]['detail']}")
+    if len(clashes) > 4:
+        lines.append(f"  … and {len(clashes) - 4} more")
+    return "\n".join(lines)

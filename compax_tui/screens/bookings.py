@@ -1,0 +1,227 @@
+"""My bookings: the signed-in user's bookings from today on, pending changes marked; move or
+cancel one, or for a series this, the following or all occurrences."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import time
+from typing import Any, ClassVar
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.widgets import DataTable, Footer, Static
+from textual.widgets.data_table import RowDoesNotExist
+
+from compax_tui.screens.base import CompaxScreen, span
+from compax_tui.screens.booking_form import length_text
+from compax_tui.screens.dialogs import ConfirmDialog, FormDialog, FormField, ScopeDialog
+from compax_tui.screens.grid import GridTarget, ShowBooking
+from compax_tui.widgets.status_bar import NavBar, StatusBar
+from sync.errors import CompaxError, ValidationFailed
+from sync.reads import instant_of
+from sync.rules import local_instant
+from sync.schemas import Scope
+from sync.when import parse_duration, parse_when
+
+
+def state_text(booking: dict[str, Any]) -> Text:
+    """A booking's state as shown in lists: pending changes stand out until confirmed."""
+    if booking.get("pending"):
+        what = "cancel pending" if booking["status"] == "cancelled" else "pending"
+        return Text(f"⧗ {what}", "bold #d4a72c")
+    if booking["status"] == "cancelled":
+        return Text("cancelled", "dim")
+    return Text("✓ confirmed", "green")
+
+
+class BookingsScreen(CompaxScreen):
+    """Your bookings in start order; Enter shows one in the grid."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("m", "move", "Move"),
+        Binding("c", "cancel_booking", "Cancel booking"),
+        Binding("p", "toggle_past", "Show past"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.bookings: dict[str, dict[str, Any]] = {}
+        self.show_past = False
+
+    def compose(self) -> ComposeResult:
+        yield StatusBar()
+        yield NavBar()
+        yield Static(id="bookings-title", classes="title")
+        table: DataTable[str | Text] = DataTable(
+            id="bookings", cursor_type="row", zebra_stripes=True
+        )
+        yield table
+        yield Static(" m moves, c cancels (for a series: this, following or all)", classes="note")
+        yield Footer(compact=True, show_command_palette=False)
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        table = self.query_one("#bookings", DataTable)
+        table.add_column("When", width=22)
+        table.add_column("Room", width=9)
+        table.add_column("Title")
+        table.add_column("State", width=17)
+        table.add_column("↻", width=1)
+
+    def reload(self) -> None:
+        """List the user's bookings again, keeping the cursor on the same one."""
+        engine, zone = self.compax.engine, self.compax.zone
+        since = None
+        if not self.show_past:
+            since = local_instant(self.compax.today(), time(0), zone)
+        table = self.query_one("#bookings", DataTable)
+        selected = self._selected_id()
+        table.clear()
+        try:
+            found = engine.my_bookings(start=since, limit=1000)
+        except CompaxError as error:
+            self.compax.report(error)
+            return
+        self.bookings = {str(b["id"]): b for b in found}
+        for booking in found:
+            start, end = instant_of(booking["start"]), instant_of(booking["end"])
+            table.add_row(
+                span(start, end, zone),
+                booking["room"],
+                booking["title"] or "",
+                state_text(booking),
+                "↻" if booking.get("series_id") else "",
+                key=str(booking["id"]),
+            )
+        pending = sum(1 for b in found if b.get("pending"))
+        scope = "all your bookings" if self.show_past else "your bookings from today"
+        self.query_one("#bookings-title", Static).update(
+            f" {len(found)} of {scope}" + (f", {pending} pending" if pending else "")
+        )
+        if selected is not None:
+            self._select(selected)
+
+    def _selected_id(self) -> str | None:
+        table = self.query_one("#bookings", DataTable)
+        if not table.row_count:
+            return None
+        return str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
+
+    def _select(self, booking_id: str) -> None:
+        table = self.query_one("#bookings", DataTable)
+        try:
+            table.move_cursor(row=table.get_row_index(booking_id))
+        except RowDoesNotExist:
+            return
+
+    @on(ShowBooking)
+    def _show_booking(self, message: ShowBooking) -> None:
+        self.reload()
+        self._select(message.booking_id)
+        self.query_one("#bookings", DataTable).focus()
+
+    @on(DataTable.RowSelected, "#bookings")
+    def _open(self, event: DataTable.RowSelected) -> None:
+        booking = self.bookings[str(event.row_key.value)]
+        day = instant_of(booking["start"]).astimezone(self.compax.zone).date()
+        self.compax.open_grid(GridTarget(day, room_id=int(booking["room_id"])))
+
+    def action_toggle_past(self) -> None:
+        """Show past bookings too, or from today only."""
+        self.show_past = not self.show_past
+        self.reload()
+
+    # --- changes --------------------------------------------------------------------------
+
+    def _chosen(self) -> dict[str, Any] | None:
+        booking_id = self._selected_id()
+        if booking_id is None:
+            self.notify("No booking chosen", severity="warning")
+            return None
+        booking = self.bookings[booking_id]
+        if booking["status"] != "confirmed":
+            self.notify("That booking is cancelled", severity="warning")
+            return None
+        return booking
+
+    def _with_scope(
+        self, booking: dict[str, Any], verb: str, then: Callable[[Scope], None]
+    ) -> None:
+        """Ask which occurrences for a series; a single booking is just this one."""
+        if not booking.get("series_id"):
+            then(Scope.THIS)
+            return
+
+        def chosen(scope: Scope | None) -> None:
+            if scope is not None:
+                then(scope)
+
+        self.app.push_screen(ScopeDialog(f"{verb} which occurrences of “{booking['title']}”?"),
+                             chosen)  # fmt: skip
+
+    def action_cancel_booking(self) -> None:
+        """Cancel the chosen booking (for a series, asking which occurrences)."""
+        booking = self._chosen()
+        if booking is None:
+            return
+        when = span(instant_of(booking["start"]), instant_of(booking["end"]), self.compax.zone)
+
+        def cancel(scope: Scope) -> None:
+            try:
+                rows = self.compax.engine.cancel(str(booking["id"]), scope)
+            except CompaxError as error:
+                self.compax.report(error)
+                return
+            self.notify(f"{len(rows)} cancelled here: pending until the next sync", title="Cancel")
+            self.compax.changed()
+
+        def confirmed(yes: bool | None) -> None:
+            if yes:
+                cancel(Scope.THIS)
+
+        if booking.get("series_id"):
+            self._with_scope(booking, "Cancel", cancel)
+        else:
+            self.app.push_screen(
+                ConfirmDialog(f"Cancel “{booking['title']}”, {when}?", "Cancel it"), confirmed
+            )
+
+    def action_move(self) -> None:
+        """Move the chosen booking (for a series, asking which occurrences)."""
+        booking = self._chosen()
+        if booking is not None:
+            self._with_scope(booking, "Move", lambda scope: self._move(booking, scope))
+
+    def _move(self, booking: dict[str, Any], scope: Scope) -> None:
+        zone, engine = self.compax.zone, self.compax.engine
+        start, end = instant_of(booking["start"]), instant_of(booking["end"])
+
+        def build(values: dict[str, str | bool]) -> list[dict[str, Any]]:
+            new_start = parse_when(str(values["start"]), zone, self.compax.clock(), "start")
+            new_end = new_start + parse_duration(str(values["length"]), "length")
+            building, _, code = str(values["room"]).partition("/")
+            room = engine.reads.room_by_code(building, code)
+            if room is None:
+                raise ValidationFailed.single("room", "no such room here; write PB/101")
+            return engine.move(
+                str(booking["id"]),
+                start=new_start if new_start != start else None,
+                end=new_end if (new_start, new_end) != (start, end) else None,
+                room_id=int(room["id"]) if room["id"] != booking["room_id"] else None,
+                scope=scope,
+            )
+
+        def moved(rows: list[dict[str, Any]] | None) -> None:
+            if rows:
+                self.notify(f"{len(rows)} moved here: pending until the next sync", title="Move")
+                self.compax.changed()
+
+        fields = [
+            FormField("start", "Start", f"{start.astimezone(zone):%Y-%m-%d %H:%M}"),
+            FormField("length", "Length", length_text(end - start)),
+            FormField("room", "Room", booking["room"]),
+        ]
+        title = f"Move “{booking['title']}” ({scope.value.replace('this', 'this one')})"
+        self.app.push_screen(FormDialog(title, fields, build, "Move"), moved)

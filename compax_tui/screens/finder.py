@@ -1,0 +1,227 @@
+"""The room finder: filter rooms by building, kind, seats and features, or find the rooms free
+for a time; Enter opens the chosen room's availability grid.
+
+It is the first screen drawn, before the engine is open (see ``compax_tui.app``), so it
+imports the engine's modules (the schemas, time parsing, the grid) only where it uses them,
+which is after the replica is open.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, ClassVar
+
+from pydantic import ValidationError
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal
+from textual.message import Message
+from textual.suggester import SuggestFromList
+from textual.widgets import DataTable, Footer, Input, Label, Select, Static
+from textual.worker import get_current_worker
+
+from compax_tui.screens.base import CompaxScreen, span
+from compax_tui.widgets.status_bar import NavBar, StatusBar
+from sync.errors import CompaxError, ValidationFailed, field_errors
+
+
+@dataclass(frozen=True)
+class Filters:
+    """The finder's inputs as typed."""
+
+    building: str | None
+    kind: str | None
+    capacity: str
+    features: str
+    free_from: str
+    free_for: str
+
+
+class RoomsFound(Message):
+    """A search finished: the rooms, the window searched (if any) and a line to show."""
+
+    def __init__(
+        self, rooms: list[dict[str, Any]], window: tuple[datetime, datetime] | None, note: str
+    ) -> None:
+        super().__init__()
+        self.rooms, self.window, self.note = rooms, window, note
+
+
+class FinderScreen(CompaxScreen):
+    """Filters above, matching rooms below; the search reruns as you type."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("ctrl+f", "focus_filters", "Filters"),
+        Binding("ctrl+l", "focus_results", "Results"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.window: tuple[datetime, datetime] | None = None
+        self._kinds_offered = False
+
+    def compose(self) -> ComposeResult:
+        yield StatusBar()
+        yield NavBar()
+        with Horizontal(classes="filters"):
+            yield Label("Building")
+            yield Select[str]([], prompt="any", id="building", compact=True)
+            yield Label("Kind")
+            yield Select[str]([], prompt="any", id="kind", compact=True)
+            yield Label("Seats ≥")
+            yield Input(id="capacity", type="integer", placeholder="any", compact=True)
+        with Horizontal(classes="filters"):
+            yield Label("Features")
+            yield Input(id="features", placeholder="projector, ac", compact=True)
+            yield Label("Free from")
+            yield Input(id="free-from", placeholder="tomorrow 10:00", compact=True)
+            yield Label("for")
+            yield Input(id="free-for", placeholder="1h", compact=True)
+        yield Static("Opening this profile's replica…", id="finder-note", classes="note")
+        table: DataTable[str] = DataTable(id="rooms", cursor_type="row", zebra_stripes=True)
+        yield table
+        yield Footer(compact=True, show_command_palette=False)
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        table = self.query_one("#rooms", DataTable)
+        table.add_column("Room", width=10)
+        table.add_column("Kind", width=13)
+        table.add_column("Seats", width=5)
+        table.add_column("Features")
+        table.focus()
+
+    def reload(self) -> None:
+        """Offer the kinds of room, the replica's buildings and features, and search again."""
+        from sync.schemas import RoomKind
+
+        if not self._kinds_offered:
+            kinds = [(kind.value.replace("_", " "), kind.value) for kind in RoomKind]
+            self.query_one("#kind", Select).set_options(kinds)
+            self._kinds_offered = True
+        reads = self.compax.engine.reads
+        buildings = self.query_one("#building", Select)
+        chosen = buildings.value
+        buildings.set_options([(b["code"], b["code"]) for b in reads.buildings()])
+        if chosen is not Select.NULL:
+            buildings.value = chosen
+        self.query_one("#features", Input).suggester = SuggestFromList(
+            reads.features(), case_sensitive=False
+        )
+        self.search()
+
+    @on(Input.Changed)
+    @on(Select.Changed)
+    def search(self) -> None:
+        """Search again with the filters as they are now (once the replica is open)."""
+        if not self.is_mounted or not self.compax.ready:
+            return
+
+        def value(selector: str) -> str | None:
+            chosen = self.query_one(selector, Select).value
+            return None if chosen is Select.NULL else str(chosen)
+
+        self._search(
+            Filters(
+                value("#building"),
+                value("#kind"),
+                self.query_one("#capacity", Input).value,
+                self.query_one("#features", Input).value,
+                self.query_one("#free-from", Input).value,
+                self.query_one("#free-for", Input).value,
+            )
+        )
+
+    @work(thread=True, exclusive=True, group="finder", exit_on_error=False)
+    def _search(self, filters: Filters) -> None:
+        """Read the matching rooms from the replica; never touches a widget."""
+        from sync.schemas import RoomQuery
+
+        engine = self.compax.engine
+        try:
+            query = RoomQuery.model_validate(
+                {
+                    "building": filters.building,
+                    "kind": filters.kind,
+                    "capacity": filters.capacity or None,
+                    "features": filters.features,
+                }
+            )
+            window = self._window(filters)
+            if window is None:
+                rooms = engine.reads.rooms(
+                    building=query.building,
+                    kind=query.kind,
+                    capacity=query.capacity,
+                    features=query.features,
+                    limit=500,
+                )
+                note = f"{len(rooms)} room{'s' if len(rooms) != 1 else ''}"
+            else:
+                rooms = engine.reads.free_rooms(
+                    *window,
+                    building=query.building,
+                    kind=query.kind,
+                    capacity=query.capacity,
+                    features=query.features,
+                    limit=500,
+                )
+                when = span(*window, engine.reads.zone())
+                note = f"{len(rooms)} room{'s' if len(rooms) != 1 else ''} free {when}"
+                note += ", smallest first"
+        except ValidationError as error:
+            rooms, window = [], None
+            note = "; ".join(f"{e.field}: {e.message}" for e in field_errors(error))
+        except ValidationFailed as error:
+            rooms, window = [], None
+            note = "; ".join(f"{e.field}: {e.message}" for e in error.errors)
+        except CompaxError as error:
+            rooms, window, note = [], None, error.detail
+        if not get_current_worker().is_cancelled:
+            self.post_message(RoomsFound(rooms, window, note))
+
+    def _window(self, filters: Filters) -> tuple[datetime, datetime] | None:
+        """The "free from … for …" window, or ``None`` when neither is given."""
+        from sync.when import parse_duration, parse_when
+
+        if not filters.free_from.strip() and not filters.free_for.strip():
+            return None
+        zone, now = self.compax.engine.reads.zone(), self.compax.clock()
+        start = parse_when(filters.free_from or "", zone, now, "free from")
+        return start, start + parse_duration(filters.free_for or "", "for")
+
+    @on(RoomsFound)
+    def _show(self, message: RoomsFound) -> None:
+        self.window = message.window
+        note = self.query_one("#finder-note", Static)
+        note.update(message.note)
+        note.set_class(not message.rooms and ":" in message.note, "error")
+        table = self.query_one("#rooms", DataTable)
+        table.clear()
+        for room in message.rooms:
+            table.add_row(
+                f"{room['building']}/{room['code']}",
+                room["kind"].replace("_", " "),
+                str(room["capacity"]),
+                ", ".join(room["features"]),
+                key=str(room["id"]),
+            )
+
+    @on(Input.Submitted)
+    def action_focus_results(self) -> None:
+        """Go to the results table."""
+        self.query_one("#rooms", DataTable).focus()
+
+    def action_focus_filters(self) -> None:
+        """Go to the first filter."""
+        self.query_one("#building", Select).focus()
+
+    @on(DataTable.RowSelected, "#rooms")
+    def _open(self, event: DataTable.RowSelected) -> None:
+        from compax_tui.screens.grid import GridTarget
+
+        room_id = int(str(event.row_key.value))
+        day = (self.window[0] if self.window else self.compax.clock()).astimezone(self.compax.zone)
+        self.compax.open_grid(GridTarget(day.date(), room_id=room_id, mark=self.window))

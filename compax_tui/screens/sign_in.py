@@ -1,0 +1,117 @@
+"""Signing in: server URL, username and password, for the profile the UI was started with."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any, ClassVar, cast
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import Button, Footer, Input, Label, Static
+
+from compax_tui.widgets.status_bar import StatusBar
+from sync.errors import CompaxError
+
+if TYPE_CHECKING:
+    from sync.engine import Engine
+
+DEFAULT_SERVER = "http://127.0.0.1:8080"
+
+
+class SignInFinished(Message):
+    """Signing in ended: with the user, or with the error to show."""
+
+    def __init__(self, user: dict[str, Any] | None, error: CompaxError | None) -> None:
+        super().__init__()
+        self.user, self.error = user, error
+
+
+class SignInScreen(Screen[bool]):
+    """Shown when the profile has no valid token; dismissed once signed in."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "leave", "Back"),
+        Binding("ctrl+q", "app.quit", "Quit", priority=True),
+    ]
+
+    def __init__(self, reason: str = "") -> None:
+        super().__init__()
+        self.reason = reason
+
+    @property
+    def engine(self) -> Engine:
+        """The app's engine."""
+        return cast("Engine", getattr(self.app, "engine"))  # noqa: B009 (typed without a cycle)
+
+    def compose(self) -> ComposeResult:
+        profile = self.engine.profile
+        yield StatusBar()
+        with Vertical(classes="dialog sign-in"):
+            yield Static("Sign in to Compax", classes="dialog-title")
+            yield Static(
+                f"Profile “{profile.name}”: {self.reason or 'not signed in on this computer'}",
+                classes="note",
+            )
+            yield Label("Server")
+            yield Input(profile.server or DEFAULT_SERVER, id="server", compact=True)
+            yield Label("Username")
+            yield Input(profile.username, id="username", compact=True)
+            yield Label("Password")
+            yield Input(id="password", password=True, compact=True)
+            yield Static(id="sign-in-error", classes="field-error")
+            yield Button("Sign in", id="sign-in", variant="primary", compact=True)
+        yield Footer(compact=True, show_command_palette=False)
+
+    def on_mount(self) -> None:
+        first_empty = next(
+            (i for i in self.query(Input).results(Input) if not i.value),
+            self.query_one("#password"),
+        )
+        first_empty.focus()
+
+    @on(Input.Submitted)
+    @on(Button.Pressed, "#sign-in")
+    def submit(self) -> None:
+        """Sign in with what the form holds, in a worker."""
+        values = {name: self.query_one(f"#{name}", Input).value.strip() for name in
+                  ("server", "username")}  # fmt: skip
+        password = self.query_one("#password", Input).value
+        missing = [name for name, value in {**values, "password": password}.items() if not value]
+        error = self.query_one("#sign-in-error", Static)
+        if missing:
+            error.update(f"{', '.join(missing)}: required")
+            self.query_one(f"#{missing[0]}", Input).focus()
+            return
+        error.update("Signing in…")
+        self.query_one("#sign-in", Button).disabled = True
+        self._sign_in(values["server"], values["username"], password)
+
+    @work(thread=True, exclusive=True, group="sign-in", exit_on_error=False)
+    def _sign_in(self, server: str, username: str, password: str) -> None:
+        try:
+            user = asyncio.run(self.engine.sign_in(server, username, password))
+        except CompaxError as error:
+            self.post_message(SignInFinished(None, error))
+        else:
+            self.post_message(SignInFinished(user, None))
+
+    @on(SignInFinished)
+    def _finished(self, message: SignInFinished) -> None:
+        self.query_one("#sign-in", Button).disabled = False
+        if message.error is not None:
+            self.query_one("#sign-in-error", Static).update(message.error.detail)
+            self.query_one("#password", Input).value = ""
+            self.query_one("#password", Input).focus()
+            return
+        self.dismiss(True)
+
+    def action_leave(self) -> None:
+        """Back to the app if an earlier sign-in is still good, else quit."""
+        if self.engine.token is not None and self.engine.user is not None:
+            self.dismiss(False)
+        else:
+            self.app.exit()
