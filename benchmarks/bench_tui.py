@@ -175,33 +175,37 @@ def cold_starts(runs: int) -> tuple[list[float], list[float]]:
     command = f"{sys.executable} -m compax_cli --profile {PROFILE} tui"
     frames: list[float] = []
     data: list[float] = []
-    for _ in range(runs):
-        socket = f"compax-bench-{uuid.uuid4().hex[:8]}"
-        started = time.perf_counter()
-        framed: float | None = None
-        subprocess.run(
-            ["tmux", "-L", socket, "new-session", "-d", "-s", "tui", "-x", "80", "-y", "24",
-             "-e", f"COMPAX_DATA_DIR={os.environ['COMPAX_DATA_DIR']}", command],
-            check=True,
-        )  # fmt: skip
-        while True:
-            screen = subprocess.run(
-                ["tmux", "-L", socket, "capture-pane", "-p", "-t", "tui"],
-                capture_output=True,
-                text=True,
-                check=False,
-            ).stdout
-            now = time.perf_counter() - started
-            if framed is None and first_frame(screen):
-                framed = now
-            if framed is not None and data_shown(screen):
-                frames.append(framed)
-                data.append(now)
-                break
-            if now > 20:
-                raise RuntimeError(f"the TUI did not start:\n{screen}")
-            time.sleep(0.005)
-        subprocess.run(["tmux", "-L", socket, "kill-server"], check=False)
+    # Each run gets a tmux server of its own, on a socket in a folder removed afterwards.
+    with tempfile.TemporaryDirectory() as sockets:
+        for run in range(runs):
+            tmux = ["tmux", "-S", os.path.join(sockets, f"run-{run}")]
+            started = time.perf_counter()
+            framed: float | None = None
+            subprocess.run(
+                [*tmux, "new-session", "-d", "-s", "tui", "-x", "80", "-y", "24",
+                 "-e", f"COMPAX_DATA_DIR={os.environ['COMPAX_DATA_DIR']}", command],
+                check=True,
+            )  # fmt: skip
+            try:
+                while True:
+                    screen = subprocess.run(
+                        [*tmux, "capture-pane", "-p", "-t", "tui"],
+                        capture_output=True,
+                        text=True,
+                        check=False,
+                    ).stdout
+                    now = time.perf_counter() - started
+                    if framed is None and first_frame(screen):
+                        framed = now
+                    if framed is not None and data_shown(screen):
+                        frames.append(framed)
+                        data.append(now)
+                        break
+                    if now > 20:
+                        raise RuntimeError(f"the TUI did not start:\n{screen}")
+                    time.sleep(0.005)
+            finally:
+                subprocess.run([*tmux, "kill-server"], check=False)
     return frames, data
 
 

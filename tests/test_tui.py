@@ -4,6 +4,8 @@ with an alternative; cancel one occurrence of a series; and the admin screens.""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
@@ -282,3 +284,16 @@ async def test_an_admin_manages_users_rooms_and_blackouts(
         await pilot.press("x", "y")
         await settle(pilot)
         assert table_rows(screen, "#blackouts-table") == []
+
+
+def test_the_tui_draws_its_first_screen_before_loading_the_engine() -> None:
+    """`compax tui` must not pay for the engine, the schemas or the other commands up front."""
+    probe = (
+        "import sys, compax_cli.main, compax_tui.app; "
+        "print(' '.join(m for m in ('sync.engine', 'sync.schemas', 'aiohttp', "
+        "'compax_server.cli', 'compax_cli.importing') if m in sys.modules))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert loaded == []
