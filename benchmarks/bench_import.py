@@ -35,6 +35,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import csv
+import json
 import os
 import platform
 import random
@@ -408,8 +409,6 @@ def report(
 def _outcome(summary: str) -> str:
     if not summary:
         return ""
-    import json
-
     counts = json.loads(summary)
     return ", ".join(
         f"{counts[k]:,} {k}" for k in ("created", "updated", "unchanged", "rejected") if counts[k]

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
+from functools import cached_property
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -144,7 +145,12 @@ class Kind:
     list_path: str | None = None
 
     def column(self, name: str) -> Column | None:
-        return next((c for c in self.columns if c.name == name), None)
+        return self._by_name.get(name)
+
+    @cached_property
+    def _by_name(self) -> dict[str, Column]:
+        """The columns by name: ``column`` is asked for every cell of a file."""
+        return {c.name: c for c in self.columns}
 
     @property
     def nouns(self) -> str:
@@ -278,7 +284,7 @@ BOOKINGS = Kind(
     ),
     key=None,
     slot=_booking_slot,
-    batch_size=200,
+    batch_size=1000,
     list_path="/api/v1/bookings",
 )
 KINDS = {kind.name: kind for kind in (BUILDINGS, ROOMS, USERS, TERMS, TIMETABLE, BOOKINGS)}

@@ -10,7 +10,7 @@ import json
 import stat
 import uuid
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -18,8 +18,11 @@ from zoneinfo import ZoneInfo
 import pytest
 from aiohttp.test_utils import TestClient
 from pydantic import BaseModel
+from sqlalchemy.exc import IntegrityError
 
 from compax_cli.output import REFUSED, SIGN_IN, UNREACHABLE, USAGE
+from compax_server.services import booking_batch
+from compax_server.services import bookings as bookings_service
 from sync import formats
 from sync.errors import ValidationFailed
 from sync.formats import Format, RowReader, format_for
@@ -360,6 +363,76 @@ async def test_a_changed_row_updates_the_booking_and_a_cancelled_one_cancels_it(
     assert (await _bookings(client, admin, status="cancelled"))[0]["id"] == GIVEN_ID
     body = await _bulk(client, admin, "/api/v1/bookings:bulk", [{**moved, "status": "confirmed"}])
     assert _fields(body) == {0: ["status"]}
+
+
+async def test_rows_apply_in_order_though_new_bookings_go_in_together(
+    client: TestClient, admin: Person
+) -> None:
+    """Every row sees the rows before it as written, though new bookings are made a run at a
+    time: a row that moves or cancels a booking made earlier in the request frees its time for
+    the rows after it, and a key refused for a clash is made by a later row once the way is
+    clear. A dry run answers the same."""
+    await make_campus(client, admin)
+    monday = next_weekday(0)
+
+    when = datetime.fromisoformat
+
+    def row(key: str, start: int, end: int, **fields: Any) -> dict[str, Any]:
+        return {"external_id": key, "room": "PB/101", "start": at(monday, start),
+                "end": at(monday, end), "title": key, **fields}  # fmt: skip
+
+    rows = [
+        row("A", 9, 10),
+        row("B", 9, 10),  # clashes with A
+        row("A", 11, 12),  # moves A
+        row("B", 9, 10),  # free now
+        row("C", 11, 12),  # clashes with A, moved
+        row("A", 11, 12, status="cancelled"),
+        row("C", 11, 12),  # free now
+        row("C", 11, 12, title="C again"),
+    ]
+    dry = await _bulk(client, admin, "/api/v1/bookings:bulk", rows, dry_run=True)
+    real = await _bulk(client, admin, "/api/v1/bookings:bulk", rows)
+    assert _statuses(real) == [
+        "created", "rejected", "updated", "created", "rejected", "updated", "created", "updated"
+    ]  # fmt: skip
+    assert _fields(real) == {1: ["room"], 4: ["room"]}
+    assert (_statuses(dry), _fields(dry)) == (_statuses(real), _fields(real))
+    listed = [*await _bookings(client, admin), *await _bookings(client, admin, status="cancelled")]
+    stored = {b["title"]: (when(b["start"]), b["status"], b["version"]) for b in listed}
+    assert stored == {
+        "A": (when(at(monday, 11)), "cancelled", 3),
+        "B": (when(at(monday, 9)), "confirmed", 1),
+        "C again": (when(at(monday, 11)), "confirmed", 2),
+    }
+
+
+async def test_a_row_another_constraint_refuses_is_rejected_alone(
+    client: TestClient, admin: Person, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When the database refuses a new booking for a reason other than an overlap (its room
+    deleted meanwhile), the rows around it still go in and that row alone is rejected."""
+    campus = await make_campus(client, admin)
+    monday = next_weekday(0)
+    insert = bookings_service.insert_bookings
+
+    async def room_gone(session: Any, rows: Any) -> set[uuid.UUID]:
+        if any(row["room_id"] == campus.room_102 for row in rows):
+            raise IntegrityError("INSERT INTO bookings", {}, Exception("foreign key violation"))
+        return await insert(session, rows)
+
+    monkeypatch.setattr(bookings_service, "insert_bookings", room_gone)
+    monkeypatch.setattr(booking_batch, "insert_bookings", room_gone)
+    rows = [
+        {"room": room, "start": at(monday, 9), "end": at(monday, 10), "title": room}
+        for room in ("PB/101", "PB/102", "PB/201")
+    ]
+    body = await _bulk(client, admin, "/api/v1/bookings:bulk", rows)
+    assert _statuses(body) == ["created", "rejected", "created"]
+    assert body["results"][1]["errors"] == [
+        {"field": "row", "message": "conflicts with another record"}
+    ]
+    assert sorted(b["title"] for b in await _bookings(client, admin)) == ["PB/101", "PB/201"]
 
 
 async def test_a_bookings_import_checks_each_row_with_the_callers_role(

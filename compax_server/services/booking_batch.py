@@ -6,7 +6,9 @@ outcomes, and what ends up in the database, are those of calling
 reads what the whole batch needs in four statements (the rooms, the ids already taken, the
 blackouts and the confirmed bookings around the requested times), checks each request in
 memory with the same rule functions (``rule_problems``, ``sync.rules``), and inserts the
-bookings that pass in one statement.
+bookings that pass in one statement. The bookings around a request are found by one index
+probe each, all in that one statement: confirmed bookings of a room never overlap, so only the
+room's first one ending after the request starts can be in its way.
 
 A request the in-memory check does not pass cleanly (any broken rule, a clash, a taken id,
 an unknown room, a booking for someone else) is not judged here: the bookings that passed
@@ -19,6 +21,7 @@ requests go one by one too.
 
 from __future__ import annotations
 
+import json
 import uuid
 from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
@@ -26,9 +29,22 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import (
+    Dialect,
+    FromClause,
+    Integer,
+    ScalarSelect,
+    Select,
+    bindparam,
+    column,
+    func,
+    literal_column,
+    select,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped
 from sqlmodel import col
 
 from compax_server.models import Blackout, Booking, Room, User
@@ -45,6 +61,7 @@ from compax_server.services.policy import BookingPolicy
 from sync.errors import CompaxError
 from sync.rules import overlaps
 from sync.schemas import BookingCreate
+from sync.sqltypes import UTCDateTime
 
 
 @dataclass(frozen=True)
@@ -82,7 +99,8 @@ async def create_bookings(
 
 @dataclass
 class _Busy:
-    """The confirmed bookings of one room as sorted, non-overlapping intervals."""
+    """Confirmed bookings of one room as sorted, non-overlapping intervals: for each request,
+    the booking that can be in its way (see ``_IN_THE_WAY``), and the bookings of the batch."""
 
     starts: list[datetime] = field(default_factory=list)
     ends: list[datetime] = field(default_factory=list)
@@ -146,22 +164,10 @@ class _Batch:
             )
         )
         self.blackouts = [(b.room_id, b.building_id, b.start, b.end) for b in blackouts]
-        around = await session.execute(
-            select(col(Booking.room_id), col(Booking.start), col(Booking.end)).where(
-                is_confirmed(),
-                or_(
-                    *(
-                        and_(
-                            col(Booking.room_id) == room_id,
-                            col(Booking.end) > start,
-                            col(Booking.start) < end,
-                        )
-                        for room_id, (start, end) in spans.items()
-                    )
-                ),
-            )
-        )
-        for room_id, start, end in around:
+        dialect = session.get_bind().dialect
+        slots = [(d.room_id, d.start, d.end) for d in self.requests if d.room_id in self.rooms]
+        in_the_way = await session.execute(_IN_THE_WAY[dialect.name], _wanted(dialect, slots))
+        for room_id, start, end in set(in_the_way.all()):  # two requests may meet one booking
             self.busy.setdefault(room_id, _Busy()).add(start, end)
 
     def _spans(self) -> dict[int, tuple[datetime, datetime]]:
@@ -227,6 +233,73 @@ class _Batch:
             return
         self.outcomes[index] = Created(view.id, view.version)
         self.hold(view.room_id, view.start, view.end, view.id)
+
+
+_INSTANTS = ARRAY(UTCDateTime())
+#: The wanted slots as rows ``(room_id, start, end)``, from one parameter: arrays on Postgres,
+#: a JSON list of the instants as SQLite stores them (so they compare as stored) on SQLite.
+_WANTED: dict[str, FromClause] = {
+    "postgresql": func.unnest(
+        bindparam("room_ids", type_=ARRAY(Integer)),
+        bindparam("starts", type_=_INSTANTS),
+        bindparam("ends", type_=_INSTANTS),
+    )
+    .table_valued(column("room_id"), column("start"), column("end"))
+    .render_derived(name="wanted"),
+    "sqlite": select(
+        *(
+            func.json_extract(literal_column("value"), f"$[{at}]").label(name)
+            for at, name in enumerate(("room_id", "start", "end"))
+        )
+    )
+    .select_from(func.json_each(bindparam("wanted")))
+    .subquery("wanted"),
+}
+
+
+def _in_the_way(wanted: FromClause) -> Select[int, datetime, datetime]:
+    """For each wanted slot, the room's first confirmed booking that ends after the slot starts,
+    if it starts before the slot ends: the only one that can overlap the slot, because confirmed
+    bookings of a room never overlap one another. One probe of the room's index each."""
+
+    def first_after(value: Mapped[datetime]) -> ScalarSelect[datetime]:
+        return (
+            select(value)
+            .where(
+                col(Booking.room_id) == wanted.c.room_id,
+                is_confirmed(),
+                col(Booking.end) > wanted.c.start,
+            )
+            .order_by(col(Booking.end))
+            .limit(1)
+            .scalar_subquery()
+        )
+
+    probes = select(
+        wanted.c.room_id.label("room_id"),
+        wanted.c.end.label("wanted_end"),
+        first_after(col(Booking.start)).label("start"),
+        first_after(col(Booking.end)).label("end"),
+    ).subquery("probes")
+    return select(probes.c.room_id, probes.c.start, probes.c.end).where(
+        probes.c.start < probes.c.wanted_end
+    )
+
+
+#: Built once per dialect: building a statement is not free.
+_IN_THE_WAY = {name: _in_the_way(wanted) for name, wanted in _WANTED.items()}
+
+
+def _wanted(dialect: Dialect, slots: list[tuple[int, datetime, datetime]]) -> dict[str, Any]:
+    """The parameters of ``_IN_THE_WAY`` for these slots (at least one)."""
+    if dialect.name == "postgresql":
+        room_ids, starts, ends = zip(*slots, strict=True)
+        return {"room_ids": list(room_ids), "starts": list(starts), "ends": list(ends)}
+    stored = UTCDateTime().dialect_impl(dialect).bind_processor(dialect)
+    assert stored is not None
+    return {
+        "wanted": json.dumps([[room, stored(start), stored(end)] for room, start, end in slots])
+    }
 
 
 class _Skipped(Exception):

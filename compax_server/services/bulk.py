@@ -2,6 +2,8 @@
 
 Each row runs in a savepoint, so a bad row is reported (with its field and reason) and rolled
 back alone while the others go in. Rows are matched to existing records on their natural key.
+Booking rows that make new bookings are the exception: runs of them go through the batch
+booking core, which needs no savepoint per row and answers each exactly as a single booking.
 A dry run does all of it and then rolls the transaction back, so that its answer names every
 clash, between the rows of one request too, and nothing changes.
 """
@@ -10,9 +12,10 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
-from collections.abc import Awaitable, Callable, Hashable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Hashable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from datetime import datetime
+from typing import Any, Generic, NamedTuple, TypeVar
 
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import select
@@ -22,7 +25,7 @@ from sqlmodel import col
 
 from compax_server.db import Database
 from compax_server.models import Booking, Room, User
-from compax_server.services import bookings, campus
+from compax_server.services import booking_batch, bookings, campus
 from compax_server.services.policy import BookingPolicy
 from sync.errors import CompaxError, FieldError, ValidationFailed, field_errors
 from sync.schemas import (
@@ -172,22 +175,69 @@ async def apply_booking_rows(
     rows: Sequence[tuple[int, BookingImportRow]],
     policy: BookingPolicy,
 ) -> dict[int, BookingBulkRowResult]:
-    """Apply the rows in order, each in a savepoint, through the single-booking services.
+    """Apply the rows in order within ``session``; one result per row index.
 
-    This loop is the one place a batch booking core replaces: it receives validated rows and
-    answers one result per row index.
+    Consecutive rows that make new bookings go to the batch core together
+    (``booking_batch.create_bookings``), which answers each exactly as a single
+    ``POST /api/v1/bookings`` would; a row that changes or cancels a booking first waits for
+    the run before it, so every row sees the rows before it as written. The caller has
+    checked that ``actor`` may book.
     """
+    keys = [row.key() for _, row in rows]
     rooms = await campus.rooms_by_key(session, [_room_key(row) for _, row in rows])
-    found = await session.execute(
-        select(Booking).where(col(Booking.id).in_({row.key() for _, row in rows}))
+    applier = _BookingRows(
+        session,
+        actor,
+        policy,
+        stored=await _stored_bookings(session, set(keys)),
+        repeated={key for key, count in Counter(keys).items() if count > 1},
     )
-    existing: dict[uuid.UUID, Booking] = {booking.id: booking for booking in found.scalars()}
-    results = {}
-    for index, row in rows:
-        results[index] = await _apply_booking_row(
-            session, actor, index, row, rooms.get(_room_key(row)), existing, policy
-        )
-    return results
+    for (index, row), booking_id in zip(rows, keys, strict=True):
+        await applier.apply(index, row, booking_id, rooms.get(_room_key(row)))
+    await applier.send_queued()
+    return applier.results
+
+
+class _Stored(NamedTuple):
+    """What an import row is compared with: a stored booking's fields and its owner's name."""
+
+    id: uuid.UUID
+    room_id: int
+    start: datetime
+    end: datetime
+    title: str
+    purpose: str
+    attendees: int
+    private: bool
+    notes: str
+    status: str
+    version: int
+    owner: str | None
+
+
+#: A booking's ``_Stored`` fields, in their order.
+_STORED = select(
+    col(Booking.id),
+    col(Booking.room_id),
+    col(Booking.start),
+    col(Booking.end),
+    col(Booking.title),
+    col(Booking.purpose),
+    col(Booking.attendees),
+    col(Booking.private),
+    col(Booking.notes),
+    col(Booking.status),
+    col(Booking.version),
+    col(User.username),
+).outerjoin(User, col(User.id) == col(Booking.owner_id))
+
+
+async def _stored_bookings(
+    session: AsyncSession, ids: Collection[uuid.UUID]
+) -> dict[uuid.UUID, _Stored]:
+    """The bookings with these ids, as plain rows (no ORM objects to build), in one query."""
+    found = await session.execute(_STORED.where(col(Booking.id).in_(ids)))
+    return {row[0]: _Stored._make(row) for row in found}
 
 
 def _room_key(row: BookingImportRow) -> tuple[str, str]:
@@ -195,75 +245,137 @@ def _room_key(row: BookingImportRow) -> tuple[str, str]:
     return building, code
 
 
-async def _apply_booking_row(
-    session: AsyncSession,
-    actor: User,
-    index: int,
-    row: BookingImportRow,
-    room: Room | None,
-    existing: dict[uuid.UUID, Booking],
-    policy: BookingPolicy,
-) -> BookingBulkRowResult:
-    booking_id = row.key()
-    if room is None:
-        return _booking_rejected(index, booking_id, [FieldError("room", f"no room {row.room}")])
-    try:
-        async with session.begin_nested():
-            current = existing.get(booking_id)
-            if current is None:
-                status = await _create_booking(session, actor, row, booking_id, room, policy)
-                created = await session.get(Booking, booking_id)
-                assert created is not None
-                existing[booking_id] = created
+@dataclass
+class _BookingRows:
+    """The rows of one request as they are applied: the bookings they name, the run of new
+    bookings waiting for the batch core, and the results so far."""
+
+    session: AsyncSession
+    actor: User
+    policy: BookingPolicy
+    #: The bookings that exist, by id, including those this request made and names again.
+    stored: dict[uuid.UUID, _Stored]
+    #: Ids that more than one row names: reloaded once made or changed, for the later rows.
+    repeated: set[uuid.UUID]
+    #: The run of new bookings not yet sent, by id, with their row index.
+    queued: dict[uuid.UUID, tuple[int, BookingCreate]] = field(default_factory=dict)
+    results: dict[int, BookingBulkRowResult] = field(default_factory=dict)
+
+    async def apply(
+        self, index: int, row: BookingImportRow, booking_id: uuid.UUID, room: Room | None
+    ) -> None:
+        """Queue a new booking, or change the stored one once the queued run has gone in."""
+        if room is None:
+            errors = [FieldError("room", f"no room {row.room}")]
+            self.results[index] = _booking_rejected(index, booking_id, errors)
+            return
+        if booking_id in self.queued:
+            await self.send_queued()
+        current = self.stored.get(booking_id)
+        if current is None:
+            try:
+                self.queued[booking_id] = (index, _new_booking(row, booking_id, room))
+            except ValidationFailed as exc:
+                self.results[index] = _booking_rejected(index, booking_id, exc.errors)
+            return
+        await self.send_queued()
+        self.results[index] = await self._change(index, row, current, room)
+
+    async def send_queued(self) -> None:
+        """Book the queued run through the batch core and answer each of its rows."""
+        queued, self.queued = self.queued, {}
+        if not queued:
+            return
+        requests = [data for _, data in queued.values()]
+        try:
+            async with self.session.begin_nested():
+                outcomes = await booking_batch.create_bookings(
+                    self.session, self.actor, requests, self.policy
+                )
+        except IntegrityError:
+            # A constraint besides the overlap one refused a booking (its room was deleted
+            # meanwhile): the run is undone and goes one by one, so that row alone is refused.
+            outcomes = [await self._create_alone(data) for data in requests]
+        made = []
+        for (booking_id, (index, _)), outcome in zip(queued.items(), outcomes, strict=True):
+            if isinstance(outcome, CompaxError):
+                self.results[index] = _booking_rejected(index, booking_id, _errors_of(outcome))
             else:
-                status = await _change_booking(session, actor, row, current, room, policy)
-    except ValidationFailed as exc:
-        return _booking_rejected(index, booking_id, exc.errors)
-    except CompaxError as exc:
-        return _booking_rejected(index, booking_id, [_refusal(exc)])
-    except IntegrityError:
-        return _booking_rejected(
-            index, booking_id, [FieldError("row", "conflicts with another record")]
-        )
-    return BookingBulkRowResult(index=index, status=status, id=booking_id)
+                self.results[index] = BookingBulkRowResult(
+                    index=index, status=BulkStatus.CREATED, id=booking_id
+                )
+                made.append(booking_id)
+        if named_again := [booking_id for booking_id in made if booking_id in self.repeated]:
+            self.stored.update(await _stored_bookings(self.session, named_again))
+
+    async def _create_alone(self, data: BookingCreate) -> booking_batch.Outcome:
+        """Book one request in a savepoint of its own, as ``create_bookings`` would answer."""
+        try:
+            async with self.session.begin_nested():
+                view = await bookings.create_booking(self.session, self.actor, data, self.policy)
+        except CompaxError as exc:
+            return exc
+        except IntegrityError:
+            return _conflict()
+        return booking_batch.Created(view.id, view.version)
+
+    async def _change(
+        self, index: int, row: BookingImportRow, current: _Stored, room: Room
+    ) -> BookingBulkRowResult:
+        """Bring ``current`` to what ``row`` says: move or retitle it, or cancel it; writes
+        run in a savepoint, so a refused row leaves nothing behind."""
+        try:
+            update, cancel = _changes_asked(row, current, room)
+            if update is None and not cancel:
+                return BookingBulkRowResult(index=index, status=BulkStatus.UNCHANGED, id=current.id)
+            async with self.session.begin_nested():
+                version = current.version
+                if update is not None:
+                    changed = await bookings.update_booking(
+                        self.session,
+                        self.actor,
+                        current.id,
+                        update,
+                        version,
+                        Scope.THIS,
+                        self.policy,
+                    )
+                    version = changed.version
+                if cancel:
+                    await bookings.cancel_booking(
+                        self.session, self.actor, current.id, version, Scope.THIS
+                    )
+        except CompaxError as exc:
+            return _booking_rejected(index, current.id, _errors_of(exc))
+        except IntegrityError:
+            return _booking_rejected(index, current.id, _conflict().errors)
+        if current.id in self.repeated:
+            self.stored.update(await _stored_bookings(self.session, [current.id]))
+        return BookingBulkRowResult(index=index, status=BulkStatus.UPDATED, id=current.id)
 
 
-async def _create_booking(
-    session: AsyncSession,
-    actor: User,
-    row: BookingImportRow,
-    booking_id: uuid.UUID,
-    room: Room,
-    policy: BookingPolicy,
-) -> BulkStatus:
+def _new_booking(row: BookingImportRow, booking_id: uuid.UUID, room: Room) -> BookingCreate:
+    """The booking a row for an id not yet taken asks for, or why the row cannot make one."""
     if row.status is BookingStatus.CANCELLED:
         raise ValidationFailed.single("status", "a new booking must be confirmed")
     if row.title is None:
         raise ValidationFailed.single("title", "a new booking needs a title")
     fields = row.model_dump(exclude={"id", "external_id", "room", "status"}, exclude_none=True)
     try:
-        data = BookingCreate.model_validate({**fields, "id": booking_id, "room_id": room.id})
+        return BookingCreate.model_validate({**fields, "id": booking_id, "room_id": room.id})
     except ValidationError as exc:
         raise ValidationFailed(field_errors(exc)) from None
-    await bookings.create_booking(session, actor, data, policy)
-    return BulkStatus.CREATED
 
 
-async def _change_booking(
-    session: AsyncSession,
-    actor: User,
-    row: BookingImportRow,
-    current: Booking,
-    room: Room,
-    policy: BookingPolicy,
-) -> BulkStatus:
-    """Bring ``current`` to what ``row`` says: move or retitle it, or cancel it."""
-    if row.owner is not None:
-        owner = await session.get(User, current.owner_id)
-        if owner is None or row.owner.strip().lower() != owner.username:
-            raise ValidationFailed.single(
-                "owner", "an import cannot give a booking to someone else; cancel it and book anew"
-            )
+def _changes_asked(
+    row: BookingImportRow, current: _Stored, room: Room
+) -> tuple[BookingUpdate | None, bool]:
+    """What ``row`` asks of the stored booking: the update (``None`` when no field differs)
+    and whether to cancel it; raises ``ValidationFailed`` for what an import cannot do."""
+    if row.owner is not None and row.owner.strip().lower() != current.owner:
+        raise ValidationFailed.single(
+            "owner", "an import cannot give a booking to someone else; cancel it and book anew"
+        )
     confirmed = current.status == BookingStatus.CONFIRMED
     if row.status is BookingStatus.CONFIRMED and not confirmed:
         raise ValidationFailed.single(
@@ -278,6 +390,7 @@ async def _change_booking(
         value = getattr(row, name)
         if value is not None and value != getattr(current, name):
             changes[name] = value
+    update = None
     if changes:
         try:
             update = BookingUpdate.model_validate(
@@ -285,13 +398,17 @@ async def _change_booking(
             )
         except ValidationError as exc:
             raise ValidationFailed(field_errors(exc)) from None
-        await bookings.update_booking(
-            session, actor, current.id, update, current.version, Scope.THIS, policy
-        )
-    cancel = row.status is BookingStatus.CANCELLED and confirmed
-    if cancel:
-        await bookings.cancel_booking(session, actor, current.id, current.version, Scope.THIS)
-    return BulkStatus.UPDATED if changes or cancel else BulkStatus.UNCHANGED
+    return update, row.status is BookingStatus.CANCELLED and confirmed
+
+
+def _conflict() -> ValidationFailed:
+    """A row the database refused for a constraint other than the overlap one."""
+    return ValidationFailed.single("row", "conflicts with another record")
+
+
+def _errors_of(exc: CompaxError) -> list[FieldError]:
+    """A refusal as the field errors of a rejected row."""
+    return exc.errors if isinstance(exc, ValidationFailed) else [_refusal(exc)]
 
 
 def _refusal(exc: CompaxError) -> FieldError:
