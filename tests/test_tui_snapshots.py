@@ -12,6 +12,7 @@ from textual.pilot import Pilot
 from textual.widgets import Input
 
 from compax_tui.app import CompaxApp
+from compax_tui.widgets.slot_grid import SlotGridView
 from tests.tui_campus import fixed_clock, offline_campus, steady
 
 SnapCompare = Callable[..., bool]
@@ -107,3 +108,19 @@ def test_signing_in(
     monkeypatch.setenv("COMPAX_DATA_DIR", str(tmp_path / "client"))
     offline_campus("signed-out", signed_in=False)
     assert snap_compare(app_for("signed-out"), run_before=steady)
+
+
+async def test_the_grid_redraws_at_the_new_width_keeping_its_cursor(campus: str) -> None:
+    async with app_for(campus).run_test(size=(100, 30)) as pilot:
+        await pressing("f3")(pilot)
+        view = pilot.app.screen.query_one(SlotGridView)
+        await pilot.press("right", "right", "down")
+        await steady(pilot)
+        narrow, cursor = view.cell_width, view.cursor
+        await pilot.resize_terminal(160, 30)
+        await steady(pilot)
+        assert view.cell_width > narrow
+        assert view.cursor == cursor
+        await pilot.resize_terminal(100, 30)
+        await steady(pilot)
+        assert (view.cell_width, view.cursor) == (narrow, cursor)

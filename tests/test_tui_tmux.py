@@ -10,8 +10,8 @@ import shlex
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
-import uuid
 from pathlib import Path
 
 import pytest
@@ -33,15 +33,17 @@ pytestmark = [
 
 
 class Tmux:
-    """One tmux session on a server of its own (``-L``), so it never meets the user's."""
+    """One tmux session on a server of its own (``-S``, a socket in a temporary folder that
+    ``close`` removes), so it never meets the user's and leaves nothing behind."""
 
     def __init__(self, command: str, width: int, height: int) -> None:
-        self.socket = f"compax-test-{uuid.uuid4().hex[:8]}"
+        self._folder = Path(tempfile.mkdtemp(prefix="compax-tmux-"))
+        self.socket = str(self._folder / "socket")
         self._tmux("new-session", "-d", "-s", "tui", "-x", str(width), "-y", str(height), command)
 
     def _tmux(self, *args: str) -> str:
         done = subprocess.run(
-            ["tmux", "-L", self.socket, *args], capture_output=True, text=True, check=True
+            ["tmux", "-S", self.socket, *args], capture_output=True, text=True, check=True
         )
         return done.stdout
 
@@ -80,11 +82,12 @@ class Tmux:
             await asyncio.sleep(0.05)
 
     def _alive(self) -> bool:
-        probe = ["tmux", "-L", self.socket, "has-session", "-t", "tui"]
+        probe = ["tmux", "-S", self.socket, "has-session", "-t", "tui"]
         return subprocess.run(probe, capture_output=True, check=False).returncode == 0
 
     def close(self) -> None:
-        subprocess.run(["tmux", "-L", self.socket, "kill-server"], capture_output=True, check=False)
+        subprocess.run(["tmux", "-S", self.socket, "kill-server"], capture_output=True, check=False)
+        shutil.rmtree(self._folder, ignore_errors=True)
 
 
 async def test_book_offline_and_sync_in_a_real_terminal(
@@ -156,6 +159,7 @@ async def test_book_offline_and_sync_in_a_real_terminal(
 
         await terminal.keys("C-q")
         await terminal.wait_closed()
+        terminal.close()
 
         # Started again in a larger terminal: still signed in, and the grid uses the width.
         terminal = Tmux(command, 160, 48)
