@@ -6,10 +6,10 @@ table takes a higher number, so the next read after it looks under a new key and
 afresh: no worker serves an answer older than the newest change committed before the
 request started, and nothing needs to be invalidated by hand. While a committed change still
 waits for its number (Postgres numbers changes after their writers commit), a read numbers
-them first, as a pull does; it bypasses the cache only if others arrive meanwhile. Answers
-live in this process's memory (a byte budget, least recently used first out) and, with
-``COMPAX_REDIS_URL``, also in Redis, where every worker finds them; Redis keys expire after
-``COMPAX_READ_CACHE_TTL_SECONDS``.
+them first, as a pull does (unless another numbering is under way: it never waits for one),
+and bypasses the cache if changes still wait. Answers live in this process's memory (a byte
+budget, least recently used first out) and, with ``COMPAX_REDIS_URL``, also in Redis, where
+every worker finds them; Redis keys expire after ``COMPAX_READ_CACHE_TTL_SECONDS``.
 
 A cached answer must depend only on the database and on what its key names: the endpoint,
 its path and query parameters, and the viewer's scope where the answer hides things from
@@ -132,8 +132,8 @@ class ReadCache:
         """The JSON of ``compute()``'s result, from the cache when nothing has changed since.
 
         When committed changes wait for their numbers, ``number_waiting`` numbers them (as a
-        pull would) and the counter is read again; only if new ones arrived meanwhile is the
-        cache bypassed.
+        pull would, but never waiting behind another numbering) and the counter is read
+        again; if changes still wait, the cache is bypassed.
         """
         if not self.enabled:
             return to_json(await compute())
@@ -201,6 +201,6 @@ async def cached_json(
     ]
     key = hashlib.blake2b("\n".join(parts).encode(), digest_size=16).hexdigest()
     body = await request.app[READ_CACHE].answer(
-        session, key, compute, lambda: number_changes(call.db)
+        session, key, compute, lambda: number_changes(call.db, wait=False)
     )
     return web.Response(body=body, content_type="application/json")

@@ -37,7 +37,12 @@ from compax_server.models import (
     Term,
     User,
 )
-from compax_server.services.common import LOCK_CHANGE_LOG, serialise_on, utcnow
+from compax_server.services.common import (
+    LOCK_CHANGE_LOG,
+    serialise_on,
+    try_serialise_on,
+    utcnow,
+)
 
 #: Replicated table models and the table name clients know them by.
 REPLICATED: dict[type[Any], str] = {
@@ -155,12 +160,16 @@ async def any_waiting(session: AsyncSession) -> bool:
     return (await session.execute(waiting)).first() is not None
 
 
-async def number_changes(session: AsyncSession) -> int:
+async def number_changes(session: AsyncSession, *, wait: bool = True) -> int:
     """Number the entries committed writers left waiting (Postgres); how many were numbered.
 
     Run it in a write session of its own and commit before reading: the numbers become
-    visible all at once, and the next numbering waits for this one's commit.
+    visible all at once, and the next numbering waits for this one's commit. With ``wait``
+    false, a numbering already under way elsewhere makes this one give up at once (0).
     """
-    await serialise_on(session, LOCK_CHANGE_LOG)
+    if wait:
+        await serialise_on(session, LOCK_CHANGE_LOG)
+    elif not await try_serialise_on(session, LOCK_CHANGE_LOG):
+        return 0
     numbered = (await session.execute(_NUMBER_WAITING)).scalar()
     return int(numbered or 0)

@@ -159,6 +159,17 @@ def fields_of(model: Any, *, exclude: Sequence[str] = (), only_set: bool = False
     return {name: getattr(model, name) for name in names if name not in exclude}
 
 
+async def try_serialise_on(session: AsyncSession, scope: int, key: int = 0) -> bool:
+    """``serialise_on`` without waiting: whether the lock was free (always, on SQLite)."""
+    connection = await session.connection()
+    if connection.dialect.name != "postgresql":
+        return True
+    taken = await session.execute(
+        text("SELECT pg_try_advisory_xact_lock(:scope, :key)"), {"scope": scope, "key": key}
+    )
+    return bool(taken.scalar())
+
+
 async def serialise_on(session: AsyncSession, scope: int, key: int = 0) -> None:
     """Make writers that name the same ``(scope, key)`` wait for each other until commit.
 

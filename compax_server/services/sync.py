@@ -372,16 +372,17 @@ _ENTRIES = (
 )
 
 
-async def number_changes(db: Database) -> int:
+async def number_changes(db: Database, *, wait: bool = True) -> int:
     """Number the change-log entries of committed writers (Postgres; SQLite writers number
-    their own), committing before anyone reads them."""
+    their own), committing before anyone reads them; without ``wait``, only if no other
+    numbering is under way."""
     if db.is_sqlite:
         return 0
     async with db.read() as session:
         if not await changelog.any_waiting(session):
             return 0
     async with db.write() as session:
-        return await changelog.number_changes(session)
+        return await changelog.number_changes(session, wait=wait)
 
 
 async def _rows_for(
