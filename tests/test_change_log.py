@@ -15,11 +15,12 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy import delete, text
 from sqlalchemy.engine import make_url
 
+from compax_server import changelog
 from compax_server.db import Database, ReadOnlySessionError
 from compax_server.keys import DATABASE
 from compax_server.models import Booking, Change
 from compax_server.services import sync
-from compax_server.services.common import apply_changes, utcnow
+from compax_server.services.common import LOCK_CHANGE_LOG, apply_changes, serialise_on, utcnow
 from tests.booking_helpers import at, book, make_campus, next_weekday
 from tests.conftest import Person
 
@@ -241,3 +242,24 @@ async def test_concurrent_pullers_never_miss_a_change(
     assert len(truth) > WRITERS * WRITES_EACH // 2
     for view in views:
         assert view == truth
+
+
+@POSTGRES_ONLY
+async def test_a_numbering_that_need_not_wait_gives_way_to_one_under_way(
+    client: TestClient, admin: Person
+) -> None:
+    """Cached reads number without waiting: while another numbering holds the lock they give
+    up at once and leave the entries waiting (to be bypassed); once it is free, they number."""
+    campus = await make_campus(client, admin)
+    await pull_from(client, admin, 0)
+    monday = next_weekday(0)
+    assert (await book(client, admin, campus.room_101, at(monday, 9), at(monday, 10))).status == 201
+    db: Database = client.app[DATABASE]
+    async with db.write() as holder:
+        await serialise_on(holder, LOCK_CHANGE_LOG)
+        assert await asyncio.wait_for(sync.number_changes(db, wait=False), timeout=5) == 0
+        async with db.read() as session:
+            assert await changelog.any_waiting(session)
+    assert await sync.number_changes(db, wait=False) >= 1
+    async with db.read() as session:
+        assert not await changelog.any_waiting(session)
