@@ -35,11 +35,8 @@ def _row(blackout: dict[str, Any], compax: Engine) -> dict[str, Any]:
         room = compax.reads.room(blackout["room_id"])
         where = f"{room['building']}/{room['code']}" if room else f"room {blackout['room_id']}"
     else:
-        with compax.replica.read() as db:
-            found = db.execute(
-                "SELECT code FROM buildings WHERE id = ?", [str(blackout["building_id"])]
-            ).fetchone()
-        where = f"building {found[0] if found else blackout['building_id']}"
+        codes = {b["id"]: b["code"] for b in compax.reads.buildings()}
+        where = f"building {codes.get(blackout['building_id'], blackout['building_id'])}"
     return {
         **blackout,
         "where": where,
