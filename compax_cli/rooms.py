@@ -140,18 +140,34 @@ DAYS_AHEAD = Annotated[int | None, typer.Option(help="Bookable at most this many
 NOTICE = Annotated[str | None, typer.Option(help="Least notice before a booking starts: 2h.")]
 
 
-def _rules(
-    hours: str | None, min_length: str | None, max_length: str | None, notice: str | None
+def _room_fields(
+    name: str | None,
+    kind: RoomKind | None,
+    floor: int | None,
+    feature: list[str] | None,
+    bookable: bool | None,
+    hours: str | None,
+    min_length: str | None,
+    max_length: str | None,
+    days_ahead: int | None,
+    notice: str | None,
 ) -> dict[str, Any]:
-    """The rule options in the server's terms (minutes, opening hours per weekday)."""
+    """The options ``add`` and ``update`` share, in the server's terms (minutes, opening
+    hours per weekday); ``None`` where an option was not given."""
 
     def minutes(text: str | None, field: str) -> int | None:
         return None if text is None else int(parse_duration(text, field).total_seconds() // 60)
 
     return {
+        "name": name,
+        "kind": kind,
+        "floor": floor,
+        "features": feature,
+        "bookable": bookable,
         "opening_hours": None if hours is None else parse_opening_hours(hours),
         "min_duration_minutes": minutes(min_length, "min-length"),
         "max_duration_minutes": minutes(max_length, "max-length"),
+        "max_days_ahead": days_ahead,
         "min_notice_minutes": minutes(notice, "notice"),
     }
 
@@ -179,19 +195,10 @@ def add(
     """
     with engine(ctx) as compax:
         building, _, code = room.partition("/")
-        data = validated(
-            RoomCreate,
-            building=building,
-            code=code,
-            capacity=capacity,
-            name=name,
-            kind=kind,
-            floor=floor,
-            features=feature,
-            bookable=bookable,
-            max_days_ahead=days_ahead,
-            **_rules(hours, min_length, max_length, notice),
+        fields = _room_fields(
+            name, kind, floor, feature, bookable, hours, min_length, max_length, days_ahead, notice
         )
+        data = validated(RoomCreate, building=building, code=code, capacity=capacity, **fields)
         added = administer(compax, lambda admin: admin.add_room(data))
         emit(_shown(added, as_json), COLUMNS, as_json)
         err.print("Added; sync to see it in `compax rooms list`")
@@ -223,17 +230,10 @@ def update(
     Example: compax rooms update PB/101 --capacity 48 --not-bookable
     """
     with engine(ctx) as compax:
-        changes = validated(
-            RoomUpdate,
-            capacity=capacity,
-            name=name,
-            kind=kind,
-            floor=floor,
-            features=feature,
-            bookable=bookable,
-            max_days_ahead=days_ahead,
-            **_rules(hours, min_length, max_length, notice),
+        fields = _room_fields(
+            name, kind, floor, feature, bookable, hours, min_length, max_length, days_ahead, notice
         )
+        changes = validated(RoomUpdate, capacity=capacity, **fields)
         if not changes.model_fields_set:
             raise typer.BadParameter("name at least one thing to change, as --capacity 48")
         updated = administer(compax, lambda admin: _update(admin, room, changes))
