@@ -13,10 +13,13 @@ from aiohttp.test_utils import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 from pydantic import ValidationError
 from redis.asyncio import Redis
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
 from typer.testing import CliRunner
 
 from compax_cli.main import app
 from compax_server.app import create_app
+from compax_server.keys import DATABASE
 from compax_server.ratelimit import FailureLimiter
 from compax_server.redis_link import RedisLink
 from compax_server.settings import Settings
@@ -381,3 +384,32 @@ async def test_redis_is_asked_again_after_an_outage() -> None:
         assert asked == 2
     finally:
         await link.close()
+
+
+# --- Postgres over its Unix socket -----------------------------------------------------------
+
+POSTGRES_SOCKETS = Path("/var/run/postgresql")
+
+
+@pytest.fixture
+def socket_database_url(postgres_database: str) -> str:
+    """The test database's URL through the local Postgres' Unix socket instead of TCP."""
+    if not any(POSTGRES_SOCKETS.glob(".s.PGSQL.*")):
+        pytest.skip(f"SKIPPING: no Postgres socket in {POSTGRES_SOCKETS}")
+    over_socket = make_url(postgres_database).set(
+        host=None, port=None, query={"host": str(POSTGRES_SOCKETS)}
+    )
+    return over_socket.render_as_string(hide_password=False)
+
+
+@pytest.mark.postgres
+async def test_postgres_on_the_same_host_is_reached_through_its_unix_socket(
+    aiohttp_client: AiohttpClient, socket_database_url: str, tmp_path: Path
+) -> None:
+    client = await aiohttp_client(create_app(make_settings(socket_database_url, tmp_path)))
+
+    health = await client.get("/health")
+    assert health.status == 200, await health.text()
+    async with client.app[DATABASE].read() as session:
+        server_address = (await session.execute(text("SELECT inet_server_addr()"))).scalar()
+    assert server_address is None, "a connection over a Unix socket has no server address"
