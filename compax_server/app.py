@@ -10,11 +10,13 @@ from datetime import timedelta
 
 from aiohttp import web
 
+from compax_server.auth import UserLookup
 from compax_server.cache import ReadCache
 from compax_server.db import Database
 from compax_server.keys import (
     ACCESS_TOKENS,
     BOOKING_POLICY,
+    BOOKING_WRITER,
     DATABASE,
     ENDPOINTS,
     FEED_TOKENS,
@@ -24,6 +26,7 @@ from compax_server.keys import (
     REDIS,
     SETTINGS,
     SIGN_IN,
+    USER_LOOKUP,
 )
 from compax_server.metrics import Metrics
 from compax_server.middleware import MIDDLEWARES
@@ -31,6 +34,7 @@ from compax_server.ratelimit import FailureLimiter
 from compax_server.redis_link import RedisLink
 from compax_server.routes import ROUTE_TABLES
 from compax_server.security import ACCESS_TOKEN_SALT, Passwords, Tokens
+from compax_server.services.booking_writer import BookingWriter
 from compax_server.services.calendars import feed_tokens
 from compax_server.services.policy import BookingPolicy
 from compax_server.services.sync import compact
@@ -105,7 +109,11 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
         metrics,
         redis,
     )
+    app[USER_LOOKUP] = UserLookup(database)
+    app[BOOKING_WRITER] = BookingWriter(database, app[BOOKING_POLICY])
     yield
+    await app[BOOKING_WRITER].close()
+    await app[USER_LOOKUP].close()
     await database.dispose()
 
 

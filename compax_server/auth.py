@@ -8,10 +8,15 @@ token, or a token whose user is gone, deactivated or has since bumped their toke
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Sequence
 
 from aiohttp import web
+from sqlalchemy import select
+from sqlmodel import col
 
-from compax_server.keys import ACCESS_TOKENS, DATABASE, SETTINGS
+from compax_server.db import Database
+from compax_server.grouping import Grouped
+from compax_server.keys import ACCESS_TOKENS, SETTINGS, USER_LOOKUP
 from compax_server.models import User
 from sync.errors import NotAuthenticated
 
@@ -26,11 +31,32 @@ async def authenticate(request: web.Request) -> User:
     claims = request.app[ACCESS_TOKENS].verify(token.strip())
     if claims is None:
         raise NotAuthenticated("The token is invalid or has expired; sign in again")
-    async with request.app[DATABASE].read() as session:
-        user = await session.get(User, claims.user_id)
+    user = await request.app[USER_LOOKUP](claims.user_id)
     if user is None or not user.active or user.token_generation != claims.generation:
         raise NotAuthenticated("The token has been revoked; sign in again")
     return user
+
+
+class UserLookup:
+    """The current records of the users whose tokens are being checked, read in groups: the
+    lookups of requests that arrive together share one query (``grouping.Grouped``)."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._groups = Grouped(self._read, in_flight=2, largest=500)
+
+    async def __call__(self, user_id: int) -> User | None:
+        """The user as stored now, read after this call began; ``None`` if there is none."""
+        return await self._groups(user_id)
+
+    async def close(self) -> None:
+        await self._groups.close()
+
+    async def _read(self, user_ids: Sequence[int]) -> list[User | None]:
+        async with self.db.read() as session:
+            found = await session.execute(select(User).where(col(User.id).in_(set(user_ids))))
+            users = {user.id: user for user in found.scalars()}
+        return [users.get(user_id) for user_id in user_ids]
 
 
 def client_address(request: web.Request) -> str:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from aiohttp.test_utils import TestClient
 from itsdangerous import TimestampSigner, URLSafeTimedSerializer
-from sqlalchemy import func, select, text
+from sqlalchemy import event, func, select, text
 
 from compax_server.keys import ACCESS_TOKENS, DATABASE
 from compax_server.models import User
@@ -245,6 +245,36 @@ async def test_admin_changes_revoke_the_users_tokens(
     assert response.status in (200, 204), await response.text()
     assert await _me(client, staff.token) == 401
     assert await _me(client, admin.token) == 200
+
+
+async def test_concurrent_token_checks_share_lookups_and_still_see_revocation(
+    client: TestClient, admin: Person, make_person: MakePerson
+) -> None:
+    """Requests that arrive together look their users up in shared queries, each made after
+    the request arrived: a token revoked before the requests is refused by every one."""
+    people = [await make_person(Role.STAFF) for _ in range(12)]
+    revoked = people[0]
+    response = await client.patch(
+        f"/api/v1/users/{revoked.id}",
+        json={"active": False},
+        headers=with_version(admin.headers, revoked.user.version),
+    )
+    assert response.status == 200, await response.text()
+    lookups: list[str] = []
+
+    def count(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        if statement.lstrip().upper().startswith("SELECT") and "FROM users" in statement:
+            lookups.append(statement)
+
+    engine = client.app[DATABASE].engine.sync_engine
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        statuses = await asyncio.gather(*(_me(client, person.token) for person in people * 3))
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+
+    assert statuses == ([401] + [200] * (len(people) - 1)) * 3
+    assert 0 < len(lookups) < len(statuses), "concurrent lookups should share queries"
 
 
 async def test_profile_change_keeps_tokens(

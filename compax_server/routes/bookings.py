@@ -6,7 +6,7 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from compax_server.api import Api, Call, etag, json_response
-from compax_server.keys import BOOKING_POLICY
+from compax_server.keys import BOOKING_POLICY, BOOKING_WRITER
 from compax_server.problems import PROBLEM_JSON
 from compax_server.services import blackouts, bookings, bulk, idempotency, series
 from sync.permissions import Permission
@@ -57,8 +57,7 @@ async def create_booking(call: Call[BookingCreate, None]) -> web.Response:
 
     raw_key = call.request.headers.get("Idempotency-Key")
     if raw_key is None:
-        async with call.db.write() as session:
-            return _created(await book(session))
+        return _created(await call.request.app[BOOKING_WRITER].book(call.user, call.body))
     status, body, replayed = await idempotency.run_once(
         call.db,
         call.user.id or 0,

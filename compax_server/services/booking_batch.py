@@ -47,8 +47,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped
 from sqlmodel import col
 
-from compax_server.models import Blackout, Booking, Room, User
-from compax_server.services.booking_views import is_confirmed
+from compax_server.models import Blackout, Booking, Building, Room, User
+from compax_server.services.booking_views import booking_view, is_confirmed
 from compax_server.services.bookings import (
     booking_row,
     create_booking,
@@ -60,16 +60,17 @@ from compax_server.services.common import id_of, utcnow
 from compax_server.services.policy import BookingPolicy
 from sync.errors import CompaxError
 from sync.rules import overlaps
-from sync.schemas import BookingCreate
+from sync.schemas import BookingCreate, BookingPublic
 from sync.sqltypes import UTCDateTime
 
 
 @dataclass(frozen=True)
 class Created:
-    """A booking the batch made: its id and version."""
+    """A booking the batch made: its id and version, and its view when the caller asked."""
 
     id: uuid.UUID
     version: int
+    view: BookingPublic | None = None
 
 
 #: What became of one request: the booking made, or why it was refused.
@@ -83,10 +84,24 @@ async def create_bookings(
 
     A refused request leaves no trace; the caller has checked that ``actor`` may book.
     """
-    batch = _Batch(session, actor, policy, list(requests))
+    return await book_each(session, [(actor, data) for data in requests], policy)
+
+
+async def book_each(
+    session: AsyncSession,
+    requests: Sequence[tuple[User, BookingCreate]],
+    policy: BookingPolicy,
+    *,
+    views: bool = False,
+) -> list[Outcome]:
+    """``create_bookings`` for requests of different users: each booked as its user alone
+    would book it, in order, within ``session``'s write transaction; with ``views``, each
+    ``Created`` carries the booking as its user sees it (the answer to a single request)."""
+    actors, wanted = [actor for actor, _ in requests], [data for _, data in requests]
+    batch = _Batch(session, policy, actors, wanted, views)
     await batch.load()
     for index, data in enumerate(batch.requests):
-        row = batch.clear(data)
+        row = batch.clear(index)
         if row is not None:
             batch.ready.append((index, row))
             batch.hold(data.room_id, row["start"], row["end"], row["id"])
@@ -122,10 +137,12 @@ class _Batch:
     """The requests, what the database said about them, and the outcomes so far."""
 
     session: AsyncSession
-    actor: User
     policy: BookingPolicy
+    actors: list[User]
     requests: list[BookingCreate]
+    views: bool = False
     rooms: dict[int, Room] = field(default_factory=dict)
+    labels: dict[int, str] = field(default_factory=dict)
     taken: set[uuid.UUID] = field(default_factory=set)
     blackouts: list[tuple[int | None, int | None, datetime, datetime]] = field(default_factory=list)
     busy: dict[int, _Busy] = field(default_factory=dict)
@@ -139,8 +156,14 @@ class _Batch:
             return
         session = self.session
         room_ids = sorted({data.room_id for data in self.requests})
-        rooms = await session.execute(select(Room).where(col(Room.id).in_(room_ids)))
-        self.rooms = {id_of(room): room for room in rooms.scalars()}
+        rooms = await session.execute(
+            select(Room, col(Building.code))
+            .join(Building, col(Building.id) == col(Room.building_id))
+            .where(col(Room.id).in_(room_ids))
+        )
+        for room, building_code in rooms:
+            self.rooms[id_of(room)] = room
+            self.labels[id_of(room)] = f"{building_code}/{room.code}"
         if ids := [data.id for data in self.requests if data.id is not None]:
             found = await session.execute(select(col(Booking.id)).where(col(Booking.id).in_(ids)))
             self.taken = set(found.scalars())
@@ -179,12 +202,13 @@ class _Batch:
                 spans[data.room_id] = (min(start, data.start), max(end, data.end))
         return spans
 
-    def clear(self, data: BookingCreate) -> dict[str, Any] | None:
-        """The row to insert if ``data`` passes every check cleanly, else ``None``."""
+    def clear(self, index: int) -> dict[str, Any] | None:
+        """The row to insert if request ``index`` passes every check cleanly, else ``None``."""
+        data, actor = self.requests[index], self.actors[index]
         room = self.rooms.get(data.room_id)
         if room is None or (data.id is not None and data.id in self.taken):
             return None
-        if data.owner is not None and data.owner.lower() != self.actor.username:
+        if data.owner is not None and data.owner.lower() != actor.username:
             return None
         for room_id, building_id, start, end in self.blackouts:
             if (room_id == room.id or building_id == room.building_id) and overlaps(
@@ -196,7 +220,7 @@ class _Batch:
         busy = self.busy.get(data.room_id)
         if busy is not None and busy.clashes(data.start, data.end):
             return None
-        return booking_row(data, id_of(self.actor), utcnow())
+        return booking_row(data, id_of(actor), utcnow())
 
     def hold(self, room_id: int, start: datetime, end: datetime, booking_id: uuid.UUID) -> None:
         """Count a booking of this batch as taken for the requests after it."""
@@ -221,17 +245,24 @@ class _Batch:
                 await self.one_by_one(index)
             return
         for index, row in ready:
-            self.outcomes[index] = Created(row["id"], row["version"])
+            self.outcomes[index] = Created(row["id"], row["version"], self._view(index, row))
+
+    def _view(self, index: int, row: dict[str, Any]) -> BookingPublic | None:
+        """The booking made from ``row`` as its user sees it, if the caller asked for views."""
+        if not self.views:
+            return None
+        actor = self.actors[index]
+        return booking_view(Booking(**row), self.labels[row["room_id"]], actor.username, actor)
 
     async def one_by_one(self, index: int) -> None:
         """Answer one request exactly as ``POST /api/v1/bookings`` would."""
         data = self.requests[index]
         try:
-            view = await create_booking(self.session, self.actor, data, self.policy)
+            view = await create_booking(self.session, self.actors[index], data, self.policy)
         except CompaxError as error:
             self.outcomes[index] = error
             return
-        self.outcomes[index] = Created(view.id, view.version)
+        self.outcomes[index] = Created(view.id, view.version, view if self.views else None)
         self.hold(view.room_id, view.start, view.end, view.id)
 
 

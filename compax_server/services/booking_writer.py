@@ -1,0 +1,85 @@
+"""Group commit for single bookings: the ``POST /api/v1/bookings`` requests that arrive while a
+server process's booking transactions are busy are booked together, in the next one.
+
+A booking alone costs a transaction of its own: ``BEGIN``, the checks, the insert, the
+change-log entry and ``COMMIT`` (with its fsync), each a round trip to the database. Under load
+most of a server's time went there. The writer keeps a few transactions in flight per process
+(one on SQLite, whose writers take turns anyway); requests that come in while all are busy
+wait in arrival order and all go into the next one to start (``grouping.Grouped``), through
+the batch core (``booking_batch.book_each``), which answers each exactly as if it had been
+made alone: the same checks, the same problems and alternatives, bookings earlier in the
+group counting as taken for those after them. A request that finds a transaction free is
+booked at once, alone, in the fewest statements (``bookings.create_booking``).
+
+A request is answered only once its group has committed. If a group's transaction fails as a
+whole (the database went away, say), each of its requests is tried again alone, so that one
+request's failure is never another's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from compax_server.db import Database
+from compax_server.grouping import Grouped
+from compax_server.models import User
+from compax_server.services.booking_batch import Created, book_each
+from compax_server.services.bookings import create_booking
+from compax_server.services.policy import BookingPolicy
+from sync.schemas import BookingCreate, BookingPublic
+
+#: Booking transactions in flight per process on Postgres: enough to keep the database busy
+#: while one waits for its commit, few enough that groups form under load.
+POSTGRES_WRITERS = 2
+#: The most requests one transaction books.
+LARGEST_GROUP = 200
+
+Request = tuple[User, BookingCreate]
+
+
+class BookingWriter:
+    """Books the single requests of one process in shared transactions, a few at a time."""
+
+    def __init__(self, db: Database, policy: BookingPolicy) -> None:
+        self.db = db
+        self.policy = policy
+        self._groups = Grouped(
+            self._write,
+            in_flight=1 if db.is_sqlite else POSTGRES_WRITERS,
+            largest=LARGEST_GROUP,
+        )
+
+    async def book(self, actor: User, data: BookingCreate) -> BookingPublic:
+        """Book ``data`` for ``actor`` as ``bookings.create_booking`` would, or raise why not."""
+        return await self._groups((actor, data))
+
+    async def close(self) -> None:
+        """Finish the requests already taken; called when the server stops."""
+        await self._groups.close()
+
+    async def _write(self, group: Sequence[Request]) -> list[BookingPublic | BaseException]:
+        """Book ``group`` in one transaction; if that fails, each request in its own."""
+        if len(group) == 1:
+            return [await self._write_alone(group[0])]
+        try:
+            async with self.db.write() as session:
+                outcomes = await book_each(session, group, self.policy, views=True)
+        except Exception:
+            return [await self._write_alone(request) for request in group]
+        return [_answer(outcome) for outcome in outcomes]
+
+    async def _write_alone(self, request: Request) -> BookingPublic | BaseException:
+        """Book one request in its own transaction, in the fewest statements."""
+        actor, data = request
+        try:
+            async with self.db.write() as session:
+                return await create_booking(session, actor, data, self.policy)
+        except Exception as error:
+            return error
+
+
+def _answer(outcome: Created | BaseException) -> BookingPublic | BaseException:
+    if isinstance(outcome, Created):
+        assert outcome.view is not None
+        return outcome.view
+    return outcome
