@@ -25,7 +25,8 @@ Timed, each as its own process (``python -m compax_cli``), wall time and peak re
 (``ru_maxrss`` from ``wait4``): ``compax import timetable``, ``compax import bookings``, then
 the bookings file again (every row unchanged). Beside them, in the same run:
 ``sqlite-utils insert`` of the same two files into a new local SQLite file (the limit of
-writing these rows at all). The server's CPU time is read from ``/proc`` during each import.
+writing these rows at all). The CPU time of the server, and of the Postgres backends serving
+the benchmark's database (``pg_stat_activity``), is read from ``/proc`` during each import.
 
 Results are markdown on stdout; progress on stderr.
 """
@@ -274,6 +275,29 @@ def cpu_seconds(root: int) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
+async def backend_cpu(url: str) -> dict[int, float]:
+    """CPU seconds so far of each Postgres backend connected to ``url``'s database, from
+    ``/proc`` (this machine's Postgres only; other databases' backends are left out)."""
+    conn = await asyncpg.connect(asyncpg_dsn(url))
+    try:
+        pids = await conn.fetch(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+            "AND pid <> pg_backend_pid()"
+        )
+    finally:
+        await conn.close()
+    return {pid: used for (pid,) in pids if (used := process_cpu(pid)) is not None}
+
+
+def process_cpu(pid: int) -> float | None:
+    """User plus system CPU seconds of process ``pid`` so far; ``None`` if it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 # --- The run ---------------------------------------------------------------------------------
 
 
@@ -284,15 +308,20 @@ class Measured:
     run: Run
     server_cpu: float | None
     summary: str
+    database_cpu: float | None = None
 
 
-def import_timed(label: str, args: list[str], env: dict[str, str], rows: int, pid: int) -> Measured:
+async def import_timed(
+    label: str, args: list[str], env: dict[str, str], rows: int, pid: int, url: str
+) -> Measured:
     say(f"{label} …")
-    before = cpu_seconds(pid)
+    before, database_before = cpu_seconds(pid), await backend_cpu(url)
     run = compax([*args, "--json"], env, codes=(0, 1))
     used = cpu_seconds(pid) - before
+    database_after = await backend_cpu(url)
+    database = sum(cpu - database_before.get(p, 0.0) for p, cpu in database_after.items())
     say(f"  {run.seconds:.1f} s, {run.peak_megabytes:.0f} MB: {run.stdout.strip()}")
-    return Measured(label, rows, run, used, run.stdout.strip())
+    return Measured(label, rows, run, used, run.stdout.strip(), database)
 
 
 def sqlite_utils_timed(database: Path, table: str, path: Path, rows: int) -> Measured:
@@ -340,20 +369,20 @@ async def main(args: argparse.Namespace) -> None:
                 say(f"campus imported: {len(layout.rooms)} rooms, term {term}")
                 batch = ["--batch-size", str(args.batch_size)] if args.batch_size else []
                 results = [
-                    import_timed(
+                    await import_timed(
                         "`compax import timetable`",
                         ["import", "timetable", str(timetable), "--term", TERM, *batch],
-                        client, args.timetable_rows, pid,
+                        client, args.timetable_rows, pid, url,
                     ),
-                    import_timed(
+                    await import_timed(
                         "`compax import bookings`",
                         ["import", "bookings", str(bookings), *batch],
-                        client, args.booking_rows, pid,
+                        client, args.booking_rows, pid, url,
                     ),
-                    import_timed(
+                    await import_timed(
                         "`compax import bookings` again (all unchanged)",
                         ["import", "bookings", str(bookings), *batch],
-                        client, args.booking_rows, pid,
+                        client, args.booking_rows, pid, url,
                     ),
                 ]  # fmt: skip
         local = work / "local.sqlite3"
@@ -378,14 +407,18 @@ def report(
         f"2 h over a 14-week term with a break week) and {args.booking_rows:,} single bookings, "
         f"into {len(layout.rooms)} rooms, Postgres (asyncpg), one server process.\n"
     )
-    print("| step | rows | wall s | rows/s | peak MB | its CPU s | server CPU s | outcome |")
-    print("|---|---:|---:|---:|---:|---:|---:|---|")
+    print(
+        "| step | rows | wall s | rows/s | peak MB | its CPU s | server CPU s | database CPU s "
+        "| outcome |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---|")
     for item in [*results, *limits]:
         cpu = "" if item.server_cpu is None else f"{item.server_cpu:.1f}"
+        database = "" if item.database_cpu is None else f"{item.database_cpu:.1f}"
         print(
             f"| {item.label} | {item.rows:,} | {item.run.seconds:.1f} | "
             f"{item.rows / item.run.seconds:,.0f} | {item.run.peak_megabytes:.0f} | "
-            f"{item.run.cpu_seconds:.1f} | {cpu} | "
+            f"{item.run.cpu_seconds:.1f} | {cpu} | {database} | "
             f"{_outcome(item.summary)} |"
         )
     first = results[:2]

@@ -2,8 +2,9 @@
 ``compax export``.
 
 An import reads a file a row at a time (``sync.formats``), turns each row into what the
-server's bulk endpoint takes, and sends batches in file order, so the server always sees the
-rows before the current batch as written. Every row gets one outcome: created, updated,
+server's bulk endpoint takes, and sends batches in file order, one at a time, so the server
+always sees the rows before the current batch as written; the next batch is read while the
+server works on the current one. Every row gets one outcome: created, updated,
 unchanged or rejected (with its field and reason, copied to the rejects file in the input's
 own format). The server matches rows to records on natural keys, so importing a file again
 changes nothing. A dry run has the server check each batch and roll it back; a ledger of what
@@ -16,16 +17,18 @@ import reads, so an export imports again as all unchanged.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import io
+import itertools
 import json
 import os
 import sqlite3
 import sys
 import tempfile
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator
+from contextlib import ExitStack, aclosing, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -353,19 +356,51 @@ async def import_file(
                 ledger=_closing(stack, DryRunLedger(kind)) if job.dry_run else None,
             )
             position = binary.tell if binary.seekable() else None
-            for row in reader:
-                batch.add(_pending(kind, row, zone, blank_is_absent=fmt is Format.CSV))
-                if len(batch.rows) >= size:
+            source = iter(reader)
+
+            def read_batch() -> _ReadBatch:
+                """The file's next rows, up to a batch, and how much of it is read."""
+                rows = [
+                    _pending(kind, row, zone, blank_is_absent=fmt is Format.CSV)
+                    for row in itertools.islice(source, size)
+                ]
+                return rows, position() if position else None
+
+            async with aclosing(_read_ahead(read_batch)) as batches:
+                async for rows, done in batches:
+                    batch.rows = rows
                     await batch.flush()
                     if progress:
-                        done = position() if position else None
                         progress(ImportProgress(report.rows, done, total))
-            await batch.flush()
         if progress:
             progress(ImportProgress(report.rows, total, total))
     if batch.passwords is not None and batch.passwords.count:
         report.passwords_file, report.passwords = batch.passwords.path, batch.passwords.count
     return report
+
+
+#: A batch of rows as read, and how much of the file is read after it (``None`` for a pipe).
+_ReadBatch = tuple[list[_Pending], int | None]
+
+
+async def _read_ahead(read: Callable[[], _ReadBatch]) -> AsyncGenerator[_ReadBatch, None]:
+    """The batches ``read`` returns, until an empty one; each is read in a worker thread while
+    the caller sends the one before and waits for the answer. A batch is handed over only
+    when the caller asks for it, after it is done with the one before, so batches still go to
+    the server one at a time and in file order; a file that breaks half way raises only after
+    the batches before the break were answered."""
+    upcoming = asyncio.ensure_future(asyncio.to_thread(read))
+    try:
+        while True:
+            rows, done = await upcoming
+            if not rows:
+                return
+            upcoming = asyncio.ensure_future(asyncio.to_thread(read))
+            yield rows, done
+    finally:
+        await asyncio.wait([upcoming])  # a worker thread cannot be stopped half way
+        if not upcoming.cancelled():
+            upcoming.exception()  # the caller's own error is the one to report
 
 
 def _pending(kind: Kind, row: SourceRow, zone: ZoneInfo, *, blank_is_absent: bool) -> _Pending:
@@ -398,9 +433,6 @@ class _Batch:
     passwords: PasswordsFile | None
     ledger: DryRunLedger | None
     rows: list[_Pending] = field(default_factory=list)
-
-    def add(self, row: _Pending) -> None:
-        self.rows.append(row)
 
     async def flush(self) -> None:
         """Send the rows the server is to check, then settle every row in file order."""

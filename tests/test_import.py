@@ -4,12 +4,15 @@ are fixed and imported again, dry runs that change nothing, reruns that change n
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import json
 import stat
+import threading
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -45,7 +48,7 @@ from sync.schemas import (
     TimetableRow,
     UserCreate,
 )
-from sync.transfer import DryRunLedger, Outcome, check_columns
+from sync.transfer import DryRunLedger, Outcome, _Pending, _read_ahead, check_columns
 from sync.when import parse_opening_hours
 from tests.booking_helpers import at, make_campus, next_weekday
 from tests.conftest import PASSWORD, MakePerson, Person
@@ -206,6 +209,35 @@ def test_a_dry_run_ledger_sees_what_earlier_batches_would_have_written() -> None
         )
     finally:
         timetable.close()
+
+
+async def test_the_next_batch_is_read_while_the_one_before_is_with_the_server() -> None:
+    """Batches are handed over one at a time, in file order, the next one read meanwhile; a
+    file that breaks is reported only once the batches before the break are done."""
+    lines = iter([1, 2])
+    second_read = threading.Event()
+
+    def read() -> tuple[list[_Pending], int | None]:
+        line = next(lines, None)
+        if line is None:
+            raise ValidationFailed.single("in", "line 3: not valid JSON")
+        if line == 2:
+            second_read.set()
+        return [_Pending(line, {}, None)], None
+
+    sent = []
+
+    async def send_all() -> None:
+        async with aclosing(_read_ahead(read)) as batches:
+            async for rows, _ in batches:
+                if rows[0].line == 1:
+                    read_meanwhile = await asyncio.to_thread(second_read.wait, 10)
+                    assert read_meanwhile, "batch 2 is read while batch 1 is sent"
+                sent.append(rows[0].line)
+
+    with pytest.raises(ValidationFailed, match="line 3"):
+        await send_all()
+    assert sent == [1, 2]
 
 
 DOCS = Path(__file__).parent.parent / "docs"

@@ -225,7 +225,7 @@ async def test_the_database_has_the_last_word_over_the_batch(
     campus = await make_campus(client, admin)
     monday = next_weekday(0)
     theirs = await book(client, other, campus.room_101, at(monday, 9), at(monday, 10))
-    monkeypatch.setattr(booking_batch._Busy, "clashes", lambda self, start, end: False)
+    monkeypatch.setattr(booking_batch.Busy, "clashes", lambda self, start, end: False)
     client_id = await register(client, staff)
     answer = await push(
         client,

@@ -17,6 +17,10 @@ find it, and then ``create_booking`` itself answers it, with the very problem (a
 alternatives) a single request gets. The database keeps the last word: if the batch insert
 skips a row (a concurrent writer took the time or the id first), it is undone and those
 requests go one by one too.
+
+The check of wanted slots against what stands around them (``Surroundings``: blackouts, the
+bookings in the way, the rules) is shared with timetable imports (``series.import_timetable``),
+which book many weekly series the same way.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from __future__ import annotations
 import json
 import uuid
 from bisect import bisect_left, bisect_right
-from collections.abc import Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -35,6 +39,7 @@ from sqlalchemy import (
     Integer,
     ScalarSelect,
     Select,
+    and_,
     bindparam,
     column,
     func,
@@ -78,13 +83,20 @@ Outcome = Created | CompaxError
 
 
 async def create_bookings(
-    session: AsyncSession, actor: User, requests: Sequence[BookingCreate], policy: BookingPolicy
+    session: AsyncSession,
+    actor: User,
+    requests: Sequence[BookingCreate],
+    policy: BookingPolicy,
+    *,
+    taken: Collection[uuid.UUID] | None = None,
 ) -> list[Outcome]:
     """Book each request in order within ``session``'s write transaction; one outcome each.
 
     A refused request leaves no trace; the caller has checked that ``actor`` may book.
+    ``taken`` names those of the requests' ids that exist, when the caller has just read them
+    in this transaction; otherwise they are read here.
     """
-    return await book_each(session, [(actor, data) for data in requests], policy)
+    return await book_each(session, [(actor, data) for data in requests], policy, taken=taken)
 
 
 async def book_each(
@@ -93,18 +105,17 @@ async def book_each(
     policy: BookingPolicy,
     *,
     views: bool = False,
+    taken: Collection[uuid.UUID] | None = None,
 ) -> list[Outcome]:
     """``create_bookings`` for requests of different users: each booked as its user alone
     would book it, in order, within ``session``'s write transaction; with ``views``, each
     ``Created`` carries the booking as its user sees it (the answer to a single request)."""
-    actors, wanted = [actor for actor, _ in requests], [data for _, data in requests]
-    batch = _Batch(session, policy, actors, wanted, views)
-    await batch.load()
+    batch = await _Batch.load(session, policy, requests, views, taken)
     for index, data in enumerate(batch.requests):
         row = batch.clear(index)
         if row is not None:
             batch.ready.append((index, row))
-            batch.hold(data.room_id, row["start"], row["end"], row["id"])
+            batch.hold(index, data.room_id, row["start"], row["end"], row["id"])
         else:
             await batch.insert_ready()
             await batch.one_by_one(index)
@@ -112,24 +123,116 @@ async def book_each(
     return [outcome for outcome in batch.outcomes if outcome is not None]
 
 
+#: A wanted slot: a room and the half-open interval ``[start, end)`` asked for in it.
+Slot = tuple[int, datetime, datetime]
+
+
+def rules_broken(
+    room: Room, start: datetime, end: datetime, blackouts: Iterable[Blackout], policy: BookingPolicy
+) -> list[CompaxError]:
+    """Every rule booking ``[start, end)`` in ``room`` breaks, counting those of ``blackouts``
+    that close the room or its building during the slot."""
+    around = [
+        blackout
+        for blackout in blackouts
+        if (blackout.room_id == room.id or blackout.building_id == room.building_id)
+        and overlaps(blackout.start, blackout.end, start, end)
+    ]
+    return rule_problems(room, start, end, around, policy)
+
+
 @dataclass
-class _Busy:
-    """Confirmed bookings of one room as sorted, non-overlapping intervals: for each request,
-    the booking that can be in its way (see ``_IN_THE_WAY``), and the bookings of the batch."""
+class Busy:
+    """Confirmed bookings of one room as sorted, non-overlapping intervals: for each wanted
+    slot, the booking that can be in its way (see ``_IN_THE_WAY``), and the bookings of the
+    batch, each with its holder (the position of the request that holds it; ``None`` for a
+    booking read from the database)."""
 
     starts: list[datetime] = field(default_factory=list)
     ends: list[datetime] = field(default_factory=list)
+    holders: list[int | None] = field(default_factory=list)
 
-    def add(self, start: datetime, end: datetime) -> None:
+    def add(self, start: datetime, end: datetime, holder: int | None = None) -> None:
         at = bisect_left(self.ends, end)
         self.starts.insert(at, start)
         self.ends.insert(at, end)
+        self.holders.insert(at, holder)
 
     def clashes(self, start: datetime, end: datetime) -> bool:
         """Whether ``[start, end)`` overlaps a booking: only the first one ending after
         ``start`` can, because the intervals never overlap one another."""
         at = bisect_right(self.ends, start)
         return at < len(self.ends) and overlaps(self.starts[at], self.ends[at], start, end)
+
+    def held_over(self, start: datetime, end: datetime) -> list[tuple[int, datetime]]:
+        """The batch's bookings that overlap ``[start, end)``, as (holder, start) pairs."""
+        held = []
+        at = bisect_right(self.ends, start)
+        while at < len(self.ends) and self.starts[at] < end:
+            holder = self.holders[at]
+            if holder is not None:
+                held.append((holder, self.starts[at]))
+            at += 1
+        return held
+
+
+@dataclass
+class Surroundings:
+    """What a batch of wanted slots meets, read in two statements (the blackouts of their rooms
+    and buildings, and for each slot the one confirmed booking that can be in its way), so
+    that each slot is then checked in memory with the rules a single booking is checked by."""
+
+    policy: BookingPolicy
+    blackouts: list[Blackout] = field(default_factory=list)
+    busy: dict[int, Busy] = field(default_factory=dict)
+
+    @classmethod
+    async def load(
+        cls,
+        session: AsyncSession,
+        policy: BookingPolicy,
+        rooms: Mapping[int, Room],
+        slots: Sequence[Slot],
+    ) -> Surroundings:
+        """What stands around ``slots``, whose rooms are all in ``rooms``."""
+        surroundings = cls(policy)
+        if not slots:
+            return surroundings
+        first = min(start for _, start, _ in slots)
+        last = max(end for _, _, end in slots)
+        room_ids = sorted({room_id for room_id, _, _ in slots})
+        buildings = sorted({rooms[room_id].building_id for room_id in room_ids})
+        blackouts = await session.execute(
+            select(Blackout).where(
+                col(Blackout.room_id).in_(room_ids) | col(Blackout.building_id).in_(buildings),
+                col(Blackout.start) < last,
+                col(Blackout.end) > first,
+            )
+        )
+        surroundings.blackouts = list(blackouts.scalars())
+        dialect = session.get_bind().dialect
+        in_the_way = await session.execute(_IN_THE_WAY[dialect.name], _wanted(dialect, slots))
+        for room_id, start, end in set(in_the_way.all()):  # two slots may meet one booking
+            surroundings.hold(room_id, start, end)
+        return surroundings
+
+    def rules_broken(self, room: Room, start: datetime, end: datetime) -> list[CompaxError]:
+        """Every rule booking ``[start, end)`` in ``room`` breaks, blackouts included."""
+        return rules_broken(room, start, end, self.blackouts, self.policy)
+
+    def booked(self, room_id: int, start: datetime, end: datetime) -> bool:
+        """Whether a confirmed booking, or one the batch holds, overlaps the slot."""
+        busy = self.busy.get(room_id)
+        return busy is not None and busy.clashes(start, end)
+
+    def held_over(self, room_id: int, start: datetime, end: datetime) -> list[tuple[int, datetime]]:
+        """The batch's bookings in the way of the slot, as (holder, start) pairs."""
+        busy = self.busy.get(room_id)
+        return [] if busy is None else busy.held_over(start, end)
+
+    def hold(self, room_id: int, start: datetime, end: datetime, holder: int | None = None) -> None:
+        """Count ``[start, end)`` as booked for the slots checked after it."""
+        self.busy.setdefault(room_id, Busy()).add(start, end, holder)
 
 
 @dataclass
@@ -140,67 +243,54 @@ class _Batch:
     policy: BookingPolicy
     actors: list[User]
     requests: list[BookingCreate]
-    views: bool = False
-    rooms: dict[int, Room] = field(default_factory=dict)
-    labels: dict[int, str] = field(default_factory=dict)
-    taken: set[uuid.UUID] = field(default_factory=set)
-    blackouts: list[tuple[int | None, int | None, datetime, datetime]] = field(default_factory=list)
-    busy: dict[int, _Busy] = field(default_factory=dict)
+    views: bool
+    rooms: dict[int, Room]
+    labels: dict[int, str]
+    taken: set[uuid.UUID]
+    around: Surroundings
     ready: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
     outcomes: list[Outcome | None] = field(default_factory=list)
 
-    async def load(self) -> None:
-        """Read the rooms, taken ids, blackouts and confirmed bookings the requests meet."""
-        self.outcomes = [None] * len(self.requests)
-        if not self.requests:
-            return
-        session = self.session
-        room_ids = sorted({data.room_id for data in self.requests})
-        rooms = await session.execute(
-            select(Room, col(Building.code))
-            .join(Building, col(Building.id) == col(Room.building_id))
-            .where(col(Room.id).in_(room_ids))
-        )
-        for room, building_code in rooms:
-            self.rooms[id_of(room)] = room
-            self.labels[id_of(room)] = f"{building_code}/{room.code}"
-        if ids := [data.id for data in self.requests if data.id is not None]:
-            found = await session.execute(select(col(Booking.id)).where(col(Booking.id).in_(ids)))
-            self.taken = set(found.scalars())
-        spans = self._spans()
-        if not spans:
-            return
-        first = min(start for start, _ in spans.values())
-        last = max(end for _, end in spans.values())
-        buildings = {self.rooms[room_id].building_id for room_id in spans}
-        blackouts = await session.execute(
-            select(
-                col(Blackout.room_id),
-                col(Blackout.building_id),
-                col(Blackout.start),
-                col(Blackout.end),
-            ).where(
-                col(Blackout.room_id).in_(list(spans))
-                | col(Blackout.building_id).in_(list(buildings)),
-                col(Blackout.start) < last,
-                col(Blackout.end) > first,
+    @classmethod
+    async def load(
+        cls,
+        session: AsyncSession,
+        policy: BookingPolicy,
+        requests: Sequence[tuple[User, BookingCreate]],
+        views: bool,
+        taken: Collection[uuid.UUID] | None,
+    ) -> _Batch:
+        """The batch, with the rooms, taken ids (unless given) and surroundings its requests
+        meet."""
+        wanted = [data for _, data in requests]
+        rooms: dict[int, Room] = {}
+        labels: dict[int, str] = {}
+        if wanted:
+            found = await session.execute(
+                select(Room, col(Building.code))
+                .join(Building, col(Building.id) == col(Room.building_id))
+                .where(col(Room.id).in_(sorted({data.room_id for data in wanted})))
             )
+            for room, building_code in found:
+                rooms[id_of(room)] = room
+                labels[id_of(room)] = f"{building_code}/{room.code}"
+        ids = [data.id for data in wanted if data.id is not None]
+        if taken is None and ids:
+            known = await session.execute(select(col(Booking.id)).where(col(Booking.id).in_(ids)))
+            taken = list(known.scalars())
+        slots = [(data.room_id, data.start, data.end) for data in wanted if data.room_id in rooms]
+        return cls(
+            session,
+            policy,
+            actors=[actor for actor, _ in requests],
+            requests=wanted,
+            views=views,
+            rooms=rooms,
+            labels=labels,
+            taken=set(taken or ()),
+            around=await Surroundings.load(session, policy, rooms, slots),
+            outcomes=[None] * len(wanted),
         )
-        self.blackouts = [(b.room_id, b.building_id, b.start, b.end) for b in blackouts]
-        dialect = session.get_bind().dialect
-        slots = [(d.room_id, d.start, d.end) for d in self.requests if d.room_id in self.rooms]
-        in_the_way = await session.execute(_IN_THE_WAY[dialect.name], _wanted(dialect, slots))
-        for room_id, start, end in set(in_the_way.all()):  # two requests may meet one booking
-            self.busy.setdefault(room_id, _Busy()).add(start, end)
-
-    def _spans(self) -> dict[int, tuple[datetime, datetime]]:
-        """For each known room, the earliest start and latest end requested in it."""
-        spans: dict[int, tuple[datetime, datetime]] = {}
-        for data in self.requests:
-            if data.room_id in self.rooms:
-                start, end = spans.get(data.room_id, (data.start, data.end))
-                spans[data.room_id] = (min(start, data.start), max(end, data.end))
-        return spans
 
     def clear(self, index: int) -> dict[str, Any] | None:
         """The row to insert if request ``index`` passes every check cleanly, else ``None``."""
@@ -210,21 +300,17 @@ class _Batch:
             return None
         if data.owner is not None and data.owner.lower() != actor.username:
             return None
-        for room_id, building_id, start, end in self.blackouts:
-            if (room_id == room.id or building_id == room.building_id) and overlaps(
-                start, end, data.start, data.end
-            ):
-                return None
-        if rule_problems(room, data.start, data.end, [], self.policy):
+        if self.around.rules_broken(room, data.start, data.end):
             return None
-        busy = self.busy.get(data.room_id)
-        if busy is not None and busy.clashes(data.start, data.end):
+        if self.around.booked(data.room_id, data.start, data.end):
             return None
         return booking_row(data, id_of(actor), utcnow())
 
-    def hold(self, room_id: int, start: datetime, end: datetime, booking_id: uuid.UUID) -> None:
-        """Count a booking of this batch as taken for the requests after it."""
-        self.busy.setdefault(room_id, _Busy()).add(start, end)
+    def hold(
+        self, index: int, room_id: int, start: datetime, end: datetime, booking_id: uuid.UUID
+    ) -> None:
+        """Count request ``index``'s booking as taken for the requests after it."""
+        self.around.hold(room_id, start, end, index)
         self.taken.add(booking_id)
 
     async def insert_ready(self) -> None:
@@ -263,7 +349,7 @@ class _Batch:
             self.outcomes[index] = error
             return
         self.outcomes[index] = Created(view.id, view.version, view if self.views else None)
-        self.hold(view.room_id, view.start, view.end, view.id)
+        self.hold(index, view.room_id, view.start, view.end, view.id)
 
 
 _INSTANTS = ARRAY(UTCDateTime())
@@ -319,10 +405,31 @@ def _in_the_way(wanted: FromClause) -> Select[int, datetime, datetime]:
 
 #: Built once per dialect: building a statement is not free.
 _IN_THE_WAY = {name: _in_the_way(wanted) for name, wanted in _WANTED.items()}
+#: Every confirmed booking that overlaps a wanted slot.
+_OVERLAPPING = {
+    name: select(Booking).join(
+        wanted,
+        and_(
+            col(Booking.room_id) == wanted.c.room_id,
+            is_confirmed(),
+            col(Booking.end) > wanted.c.start,
+            col(Booking.start) < wanted.c.end,
+        ),
+    )
+    for name, wanted in _WANTED.items()
+}
 
 
-def _wanted(dialect: Dialect, slots: list[tuple[int, datetime, datetime]]) -> dict[str, Any]:
-    """The parameters of ``_IN_THE_WAY`` for these slots (at least one)."""
+async def bookings_over(session: AsyncSession, slots: Sequence[Slot]) -> list[Booking]:
+    """The confirmed bookings that overlap any of ``slots`` (at least one), in start order, in
+    one statement: the bookings a report of clashes names."""
+    dialect = session.get_bind().dialect
+    found = await session.execute(_OVERLAPPING[dialect.name], _wanted(dialect, slots))
+    return sorted(found.scalars().unique(), key=lambda booking: (booking.start, booking.id))
+
+
+def _wanted(dialect: Dialect, slots: Sequence[Slot]) -> dict[str, Any]:
+    """The parameters of ``_WANTED`` for these slots (at least one)."""
     if dialect.name == "postgresql":
         room_ids, starts, ends = zip(*slots, strict=True)
         return {"room_ids": list(room_ids), "starts": list(starts), "ends": list(ends)}

@@ -289,8 +289,9 @@ class _BookingRows:
         requests = [data for _, data in queued.values()]
         try:
             async with self.session.begin_nested():
+                # No queued id is stored: ``stored`` was read in this transaction.
                 outcomes = await booking_batch.create_bookings(
-                    self.session, self.actor, requests, self.policy
+                    self.session, self.actor, requests, self.policy, taken=()
                 )
         except IntegrityError:
             # A constraint besides the overlap one refused a booking (its room was deleted

@@ -5,30 +5,36 @@ from __future__ import annotations
 import base64
 import binascii
 import uuid
-from collections.abc import Sequence
-from datetime import time
-from typing import Any
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, time
+from typing import Any, NamedTuple
 
 from pydantic import ValidationError
 from sqlalchemy import select, tuple_
+from sqlalchemy.dialects.postgresql import insert as postgres_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col
+from sqlmodel import SQLModel, col
 
+from compax_server.changelog import note_written
 from compax_server.db import Database
 from compax_server.models import Blackout, Booking, Building, Room, Series, Term, User
+from compax_server.services.booking_batch import Surroundings, bookings_over, rules_broken
 from compax_server.services.booking_views import views_of
 from compax_server.services.bookings import (
     CONFIRMED,
     clash,
+    insert_bookings,
     is_overlap_violation,
     log_override,
     owner_for,
     refuse_or_override,
     room_to_book,
-    rule_problems,
 )
-from compax_server.services.common import fields_of, get_or_404, utcnow
+from compax_server.services.campus import rooms_by_key
+from compax_server.services.common import fields_of, get_or_404, id_of, utcnow
 from compax_server.services.policy import BookingPolicy
 from sync.errors import (
     CompaxError,
@@ -59,6 +65,17 @@ from sync.schemas import (
 )
 
 MAX_OCCURRENCES = 1000
+#: How many times a timetable request is judged afresh when a concurrent writer took a slot
+#: (or a course's key) between the check and the insert, before its rows are refused.
+RACE_ATTEMPTS = 3
+#: Why a series was not booked although its check passed: a concurrent writer got there first.
+TAKEN_MEANWHILE = "Another booking took one of these dates meanwhile; try again to see which"
+
+_SERIES = SQLModel.metadata.tables["series"]
+_INSERT_SERIES = {
+    "postgresql": postgres_insert(_SERIES).on_conflict_do_nothing().returning(_SERIES.c.id),
+    "sqlite": sqlite_insert(_SERIES).on_conflict_do_nothing().returning(_SERIES.c.id),
+}
 
 
 def series_public(series: Series) -> SeriesPublic:
@@ -104,10 +121,7 @@ def occurrence_clashes(
     for index, occurrence in enumerate(occurrences):
         problems: list[CompaxError | Booking] = []
         if check_rules:
-            around = [
-                b for b in blackouts if overlaps(b.start, b.end, occurrence.start, occurrence.end)
-            ]
-            problems += rule_problems(room, occurrence.start, occurrence.end, around, policy)
+            problems += rules_broken(room, occurrence.start, occurrence.end, blackouts, policy)
         problems += [
             b for b in bookings if overlaps(b.start, b.end, occurrence.start, occurrence.end)
         ]
@@ -161,7 +175,7 @@ async def create_series(
                     f"{len(reports)} of {len(occurrences)} dates clash; nothing was booked",
                     dates=list(reports.values()),
                 )
-            series = _new_series(data, owner)
+            series = Series(**_series_row(data, id_of(owner), utcnow()))
             session.add(series)
             await session.flush()
             if broken:
@@ -173,19 +187,19 @@ async def create_series(
                     series_id=series.id,
                 )
             kept = [o for i, o in enumerate(occurrences) if i not in reports]
-            created = await _store_occurrences(session, series, kept)
+            rows = _occurrence_rows(fields_of(series), kept, series.created_at)
+            if len(await insert_bookings(session, rows)) < len(rows):
+                raise SeriesConflict(TAKEN_MEANWHILE)
             skipped = [SkippedDate.model_validate(r) for r in reports.values()]
             return SeriesResult(
                 series=series_public(series),
-                created=await views_of(session, created, actor),
+                created=await views_of(session, [row["id"] for row in rows], actor),
                 skipped=skipped,
             )
     except IntegrityError as exc:
         if not is_overlap_violation(exc):
             raise
-        raise SeriesConflict(
-            "Another booking took one of these dates meanwhile; try again to see which"
-        ) from None
+        raise SeriesConflict(TAKEN_MEANWHILE) from None
 
 
 def _check_count(occurrences: Sequence[Occurrence]) -> None:
@@ -199,44 +213,48 @@ def _check_count(occurrences: Sequence[Occurrence]) -> None:
         )
 
 
-def _new_series(data: SeriesCreate, owner: User, **timetable: Any) -> Series:
-    now = utcnow()
-    assert owner.id is not None
-    return Series(
+def _series_row(
+    data: SeriesCreate, owner_id: int, now: datetime, **timetable: Any
+) -> dict[str, Any]:
+    """The ``series`` row ``data`` asks for, owned by ``owner_id``; a timetable's series also
+    carries its course (``timetable``)."""
+    return {
         **fields_of(data, exclude=["id", "owner", "on_conflict", "override", "override_reason"]),
-        id=data.id or uuid.uuid4(),
-        owner_id=owner.id,
-        created_at=now,
-        updated_at=now,
+        "id": data.id or uuid.uuid4(),
+        "owner_id": owner_id,
+        "status": CONFIRMED,
+        "version": 1,
+        "created_at": now,
+        "updated_at": now,
         **timetable,
-    )
+    }
 
 
-async def _store_occurrences(
-    session: AsyncSession, series: Series, occurrences: Sequence[Occurrence]
-) -> list[uuid.UUID]:
-    now = utcnow()
-    bookings = [
-        Booking(
-            id=uuid.uuid4(),
-            room_id=series.room_id,
-            start=o.start,
-            end=o.end,
-            title=series.title,
-            purpose=series.purpose,
-            attendees=series.attendees,
-            private=series.private,
-            notes=series.notes,
-            owner_id=series.owner_id,
-            series_id=series.id,
-            created_at=now,
-            updated_at=now,
-        )
-        for o in occurrences
+def _occurrence_rows(
+    series: Mapping[str, Any], occurrences: Sequence[Occurrence], now: datetime
+) -> list[dict[str, Any]]:
+    """The ``bookings`` rows of the series' occurrences: its room, title and owner at each
+    occurrence's times."""
+    return [
+        {
+            "id": uuid.uuid4(),
+            "room_id": series["room_id"],
+            "start": occurrence.start,
+            "end": occurrence.end,
+            "title": series["title"],
+            "purpose": series["purpose"],
+            "attendees": series["attendees"],
+            "private": series["private"],
+            "notes": series["notes"],
+            "owner_id": series["owner_id"],
+            "status": CONFIRMED,
+            "series_id": series["id"],
+            "version": 1,
+            "created_at": now,
+            "updated_at": now,
+        }
+        for occurrence in occurrences
     ]
-    session.add_all(bookings)
-    await session.flush()
-    return [b.id for b in bookings]
 
 
 async def read_series(session: AsyncSession, series_id: uuid.UUID) -> SeriesPublic:
@@ -259,6 +277,7 @@ async def import_timetable(
 
     A dry run reports what would be created and every clash, including clashes between rows of
     the same upload, and changes nothing. Importing the same timetable again changes nothing.
+    The rows are judged together and the ones that pass go in together (``_Timetable``).
     """
     results: dict[int, TimetableRowResult] = {}
     planned: list[tuple[int, TimetableRow]] = []
@@ -269,10 +288,8 @@ async def import_timetable(
             results[index] = _rejected(index, field_errors(exc))
     async with db.write() as session:
         term = await get_or_404(session, Term, term_id, "term")
-        rooms = await _rooms_by_code(session, [(row.building, row.room) for _, row in planned])
-        taken: list[
-            tuple[int, Occurrence, int]
-        ] = []  # (row index, occurrence, room id) this upload
+        rooms = await rooms_by_key(session, [(row.building, row.room) for _, row in planned])
+        courses = []
         for index, row in planned:
             room = rooms.get((row.building, row.room))
             if room is None:
@@ -280,9 +297,9 @@ async def import_timetable(
                     index, [FieldError("room", f"no room {row.building}/{row.room}")]
                 )
                 continue
-            results[index] = await _import_row(
-                session, actor, term, index, row, room, policy, taken, dry_run=dry_run
-            )
+            courses.append(_Course(index, row, room, uuid.uuid4()))
+        timetable = _Timetable(session, actor, term, policy, dry_run)
+        results.update(await timetable.book(courses))
         if dry_run:
             await session.rollback()
     ordered = [results[i] for i in sorted(results)]
@@ -300,22 +317,6 @@ def _rejected(
     )
 
 
-async def _rooms_by_code(
-    session: AsyncSession, keys: Sequence[tuple[str, str]]
-) -> dict[tuple[str, str], Room]:
-    if not keys:
-        return {}
-    rows = await session.execute(
-        select(Room, col(Building.code))
-        .join(Building)
-        .where(
-            col(Room.code).in_({room for _, room in keys}),
-            col(Building.code).in_({b for b, _ in keys}),
-        )
-    )
-    return {(code, room.code): room for room, code in rows}
-
-
 def _pattern(term: Term, row: TimetableRow) -> SeriesPattern:
     return SeriesPattern(
         frequency=Frequency.WEEKLY,
@@ -327,97 +328,316 @@ def _pattern(term: Term, row: TimetableRow) -> SeriesPattern:
     )
 
 
-async def _import_row(
-    session: AsyncSession,
-    actor: User,
-    term: Term,
-    index: int,
-    row: TimetableRow,
-    room: Room,
-    policy: BookingPolicy,
-    taken: list[tuple[int, Occurrence, int]],
-    *,
-    dry_run: bool,
-) -> TimetableRowResult:
-    existing = (
-        await session.execute(
-            select(Series).where(
-                col(Series.term_id) == term.id,
-                col(Series.course_code) == row.course_code,
-                col(Series.weekday_key) == row.weekday.value,
-                col(Series.start_time) == row.start,
+#: A course session's natural key in its term: course code, weekday and start.
+CourseKey = tuple[str, str, time]
+
+
+@dataclass(frozen=True)
+class _Course:
+    """A timetable row of the request with its position, its room and its series' id (kept
+    when the request is judged again, so that a repeated row names the same series)."""
+
+    index: int
+    row: TimetableRow
+    room: Room
+    series_id: uuid.UUID
+
+    @property
+    def key(self) -> CourseKey:
+        return self.row.course_code, self.row.weekday.value, self.row.start
+
+    @property
+    def room_id(self) -> int:
+        return id_of(self.room)
+
+
+class _Timetabled(NamedTuple):
+    """A course session already timetabled in the term: its series (none yet in a dry run),
+    room and end."""
+
+    series_id: uuid.UUID | None
+    room_id: int
+    end: time
+
+
+@dataclass(frozen=True)
+class _Bookable:
+    """A row that passed every check: the series it makes and that series' dates."""
+
+    course: _Course
+    series: dict[str, Any]
+    dates: list[Occurrence]
+
+
+@dataclass
+class _Judged:
+    """The answers of a judged request, but for its bookable rows, which still go in."""
+
+    results: dict[int, TimetableRowResult] = field(default_factory=dict)
+    bookable: list[_Bookable] = field(default_factory=list)
+
+
+@dataclass
+class _Timetable:
+    """The rows of one timetable request, judged and booked together.
+
+    What the database holds around all their dates is read at once (the series already
+    timetabled, the blackouts, the booking in the way of each date: ``Surroundings``, shared
+    with the batch booking core); each row is then checked in memory, in order, with the
+    rules a single booking is checked by, the rows before it that pass counting as booked;
+    the rows that pass go in with one insert of series and one of bookings. A row that does
+    not pass is answered with every clashing date, the bookings in its way read in one more
+    statement for all such rows.
+    """
+
+    session: AsyncSession
+    actor: User
+    term: Term
+    policy: BookingPolicy
+    dry_run: bool
+    #: The pattern and dates of each weekday, start and end met, expanded once.
+    patterns: dict[tuple[Weekday, time, time], tuple[SeriesPattern, list[Occurrence]]] = field(
+        default_factory=dict
+    )
+
+    async def book(self, courses: Sequence[_Course]) -> dict[int, TimetableRowResult]:
+        """Every row's answer, the rows that pass booked unless this is a dry run.
+
+        The database has the last word: when its insert skips a row (a concurrent writer took
+        one of the dates, or the course, after the check), nothing of the insert is kept and
+        the rows are judged again, which now sees that writer's booking; after
+        ``RACE_ATTEMPTS`` such races the rows that would go in are refused instead.
+        """
+        for _ in range(RACE_ATTEMPTS):
+            judged = await self._judge(courses)
+            if self.dry_run or await self._insert(judged.bookable):
+                for item in judged.bookable:
+                    judged.results[item.course.index] = TimetableRowResult(
+                        index=item.course.index,
+                        status="would_create" if self.dry_run else "created",
+                        series_id=self._made(item.course),
+                        occurrences=len(item.dates),
+                    )
+                return judged.results
+        for item in judged.bookable:
+            index = item.course.index
+            judged.results[index] = _rejected(index, [FieldError("room", TAKEN_MEANWHILE)])
+        return judged.results
+
+    async def _judge(self, courses: Sequence[_Course]) -> _Judged:
+        """Answer every row but the bookable ones, which are returned to be inserted."""
+        judged = _Judged()
+        timetabled = await self._timetabled(courses)
+        # A term already under way is timetabled from now on: its past dates are history.
+        now = self.policy.clock()
+        candidates: list[tuple[_Course, list[Occurrence]]] = []
+        for course in courses:
+            known = timetabled.get(course.key)
+            if known is not None:
+                judged.results[course.index] = _again(course, known)
+                continue
+            dates = [o for o in self._dates(course.row)[1] if o.start >= now]
+            if not dates:
+                error = FieldError("weekday", "the term has no such teaching day left")
+                judged.results[course.index] = _rejected(course.index, [error])
+                continue
+            candidates.append((course, dates))
+        rooms = {course.room_id: course.room for course, _ in candidates}
+        slots = [(c.room_id, o.start, o.end) for c, dates in candidates for o in dates]
+        around = await Surroundings.load(self.session, self.policy, rooms, slots)
+        made: dict[CourseKey, _Timetabled] = {}
+        clashing: list[tuple[_Course, list[Occurrence]]] = []
+        for course, dates in candidates:
+            known = made.get(course.key)
+            if known is not None:
+                judged.results[course.index] = _again(course, known)
+                continue
+            if any(
+                around.booked(course.room_id, o.start, o.end)
+                or around.rules_broken(course.room, o.start, o.end)
+                for o in dates
+            ):
+                clashing.append((course, dates))
+                continue
+            try:
+                series = self._series_row(course)
+            except ValidationError as exc:
+                errors = [_row_field(error) for error in field_errors(exc)]
+                judged.results[course.index] = _rejected(course.index, errors)
+                continue
+            judged.bookable.append(_Bookable(course, series, dates))
+            made[course.key] = _Timetabled(self._made(course), course.room_id, course.row.end)
+            for o in dates:
+                around.hold(course.room_id, o.start, o.end, course.index)
+        if clashing:
+            judged.results.update(await self._clashes(clashing, around))
+        return judged
+
+    def _made(self, course: _Course) -> uuid.UUID | None:
+        """The id of the series a bookable row makes; none in a dry run, which makes none."""
+        return None if self.dry_run else course.series_id
+
+    async def _timetabled(self, courses: Sequence[_Course]) -> dict[CourseKey, _Timetabled]:
+        """The term's series with the courses' keys, in one query."""
+        if not courses:
+            return {}
+        found = await self.session.execute(
+            select(
+                col(Series.course_code),
+                col(Series.weekday_key),
+                col(Series.start_time),
+                col(Series.id),
+                col(Series.room_id),
+                col(Series.end_time),
+            ).where(
+                col(Series.term_id) == self.term.id,
+                col(Series.course_code).in_(sorted({c.row.course_code for c in courses})),
             )
         )
-    ).scalar_one_or_none()
-    if existing is not None:
-        if existing.room_id == room.id and existing.end_time == row.end:
-            return TimetableRowResult(index=index, status="unchanged", series_id=existing.id)
-        return _rejected(
-            index,
-            [
-                FieldError(
-                    "course_code",
-                    f"{row.course_code} on {row.weekday.value} at {row.start:%H:%M} "
-                    "is already timetabled with another room or end; cancel that series first",
-                )
-            ],
+        return {
+            (code or "", day or "", start): _Timetabled(series_id, room_id, end)
+            for code, day, start, series_id, room_id, end in found
+        }
+
+    def _dates(self, row: TimetableRow) -> tuple[SeriesPattern, list[Occurrence]]:
+        """The row's weekly pattern over the term and its dates, minus the term's holidays."""
+        key = (row.weekday, row.start, row.end)
+        if key not in self.patterns:
+            pattern = _pattern(self.term, row)
+            self.patterns[key] = pattern, expand(pattern, self.policy.zone, self.term.holidays)
+        return self.patterns[key]
+
+    def _series_row(self, course: _Course) -> dict[str, Any]:
+        """The ``series`` row a bookable row makes; ``ValidationError`` if the series it asks
+        for is not a valid one."""
+        row = course.row
+        data = SeriesCreate(
+            id=course.series_id,
+            room_id=course.room_id,
+            title=f"{row.course_code} {row.course_name}".strip(),
+            purpose=Purpose.CLASS,
+            attendees=row.attendees,
+            term_id=self.term.id,
+            **fields_of(self._dates(row)[0]),
         )
-    # A term already under way is timetabled from now on: its past dates are history.
-    now = policy.clock()
-    occurrences = [
-        o for o in expand(_pattern(term, row), policy.zone, term.holidays) if o.start >= now
-    ]
-    if not occurrences:
-        return _rejected(index, [FieldError("weekday", "the term has no such teaching day left")])
-    bookings, blackouts = await _span_bookings(session, room, occurrences)
-    clashes = occurrence_clashes(room, occurrences, bookings, blackouts, policy)
-    reports = [_clash_report(occurrences[i], ps, policy) for i, ps in clashes.items()]
-    for other_index, other, other_room in taken:
-        if other_room != room.id:
-            continue
-        for occurrence in occurrences:
-            if overlaps(other.start, other.end, occurrence.start, occurrence.end):
-                reports.append(
-                    {
-                        "date": occurrence.day,
-                        "problems": [
-                            {
-                                "type": "room-overlap",
-                                "detail": f"clashes with row {other_index} of this upload",
-                                "row": other_index,
-                            }
-                        ],
-                    }
-                )
-    if reports:
-        return _rejected(index, [FieldError("room", f"{len(reports)} dates clash")], reports)
-    taken.extend((index, occurrence, room.id or 0) for occurrence in occurrences)
-    if dry_run:
-        return TimetableRowResult(index=index, status="would_create", occurrences=len(occurrences))
-    data = SeriesCreate(
-        room_id=room.id or 0,
-        title=f"{row.course_code} {row.course_name}".strip(),
-        purpose=Purpose.CLASS,
-        attendees=row.attendees,
-        term_id=term.id,
-        **fields_of(_pattern(term, row)),
-    )
-    async with session.begin_nested():
-        series = _new_series(
+        return _series_row(
             data,
-            actor,
+            id_of(self.actor),
+            utcnow(),
             course_code=row.course_code,
             course_name=row.course_name,
             department=row.department,
             year_group=row.year_group,
             weekday_key=row.weekday.value,
         )
-        session.add(series)
-        await session.flush()
-        await _store_occurrences(session, series, occurrences)
-    return TimetableRowResult(
-        index=index, status="created", series_id=series.id, occurrences=len(occurrences)
+
+    async def _clashes(
+        self, clashing: Sequence[tuple[_Course, list[Occurrence]]], around: Surroundings
+    ) -> dict[int, TimetableRowResult]:
+        """The answers of rows with clashing dates: each date with the rules it breaks and the
+        bookings in its way, then each clash with an earlier row of the request."""
+        slots = [
+            (course.room_id, o.start, o.end)
+            for course, dates in clashing
+            for o in dates
+            if around.booked(course.room_id, o.start, o.end)
+        ]
+        in_the_way: dict[int, list[Booking]] = {}
+        for booking in await bookings_over(self.session, slots) if slots else []:
+            in_the_way.setdefault(booking.room_id, []).append(booking)
+        results = {}
+        for course, dates in clashing:
+            room_bookings = in_the_way.get(course.room_id, [])
+            clashes = occurrence_clashes(
+                course.room, dates, room_bookings, around.blackouts, self.policy
+            )
+            reports = [_clash_report(dates[i], ps, self.policy) for i, ps in clashes.items()]
+            reports += _upload_clashes(course, dates, around)
+            error = (
+                FieldError("room", f"{len(reports)} dates clash")
+                if reports
+                else FieldError("room", TAKEN_MEANWHILE)  # what was in the way went meanwhile
+            )
+            results[course.index] = _rejected(course.index, [error], reports)
+        return results
+
+    async def _insert(self, bookable: Sequence[_Bookable]) -> bool:
+        """Insert the series and the bookings of the bookable rows, one statement each, and
+        note them in the change log; ``False``, with nothing kept, if the database skipped
+        any (a concurrent writer took one of the dates or courses first)."""
+        if not bookable:
+            return True
+        now = utcnow()
+        series = [item.series for item in bookable]
+        bookings = [
+            row for item in bookable for row in _occurrence_rows(item.series, item.dates, now)
+        ]
+        # In room and time order: two such inserts that meet then mostly wait for each other
+        # in the same order, so a deadlock between them (answered 503, retried) is rare.
+        bookings.sort(key=lambda row: (row["room_id"], row["start"]))
+        statement = _INSERT_SERIES[self.session.get_bind().dialect.name]
+        try:
+            async with self.session.begin_nested():
+                made = list((await self.session.execute(statement, series)).scalars())
+                booked = await insert_bookings(self.session, bookings)
+                if len(made) < len(series) or len(booked) < len(bookings):
+                    raise _Skipped
+        except (_Skipped, IntegrityError) as exc:
+            if isinstance(exc, IntegrityError) and not is_overlap_violation(exc):
+                raise
+            return False
+        note_written(self.session, "series", made)
+        return True
+
+
+def _again(course: _Course, known: _Timetabled) -> TimetableRowResult:
+    """The answer to a row whose course session is timetabled already (in the database, or by
+    an earlier row of the request): unchanged if it is the same, else refused."""
+    if known.room_id == course.room_id and known.end == course.row.end:
+        return TimetableRowResult(index=course.index, status="unchanged", series_id=known.series_id)
+    row = course.row
+    message = (
+        f"{row.course_code} on {row.weekday.value} at {row.start:%H:%M} "
+        "is already timetabled with another room or end; cancel that series first"
     )
+    return _rejected(course.index, [FieldError("course_code", message)])
+
+
+def _row_field(error: FieldError) -> FieldError:
+    """An error of the series a row asks for, named by the row's column: the series' title is
+    the course code and name."""
+    if error.field == "title":
+        return FieldError("course_name", f"with the course code, {error.message.lower()}")
+    return error
+
+
+def _upload_clashes(
+    course: _Course, dates: Sequence[Occurrence], around: Surroundings
+) -> list[dict[str, Any]]:
+    """A clash report for each date of an earlier row of the request that one of ``dates``
+    overlaps in the same room, by that row and its date."""
+    held = sorted(
+        (holder, start, position, occurrence.day)
+        for position, occurrence in enumerate(dates)
+        for holder, start in around.held_over(course.room_id, occurrence.start, occurrence.end)
+    )
+    return [
+        {
+            "date": day,
+            "problems": [
+                {
+                    "type": "room-overlap",
+                    "detail": f"clashes with row {holder} of this upload",
+                    "row": holder,
+                }
+            ],
+        }
+        for holder, _, _, day in held
+    ]
+
+
+class _Skipped(Exception):
+    """The database skipped a row of a timetable's insert: undo it and judge again."""
 
 
 async def list_timetable(
