@@ -4,8 +4,10 @@ Starts a real ``compax server run`` process on a fresh database, then drives the
 engine (``sync.Engine``) over HTTP, as the CLI and the TUI do:
 
 1. push N offline bookings (queued locally, then one ``sync``): mutations per second;
-2. pull M changes into an empty replica, beside ``sqlite-utils`` inserting the same rows into a
-   local SQLite file in the same run (the limit it is compared to);
+2. pull M changes into an empty replica (several times, each into a new one: the median
+   counts), with the CPU time each side spent per change (the server process, the client
+   process, and on Postgres the server's backends), beside ``sqlite-utils`` inserting the same
+   rows into a local SQLite file in the same run (the limit it is compared to);
 3. a sync with nothing new: round-trip latency.
 
     python benchmarks/bench_sync.py                          # SQLite server
@@ -56,6 +58,9 @@ def parse() -> argparse.Namespace:
     )
     parser.add_argument("--push", type=int, default=10_000, help="offline bookings to push")
     parser.add_argument("--pull", type=int, default=100_000, help="changes to pull")
+    parser.add_argument(
+        "--pull-runs", type=int, default=3, help="pulls into new replicas; the median counts"
+    )
     parser.add_argument("--idle", type=int, default=50, help="idle syncs to time")
     return parser.parse_args()
 
@@ -219,27 +224,72 @@ async def add_server_bookings(database: Database, rooms: list[int], total: int) 
         await session.execute(update(ChangeCounter).where(ChangeCounter.id == 1).values(value=seq))
 
 
-async def bench_pull(url: str, expected: int, workdir: Path) -> dict[str, float]:
-    engine = Engine(Profile.load("puller"))
-    await engine.sign_in(url, "puller", PASSWORD)
-    async with engine.http() as http:
-        started = time.perf_counter()
-        pulled, _, _ = await engine._pull(http)
-        elapsed = time.perf_counter() - started
+def process_cpu_seconds(pid: int) -> float:
+    """User and system CPU seconds that process ``pid`` has used so far (Linux ``/proc``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def postgres_cpu_seconds(database: str | None) -> float:
+    """CPU seconds used so far by the Postgres backends connected to ``database`` (none for
+    a SQLite server)."""
+    total = 0.0
+    if database is None:
+        return total
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if f" {database} ".encode() in (entry / "cmdline").read_bytes():
+                total += process_cpu_seconds(int(entry.name))
+        except OSError:  # the process ended meanwhile
+            continue
+    return total
+
+
+async def bench_pull(
+    url: str, expected: int, workdir: Path, runs: int, server_pid: int, database: str | None
+) -> dict[str, float]:
+    """Pull everything into ``runs`` new replicas: the median run's rate and CPU per change."""
+    results = []
+    for run in range(runs):
+        engine = Engine(Profile.load(f"puller-{run}"))
+        await engine.sign_in(url, "puller", PASSWORD)
+        async with engine.http() as http:
+            server, postgres = process_cpu_seconds(server_pid), postgres_cpu_seconds(database)
+            client, started = time.process_time(), time.perf_counter()
+            pulled, _, _ = await engine._pull(http)
+            elapsed = time.perf_counter() - started
+            client = time.process_time() - client
+            server = process_cpu_seconds(server_pid) - server
+            postgres = postgres_cpu_seconds(database) - postgres
+        assert pulled >= expected, (pulled, expected)
+        results.append(
+            {
+                "changes": pulled,
+                "seconds": elapsed,
+                "per_second": pulled / elapsed,
+                "server_us": server / pulled * 1e6,
+                "client_us": client / pulled * 1e6,
+                "postgres_us": postgres / pulled * 1e6,
+            }
+        )
+        if run < runs - 1:
+            engine.close()
     with engine.replica.read() as db:
         rows = [json.loads(r[0]) for r in db.execute("SELECT row FROM bookings")]
     engine.close()
-    assert pulled >= expected, (pulled, expected)
     limit_db = sqlite_utils.Database(workdir / "limit.sqlite3")
     limit_db.enable_wal()
     flat = [{**row, "id": str(row["id"])} for row in rows]
     started = time.perf_counter()
     limit_db["bookings"].insert_all(flat, pk="id", batch_size=2000)
     limit_seconds = time.perf_counter() - started
+    median = sorted(results, key=lambda result: result["per_second"])[len(results) // 2]
     return {
-        "changes": pulled,
-        "seconds": elapsed,
-        "per_second": pulled / elapsed,
+        **median,
+        "slowest": min(result["per_second"] for result in results),
+        "fastest": max(result["per_second"] for result in results),
         "limit_rows": len(flat),
         "limit_per_second": len(flat) / limit_seconds,
     }
@@ -278,7 +328,7 @@ async def main() -> None:
         rooms = await make_rooms(url)
         push = await bench_push(url, rooms, args.push)
         await add_server_bookings(database, rooms, args.pull)
-        pull = await bench_pull(url, args.pull, workdir)
+        pull = await bench_pull(url, args.pull, workdir, args.pull_runs, server.pid, dropped)
         idle = await bench_idle(url, args.idle)
     finally:
         server.terminate()
@@ -296,7 +346,13 @@ async def main() -> None:
     )
     print(
         f"| pull {pull['changes']:,} changes into an empty replica "
-        f"| {pull['per_second']:,.0f} changes/s ({pull['seconds']:.1f} s) | ≥ 50,000/s |"
+        f"| {pull['per_second']:,.0f} changes/s ({pull['seconds']:.1f} s; median of "
+        f"{args.pull_runs}, {pull['slowest']:,.0f}–{pull['fastest']:,.0f}) | ≥ 50,000/s |"
+    )
+    postgres = f", Postgres {pull['postgres_us']:.1f} µs" if dropped else ""
+    print(
+        f"| CPU per change pulled (median run) | server {pull['server_us']:.1f} µs{postgres}, "
+        f"client {pull['client_us']:.1f} µs | |"
     )
     print(
         f"| sqlite-utils `insert_all` of the same {pull['limit_rows']:,} rows (the limit) "

@@ -17,7 +17,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.pool import QueuePool
 
-from sync.protocol import MutationResult, MutationStatus, Op, PullResponse, PushRequest
+from sync.protocol import MutationResult, MutationStatus, Op, PushRequest
 
 MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
 #: Request latency buckets in seconds: from a cached read to a slow bulk import.
@@ -114,10 +114,10 @@ class Metrics:
                 reason = str((result.problem or {}).get("type", "unknown")) if rejected else None
                 self.count_booking("sync", reason)
 
-    def count_pull(self, response: PullResponse) -> None:
-        """A pull and the changes it sent."""
+    def count_pull(self, changes: int) -> None:
+        """A pull and the number of changes it sent."""
         self.sync_pulls.inc()
-        self.sync_pulled_changes.inc(len(response.changes))
+        self.sync_pulled_changes.inc(changes)
 
     def sample_pool(self, engine: AsyncEngine) -> None:
         """Record how many of the engine's pooled connections are in use and idle now."""

@@ -32,7 +32,7 @@ from sync.profiles import Profile
 from sync.protocol import SCHEMA_VERSION, Op
 from sync.reads import Reads, instant_of
 from sync.recurrence import Occurrence, expand
-from sync.replica import Replica, instant, now_text
+from sync.replica import PULLED_PAGE, PulledPage, Replica, instant, now_text
 from sync.rules import shifted
 from sync.schemas import BookingCreate, Holiday, Scope, SeriesCreate
 
@@ -260,45 +260,46 @@ class Engine:
         try:
             while True:
                 page = await fetching
-                if page["has_more"]:
-                    fetching = asyncio.ensure_future(
-                        self._pull_page(http, page["cursor"], client_id)
-                    )
+                if page.has_more:
+                    fetching = asyncio.ensure_future(self._pull_page(http, page.cursor, client_id))
                 pulled += await asyncio.to_thread(self._apply_page, page)
-                was_reset = was_reset or page["reset"]
-                if not page["has_more"]:
-                    return pulled, page["cursor"], was_reset
+                was_reset = was_reset or page.reset
+                if not page.has_more:
+                    return pulled, page.cursor, was_reset
         finally:
             if not fetching.done():
                 fetching.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await fetching
 
-    async def _pull_page(self, http: Http, cursor: int, client_id: str | None) -> Any:
-        return await http.request(
+    async def _pull_page(self, http: Http, cursor: int, client_id: str | None) -> PulledPage:
+        """One page of changes after ``cursor``, its rows left as the server's JSON text."""
+        page: PulledPage = await http.request(
             "GET",
             "/api/v1/sync/pull",
             params={"cursor": cursor, "limit": PULL_PAGE, "client_id": client_id},
+            decode=PULLED_PAGE.decode,
         )
+        return page
 
-    def _apply_page(self, page: dict[str, Any]) -> int:
+    def _apply_page(self, page: PulledPage) -> int:
         """Apply one pulled page and its cursor in one replica transaction; changes applied."""
         with self.replica.write() as db:
-            if page["reset"]:
+            if page.reset:
                 self.replica.drop_server_rows()
-            applied = self.replica.apply_changes(page["changes"])
-            if not page["has_more"] and page["last_mutation_id"] is not None:
+            applied = self.replica.apply_pulled(page.changes)
+            if not page.has_more and page.last_mutation_id is not None:
                 confirmed = [
                     row[0]
                     for row in db.execute(
                         "SELECT mid FROM outbox WHERE status = 'applied' AND mid <= ?",
-                        [page["last_mutation_id"]],
+                        [page.last_mutation_id],
                     )
                 ]
                 for mid in confirmed:
                     db.execute("DELETE FROM pending_bookings WHERE mid = ?", [mid])
                     db.execute("DELETE FROM outbox WHERE mid = ?", [mid])
-            self.replica.set_state(cursor=page["cursor"])
+            self.replica.set_state(cursor=page.cursor)
         return applied
 
     # --- local changes --------------------------------------------------------------------

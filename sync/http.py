@@ -10,8 +10,9 @@ imports it, and offline work (the TUI's first screen, local reads) should not wa
 from __future__ import annotations
 
 import asyncio
+import json as json_module
 import random
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -51,8 +52,10 @@ class Http:
         json: Any = None,
         params: dict[str, Any] | None = None,
         headers: dict[str, str] | None = None,
+        decode: Callable[[bytes], Any] = json_module.loads,
     ) -> Any:
-        """The decoded JSON answer (``None`` for 204), or the domain error the server named."""
+        """The JSON answer as ``decode`` reads it (``None`` for 204), or the domain error the
+        server named."""
         import aiohttp
 
         all_headers = dict(headers or {})
@@ -67,7 +70,7 @@ class Http:
                     if response.status in RETRIED_STATUSES and attempt < self.attempts:
                         await self._wait(attempt, response.headers.get("Retry-After"))
                         continue
-                    return await _decode(response)
+                    return await _decode(response, decode)
             except (aiohttp.ClientConnectionError, TimeoutError) as exc:
                 if attempt == self.attempts:
                     raise Unreachable(
@@ -83,18 +86,17 @@ class Http:
         await asyncio.sleep(delay)
 
 
-async def _decode(response: aiohttp.ClientResponse) -> Any:
+async def _decode(response: aiohttp.ClientResponse, decode: Callable[[bytes], Any]) -> Any:
     if response.status == 204:
         return None
-    if response.content_type in ("application/json", "application/problem+json"):
-        body = await response.json(content_type=None)
-    else:
-        body = await response.read()
+    body = await response.read()
+    is_json = response.content_type in ("application/json", "application/problem+json")
     if response.status >= 400:
-        if isinstance(body, dict) and "type" in body:
-            raise RemoteProblem(body)
+        problem = json_module.loads(body) if is_json else None
+        if isinstance(problem, dict) and "type" in problem:
+            raise RemoteProblem(problem)
         raise CompaxError(f"The server answered {response.status} {response.reason}")
-    return body
+    return decode(body) if is_json else body
 
 
 @asynccontextmanager

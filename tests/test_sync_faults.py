@@ -107,14 +107,18 @@ async def test_a_server_killed_mid_push_loses_and_duplicates_nothing(
         await engine.sync()
         first_day = next_weekday(0)
         made = []
-        for day in range(30):
-            for hour in range(8, 18):
-                moment = when(at(first_day + timedelta(days=7 * (day // 5) + day % 5), hour))
-                made.append(
-                    engine.book(
-                        campus.room_101, moment, moment + timedelta(hours=1), f"B{day}-{hour}"
-                    )["id"]
-                )
+        # Enough changes (three push batches) that the sync is still under way when the server
+        # is killed, however fast the push and the pull after it are; no more than the one
+        # page of 500 that server_bookings reads.
+        for room in (campus.room_101, campus.room_102):
+            for day in range(25):
+                for hour in range(8, 18):
+                    moment = when(at(first_day + timedelta(days=7 * (day // 5) + day % 5), hour))
+                    made.append(
+                        engine.book(room, moment, moment + timedelta(hours=1), f"B{day}-{hour}")[
+                            "id"
+                        ]
+                    )
         syncing = asyncio.create_task(engine.sync())
         # Polls the server over HTTP: there is no event here to wait on.
         while not await server_bookings(client, staff):  # noqa: ASYNC110

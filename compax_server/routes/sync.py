@@ -65,6 +65,6 @@ async def push(call: Call[PushRequest, None]) -> web.Response:
 async def pull(call: Call[None, PullQuery]) -> web.Response:
     """Changes after ``cursor``, in order, from one snapshot; repeat while ``has_more``."""
     query = call.query
-    response = await sync.pull(call.db, call.user, query.cursor, query.limit, query.client_id)
-    call.request.app[METRICS].count_pull(response)
-    return json_response(response)
+    page = await sync.pull_page(call.db, call.user, query.cursor, query.limit, query.client_id)
+    call.request.app[METRICS].count_pull(len(page.changes))
+    return web.Response(body=page.to_json(), content_type="application/json")

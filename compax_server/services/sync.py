@@ -15,7 +15,18 @@ from datetime import timedelta
 from typing import Any, cast
 
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import CursorResult, bindparam, delete, func, insert, select
+from pydantic_core import to_json
+from sqlalchemy import (
+    CursorResult,
+    Row,
+    bindparam,
+    case,
+    delete,
+    func,
+    insert,
+    literal_column,
+    select,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel, col
 
@@ -36,11 +47,11 @@ from compax_server.problems import problem_body
 from compax_server.services import booking_batch, bookings, series
 from compax_server.services.blackouts import blackout_public
 from compax_server.services.booking_views import (
-    LabelledBookingRow,
     Viewer,
-    booking_fields,
-    labelled_booking_rows,
     sees_everything,
+    viewer_params,
+    visible_booking_json,
+    with_visible_bookings,
 )
 from compax_server.services.campus import building_public, rooms_public, term_public
 from compax_server.services.common import utcnow
@@ -311,58 +322,121 @@ def _rejected(mutation: Mutation, error: CompaxError) -> MutationResult:
 # --- Pull ------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class PullPage:
+    """One page of a pull, as ``PullResponse`` says, with each change already JSON text."""
+
+    cursor: int
+    has_more: bool
+    last_mutation_id: int | None
+    reset: bool
+    changes: list[str]
+
+    def to_json(self) -> bytes:
+        """The page as the JSON of a ``PullResponse``, the changes' texts spliced in as they are."""
+        head = to_json(
+            {
+                "cursor": self.cursor,
+                "has_more": self.has_more,
+                "last_mutation_id": self.last_mutation_id,
+                "reset": self.reset,
+            }
+        )
+        return b'%s,"changes":[%s]}' % (head[:-1], ",".join(self.changes).encode())
+
+
 async def pull(
     db: Database, user: User, cursor: int, limit: int, client_id: uuid.UUID | None
 ) -> PullResponse:
+    """``pull_page`` as Python values, for callers in this process."""
+    page = await pull_page(db, user, cursor, limit, client_id)
+    return PullResponse.model_validate_json(page.to_json())
+
+
+async def pull_page(
+    db: Database, user: User, cursor: int, limit: int, client_id: uuid.UUID | None
+) -> PullPage:
     """Changes after ``cursor`` as ``user`` may see them, read from one snapshot.
 
     Changes committed before the pull began are numbered first (in a transaction of their
     own, committed before the snapshot is taken), so an idle client sees them at once.
     A cursor older than the newest compacted tombstone cannot be continued: the answer is a
     ``reset`` that starts again from the beginning, and the client drops its server rows.
+    The entries and their bookings (the bulk of a page) are read in one statement that also
+    writes each booking's JSON; rows of other tables are read and encoded here.
     """
     await number_changes(db)
     async with db.snapshot() as session:
-        counter = await session.get(ChangeCounter, 1)
-        assert counter is not None
-        reset = 0 < cursor < counter.purged_through or cursor > counter.value
+        state = await session.execute(_PULL_STATE, {"client_id": client_id, "user_id": user.id})
+        counter, purged_through, last_mutation_id = state.one()
+        reset = 0 < cursor < purged_through or cursor > counter
         after = 0 if reset else cursor
-        entries = (
-            await session.execute(
-                _ENTRIES, {"after": after, "user_key": str(user.id), "limit": limit + 1}
-            )
-        ).all()
+        entries: Sequence[Row[int, str, str, str, str | None]] = []
+        if after < counter:  # nothing in this snapshot is numbered above the counter
+            parameters = {"after": after, "user_key": str(user.id), "limit": limit + 1}
+            entries = (
+                await session.execute(_PAGE, parameters | viewer_params(Viewer.of(user)))
+            ).all()
         has_more = len(entries) > limit
         entries = entries[:limit]
-        rows = await _rows_for(session, user, entries)
-        changes: list[ChangeItem] = []
-        for _, table, key, op in entries:
-            row = rows.get((table, key))
-            if op == ChangeOp.DELETE or row is None:
-                changes.append({"op": ChangeOp.DELETE, "table": table, "row": {"id": key}})
-            else:
-                changes.append({"op": ChangeOp.PUT, "table": table, "row": row})
-        # Every number up to the counter is visible in this snapshot (docs/sync.md).
-        new_cursor = entries[-1].seq if has_more else max(after, counter.value)
-        last_mutation_id = None
-        if client_id is not None:
-            client = await session.get(SyncClient, client_id)
-            if client is not None and client.user_id == user.id:
-                last_mutation_id = client.last_mutation_id
-        return PullResponse.model_construct(
-            cursor=new_cursor,
-            has_more=has_more,
-            last_mutation_id=last_mutation_id,
-            reset=reset,
-            changes=changes,
-        )
+        rows = await _rows_for(session, user, [entry for entry in entries if entry[4] is None])
+    changes = [
+        _BOOKING_PUT % booking if booking is not None else _change_json(table, key, op, rows)
+        for _, table, key, op, booking in entries
+    ]
+    # Every number up to the counter is visible in this snapshot (docs/sync.md).
+    new_cursor = entries[-1].seq if has_more else max(after, counter)
+    return PullPage(new_cursor, has_more, last_mutation_id, reset, changes)
 
 
+def _change_json(table: str, key: str, op: str, rows: dict[tuple[str, str], dict[str, Any]]) -> str:
+    """One change as JSON text: a put of the row as the caller may see it, or a delete (also
+    for a row gone since its entry was written)."""
+    row = rows.get((table, key)) if op == ChangeOp.PUT else None
+    change: ChangeItem = (
+        {"op": ChangeOp.DELETE, "table": table, "row": {"id": key}}
+        if row is None
+        else {"op": ChangeOp.PUT, "table": table, "row": row}
+    )
+    return to_json(change).decode()
+
+
+#: The change counter and, if ``:client_id`` is the caller's, its last applied mutation.
+_PULL_STATE = select(
+    col(ChangeCounter.value),
+    col(ChangeCounter.purged_through),
+    select(col(SyncClient.last_mutation_id))
+    .where(
+        col(SyncClient.client_id) == bindparam("client_id"),
+        col(SyncClient.user_id) == bindparam("user_id"),
+    )
+    .scalar_subquery(),
+).where(col(ChangeCounter.id) == 1)
+#: A put of a booking, around the booking's JSON text.
+_BOOKING_PUT = '{"op":"put","table":"bookings","row":%s}'
 _CHANGES = SQLModel.metadata.tables["changes"]
-_BOOKING_ID = SQLModel.metadata.tables["bookings"].c.id
-#: The numbered entries after ``:after`` that the caller may see (of users, only their own).
-_ENTRIES = (
-    select(_CHANGES.c.seq, _CHANGES.c.table_name, _CHANGES.c.row_key, _CHANGES.c.op)
+#: The numbered entries after ``:after`` that the caller may see (of users, only their own),
+#: each put of a booking with the booking's JSON as the viewer may see it (NULL otherwise).
+_PAGE = (
+    select(
+        _CHANGES.c.seq,
+        _CHANGES.c.table_name,
+        _CHANGES.c.row_key,
+        _CHANGES.c.op,
+        visible_booking_json().label("booking"),
+    )
+    .select_from(
+        with_visible_bookings(
+            _CHANGES,
+            case(
+                (
+                    (_CHANGES.c.table_name == literal_column("'bookings'"))
+                    & (_CHANGES.c.op == literal_column("'put'")),
+                    _CHANGES.c.row_key,
+                )
+            ),
+        )
+    )
     .where(
         _CHANGES.c.seq > bindparam("after"),
         (_CHANGES.c.table_name != "users") | (_CHANGES.c.row_key == bindparam("user_key")),
@@ -388,11 +462,10 @@ async def number_changes(db: Database, *, wait: bool = True) -> int:
 async def _rows_for(
     session: AsyncSession, viewer: User, entries: Sequence[Any]
 ) -> dict[tuple[str, str], dict[str, Any]]:
-    """The current rows the entries name, each table in one query, as ``viewer`` may see them.
-
-    Rows are plain dicts of Python values, serialized once with the whole answer."""
+    """The current rows the entries name (bookings aside: ``_PAGE`` reads those), each table in
+    one query, as ``viewer`` may see them, as plain dicts of JSON values."""
     keys: dict[str, list[str]] = defaultdict(list)
-    for _, table, key, op in entries:
+    for _, table, key, op, _ in entries:
         if op == ChangeOp.PUT:
             keys[table].append(key)
     rows: dict[tuple[str, str], dict[str, Any]] = {}
@@ -426,13 +499,6 @@ async def _rows_for(
             if item.private and not sees_everything(viewer, item.owner_id):
                 public.title = None
             keep("series", item.id, public)
-    if booking_ids := _uuids(keys["bookings"]):
-        statement = labelled_booking_rows().where(_BOOKING_ID.in_(booking_ids))
-        reader = Viewer.of(viewer)
-        for values in await session.execute(statement):
-            row = LabelledBookingRow._make(values)
-            label = f"{row.building_code}/{row.room_code}"
-            rows[("bookings", str(row.id))] = booking_fields(row, label, row.owner_name, reader)
     return rows
 
 
