@@ -43,7 +43,7 @@ class UserLookup:
 
     def __init__(self, db: Database) -> None:
         self.db = db
-        self._groups = Grouped(self._read, in_flight=2, largest=500)
+        self._groups = Grouped(self._read, largest=500)
 
     async def __call__(self, user_id: int) -> User | None:
         """The user as stored now, read after this call began; ``None`` if there is none."""

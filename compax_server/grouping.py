@@ -1,11 +1,13 @@
-"""Group work that arrives at the same time: calls made while a few groups are in flight wait,
-in arrival order, and all go into the next group to start.
+"""Group work that arrives at the same time: calls made while a group is in flight wait, in
+arrival order, and all go into the next group.
 
 Under load a server process receives many requests that each need a database round trip of
 the same kind (the caller's user record, a booking). Sent one by one they queue for pool
 connections and pay a round trip (or a transaction, and its commit) each; grouped, they share
-one. Nobody waits for a timer: a call that finds a free slot starts a group of its own at once,
-so a quiet server answers as fast as before, and groups grow only while the database is busy.
+one. Nobody waits for a timer: a call that finds no group in flight starts one of its own at
+once, so a quiet server answers as fast as before, and groups grow only while the database is
+busy. One group at a time: under load the groups grow instead, and a larger group costs less
+an item (two in flight made smaller booking groups and cost more CPU, docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -31,42 +33,47 @@ class _Call(Generic[ItemT, ResultT]):
 
 
 class Grouped(Generic[ItemT, ResultT]):
-    """Calls ``run`` on groups of the items passed to ``__call__``, at most ``in_flight``
-    groups at a time and ``largest`` items a group."""
+    """Calls ``run`` on groups of the items passed to ``__call__``, one group at a time and at
+    most ``largest`` items a group."""
 
-    def __init__(self, run: GroupRunner[ItemT, ResultT], *, in_flight: int, largest: int) -> None:
+    def __init__(self, run: GroupRunner[ItemT, ResultT], *, largest: int) -> None:
         self._run = run
-        self._in_flight = in_flight
         self._largest = largest
         self._waiting: list[_Call[ItemT, ResultT]] = []
-        self._runners: set[asyncio.Task[None]] = set()
+        self._runner: asyncio.Task[None] | None = None
 
     async def __call__(self, item: ItemT) -> ResultT:
         """The result of ``item`` in the group it joins, or the exception raised for it."""
         call: _Call[ItemT, ResultT] = _Call(item)
         self._waiting.append(call)
-        if len(self._runners) < self._in_flight:
-            runner = asyncio.create_task(self._run_waiting())
-            self._runners.add(runner)
-            runner.add_done_callback(self._runners.discard)
+        if self._runner is None:
+            self._runner = asyncio.create_task(self._run_waiting())
         # The group goes on if this caller goes away meanwhile: its item may already be
         # part of a transaction that commits.
         return await asyncio.shield(call.answer)
 
     async def close(self) -> None:
-        """Wait for the groups already started; called when the server stops."""
-        await asyncio.gather(*self._runners)
+        """Wait for the calls already made; called when the server stops."""
+        if self._runner is not None:
+            await self._runner
 
     async def _run_waiting(self) -> None:
-        while self._waiting:
-            group = self._waiting[: self._largest]
-            del self._waiting[: self._largest]
-            try:
-                results = await self._run([call.item for call in group])
-            except Exception as error:  # the runner failed as a whole: so did each item
-                results = [error] * len(group)
-            for call, result in zip(group, results, strict=True):
-                if isinstance(result, BaseException):
-                    call.answer.set_exception(result)
-                else:
-                    call.answer.set_result(result)
+        try:
+            while self._waiting:
+                group = self._waiting[: self._largest]
+                del self._waiting[: self._largest]
+                await self._answer(group)
+        finally:
+            self._runner = None
+
+    async def _answer(self, group: list[_Call[ItemT, ResultT]]) -> None:
+        """Run one group and settle each of its calls."""
+        try:
+            results = await self._run([call.item for call in group])
+        except Exception as error:  # the runner failed as a whole: so did each item
+            results = [error] * len(group)
+        for call, result in zip(group, results, strict=True):
+            if isinstance(result, BaseException):
+                call.answer.set_exception(result)
+            else:
+                call.answer.set_result(result)

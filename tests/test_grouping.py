@@ -25,7 +25,7 @@ class Doubler:
 
 async def test_calls_made_while_a_group_runs_go_together_in_the_next_one() -> None:
     run = Doubler()
-    grouped = Grouped(run, in_flight=1, largest=10)
+    grouped = Grouped(run, largest=10)
 
     first = asyncio.ensure_future(grouped(1))
     await asyncio.sleep(0)
@@ -40,7 +40,7 @@ async def test_calls_made_while_a_group_runs_go_together_in_the_next_one() -> No
 async def test_an_item_refused_in_a_group_fails_only_its_own_call() -> None:
     run = Doubler()
     run.release.set()
-    grouped = Grouped(run, in_flight=1, largest=10)
+    grouped = Grouped(run, largest=10)
 
     results = await asyncio.gather(grouped(1), grouped(-1), grouped(3), return_exceptions=True)
 
@@ -51,7 +51,7 @@ async def test_an_item_refused_in_a_group_fails_only_its_own_call() -> None:
 async def test_groups_are_no_larger_than_largest_and_keep_arrival_order() -> None:
     run = Doubler()
     run.release.set()
-    grouped = Grouped(run, in_flight=1, largest=3)
+    grouped = Grouped(run, largest=3)
 
     assert await asyncio.gather(*(grouped(n) for n in range(8))) == [2 * n for n in range(8)]
     assert [n for group in run.groups for n in group] == list(range(8))
@@ -62,7 +62,7 @@ async def test_a_runner_that_fails_as_a_whole_fails_every_call_of_its_group() ->
     async def broken(items: Sequence[int]) -> list[int | BaseException]:
         raise ConnectionError("the database went away")
 
-    grouped: Grouped[int, int] = Grouped(broken, in_flight=2, largest=10)
+    grouped: Grouped[int, int] = Grouped(broken, largest=10)
 
     results = await asyncio.gather(*(grouped(n) for n in range(4)), return_exceptions=True)
 
@@ -73,7 +73,7 @@ async def test_a_runner_that_fails_as_a_whole_fails_every_call_of_its_group() ->
 
 async def test_a_caller_that_goes_away_does_not_stop_its_group() -> None:
     run = Doubler()
-    grouped = Grouped(run, in_flight=1, largest=10)
+    grouped = Grouped(run, largest=10)
     leaving = asyncio.ensure_future(grouped(1))
     staying = asyncio.ensure_future(grouped(2))
     await asyncio.sleep(0)

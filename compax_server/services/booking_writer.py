@@ -3,9 +3,9 @@ server process's booking transactions are busy are booked together, in the next 
 
 A booking alone costs a transaction of its own: ``BEGIN``, the checks, the insert, the
 change-log entry and ``COMMIT`` (with its fsync), each a round trip to the database. Under load
-most of a server's time went there. The writer keeps a few transactions in flight per process
-(one on SQLite, whose writers take turns anyway); requests that come in while all are busy
-wait in arrival order and all go into the next one to start (``grouping.Grouped``), through
+most of a server's time went there. The writer keeps one transaction in flight per process;
+requests that come in while it is busy wait in arrival order and all go into the next one
+(``grouping.Grouped``), through
 the batch core (``booking_batch.book_each``), which answers each exactly as if it had been
 made alone: the same checks, the same problems and alternatives, bookings earlier in the
 group counting as taken for those after them. A request that finds a transaction free is
@@ -28,9 +28,6 @@ from compax_server.services.bookings import create_booking
 from compax_server.services.policy import BookingPolicy
 from sync.schemas import BookingCreate, BookingPublic
 
-#: Booking transactions in flight per process on Postgres: enough to keep the database busy
-#: while one waits for its commit, few enough that groups form under load.
-POSTGRES_WRITERS = 2
 #: The most requests one transaction books.
 LARGEST_GROUP = 200
 
@@ -38,16 +35,12 @@ Request = tuple[User, BookingCreate]
 
 
 class BookingWriter:
-    """Books the single requests of one process in shared transactions, a few at a time."""
+    """Books the single requests of one process in shared transactions, one at a time."""
 
     def __init__(self, db: Database, policy: BookingPolicy) -> None:
         self.db = db
         self.policy = policy
-        self._groups = Grouped(
-            self._write,
-            in_flight=1 if db.is_sqlite else POSTGRES_WRITERS,
-            largest=LARGEST_GROUP,
-        )
+        self._groups = Grouped(self._write, largest=LARGEST_GROUP)
 
     async def book(self, actor: User, data: BookingCreate) -> BookingPublic:
         """Book ``data`` for ``actor`` as ``bookings.create_booking`` would, or raise why not."""
