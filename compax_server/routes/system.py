@@ -15,6 +15,8 @@ from sync.permissions import Permission
 from sync.schemas import CampusInfo
 
 api = Api()
+#: This server's release, read once: the package metadata is not free to read per request.
+SERVER_VERSION = version("compax")
 
 
 @api.route("GET", "/health", summary="Check the server and its database", tag="system", public=True)
@@ -61,11 +63,11 @@ async def campus(call: Call[None, None]) -> web.Response:
             max_duration_minutes=rules.max_duration_minutes,
             max_days_ahead=rules.max_days_ahead,
             min_notice_minutes=rules.min_notice_minutes,
-            server_version=version("compax"),
+            server_version=SERVER_VERSION,
         )
     )
 
 
 @api.route("GET", "/api/v1/openapi.json", summary="Describe the API", tag="system", public=True)
 async def openapi(call: Call[None, None]) -> web.Response:
-    return json_response(build_openapi(call.request.app[ENDPOINTS], version("compax")))
+    return json_response(build_openapi(call.request.app[ENDPOINTS], SERVER_VERSION))
