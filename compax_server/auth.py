@@ -50,9 +50,11 @@ class UserLookup:
         return await self._groups(user_id)
 
     async def close(self) -> None:
+        """Finish the lookups already asked for; called when the server stops."""
         await self._groups.close()
 
     async def _read(self, user_ids: Sequence[int]) -> list[User | None]:
+        """One query for a group of lookups; ``None`` for an id that names no user."""
         async with self.db.read() as session:
             found = await session.execute(select(User).where(col(User.id).in_(set(user_ids))))
             users = {user.id: user for user in found.scalars()}

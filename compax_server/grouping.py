@@ -17,6 +17,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
+from sync.errors import Unavailable
+
 ItemT = TypeVar("ItemT")
 ResultT = TypeVar("ResultT")
 
@@ -55,9 +57,10 @@ class Grouped(Generic[ItemT, ResultT]):
     async def close(self) -> None:
         """Wait for the calls already made; called when the server stops."""
         if self._runner is not None:
-            await self._runner
+            await asyncio.shield(self._runner)
 
     async def _run_waiting(self) -> None:
+        group: list[_Call[ItemT, ResultT]] = []
         try:
             while self._waiting:
                 group = self._waiting[: self._largest]
@@ -65,11 +68,19 @@ class Grouped(Generic[ItemT, ResultT]):
                 await self._answer(group)
         finally:
             self._runner = None
+            # Only when cancelled (the server is stopping) is a call left unsettled: it must
+            # not wait for ever.
+            for call in (*group, *self._waiting):
+                if not call.answer.done():
+                    call.answer.set_exception(Unavailable("The server is stopping; try again"))
+            self._waiting.clear()
 
     async def _answer(self, group: list[_Call[ItemT, ResultT]]) -> None:
-        """Run one group and settle each of its calls."""
+        """Run one group and settle each of its calls with its own result or exception."""
         try:
             results = await self._run([call.item for call in group])
+            if len(results) != len(group):
+                raise RuntimeError(f"a group of {len(group)} got {len(results)} results")
         except Exception as error:  # the runner failed as a whole: so did each item
             results = [error] * len(group)
         for call, result in zip(group, results, strict=True):

@@ -9,17 +9,14 @@ import uuid
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError
 
 from compax_server.auth import from_trusted_proxy
 from compax_server.keys import DATABASE, METRICS, PROBLEM_TYPE, SETTINGS
 from compax_server.logs import request_id
 from compax_server.problems import problem, problem_from_error, problem_from_http
-from compax_server.services.common import sqlstate
+from compax_server.services.common import database_unavailable, sqlstate
 from sync.errors import CompaxError, Unavailable
-
-#: Deadlock detected and serialization failure: the same request is likely to succeed again.
-TRANSIENT_SQLSTATES = frozenset({"40P01", "40001"})
 
 access_log = logging.getLogger("compax.access")
 error_log = logging.getLogger("compax.error")
@@ -108,9 +105,8 @@ async def problems(request: web.Request, handler: Handler) -> web.StreamResponse
         if error.status < 400:
             raise
         return problem_from_http(request, error)
-    except (OperationalError, DBAPIError) as error:
-        transient = sqlstate(error) in TRANSIENT_SQLSTATES
-        if isinstance(error, OperationalError) or error.connection_invalidated or transient:
+    except DBAPIError as error:
+        if database_unavailable(error):
             error_log.warning(
                 "database unavailable (SQLSTATE %s): %s", sqlstate(error), str(error.orig)[:300]
             )

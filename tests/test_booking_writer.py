@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy import event
+from sqlalchemy.exc import OperationalError
 
 from compax_server.keys import DATABASE
 from compax_server.services import booking_writer
@@ -124,3 +125,30 @@ async def test_if_a_shared_transaction_fails_each_request_is_tried_alone(
 
     assert batches, "some requests should have been batched"
     assert [answer.status for answer in answers] == [201] * len(people)
+
+
+async def test_a_group_that_finds_the_database_unreachable_is_answered_503_at_once(
+    client: TestClient, admin: Person, make_person: MakePerson, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Tried alone, each request of the group would only wait for the database in turn: they
+    are all answered 503 together, and the requests booked alone are unaffected."""
+    campus = await make_campus(client, admin)
+    people = [await make_person(Role.STAFF) for _ in range(10)]
+    monday = next_weekday(0)
+    batches: list[int] = []
+
+    async def unreachable(_session: Any, requests: list[Any], *_args: Any, **_kwargs: Any) -> Any:
+        batches.append(len(requests))
+        raise OperationalError("SELECT 1", {}, ConnectionRefusedError("connection refused"))
+
+    monkeypatch.setattr(booking_writer, "book_each", unreachable)
+    answers = await asyncio.gather(
+        *(
+            book(client, person, campus.room_101, at(monday, 8 + i), at(monday, 9 + i))
+            for i, person in enumerate(people)
+        )
+    )
+
+    assert batches, "some requests should have been grouped"
+    statuses = sorted(answer.status for answer in answers)
+    assert statuses == [201] * (len(people) - sum(batches)) + [503] * sum(batches)

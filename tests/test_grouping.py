@@ -8,6 +8,7 @@ from collections.abc import Sequence
 import pytest
 
 from compax_server.grouping import Grouped
+from sync.errors import Unavailable
 
 
 class Doubler:
@@ -84,3 +85,34 @@ async def test_a_caller_that_goes_away_does_not_stop_its_group() -> None:
     assert await staying == 4
     await grouped.close()
     assert run.groups == [[1, 2]], "the group of the caller that left still ran"
+
+
+async def test_a_wrong_number_of_results_fails_that_group_only() -> None:
+    async def short(items: Sequence[int]) -> Sequence[int | BaseException]:
+        await asyncio.sleep(0)
+        return [2 * n for n in items][: 1 if 0 in items else None]
+
+    grouped: Grouped[int, int] = Grouped(short, largest=2)
+
+    results = await asyncio.gather(*(grouped(n) for n in range(4)), return_exceptions=True)
+
+    assert all(isinstance(result, RuntimeError) for result in results[:2]), results
+    assert results[2:] == [4, 6], "the groups after the broken one still ran"
+
+
+async def test_calls_still_waiting_when_the_server_stops_are_answered_unavailable() -> None:
+    run = Doubler()
+    grouped = Grouped(run, largest=10)
+    running = asyncio.ensure_future(grouped(1))
+    await asyncio.sleep(0)
+    waiting = asyncio.ensure_future(grouped(2))
+    await asyncio.sleep(0)
+
+    runner = grouped._runner
+    assert runner is not None
+    runner.cancel()
+    results = await asyncio.gather(running, waiting, return_exceptions=True)
+
+    assert all(isinstance(result, Unavailable) for result in results), results
+    run.release.set()
+    assert await grouped(3) == 6, "a new call starts a new runner"

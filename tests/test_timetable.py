@@ -154,6 +154,30 @@ async def test_a_clashing_date_names_every_booking_and_rule_in_its_way(
     assert len(await held(client)) == 2, "a row with a clash books none of its dates"
 
 
+async def test_a_rejected_row_names_no_clash_with_the_rows_after_it(
+    client: TestClient, admin: Person
+) -> None:
+    """Rows are judged in file order: a row refused for a booking in its way is not also
+    reported as clashing with a later row, which was judged after it (and booked)."""
+    campus = await make_campus(client, admin)
+    url, monday = await three_week_term(client, admin)
+    booked = await book(client, admin, campus.room_101, at(monday, 8), at(monday, 8, 15))
+    assert booked.status == 201, await booked.text()
+
+    answer = await post(
+        client,
+        admin,
+        url,
+        [session("MATH101", "mon", "08:00", "10:00"), session("CHEM101", "mon", "08:30", "10:30")],
+    )
+
+    first, second = answer["results"]
+    assert (first["status"], second["status"]) == ("rejected", "created")
+    assert [clash["date"] for clash in first["clashes"]] == [str(monday)]
+    assert [p["type"] for p in first["clashes"][0]["problems"]] == ["room-overlap"]
+    assert "row" not in first["clashes"][0]["problems"][0], "no clash with the later row 1"
+
+
 async def test_a_clash_the_check_missed_is_caught_by_the_database_and_judged_again(
     client: TestClient, admin: Person, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -122,7 +122,10 @@ async def book_each(
             await batch.insert_ready()
             await batch.one_by_one(index)
     await batch.insert_ready()
-    return [outcome for outcome in batch.outcomes if outcome is not None]
+    outcomes = [outcome for outcome in batch.outcomes if outcome is not None]
+    if len(outcomes) != len(batch.outcomes):  # answers must never shift to other requests
+        raise RuntimeError("a request of the batch went unanswered")
+    return outcomes
 
 
 #: A wanted slot: a room and the half-open interval ``[start, end)`` asked for in it.

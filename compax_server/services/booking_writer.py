@@ -11,9 +11,10 @@ made alone: the same checks, the same problems and alternatives, bookings earlie
 group counting as taken for those after them. A request that finds a transaction free is
 booked at once, alone, in the fewest statements (``bookings.create_booking``).
 
-A request is answered only once its group has committed. If a group's transaction fails as a
-whole (the database went away, say), each of its requests is tried again alone, so that one
-request's failure is never another's.
+A request is answered only once its group has committed. If the database is unreachable or
+busy, every request of the group is answered so (a 503) at once; if the group's transaction
+fails for any other reason, each of its requests is tried again alone, so that one request's
+failure is never another's.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from compax_server.grouping import Grouped
 from compax_server.models import User
 from compax_server.services.booking_batch import Created, book_each
 from compax_server.services.bookings import create_booking
+from compax_server.services.common import database_unavailable
 from compax_server.services.policy import BookingPolicy
 from sync.schemas import BookingCreate, BookingPublic
 
@@ -57,7 +59,9 @@ class BookingWriter:
         try:
             async with self.db.write() as session:
                 outcomes = await book_each(session, group, self.policy, views=True)
-        except Exception:
+        except Exception as error:
+            if database_unavailable(error):  # each alone would only wait for it in turn
+                return [error] * len(group)
             return [await self._write_alone(request) for request in group]
         return [_answer(outcome) for outcome in outcomes]
 
@@ -72,6 +76,7 @@ class BookingWriter:
 
 
 def _answer(outcome: Created | BaseException) -> BookingPublic | BaseException:
+    """What the caller of a booking made in a group gets: its view, or why it was refused."""
     if isinstance(outcome, Created):
         assert outcome.view is not None
         return outcome.view

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import Select, text
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped
 
@@ -151,6 +151,20 @@ def sqlstate(error: Exception) -> str | None:
         if code:
             return str(code)
     return None
+
+
+#: Deadlock detected and serialization failure: the same request is likely to succeed again.
+TRANSIENT_SQLSTATES = frozenset({"40P01", "40001"})
+
+
+def database_unavailable(error: BaseException) -> bool:
+    """Whether ``error`` says the database is unreachable or busy (a 503, worth retrying
+    later) rather than anything about the request that met it."""
+    if isinstance(error, OSError | OperationalError):
+        return True
+    return isinstance(error, DBAPIError) and (
+        error.connection_invalidated or sqlstate(error) in TRANSIENT_SQLSTATES
+    )
 
 
 def fields_of(model: Any, *, exclude: Sequence[str] = (), only_set: bool = False) -> dict[str, Any]:

@@ -620,6 +620,7 @@ def _upload_clashes(
         (holder, start, position, occurrence.day)
         for position, occurrence in enumerate(dates)
         for holder, start in around.held_over(course.room_id, occurrence.start, occurrence.end)
+        if holder < course.index  # rows after it were judged after it, and never clash with it
     )
     return [
         {

@@ -466,7 +466,7 @@ async def _rows_for(
     one query, as ``viewer`` may see them, as plain dicts of JSON values."""
     keys: dict[str, list[str]] = defaultdict(list)
     for _, table, key, op, _ in entries:
-        if op == ChangeOp.PUT:
+        if op == ChangeOp.PUT and table != "bookings":
             keys[table].append(key)
     rows: dict[tuple[str, str], dict[str, Any]] = {}
 
