@@ -73,6 +73,8 @@ async def test_concurrent_requests_get_the_answers_they_would_get_alone(
     for (person, *_), answer, body in zip(wanted, answers, bodies, strict=True):
         if answer.status == 201:
             assert body["owner"] == person.user.username, "each booking is its requester's"
+            read = await client.get(f"/api/v1/bookings/{body['id']}", headers=person.headers)
+            assert await read.json() == body, "the answer is the booking as its owner reads it"
 
     listed = await client.get(
         "/api/v1/bookings", params={"room_id": str(campus.room_101)}, headers=admin.headers
