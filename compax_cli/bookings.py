@@ -49,13 +49,16 @@ def _rows(compax: Engine, bookings: list[dict[str, Any]], as_json: bool) -> list
     ]
 
 
-def _send(compax: Engine, send: bool) -> None:
-    if send:
-        report = asyncio.run(compax.sync())
-        if report.rejected:
-            err.print("The server refused it: compax conflicts list")
-    else:
+def _send(compax: Engine, send: bool, changed: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The changed bookings as they stand after sending them at once (``--sync``), or as saved
+    here, pending until the next sync; says which on stderr."""
+    if not send:
         err.print("Saved here; it is pending until you sync (compax sync)")
+        return changed
+    report = asyncio.run(compax.sync())
+    if report.rejected:
+        err.print("The server refused it: compax conflicts list")
+    return [compax.reads.booking(str(b["id"])) or b for b in changed]
 
 
 @app.command("list")
@@ -130,8 +133,7 @@ def create(
             attendees=attendees,
             private=private,
         )
-        emit(_rows(compax, [made], as_json)[0], COLUMNS, as_json)
-        _send(compax, send)
+        emit(_rows(compax, _send(compax, send, [made]), as_json)[0], COLUMNS, as_json)
 
 
 @app.command()
@@ -165,8 +167,7 @@ def move(
             room_id=room_id(compax, room) if room else None,
             scope=scope,
         )
-        emit(_rows(compax, moved, as_json), COLUMNS, as_json)
-        _send(compax, send)
+        emit(_rows(compax, _send(compax, send, moved), as_json), COLUMNS, as_json)
 
 
 @app.command()
@@ -183,5 +184,4 @@ def cancel(
     """
     with engine(ctx) as compax:
         cancelled = compax.cancel(booking_id(compax, booking), scope)
-        emit(_rows(compax, cancelled, as_json), COLUMNS, as_json)
-        _send(compax, send)
+        emit(_rows(compax, _send(compax, send, cancelled), as_json), COLUMNS, as_json)
