@@ -61,6 +61,7 @@ from compax_server.services.bookings import (
     create_booking,
     insert_bookings,
     is_overlap_violation,
+    lock_rooms,
     rule_problems,
 )
 from compax_server.services.common import id_of, utcnow
@@ -266,8 +267,11 @@ class _Batch:
         taken: Collection[uuid.UUID] | None,
     ) -> _Batch:
         """The batch, with the rooms, taken ids (unless given) and surroundings its requests
-        meet."""
+        meet; with several requests, it first takes its turn in each of their rooms
+        (``bookings.lock_rooms``)."""
         wanted = [data for _, data in requests]
+        if len(wanted) > 1:
+            await lock_rooms(session, (data.room_id for data in wanted))
         rooms: dict[int, Room] = {}
         labels: dict[int, str] = {}
         if wanted:

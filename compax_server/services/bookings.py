@@ -11,13 +11,14 @@ import base64
 import binascii
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Executable, bindparam, exists, func, literal_column, select, tuple_
+from sqlalchemy import Executable, Integer, bindparam, exists, func, literal_column, select, tuple_
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as postgres_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -189,6 +190,29 @@ async def locked_room(
     if found is None:
         raise ValidationFailed.single(field_name, f"no room has id {room_id}")
     return found[0], f"{found[1]}/{found[0].code}"
+
+
+async def lock_rooms(session: AsyncSession, room_ids: Iterable[int]) -> None:
+    """Put this transaction first in line to book each of these rooms (``locked_room``'s turn),
+    taking the rooms in ascending order so that two transactions never wait for each other.
+
+    A transaction that writes several bookings holds the first ones, uncommitted, while the
+    exclusion check of the next waits for whoever holds an overlapping one; if that is a move
+    waiting for one of ours, Postgres breaks the deadlock. Writers of many bookings (batches,
+    timetables) and moves (both of their rooms) therefore take turns per room; a single new
+    booking needs none, since its insert never holds a row while it waits.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(_LOCK_ROOMS, {"room_ids": sorted(set(room_ids))})
+
+
+_ROOM_IDS = (
+    func.unnest(bindparam("room_ids", type_=ARRAY(Integer)))
+    .table_valued("room_id")
+    .render_derived(name="rooms")
+)
+#: The rooms' advisory locks, in the order given (``unnest`` keeps it).
+_LOCK_ROOMS = select(func.pg_advisory_xact_lock(LOCK_ROOM, _ROOM_IDS.c.room_id))
 
 
 async def room_label(session: AsyncSession, room: Room) -> str:
@@ -577,6 +601,7 @@ async def update_booking(
     end = changes.get("end", booking.end)
     if end <= start:
         raise ValidationFailed.single("end", "must be after start")
+    await lock_rooms(session, {booking.room_id, changes.get("room_id", booking.room_id)})
     room = await room_to_book(session, changes.get("room_id", booking.room_id))
     plans = [(t, *_moved_times(booking, t, start, end, policy.zone)) for t in targets]
     if {"room_id", "start", "end"} & changes.keys():

@@ -28,6 +28,7 @@ from compax_server.services.bookings import (
     clash,
     insert_bookings,
     is_overlap_violation,
+    lock_rooms,
     log_override,
     owner_for,
     refuse_or_override,
@@ -406,8 +407,10 @@ class _Timetable:
         The database has the last word: when its insert skips a row (a concurrent writer took
         one of the dates, or the course, after the check), nothing of the insert is kept and
         the rows are judged again, which now sees that writer's booking; after
-        ``RACE_ATTEMPTS`` such races the rows that would go in are refused instead.
+        ``RACE_ATTEMPTS`` such races the rows that would go in are refused instead. Like the
+        batch booking core, it first takes its turn in each of the rows' rooms.
         """
+        await lock_rooms(self.session, (course.room_id for course in courses))
         for _ in range(RACE_ATTEMPTS):
             judged = await self._judge(courses)
             if self.dry_run or await self._insert(judged.bookable):
