@@ -13,9 +13,11 @@ from sqlalchemy.exc import OperationalError
 
 from compax_server.keys import DATABASE
 from compax_server.services import booking_writer
+from compax_server.services.booking_writer import BookingWriter
 from sync.permissions import Role
 from tests.booking_helpers import at, book, make_campus, next_weekday
 from tests.conftest import MakePerson, Person
+from tests.support import with_version
 
 
 def count_commits(client: TestClient) -> Counter[str]:
@@ -154,3 +156,54 @@ async def test_a_group_that_finds_the_database_unreachable_is_answered_503_at_on
     assert batches, "some requests should have been grouped"
     statuses = sorted(answer.status for answer in answers)
     assert statuses == [201] * (len(people) - sum(batches)) + [503] * sum(batches)
+
+
+async def test_a_user_deactivated_while_their_request_waits_for_its_group_is_refused(
+    client: TestClient, admin: Person, make_person: MakePerson, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A request authenticated before its user was deactivated, but written after, in a group:
+    it is refused as its token now would be, and the rest of the group is booked."""
+    campus = await make_campus(client, admin)
+    first, leaving, staying = [await make_person(Role.STAFF) for _ in range(3)]
+    monday = next_weekday(0)
+    writing, all_in, release = asyncio.Event(), asyncio.Event(), asyncio.Event()
+    write_alone, book_now = BookingWriter._write_alone, BookingWriter.book
+    arrived: list[int] = []
+
+    async def held_up(self: Any, request: Any) -> Any:
+        writing.set()
+        await release.wait()
+        return await write_alone(self, request)
+
+    async def counted(self: Any, actor: Any, data: Any) -> Any:
+        arrived.append(actor.id)  # past its token check
+        if len(arrived) == 3:
+            all_in.set()
+        return await book_now(self, actor, data)
+
+    monkeypatch.setattr(BookingWriter, "_write_alone", held_up)
+    monkeypatch.setattr(BookingWriter, "book", counted)
+    wanted = [(first, 8), (leaving, 9), (staying, 10)]
+    alone = asyncio.ensure_future(
+        book(client, first, campus.room_101, at(monday, 8), at(monday, 9))
+    )
+    await writing.wait()
+    grouped = [
+        asyncio.ensure_future(
+            book(client, person, campus.room_102, at(monday, hour), at(monday, hour + 1))
+        )
+        for person, hour in wanted[1:]
+    ]
+    await all_in.wait()
+    deactivated = await client.patch(
+        f"/api/v1/users/{leaving.id}",
+        json={"active": False},
+        headers=with_version(admin.headers, leaving.user.version),
+    )
+    assert deactivated.status == 200, await deactivated.text()
+    release.set()
+
+    answers = [await alone, *[await request for request in grouped]]
+
+    assert [answer.status for answer in answers] == [201, 401, 201]
+    assert "revoked" in (await answers[1].json())["detail"]

@@ -11,7 +11,10 @@ made alone: the same checks, the same problems and alternatives, bookings earlie
 group counting as taken for those after them. A request that finds a transaction free is
 booked at once, alone, in the fewest statements (``bookings.create_booking``).
 
-A request is answered only once its group has committed. If the database is unreachable or
+A request may wait for its group, so the group's transaction first reads its users again: a
+request whose user was deactivated or had their tokens revoked meanwhile (a role change
+does that) is refused as the token check would refuse it now. A request is answered only
+once its group has committed. If the database is unreachable or
 busy, every request of the group is answered so (a 503) at once; if the group's transaction
 fails for any other reason, each of its requests is tried again alone, so that one request's
 failure is never another's.
@@ -21,13 +24,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
 from compax_server.db import Database
 from compax_server.grouping import Grouped
 from compax_server.models import User
 from compax_server.services.booking_batch import Created, book_each
 from compax_server.services.bookings import create_booking
-from compax_server.services.common import database_unavailable
+from compax_server.services.common import database_unavailable, id_of
 from compax_server.services.policy import BookingPolicy
+from sync.errors import NotAuthenticated
 from sync.schemas import BookingCreate, BookingPublic
 
 #: The most requests one transaction books.
@@ -58,12 +66,17 @@ class BookingWriter:
             return [await self._write_alone(group[0])]
         try:
             async with self.db.write() as session:
-                outcomes = await book_each(session, group, self.policy, views=True)
+                revoked = await _revoked(session, [actor for actor, _ in group])
+                kept = [(actor, data) for actor, data in group if id_of(actor) not in revoked]
+                outcomes = iter(await book_each(session, kept, self.policy, views=True))
         except Exception as error:
             if database_unavailable(error):  # each alone would only wait for it in turn
                 return [error] * len(group)
             return [await self._write_alone(request) for request in group]
-        return [_answer(outcome) for outcome in outcomes]
+        return [
+            _token_revoked() if id_of(actor) in revoked else _answer(next(outcomes))
+            for actor, _ in group
+        ]
 
     async def _write_alone(self, request: Request) -> BookingPublic | BaseException:
         """Book one request in its own transaction, in the fewest statements."""
@@ -73,6 +86,28 @@ class BookingWriter:
                 return await create_booking(session, actor, data, self.policy)
         except Exception as error:
             return error
+
+
+async def _revoked(session: AsyncSession, actors: Sequence[User]) -> set[int]:
+    """The users among ``actors`` whose tokens were revoked (deactivated, signed out
+    everywhere, password or role changed) since their requests were authenticated: a request
+    may wait for its group, and must not act on a role its user no longer has."""
+    ids = {id_of(actor) for actor in actors}
+    found = await session.execute(
+        select(col(User.id), col(User.active), col(User.token_generation)).where(
+            col(User.id).in_(ids)
+        )
+    )
+    current = {user_id: (active, generation) for user_id, active, generation in found}
+    return {
+        id_of(actor)
+        for actor in actors
+        if current.get(id_of(actor)) != (True, actor.token_generation)
+    }
+
+
+def _token_revoked() -> NotAuthenticated:
+    return NotAuthenticated("The token has been revoked; sign in again")
 
 
 def _answer(outcome: Created | BaseException) -> BookingPublic | BaseException:
