@@ -46,9 +46,7 @@ import json
 import os
 import platform
 import random
-import secrets
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -65,6 +63,7 @@ from typing import Any
 
 import aiohttp
 import asyncpg
+from bench_support import asyncpg_dsn, free_port, postgres_database, say
 from sqlalchemy import insert
 from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from sqlalchemy.engine import make_url
@@ -108,10 +107,6 @@ WRITE_DAYS = (331, 360)  # (a) books into these days (the limit is 365 ahead)
 WEEK = default_opening_week()
 
 
-def say(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
 # --- Figures ---------------------------------------------------------------------------------
 
 
@@ -152,18 +147,6 @@ def ms(seconds: float) -> str:
 # --- Database and server processes -----------------------------------------------------------
 
 
-def asyncpg_dsn(url: str) -> str:
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-
-
-async def admin_sql(url: str, sql: str) -> None:
-    conn = await asyncpg.connect(asyncpg_dsn(url))
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
-
-
 def compax(args: list[str], env: dict[str, str], stdin: str | None = None) -> None:
     """Run ``compax <args>`` (as ``python -m compax_cli``) and fail loudly if it fails."""
     done = subprocess.run(
@@ -178,29 +161,13 @@ def compax(args: list[str], env: dict[str, str], stdin: str | None = None) -> No
         raise RuntimeError(f"compax {' '.join(args)} failed: {done.stderr}")
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @asynccontextmanager
 async def fresh_database(server_url: str, keep: bool) -> AsyncIterator[str]:
     """A new database on the server, dropped at the end."""
-    parsed = make_url(server_url)
-    if parsed.get_backend_name() != "postgresql":
+    if make_url(server_url).get_backend_name() != "postgresql":
         raise SystemExit("this benchmark needs Postgres (the exclusion constraint)")
-    name = f"compax_bench_{secrets.token_hex(6)}"
-    await admin_sql(server_url, f'CREATE DATABASE "{name}"')
-    say(f"created database {name}")
-    try:
-        yield parsed.set(database=name).render_as_string(hide_password=False)
-    finally:
-        if keep:
-            say(f"kept database {name}")
-        else:
-            await admin_sql(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            say(f"dropped database {name}")
+    async with postgres_database(server_url, keep=keep) as url:
+        yield url
 
 
 def start_server(env: dict[str, str], log: Path) -> tuple[subprocess.Popen[bytes], str]:
@@ -831,6 +798,24 @@ class Results:
     variants: list[tuple[str, Timing, float, bool]]
 
 
+def production_env(url: str, workdir: Path, **settings: str) -> dict[str, str]:
+    """The environment of ``compax server run`` in production mode on ``url`` (plus
+    ``settings``), with the schema migrated and the benchmark's administrator created."""
+    env = {
+        "COMPAX_MODE": "production",
+        "COMPAX_DATABASE_URL": url,
+        "COMPAX_SECRET_KEYS": SECRET_KEY,
+        "COMPAX_DATA_DIR": str(workdir),
+        "COMPAX_LOG_LEVEL": "WARNING",
+        **CHEAP_ARGON2,
+        **settings,
+    }
+    compax(["server", "migrate"], env)
+    compax(["server", "create-admin", "--username", ADMIN, "--password-stdin"], env,
+           stdin=PASSWORD + "\n")  # fmt: skip
+    return env
+
+
 async def run(args: argparse.Namespace) -> None:
     begun = perf_counter()
     rng = random.Random(args.seed)
@@ -838,19 +823,8 @@ async def run(args: argparse.Namespace) -> None:
     workdir = Path(tempfile.mkdtemp(prefix="compax-bench-"))
     try:
         async with fresh_database(args.database_url, args.keep) as url:
-            env = {
-                "COMPAX_MODE": "production",
-                "COMPAX_DATABASE_URL": url,
-                "COMPAX_SECRET_KEYS": SECRET_KEY,
-                "COMPAX_DATA_DIR": str(workdir),
-                "COMPAX_LOG_LEVEL": "WARNING",
-                **CHEAP_ARGON2,
-            }
-            if args.server_pool_size:
-                env["COMPAX_DB_POOL_SIZE"] = str(args.server_pool_size)
-            compax(["server", "migrate"], env)
-            compax(["server", "create-admin", "--username", ADMIN, "--password-stdin"], env,
-                   stdin=PASSWORD + "\n")  # fmt: skip
+            pool = {"COMPAX_DB_POOL_SIZE": str(args.server_pool_size)}
+            env = production_env(url, workdir, **(pool if args.server_pool_size else {}))
             async with servers(env, args.servers, workdir) as (urls, pids):
                 say(f"{args.servers} server process(es) at {', '.join(urls)}; seeding the campus")
                 results = await measure(args, url, urls, pids, rng, today)

@@ -47,24 +47,21 @@ from time import perf_counter
 
 import aiohttp
 from bench_bookings import (
-    ADMIN,
-    PASSWORD,
-    SECRET_KEY,
     Timing,
     code_revision,
-    compax,
     deal,
     drive,
     fresh_database,
     midnight,
     ms,
     opening,
+    production_env,
     raw_inserts,
-    say,
     seed_campus,
     servers,
     write_slots,
 )
+from bench_support import say
 from prometheus_client.parser import text_string_to_metric_families
 
 # The nginx and certificate helpers of the deployment tests, so that the benchmark runs the
@@ -75,7 +72,6 @@ from tests.deploy_support import ROOT, Nginx, nginx_binary, self_signed_certific
 DEFAULT_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
 DEFAULT_REDIS = "redis://127.0.0.1:6379/0"
 METRICS_TOKEN = "bench-metrics"  # noqa: S105 (a throw-away deployment)
-CHEAP_ARGON2 = {"COMPAX_ARGON2_MEMORY_KIB": "64", "COMPAX_ARGON2_TIME_COST": "1"}
 
 
 @dataclass
@@ -263,21 +259,14 @@ async def run(args: argparse.Namespace) -> None:
     workdir = Path(tempfile.mkdtemp(prefix="compax-bench-deploy-"))
     try:
         async with fresh_database(args.database_url, args.keep) as url:
-            env = {
-                "COMPAX_MODE": "production",
-                "COMPAX_DATABASE_URL": url,
-                "COMPAX_SECRET_KEYS": SECRET_KEY,
-                "COMPAX_DATA_DIR": str(workdir),
-                "COMPAX_LOG_LEVEL": "WARNING",
-                "COMPAX_REDIS_URL": args.redis_url,
-                "COMPAX_REDIS_PREFIX": f"compax-bench-{uuid.uuid4().hex}:",
-                "COMPAX_TRUSTED_PROXIES": "127.0.0.1",
-                "COMPAX_METRICS_TOKEN": METRICS_TOKEN,
-                **CHEAP_ARGON2,
-            }
-            compax(["server", "migrate"], env)
-            compax(["server", "create-admin", "--username", ADMIN, "--password-stdin"], env,
-                   stdin=PASSWORD + "\n")  # fmt: skip
+            env = production_env(
+                url,
+                workdir,
+                COMPAX_REDIS_URL=args.redis_url,
+                COMPAX_REDIS_PREFIX=f"compax-bench-{uuid.uuid4().hex}:",
+                COMPAX_TRUSTED_PROXIES="127.0.0.1",
+                COMPAX_METRICS_TOKEN=METRICS_TOKEN,
+            )
             results = await measure(args, url, env, rng, today, workdir)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)

@@ -29,7 +29,6 @@ import platform
 import secrets
 import shutil
 import statistics
-import sys
 import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ProcessPoolExecutor
@@ -44,6 +43,7 @@ import aiohttp
 import aiosqlite
 import asyncpg
 from aiohttp import web
+from bench_support import asyncpg_dsn, postgres_database, say
 from itsdangerous import URLSafeTimedSerializer
 from sqlalchemy.engine import make_url
 
@@ -77,10 +77,6 @@ RAW_ROOMS_SQL = {
         FROM rooms r JOIN buildings b ON b.id = r.building_id
         ORDER BY r.id LIMIT {limit}""",
 }
-
-
-def say(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 # --- Figures -------------------------------------------------------------------------------
@@ -177,10 +173,6 @@ async def _http_load(
 # --- Database, server and seed ---------------------------------------------------------------
 
 
-def asyncpg_dsn(url: str) -> str:
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-
-
 def sqlite_file(url: str) -> Path | None:
     """The file of a SQLite URL (refused if it exists: the run needs a fresh one), else None."""
     parsed = make_url(url)
@@ -207,24 +199,9 @@ async def fresh_database(url: str) -> AsyncIterator[str]:
         await migrate(url)
         yield url
         return
-    name = f"compax_bench_{secrets.token_hex(6)}"
-    await admin_sql(url, f'CREATE DATABASE "{name}"')
-    say(f"created database {name}")
-    bench_url = parsed.set(database=name).render_as_string(hide_password=False)
-    try:
+    async with postgres_database(url) as bench_url:
         await migrate(bench_url)
         yield bench_url
-    finally:
-        await admin_sql(url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        say(f"dropped database {name}")
-
-
-async def admin_sql(url: str, sql: str) -> None:
-    conn = await asyncpg.connect(asyncpg_dsn(url))
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
 
 
 async def migrate(url: str) -> None:

@@ -40,20 +40,19 @@ import json
 import os
 import platform
 import random
-import secrets
 import socket
 import subprocess
 import sys
 import tempfile
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from time import perf_counter, sleep
 
 import asyncpg
-from sqlalchemy.engine import make_url
+from bench_support import asyncpg_dsn, free_port, postgres_database, say
 
 DEFAULT_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
 ADMIN = "bench-admin"
@@ -64,10 +63,6 @@ MORNINGS = ["08:00", "10:00"]  # timetable sessions start here, 2 h each
 AFTERNOONS = [13, 15, 17, 19]  # single bookings start at these hours, 1 or 2 h each
 TARGET_SECONDS = 15.0
 TARGET_MEGABYTES = 200.0
-
-
-def say(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 # --- Files -----------------------------------------------------------------------------------
@@ -198,39 +193,6 @@ def compax(
     return run
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def asyncpg_dsn(url: str) -> str:
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-
-
-async def admin_sql(url: str, sql: str) -> None:
-    conn = await asyncpg.connect(asyncpg_dsn(url))
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
-
-
-@asynccontextmanager
-async def fresh_database(server_url: str, keep: bool) -> AsyncIterator[str]:
-    name = f"compax_bench_{secrets.token_hex(6)}"
-    await admin_sql(server_url, f'CREATE DATABASE "{name}"')
-    say(f"created database {name}")
-    try:
-        yield make_url(server_url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        if keep:
-            say(f"kept database {name}")
-        else:
-            await admin_sql(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            say(f"dropped database {name}")
-
-
 @contextmanager
 def server(env: dict[str, str], log: Path) -> Iterator[tuple[str, int]]:
     """``compax server run`` on a free port; yields its URL and pid, stops it after."""
@@ -343,7 +305,7 @@ async def main(args: argparse.Namespace) -> None:
         write_timetable(timetable, layout, args.timetable_rows, rng)
         write_bookings(bookings, layout, args.booking_rows, rng)
         say(f"files written to {work}")
-        async with fresh_database(args.database_url, args.keep) as url:
+        async with postgres_database(args.database_url, keep=args.keep) as url:
             server_env = {
                 "COMPAX_DATABASE_URL": url,
                 "COMPAX_SECRET_KEYS": "bench",

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -31,8 +32,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import aiohttp
-import asyncpg
 import sqlite_utils
+from bench_support import postgres_database
 from sqlalchemy import insert, text, update
 from sqlalchemy.engine import make_url
 
@@ -63,22 +64,6 @@ def parse() -> argparse.Namespace:
     )
     parser.add_argument("--idle", type=int, default=50, help="idle syncs to time")
     return parser.parse_args()
-
-
-async def create_database(server_url: str) -> tuple[str, str]:
-    name = f"compax_bench_{uuid.uuid4().hex[:10]}"
-    dsn = make_url(server_url).set(drivername="postgresql").render_as_string(hide_password=False)
-    conn = await asyncpg.connect(dsn)
-    await conn.execute(f'CREATE DATABASE "{name}"')
-    await conn.close()
-    return make_url(server_url).set(database=name).render_as_string(hide_password=False), name
-
-
-async def drop_database(server_url: str, name: str) -> None:
-    dsn = make_url(server_url).set(drivername="postgresql").render_as_string(hide_password=False)
-    conn = await asyncpg.connect(dsn)
-    await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    await conn.close()
 
 
 async def seed_users(database: Database) -> None:
@@ -308,34 +293,41 @@ async def bench_idle(url: str, rounds: int) -> dict[str, float]:
     return {"p50_ms": statistics.median(timings), "p99_ms": timings[int(len(timings) * 0.99) - 1]}
 
 
-async def main() -> None:
-    args = parse()
-    workdir = Path(tempfile.mkdtemp(prefix="compax-bench-"))
-    os.environ["COMPAX_DATA_DIR"] = str(workdir / "client")
-    dropped = None
-    if args.database_url:
-        database_url, dropped = await create_database(args.database_url)
-    else:
-        database_url = f"sqlite:///{workdir / 'server.sqlite3'}"
+async def measure(
+    args: argparse.Namespace, database_url: str, workdir: Path
+) -> tuple[dict[str, float], dict[str, float], dict[str, float]]:
+    """Push, pull and idle sync against a server on ``database_url``, migrated and seeded here."""
     database = Database(database_url)
     await database.migrate()
     await seed_users(database)
     port = random.randint(20_000, 40_000)
     server = start_server(database_url, workdir, port)
     url = f"http://127.0.0.1:{port}"
+    postgres = make_url(database_url).database if args.database_url else None
     try:
         await wait_healthy(url)
         rooms = await make_rooms(url)
         push = await bench_push(url, rooms, args.push)
         await add_server_bookings(database, rooms, args.pull)
-        pull = await bench_pull(url, args.pull, workdir, args.pull_runs, server.pid, dropped)
+        pull = await bench_pull(url, args.pull, workdir, args.pull_runs, server.pid, postgres)
         idle = await bench_idle(url, args.idle)
     finally:
         server.terminate()
         server.wait()
         await database.dispose()
-        if dropped:
-            await drop_database(args.database_url, dropped)
+    return push, pull, idle
+
+
+async def main() -> None:
+    args = parse()
+    workdir = Path(tempfile.mkdtemp(prefix="compax-bench-"))
+    os.environ["COMPAX_DATA_DIR"] = str(workdir / "client")
+    async with contextlib.AsyncExitStack() as stack:
+        if args.database_url:
+            database_url = await stack.enter_async_context(postgres_database(args.database_url))
+        else:
+            database_url = f"sqlite:///{workdir / 'server.sqlite3'}"
+        push, pull, idle = await measure(args, database_url, workdir)
     kind = "Postgres" if args.database_url else "SQLite"
     print(f"\n### Sync on a {kind} server ({os.cpu_count()} cores)\n")
     print("| measurement | result | target |")
@@ -349,7 +341,7 @@ async def main() -> None:
         f"| {pull['per_second']:,.0f} changes/s ({pull['seconds']:.1f} s; median of "
         f"{args.pull_runs}, {pull['slowest']:,.0f}–{pull['fastest']:,.0f}) | ≥ 50,000/s |"
     )
-    postgres = f", Postgres {pull['postgres_us']:.1f} µs" if dropped else ""
+    postgres = f", Postgres {pull['postgres_us']:.1f} µs" if args.database_url else ""
     print(
         f"| CPU per change pulled (median run) | server {pull['server_us']:.1f} µs{postgres}, "
         f"client {pull['client_us']:.1f} µs | |"
