@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from compax_cli.context import administer, engine, now, validated
+from compax_cli.options import JSON
 from compax_cli.output import emit, err, local
 from sync.admin import Admin
 from sync.engine import Engine
@@ -18,7 +19,6 @@ app = typer.Typer(
     help="Close rooms or buildings for a time: add, list, remove (admins, exams officers).",
     no_args_is_help=True,
 )
-JSON = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 COLUMNS = [
     ("id", "id"),
     ("closes", "where"),

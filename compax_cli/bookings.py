@@ -12,6 +12,7 @@ from typing import Annotated, Any
 import typer
 
 from compax_cli.context import booking_id, engine, now, room_id
+from compax_cli.options import JSON
 from compax_cli.output import emit, err, local
 from sync.engine import Engine
 from sync.reads import instant_of
@@ -19,7 +20,6 @@ from sync.schemas import Purpose, Scope
 from sync.when import parse_duration, parse_when
 
 app = typer.Typer(help="Your bookings: list, show, create, move, cancel.", no_args_is_help=True)
-JSON = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 SYNC = Annotated[bool, typer.Option("--sync", help="Send the change to the server at once.")]
 SCOPE = Annotated[Scope, typer.Option(help="For a series: this, following or all occurrences.")]
 COLUMNS = [

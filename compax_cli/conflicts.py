@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from compax_cli.context import engine, now, room_id
+from compax_cli.options import JSON
 from compax_cli.output import emit, err, local, out
 from sync.errors import ValidationFailed
 from sync.reads import instant_of
@@ -16,7 +17,6 @@ from sync.when import parse_duration, parse_when
 app = typer.Typer(
     help="Changes the server refused: see why, retry or discard.", no_args_is_help=True
 )
-JSON = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 
 
 @app.command("list")

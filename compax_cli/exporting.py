@@ -11,10 +11,10 @@ from typing import Annotated
 import typer
 
 from compax_cli.context import administer, engine, now
+from compax_cli.options import ACTIVE, DEPARTMENT, ROLE
 from compax_cli.output import err, online
 from sync.formats import Format
 from sync.kinds import KINDS
-from sync.permissions import Role
 from sync.schemas import BookingStatus, BuildingKind, Purpose, RoomKind
 from sync.transfer import ExportFilters, ExportJob, export_file
 
@@ -129,11 +129,9 @@ def buildings(
 @app.command()
 def users(
     ctx: typer.Context,
-    role: Annotated[Role | None, typer.Option(help="Only this role.")] = None,
-    department: Annotated[str | None, typer.Option(help="Only this department.")] = None,
-    active: Annotated[
-        bool | None, typer.Option("--active/--inactive", help="Only active or inactive users.")
-    ] = None,
+    role: ROLE = None,
+    department: DEPARTMENT = None,
+    active: ACTIVE = None,
     fmt: FORMAT = None,
     output: OUTPUT = None,
 ) -> None:

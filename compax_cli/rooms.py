@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from compax_cli.context import administer, engine, now, room_id, validated
+from compax_cli.options import JSON
 from compax_cli.output import emit, err
 from sync.admin import Admin
 from sync.schemas import RoomCreate, RoomKind, RoomQuery, RoomUpdate
@@ -16,7 +17,6 @@ from sync.when import parse_duration, parse_opening_hours, parse_when
 app = typer.Typer(
     help="Find rooms and free rooms (offline too); add and change rooms.", no_args_is_help=True
 )
-JSON = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 COLUMNS = [
     ("id", "id"),
     ("building", "building"),

@@ -10,9 +10,8 @@ from typing import Annotated
 import typer
 
 from compax_cli.context import engine
+from compax_cli.options import JSON
 from compax_cli.output import emit, err
-
-JSON = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 
 
 def login(

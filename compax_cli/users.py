@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from compax_cli.context import administer, engine, validated
+from compax_cli.options import ACTIVE, DEPARTMENT, JSON, ROLE
 from compax_cli.output import emit, err
 from sync.admin import Admin, new_password
 from sync.schemas import PasswordReset, Role, UserCreate, UserQuery
@@ -17,7 +18,6 @@ app = typer.Typer(
     help="Manage users: list, add, set-role, deactivate, reset-password (administrators).",
     no_args_is_help=True,
 )
-JSON = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 PASSWORD_STDIN = Annotated[
     bool,
     typer.Option(
@@ -59,11 +59,9 @@ async def _reset(admin: Admin, username: str, password: str) -> None:
 @app.command("list")
 def list_users(
     ctx: typer.Context,
-    role: Annotated[Role | None, typer.Option(help="Only this role.")] = None,
-    department: Annotated[str | None, typer.Option(help="Only this department.")] = None,
-    active: Annotated[
-        bool | None, typer.Option("--active/--inactive", help="Only active or inactive users.")
-    ] = None,
+    role: ROLE = None,
+    department: DEPARTMENT = None,
+    active: ACTIVE = None,
     limit: Annotated[int, typer.Option(min=1, max=500, help="Users per page.")] = 50,
     cursor: Annotated[str | None, typer.Option(help="The page after this cursor.")] = None,
     as_json: JSON = False,
