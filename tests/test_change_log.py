@@ -21,6 +21,7 @@ from compax_server.keys import DATABASE
 from compax_server.models import Booking, Change
 from compax_server.services import sync
 from compax_server.services.common import LOCK_CHANGE_LOG, apply_changes, serialise_on, utcnow
+from sync.protocol import PullResponse
 from tests.booking_helpers import at, book, make_campus, next_weekday
 from tests.conftest import Person
 
@@ -215,7 +216,9 @@ async def test_concurrent_pullers_never_miss_a_change(
             has_more = True
             while has_more:
                 turn += 1
-                page = await sync.pull(pools[turn % 2], admin.user, cursor, 1 + turn % 20, None)
+                limit = 1 + turn % 20
+                pulled = await sync.pull_page(pools[turn % 2], admin.user, cursor, limit, None)
+                page = PullResponse.model_validate_json(pulled.to_json())
                 assert page.cursor >= cursor, "cursors only move forward"
                 assert not page.reset
                 cursor, has_more = page.cursor, page.has_more

@@ -70,7 +70,6 @@ from sync.protocol import (
     MutationResult,
     MutationStatus,
     Op,
-    PullResponse,
     PushRequest,
     PushResponse,
     UpdateBookingArgs,
@@ -343,14 +342,6 @@ class PullPage:
             }
         )
         return b'%s,"changes":[%s]}' % (head[:-1], ",".join(self.changes).encode())
-
-
-async def pull(
-    db: Database, user: User, cursor: int, limit: int, client_id: uuid.UUID | None
-) -> PullResponse:
-    """``pull_page`` as Python values, for callers in this process."""
-    page = await pull_page(db, user, cursor, limit, client_id)
-    return PullResponse.model_validate_json(page.to_json())
 
 
 async def pull_page(
