@@ -232,9 +232,12 @@ async def wait_until_healthy(
 
 @dataclass
 class CpuUse:
-    """CPU seconds of the server processes and the machine's busy share over a phase."""
+    """CPU seconds of the server processes, of this process (the load generator) and of
+    Postgres' processes, and the machine's busy share over a phase."""
 
     server_seconds: float
+    client_seconds: float
+    postgres_seconds: float
     machine_busy: float
     wall: float
 
@@ -248,6 +251,19 @@ def process_cpu_seconds(pids: list[int]) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
+def postgres_cpu_seconds() -> float:
+    """CPU time of this machine's Postgres processes (0 when Postgres runs elsewhere); a
+    backend that exits meanwhile takes its share with it."""
+    pids = []
+    for comm in Path("/proc").glob("[0-9]*/comm"):
+        with suppress(OSError):
+            if comm.read_text().strip() == "postgres":
+                pids.append(int(comm.parent.name))
+    with suppress(OSError):
+        return process_cpu_seconds(pids)
+    return 0.0
+
+
 def machine_ticks() -> tuple[int, int]:
     """(busy, total) CPU ticks of the whole machine, from ``/proc/stat``."""
     values = [int(v) for v in Path("/proc/stat").read_text().split("\n")[0].split()[1:9]]
@@ -259,12 +275,15 @@ def machine_ticks() -> tuple[int, int]:
 async def cpu_use(pids: list[int]) -> AsyncIterator[list[CpuUse]]:
     """Measures the block; the one ``CpuUse`` is in the yielded list once it ends."""
     found: list[CpuUse] = []
-    server, (busy, total), started = process_cpu_seconds(pids), machine_ticks(), perf_counter()
+    server, client = process_cpu_seconds(pids), process_cpu_seconds([os.getpid()])
+    postgres, (busy, total), started = postgres_cpu_seconds(), machine_ticks(), perf_counter()
     yield found
     busy_after, total_after = machine_ticks()
     found.append(
         CpuUse(
             process_cpu_seconds(pids) - server,
+            process_cpu_seconds([os.getpid()]) - client,
+            postgres_cpu_seconds() - postgres,
             (busy_after - busy) / max(1, total_after - total),
             perf_counter() - started,
         )
@@ -979,15 +998,22 @@ def report(args: argparse.Namespace, results: Results, seconds: float) -> None:
     print("What the database's client backends were doing (`pg_stat_activity`, every 20 ms):\n")
     print_waits("during `POST /api/v1/bookings`", r.http_waits)
     print_waits("during the raw INSERTs", r.raw_waits)
-    made = args.creates + args.create_warmup
     create, raw = r.cpu["create"], r.cpu["raw"]
-    print(
-        f"CPU while booking over HTTP (warm-up included): the server process(es) used "
-        f"{create.server_seconds:.1f} s in {create.wall:.1f} s "
-        f"({create.server_seconds / create.wall:.0%} of one core), "
-        f"{create.server_seconds / made * 1e3:.2f} ms per booking; the whole machine was "
-        f"{create.machine_busy:.0%} busy ({raw.machine_busy:.0%} during the raw INSERTs).\n"
-    )
+    rows = {
+        "create": args.creates + args.create_warmup,
+        "raw": args.raw_creates + args.create_warmup,
+    }
+    print(f"CPU time per booking in ms, warm-up included ({os.cpu_count()} CPUs):\n")
+    print("| phase | server | load generator | Postgres | machine busy |")
+    print("|---|---:|---:|---:|---:|")
+    for label, key, use in (("HTTP", "create", create), ("raw INSERT", "raw", raw)):
+        made = rows[key]
+        print(
+            f"| {label} | {use.server_seconds / made * 1e3:.3f} | "
+            f"{use.client_seconds / made * 1e3:.3f} | {use.postgres_seconds / made * 1e3:.3f} | "
+            f"{use.machine_busy:.0%} |"
+        )
+    print()
 
     rooms = len(r.campus.room_ids)
     print(
