@@ -12,12 +12,13 @@ from collections.abc import Sequence
 
 from aiohttp import web
 from sqlalchemy import select
-from sqlmodel import col
+from sqlmodel import SQLModel
 
 from compax_server.db import Database
 from compax_server.grouping import Grouped
 from compax_server.keys import ACCESS_TOKENS, SETTINGS, USER_LOOKUP
 from compax_server.models import User
+from compax_server.services.core_reads import ids, one_of_ids, records
 from sync.errors import NotAuthenticated
 
 
@@ -55,10 +56,19 @@ class UserLookup:
 
     async def _read(self, user_ids: Sequence[int]) -> list[User | None]:
         """One query for a group of lookups; ``None`` for an id that names no user."""
-        async with self.db.read() as session:
-            found = await session.execute(select(User).where(col(User.id).in_(set(user_ids))))
-            users = {user.id: user for user in found.scalars()}
+        async with self.db.read_connection() as connection:
+            statement = _USERS[connection.dialect.name]
+            found = await connection.execute(statement, {"ids": ids(connection.dialect, user_ids)})
+            users = {user.id: user for user in records(User, found)}
         return [users.get(user_id) for user_id in user_ids]
+
+
+_USER_TABLE = SQLModel.metadata.tables["users"]
+#: The users with the ids of the parameter ``ids``, per dialect.
+_USERS = {
+    name: select(_USER_TABLE).where(clause)
+    for name, clause in one_of_ids(_USER_TABLE.c.id, "ids").items()
+}
 
 
 def client_address(request: web.Request) -> str:

@@ -20,6 +20,7 @@ from sqlalchemy import event, text
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.engine.url import URL
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -72,6 +73,7 @@ class Database:
             if self.is_sqlite
             else self.engine.execution_options(isolation_level="AUTOCOMMIT")
         )
+        self._read_engine = read_engine
         self._reads = async_sessionmaker(
             read_engine, expire_on_commit=False, sync_session_class=ReadSession
         )
@@ -88,6 +90,12 @@ class Database:
         write (use ``write``), and ``snapshot`` gives several queries one consistent view."""
         async with self._reads() as session:
             yield session
+
+    @asynccontextmanager
+    async def read_connection(self) -> AsyncIterator[AsyncConnection]:
+        """``read`` without a session, for Core queries on hot paths (``core_reads``)."""
+        async with self._read_engine.connect() as connection:
+            yield connection
 
     @asynccontextmanager
     async def snapshot(self) -> AsyncIterator[AsyncSession]:

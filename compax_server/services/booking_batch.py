@@ -46,15 +46,16 @@ from sqlalchemy import (
     delete,
     func,
     literal_column,
+    or_,
     select,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped
-from sqlmodel import col
+from sqlmodel import SQLModel, col
 
-from compax_server.models import Blackout, Booking, Building, Room, User
+from compax_server.models import Blackout, Booking, Room, User
 from compax_server.services.booking_views import booking_view, is_confirmed
 from compax_server.services.bookings import (
     booking_row,
@@ -65,6 +66,7 @@ from compax_server.services.bookings import (
     rule_problems,
 )
 from compax_server.services.common import id_of, utcnow
+from compax_server.services.core_reads import connection_of, ids, one_of_ids, records
 from compax_server.services.policy import BookingPolicy
 from sync.errors import CompaxError
 from sync.rules import overlaps
@@ -206,18 +208,20 @@ class Surroundings:
             return surroundings
         first = min(start for _, start, _ in slots)
         last = max(end for _, _, end in slots)
-        room_ids = sorted({room_id for room_id, _, _ in slots})
-        buildings = sorted({rooms[room_id].building_id for room_id in room_ids})
-        blackouts = await session.execute(
-            select(Blackout).where(
-                col(Blackout.room_id).in_(room_ids) | col(Blackout.building_id).in_(buildings),
-                col(Blackout.start) < last,
-                col(Blackout.end) > first,
-            )
+        room_ids = {room_id for room_id, _, _ in slots}
+        connection = await connection_of(session)
+        dialect = connection.dialect
+        blackouts = await connection.execute(
+            _BLACKOUTS_AROUND[dialect.name],
+            {
+                "room_ids": ids(dialect, room_ids),
+                "building_ids": ids(dialect, (rooms[room_id].building_id for room_id in room_ids)),
+                "first": first,
+                "last": last,
+            },
         )
-        surroundings.blackouts = list(blackouts.scalars())
-        dialect = session.get_bind().dialect
-        in_the_way = await session.execute(_IN_THE_WAY[dialect.name], _wanted(dialect, slots))
+        surroundings.blackouts = records(Blackout, blackouts)
+        in_the_way = await connection.execute(_IN_THE_WAY[dialect.name], _wanted(dialect, slots))
         for room_id, start, end in set(in_the_way.all()):  # two slots may meet one booking
             surroundings.hold(room_id, start, end)
         return surroundings
@@ -275,17 +279,20 @@ class _Batch:
         rooms: dict[int, Room] = {}
         labels: dict[int, str] = {}
         if wanted:
-            found = await session.execute(
-                select(Room, col(Building.code))
-                .join(Building, col(Building.id) == col(Room.building_id))
-                .where(col(Room.id).in_(sorted({data.room_id for data in wanted})))
+            connection = await connection_of(session)
+            found = await connection.execute(
+                _ROOMS_WITH_CODES[connection.dialect.name],
+                {"ids": ids(connection.dialect, (data.room_id for data in wanted))},
             )
-            for room, building_code in found:
+            rows = found.all()
+            for room, row in zip(records(Room, rows), rows, strict=True):
                 rooms[id_of(room)] = room
-                labels[id_of(room)] = f"{building_code}/{room.code}"
-        ids = [data.id for data in wanted if data.id is not None]
-        if taken is None and ids:
-            known = await session.execute(select(col(Booking.id)).where(col(Booking.id).in_(ids)))
+                labels[id_of(room)] = f"{row.building_code}/{room.code}"
+        wanted_ids = [data.id for data in wanted if data.id is not None]
+        if taken is None and wanted_ids:
+            known = await session.execute(
+                select(col(Booking.id)).where(col(Booking.id).in_(wanted_ids))
+            )
             taken = list(known.scalars())
         slots = [(data.room_id, data.start, data.end) for data in wanted if data.room_id in rooms]
         return cls(
@@ -364,6 +371,26 @@ class _Batch:
         self.hold(index, view.room_id, view.start, view.end, view.id)
 
 
+_ROOMS, _BUILDINGS, _BLACKOUTS = (
+    SQLModel.metadata.tables[name] for name in ("rooms", "buildings", "blackouts")
+)
+#: The rooms of the parameter ``ids``, each with its building's code last.
+_ROOMS_WITH_CODES = {
+    name: select(*_ROOMS.c, _BUILDINGS.c.code.label("building_code"))
+    .join(_BUILDINGS, _BUILDINGS.c.id == _ROOMS.c.building_id)
+    .where(clause)
+    for name, clause in one_of_ids(_ROOMS.c.id, "ids").items()
+}
+#: The blackouts of the rooms ``room_ids`` or buildings ``building_ids`` during
+#: ``[first, last)``.
+_BLACKOUTS_AROUND = {
+    name: select(_BLACKOUTS).where(
+        or_(in_rooms, one_of_ids(_BLACKOUTS.c.building_id, "building_ids")[name]),
+        _BLACKOUTS.c.start < bindparam("last", type_=UTCDateTime()),
+        _BLACKOUTS.c.end > bindparam("first", type_=UTCDateTime()),
+    )
+    for name, in_rooms in one_of_ids(_BLACKOUTS.c.room_id, "room_ids").items()
+}
 _INSTANTS = ARRAY(UTCDateTime())
 #: The wanted slots as rows ``(room_id, start, end)``, from one parameter: arrays on Postgres,
 #: a JSON list of the instants as SQLite stores them (so they compare as stored) on SQLite.

@@ -26,7 +26,7 @@ from collections.abc import Sequence
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col
+from sqlmodel import SQLModel
 
 from compax_server.db import Database
 from compax_server.grouping import Grouped
@@ -34,6 +34,7 @@ from compax_server.models import User
 from compax_server.services.booking_batch import Created, book_each
 from compax_server.services.bookings import create_booking
 from compax_server.services.common import database_unavailable, id_of
+from compax_server.services.core_reads import connection_of, ids, one_of_ids
 from compax_server.services.policy import BookingPolicy
 from sync.errors import NotAuthenticated
 from sync.schemas import BookingCreate, BookingPublic
@@ -92,11 +93,10 @@ async def _revoked(session: AsyncSession, actors: Sequence[User]) -> set[int]:
     """The users among ``actors`` whose tokens were revoked (deactivated, signed out
     everywhere, password or role changed) since their requests were authenticated: a request
     may wait for its group, and must not act on a role its user no longer has."""
-    ids = {id_of(actor) for actor in actors}
-    found = await session.execute(
-        select(col(User.id), col(User.active), col(User.token_generation)).where(
-            col(User.id).in_(ids)
-        )
+    connection = await connection_of(session)
+    found = await connection.execute(
+        _TOKEN_STATE[connection.dialect.name],
+        {"ids": ids(connection.dialect, (id_of(actor) for actor in actors))},
     )
     current = {user_id: (active, generation) for user_id, active, generation in found}
     return {
@@ -104,6 +104,14 @@ async def _revoked(session: AsyncSession, actors: Sequence[User]) -> set[int]:
         for actor in actors
         if current.get(id_of(actor)) != (True, actor.token_generation)
     }
+
+
+_USERS = SQLModel.metadata.tables["users"]
+#: Whether the users of the parameter ``ids`` may act, and on which tokens.
+_TOKEN_STATE = {
+    name: select(_USERS.c.id, _USERS.c.active, _USERS.c.token_generation).where(clause)
+    for name, clause in one_of_ids(_USERS.c.id, "ids").items()
+}
 
 
 def _token_revoked() -> NotAuthenticated:

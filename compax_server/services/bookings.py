@@ -45,6 +45,7 @@ from compax_server.services.common import (
     sqlstate,
     utcnow,
 )
+from compax_server.services.core_reads import connection_of
 from compax_server.services.policy import BookingPolicy
 from sync.errors import (
     BlackoutConflict,
@@ -203,7 +204,8 @@ async def lock_rooms(session: AsyncSession, room_ids: Iterable[int]) -> None:
     booking needs none, since its insert never holds a row while it waits.
     """
     if session.get_bind().dialect.name == "postgresql":
-        await session.execute(_LOCK_ROOMS, {"room_ids": sorted(set(room_ids))})
+        connection = await connection_of(session)
+        await connection.execute(_LOCK_ROOMS, {"room_ids": sorted(set(room_ids))})
 
 
 _ROOM_IDS = (
@@ -512,8 +514,8 @@ async def insert_bookings(session: AsyncSession, rows: Sequence[dict[str, Any]])
     rather than failing the transaction; the caller says why. SQLite's overlap trigger raises
     ``IntegrityError`` instead, undoing this statement only.
     """
-    statement = _INSERT_BOOKINGS[session.get_bind().dialect.name]
-    result = await session.execute(statement, list(rows))
+    connection = await connection_of(session)
+    result = await connection.execute(_INSERT_BOOKINGS[connection.dialect.name], list(rows))
     inserted = set(result.scalars())
     note_written(session, "bookings", inserted)
     return inserted
