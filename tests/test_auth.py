@@ -126,6 +126,36 @@ async def test_token_signed_longer_ago_than_its_lifetime_is_401(
     assert "expired" in problem["detail"]
 
 
+def test_a_token_verified_before_still_expires(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The claims kept of a token verified once stop being given once it has expired."""
+    tokens = Tokens(["key"], ACCESS_TOKEN_SALT, 60)
+    token = tokens.issue(7, 3).token
+    assert tokens.verify(token) == tokens.verify(token)
+    claims = tokens.verify(token)
+    assert claims is not None and (claims.user_id, claims.generation) == (7, 3)
+    now = time.time()
+    monkeypatch.setattr(time, "time", lambda: now + 59)
+    assert tokens.verify(token) is not None
+    monkeypatch.setattr(time, "time", lambda: now + 62)
+    assert tokens.verify(token) is None
+    assert tokens.verify(token) is None
+
+
+def test_tokens_keep_a_bounded_number_of_verified_claims(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past ``VERIFIED_KEPT`` tokens the longest kept is forgotten, and verified again when
+    it comes back; a forged token is never kept."""
+    monkeypatch.setattr("compax_server.security.VERIFIED_KEPT", 2)
+    tokens = Tokens(["key"], ACCESS_TOKEN_SALT, 60)
+    issued = [tokens.issue(user_id, 0).token for user_id in (1, 2, 3)]
+    for token in issued:
+        assert tokens.verify(token) is not None
+    assert list(tokens._verified) == issued[1:]
+    assert tokens.verify(issued[0]) is not None
+    assert list(tokens._verified) == [issued[2], issued[0]]
+    assert tokens.verify(issued[0][:-2] + "xx") is None
+    assert len(tokens._verified) == 2
+
+
 async def test_token_for_another_purpose_is_401(client: TestClient, staff: Person) -> None:
     """The salt separates purposes: a correctly signed token of another purpose is refused."""
     token = _signed_at(["test-signing-key"], time.time(), {"u": staff.id, "g": 0}, salt="other")
