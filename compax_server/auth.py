@@ -18,7 +18,7 @@ from compax_server.db import Database
 from compax_server.grouping import Grouped
 from compax_server.keys import ACCESS_TOKENS, SETTINGS, USER_LOOKUP
 from compax_server.models import User
-from compax_server.services.core_reads import ids, one_of_ids, records
+from compax_server.services.core_sql import ids, one_of_ids, records
 from sync.errors import NotAuthenticated
 
 

@@ -43,6 +43,7 @@ from compax_server.services.common import (
     try_serialise_on,
     utcnow,
 )
+from compax_server.services.core_sql import arrays, unnested
 
 #: Replicated table models and the table name clients know them by.
 REPLICATED: dict[type[Any], str] = {
@@ -104,9 +105,8 @@ def _note_flushed_rows(session: Session, _flush: UOWTransaction) -> None:
             pending[(table, str(obj.id))] = "delete"
 
 
-def _upsert(insert: Any) -> Any:
-    """``INSERT`` of change-log entries that replaces the row's older entry."""
-    statement = insert(_CHANGES)
+def _upsert(statement: Any) -> Any:
+    """``statement``, an ``INSERT`` of change-log entries, replacing the row's older entry."""
     replaced = statement.excluded
     return statement.on_conflict_do_update(
         index_elements=[_CHANGES.c.table_name, _CHANGES.c.row_key],
@@ -116,8 +116,15 @@ def _upsert(insert: Any) -> Any:
 
 _CHANGES = SQLModel.metadata.tables["changes"]
 _COUNTER = SQLModel.metadata.tables["change_counter"]
-#: Storing entries, built once per dialect (statement construction is not free).
-_STORE = {"postgresql": _upsert(postgres_insert), "sqlite": _upsert(sqlite_insert)}
+_ENTRY_COLUMNS = ["table_name", "row_key", "op", "changed_at", "seq"]
+#: Storing entries, built once per dialect (statement construction is not free); on Postgres
+#: from one array parameter per column, so that any number of entries is one statement.
+_STORE = {
+    "postgresql": _upsert(
+        postgres_insert(_CHANGES).from_select(_ENTRY_COLUMNS, unnested(_CHANGES, _ENTRY_COLUMNS))
+    ),
+    "sqlite": _upsert(sqlite_insert(_CHANGES)),
+}
 #: The last ``:count`` numbers, taken by a SQLite writer that holds the write lock.
 _TAKE_NUMBERS = (
     update(_COUNTER)
@@ -145,7 +152,9 @@ def _store_changes(session: Session) -> None:
         top = session.execute(_TAKE_NUMBERS, {"count": len(rows)}).scalar_one()
         for number, row in enumerate(rows, start=top - len(rows) + 1):
             row["seq"] = number
-    session.execute(_STORE[dialect], rows)
+    session.execute(
+        _STORE[dialect], arrays(rows, _ENTRY_COLUMNS) if dialect == "postgresql" else rows
+    )
 
 
 @event.listens_for(RecordingSession, "after_transaction_end")

@@ -93,7 +93,7 @@ class Database:
 
     @asynccontextmanager
     async def read_connection(self) -> AsyncIterator[AsyncConnection]:
-        """``read`` without a session, for Core queries on hot paths (``core_reads``)."""
+        """``read`` without a session, for Core queries on hot paths (``core_sql``)."""
         async with self._read_engine.connect() as connection:
             yield connection
 

@@ -66,7 +66,7 @@ from compax_server.services.bookings import (
     rule_problems,
 )
 from compax_server.services.common import id_of, utcnow
-from compax_server.services.core_reads import connection_of, ids, one_of_ids, records
+from compax_server.services.core_sql import connection_of, ids, one_of_ids, records
 from compax_server.services.policy import BookingPolicy
 from sync.errors import CompaxError
 from sync.rules import overlaps

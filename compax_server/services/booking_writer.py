@@ -34,7 +34,7 @@ from compax_server.models import User
 from compax_server.services.booking_batch import Created, book_each
 from compax_server.services.bookings import create_booking
 from compax_server.services.common import database_unavailable, id_of
-from compax_server.services.core_reads import connection_of, ids, one_of_ids
+from compax_server.services.core_sql import connection_of, ids, one_of_ids
 from compax_server.services.policy import BookingPolicy
 from sync.errors import NotAuthenticated
 from sync.schemas import BookingCreate, BookingPublic

@@ -45,7 +45,7 @@ from compax_server.services.common import (
     sqlstate,
     utcnow,
 )
-from compax_server.services.core_reads import connection_of
+from compax_server.services.core_sql import arrays, connection_of, unnested
 from compax_server.services.policy import BookingPolicy
 from sync.errors import (
     BlackoutConflict,
@@ -446,8 +446,13 @@ _ROOM_AND_SLOT = (
     .join(Building, col(Building.id) == col(Room.building_id))
     .where(col(Room.id) == bindparam("room_id"))
 )
+_BOOKING_COLUMNS = list(_BOOKINGS.c.keys())
+#: Bookings from one array parameter per column on Postgres, rows of values on SQLite.
 _INSERT_BOOKINGS = {
-    "postgresql": postgres_insert(_BOOKINGS).on_conflict_do_nothing().returning(_BOOKINGS.c.id),
+    "postgresql": postgres_insert(_BOOKINGS)
+    .from_select(_BOOKING_COLUMNS, unnested(_BOOKINGS, _BOOKING_COLUMNS))
+    .on_conflict_do_nothing()
+    .returning(_BOOKINGS.c.id),
     "sqlite": sqlite_insert(_BOOKINGS).on_conflict_do_nothing().returning(_BOOKINGS.c.id),
 }
 
@@ -515,7 +520,9 @@ async def insert_bookings(session: AsyncSession, rows: Sequence[dict[str, Any]])
     ``IntegrityError`` instead, undoing this statement only.
     """
     connection = await connection_of(session)
-    result = await connection.execute(_INSERT_BOOKINGS[connection.dialect.name], list(rows))
+    dialect = connection.dialect.name
+    given = arrays(rows, _BOOKING_COLUMNS) if dialect == "postgresql" else list(rows)
+    result = await connection.execute(_INSERT_BOOKINGS[dialect], given)
     inserted = set(result.scalars())
     note_written(session, "bookings", inserted)
     return inserted

@@ -1,20 +1,34 @@
 """Statements on the hot paths (each booking request's token check and its group's
 transaction) without the ORM's per-statement work: Core statements on the session's
-connection, lists of ids as one parameter, and records built from rows without validation.
+connection, a list as one parameter (ids to match, rows to insert), and records built from rows
+without validation.
 
 Through an ORM session a statement that loads model objects costs several times the same
 statement on the connection, and an expanding ``IN`` list renders a new statement (on Postgres
-a new prepared statement) for every length. Under load that was most of a server's CPU time
+a new prepared statement) for every length, as does a multi-row ``VALUES`` for every number of
+rows. Under load that was most of a server's CPU time
 per booking (docs/benchmarks.md).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Dialect, Integer, Row, any_, bindparam, func, inspect, select
+from sqlalchemy import (
+    ColumnElement,
+    Dialect,
+    Integer,
+    Row,
+    Select,
+    Table,
+    any_,
+    bindparam,
+    func,
+    inspect,
+    select,
+)
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.sql.expression import literal_column
@@ -33,6 +47,19 @@ def one_of_ids(column: ColumnElement[int], name: str) -> dict[str, ColumnElement
             select(literal_column("value")).select_from(func.json_each(bindparam(name)))
         ),
     }
+
+
+def unnested(table: Table, names: Sequence[str]) -> Select[Any]:
+    """Rows of ``table``'s columns ``names``, one from each position of the array parameters
+    of the same names (Postgres ``unnest``): to insert any number of rows with one statement
+    text; ``arrays`` gives the parameters."""
+    parameters = [bindparam(name, type_=ARRAY(table.c[name].type)) for name in names]
+    return select(func.unnest(*parameters).table_valued(*names).render_derived(name="given"))
+
+
+def arrays(rows: Sequence[Mapping[str, Any]], names: Sequence[str]) -> dict[str, list[Any]]:
+    """The parameters of ``unnested(table, names)`` for ``rows``."""
+    return {name: [row[name] for row in rows] for name in names}
 
 
 def ids(dialect: Dialect, values: Iterable[int]) -> list[int] | str:
