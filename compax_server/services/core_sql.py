@@ -6,8 +6,7 @@ without validation.
 Through an ORM session a statement that loads model objects costs several times the same
 statement on the connection, and an expanding ``IN`` list renders a new statement (on Postgres
 a new prepared statement) for every length, as does a multi-row ``VALUES`` for every number of
-rows. Under load that was most of a server's CPU time
-per booking (docs/benchmarks.md).
+rows. Under load that was most of a server's CPU time per booking (docs/benchmarks.md).
 """
 
 from __future__ import annotations
