@@ -15,10 +15,11 @@ from aiohttp import web
 from pydantic import BaseModel, ValidationError
 from pydantic_core import to_json
 
-from compax_server.auth import authenticate
+from compax_server.auth import authenticate, token_claims
 from compax_server.db import Database
 from compax_server.keys import DATABASE, SETTINGS
 from compax_server.models import User
+from compax_server.security import TokenClaims
 from compax_server.services.common import MAX_ID
 from compax_server.settings import Settings
 from sync.errors import (
@@ -45,10 +46,24 @@ class Call(Generic[BodyT, QueryT]):
     body: BodyT
     query: QueryT
     user_or_none: User | None
+    #: The token's claims; for a ``reads_caller`` endpoint, what its handler reads its user by.
+    claims: TokenClaims | None = None
 
     @property
     def user(self) -> User:
-        assert self.user_or_none is not None, "public endpoints have no user"
+        assert self.user_or_none is not None, "public and reads_caller endpoints have no user"
+        return self.user_or_none
+
+    @property
+    def caller(self) -> TokenClaims:
+        assert self.claims is not None, "public endpoints have no caller"
+        return self.claims
+
+    async def read_user(self) -> User:
+        """The caller's current record: the one read on the way in or, for a ``reads_caller``
+        endpoint, read now."""
+        if self.user_or_none is None:
+            self.user_or_none = await authenticate(self.request, self.caller)
         return self.user_or_none
 
     @property
@@ -91,6 +106,7 @@ class Endpoint:
     response: Any
     status: int
     conditional: bool
+    reads_caller: bool
 
     @property
     def name(self) -> str:
@@ -117,7 +133,11 @@ class Api:
         response: Any = None,
         status: int = 200,
         conditional: bool = False,
+        reads_caller: bool = False,
     ) -> Callable[[Handler], Handler]:
+        """Declare an endpoint. With ``reads_caller`` its handler reads the caller's user itself,
+        in its own transaction, and checks it with ``auth.current_user`` (see ``auth``)."""
+
         def register(handler: Handler) -> Handler:
             self.endpoints.append(
                 Endpoint(
@@ -133,6 +153,7 @@ class Api:
                     response,
                     status,
                     conditional,
+                    reads_caller,
                 )
             )
             return handler
@@ -148,14 +169,20 @@ class Api:
 
 def _dispatcher(endpoint: Endpoint) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     async def dispatch(request: web.Request) -> web.StreamResponse:
-        user = None
+        user = claims = None
         if not endpoint.public:
-            user = await authenticate(request)
-            if endpoint.permission and not allows(user.role, endpoint.permission):
-                raise Forbidden(f"Your role ({user.role}) may not {endpoint.summary.lower()}")
+            claims = token_claims(request)
+            role: str
+            if endpoint.reads_caller and claims.role is not None:
+                role = claims.role
+            else:
+                user = await authenticate(request, claims)
+                role = user.role
+            if endpoint.permission and not allows(role, endpoint.permission):
+                raise Forbidden(f"Your role ({role}) may not {endpoint.summary.lower()}")
         query = validate(endpoint.query, dict(request.query)) if endpoint.query else None
         body = await _read_body(request, endpoint.body) if endpoint.body else None
-        return await endpoint.handler(Call(request, body, query, user))
+        return await endpoint.handler(Call(request, body, query, user, claims))
 
     dispatch.__name__ = endpoint.name
     return dispatch

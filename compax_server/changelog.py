@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import bindparam, event, select, text, update
+from sqlalchemy import Text, bindparam, cast, event, literal, null, select, text, update
 from sqlalchemy.dialects.postgresql import insert as postgres_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -125,6 +125,26 @@ _STORE = {
     ),
     "sqlite": _upsert(sqlite_insert(_CHANGES)),
 }
+
+
+def logging_inserts(insert: Any, table: str) -> Any:
+    """``insert``, a Postgres ``INSERT ... RETURNING id`` into ``table``, as one statement that
+    also stores the change-log entries of the rows it inserts (stamped with the parameter
+    ``changed_at``) and returns their ids: the statement and its entries in one round trip,
+    where ``note_written`` would add one at commit. SQLite numbers entries as it stores them
+    at commit, so there ``note_written`` is the way."""
+    inserted = insert.cte("inserted")
+    entries = select(
+        literal(table),
+        cast(inserted.c.id, Text),
+        literal("put"),
+        bindparam("changed_at", type_=_CHANGES.c.changed_at.type),
+        null(),
+    )
+    stored = _upsert(postgres_insert(_CHANGES).from_select(_ENTRY_COLUMNS, entries)).cte("stored")
+    return select(inserted.c.id).add_cte(stored)
+
+
 #: The last ``:count`` numbers, taken by a SQLite writer that holds the write lock.
 _TAKE_NUMBERS = (
     update(_COUNTER)

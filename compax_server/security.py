@@ -13,6 +13,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 from compax_server.settings import Settings
+from sync.permissions import Role
 
 ACCESS_TOKEN_SALT = "compax.access-token"  # noqa: S105 (a signing namespace, not a secret)
 
@@ -45,8 +46,12 @@ class Passwords:
 
 @dataclass(frozen=True)
 class TokenClaims:
+    """Who a token speaks for: the user, their token generation, and their role when the token
+    was issued (``None`` in feed tokens and in access tokens issued before it was added)."""
+
     user_id: int
     generation: int
+    role: Role | None = None
 
 
 @dataclass(frozen=True)
@@ -56,6 +61,7 @@ class IssuedToken:
     expires_in: int
 
 
+_ROLES = frozenset(role.value for role in Role)
 #: How many verified tokens a ``Tokens`` keeps the claims of (a few hundred bytes each).
 VERIFIED_KEPT = 10_000
 
@@ -65,7 +71,8 @@ class Tokens:
 
     Keys are listed newest first: the newest signs, every key still verifies, so keys can be
     rotated without logging everyone out. A token names the user and their token generation;
-    bumping the generation revokes every token issued before.
+    bumping the generation revokes every token issued before. An access token also names the
+    user's role: a role change bumps the generation, so while the token stands the role holds.
 
     A client sends the same token with every request, so the claims of the last
     ``VERIFIED_KEPT`` genuine tokens are kept with the time they were signed: checking one of
@@ -83,8 +90,11 @@ class Tokens:
         self.max_age = max_age_seconds
         self._verified: dict[str, tuple[TokenClaims, int]] = {}
 
-    def issue(self, user_id: int, generation: int) -> IssuedToken:
-        token = self._serializer.dumps({"u": user_id, "g": generation})
+    def issue(self, user_id: int, generation: int, role: Role | None = None) -> IssuedToken:
+        payload: dict[str, int | str] = {"u": user_id, "g": generation}
+        if role is not None:
+            payload["r"] = role.value
+        token = self._serializer.dumps(payload)
         expires_at = datetime.now(UTC) + timedelta(seconds=self.max_age)
         return IssuedToken(token=token, expires_at=expires_at, expires_in=self.max_age)
 
@@ -105,10 +115,12 @@ class Tokens:
             return None
         if not isinstance(payload, dict):
             return None
-        user_id, generation = payload.get("u"), payload.get("g")
+        user_id, generation, role = payload.get("u"), payload.get("g"), payload.get("r")
         if not isinstance(user_id, int) or not isinstance(generation, int):
             return None
-        claims = TokenClaims(user_id=user_id, generation=generation)
+        if role is not None and role not in _ROLES:
+            return None
+        claims = TokenClaims(user_id, generation, None if role is None else Role(role))
         if len(self._verified) >= VERIFIED_KEPT:
             del self._verified[next(iter(self._verified))]  # the one kept longest
         self._verified[token] = (claims, int(signed.timestamp()))

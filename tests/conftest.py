@@ -26,7 +26,7 @@ from compax_server.app import create_app
 from compax_server.db import Database
 from compax_server.keys import ACCESS_TOKENS, DATABASE, PASSWORDS
 from compax_server.models import User
-from compax_server.services.users import create_user
+from compax_server.services.users import access_token, create_user
 from compax_server.settings import Settings
 from sync.engine import Engine
 from sync.permissions import Role
@@ -185,7 +185,7 @@ def make_person(client: TestClient) -> MakePerson:
         async with app[DATABASE].write() as session:
             user = await create_user(session, data, password_hash)
         assert user.id is not None
-        token = app[ACCESS_TOKENS].issue(user.id, user.token_generation).token
+        token = access_token(app[ACCESS_TOKENS], user).token
         return Person(user=user, token=token)
 
     return make

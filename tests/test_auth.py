@@ -15,12 +15,13 @@ from sqlalchemy import event, func, select, text
 
 from compax_server.keys import ACCESS_TOKENS, DATABASE
 from compax_server.models import User
-from compax_server.security import ACCESS_TOKEN_SALT, Passwords, Tokens
+from compax_server.security import ACCESS_TOKEN_SALT, Passwords, TokenClaims, Tokens
 from compax_server.services.common import get_or_404
 from compax_server.services.users import change_user
 from compax_server.settings import Settings
 from sync.errors import InUse
 from sync.permissions import Role
+from tests.booking_helpers import at, book, make_campus, next_weekday
 from tests.conftest import PASSWORD, MakePerson, Person, make_settings
 from tests.support import bearer, problem_of, sign_in, with_version
 
@@ -532,3 +533,80 @@ async def test_two_admins_demoted_at_once_leave_one(
             select(func.count()).select_from(User).where(User.role == Role.ADMIN)
         )
     assert admins == 1
+
+
+def test_an_access_token_names_the_role_and_an_unknown_role_is_refused() -> None:
+    """The role is signed into the token; a genuine token naming no role Compax has is refused,
+    and a token without a role (a feed token, or one issued before roles were added) has none."""
+    tokens = Tokens(["key"], ACCESS_TOKEN_SALT, 60)
+    assert tokens.verify(tokens.issue(7, 3, Role.CLASS_REP).token) == TokenClaims(
+        7, 3, Role.CLASS_REP
+    )
+    assert tokens.verify(tokens.issue(7, 3).token) == TokenClaims(7, 3, None)
+    unknown = _signed_at(["key"], time.time(), {"u": 7, "g": 3, "r": "overlord"})
+    assert tokens.verify(unknown) is None
+
+
+async def test_a_booking_checks_its_callers_token_in_its_own_transaction(
+    client: TestClient, admin: Person, make_person: MakePerson
+) -> None:
+    """``POST /api/v1/bookings`` reads no user before its transaction: a student is refused on
+    the role their token names, without a read; a deactivated user's request is refused (401)
+    by the transaction's read, which books nothing; a token naming a role the user no longer
+    holds is refused like a revoked one."""
+    campus = await make_campus(client, admin)
+    monday = next_weekday(0)
+    student, leaving, moved = [
+        await make_person(role) for role in (Role.STUDENT, Role.STAFF, Role.STAFF)
+    ]
+    reads: list[str] = []
+
+    def count(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        if "FROM users" in statement:
+            reads.append(statement)
+
+    engine = client.app[DATABASE].engine.sync_engine
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        refused = await book(client, student, campus.room_101, at(monday, 9), at(monday, 10))
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert "student" in (await problem_of(refused, 403))["detail"]
+    assert reads == []
+
+    deactivated = await client.patch(
+        f"/api/v1/users/{leaving.id}",
+        json={"active": False},
+        headers=with_version(admin.headers, leaving.user.version),
+    )
+    assert deactivated.status == 200, await deactivated.text()
+    gone = await book(client, leaving, campus.room_101, at(monday, 9), at(monday, 10))
+    assert "revoked" in (await problem_of(gone, 401))["detail"]
+
+    async with client.app[DATABASE].write() as session:  # not through the API: no revocation
+        user = await get_or_404(session, User, moved.id, "user")
+        user.role = Role.EXAMS_OFFICER
+    stale = await book(client, moved, campus.room_101, at(monday, 9), at(monday, 10))
+    assert "revoked" in (await problem_of(stale, 401))["detail"]
+
+    listed = await client.get(f"/api/v1/bookings?room_id={campus.room_101}", headers=admin.headers)
+    assert (await listed.json())["items"] == []
+
+
+async def test_a_token_without_a_role_still_books_and_is_still_role_checked(
+    client: TestClient, admin: Person, make_person: MakePerson
+) -> None:
+    """Tokens issued before they named the role stay good until they expire: the booking route
+    then reads the caller to check the permission, as every other route does."""
+    campus = await make_campus(client, admin)
+    monday = next_weekday(0)
+    tokens = client.app[ACCESS_TOKENS]
+    staff, student = await make_person(Role.STAFF), await make_person(Role.STUDENT)
+    staff_old = Person(staff.user, tokens.issue(staff.id, staff.user.token_generation).token)
+    student_old = Person(student.user, tokens.issue(student.id, 0).token)
+
+    made = await book(client, staff_old, campus.room_101, at(monday, 9), at(monday, 10))
+    assert made.status == 201, await made.text()
+    assert (await made.json())["owner"] == staff.user.username
+    refused = await book(client, student_old, campus.room_101, at(monday, 11), at(monday, 12))
+    await problem_of(refused, 403)

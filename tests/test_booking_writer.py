@@ -175,11 +175,11 @@ async def test_a_user_deactivated_while_their_request_waits_for_its_group_is_ref
         await release.wait()
         return await write_alone(self, request)
 
-    async def counted(self: Any, actor: Any, data: Any) -> Any:
-        arrived.append(actor.id)  # past its token check
+    async def counted(self: Any, caller: Any, data: Any) -> Any:
+        arrived.append(caller.user_id)  # past its token check
         if len(arrived) == 3:
             all_in.set()
-        return await book_now(self, actor, data)
+        return await book_now(self, caller, data)
 
     monkeypatch.setattr(BookingWriter, "_write_alone", held_up)
     monkeypatch.setattr(BookingWriter, "book", counted)

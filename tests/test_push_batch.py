@@ -21,7 +21,7 @@ from compax_server.db import Database
 from compax_server.keys import ACCESS_TOKENS, DATABASE, PASSWORDS
 from compax_server.services import booking_batch
 from compax_server.services import sync as sync_service
-from compax_server.services.users import create_user
+from compax_server.services.users import access_token, create_user
 from sync.permissions import Role
 from sync.schemas import BookingCreate, UserCreate
 from tests.booking_helpers import Campus, at, book, make_campus, next_weekday
@@ -76,7 +76,7 @@ async def people(client: TestClient) -> list[Person]:
         async with app[DATABASE].write() as session:
             user = await create_user(session, data, await app[PASSWORDS].hash(PASSWORD))
         assert user.id is not None
-        made.append(Person(user, app[ACCESS_TOKENS].issue(user.id, user.token_generation).token))
+        made.append(Person(user, access_token(app[ACCESS_TOKENS], user).token))
     return made
 
 

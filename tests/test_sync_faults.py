@@ -15,7 +15,7 @@ from aiohttp.typedefs import Handler
 from compax_server.app import create_app
 from compax_server.keys import ACCESS_TOKENS, DATABASE, PASSWORDS
 from compax_server.services.sync import compact
-from compax_server.services.users import create_user
+from compax_server.services.users import access_token, create_user
 from compax_server.settings import Settings
 from sync.engine import Engine
 from sync.errors import Unreachable
@@ -83,7 +83,7 @@ async def _people(client: TestClient) -> tuple[Person, Person]:
         password_hash = await app[PASSWORDS].hash(PASSWORD)
         async with app[DATABASE].write() as session:
             user = await create_user(session, data, password_hash)
-        people.append(Person(user, app[ACCESS_TOKENS].issue(user.id or 0, 0).token))
+        people.append(Person(user, access_token(app[ACCESS_TOKENS], user).token))
     return people[0], people[1]
 
 

@@ -47,20 +47,22 @@ READ, BOOK = Permission.READ_BOOKINGS, Permission.BOOK
     body=BookingCreate,
     response=BookingPublic,
     status=201,
+    reads_caller=True,
 )
 async def create_booking(call: Call[BookingCreate, None]) -> web.Response:
     """Send an ``Idempotency-Key`` header to make retries safe: a repeat gets the first answer."""
     policy = call.request.app[BOOKING_POLICY]
+    raw_key = call.request.headers.get("Idempotency-Key")
+    if raw_key is None:  # the booking writer reads the caller in the booking's transaction
+        return _created(await call.request.app[BOOKING_WRITER].book(call.caller, call.body))
+    user = await call.read_user()
 
     async def book(session: AsyncSession) -> BookingPublic:
-        return await bookings.create_booking(session, call.user, call.body, policy)
+        return await bookings.create_booking(session, user, call.body, policy)
 
-    raw_key = call.request.headers.get("Idempotency-Key")
-    if raw_key is None:
-        return _created(await call.request.app[BOOKING_WRITER].book(call.user, call.body))
     status, body, replayed = await idempotency.run_once(
         call.db,
-        call.user.id or 0,
+        user.id or 0,
         idempotency.check_key(raw_key),
         idempotency.fingerprint("POST", call.request.path, call.body),
         book,

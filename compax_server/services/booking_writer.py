@@ -5,16 +5,18 @@ A booking alone costs a transaction of its own: ``BEGIN``, the checks, the inser
 change-log entry and ``COMMIT`` (with its fsync), each a round trip to the database. Under load
 most of a server's time went there. The writer keeps one transaction in flight per process;
 requests that come in while it is busy wait in arrival order and all go into the next one
-(``grouping.Grouped``), through
-the batch core (``booking_batch.book_each``), which answers each exactly as if it had been
-made alone: the same checks, the same problems and alternatives, bookings earlier in the
-group counting as taken for those after them. A request that finds a transaction free is
-booked at once, alone, in the fewest statements (``bookings.create_booking``).
+(``grouping.Grouped``), through the batch core (``booking_batch.book_each``), which answers
+each exactly as if it had been made alone: the same checks, the same problems and
+alternatives, bookings earlier in the group counting as taken for those after them. A request
+that finds a transaction free is booked at once, alone, in the fewest statements
+(``bookings.create_booking``).
 
-A request may wait for its group, so the group's transaction first reads its users again: a
-request whose user was deactivated or had their tokens revoked meanwhile (a role change
-does that) is refused as the token check would refuse it now. A request is answered only
-once its group has committed. If the database is unreachable or
+The route reads no user before it comes here (``reads_caller``): each transaction reads the
+users its requests' tokens speak for, in one statement, and refuses a request whose token no
+longer stands (the user is gone, deactivated, or revoked their tokens, which a role change
+does) exactly as the token check of other routes would. That read is also the latest one: a
+request may wait for its group, and must not act for a user who has lost the right meanwhile.
+A request is answered only once its group has committed. If the database is unreachable or
 busy, every request of the group is answered so (a 503) at once; if the group's transaction
 fails for any other reason, each of its requests is tried again alone, so that one request's
 failure is never another's.
@@ -24,17 +26,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import SQLModel
 
+from compax_server.auth import current_user, read_users
 from compax_server.db import Database
 from compax_server.grouping import Grouped
 from compax_server.models import User
+from compax_server.security import TokenClaims
 from compax_server.services.booking_batch import Created, book_each
 from compax_server.services.bookings import create_booking
-from compax_server.services.common import database_unavailable, id_of
-from compax_server.services.core_sql import connection_of, ids, one_of_ids
+from compax_server.services.common import database_unavailable
+from compax_server.services.core_sql import connection_of
 from compax_server.services.policy import BookingPolicy
 from sync.errors import NotAuthenticated
 from sync.schemas import BookingCreate, BookingPublic
@@ -42,7 +44,8 @@ from sync.schemas import BookingCreate, BookingPublic
 #: The most requests one transaction books.
 LARGEST_GROUP = 200
 
-Request = tuple[User, BookingCreate]
+#: A request: the claims of its caller's token, and the booking asked for.
+Request = tuple[TokenClaims, BookingCreate]
 
 
 class BookingWriter:
@@ -53,9 +56,10 @@ class BookingWriter:
         self.policy = policy
         self._groups = Grouped(self._write, largest=LARGEST_GROUP)
 
-    async def book(self, actor: User, data: BookingCreate) -> BookingPublic:
-        """Book ``data`` for ``actor`` as ``bookings.create_booking`` would, or raise why not."""
-        return await self._groups((actor, data))
+    async def book(self, caller: TokenClaims, data: BookingCreate) -> BookingPublic:
+        """Book ``data`` for the user ``caller``'s token speaks for, as
+        ``bookings.create_booking`` would, or raise why not (401 if the token does not stand)."""
+        return await self._groups((caller, data))
 
     async def close(self) -> None:
         """Finish the requests already taken; called when the server stops."""
@@ -67,55 +71,46 @@ class BookingWriter:
             return [await self._write_alone(group[0])]
         try:
             async with self.db.write() as session:
-                revoked = await _revoked(session, [actor for actor, _ in group])
-                kept = [(actor, data) for actor, data in group if id_of(actor) not in revoked]
-                outcomes = iter(await book_each(session, kept, self.policy, views=True))
+                callers = await _callers(session, [caller for caller, _ in group])
+                booked = [
+                    (user, data)
+                    for user, (_, data) in zip(callers, group, strict=True)
+                    if isinstance(user, User)
+                ]
+                outcomes = iter(await book_each(session, booked, self.policy, views=True))
         except Exception as error:
             if database_unavailable(error):  # each alone would only wait for it in turn
                 return [error] * len(group)
             return [await self._write_alone(request) for request in group]
-        return [
-            _token_revoked() if id_of(actor) in revoked else _answer(next(outcomes))
-            for actor, _ in group
-        ]
+        return [_answer(next(outcomes)) if isinstance(user, User) else user for user in callers]
 
     async def _write_alone(self, request: Request) -> BookingPublic | BaseException:
         """Book one request in its own transaction, in the fewest statements."""
-        actor, data = request
+        caller, data = request
         try:
             async with self.db.write() as session:
-                return await create_booking(session, actor, data, self.policy)
+                [user] = await _callers(session, [caller])
+                if not isinstance(user, User):
+                    return user
+                return await create_booking(session, user, data, self.policy)
         except Exception as error:
             return error
 
 
-async def _revoked(session: AsyncSession, actors: Sequence[User]) -> set[int]:
-    """The users among ``actors`` whose tokens were revoked (deactivated, signed out
-    everywhere, password or role changed) since their requests were authenticated: a request
-    may wait for its group, and must not act on a role its user no longer has."""
-    connection = await connection_of(session)
-    found = await connection.execute(
-        _TOKEN_STATE[connection.dialect.name],
-        {"ids": ids(connection.dialect, (id_of(actor) for actor in actors))},
-    )
-    current = {user_id: (active, generation) for user_id, active, generation in found}
-    return {
-        id_of(actor)
-        for actor in actors
-        if current.get(id_of(actor)) != (True, actor.token_generation)
-    }
-
-
-_USERS = SQLModel.metadata.tables["users"]
-#: Whether the users of the parameter ``ids`` may act, and on which tokens.
-_TOKEN_STATE = {
-    name: select(_USERS.c.id, _USERS.c.active, _USERS.c.token_generation).where(clause)
-    for name, clause in one_of_ids(_USERS.c.id, "ids").items()
-}
-
-
-def _token_revoked() -> NotAuthenticated:
-    return NotAuthenticated("The token has been revoked; sign in again")
+async def _callers(
+    session: AsyncSession, callers: Sequence[TokenClaims]
+) -> list[User | NotAuthenticated]:
+    """The users the requests' tokens speak for, read in the booking's transaction (one
+    statement for the group), or why a token no longer stands: the user is gone, deactivated,
+    or has revoked their tokens (signed out everywhere, changed password or role)."""
+    users = await read_users(await connection_of(session), (caller.user_id for caller in callers))
+    answers: list[User | NotAuthenticated] = []
+    for caller in callers:
+        try:
+            answers.append(current_user(users.get(caller.user_id), caller))
+        except NotAuthenticated as refused:
+            answers.append(refused)
+    return answers
 
 
 def _answer(outcome: Created | BaseException) -> BookingPublic | BaseException:

@@ -25,7 +25,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel, col
 
-from compax_server.changelog import note_written
+from compax_server.changelog import logging_inserts, note_written
 from compax_server.models import Blackout, Booking, Building, Room, RuleOverride, User
 from compax_server.services.availability import alternatives
 from compax_server.services.booking_views import (
@@ -447,12 +447,16 @@ _ROOM_AND_SLOT = (
     .where(col(Room.id) == bindparam("room_id"))
 )
 _BOOKING_COLUMNS = list(_BOOKINGS.c.keys())
-#: Bookings from one array parameter per column on Postgres, rows of values on SQLite.
+#: Bookings from one array parameter per column, with their change-log entries, on Postgres;
+#: rows of values on SQLite.
 _INSERT_BOOKINGS = {
-    "postgresql": postgres_insert(_BOOKINGS)
-    .from_select(_BOOKING_COLUMNS, unnested(_BOOKINGS, _BOOKING_COLUMNS))
-    .on_conflict_do_nothing()
-    .returning(_BOOKINGS.c.id),
+    "postgresql": logging_inserts(
+        postgres_insert(_BOOKINGS)
+        .from_select(_BOOKING_COLUMNS, unnested(_BOOKINGS, _BOOKING_COLUMNS))
+        .on_conflict_do_nothing()
+        .returning(_BOOKINGS.c.id),
+        "bookings",
+    ),
     "sqlite": sqlite_insert(_BOOKINGS).on_conflict_do_nothing().returning(_BOOKINGS.c.id),
 }
 
@@ -513,17 +517,19 @@ def booking_row(data: BookingCreate, owner_id: int, now: datetime) -> dict[str, 
 
 
 async def insert_bookings(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> set[uuid.UUID]:
-    """Insert bookings in one statement and note them in the change log; the ids inserted.
+    """Insert bookings and their change-log entries; the ids inserted.
 
     A row whose id is taken, or (Postgres) that the exclusion constraint refuses, is skipped
     rather than failing the transaction; the caller says why. SQLite's overlap trigger raises
     ``IntegrityError`` instead, undoing this statement only.
     """
     connection = await connection_of(session)
-    dialect = connection.dialect.name
-    given = arrays(rows, _BOOKING_COLUMNS) if dialect == "postgresql" else list(rows)
-    result = await connection.execute(_INSERT_BOOKINGS[dialect], given)
-    inserted = set(result.scalars())
+    if connection.dialect.name == "postgresql":
+        given = {**arrays(rows, _BOOKING_COLUMNS), "changed_at": utcnow()}
+        result = await connection.execute(_INSERT_BOOKINGS["postgresql"], given)
+        return {booking_id for (booking_id,) in result}
+    result = await connection.execute(_INSERT_BOOKINGS["sqlite"], list(rows))
+    inserted = {booking_id for (booking_id,) in result}
     note_written(session, "bookings", inserted)
     return inserted
 

@@ -13,7 +13,7 @@ from sqlmodel import col
 from compax_server.db import Database
 from compax_server.models import User
 from compax_server.ratelimit import FailureLimiter
-from compax_server.security import Passwords, Tokens
+from compax_server.security import IssuedToken, Passwords, Tokens
 from compax_server.services.common import (
     LOCK_ADMINS,
     apply_changes,
@@ -205,14 +205,19 @@ class SignIn:
         return self.token_for(user)
 
     def token_for(self, user: User) -> TokenResponse:
-        assert user.id is not None
-        issued = self.tokens.issue(user.id, user.token_generation)
+        issued = access_token(self.tokens, user)
         return TokenResponse(
             access_token=issued.token,
             expires_at=issued.expires_at,
             expires_in=issued.expires_in,
             user=user_public(user),
         )
+
+
+def access_token(tokens: Tokens, user: User) -> IssuedToken:
+    """A new access token for ``user``: their id, token generation and role."""
+    assert user.id is not None
+    return tokens.issue(user.id, user.token_generation, Role(user.role))
 
 
 async def bump_calendar_generation(session: AsyncSession, user_id: int) -> User:
