@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from sync.errors import Unavailable
@@ -29,9 +29,7 @@ GroupRunner = Callable[[Sequence[ItemT]], Awaitable[Sequence[ResultT | BaseExcep
 @dataclass
 class _Call(Generic[ItemT, ResultT]):
     item: ItemT
-    answer: asyncio.Future[ResultT] = field(
-        default_factory=lambda: asyncio.get_running_loop().create_future()
-    )
+    answer: asyncio.Future[ResultT]
 
 
 class Grouped(Generic[ItemT, ResultT]):
@@ -46,13 +44,13 @@ class Grouped(Generic[ItemT, ResultT]):
 
     async def __call__(self, item: ItemT) -> ResultT:
         """The result of ``item`` in the group it joins, or the exception raised for it."""
-        call: _Call[ItemT, ResultT] = _Call(item)
-        self._waiting.append(call)
         if self._runner is None:
             self._runner = asyncio.create_task(self._run_waiting())
-        # The group goes on if this caller goes away meanwhile: its item may already be
-        # part of a transaction that commits.
-        return await asyncio.shield(call.answer)
+        call: _Call[ItemT, ResultT] = _Call(item, self._runner.get_loop().create_future())
+        self._waiting.append(call)
+        # If this caller goes away meanwhile, its answer is cancelled but its group goes on:
+        # the item may already be part of a transaction that commits.
+        return await call.answer
 
     async def close(self) -> None:
         """Wait for the calls already made; called when the server stops."""
@@ -84,6 +82,8 @@ class Grouped(Generic[ItemT, ResultT]):
         except Exception as error:  # the runner failed as a whole: so did each item
             results = [error] * len(group)
         for call, result in zip(group, results, strict=True):
+            if call.answer.cancelled():  # its caller went away
+                continue
             if isinstance(result, BaseException):
                 call.answer.set_exception(result)
             else:

@@ -87,11 +87,23 @@ class Metrics:
             ["result"],
             registry=registry,
         )
+        # Children by label values, looked up once: ``labels()`` costs more than the count.
+        self._request_children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
+        self._pool_in_use, self._pool_idle = self.pool.labels("in_use"), self.pool.labels("idle")
 
     def count_request(self, method: str, route: str, status: int, seconds: float) -> None:
         """One answered request and how long it took."""
-        self.requests.labels(method, route, str(status)).inc()
-        self.latency.labels(method, route).observe(seconds)
+        key = (method, route, status)
+        children = self._request_children.get(key)
+        if children is None:
+            children = (
+                self.requests.labels(method, route, str(status)),
+                self.latency.labels(method, route),
+            )
+            self._request_children[key] = children
+        count, latency = children
+        count.inc()
+        latency.observe(seconds)
 
     def count_booking(self, channel: str, problem_type: str | None) -> None:
         """One booking created (no problem) or rejected with ``problem_type``."""
@@ -123,8 +135,8 @@ class Metrics:
         """Record how many of the engine's pooled connections are in use and idle now."""
         pool = engine.pool
         if isinstance(pool, QueuePool):
-            self.pool.labels("in_use").set(pool.checkedout())
-            self.pool.labels("idle").set(pool.checkedin())
+            self._pool_in_use.set(pool.checkedout())
+            self._pool_idle.set(pool.checkedin())
 
     def render(self, accept: str | None) -> tuple[bytes, str]:
         """The exposition (body and content type) in the format the scraper accepts."""

@@ -4,8 +4,8 @@ and errors as problems."""
 from __future__ import annotations
 
 import logging
+import random
 import time
-import uuid
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
@@ -79,7 +79,7 @@ def _observe(request: web.Request, status: int, started: float) -> None:
 async def request_context(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Give the request an id (the client's ``X-Request-Id`` if sane) and log its outcome."""
     given = request.headers.get("X-Request-Id", "")
-    rid = given if 0 < len(given) <= 64 and given.isprintable() else uuid.uuid4().hex
+    rid = given if 0 < len(given) <= 64 and given.isprintable() else _new_request_id()
     token = request_id.set(rid)
     started = time.perf_counter()
     try:
@@ -92,6 +92,12 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
         return response
     finally:
         request_id.reset(token)
+
+
+def _new_request_id() -> str:
+    """32 random hex digits, like a UUID4's, from the process's own generator: an id to find
+    a request by in the logs needs no secrecy, and skips a system call per request."""
+    return f"{random.getrandbits(128):032x}"
 
 
 @web.middleware
