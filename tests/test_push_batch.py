@@ -18,9 +18,10 @@ from sqlalchemy.engine import make_url
 
 from compax_server.app import create_app
 from compax_server.db import Database
-from compax_server.keys import ACCESS_TOKENS, DATABASE, PASSWORDS
+from compax_server.keys import ACCESS_TOKENS, BOOKING_POLICY, DATABASE, PASSWORDS
 from compax_server.services import booking_batch
 from compax_server.services import sync as sync_service
+from compax_server.services.common import LOCK_ROOM
 from compax_server.services.users import access_token, create_user
 from sync.permissions import Role
 from sync.schemas import BookingCreate, UserCreate
@@ -243,3 +244,36 @@ async def test_the_database_has_the_last_word_over_the_batch(
     assert [c["id"] for c in problem["conflicting"]] == [(await theirs.json())["id"]]
     listed = await client.get(f"/api/v1/bookings?room_id={campus.room_101}", headers=admin.headers)
     assert len((await listed.json())["items"]) == 1
+
+
+@pytest.mark.parametrize(
+    "database_url", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
+)
+async def test_a_batch_takes_its_turn_in_each_of_its_rooms_as_it_reads_them(
+    client: TestClient, admin: Person
+) -> None:
+    """Several bookings in one transaction hold its turn in each of their rooms (advisory
+    locks, ``bookings.lock_rooms``) from the statement that reads the rooms until it commits,
+    so that a move never waits on them while they wait on it."""
+    campus = await make_campus(client, admin)
+    database = client.app[DATABASE]
+    monday = next_weekday(0)
+    requests = [
+        BookingCreate(room_id=room_id, start=at(monday, 9), end=at(monday, 10), title="Turn")
+        for room_id in (campus.room_102, campus.room_101, campus.room_102)
+    ]
+    held_turns = text(
+        "SELECT objid FROM pg_locks WHERE locktype = 'advisory' AND classid = :kind AND granted"
+    )
+    async with database.write() as session:
+        outcomes = await booking_batch.create_bookings(
+            session, admin.user, requests, client.app[BOOKING_POLICY]
+        )
+        async with database.read_connection() as other:
+            held = set((await other.execute(held_turns, {"kind": LOCK_ROOM})).scalars())
+    async with database.read_connection() as other:
+        after = set((await other.execute(held_turns, {"kind": LOCK_ROOM})).scalars())
+
+    assert [type(outcome).__name__ for outcome in outcomes] == ["Created", "Created", "RoomOverlap"]
+    assert held == {campus.room_101, campus.room_102}
+    assert after == set()

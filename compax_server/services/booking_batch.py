@@ -35,6 +35,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import (
+    CompoundSelect,
     Dialect,
     FromClause,
     Integer,
@@ -46,8 +47,10 @@ from sqlalchemy import (
     delete,
     func,
     literal_column,
+    null,
     or_,
     select,
+    union_all,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import IntegrityError
@@ -58,11 +61,11 @@ from sqlmodel import SQLModel, col
 from compax_server.models import Blackout, Booking, Room, User
 from compax_server.services.booking_views import booking_view, is_confirmed
 from compax_server.services.bookings import (
+    ROOM_TURNS_TAKEN,
     booking_row,
     create_booking,
     insert_bookings,
     is_overlap_violation,
-    lock_rooms,
     rule_problems,
 )
 from compax_server.services.common import id_of, utcnow
@@ -152,7 +155,7 @@ def rules_broken(
 @dataclass
 class Busy:
     """Confirmed bookings of one room as sorted, non-overlapping intervals: for each wanted
-    slot, the booking that can be in its way (see ``_IN_THE_WAY``), and the bookings of the
+    slot, the booking that can be in its way (see ``_in_the_way``), and the bookings of the
     batch, each with its holder (the position of the request that holds it; ``None`` for a
     booking read from the database)."""
 
@@ -211,18 +214,22 @@ class Surroundings:
         room_ids = {room_id for room_id, _, _ in slots}
         connection = await connection_of(session)
         dialect = connection.dialect
-        blackouts = await connection.execute(
-            _BLACKOUTS_AROUND[dialect.name],
+        found = await connection.execute(
+            _AROUND[dialect.name],
             {
-                "room_ids": ids(dialect, room_ids),
-                "building_ids": ids(dialect, (rooms[room_id].building_id for room_id in room_ids)),
+                "closed_rooms": ids(dialect, room_ids),
+                "closed_buildings": ids(
+                    dialect, (rooms[room_id].building_id for room_id in room_ids)
+                ),
                 "first": first,
                 "last": last,
+                **_wanted(dialect, slots),
             },
         )
-        surroundings.blackouts = records(Blackout, blackouts)
-        in_the_way = await connection.execute(_IN_THE_WAY[dialect.name], _wanted(dialect, slots))
-        for room_id, start, end in set(in_the_way.all()):  # two slots may meet one booking
+        rows = found.all()
+        surroundings.blackouts = records(Blackout, [row for row in rows if row.id is not None])
+        in_the_way = {(row.room_id, row.start, row.end) for row in rows if row.id is None}
+        for room_id, start, end in in_the_way:  # a set: two slots may meet one booking
             surroundings.hold(room_id, start, end)
         return surroundings
 
@@ -271,19 +278,21 @@ class _Batch:
         taken: Collection[uuid.UUID] | None,
     ) -> _Batch:
         """The batch, with the rooms, taken ids (unless given) and surroundings its requests
-        meet; with several requests, it first takes its turn in each of their rooms
+        meet; with several requests, it takes its turn in each of their rooms as it reads them
         (``bookings.lock_rooms``)."""
         wanted = [data for _, data in requests]
-        if len(wanted) > 1:
-            await lock_rooms(session, (data.room_id for data in wanted))
         rooms: dict[int, Room] = {}
         labels: dict[int, str] = {}
         if wanted:
             connection = await connection_of(session)
-            found = await connection.execute(
-                _ROOMS_WITH_CODES[connection.dialect.name],
-                {"ids": ids(connection.dialect, (data.room_id for data in wanted))},
-            )
+            dialect = connection.dialect
+            room_ids = ids(dialect, (data.room_id for data in wanted))
+            if len(wanted) > 1 and dialect.name == "postgresql":
+                found = await connection.execute(
+                    _LOCKED_ROOMS_WITH_CODES, {"ids": room_ids, "room_ids": room_ids}
+                )
+            else:
+                found = await connection.execute(_ROOMS_WITH_CODES[dialect.name], {"ids": room_ids})
             rows = found.all()
             for room, row in zip(records(Room, rows), rows, strict=True):
                 rooms[id_of(room)] = room
@@ -381,15 +390,17 @@ _ROOMS_WITH_CODES = {
     .where(clause)
     for name, clause in one_of_ids(_ROOMS.c.id, "ids").items()
 }
-#: The blackouts of the rooms ``room_ids`` or buildings ``building_ids`` during
-#: ``[first, last)``.
+#: The same, taking this transaction's turn in each room (``room_ids``) first (Postgres).
+_LOCKED_ROOMS_WITH_CODES = _ROOMS_WITH_CODES["postgresql"].where(ROOM_TURNS_TAKEN)
+#: The blackouts of the rooms ``closed_rooms`` or buildings ``closed_buildings`` during
+#: ``[first, last)`` (not ``room_ids``: ``_WANTED`` has that name).
 _BLACKOUTS_AROUND = {
     name: select(_BLACKOUTS).where(
-        or_(in_rooms, one_of_ids(_BLACKOUTS.c.building_id, "building_ids")[name]),
+        or_(in_rooms, one_of_ids(_BLACKOUTS.c.building_id, "closed_buildings")[name]),
         _BLACKOUTS.c.start < bindparam("last", type_=UTCDateTime()),
         _BLACKOUTS.c.end > bindparam("first", type_=UTCDateTime()),
     )
-    for name, in_rooms in one_of_ids(_BLACKOUTS.c.room_id, "room_ids").items()
+    for name, in_rooms in one_of_ids(_BLACKOUTS.c.room_id, "closed_rooms").items()
 }
 _INSTANTS = ARRAY(UTCDateTime())
 #: The wanted slots as rows ``(room_id, start, end)``, from one parameter: arrays on Postgres,
@@ -442,8 +453,19 @@ def _in_the_way(wanted: FromClause) -> Select[int, datetime, datetime]:
     )
 
 
+def _around(name: str) -> CompoundSelect[Any]:
+    """What stands around the wanted slots, in one statement: the blackouts of
+    ``_BLACKOUTS_AROUND``, then, as rows without an id, the booking in the way of each slot."""
+    in_the_way = _in_the_way(_WANTED[name]).subquery("in_the_way")
+    given = {"room_id": in_the_way.c.room_id, "start": in_the_way.c.start, "end": in_the_way.c.end}
+    return union_all(
+        _BLACKOUTS_AROUND[name],
+        select(*(given.get(column.name, null()).label(column.name) for column in _BLACKOUTS.c)),
+    )
+
+
 #: Built once per dialect: building a statement is not free.
-_IN_THE_WAY = {name: _in_the_way(wanted) for name, wanted in _WANTED.items()}
+_AROUND = {name: _around(name) for name in _WANTED}
 #: Every confirmed booking that overlaps a wanted slot.
 _OVERLAPPING = {
     name: select(Booking).join(
