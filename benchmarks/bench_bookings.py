@@ -242,25 +242,27 @@ class CpuUse:
     wall: float
 
 
-def process_cpu_seconds(pids: list[int]) -> float:
-    """User plus system CPU time of processes, from ``/proc/<pid>/stat`` (Linux)."""
+def process_cpu_seconds(pids: list[int], *, reaped: bool = False) -> float:
+    """User plus system CPU time of processes, from ``/proc/<pid>/stat`` (Linux); with
+    ``reaped``, plus that of their children that have exited and been waited for."""
     total = 0
     for pid in pids:
         fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-        total += int(fields[11]) + int(fields[12])
+        total += sum(int(value) for value in fields[11 : 15 if reaped else 13])
     return total / os.sysconf("SC_CLK_TCK")
 
 
 def postgres_cpu_seconds() -> float:
-    """CPU time of this machine's Postgres processes (0 when Postgres runs elsewhere); a
-    backend that exits meanwhile takes its share with it."""
+    """CPU time of this machine's Postgres processes (0 when Postgres runs elsewhere),
+    including backends that exited meanwhile: the postmaster reaps them, so their time is in
+    its children's total."""
     pids = []
     for comm in Path("/proc").glob("[0-9]*/comm"):
         with suppress(OSError):
             if comm.read_text().strip() == "postgres":
                 pids.append(int(comm.parent.name))
     with suppress(OSError):
-        return process_cpu_seconds(pids)
+        return process_cpu_seconds(pids, reaped=True)
     return 0.0
 
 
@@ -484,19 +486,78 @@ def deal(items: list[Any], workers: int) -> list[list[Any]]:
     return [items[i::workers] for i in range(workers)]
 
 
-async def http_bookings(
-    urls: list[str], campus: Campus, slots: list[tuple[int, datetime, datetime]], warmup: int
-) -> Timing:
-    """POST every slot from ``len(campus.staff)`` clients, each its own user and connection."""
-    clients = len(campus.staff)
-    sessions = [
-        aiohttp.ClientSession(
-            urls[i % len(urls)],
-            connector=aiohttp.TCPConnector(limit=1),
-            headers={"Authorization": f"Bearer {token}"},
+class LeanClient:
+    """A minimal HTTP/1.1 client on one keep-alive connection (asyncio streams): the request
+    written in one piece, the answer read by its ``Content-Length``. Load generator and server
+    share this machine's cores, and aiohttp's client spent three times as much CPU per request,
+    in every request's turnaround (docs/benchmarks.md)."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, host: str):
+        self.reader, self.writer, self.host = reader, writer, host.encode()
+
+    @classmethod
+    async def connect(cls, base: str) -> LeanClient:
+        url = make_url(base.replace("http://", "postgresql://", 1))  # any scheme parses alike
+        reader, writer = await asyncio.open_connection(url.host, url.port)
+        return cls(reader, writer, f"{url.host}:{url.port}")
+
+    async def post_json(self, path: str, token: str, body: Any) -> tuple[int, bytes]:
+        """POST ``body`` as JSON with a bearer token; the status and the answer's body."""
+        data = json.dumps(body).encode()
+        self.writer.write(
+            b"POST %s HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer %s\r\n"
+            b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
+            % (path.encode(), self.host, token.encode(), len(data), data)
         )
-        for i, (_, token) in enumerate(campus.staff)
-    ]
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        status_line, *fields = head.decode("latin-1").split("\r\n")
+        headers = dict(field.lower().split(": ", 1) for field in fields if field)
+        if "content-length" not in headers or headers.get("connection") == "close":
+            raise RuntimeError(f"unexpected answer framing: {head!r}")
+        answer = await self.reader.readexactly(int(headers["content-length"]))
+        return int(status_line.split(" ", 2)[1]), answer
+
+    async def close(self) -> None:
+        self.writer.close()
+        await self.writer.wait_closed()
+
+
+class AiohttpClient:
+    """aiohttp's client on one keep-alive connection, for comparison with ``LeanClient``."""
+
+    def __init__(self, session: aiohttp.ClientSession) -> None:
+        self.session = session
+
+    @classmethod
+    async def connect(cls, base: str) -> AiohttpClient:
+        return cls(aiohttp.ClientSession(base, connector=aiohttp.TCPConnector(limit=1)))
+
+    async def post_json(self, path: str, token: str, body: Any) -> tuple[int, bytes]:
+        headers = {"Authorization": f"Bearer {token}"}
+        async with self.session.post(path, json=body, headers=headers) as response:
+            return response.status, await response.read()
+
+    async def close(self) -> None:
+        await self.session.close()
+
+
+#: The HTTP clients (a) books through; the target is judged on the first.
+CLIENTS: dict[str, Callable[[str], Awaitable[LeanClient | AiohttpClient]]] = {
+    "lean": LeanClient.connect,
+    "aiohttp": AiohttpClient.connect,
+}
+
+
+async def http_bookings(
+    urls: list[str],
+    campus: Campus,
+    slots: list[tuple[int, datetime, datetime]],
+    warmup: int,
+    client: str,
+) -> Timing:
+    """POST every slot from ``len(campus.staff)`` clients of kind ``client``, each its own user
+    and keep-alive connection."""
+    clients = [await CLIENTS[client](urls[i % len(urls)]) for i in range(len(campus.staff))]
 
     async def post(worker: int, slot: tuple[int, datetime, datetime]) -> None:
         room_id, start, end = slot
@@ -504,17 +565,17 @@ async def http_bookings(
             "room_id": room_id, "start": start.isoformat(), "end": end.isoformat(),
             "title": "Bench booking", "purpose": "meeting", "attendees": 5,
         }  # fmt: skip
-        async with sessions[worker].post("/api/v1/bookings", json=body) as response:
-            answer = await response.read()
-            if response.status != 201:
-                raise RuntimeError(f"POST /api/v1/bookings: {response.status} {answer[:300]!r}")
+        token = campus.staff[worker][1]
+        status, answer = await clients[worker].post_json("/api/v1/bookings", token, body)
+        if status != 201:
+            raise RuntimeError(f"POST /api/v1/bookings: {status} {answer[:300]!r}")
 
     try:
-        await drive(deal(slots[:warmup], clients), post)
-        return await drive(deal(slots[warmup:], clients), post)
+        await drive(deal(slots[:warmup], len(clients)), post)
+        return await drive(deal(slots[warmup:], len(clients)), post)
     finally:
-        for session in sessions:
-            await session.close()
+        for connection in clients:
+            await connection.close()
 
 
 @asynccontextmanager
@@ -802,9 +863,9 @@ async def explain(url: str, search: Search) -> Explained:
 class Results:
     campus: Campus
     seed: Seed
-    http_create: Timing
+    http_create: dict[str, Timing]  # by client (``CLIENTS``)
     raw_create: Timing
-    http_waits: Counter[str]
+    http_waits: dict[str, Counter[str]]
     raw_waits: Counter[str]
     http_search: Timing
     service_search: Timing
@@ -893,13 +954,24 @@ async def measure(
     # (a) on the seeded table, into the weeks after the seeded ones.
     over_http = args.creates + args.create_warmup
     raw_rows = args.raw_creates + args.create_warmup
-    slots = write_slots(rng, campus, today, over_http + raw_rows)
-    say(f"(a) POST /api/v1/bookings: {args.creates} from {args.clients} clients")
-    async with wait_sampler(url) as http_waits, cpu_use(pids) as create_cpu:
-        http_create = await http_bookings(urls, campus, slots[:over_http], args.create_warmup)
+    slots = write_slots(rng, campus, today, over_http * len(CLIENTS) + raw_rows)
+    http_create: dict[str, Timing] = {}
+    http_waits: dict[str, Counter[str]] = {}
+    cpu: dict[str, CpuUse] = {"search": search_cpu[0]}
+    for at, client in enumerate(CLIENTS):
+        say(f"(a) POST /api/v1/bookings: {args.creates} from {args.clients} {client} clients")
+        mine = slots[at * over_http : (at + 1) * over_http]
+        async with wait_sampler(url) as http_waits[client], cpu_use(pids) as create_cpu:
+            http_create[client] = await http_bookings(
+                urls, campus, mine, args.create_warmup, client
+            )
+        cpu[f"create:{client}"] = create_cpu[0]
     say(f"(a) raw INSERT through asyncpg: {args.raw_creates} on {args.clients} connections")
     async with wait_sampler(url) as raw_waits, cpu_use([]) as raw_cpu:
-        raw_create = await raw_inserts(url, campus, slots[over_http:], args.create_warmup)
+        raw_create = await raw_inserts(
+            url, campus, slots[len(CLIENTS) * over_http :], args.create_warmup
+        )
+    cpu["raw"] = raw_cpu[0]
     conn = await asyncpg.connect(asyncpg_dsn(url))
     try:
         made = await conn.fetchval("SELECT count(*) FROM bookings")
@@ -915,8 +987,7 @@ async def measure(
     load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
     return Results(
         campus, seed, http_create, raw_create, http_waits, raw_waits, http_search,
-        service_search, sql_search, sql_rows, explained, server_version, load,
-        {"create": create_cpu[0], "raw": raw_cpu[0], "search": search_cpu[0]}, variants,
+        service_search, sql_search, sql_rows, explained, server_version, load, cpu, variants,
     )  # fmt: skip
 
 
@@ -974,18 +1045,19 @@ def code_revision() -> str:
 
 def report(args: argparse.Namespace, results: Results, seconds: float) -> None:
     r = results
-    ratio = r.http_create.per_second / r.raw_create.per_second
+    judged = next(iter(CLIENTS))
+    ratio = r.http_create[judged].per_second / r.raw_create.per_second
     pool = args.server_pool_size or Settings.model_fields["db_pool_size"].default
     print(
         f"### Booking creation, {args.clients} concurrent clients "
-        f"({args.creates:,} timed over HTTP, {args.raw_creates:,} raw, each after "
-        f"{args.create_warmup} warm-up)\n"
+        f"({args.creates:,} timed over HTTP per client kind, {args.raw_creates:,} raw, each "
+        f"after {args.create_warmup} warm-up)\n"
     )
     print("| path | bookings/s | p50 ms | p99 ms |")
     print("|---|---:|---:|---:|")
     for label, timing in (
-        (f"`POST /api/v1/bookings`, {args.servers} server process(es), pool {pool}",
-         r.http_create),
+        *((f"`POST /api/v1/bookings`, {args.servers} server process(es), pool {pool}, "
+           f"{client} client", r.http_create[client]) for client in CLIENTS),
         (f"same INSERT via asyncpg, {args.clients} connections, autocommit (limit)",
          r.raw_create),
     ):  # fmt: skip
@@ -994,20 +1066,19 @@ def report(args: argparse.Namespace, results: Results, seconds: float) -> None:
             f"{ms(timing.percentile(99))} |"
         )
     verdict = "met" if ratio >= 0.30 else "MISSED"
-    print(f"\nHTTP / raw throughput: **{ratio:.1%}** (target >= 30%: {verdict})\n")
-    print("What the database's client backends were doing (`pg_stat_activity`, every 20 ms):\n")
-    print_waits("during `POST /api/v1/bookings`", r.http_waits)
+    print(f"\nHTTP ({judged} client) / raw throughput: **{ratio:.1%}** (target >= 30%: {verdict})")
+    for client in list(CLIENTS)[1:]:
+        other = r.http_create[client].per_second / r.raw_create.per_second
+        print(f"with the {client} client: {other:.1%}")
+    print("\nWhat the database's client backends were doing (`pg_stat_activity`, every 20 ms):\n")
+    print_waits(f"during `POST /api/v1/bookings` ({judged} client)", r.http_waits[judged])
     print_waits("during the raw INSERTs", r.raw_waits)
-    create, raw = r.cpu["create"], r.cpu["raw"]
-    rows = {
-        "create": args.creates + args.create_warmup,
-        "raw": args.raw_creates + args.create_warmup,
-    }
     print(f"CPU time per booking in ms, warm-up included ({os.cpu_count()} CPUs):\n")
     print("| phase | server | load generator | Postgres | machine busy |")
     print("|---|---:|---:|---:|---:|")
-    for label, key, use in (("HTTP", "create", create), ("raw INSERT", "raw", raw)):
-        made = rows[key]
+    phases = [(f"HTTP, {client} client", f"create:{client}", args.creates) for client in CLIENTS]
+    for label, key, timed in (*phases, ("raw INSERT", "raw", args.raw_creates)):
+        use, made = r.cpu[key], timed + args.create_warmup
         print(
             f"| {label} | {use.server_seconds / made * 1e3:.3f} | "
             f"{use.client_seconds / made * 1e3:.3f} | {use.postgres_seconds / made * 1e3:.3f} | "
