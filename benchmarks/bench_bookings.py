@@ -20,8 +20,11 @@ Seeding, all from one fixed random seed (dates are relative to the day of the ru
 
 Measurements:
 
-(a) ``POST /api/v1/bookings`` from 32 concurrent clients, each a different staff user, all
-    into distinct free hourly slots (every request must answer 201); then, in the same run,
+(a) ``POST /api/v1/bookings`` from 32 concurrent clients, each a different staff user on its
+    own keep-alive connection, all into distinct free hourly slots (every request must answer
+    201): first through ``LeanClient``, a minimal HTTP/1.1 client on which the target is
+    judged, then through aiohttp's client for comparison (it costs the load generator, which
+    shares the machine with the server, three times the CPU a request); then, in the same run,
     the same INSERT (compiled from the ``Booking`` model) through asyncpg on 32 connections,
     each in its own transaction, into other distinct slots: the raw limit. Both write into
     the table that holds the 500,000 seeded bookings, on days after the seeded ones; while
