@@ -38,6 +38,26 @@ async def test_calls_made_while_a_group_runs_go_together_in_the_next_one() -> No
     assert run.groups == [[1], [2, 3, 4]], "the first call went alone, the rest waited"
 
 
+async def test_a_caller_answered_asks_again_in_time_for_the_next_group() -> None:
+    """Between groups the event loop gets its passes: a caller whose answer came with one group
+    and asks again at once (as a client does) joins the calls already waiting in the next."""
+    run = Doubler()
+    grouped = Grouped(run, largest=10)
+
+    async def ask_twice(n: int) -> list[int]:
+        return [await grouped(n), await grouped(n + 10)]
+
+    first = asyncio.ensure_future(ask_twice(1))
+    await asyncio.sleep(0)
+    waiting = [asyncio.ensure_future(grouped(n)) for n in (2, 3)]
+    await asyncio.sleep(0)
+    run.release.set()
+
+    assert await first == [2, 22]
+    assert [await call for call in waiting] == [4, 6]
+    assert run.groups == [[1], [2, 3, 11]], "the second call joined the group waiting"
+
+
 async def test_an_item_refused_in_a_group_fails_only_its_own_call() -> None:
     run = Doubler()
     run.release.set()
