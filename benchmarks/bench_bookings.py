@@ -1157,9 +1157,11 @@ def main() -> None:
     parser.add_argument("--rooms-per-building", type=int, default=50)
     parser.add_argument("--bookings", type=int, default=500_000, help="bookings seeded by COPY")
     parser.add_argument("--clients", type=int, default=32, help="concurrent booking clients")
-    parser.add_argument("--creates", type=int, default=1500, help="timed HTTP bookings")
+    parser.add_argument(
+        "--creates", type=int, default=4000, help="timed HTTP bookings per client kind"
+    )
     parser.add_argument("--raw-creates", type=int, default=6000, help="timed raw INSERTs")
-    parser.add_argument("--create-warmup", type=int, default=160)
+    parser.add_argument("--create-warmup", type=int, default=500)
     parser.add_argument("--searches", type=int, default=300, help="timed free-room searches")
     parser.add_argument("--search-warmup", type=int, default=30)
     parser.add_argument("--servers", type=int, default=1, help="server processes for (a)")
