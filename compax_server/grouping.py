@@ -9,10 +9,11 @@ once, so a quiet server answers as fast as before, and groups grow only while th
 busy. One group at a time: under load the groups grow instead, and a larger group costs less
 an item (two in flight made smaller booking groups and cost more CPU, docs/benchmarks.md).
 
-Between two groups the event loop gets a few passes (never a wait): the callers just answered
-send their answers before the next group's first statement, and requests already in the
-sockets are read and join that group. Under load the booking groups grew by a third so
-(docs/benchmarks.md).
+Where a group is costly (a booking transaction), the event loop may get a few passes after a
+group of several calls, before the next (never a wait): the callers just answered send their
+answers before the next group's first statement, and requests already in the sockets are read
+and join that group. Under load the booking groups grew by a third so (docs/benchmarks.md).
+Each pass costs a poll of the sockets, so a cheap group (a user lookup) takes none.
 """
 
 from __future__ import annotations
@@ -23,9 +24,6 @@ from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from sync.errors import Unavailable
-
-#: Passes of the event loop between one group and the next.
-PASSES_BETWEEN_GROUPS = 8
 
 ItemT = TypeVar("ItemT")
 ResultT = TypeVar("ResultT")
@@ -42,11 +40,13 @@ class _Call(Generic[ItemT, ResultT]):
 
 class Grouped(Generic[ItemT, ResultT]):
     """Calls ``run`` on groups of the items passed to ``__call__``, one group at a time and at
-    most ``largest`` items a group."""
+    most ``largest`` items a group; after a group of several, the event loop gets ``passes``
+    passes before the next."""
 
-    def __init__(self, run: GroupRunner[ItemT, ResultT], *, largest: int) -> None:
+    def __init__(self, run: GroupRunner[ItemT, ResultT], *, largest: int, passes: int = 0) -> None:
         self._run = run
         self._largest = largest
+        self._passes = passes
         self._waiting: list[_Call[ItemT, ResultT]] = []
         self._runner: asyncio.Task[None] | None = None
 
@@ -72,7 +72,7 @@ class Grouped(Generic[ItemT, ResultT]):
                 group = self._waiting[: self._largest]
                 del self._waiting[: self._largest]
                 await self._answer(group)
-                for _ in range(PASSES_BETWEEN_GROUPS):
+                for _ in range(self._passes if len(group) > 1 else 0):
                     await asyncio.sleep(0)
         finally:
             self._runner = None

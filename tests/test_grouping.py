@@ -39,23 +39,25 @@ async def test_calls_made_while_a_group_runs_go_together_in_the_next_one() -> No
 
 
 async def test_a_caller_answered_asks_again_in_time_for_the_next_group() -> None:
-    """Between groups the event loop gets its passes: a caller whose answer came with one group
-    and asks again at once (as a client does) joins the calls already waiting in the next."""
-    run = Doubler()
-    grouped = Grouped(run, largest=10)
+    """After a group of several calls the event loop gets its passes: a caller answered in that
+    group who asks again at once (as a client does) joins the calls already waiting in the
+    next; without passes it would wait for a third group."""
+    for passes, expected in ((8, [[1, 5], [2, 3, 11]]), (0, [[1, 5], [2, 3], [11]])):
+        run = Doubler()
+        grouped = Grouped(run, largest=10, passes=passes)
 
-    async def ask_twice(n: int) -> list[int]:
-        return [await grouped(n), await grouped(n + 10)]
+        async def ask_twice(n: int, grouped: Grouped[int, int] = grouped) -> list[int]:
+            return [await grouped(n), await grouped(n + 10)]
 
-    first = asyncio.ensure_future(ask_twice(1))
-    await asyncio.sleep(0)
-    waiting = [asyncio.ensure_future(grouped(n)) for n in (2, 3)]
-    await asyncio.sleep(0)
-    run.release.set()
+        first = [asyncio.ensure_future(ask_twice(1)), asyncio.ensure_future(grouped(5))]
+        await asyncio.sleep(0)
+        waiting = [asyncio.ensure_future(grouped(n)) for n in (2, 3)]
+        await asyncio.sleep(0)
+        run.release.set()
 
-    assert await first == [2, 22]
-    assert [await call for call in waiting] == [4, 6]
-    assert run.groups == [[1], [2, 3, 11]], "the second call joined the group waiting"
+        assert await first[0] == [2, 22] and await first[1] == 10
+        assert [await call for call in waiting] == [4, 6]
+        assert run.groups == expected, f"with {passes} passes"
 
 
 async def test_an_item_refused_in_a_group_fails_only_its_own_call() -> None:

@@ -43,6 +43,9 @@ from sync.schemas import BookingCreate, BookingPublic
 
 #: The most requests one transaction books.
 LARGEST_GROUP = 200
+#: Passes of the event loop after a group, for the requests already received to join the next
+#: (``grouping.Grouped``); a group's transaction costs far more than these.
+PASSES_BETWEEN_GROUPS = 8
 
 #: A request: the claims of its caller's token, and the booking asked for.
 Request = tuple[TokenClaims, BookingCreate]
@@ -54,7 +57,7 @@ class BookingWriter:
     def __init__(self, db: Database, policy: BookingPolicy) -> None:
         self.db = db
         self.policy = policy
-        self._groups = Grouped(self._write, largest=LARGEST_GROUP)
+        self._groups = Grouped(self._write, largest=LARGEST_GROUP, passes=PASSES_BETWEEN_GROUPS)
 
     async def book(self, caller: TokenClaims, data: BookingCreate) -> BookingPublic:
         """Book ``data`` for the user ``caller``'s token speaks for, as
