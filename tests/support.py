@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient
+from sqlalchemy import event
+
+from compax_server.keys import DATABASE
 
 PROBLEM_KEYS = {"type", "title", "status", "detail", "instance"}
 #: Text that must never reach a client: stack traces, SQL, driver and ORM names.
@@ -31,6 +36,23 @@ def error_fields(problem: dict[str, Any]) -> list[str]:
     """The fields a validation problem names, in order."""
     assert problem["type"] == "validation", problem
     return [error["field"] for error in problem["errors"]]
+
+
+@contextmanager
+def statements_sent(client: TestClient) -> Iterator[list[str]]:
+    """The SQL statements the app sends to its database while the block runs, in order."""
+    assert client.app is not None
+    engine = client.app[DATABASE].engine.sync_engine
+    sent: list[str] = []
+
+    def note(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        sent.append(statement)
+
+    event.listen(engine, "before_cursor_execute", note)
+    try:
+        yield sent
+    finally:
+        event.remove(engine, "before_cursor_execute", note)
 
 
 async def sign_in(

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from aiohttp.test_utils import TestClient
 from itsdangerous import TimestampSigner, URLSafeTimedSerializer
-from sqlalchemy import event, func, select, text
+from sqlalchemy import func, select, text
 
 from compax_server.keys import ACCESS_TOKENS, DATABASE
 from compax_server.models import User
@@ -23,7 +23,7 @@ from sync.errors import InUse
 from sync.permissions import Role
 from tests.booking_helpers import at, book, make_campus, next_weekday
 from tests.conftest import PASSWORD, MakePerson, Person, make_settings
-from tests.support import bearer, problem_of, sign_in, with_version
+from tests.support import bearer, problem_of, sign_in, statements_sent, with_version
 
 
 def _signed_at(keys: list[str], when: float, payload: object, salt: str = ACCESS_TOKEN_SALT) -> str:
@@ -291,18 +291,9 @@ async def test_concurrent_token_checks_share_lookups_and_still_see_revocation(
         headers=with_version(admin.headers, revoked.user.version),
     )
     assert response.status == 200, await response.text()
-    lookups: list[str] = []
-
-    def count(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
-        if statement.lstrip().upper().startswith("SELECT") and "FROM users" in statement:
-            lookups.append(statement)
-
-    engine = client.app[DATABASE].engine.sync_engine
-    event.listen(engine, "before_cursor_execute", count)
-    try:
+    with statements_sent(client) as sent:
         statuses = await asyncio.gather(*(_me(client, person.token) for person in people * 3))
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
+    lookups = [s for s in sent if s.lstrip().upper().startswith("SELECT") and "FROM users" in s]
 
     assert statuses == ([401] + [200] * (len(people) - 1)) * 3
     assert 0 < len(lookups) < len(statuses), "concurrent lookups should share queries"
@@ -559,20 +550,10 @@ async def test_a_booking_checks_its_callers_token_in_its_own_transaction(
     student, leaving, moved = [
         await make_person(role) for role in (Role.STUDENT, Role.STAFF, Role.STAFF)
     ]
-    reads: list[str] = []
-
-    def count(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
-        if "FROM users" in statement:
-            reads.append(statement)
-
-    engine = client.app[DATABASE].engine.sync_engine
-    event.listen(engine, "before_cursor_execute", count)
-    try:
+    with statements_sent(client) as sent:
         refused = await book(client, student, campus.room_101, at(monday, 9), at(monday, 10))
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
     assert "student" in (await problem_of(refused, 403))["detail"]
-    assert reads == []
+    assert [statement for statement in sent if "FROM users" in statement] == []
 
     deactivated = await client.patch(
         f"/api/v1/users/{leaving.id}",

@@ -8,13 +8,13 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
-from sqlalchemy import event
 
 from compax_server.keys import DATABASE
 from compax_server.services import bookings as bookings_service
 from sync.permissions import Role
 from tests.booking_helpers import at, book, make_campus, next_weekday
 from tests.conftest import MakePerson, Person
+from tests.support import statements_sent
 
 
 async def test_an_overlapping_booking_is_refused_with_alternatives(
@@ -284,20 +284,11 @@ async def test_a_booking_is_its_callers_read_and_three_statements_in_its_transac
     counter's too): no token-check read of its own, no re-reads, no per-check queries."""
     campus = await make_campus(client, admin)
     monday = next_weekday(0)
-    statements: list[str] = []
-
-    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        verb = statement.split()[0].upper()
-        if verb not in ("BEGIN", "COMMIT", "ROLLBACK"):
-            statements.append(verb)
-
-    engine = client.app[DATABASE].engine.sync_engine
-    event.listen(engine, "before_cursor_execute", count)
-    try:
+    with statements_sent(client) as sent:
         made = await book(client, admin, campus.room_101, at(monday, 9), at(monday, 10))
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
     assert made.status == 201, await made.text()
+    verbs = [statement.split()[0].upper() for statement in sent]
+    statements = [verb for verb in verbs if verb not in ("BEGIN", "COMMIT", "ROLLBACK")]
     if client.app[DATABASE].is_sqlite:
         assert statements == ["SELECT", "SELECT", "INSERT", "UPDATE", "INSERT"]
     else:
