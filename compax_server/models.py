@@ -43,7 +43,12 @@ class Building(BuildingBase, table=True):
 
 class Room(RoomBase, table=True):
     __tablename__ = "rooms"
-    __table_args__ = (UniqueConstraint("building_id", "code", name="uq_rooms_building_code"),)
+    __table_args__ = (
+        UniqueConstraint("building_id", "code", name="uq_rooms_building_code"),
+        # Free-room answers come smallest first: in this order Postgres reads only as many
+        # rooms as an answer needs; capacity filters use it too.
+        Index("ix_rooms_capacity_id", "capacity", "id"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     building_id: int = Field(foreign_key="buildings.id", ondelete="RESTRICT")

@@ -181,7 +181,7 @@ class RoomBase(RoomRules):
     name: str = Field(default="", max_length=200)
     kind: RoomKind = Field(default=RoomKind.CLASSROOM, max_length=32, index=True)
     floor: int = Field(default=0, ge=-10, le=200)
-    capacity: int = Field(ge=0, le=10_000, index=True)
+    capacity: int = Field(ge=0, le=10_000)
     bookable: bool = True
 
     @field_validator("code")

@@ -108,8 +108,9 @@ async def _open_rooms(
     batches so that the database stops as soon as enough are found."""
     found: list[dict[str, Any]] = []
     offset = 0
+    connection = await session.connection()  # columns only: Core, without the ORM's work
     while len(found) < limit:
-        rows = (await session.execute(statement.limit(_BATCH).offset(offset))).all()
+        rows = (await connection.execute(statement.limit(_BATCH).offset(offset))).all()
         for room in rows:
             if _open_for(room, start, end, policy):
                 found.append(_room_summary(room))
