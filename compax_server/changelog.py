@@ -3,7 +3,8 @@
 Recording is done by session events, not by each service: ``after_flush`` notes which
 replicated rows a flush wrote (code that writes with Core statements names its rows with
 ``note_written``), and ``before_commit`` stores one entry per row, replacing the row's older
-entry, as the last statement before COMMIT.
+entry, as the last statement before COMMIT. On Postgres the hot insert of bookings stores its
+rows' entries in the same statement instead (``logging_inserts``).
 
 Numbering differs by database, and docs/sync.md explains why both can be trusted:
 
