@@ -211,17 +211,16 @@ async def lock_rooms(session: AsyncSession, room_ids: Iterable[int]) -> None:
 _ROOM_IDS = (
     func.unnest(bindparam("room_ids", type_=ARRAY(Integer)))
     .table_valued("room_id")
-    .render_derived(name="rooms")
+    .render_derived(name="turns")  # not "rooms": the rooms query takes the turns too
 )
+#: Each room's advisory lock: this transaction's turn in it.
+_TURN = func.pg_advisory_xact_lock(LOCK_ROOM, _ROOM_IDS.c.room_id)
 #: The rooms' advisory locks, in the order given (``unnest`` keeps it).
-_LOCK_ROOMS = select(func.pg_advisory_xact_lock(LOCK_ROOM, _ROOM_IDS.c.room_id))
+_LOCK_ROOMS = select(_TURN)
 #: ``lock_rooms`` as a condition (Postgres): true once this transaction has its turn in each
 #: room of the parameter ``room_ids`` (ascending), so that a query of the rooms takes the turns
 #: as it runs, a round trip fewer. Postgres evaluates it once, before it reads a row.
-ROOM_TURNS_TAKEN = (
-    select(func.count(func.pg_advisory_xact_lock(LOCK_ROOM, _ROOM_IDS.c.room_id))).scalar_subquery()
-    >= 0
-)
+ROOM_TURNS_TAKEN = select(func.count(_TURN)).scalar_subquery() >= 0
 
 
 async def room_label(session: AsyncSession, room: Room) -> str:
@@ -396,8 +395,9 @@ async def create_booking(
 ) -> BookingPublic:
     """Book a room within ``session``'s write transaction, or raise why not.
 
-    On the way to a booking this sends three statements: the room with what stands in the
-    slot's way, the insert, and the change-log entry. The insert is the real check: a booking
+    On the way to a booking this sends two statements: the room with what stands in the slot's
+    way, and the insert with its change-log entry (on SQLite the entry and its number follow at
+    commit). The insert is the real check: a booking
     that a concurrent writer's overlapping one beat to it is skipped, not failed (see
     ``insert_bookings``), and answered like the pre-check's refusal.
     """
