@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from sync import judge
 from sync.errors import (
     BookingCancelled,
     CompaxError,
@@ -33,7 +34,6 @@ from sync.protocol import SCHEMA_VERSION, Op
 from sync.reads import Reads, instant_of
 from sync.recurrence import Occurrence, expand
 from sync.replica import PULLED_PAGE, PulledPage, Replica, instant, now_text
-from sync.rules import shifted
 from sync.schemas import BookingCreate, Holiday, Scope, SeriesCreate
 
 PUSH_BATCH = 200
@@ -107,7 +107,7 @@ class Engine:
         self.profile = profile
         self.replica = Replica(profile.replica_path)
         self.cache = profile.open_cache()
-        self.reads = Reads(self.replica, self.cache)
+        self.reads = Reads(self.replica, self.cache, clock)
         self.clock = clock
         if self.replica.state("client_id") is None:
             self.replica.set_state(client_id=uuid.uuid4(), cursor=0, next_mid=1, local_version=0)
@@ -353,7 +353,13 @@ class Engine:
         """The room if booking ``[start, end)`` in it would pass every check here now, else the
         error ``book`` would raise (a clash with its alternatives, a rule); queues nothing."""
         return self.reads.check_booking(
-            room_id, start, end, self.clock(), attendees=attendees, features=features
+            room_id,
+            start,
+            end,
+            self.clock(),
+            role=self._require_user()["role"],
+            attendees=attendees,
+            features=features,
         )
 
     def _queue_booking(self, op: Op, args: dict[str, Any], user: dict[str, Any]) -> dict[str, Any]:
@@ -363,6 +369,7 @@ class Engine:
             data.start,
             data.end,
             self.clock(),
+            role=user["role"],
             override=data.override,
             attendees=data.attendees,
             features=data.features,
@@ -438,29 +445,18 @@ class Engine:
         self, data: SeriesCreate
     ) -> tuple[dict[str, Any], list[Occurrence], list[dict[str, Any]]]:
         """The series' room, its dates, and the dates that clash here now."""
-        room = self.reads.room(data.room_id)
-        if room is None:
-            raise ValidationFailed.single("room_id", f"no room has id {data.room_id}")
+        room = self.reads.room_or_error(data.room_id)
         occurrences = expand(data, self.reads.zone(), self._holidays(data.term_id))
         if not occurrences:
             raise ValidationFailed.single("first_day", "the pattern has no dates")
-        clashes = []
-        for occurrence in occurrences:
-            try:
-                self.reads.check_booking(
-                    data.room_id,
-                    occurrence.start,
-                    occurrence.end,
-                    self.clock(),
-                    override=data.override,
-                )
-            except CompaxError as error:
-                clashes.append(
-                    {
-                        "date": str(occurrence.day),
-                        "problems": [{"type": error.type, "detail": error.detail}],
-                    }
-                )
+        clashes = self.reads.series_clashes(
+            data.room_id,
+            [(o.start, o.end) for o in occurrences],
+            self.clock(),
+            attendees=data.attendees,
+            role=self._require_user()["role"],
+            override=data.override,
+        )
         return room, occurrences, clashes
 
     def _holidays(self, term_id: int | None) -> list[Holiday]:
@@ -490,18 +486,33 @@ class Engine:
         if new_end <= new_start:
             raise ValidationFailed.single("end", "must be after start")
         new_room = room_id or booking["room_id"]
-        zone, rows = self.reads.zone(), []
+        times = judge.moved_times(
+            (instant_of(booking["start"]), instant_of(booking["end"])),
+            [(instant_of(t["start"]), instant_of(t["end"])) for t in targets],
+            start,
+            end,
+            self.reads.zone(),
+        )
         moving = [str(t["id"]) for t in targets]
-        for target in targets:
-            if target is booking:
-                target_start, target_end = new_start, new_end
-            else:
-                target_start, target_end = shifted(
-                    new_start, new_end, instant_of(target["start"]).astimezone(zone).date(), zone
+        room = self.reads.room_or_error(new_room)
+        if start or end or room_id:
+            wanted = [(s, e, t["attendees"]) for (s, e), t in zip(times, targets, strict=True)]
+            if len(wanted) == 1:
+                room = self.reads.check_booking(
+                    new_room,
+                    wanted[0][0],
+                    wanted[0][1],
+                    self.clock(),
+                    role=user["role"],
+                    exclude=moving,
+                    attendees=wanted[0][2],
                 )
-            room = self.reads.check_booking(
-                new_room, target_start, target_end, self.clock(), exclude=moving
-            )
+            else:
+                room = self.reads.check_several(
+                    new_room, wanted, self.clock(), role=user["role"], exclude=moving
+                )
+        rows = []
+        for target, (target_start, target_end) in zip(targets, times, strict=True):
             rows.append(
                 {
                     **target,

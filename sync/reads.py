@@ -12,27 +12,29 @@ from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal, TypeVar, cast
 from zoneinfo import ZoneInfo
 
-from sync.errors import BlackoutConflict, CompaxError, NotBookable, RoomOverlap, ValidationFailed
+from sync import judge
+from sync.errors import CompaxError, RoomOverlap, ValidationFailed
+from sync.judge import Campus, Closure, Held, RoomFacts
 from sync.replica import Replica, instant
 from sync.rules import (
     CampusRules,
     Interval,
     free_intervals,
     local_instant,
-    nearest_free_slots,
     open_intervals,
     opening_window,
-    rule_violations,
     weekday_of,
 )
-from sync.schemas import CampusInfo, RoomRules
+from sync.schemas import CampusInfo
 
 T = TypeVar("T")
 _ID_PREFIX = re.compile(r"[0-9a-f-]{1,36}")
+#: Candidate rooms judged at a time while looking for free ones.
+_BATCH = 64
 
 
 def instant_of(text: str) -> datetime:
@@ -85,9 +87,15 @@ class Reads:
     makes every older answer unreachable.
     """
 
-    def __init__(self, replica: Replica, cache: Any = None) -> None:
+    def __init__(
+        self,
+        replica: Replica,
+        cache: Any = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
         self.replica = replica
         self.cache = cache
+        self.clock = clock
 
     def _cached(self, key: tuple[Any, ...], compute: Callable[[], T]) -> T:
         if self.cache is None:
@@ -113,6 +121,11 @@ class Reads:
         return ZoneInfo(campus.timezone if campus else "UTC")
 
     def rules_for(self, room: dict[str, Any]) -> CampusRules:
+        """The rules in force for ``room``: its own, the campus's where it sets none."""
+        return self.judged(self.clock()).room_from_record(room).rules
+
+    def judged(self, now: datetime) -> Campus:
+        """What the judge needs besides the request: the campus as last synced, at ``now``."""
         campus = self.campus()
         if campus is None:
             raise CompaxError("Sync once while online: the campus rules are not known yet")
@@ -123,7 +136,7 @@ class Reads:
             max_days_ahead=campus.max_days_ahead,
             min_notice_minutes=campus.min_notice_minutes,
         )
-        return defaults.for_room(RoomRules.model_validate(room))
+        return Campus(defaults, ZoneInfo(campus.timezone), now)
 
     # --- rooms ----------------------------------------------------------------------------
 
@@ -284,16 +297,15 @@ class Reads:
         features: Sequence[str] = (),
         building: str | None = None,
         kind: str | None = None,
-        exclude_room: int | None = None,
         limit: int = 50,
     ) -> list[dict[str, Any]]:
-        """Bookable rooms open and free for the whole window, smallest that fits first."""
-        key = ("free", start, end, capacity, tuple(features), building, kind, exclude_room, limit)
+        """Rooms free for the whole window that the judge accepts for ``capacity`` attendees
+        now, smallest that fits first."""
+        now = self.clock().replace(second=0, microsecond=0)
+        key = ("free", start, end, capacity, tuple(features), building, kind, limit, now)
         return self._cached(
             key,
-            lambda: self._free_rooms(
-                start, end, capacity, features, building, kind, exclude_room, limit
-            ),
+            lambda: self._free_rooms(start, end, capacity, features, building, kind, limit, now),
         )
 
     def _free_rooms(
@@ -304,42 +316,65 @@ class Reads:
         features: Sequence[str],
         building: str | None,
         kind: str | None,
-        exclude_room: int | None,
         limit: int,
+        now: datetime,
     ) -> list[dict[str, Any]]:
-        sql, params = self._rooms_where(building, kind, capacity, features, True)
+        campus = self.judged(now)
+        accepted = self._accepted_rooms(
+            start,
+            end,
+            campus,
+            capacity or 0,
+            limit,
+            building=building,
+            kind=kind,
+            features=features,
+        )
+        return [record for _, record in accepted]
+
+    def _accepted_rooms(
+        self,
+        start: datetime,
+        end: datetime,
+        campus: Campus,
+        attendees: int,
+        limit: int,
+        *,
+        building: str | None = None,
+        kind: str | None = None,
+        features: Sequence[str] = (),
+        near: RoomFacts | None = None,
+    ) -> list[tuple[RoomFacts, dict[str, Any]]]:
+        """Up to ``limit`` rooms free then (no booking, no closure) that the judge accepts for
+        ``attendees``, in its order (``judge.room_rank``), with their records: read in that
+        order and judged a batch at a time until enough are found."""
+        sql, params = self._rooms_where(building, kind, attendees or None, features, True)
         sql += (
             " AND id NOT IN (SELECT room_id FROM local_bookings WHERE status = 'confirmed'"
             ' AND "end" > ? AND start < ?)'
             " AND id NOT IN (SELECT room_id FROM blackouts WHERE room_id IS NOT NULL"
             ' AND "end" > ? AND start < ?)'
-            " ORDER BY capacity, building, code"
+            " AND CAST(json_extract(row, '$.building_id') AS TEXT) NOT IN (SELECT building_id"
+            ' FROM blackouts WHERE building_id IS NOT NULL AND "end" > ? AND start < ?)'
+            " ORDER BY json_extract(row, '$.building_id') IS NOT ?, capacity, CAST(id AS INTEGER)"
         )
-        window = [instant(start), instant(end)] * 2
+        window = [instant(start), instant(end)] * 3
+        found: list[tuple[RoomFacts, dict[str, Any]]] = []
         with self.replica.read() as db:
-            candidates = [json.loads(row[0]) for row in db.execute(sql, [*params, *window])]
-        closed_buildings = self._closed_buildings(start, end)
-        zone, found = self.zone(), []
-        for room in candidates:
-            if room["id"] == exclude_room or str(room["building_id"]) in closed_buildings:
-                continue
-            window_open = opening_window(
-                start.astimezone(zone).date(), self.rules_for(room).opening_hours, zone
-            )
-            if window_open and window_open[0] <= start and end <= window_open[1]:
-                found.append(room)
-                if len(found) == limit:
-                    break
+            rows = db.execute(sql, [*params, *window, near.building_id if near else None])
+            while len(found) < limit and (batch := rows.fetchmany(_BATCH)):
+                records = {int(r["id"]): r for r in (json.loads(row[0]) for row in batch)}
+                accepted = judge.best_rooms(
+                    [campus.room_from_record(record) for record in records.values()],
+                    start,
+                    end,
+                    campus,
+                    attendees=attendees,
+                    near=near,
+                    limit=limit - len(found),
+                )
+                found += [(room, records[room.id]) for room in accepted]
         return found
-
-    def _closed_buildings(self, start: datetime, end: datetime) -> set[str]:
-        with self.replica.read() as db:
-            rows = db.execute(
-                "SELECT building_id FROM blackouts WHERE building_id IS NOT NULL"
-                ' AND "end" > ? AND start < ?',
-                [instant(start), instant(end)],
-            ).fetchall()
-        return {str(row[0]) for row in rows}
 
     def room_grid(self, room_id: int | str, start: datetime, end: datetime) -> dict[str, Any]:
         room = self.room(room_id)
@@ -463,91 +498,134 @@ class Reads:
         end: datetime,
         now: datetime,
         *,
+        role: str,
         exclude: Sequence[str] = (),
         override: bool = False,
         attendees: int = 0,
         features: Sequence[str] = (),
     ) -> dict[str, Any]:
-        """The room, if ``[start, end)`` in it passes every rule here; else the server's error."""
-        room = self.room(room_id)
-        if room is None:
-            raise ValidationFailed.single("room_id", f"no room has id {room_id}")
-        problems = self.rule_problems(room, start, end, now)
-        if problems and not override:
-            problems[0].extra["violations"] = [
-                {"type": p.type, "detail": p.detail} for p in problems
-            ]
-            raise problems[0]
+        """The room, if the judge accepts ``[start, end)`` in it for a user of ``role`` (rules
+        overridden where ``override`` asks and the role may); else the server's error."""
+        room, campus = self.room_or_error(room_id), self.judged(now)
+        facts = campus.room_from_record(room)
+        closures = [Closure.of(b) for b in self.blackouts_over([room], start, end)]
+        broken = judge.problems(facts, start, end, campus, attendees=attendees, closures=closures)
+        judge.settle(broken, role, override)
         in_the_way = self.bookings_in([room_id], start, end, exclude)
         if in_the_way:
             raise self.overlap(
-                room, start, end, in_the_way, now, attendees=attendees, features=features
+                facts, start, end, campus, in_the_way, attendees=attendees, features=features
             )
         return room
 
-    def rule_problems(
-        self, room: dict[str, Any], start: datetime, end: datetime, now: datetime
-    ) -> list[CompaxError]:
-        problems: list[CompaxError] = []
-        if not room["bookable"]:
-            problems.append(NotBookable(f"Room {room['code']} is not open for booking"))
-        problems.extend(rule_violations(start, end, self.rules_for(room), now, self.zone()))
-        for blackout in self.blackouts_over([room], start, end):
-            problems.append(
-                BlackoutConflict(f"Closed then: {blackout['reason']}", blackout=blackout)
-            )
-        return problems
+    def check_several(
+        self,
+        room_id: int,
+        wanted: Sequence[tuple[datetime, datetime, int]],
+        now: datetime,
+        *,
+        role: str,
+        exclude: Sequence[str] = (),
+        override: bool = False,
+    ) -> dict[str, Any]:
+        """The room, if the judge accepts moving several occurrences into it together, each
+        ``(start, end, attendees)``; else its ``series-conflict``."""
+        room, campus = self.room_or_error(room_id), self.judged(now)
+        first, last = min(w[0] for w in wanted), max(w[1] for w in wanted)
+        judge.settle_several(
+            campus.room_from_record(room),
+            wanted,
+            campus,
+            held=self._held([room_id], first, last, exclude),
+            closures=[Closure.of(b) for b in self.blackouts_over([room], first, last)],
+            role=role,
+            override=override,
+        )
+        return room
+
+    def series_clashes(
+        self,
+        room_id: int,
+        slots: Sequence[tuple[datetime, datetime]],
+        now: datetime,
+        *,
+        attendees: int,
+        role: str,
+        override: bool,
+    ) -> list[dict[str, Any]]:
+        """The judge's report of each date of a series that clashes here now."""
+        room, campus = self.room_or_error(room_id), self.judged(now)
+        first, last = slots[0][0], slots[-1][1]
+        reports, _ = judge.judge_series(
+            campus.room_from_record(room),
+            slots,
+            campus,
+            held=self._held([room_id], first, last),
+            closures=[Closure.of(b) for b in self.blackouts_over([room], first, last)],
+            attendees=attendees,
+            role=role,
+            override=override,
+        )
+        return list(reports.values())
+
+    def room_or_error(self, room_id: int) -> dict[str, Any]:
+        """The room, or the validation error naming ``room_id``."""
+        room = self.room(room_id)
+        if room is None:
+            raise ValidationFailed.single("room_id", f"no room has id {room_id}")
+        return room
+
+    def _held(
+        self, room_ids: Sequence[int], start: datetime, end: datetime, exclude: Sequence[str] = ()
+    ) -> list[Held]:
+        return [
+            Held(b["id"], instant_of(b["start"]), instant_of(b["end"]), b.get("title"))
+            for b in self.bookings_in(room_ids, start, end, exclude)
+        ]
 
     def overlap(
         self,
-        room: dict[str, Any],
+        room: RoomFacts,
         start: datetime,
         end: datetime,
+        campus: Campus,
         in_the_way: list[dict[str, Any]],
-        now: datetime,
         *,
         attendees: int = 0,
         features: Sequence[str] = (),
     ) -> RoomOverlap:
-        """The ``room-overlap`` problem as the server words it, alternatives found locally."""
-        zone = self.zone()
+        """The judge's ``room-overlap`` problem, with the alternatives it accepts here."""
         busy: list[Interval] = []
+        closures: list[Closure] = []
         window = opening_window(
-            start.astimezone(zone).date(), self.rules_for(room).opening_hours, zone
+            start.astimezone(campus.zone).date(), room.rules.opening_hours, campus.zone
         )
         if window is not None:
-            busy = [
-                (instant_of(b["start"]), instant_of(b["end"]))
-                for b in self.bookings_in([room["id"]], *window)
-            ]
-        rooms = self.free_rooms(
+            busy = [(h.start, h.end) for h in self._held([room.id], *window)]
+            around = {"id": room.id, "building_id": room.building_id}
+            closures = [Closure.of(b) for b in self.blackouts_over([around], *window)]
+        accepted = self._accepted_rooms(
             start,
             end,
-            capacity=attendees or None,
+            campus,
+            attendees,
+            judge.ROOM_ALTERNATIVES,
             features=features,
-            exclude_room=room["id"],
-            limit=5,
+            near=room,
         )
-        times = nearest_free_slots(start, end, window, busy, not_before=now)
-        local = start.astimezone(zone), end.astimezone(zone)
-        return RoomOverlap(
-            f"{room['building']}/{room['code']} is already booked during "
-            f"{local[0]:%a %d %b %H:%M}–{local[1]:%H:%M}",
-            conflicting=[
-                {"id": b["id"], "start": b["start"], "end": b["end"], "title": b["title"]}
+        times = judge.free_times(
+            room, start, end, campus, busy=busy, closures=closures, attendees=attendees
+        )
+        return judge.overlap(
+            room,
+            start,
+            end,
+            campus,
+            [
+                Held(b["id"], instant_of(b["start"]), instant_of(b["end"]), b["title"])
                 for b in in_the_way
             ],
-            alternatives={
-                "rooms": [
-                    {
-                        "id": r["id"],
-                        "room": f"{r['building']}/{r['code']}",
-                        "capacity": r["capacity"],
-                    }
-                    for r in rooms
-                ],
-                "times": [{"start": s.isoformat(), "end": e.isoformat()} for s, e in times],
-            },
+            judge.Alternatives([facts for facts, _ in accepted], times),
         )
 
 

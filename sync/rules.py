@@ -6,7 +6,7 @@ read in the campus time zone. Nothing here touches a database or the network.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Protocol
@@ -206,8 +206,10 @@ def nearest_free_slots(
     not_before: datetime,
     count: int = 3,
     step: timedelta = timedelta(minutes=15),
+    accept: Callable[[Interval], bool] | None = None,
 ) -> list[Interval]:
-    """Up to ``count`` free slots as long as ``[start, end)`` on its day, nearest first."""
+    """Up to ``count`` free slots as long as ``[start, end)`` within ``open_window``, nearest
+    first, leaving out any that ``accept`` refuses."""
     if open_window is None:
         return []
     length = end - start
@@ -218,7 +220,7 @@ def nearest_free_slots(
         if offset:
             candidate += step - offset
         while candidate + length <= free_end:
-            if candidate != start:
+            if candidate != start and (accept is None or accept((candidate, candidate + length))):
                 slots.append((candidate, candidate + length))
             candidate += step
     slots.sort(key=lambda slot: (abs(slot[0] - start), slot[0]))

@@ -147,7 +147,7 @@ async def test_a_refused_booking_is_resolved_with_an_alternative(
     app = CompaxApp("tui", sync_interval=None)
     async with app.run_test(size=(100, 30)) as pilot:
         await sign_in(pilot, server, staff)
-        await book_from_finder(pilot, str(monday), "09:00", "1h", "", "Mine")
+        await book_from_finder(pilot, str(monday), "09:00", "1h", "30", "Mine")
         app.screen.query_one("#attendees", Input).value = "30"
         await pilot.press("ctrl+s")
         await settle(pilot)

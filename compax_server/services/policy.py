@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 from compax_server.services.common import utcnow
 from compax_server.settings import Settings
+from sync.judge import Campus
 from sync.rules import CampusRules
 
 
@@ -19,6 +20,10 @@ class BookingPolicy:
     zone: ZoneInfo
     campus: CampusRules
     clock: Callable[[], datetime] = field(default=utcnow)
+
+    def campus_now(self) -> Campus:
+        """What the judge needs besides the request, at this moment."""
+        return Campus(self.campus, self.zone, self.clock())
 
     @classmethod
     def from_settings(cls, settings: Settings) -> BookingPolicy:

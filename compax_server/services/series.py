@@ -20,32 +20,32 @@ from sqlmodel import SQLModel, col
 
 from compax_server.changelog import note_written
 from compax_server.db import Database
-from compax_server.models import Blackout, Booking, Building, Room, Series, Term, User
-from compax_server.services.booking_batch import Surroundings, bookings_over, rules_broken
+from compax_server.models import Building, Room, Series, Term, User
+from compax_server.services.booking_batch import Surroundings, bookings_over
 from compax_server.services.booking_views import views_of
 from compax_server.services.bookings import (
     CONFIRMED,
-    clash,
+    closures_over,
+    conflicting_bookings,
     insert_bookings,
     is_overlap_violation,
     lock_rooms,
+    locked_room,
     log_override,
     owner_for,
-    refuse_or_override,
-    room_to_book,
 )
 from compax_server.services.campus import rooms_by_key
 from compax_server.services.common import fields_of, get_or_404, id_of, utcnow
 from compax_server.services.policy import BookingPolicy
+from sync import judge
 from sync.errors import (
-    CompaxError,
     FieldError,
     SeriesConflict,
     ValidationFailed,
     field_errors,
 )
+from sync.judge import Closure, Held, RoomFacts
 from sync.recurrence import Occurrence, expand
-from sync.rules import overlaps
 from sync.schemas import (
     Frequency,
     Holiday,
@@ -85,58 +85,15 @@ def series_public(series: Series) -> SeriesPublic:
     )
 
 
-async def _span_bookings(
-    session: AsyncSession, room: Room, occurrences: Sequence[Occurrence]
-) -> tuple[list[Booking], list[Blackout]]:
-    """Confirmed bookings and blackouts of the room across the occurrences' whole span."""
+async def _span_surroundings(
+    session: AsyncSession, room: RoomFacts, occurrences: Sequence[Occurrence]
+) -> tuple[list[Held], list[Closure]]:
+    """Confirmed bookings and closures of the room across the occurrences' whole span."""
     first, last = occurrences[0].start, occurrences[-1].end
-    bookings = await session.execute(
-        select(Booking).where(
-            col(Booking.room_id) == room.id,
-            col(Booking.status) == CONFIRMED,
-            col(Booking.end) > first,
-            col(Booking.start) < last,
-        )
+    held = await conflicting_bookings(session, room.id, first, last)
+    return [Held(b.id, b.start, b.end) for b in held], await closures_over(
+        session, room, first, last
     )
-    blackouts = await session.execute(
-        select(Blackout).where(
-            (col(Blackout.room_id) == room.id) | (col(Blackout.building_id) == room.building_id),
-            col(Blackout.end) > first,
-            col(Blackout.start) < last,
-        )
-    )
-    return list(bookings.scalars()), list(blackouts.scalars())
-
-
-def occurrence_clashes(
-    room: Room,
-    occurrences: Sequence[Occurrence],
-    bookings: Sequence[Booking],
-    blackouts: Sequence[Blackout],
-    policy: BookingPolicy,
-    *,
-    check_rules: bool = True,
-) -> dict[int, list[CompaxError | Booking]]:
-    """For each clashing occurrence (by position), the rules it breaks and bookings in its way."""
-    clashes: dict[int, list[CompaxError | Booking]] = {}
-    for index, occurrence in enumerate(occurrences):
-        problems: list[CompaxError | Booking] = []
-        if check_rules:
-            problems += rules_broken(room, occurrence.start, occurrence.end, blackouts, policy)
-        problems += [
-            b for b in bookings if overlaps(b.start, b.end, occurrence.start, occurrence.end)
-        ]
-        if problems:
-            clashes[index] = problems
-    return clashes
-
-
-def _clash_report(
-    occurrence: Occurrence, problems: Sequence[CompaxError | Booking], policy: BookingPolicy
-) -> dict[str, Any]:
-    rules = [p for p in problems if isinstance(p, CompaxError)]
-    bookings = [p for p in problems if isinstance(p, Booking)]
-    return clash(occurrence.start, policy.zone, rules, bookings)
 
 
 async def _holidays(session: AsyncSession, term_id: int | None) -> list[Holiday]:
@@ -155,22 +112,23 @@ async def create_series(
     fit (listing the dates skipped and why)."""
     try:
         async with session.begin_nested():
-            room = await room_to_book(session, data.room_id)
+            room, label = await locked_room(session, data.room_id)
             owner = await owner_for(session, actor, data.owner)
             occurrences = expand(data, policy.zone, await _holidays(session, data.term_id))
             _check_count(occurrences)
-            bookings, blackouts = await _span_bookings(session, room, occurrences)
-            clashes = occurrence_clashes(
-                room, occurrences, bookings, blackouts, policy, check_rules=not data.override
+            campus = policy.campus_now()
+            facts = campus.room(room, label)
+            held, closures = await _span_surroundings(session, facts, occurrences)
+            reports, overridden = judge.judge_series(
+                facts,
+                [(o.start, o.end) for o in occurrences],
+                campus,
+                held=held,
+                closures=closures,
+                attendees=data.attendees,
+                role=actor.role,
+                override=data.override,
             )
-            broken: list[CompaxError] = []
-            if data.override:
-                rule_breaks = occurrence_clashes(room, occurrences, [], blackouts, policy)
-                broken = [
-                    p for ps in rule_breaks.values() for p in ps if isinstance(p, CompaxError)
-                ]
-                refuse_or_override(actor, broken, data)
-            reports = {i: _clash_report(occurrences[i], ps, policy) for i, ps in clashes.items()}
             if reports and data.on_conflict is OnConflict.FAIL:
                 raise SeriesConflict(
                     f"{len(reports)} of {len(occurrences)} dates clash; nothing was booked",
@@ -179,11 +137,11 @@ async def create_series(
             series = Series(**_series_row(data, id_of(owner), utcnow()))
             session.add(series)
             await session.flush()
-            if broken:
+            if overridden:
                 log_override(
                     session,
                     actor,
-                    sorted({p.type for p in broken}),
+                    sorted(set(overridden)),
                     data.override_reason,
                     series_id=series.id,
                 )
@@ -348,6 +306,10 @@ class _Course:
         return self.row.course_code, self.row.weekday.value, self.row.start
 
     @property
+    def label(self) -> str:
+        return f"{self.row.building}/{self.room.code}"
+
+    @property
     def room_id(self) -> int:
         return id_of(self.room)
 
@@ -445,9 +407,10 @@ class _Timetable:
                 judged.results[course.index] = _rejected(course.index, [error])
                 continue
             candidates.append((course, dates))
-        rooms = {course.room_id: course.room for course, _ in candidates}
+        campus = self.policy.campus_now()
+        rooms = {course.room_id: campus.room(course.room, course.label) for course, _ in candidates}
         slots = [(c.room_id, o.start, o.end) for c, dates in candidates for o in dates]
-        around = await Surroundings.load(self.session, self.policy, rooms, slots)
+        around = await Surroundings.load(self.session, campus, rooms, slots)
         made: dict[CourseKey, _Timetabled] = {}
         clashing: list[tuple[_Course, list[Occurrence]]] = []
         for course, dates in candidates:
@@ -457,7 +420,7 @@ class _Timetable:
                 continue
             if any(
                 around.booked(course.room_id, o.start, o.end)
-                or around.rules_broken(course.room, o.start, o.end)
+                or around.problems(course.room_id, o.start, o.end, course.row.attendees)
                 for o in dates
             ):
                 clashing.append((course, dates))
@@ -545,16 +508,21 @@ class _Timetable:
             for o in dates
             if around.booked(course.room_id, o.start, o.end)
         ]
-        in_the_way: dict[int, list[Booking]] = {}
+        in_the_way: dict[int, list[Held]] = {}
         for booking in await bookings_over(self.session, slots) if slots else []:
-            in_the_way.setdefault(booking.room_id, []).append(booking)
+            held = Held(booking.id, booking.start, booking.end)
+            in_the_way.setdefault(booking.room_id, []).append(held)
         results = {}
         for course, dates in clashing:
-            room_bookings = in_the_way.get(course.room_id, [])
-            clashes = occurrence_clashes(
-                course.room, dates, room_bookings, around.blackouts, self.policy
+            clashes = judge.clashes(
+                around.rooms[course.room_id],
+                [(o.start, o.end) for o in dates],
+                around.campus,
+                held=in_the_way.get(course.room_id, []),
+                closures=around.closures,
+                attendees=course.row.attendees,
             )
-            reports = [_clash_report(dates[i], ps, self.policy) for i, ps in clashes.items()]
+            reports = list(clashes.values())
             reports += _upload_clashes(course, dates, around)
             error = (
                 FieldError("room", f"{len(reports)} dates clash")
