@@ -9,6 +9,7 @@ from compax_server.api import Api, Call, etag, json_response
 from compax_server.keys import BOOKING_POLICY, BOOKING_WRITER
 from compax_server.problems import PROBLEM_JSON
 from compax_server.services import blackouts, bookings, bulk, idempotency, series
+from compax_server.store import writing
 from sync.permissions import Permission
 from sync.schemas import (
     BlackoutCreate,
@@ -150,16 +151,13 @@ async def read_booking(call: Call[None, None]) -> web.Response:
 async def update_booking(call: Call[BookingUpdate, ScopeQuery]) -> web.Response:
     """With ``scope=following`` or ``all``, a move shifts each occurrence of the series alike."""
     booking_id = bookings.parse_booking_id(call.request.match_info["booking_id"])
-    async with call.db.write() as session:
-        view = await bookings.update_booking(
-            session,
-            call.user,
-            booking_id,
-            call.body,
-            call.if_match(),
-            call.query.scope,
-            call.request.app[BOOKING_POLICY],
-        )
+    version, policy = call.if_match(), call.request.app[BOOKING_POLICY]
+    view = await writing(
+        call.db,
+        lambda session: bookings.update_booking(
+            session, call.user, booking_id, call.body, version, call.query.scope, policy
+        ),
+    )
     return json_response(view, headers=etag(view.version))
 
 
@@ -176,10 +174,13 @@ async def update_booking(call: Call[BookingUpdate, ScopeQuery]) -> web.Response:
 async def cancel_booking(call: Call[None, ScopeQuery]) -> web.Response:
     """Cancelled bookings are kept (status ``cancelled``); the answer lists every one cancelled."""
     booking_id = bookings.parse_booking_id(call.request.match_info["booking_id"])
-    async with call.db.write() as session:
-        cancelled = await bookings.cancel_booking(
-            session, call.user, booking_id, call.if_match(), call.query.scope
-        )
+    version = call.if_match()
+    cancelled = await writing(
+        call.db,
+        lambda session: bookings.cancel_booking(
+            session, call.user, booking_id, version, call.query.scope
+        ),
+    )
     return json_response({"cancelled": cancelled})
 
 
@@ -195,10 +196,10 @@ async def cancel_booking(call: Call[None, ScopeQuery]) -> web.Response:
 )
 async def create_series(call: Call[SeriesCreate, None]) -> web.Response:
     """``on_conflict=fail`` books nothing if any date clashes; ``skip`` books the rest."""
-    async with call.db.write() as session:
-        result = await series.create_series(
-            session, call.user, call.body, call.request.app[BOOKING_POLICY]
-        )
+    policy = call.request.app[BOOKING_POLICY]
+    result = await writing(
+        call.db, lambda session: series.create_series(session, call.user, call.body, policy)
+    )
     headers = {"Location": f"/api/v1/series/{result.series.id}"}
     return json_response(result, status=201, headers=headers)
 

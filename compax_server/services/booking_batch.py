@@ -61,7 +61,6 @@ from sqlmodel import SQLModel, col
 from compax_server.models import Booking, User
 from compax_server.services.booking_views import booking_view, is_confirmed
 from compax_server.services.bookings import (
-    ROOM_TURNS_TAKEN,
     booking_row,
     create_booking,
     insert_bookings,
@@ -70,6 +69,7 @@ from compax_server.services.bookings import (
 from compax_server.services.common import id_of, utcnow
 from compax_server.services.core_sql import connection_of, ids, one_of_ids
 from compax_server.services.policy import BookingPolicy
+from compax_server.store import store_for
 from sync import judge
 from sync.errors import CompaxError
 from sync.judge import Campus, Closure, RoomFacts
@@ -283,13 +283,11 @@ class _Batch:
         if wanted:
             connection = await connection_of(session)
             dialect = connection.dialect
+            store = store_for(session)
+            if len(wanted) > 1 or store.has_taken(session):
+                await store.take_rooms(session, {data.room_id for data in wanted})
             room_ids = ids(dialect, (data.room_id for data in wanted))
-            if len(wanted) > 1 and dialect.name == "postgresql":
-                found = await connection.execute(
-                    _LOCKED_ROOMS_WITH_CODES, {"ids": room_ids, "room_ids": room_ids}
-                )
-            else:
-                found = await connection.execute(_ROOMS_WITH_CODES[dialect.name], {"ids": room_ids})
+            found = await connection.execute(_ROOMS_WITH_CODES[dialect.name], {"ids": room_ids})
             rows = found.all()
             for row in rows:
                 rooms[row.id] = campus.room(row, f"{row.building_code}/{row.code}")
@@ -385,8 +383,6 @@ _ROOMS_WITH_CODES = {
     .where(clause)
     for name, clause in one_of_ids(_ROOMS.c.id, "ids").items()
 }
-#: The same, taking this transaction's turn in each room (``room_ids``) first (Postgres).
-_LOCKED_ROOMS_WITH_CODES = _ROOMS_WITH_CODES["postgresql"].where(ROOM_TURNS_TAKEN)
 #: The blackouts of the rooms ``closed_rooms`` or buildings ``closed_buildings`` during
 #: ``[first, last)`` (not ``room_ids``: ``_WANTED`` has that name).
 _BLACKOUTS_AROUND = {

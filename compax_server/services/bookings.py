@@ -11,20 +11,16 @@ import base64
 import binascii
 import logging
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Sequence, Set
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Executable, Integer, bindparam, exists, func, literal_column, select, tuple_
-from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.dialects.postgresql import insert as postgres_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import bindparam, exists, literal_column, select, tuple_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel, col
 
-from compax_server.changelog import logging_inserts, note_written
 from compax_server.models import Blackout, Booking, Building, Room, RuleOverride, User
 from compax_server.services.availability import alternatives
 from compax_server.services.booking_views import (
@@ -35,7 +31,6 @@ from compax_server.services.booking_views import (
     views_of,
 )
 from compax_server.services.common import (
-    LOCK_ROOM,
     apply_changes,
     check_version,
     fields_of,
@@ -44,8 +39,8 @@ from compax_server.services.common import (
     sqlstate,
     utcnow,
 )
-from compax_server.services.core_sql import arrays, connection_of, unnested
 from compax_server.services.policy import BookingPolicy
+from compax_server.store import store_for
 from sync import judge
 from sync.errors import (
     BookingCancelled,
@@ -157,61 +152,41 @@ _ROOM_WITH_CODE = (
     .join(Building, col(Building.id) == col(Room.building_id))
     .where(col(Room.id) == bindparam("room_id"))
 )
-#: The room to book and its building's code; on Postgres (``True``) the room's advisory lock is
-#: taken as the room is read. Hot statements are built once: building one is not free.
-_ROOM_TO_BOOK: dict[bool, Executable] = {
-    False: _ROOM_WITH_CODE,
-    True: _ROOM_WITH_CODE.add_columns(func.pg_advisory_xact_lock(LOCK_ROOM, col(Room.id))),
-}
 
 
-async def locked_room(
+async def room_with_label(
     session: AsyncSession, room_id: int, field_name: str = "room_id"
 ) -> tuple[Room, str]:
-    """The room and its label, with this transaction first in line to book it, in one statement.
-
-    Moves and series, whose plain ``UPDATE`` and ``INSERT`` meet the exclusion constraint
-    head-on, take turns per room (a transaction-scoped advisory lock on Postgres, taken as the
-    room is read; SQLite writers are serial already): a check that follows, in a later
-    statement, sees every booking committed before it, and two overlapping writes never wait
-    on each other's uncommitted rows in the exclusion check, which Postgres would break as a
-    deadlock. Single bookings need no turn (``insert_bookings``).
-    """
-    statement = _ROOM_TO_BOOK[session.get_bind().dialect.name == "postgresql"]
-    found = (await session.execute(statement, {"room_id": room_id})).first()
+    """The room and its label (``PB/101``), in one statement."""
+    found = (await session.execute(_ROOM_WITH_CODE, {"room_id": room_id})).first()
     if found is None:
         raise ValidationFailed.single(field_name, f"no room has id {room_id}")
     return found[0], f"{found[1]}/{found[0].code}"
 
 
-async def lock_rooms(session: AsyncSession, room_ids: Iterable[int]) -> None:
-    """Put this transaction first in line to book each of these rooms (``locked_room``'s turn),
-    taking the rooms in ascending order so that two transactions never wait for each other.
-
-    A transaction that writes several bookings holds the first ones, uncommitted, while the
-    exclusion check of the next waits for whoever holds an overlapping one; if that is a move
-    waiting for one of ours, Postgres breaks the deadlock. Writers of many bookings (batches,
-    timetables) and moves (both of their rooms) therefore take turns per room; a single new
-    booking needs none, since its insert never holds a row while it waits.
-    """
-    if session.get_bind().dialect.name == "postgresql":
-        connection = await connection_of(session)
-        await connection.execute(_LOCK_ROOMS, {"room_ids": sorted(set(room_ids))})
-
-
-_ROOM_IDS = (
-    func.unnest(bindparam("room_ids", type_=ARRAY(Integer)))
-    .table_valued("room_id")
-    .render_derived(name="turns")  # not "rooms": the rooms query takes the turns too
-)
-#: Each room's advisory lock: this transaction's turn in it.
-_TURN = func.pg_advisory_xact_lock(LOCK_ROOM, _ROOM_IDS.c.room_id)
-#: The rooms' advisory locks, in the order given (``unnest`` keeps it).
-_LOCK_ROOMS = select(_TURN)
-#: ``lock_rooms`` as a condition (Postgres): true once this transaction has its turn in each
-#: room of the parameter ``room_ids`` (ascending), so that a query of the rooms takes the turns
-#: as it runs, a round trip fewer. Postgres evaluates it once, before it reads a row.
-ROOM_TURNS_TAKEN = select(func.count(_TURN)).scalar_subquery() >= 0
+async def rooms_touched(
+    session: AsyncSession, changed: Iterable[tuple[uuid.UUID, Scope]]
+) -> set[int]:
+    """The rooms that changing or cancelling each booking with its scope touches where the
+    bookings are now (their series' occurrences too, for a wider scope), in one statement;
+    read before the transaction takes its rooms (``store``), and checked again after."""
+    changed = list(changed)
+    if not changed:
+        return set()
+    ids = [booking_id for booking_id, _ in changed]
+    series_of = [booking_id for booking_id, scope in changed if scope is not Scope.THIS]
+    siblings = (
+        select(col(Booking.series_id))
+        .where(col(Booking.id).in_(series_of), col(Booking.series_id).is_not(None))
+        .scalar_subquery()
+    )
+    statement = select(col(Booking.room_id)).where(
+        col(Booking.id).in_(ids) | col(Booking.series_id).in_(siblings)
+        if series_of
+        else col(Booking.id).in_(ids)
+    )
+    found = await session.execute(statement.distinct())
+    return set(found.scalars())
 
 
 async def owner_for(session: AsyncSession, actor: User, username: str | None) -> User:
@@ -349,6 +324,9 @@ async def create_booking(
     that a concurrent writer's overlapping one beat to it is skipped, not failed (see
     ``insert_bookings``), and answered like the pre-check's refusal.
     """
+    store = store_for(session)
+    if store.has_taken(session):
+        await store.take_rooms(session, {data.room_id})
     room, label, probe = await room_and_slot(session, data.room_id, data.start, data.end, data.id)
     owner = await owner_for(session, actor, data.owner)
     if probe.taken:
@@ -402,19 +380,6 @@ _ROOM_AND_SLOT = (
     .join(Building, col(Building.id) == col(Room.building_id))
     .where(col(Room.id) == bindparam("room_id"))
 )
-_BOOKING_COLUMNS = list(_BOOKINGS.c.keys())
-#: Bookings from one array parameter per column, with their change-log entries, on Postgres;
-#: rows of values on SQLite.
-_INSERT_BOOKINGS = {
-    "postgresql": logging_inserts(
-        postgres_insert(_BOOKINGS)
-        .from_select(_BOOKING_COLUMNS, unnested(_BOOKINGS, _BOOKING_COLUMNS))
-        .on_conflict_do_nothing()
-        .returning(_BOOKINGS.c.id),
-        "bookings",
-    ),
-    "sqlite": sqlite_insert(_BOOKINGS).on_conflict_do_nothing().returning(_BOOKINGS.c.id),
-}
 
 
 @dataclass(frozen=True)
@@ -473,21 +438,13 @@ def booking_row(data: BookingCreate, owner_id: int, now: datetime) -> dict[str, 
 
 
 async def insert_bookings(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> set[uuid.UUID]:
-    """Insert bookings and their change-log entries; the ids inserted.
+    """Insert bookings and their change-log entries through the store; the ids inserted.
 
     A row whose id is taken, or (Postgres) that the exclusion constraint refuses, is skipped
     rather than failing the transaction; the caller says why. SQLite's overlap trigger raises
     ``IntegrityError`` instead, undoing this statement only.
     """
-    connection = await connection_of(session)
-    if connection.dialect.name == "postgresql":
-        given = {**arrays(rows, _BOOKING_COLUMNS), "changed_at": utcnow()}
-        result = await connection.execute(_INSERT_BOOKINGS["postgresql"], given)
-        return {booking_id for (booking_id,) in result}
-    result = await connection.execute(_INSERT_BOOKINGS["sqlite"], list(rows))
-    inserted = {booking_id for (booking_id,) in result}
-    note_written(session, "bookings", inserted)
-    return inserted
+    return await store_for(session).insert_bookings(session, rows)
 
 
 async def refusal(
@@ -553,6 +510,8 @@ async def update_booking(
     listing each clashing date, and nothing changes.
     """
     changes = fields_of(data, only_set=True, exclude=["override", "override_reason"])
+    room_id = changes.get("room_id")
+    await _take_rooms_of(session, booking_id, scope, {room_id} if room_id is not None else set())
     booking = await get_or_404(session, Booking, booking_id, "booking", for_update=True)
     ensure_may_manage(actor, booking)
     check_version(booking, expected_version, await read_booking(session, booking.id, actor))
@@ -563,8 +522,8 @@ async def update_booking(
     if (new_end or booking.end) <= (new_start or booking.start):
         raise ValidationFailed.single("end", "must be after start")
     room_id = changes.get("room_id", booking.room_id)
-    await lock_rooms(session, {booking.room_id, room_id})
-    room, label = await locked_room(session, room_id)
+    await _still_taken(session, {room_id, *(target.room_id for target in targets)})
+    room, label = await room_with_label(session, room_id)
     times = judge.moved_times(
         (booking.start, booking.end),
         [(target.start, target.end) for target in targets],
@@ -644,13 +603,32 @@ async def cancel_booking(
     session: AsyncSession, actor: User, booking_id: uuid.UUID, expected_version: int, scope: Scope
 ) -> list[BookingPublic]:
     """Cancel a booking (kept, with status ``cancelled``) or its following or all occurrences."""
+    await _take_rooms_of(session, booking_id, scope)
     booking = await get_or_404(session, Booking, booking_id, "booking", for_update=True)
     ensure_may_manage(actor, booking)
     check_version(booking, expected_version, await read_booking(session, booking.id, actor))
     if booking.status != CONFIRMED:
         raise BookingCancelled("The booking is cancelled already")
     targets = await _targets(session, booking, scope)
+    await _still_taken(session, {target.room_id for target in targets})
     for target in targets:
         apply_changes(target, {"status": BookingStatus.CANCELLED.value})
     await session.flush()
     return await views_of(session, [t.id for t in targets], actor)
+
+
+async def _take_rooms_of(
+    session: AsyncSession, booking_id: uuid.UUID, scope: Scope, also: Set[int] = frozenset()
+) -> None:
+    """Take the rooms that changing or cancelling the booking with ``scope`` touches, unless
+    this transaction took its rooms already (``_still_taken`` then checks them)."""
+    store = store_for(session)
+    if not store.has_taken(session):
+        await store.take_rooms(session, also | await rooms_touched(session, [(booking_id, scope)]))
+
+
+async def _still_taken(session: AsyncSession, room_ids: set[int]) -> None:
+    """Check that this transaction took ``room_ids`` (a booking may have moved to another room
+    between the read of its room and the taking): ``RoomsNotTaken`` otherwise, and
+    ``store.writing`` runs the change again."""
+    await store_for(session).take_rooms(session, room_ids)

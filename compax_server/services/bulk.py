@@ -26,7 +26,9 @@ from sqlmodel import col
 from compax_server.db import Database
 from compax_server.models import Booking, Room, User
 from compax_server.services import booking_batch, bookings, campus
+from compax_server.services.common import id_of
 from compax_server.services.policy import BookingPolicy
+from compax_server.store import store_for, writing
 from sync.errors import CompaxError, FieldError, ValidationFailed, field_errors
 from sync.schemas import (
     BookingBulkResponse,
@@ -161,10 +163,14 @@ async def import_bookings(
         except ValidationError as exc:
             results[index] = _booking_rejected(index, None, field_errors(exc))
     if valid:
-        async with db.write() as session:
-            results.update(await apply_booking_rows(session, actor, valid, policy))
+
+        async def apply(session: AsyncSession) -> dict[int, BookingBulkRowResult]:
+            applied = await apply_booking_rows(session, actor, valid, policy)
             if dry_run:
                 await session.rollback()
+            return applied
+
+        results.update(await writing(db, apply))
     ordered = [results[i] for i in sorted(results)]
     return BookingBulkResponse(dry_run=dry_run, results=ordered, summary=summary_of(ordered))
 
@@ -185,11 +191,14 @@ async def apply_booking_rows(
     """
     keys = [row.key() for _, row in rows]
     rooms = await campus.rooms_by_key(session, [_room_key(row) for _, row in rows])
+    stored = await _stored_bookings(session, set(keys))
+    touched = {id_of(room) for room in rooms.values()} | {b.room_id for b in stored.values()}
+    await store_for(session).take_rooms(session, touched)
     applier = _BookingRows(
         session,
         actor,
         policy,
-        stored=await _stored_bookings(session, set(keys)),
+        stored=stored,
         repeated={key for key, count in Counter(keys).items() if count > 1},
     )
     for (index, row), booking_id in zip(rows, keys, strict=True):

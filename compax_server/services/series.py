@@ -29,14 +29,14 @@ from compax_server.services.bookings import (
     conflicting_bookings,
     insert_bookings,
     is_overlap_violation,
-    lock_rooms,
-    locked_room,
     log_override,
     owner_for,
+    room_with_label,
 )
 from compax_server.services.campus import rooms_by_key
 from compax_server.services.common import fields_of, get_or_404, id_of, utcnow
 from compax_server.services.policy import BookingPolicy
+from compax_server.store import store_for
 from sync import judge
 from sync.errors import (
     FieldError,
@@ -112,7 +112,8 @@ async def create_series(
     fit (listing the dates skipped and why)."""
     try:
         async with session.begin_nested():
-            room, label = await locked_room(session, data.room_id)
+            await store_for(session).take_rooms(session, {data.room_id})
+            room, label = await room_with_label(session, data.room_id)
             owner = await owner_for(session, actor, data.owner)
             occurrences = expand(data, policy.zone, await _holidays(session, data.term_id))
             _check_count(occurrences)
@@ -372,7 +373,7 @@ class _Timetable:
         ``RACE_ATTEMPTS`` such races the rows that would go in are refused instead. Like the
         batch booking core, it first takes its turn in each of the rows' rooms.
         """
-        await lock_rooms(self.session, (course.room_id for course in courses))
+        await store_for(self.session).take_rooms(self.session, {c.room_id for c in courses})
         for _ in range(RACE_ATTEMPTS):
             judged = await self._judge(courses)
             if self.dry_run or await self._insert(judged.bookable):

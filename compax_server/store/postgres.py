@@ -1,0 +1,53 @@
+"""The booking store on Postgres: rooms taken by advisory locks in one call of a PL/pgSQL
+function that loops in the order given, and bookings inserted with their change-log entries
+from one array parameter per column, skipping what the exclusion constraint refuses."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Integer, bindparam, func, select
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import insert as postgres_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import SQLModel
+
+from compax_server.changelog import logging_inserts
+from compax_server.services.common import utcnow
+from compax_server.services.core_sql import arrays, connection_of, unnested
+from compax_server.store import BookingStore
+
+_BOOKINGS = SQLModel.metadata.tables["bookings"]
+_COLUMNS = list(_BOOKINGS.c.keys())
+#: Each room's turn, one after another in the order given (migration 0008's function).
+_TAKE_ROOMS = select(func.compax_take_rooms(bindparam("room_ids", type_=ARRAY(Integer))))
+#: Bookings from one array parameter per column, with their change-log entries; a row the
+#: exclusion constraint or a taken id refuses is skipped (speculative insertion: it waits for
+#: an overlapping booking still being written and never deadlocks with it).
+_INSERT = logging_inserts(
+    postgres_insert(_BOOKINGS)
+    .from_select(_COLUMNS, unnested(_BOOKINGS, _COLUMNS))
+    .on_conflict_do_nothing()
+    .returning(_BOOKINGS.c.id),
+    "bookings",
+)
+
+
+class PostgresStore(BookingStore):
+    async def _lock(self, session: AsyncSession, room_ids: Sequence[int]) -> None:
+        connection = await connection_of(session)
+        await connection.execute(_TAKE_ROOMS, {"room_ids": list(room_ids)})
+
+    async def insert_bookings(
+        self, session: AsyncSession, rows: Sequence[dict[str, Any]]
+    ) -> set[uuid.UUID]:
+        if not rows:
+            return set()
+        connection = await connection_of(session)
+        given = {**arrays(rows, _COLUMNS), "changed_at": utcnow()}
+        return {booking_id for (booking_id,) in await connection.execute(_INSERT, given)}
+
+
+POSTGRES = PostgresStore()

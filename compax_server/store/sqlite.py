@@ -1,0 +1,38 @@
+"""The booking store on SQLite: writers are serial (``BEGIN IMMEDIATE``), so a room needs no
+turn; bookings are inserted as rows of values, a taken id skipped, and an overlap refused by
+the trigger (``IntegrityError``, undoing that statement only)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import SQLModel
+
+from compax_server.changelog import note_written
+from compax_server.services.core_sql import connection_of
+from compax_server.store import BookingStore
+
+_BOOKINGS = SQLModel.metadata.tables["bookings"]
+_INSERT = sqlite_insert(_BOOKINGS).on_conflict_do_nothing().returning(_BOOKINGS.c.id)
+
+
+class SqliteStore(BookingStore):
+    async def _lock(self, session: AsyncSession, room_ids: Sequence[int]) -> None:
+        """Nothing to wait for: this transaction began with the database's one write lock."""
+
+    async def insert_bookings(
+        self, session: AsyncSession, rows: Sequence[dict[str, Any]]
+    ) -> set[uuid.UUID]:
+        if not rows:
+            return set()
+        connection = await connection_of(session)
+        inserted = {booking_id for (booking_id,) in await connection.execute(_INSERT, list(rows))}
+        note_written(session, "bookings", inserted)
+        return inserted
+
+
+SQLITE = SqliteStore()
