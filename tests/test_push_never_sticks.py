@@ -1,0 +1,222 @@
+"""A push never sticks (invariant 6): every mutation is applied or rejected with a problem,
+and the batch goes on."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date, timedelta
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from sync.permissions import Role
+from sync.protocol import SCHEMA_VERSION
+from tests.booking_helpers import Campus, at, make_campus, next_weekday
+from tests.conftest import MakePerson, Person
+from tests.support import LEAKS
+from tests.test_series import weekly
+from tests.test_sync_client import server_bookings
+from tests.test_sync_server import create, push, register
+
+#: Builds the bad mutation's op and args from the campus, the id of the booking mutation 1
+#: made, and the Monday the good mutations book.
+BadMutation = Callable[[Campus, str, date], dict[str, Any]]
+
+
+def update(booking_id: str, **fields: Any) -> dict[str, Any]:
+    return {"op": "update_booking", "args": {"id": booking_id, "base_version": 1, **fields}}
+
+
+def series(campus: Campus, monday: date, **fields: Any) -> dict[str, Any]:
+    args = weekly(campus.room_201, monday, monday + timedelta(days=14))
+    return {"op": "create_series", "args": {**args, **fields}}
+
+
+OVERFLOWING = "9999-12-31T20:00:00-14:00"
+TOO_BIG_ID = 2**31
+
+
+def _create_overflowing(campus: Campus, _: str, monday: date) -> dict[str, Any]:
+    made = create(0, campus.room_201, OVERFLOWING, OVERFLOWING.replace("T20", "T21"))
+    return {"op": made["op"], "args": made["args"]}
+
+
+def _create_too_big_room(campus: Campus, _: str, monday: date) -> dict[str, Any]:
+    made = create(0, TOO_BIG_ID, at(monday, 9), at(monday, 10))
+    return {"op": made["op"], "args": made["args"]}
+
+
+CASES: dict[str, tuple[BadMutation, str]] = {
+    "update start null": (lambda c, b, m: update(b, start=None), "args.start"),
+    "update end null": (lambda c, b, m: update(b, end=None), "args.end"),
+    "update room null": (lambda c, b, m: update(b, room_id=None), "args.room_id"),
+    "update title null": (lambda c, b, m: update(b, title=None), "args.title"),
+    "create start overflows UTC": (_create_overflowing, "args.start"),
+    "update start overflows UTC": (lambda c, b, m: update(b, start=OVERFLOWING), "args.start"),
+    "series last day at the end of time": (
+        lambda c, b, m: series(c, m, first_day="9999-12-20", last_day="9999-12-31"),
+        "args.last_day",
+    ),
+    "series first day at the start of time": (
+        lambda c, b, m: series(c, m, first_day="0001-01-01", last_day="0001-01-10"),
+        "args.first_day",
+    ),
+    "create room id beyond int32": (_create_too_big_room, "args.room_id"),
+    "update room id beyond int32": (lambda c, b, m: update(b, room_id=TOO_BIG_ID), "args.room_id"),
+    "series room id beyond int32": (
+        lambda c, b, m: series(c, m, room_id=TOO_BIG_ID),
+        "args.room_id",
+    ),
+}
+
+
+async def post_push(
+    client: TestClient,
+    person: Person,
+    client_id: str,
+    mutations: list[dict[str, Any]],
+    request_id: str | None = None,
+) -> Any:
+    """The push's answer, after checking it is a 200 that leaks nothing."""
+    headers = {**person.headers, **({"X-Request-Id": request_id} if request_id else {})}
+    response = await client.post(
+        "/api/v1/sync/push",
+        json={"client_id": client_id, "schema_version": SCHEMA_VERSION, "mutations": mutations},
+        headers=headers,
+    )
+    body = await response.text()
+    assert response.status == 200, body
+    for leak in LEAKS:
+        assert leak not in body, f"{leak!r} leaked to the client: {body}"
+    return await response.json()
+
+
+async def held(client: TestClient, person: Person, *booking_ids: str) -> list[bool]:
+    """Whether each booking is on the server."""
+    found = []
+    for booking_id in booking_ids:
+        response = await client.get(f"/api/v1/bookings/{booking_id}", headers=person.headers)
+        found.append(response.status == 200)
+    return found
+
+
+async def last_mutation_id(client: TestClient, person: Person, client_id: str) -> int:
+    response = await client.post(
+        "/api/v1/sync/clients", json={"client_id": client_id}, headers=person.headers
+    )
+    return int((await response.json())["last_mutation_id"])
+
+
+async def only_the_middle_one_is_rejected(
+    client: TestClient,
+    person: Person,
+    client_id: str,
+    mutations: list[dict[str, Any]],
+    problem_type: str,
+    request_id: str | None = None,
+) -> dict[str, Any]:
+    """Push good, bad, good: the good ones applied, the bad one rejected with
+    ``problem_type``, ``last_mutation_id`` past all three, and a retry answered the same.
+    The bad one's problem."""
+    answer = await post_push(client, person, client_id, mutations, request_id)
+    assert [r["status"] for r in answer["results"]] == ["applied", "rejected", "applied"]
+    assert answer["last_mutation_id"] == mutations[-1]["mid"]
+    assert answer["gap"] is None
+    problem: dict[str, Any] = answer["results"][1]["problem"]
+    assert problem["type"] == problem_type, problem
+    good = [m["args"]["id"] for m in (mutations[0], mutations[2])]
+    assert await held(client, person, *good) == [True, True]
+
+    again = await post_push(client, person, client_id, mutations, f"{request_id or 'push'}-again")
+    assert again == answer, "a retry replays the stored outcomes"
+    return problem
+
+
+@pytest.mark.parametrize("case", CASES)
+async def test_bad_input_in_a_batch_is_a_validation_problem_and_the_batch_goes_on(
+    client: TestClient, admin: Person, make_person: MakePerson, case: str
+) -> None:
+    campus = await make_campus(client, admin)
+    staff = await make_person(Role.STAFF)
+    client_id = await register(client, staff)
+    monday = next_weekday(0)
+    first = create(1, campus.room_101, at(monday, 9), at(monday, 10))
+    bad, field = CASES[case]
+    mutations = [
+        first,
+        {"mid": 2, **bad(campus, first["args"]["id"], monday)},
+        create(3, campus.room_102, at(monday, 9), at(monday, 10)),
+    ]
+
+    problem = await only_the_middle_one_is_rejected(
+        client, staff, client_id, mutations, "validation"
+    )
+    assert field in [error["field"] for error in problem["errors"]], problem
+    booking = await client.get(f"/api/v1/bookings/{first['args']['id']}", headers=staff.headers)
+    assert (await booking.json())["version"] == 1, "the refused update changed nothing"
+
+
+async def test_rest_refuses_the_same_bad_input_as_validation(
+    client: TestClient, admin: Person, make_person: MakePerson
+) -> None:
+    campus = await make_campus(client, admin)
+    staff = await make_person(Role.STAFF)
+    monday = next_weekday(0)
+    made = await client.post(
+        "/api/v1/bookings",
+        json={
+            "room_id": campus.room_101,
+            "start": at(monday, 9),
+            "end": at(monday, 10),
+            "title": "T",
+        },
+        headers=staff.headers,
+    )
+    booking_id = (await made.json())["id"]
+    for body in ({"start": None}, {"room_id": TOO_BIG_ID}, {"end": OVERFLOWING}):
+        patched = await client.patch(
+            f"/api/v1/bookings/{booking_id}", json=body, headers={**staff.headers, "If-Match": "1"}
+        )
+        assert patched.status == 422, await patched.text()
+        assert [e["field"] for e in (await patched.json())["errors"]] == list(body)
+    created = await client.post(
+        "/api/v1/bookings",
+        json={"room_id": TOO_BIG_ID, "start": at(monday, 9), "end": at(monday, 10), "title": "T"},
+        headers=staff.headers,
+    )
+    assert created.status == 422
+    assert [e["field"] for e in (await created.json())["errors"]] == ["room_id"]
+
+
+async def test_a_skipping_series_whose_every_date_is_taken_books_nothing_and_goes_on(
+    client: TestClient, admin: Person, make_person: MakePerson
+) -> None:
+    campus = await make_campus(client, admin)
+    staff = await make_person(Role.STAFF)
+    client_id = await register(client, staff)
+    monday = next_weekday(0)
+    wednesday = monday + timedelta(days=2)
+    taken = [
+        create(mid, campus.room_201, at(day, 10), at(day, 11))
+        for mid, day in enumerate((monday, wednesday), start=1)
+    ]
+    assert [r["status"] for r in (await push(client, staff, client_id, taken))["results"]] == [
+        "applied",
+        "applied",
+    ]
+    skipping = series(campus, monday, last_day=str(wednesday), on_conflict="skip")
+    mutations = [
+        create(3, campus.room_101, at(monday, 9), at(monday, 10)),
+        {"mid": 4, **skipping},
+        create(5, campus.room_102, at(monday, 9), at(monday, 10)),
+    ]
+
+    answer = await post_push(client, staff, client_id, mutations)
+    assert [r["status"] for r in answer["results"]] == ["applied"] * 3
+    assert answer["last_mutation_id"] == 5
+    series_id = answer["results"][1]["id"]
+    of_series = await client.get(f"/api/v1/bookings?series_id={series_id}", headers=staff.headers)
+    assert (await of_series.json())["items"] == []
+    assert len(await server_bookings(client, staff)) == 4
+    assert await post_push(client, staff, client_id, mutations) == answer
