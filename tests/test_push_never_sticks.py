@@ -1,15 +1,22 @@
-"""A push never sticks (invariant 6): every mutation is applied or rejected with a problem,
-and the batch goes on."""
+"""A push never sticks (invariant 6): every mutation is applied or rejected with a problem, one
+that fails unexpectedly is rejected ``internal`` while the batch goes on, and a ``mid`` sent
+again with other contents is refused ``mid-reused``."""
 
 from __future__ import annotations
 
+import logging
+import uuid
 from collections.abc import Callable
 from datetime import date, timedelta
 from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
+from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
 
+from compax_server.keys import DATABASE
+from compax_server.services import booking_batch, bookings
 from sync.permissions import Role
 from sync.protocol import SCHEMA_VERSION
 from tests.booking_helpers import Campus, at, make_campus, next_weekday
@@ -220,3 +227,203 @@ async def test_a_skipping_series_whose_every_date_is_taken_books_nothing_and_goe
     assert (await of_series.json())["items"] == []
     assert len(await server_bookings(client, staff)) == 4
     assert await post_push(client, staff, client_id, mutations) == answer
+
+
+def fail_for(titles: set[str], real: Callable[..., Any]) -> Callable[..., Any]:
+    """``insert_bookings`` that writes the bookings titled one of ``titles`` without their
+    title, which the database refuses (NOT NULL): a genuine database error nobody expects."""
+
+    async def insert(session: Any, rows: list[dict[str, Any]]) -> Any:
+        return await real(
+            session, [{**row, "title": None} if row["title"] in titles else row for row in rows]
+        )
+
+    return insert
+
+
+async def test_a_database_error_in_a_batch_rejects_only_its_culprit_as_internal(
+    client: TestClient,
+    admin: Person,
+    make_person: MakePerson,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The batch core writes several bookings in one statement without savepoints: when that
+    fails, the chunk is tried again one mutation at a time, and only the culprit is refused."""
+    campus = await make_campus(client, admin)
+    staff = await make_person(Role.STAFF)
+    client_id = await register(client, staff)
+    monday = next_weekday(0)
+    for module in (bookings, booking_batch):
+        monkeypatch.setattr(
+            module, "insert_bookings", fail_for({"Culprit"}, module.insert_bookings)
+        )
+    mutations = [
+        create(1, campus.room_101, at(monday, 9), at(monday, 10)),
+        create(2, campus.room_201, at(monday, 9), at(monday, 10), title="Culprit"),
+        create(3, campus.room_102, at(monday, 9), at(monday, 10)),
+    ]
+
+    with caplog.at_level(logging.WARNING):
+        problem = await only_the_middle_one_is_rejected(
+            client, staff, client_id, mutations, "internal", request_id="batch-fault-7"
+        )
+    assert "batch-fault-7" in problem["detail"]
+    assert await held(client, staff, mutations[1]["args"]["id"]) == [False]
+    assert any("one at a time" in r.getMessage() for r in caplog.records), "the batch failed"
+    [logged] = [r for r in caplog.records if "failed unexpectedly; it is" in r.getMessage()]
+    assert getattr(logged, "request_id", None) == "batch-fault-7"
+    assert "mutation 2" in logged.getMessage() and logged.exc_info is not None
+
+
+async def test_an_unexpected_error_rejects_its_mutation_as_internal_and_logs_the_request_id(
+    client: TestClient,
+    admin: Person,
+    make_person: MakePerson,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    campus = await make_campus(client, admin)
+    staff = await make_person(Role.STAFF)
+    client_id = await register(client, staff)
+    monday = next_weekday(0)
+    first = create(1, campus.room_101, at(monday, 9), at(monday, 10))
+    real_cancel = bookings.cancel_booking
+
+    async def cancel(session: Any, actor: Any, booking_id: uuid.UUID, *args: Any) -> Any:
+        if str(booking_id) == first["args"]["id"]:
+            raise RuntimeError("cancel exploded: password=hunter2")
+        return await real_cancel(session, actor, booking_id, *args)
+
+    monkeypatch.setattr(bookings, "cancel_booking", cancel)
+    assert (await push(client, staff, client_id, [first]))["last_mutation_id"] == 1
+    mutations = [
+        create(2, campus.room_102, at(monday, 9), at(monday, 10)),
+        {"mid": 3, "op": "cancel_booking", "args": {"id": first["args"]["id"], "base_version": 1}},
+        create(4, campus.room_201, at(monday, 9), at(monday, 10)),
+    ]
+
+    with caplog.at_level(logging.ERROR):
+        problem = await only_the_middle_one_is_rejected(
+            client, staff, client_id, mutations, "internal", request_id="push-fault-42"
+        )
+    assert (problem["title"], problem["status"]) == ("Internal server error", 500)
+    assert "push-fault-42" in problem["detail"]
+    assert "hunter2" not in str(problem) and "exploded" not in str(problem)
+    [logged] = [r for r in caplog.records if "failed unexpectedly; it is" in r.getMessage()]
+    assert getattr(logged, "request_id", None) == "push-fault-42"
+    assert logged.levelno == logging.ERROR and "mutation 3" in logged.getMessage()
+    assert logged.exc_info is not None and isinstance(logged.exc_info[1], RuntimeError)
+    booking = await client.get(f"/api/v1/bookings/{first['args']['id']}", headers=staff.headers)
+    assert (await booking.json())["status"] == "confirmed", "the failed cancel left no trace"
+
+
+def transient(*_: Any, **__: Any) -> Any:
+    raise OperationalError("SELECT 1", {}, ConnectionResetError("connection lost"))
+
+
+@pytest.mark.parametrize("path", ["batch", "savepoint"])
+async def test_a_transient_database_failure_is_503_and_advances_nothing(
+    client: TestClient,
+    admin: Person,
+    make_person: MakePerson,
+    monkeypatch: pytest.MonkeyPatch,
+    path: str,
+) -> None:
+    campus = await make_campus(client, admin)
+    staff = await make_person(Role.STAFF)
+    client_id = await register(client, staff)
+    monday = next_weekday(0)
+    first = create(1, campus.room_101, at(monday, 9), at(monday, 10))
+    assert (await push(client, staff, client_id, [first]))["last_mutation_id"] == 1
+    mutations = [
+        create(2, campus.room_102, at(monday, 9), at(monday, 10)),
+        {"mid": 3, "op": "cancel_booking", "args": {"id": first["args"]["id"], "base_version": 1}},
+    ]
+    if path == "batch":
+        monkeypatch.setattr(booking_batch, "insert_bookings", transient)
+    else:
+        monkeypatch.setattr(bookings, "cancel_booking", transient)
+
+    response = await client.post(
+        "/api/v1/sync/push",
+        json={"client_id": client_id, "schema_version": SCHEMA_VERSION, "mutations": mutations},
+        headers=staff.headers,
+    )
+    assert response.status == 503, await response.text()
+    assert response.headers["Retry-After"].isdigit()
+    assert (await response.json())["type"] == "unavailable"
+    assert await last_mutation_id(client, staff, client_id) == 1
+    assert await held(client, staff, mutations[0]["args"]["id"]) == [False]
+
+
+async def test_a_mid_sent_again_with_other_contents_is_refused_not_answered_from_the_past(
+    client: TestClient, admin: Person, make_person: MakePerson
+) -> None:
+    campus = await make_campus(client, admin)
+    staff = await make_person(Role.STAFF)
+    client_id = await register(client, staff)
+    monday = next_weekday(0)
+    first = create(1, campus.room_101, at(monday, 9), at(monday, 10))
+    cancel = {
+        "mid": 2,
+        "op": "cancel_booking",
+        "args": {"id": first["args"]["id"], "base_version": 1},
+    }
+    applied = await push(client, staff, client_id, [first, cancel])
+    assert [r["status"] for r in applied["results"]] == ["applied", "applied"]
+
+    other_args = create(1, campus.room_102, at(monday, 9), at(monday, 10))
+    other_op = {**cancel, "op": "update_booking"}
+    fresh = create(3, campus.room_201, at(monday, 9), at(monday, 10))
+    answer = await post_push(client, staff, client_id, [other_args, other_op, fresh])
+    assert [r["status"] for r in answer["results"]] == ["rejected", "rejected", "applied"]
+    for result, mid in zip(answer["results"][:2], (1, 2), strict=True):
+        assert result["mid"] == mid
+        assert result["problem"]["type"] == "mid-reused"
+        assert result["problem"]["status"] == 422
+        assert str(mid) in result["problem"]["detail"]
+    assert answer["last_mutation_id"] == 3
+    assert await held(client, staff, other_args["args"]["id"]) == [False]
+
+    replayed = await post_push(client, staff, client_id, [first, cancel, fresh])
+    assert replayed["results"] == [*applied["results"], answer["results"][2]]
+    assert await post_push(client, staff, client_id, [other_args]) == {
+        **answer,
+        "results": answer["results"][:1],
+    }
+
+
+async def test_one_mid_twice_in_one_push_with_other_contents_is_refused(
+    client: TestClient, admin: Person, make_person: MakePerson
+) -> None:
+    campus = await make_campus(client, admin)
+    staff = await make_person(Role.STAFF)
+    client_id = await register(client, staff)
+    monday = next_weekday(0)
+    first = create(1, campus.room_101, at(monday, 9), at(monday, 10))
+    again = create(1, campus.room_102, at(monday, 9), at(monday, 10))
+
+    answer = await post_push(client, staff, client_id, [first, first, again])
+    assert [r["status"] for r in answer["results"]] == ["applied", "applied", "rejected"]
+    assert answer["results"][1] == answer["results"][0]
+    assert answer["results"][2]["problem"]["type"] == "mid-reused"
+    assert await held(client, staff, first["args"]["id"], again["args"]["id"]) == [True, False]
+
+
+async def test_an_outcome_recorded_without_a_fingerprint_matches_any_replay(
+    client: TestClient, admin: Person, make_person: MakePerson
+) -> None:
+    """Outcomes recorded before fingerprints existed have none: their replays are answered
+    from the stored outcome, as they always were."""
+    campus = await make_campus(client, admin)
+    staff = await make_person(Role.STAFF)
+    client_id = await register(client, staff)
+    monday = next_weekday(0)
+    first = create(1, campus.room_101, at(monday, 9), at(monday, 10))
+    applied = await push(client, staff, client_id, [first])
+    async with client.app[DATABASE].write() as session:
+        await session.execute(text("UPDATE sync_mutations SET fingerprint = NULL"))
+
+    other = create(1, campus.room_102, at(monday, 9), at(monday, 10))
+    assert await post_push(client, staff, client_id, [other]) == applied
