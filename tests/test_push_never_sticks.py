@@ -17,13 +17,14 @@ from sqlalchemy.exc import OperationalError
 
 from compax_server.keys import DATABASE
 from compax_server.services import booking_batch, bookings
+from sync.engine import Engine
 from sync.permissions import Role
 from sync.protocol import SCHEMA_VERSION
 from tests.booking_helpers import Campus, at, make_campus, next_weekday
 from tests.conftest import MakePerson, Person
 from tests.support import LEAKS
 from tests.test_series import weekly
-from tests.test_sync_client import server_bookings
+from tests.test_sync_client import server_bookings, signed_in, when
 from tests.test_sync_server import create, push, register
 
 #: Builds the bad mutation's op and args from the campus, the id of the booking mutation 1
@@ -427,3 +428,47 @@ async def test_an_outcome_recorded_without_a_fingerprint_matches_any_replay(
 
     other = create(1, campus.room_102, at(monday, 9), at(monday, 10))
     assert await post_push(client, staff, client_id, [other]) == applied
+
+
+async def test_the_client_shows_mid_reused_and_internal_rejections_and_moves_on(
+    client: TestClient,
+    admin: Person,
+    make_person: MakePerson,
+    engines: Callable[[str], Engine],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A replica that lost its numbering meets ``mid-reused`` and then numbers past what the
+    server has seen; a server fault gives ``internal``. Both wait for the user as any refused
+    change does, a sync never sends them again, and a retry goes through."""
+    campus = await make_campus(client, admin)
+    staff = await make_person(Role.STAFF)
+    engine = await signed_in(client, engines, staff)
+    monday = next_weekday(0)
+    engine.book(campus.room_101, when(at(monday, 9)), when(at(monday, 10)), "First")
+    engine.book(campus.room_101, when(at(monday, 10)), when(at(monday, 11)), "Second")
+    assert (await engine.sync()).applied == 2
+    engine.replica.set_state(next_mid=1)
+    renumbered = engine.book(campus.room_102, when(at(monday, 9)), when(at(monday, 10)), "Third")
+    report = await engine.sync()
+    assert (report.pushed, report.applied, report.rejected) == (1, 0, 1)
+    assert engine.reads.booking(renumbered["id"]) is None
+
+    failing = {"Fourth"}
+    for module in (bookings, booking_batch):
+        monkeypatch.setattr(module, "insert_bookings", fail_for(failing, module.insert_bookings))
+    engine.book(campus.room_201, when(at(monday, 9)), when(at(monday, 10)), "Fourth")
+    report = await engine.sync()
+    assert (report.pushed, report.applied, report.rejected) == (1, 0, 1)
+    conflicts = engine.conflicts()
+    assert [(c.mid, c.problem["type"]) for c in conflicts] == [(1, "mid-reused"), (3, "internal")]
+    assert engine.status()["needs_attention"] == 2
+    assert (await engine.sync()).pushed == 0, "a refused change is not sent again by itself"
+
+    failing.clear()
+    engine.retry(1)
+    engine.retry(3)
+    report = await engine.sync()
+    assert (report.pushed, report.applied, report.rejected) == (2, 2, 0)
+    titles = sorted(str(b["title"]) for b in await server_bookings(client, staff))
+    assert titles == ["First", "Fourth", "Second", "Third"]
+    assert engine.conflicts() == []
