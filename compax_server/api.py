@@ -20,7 +20,6 @@ from compax_server.db import Database
 from compax_server.keys import DATABASE, SETTINGS
 from compax_server.models import User
 from compax_server.security import TokenClaims
-from compax_server.services.common import MAX_ID
 from compax_server.settings import Settings
 from sync.errors import (
     BadRequest,
@@ -32,6 +31,7 @@ from sync.errors import (
     field_errors,
 )
 from sync.permissions import Permission, allows
+from sync.schemas import MAX_ID
 
 BodyT = TypeVar("BodyT")
 QueryT = TypeVar("QueryT")

@@ -261,6 +261,9 @@ class SyncMutation(SQLModel, table=True):
     )
     mid: int = Field(primary_key=True)
     op: str = Field(max_length=32)
+    #: SHA-256 of the mutation's op and arguments, to tell a replay from another change under
+    #: the same ``mid``; outcomes recorded before fingerprints existed have none.
+    fingerprint: str | None = Field(default=None, max_length=64)
     status: str = Field(max_length=16)
     result: dict[str, Any] = Field(sa_type=JSON)
     created_at: datetime = Field(sa_type=UTCDateTime)

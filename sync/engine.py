@@ -236,7 +236,12 @@ class Engine:
                             [json.dumps(result["problem"]), result["mid"]],
                         )
                         db.execute("DELETE FROM pending_bookings WHERE mid = ?", [result["mid"]])
-                self.replica.set_state(acked=answer["last_mutation_id"])
+                # A replica that lost its numbering (restored from an old copy) numbers its
+                # next changes past every one the server has seen, not into ``mid-reused``.
+                next_mid = max(
+                    int(self.replica.state("next_mid") or 1), answer["last_mutation_id"] + 1
+                )
+                self.replica.set_state(acked=answer["last_mutation_id"], next_mid=next_mid)
             pushed += len(answer["results"])
             if answer.get("gap"):
                 gap = answer["gap"]

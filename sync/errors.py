@@ -195,6 +195,23 @@ class IdempotencyKeyReused(CompaxError):
     title = "Idempotency-Key already used for another request"
 
 
+class MidReused(CompaxError):
+    """A pushed mutation's ``mid`` was received before with another op or other arguments."""
+
+    type = "mid-reused"
+    status = 422
+    title = "Mutation number already used for another change"
+
+
+class InternalError(CompaxError):
+    """The server failed unexpectedly on one change; the details are in its log, under the
+    request id the ``detail`` gives."""
+
+    type = "internal"
+    status = 500
+    title = "Internal server error"
+
+
 class BookingCancelled(CompaxError):
     type = "cancelled"
     status = 409

@@ -35,11 +35,45 @@ ItemT = TypeVar("ItemT")
 _CODE = re.compile(r"^[A-Z0-9][A-Z0-9_-]*$")
 _USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 _FEATURE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+#: The largest record id: ids are 32-bit integers on Postgres, so anything above names nothing.
+MAX_ID = 2**31 - 1
+#: The first and last days an instant or a series may fall on: a day inside what Python can
+#: represent, so that the local time of any of them in any zone can be computed.
+FIRST_DAY = date.min + timedelta(days=1)
+LAST_DAY = date.max - timedelta(days=1)
 
 
 def _strip(value: object) -> object:
     """Surrounding white space removed before length checks, so blank names are refused."""
     return value.strip() if isinstance(value, str) else value
+
+
+def _refuse_null(value: object) -> object:
+    """An explicit ``null`` refused, for a field that may be left out but never cleared."""
+    if value is None:
+        raise ValueError("must not be null")
+    return value
+
+
+def _without_null(schema: dict[str, Any]) -> None:
+    """A field's JSON schema with ``null`` taken out of the types it allows (and so out of
+    its default: left out, the field has none)."""
+    schema.pop("default", None)
+    allowed = [option for option in schema.pop("anyOf", []) if option.get("type") != "null"]
+    if len(allowed) == 1:
+        schema.update(allowed[0])
+    elif allowed:
+        schema["anyOf"] = allowed
+
+
+def _kept_if_left_out(**constraints: Any) -> Any:
+    """A field of an update that the record must always hold: left out, the record keeps its
+    value; given, it must not be ``null`` (pair it with ``_refuse_null``)."""
+    return Field(
+        default=None,
+        schema_extra={"validate_default": False, "json_schema_extra": _without_null},
+        **constraints,
+    )
 
 
 def _normalised_code(value: str) -> str:
@@ -517,11 +551,17 @@ class Scope(StrEnum):
 def _utc(value: datetime) -> datetime:
     if value.tzinfo is None:
         raise ValueError("must include a UTC offset, e.g. 2026-11-25T10:00:00+00:00")
-    return value.astimezone(UTC)
+    try:
+        instant = value.astimezone(UTC)
+    except OverflowError:  # the offset carries it past year 1 or 9999
+        instant = None
+    if instant is None or not FIRST_DAY <= instant.date() <= LAST_DAY:
+        raise ValueError(f"must lie between {FIRST_DAY} and {LAST_DAY} (UTC)")
+    return instant
 
 
 class BookingBase(SQLModel):
-    room_id: int = Field(foreign_key="rooms.id", ondelete="RESTRICT")
+    room_id: int = Field(foreign_key="rooms.id", ondelete="RESTRICT", ge=1, le=MAX_ID)
     start: datetime = Field(
         sa_type=UTCDateTime, description="UTC instant; the booking includes it."
     )
@@ -582,17 +622,30 @@ class BookingCreate(BookingBase, Override):
 
 
 class BookingUpdate(Override):
+    """The fields to change; a field left out keeps its value, and none can be cleared."""
+
     model_config = _FORBID_EXTRA
-    room_id: int | None = None
-    start: datetime | None = None
-    end: datetime | None = None
-    title: str | None = Field(default=None, min_length=1, max_length=200)
-    purpose: Purpose | None = None
-    attendees: int | None = Field(default=None, ge=0, le=10_000)
-    private: bool | None = None
-    notes: str | None = Field(default=None, max_length=2000)
+    room_id: int | None = _kept_if_left_out(ge=1, le=MAX_ID)
+    start: datetime | None = _kept_if_left_out()
+    end: datetime | None = _kept_if_left_out()
+    title: str | None = _kept_if_left_out(min_length=1, max_length=200)
+    purpose: Purpose | None = _kept_if_left_out()
+    attendees: int | None = _kept_if_left_out(ge=0, le=10_000)
+    private: bool | None = _kept_if_left_out()
+    notes: str | None = _kept_if_left_out(max_length=2000)
 
     _title = field_validator("title", mode="before")(_strip)
+    _not_null = field_validator(
+        "room_id",
+        "start",
+        "end",
+        "title",
+        "purpose",
+        "attendees",
+        "private",
+        "notes",
+        mode="before",
+    )(_refuse_null)
 
     @field_validator("start", "end")
     @classmethod
@@ -623,7 +676,7 @@ class BookingPublic(SQLModel):
 
 
 class BookingQuery(ListQuery):
-    room_id: int | None = None
+    room_id: int | None = Field(default=None, ge=1, le=MAX_ID)
     building: str | None = Field(default=None, max_length=16)
     owner: str | None = Field(default=None, max_length=64, description="Username; `me` for yours.")
     status: BookingStatus | None = BookingStatus.CONFIRMED
@@ -743,10 +796,19 @@ class SeriesPattern(SQLModel):
         default_factory=list, sa_type=PydanticJSON(list[date]), description="Dates to leave out."
     )
 
+    @field_validator("first_day")
+    @classmethod
+    def _first_day(cls, value: date) -> date:
+        if value < FIRST_DAY:
+            raise ValueError(f"must not be before {FIRST_DAY}")
+        return value
+
     @field_validator("last_day")
     @classmethod
     def _last_day(cls, value: date, info: ValidationInfo) -> date:
         first = info.data.get("first_day")
+        if value > LAST_DAY:
+            raise ValueError(f"must not be after {LAST_DAY}")
         if first is not None and value < first:
             raise ValueError("must not be before first_day")
         if first is not None and (value - first).days > 2 * 366:
@@ -772,7 +834,7 @@ class SeriesPattern(SQLModel):
 class SeriesCreate(SeriesPattern, Override):
     model_config = _FORBID_EXTRA
     id: uuid.UUID | None = Field(default=None, description="A client-made id (UUID), optional.")
-    room_id: int
+    room_id: int = Field(ge=1, le=MAX_ID)
     title: str = Field(min_length=1, max_length=200)
     purpose: Purpose = Purpose.CLASS
 
@@ -781,7 +843,9 @@ class SeriesCreate(SeriesPattern, Override):
     private: bool = False
     notes: str = Field(default="", max_length=2000)
     owner: str | None = Field(default=None, max_length=64)
-    term_id: int | None = Field(default=None, description="Skip this term's holidays.")
+    term_id: int | None = Field(
+        default=None, ge=1, le=MAX_ID, description="Skip this term's holidays."
+    )
     on_conflict: OnConflict = OnConflict.FAIL
 
 
@@ -813,7 +877,7 @@ class SeriesResult(SQLModel):
 
 class BlackoutCreate(SQLModel):
     model_config = SQLModelConfig(extra="forbid", validate_default=True)
-    room_id: int | None = None
+    room_id: int | None = Field(default=None, ge=1, le=MAX_ID)
     building: str | None = Field(default=None, max_length=16, description="Close a whole building.")
     start: datetime
     end: datetime
@@ -850,7 +914,7 @@ class BlackoutResult(SQLModel):
 
 
 class BlackoutQuery(ListQuery):
-    room_id: int | None = None
+    room_id: int | None = Field(default=None, ge=1, le=MAX_ID)
     building: str | None = Field(default=None, max_length=16)
     start: datetime | None = Field(default=None, alias="from")
     end: datetime | None = Field(default=None, alias="to")

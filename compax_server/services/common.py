@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped
 
 from sync.errors import FieldError, NotFound, StaleVersion, ValidationFailed
+from sync.schemas import MAX_ID
 
 
 class Versioned(Protocol):
@@ -33,8 +34,6 @@ class Persisted(Protocol):
 
 
 RowT = TypeVar("RowT")
-#: The largest record id: ids are 32-bit integers on Postgres, so anything above names nothing.
-MAX_ID = 2**31 - 1
 VersionedT = TypeVar("VersionedT", bound=Versioned)
 
 

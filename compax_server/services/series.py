@@ -148,7 +148,8 @@ async def create_series(
                 )
             kept = [o for i, o in enumerate(occurrences) if i not in reports]
             rows = _occurrence_rows(fields_of(series), kept, series.created_at)
-            if len(await insert_bookings(session, rows)) < len(rows):
+            # Every date may be skipped; given no rows, SQLite's insert would write one of NULLs.
+            if rows and len(await insert_bookings(session, rows)) < len(rows):
                 raise SeriesConflict(TAKEN_MEANWHILE)
             skipped = [SkippedDate.model_validate(r) for r in reports.values()]
             return SeriesResult(

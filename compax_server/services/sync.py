@@ -2,11 +2,15 @@
 
 Push applies each mutation in its own transaction through the same service functions as the
 REST endpoints, and records its outcome and the client's new ``last_mutation_id`` in that
-same transaction: a mutation is applied once, and a replay gets the stored outcome.
+same transaction: a mutation is applied once, and a replay gets the stored outcome. A mutation
+that fails unexpectedly is rejected as ``internal`` and the push goes on (invariant 6).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import logging
 import uuid
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
@@ -32,6 +36,7 @@ from sqlmodel import SQLModel, col
 
 from compax_server import changelog
 from compax_server.db import Database
+from compax_server.logs import request_id
 from compax_server.models import (
     Blackout,
     Building,
@@ -54,10 +59,18 @@ from compax_server.services.booking_views import (
     with_visible_bookings,
 )
 from compax_server.services.campus import building_public, rooms_public, term_public
-from compax_server.services.common import utcnow
+from compax_server.services.common import database_unavailable, utcnow
 from compax_server.services.policy import BookingPolicy
 from compax_server.services.users import user_public
-from sync.errors import BadRequest, CompaxError, Forbidden, ValidationFailed, field_errors
+from sync.errors import (
+    BadRequest,
+    CompaxError,
+    Forbidden,
+    InternalError,
+    MidReused,
+    ValidationFailed,
+    field_errors,
+)
 from sync.permissions import Permission, allows
 from sync.protocol import (
     SCHEMA_VERSION,
@@ -145,13 +158,20 @@ OPS: dict[Op, tuple[type[BaseModel], Permission, Apply]] = {
 #: Mutations applied per transaction, with their recorded outcomes.
 CHUNK = 500
 _SYNC_MUTATIONS = SQLModel.metadata.tables["sync_mutations"]
+error_log = logging.getLogger("compax.error")
 
 
 async def push(
     db: Database, user: User, request: PushRequest, policy: BookingPolicy
 ) -> PushResponse:
     """Apply the mutations in ``mid`` order; each one's effect, outcome and the client's new
-    ``last_mutation_id`` commit together or not at all."""
+    ``last_mutation_id`` commit together or not at all.
+
+    A chunk whose transaction fails unexpectedly (the batch core writes several bookings in
+    one statement, without savepoints) is applied again one mutation per transaction, so that
+    only the mutation at fault is rejected as ``internal``; a transient database failure is
+    raised (503) and advances nothing.
+    """
     if request.schema_version != SCHEMA_VERSION:
         raise BadRequest(
             f"This server speaks sync schema {SCHEMA_VERSION}, not {request.schema_version}; "
@@ -162,16 +182,91 @@ async def push(
     gap = None
     mutations = sorted(request.mutations, key=lambda m: m.mid)
     for first in range(0, len(mutations), CHUNK):
-        async with db.write() as session:
-            client = await session.get(SyncClient, request.client_id, with_for_update=True)
-            assert client is not None
-            chunk = _Chunk(session, user, policy, client)
-            gap = await chunk.apply(mutations[first : first + CHUNK])
+        group = mutations[first : first + CHUNK]
+        try:
+            chunks = [await _in_one_transaction(db, user, policy, request.client_id, group)]
+        except Exception as error:
+            if not _unexpected(error):
+                raise
+            error_log.warning(
+                "a push by %s failed unexpectedly; applying its mutations one at a time",
+                user.username,
+                exc_info=True,
+                extra={"request_id": request_id.get()},
+            )
+            chunks = await _one_at_a_time(db, user, policy, request.client_id, group)
+        for chunk in chunks:
             results += chunk.results
-            last = client.last_mutation_id
+            last, gap = chunk.client.last_mutation_id, chunk.gap
         if gap is not None:
             break
     return PushResponse(last_mutation_id=last, results=results, gap=gap)
+
+
+async def _in_one_transaction(
+    db: Database,
+    user: User,
+    policy: BookingPolicy,
+    client_id: uuid.UUID,
+    mutations: Sequence[Mutation],
+    *,
+    batch: bool = True,
+    failed: bool = False,
+) -> _Chunk:
+    """Apply ``mutations`` in one write transaction with the client's row locked."""
+    async with db.write() as session:
+        client = await session.get(SyncClient, client_id, with_for_update=True)
+        assert client is not None
+        chunk = _Chunk(session, user, policy, client, batch=batch, failed=failed)
+        await chunk.apply(mutations)
+    return chunk
+
+
+async def _one_at_a_time(
+    db: Database,
+    user: User,
+    policy: BookingPolicy,
+    client_id: uuid.UUID,
+    mutations: Sequence[Mutation],
+) -> list[_Chunk]:
+    """Each mutation in a transaction of its own, each op in its savepoint; a mutation whose
+    transaction still fails unexpectedly is recorded, in another, as rejected ``internal``."""
+    chunks = []
+    for mutation in mutations:
+        try:
+            chunk = await _in_one_transaction(db, user, policy, client_id, [mutation], batch=False)
+        except Exception as error:
+            if not _unexpected(error):
+                raise
+            _log_fault(user, mutation)
+            chunk = await _in_one_transaction(
+                db, user, policy, client_id, [mutation], batch=False, failed=True
+            )
+        chunks.append(chunk)
+        if chunk.gap is not None:
+            break
+    return chunks
+
+
+def _unexpected(error: Exception) -> bool:
+    """Whether ``error`` is a fault of the change that met it, rather than a domain answer or
+    a transient database failure (which the whole push answers: 503, nothing advanced)."""
+    return not isinstance(error, CompaxError) and not database_unavailable(error)
+
+
+def _fingerprint(mutation: Mutation) -> str:
+    """SHA-256 of the mutation's op and arguments as canonical JSON: equal for a replay."""
+    canonical = json.dumps(
+        {"op": mutation.op.value, "args": mutation.args},
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+#: A recorded mutation: its fingerprint (``None`` if recorded before fingerprints) and outcome.
+_Recorded = tuple[str | None, MutationResult]
 
 
 @dataclass
@@ -179,36 +274,42 @@ class _Chunk:
     """One transaction's worth of a push: mutations applied in ``mid`` order, outcomes kept.
 
     Runs of ``create_booking`` go through the batch core (``booking_batch``), which answers
-    each exactly as the one-by-one path would; every other op runs alone in a savepoint.
+    each exactly as the one-by-one path would, unless ``batch`` is off; every other op runs
+    alone in a savepoint. With ``failed``, new mutations are not run but rejected as
+    ``internal``: their own transaction failed.
     """
 
     session: AsyncSession
     user: User
     policy: BookingPolicy
     client: SyncClient
+    batch: bool = True
+    failed: bool = False
+    gap: Gap | None = None
     results: list[MutationResult] = field(default_factory=list)
-    outcomes: dict[int, MutationResult] = field(default_factory=dict)
+    outcomes: dict[int, _Recorded] = field(default_factory=dict)
     creates: list[tuple[Mutation, BookingCreate]] = field(default_factory=list)
     recorded: list[dict[str, Any]] = field(default_factory=list)
 
-    async def apply(self, mutations: Sequence[Mutation]) -> Gap | None:
-        """Apply the mutations; stop at a gap, which is returned."""
+    async def apply(self, mutations: Sequence[Mutation]) -> None:
+        """Apply the mutations; stop at a gap, kept in ``gap``."""
         last = self.client.last_mutation_id
         stored = await self._stored([m.mid for m in mutations if m.mid <= last])
-        gap = None
         for mutation in mutations:
             if mutation.mid <= last:
                 await self._create_queued()
-                replay = self.outcomes.get(mutation.mid) or stored.get(mutation.mid)
                 self.results.append(
-                    replay or MutationResult(mid=mutation.mid, status=MutationStatus.APPLIED)
+                    _replayed(mutation, self.outcomes.get(mutation.mid) or stored.get(mutation.mid))
                 )
                 continue
             if mutation.mid > last + 1:
-                gap = Gap(expected=last + 1, received=mutation.mid)
+                self.gap = Gap(expected=last + 1, received=mutation.mid)
                 break
             last = mutation.mid
-            booking = self._booking_to_create(mutation)
+            if self.failed:
+                self._record(mutation, _internal(mutation))
+                continue
+            booking = self._booking_to_create(mutation) if self.batch else None
             if booking is not None:
                 self.creates.append((mutation, booking))
                 continue
@@ -219,7 +320,6 @@ class _Chunk:
             await self.session.execute(insert(_SYNC_MUTATIONS), self.recorded)
         self.client.last_mutation_id = last
         self.client.last_seen_at = utcnow()
-        return gap
 
     def _booking_to_create(self, mutation: Mutation) -> BookingCreate | None:
         """The booking a ``create_booking`` the user may make asks for; ``None`` for any other
@@ -251,30 +351,55 @@ class _Chunk:
                 self._record(mutation, result)
 
     def _record(self, mutation: Mutation, outcome: MutationResult) -> None:
+        fingerprint = _fingerprint(mutation)
         self.results.append(outcome)
-        self.outcomes[mutation.mid] = outcome
+        self.outcomes[mutation.mid] = (fingerprint, outcome)
         self.recorded.append(
             {
                 "client_id": self.client.client_id,
                 "mid": mutation.mid,
                 "op": mutation.op.value,
+                "fingerprint": fingerprint,
                 "status": outcome.status.value,
                 "result": outcome.model_dump(mode="json"),
                 "created_at": utcnow(),
             }
         )
 
-    async def _stored(self, mids: list[int]) -> dict[int, MutationResult]:
-        """The stored outcomes of mutations applied before, by ``mid``."""
+    async def _stored(self, mids: list[int]) -> dict[int, _Recorded]:
+        """The recorded mutations applied before, by ``mid``."""
         if not mids:
             return {}
         rows = await self.session.execute(
-            select(col(SyncMutation.mid), col(SyncMutation.result)).where(
+            select(
+                col(SyncMutation.mid), col(SyncMutation.fingerprint), col(SyncMutation.result)
+            ).where(
                 col(SyncMutation.client_id) == self.client.client_id,
                 col(SyncMutation.mid).in_(mids),
             )
         )
-        return {mid: MutationResult.model_validate(result) for mid, result in rows}
+        return {
+            mid: (fingerprint, MutationResult.model_validate(result))
+            for mid, fingerprint, result in rows
+        }
+
+
+def _replayed(mutation: Mutation, recorded: _Recorded | None) -> MutationResult:
+    """The answer to a mutation already received: its stored outcome if it is the same change
+    (or was recorded without a fingerprint), else ``mid-reused``."""
+    if recorded is None:
+        return MutationResult(mid=mutation.mid, status=MutationStatus.APPLIED)
+    fingerprint, outcome = recorded
+    if fingerprint is None or fingerprint == _fingerprint(mutation):
+        return outcome
+    return _rejected(
+        mutation,
+        MidReused(
+            f"Change {mutation.mid} was received before with another op or other arguments; "
+            "this client's numbering is out of step with the server, so the change was not "
+            "applied"
+        ),
+    )
 
 
 async def _last_mutation_id(db: Database, user: User, client_id: uuid.UUID) -> int:
@@ -292,7 +417,8 @@ async def _last_mutation_id(db: Database, user: User, client_id: uuid.UUID) -> i
 async def _apply(
     session: AsyncSession, user: User, mutation: Mutation, policy: BookingPolicy
 ) -> MutationResult:
-    """Run one mutation in a savepoint: applied, or rejected with its problem and no effect."""
+    """Run one mutation in a savepoint: applied, or rejected with its problem and no effect
+    (``internal`` when it fails unexpectedly)."""
     schema, permission, apply = OPS[mutation.op]
     try:
         if not allows(user.role, permission):
@@ -307,8 +433,35 @@ async def _apply(
             record_id, version = await apply(session, user, args, policy)
     except CompaxError as error:
         return _rejected(mutation, error)
+    except Exception as error:
+        if not _unexpected(error):
+            raise
+        _log_fault(user, mutation)
+        return _internal(mutation)
     return MutationResult(
         mid=mutation.mid, status=MutationStatus.APPLIED, id=record_id, version=version
+    )
+
+
+def _log_fault(user: User, mutation: Mutation) -> None:
+    """Log the exception being handled, a fault of ``user``'s ``mutation``, with the request's
+    id (also on the record itself, whatever the handler)."""
+    error_log.exception(
+        "mutation %s (%s) pushed by %s failed unexpectedly; it is rejected as internal",
+        mutation.mid,
+        mutation.op.value,
+        user.username,
+        extra={"request_id": request_id.get()},
+    )
+
+
+def _internal(mutation: Mutation) -> MutationResult:
+    return _rejected(
+        mutation,
+        InternalError(
+            "The server failed unexpectedly on this change, which was not applied; it has "
+            f"been logged with request id {request_id.get()}"
+        ),
     )
 
 
