@@ -249,12 +249,12 @@ async def test_the_database_has_the_last_word_over_the_batch(
 @pytest.mark.parametrize(
     "database_url", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
 )
-async def test_a_batch_takes_its_turn_in_each_of_its_rooms_as_it_reads_them(
+async def test_a_batch_takes_its_turn_in_each_of_its_rooms_first(
     client: TestClient, admin: Person
 ) -> None:
     """Several bookings in one transaction hold its turn in each of their rooms (advisory
-    locks, ``bookings.lock_rooms``) from the statement that reads the rooms until it commits,
-    so that a move never waits on them while they wait on it."""
+    locks taken by the store before anything else) until it commits, so that a move never
+    waits on them while they wait on it."""
     campus = await make_campus(client, admin)
     database = client.app[DATABASE]
     monday = next_weekday(0)

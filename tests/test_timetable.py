@@ -274,7 +274,7 @@ async def test_a_booking_made_between_the_check_and_the_insert_is_seen_on_the_re
 async def test_two_imports_of_one_course_at_once_take_turns_and_the_later_finds_it(
     client: TestClient, admin: Person
 ) -> None:
-    """Two imports of one timetable at once: they take turns in its rooms (``lock_rooms``), and
+    """Two imports of one timetable at once: they take turns in its rooms (``store``), and
     the later finds the earlier's series, so its row is unchanged, not a clash with itself."""
     await make_campus(client, admin)
     url, _ = await three_week_term(client, admin)

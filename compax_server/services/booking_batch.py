@@ -275,8 +275,8 @@ class _Batch:
         taken: Collection[uuid.UUID] | None,
     ) -> _Batch:
         """The batch, with the rooms, taken ids (unless given) and surroundings its requests
-        meet; with several requests, it takes its turn in each of their rooms as it reads them
-        (``bookings.lock_rooms``)."""
+        meet; with several requests (or in a transaction that has taken its rooms) it first
+        takes its turn in each of their rooms (``store``)."""
         wanted = [data for _, data in requests]
         campus = policy.campus_now()
         rooms: dict[int, RoomFacts] = {}

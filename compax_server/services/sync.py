@@ -8,6 +8,7 @@ that fails unexpectedly is rejected as ``internal`` and the push goes on (invari
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -62,6 +63,7 @@ from compax_server.services.campus import building_public, rooms_public, term_pu
 from compax_server.services.common import database_unavailable, utcnow
 from compax_server.services.policy import BookingPolicy
 from compax_server.services.users import user_public
+from compax_server.store import RoomsNotTaken, store_for, writing
 from sync.errors import (
     BadRequest,
     CompaxError,
@@ -87,7 +89,7 @@ from sync.protocol import (
     PushResponse,
     UpdateBookingArgs,
 )
-from sync.schemas import BookingCreate, BookingUpdate, SeriesCreate
+from sync.schemas import MAX_ID, BookingCreate, BookingUpdate, Scope, SeriesCreate
 
 PUSH_PATH = "/api/v1/sync/push"
 
@@ -213,13 +215,35 @@ async def _in_one_transaction(
     batch: bool = True,
     failed: bool = False,
 ) -> _Chunk:
-    """Apply ``mutations`` in one write transaction with the client's row locked."""
-    async with db.write() as session:
+    """Apply ``mutations`` in one write transaction with the client's row locked, which takes
+    the rooms the new ones touch before it writes (``store``)."""
+
+    async def work(session: AsyncSession) -> _Chunk:
         client = await session.get(SyncClient, client_id, with_for_update=True)
         assert client is not None
+        new = [m for m in mutations if m.mid > client.last_mutation_id]
+        await store_for(session).take_rooms(session, await _rooms_touched(session, new))
         chunk = _Chunk(session, user, policy, client, batch=batch, failed=failed)
         await chunk.apply(mutations)
-    return chunk
+        return chunk
+
+    return await writing(db, work)
+
+
+async def _rooms_touched(session: AsyncSession, mutations: Sequence[Mutation]) -> set[int]:
+    """The rooms ``mutations`` book in, and those of the bookings they change or cancel, as
+    their arguments name them (arguments too bad to name any are refused later)."""
+    rooms: set[int] = set()
+    changed: list[tuple[uuid.UUID, Scope]] = []
+    for mutation in mutations:
+        args = mutation.args
+        room_id = args.get("room_id")
+        if isinstance(room_id, int) and not isinstance(room_id, bool) and 0 < room_id <= MAX_ID:
+            rooms.add(room_id)
+        if mutation.op in (Op.UPDATE_BOOKING, Op.CANCEL_BOOKING):
+            with contextlib.suppress(ValueError, TypeError, AttributeError):
+                changed.append((uuid.UUID(str(args["id"])), Scope(args.get("scope", "this"))))
+    return rooms | await bookings.rooms_touched(session, changed)
 
 
 async def _one_at_a_time(
@@ -251,7 +275,7 @@ async def _one_at_a_time(
 def _unexpected(error: Exception) -> bool:
     """Whether ``error`` is a fault of the change that met it, rather than a domain answer or
     a transient database failure (which the whole push answers: 503, nothing advanced)."""
-    return not isinstance(error, CompaxError) and not database_unavailable(error)
+    return not isinstance(error, CompaxError | RoomsNotTaken) and not database_unavailable(error)
 
 
 def _fingerprint(mutation: Mutation) -> str:
