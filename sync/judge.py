@@ -13,7 +13,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
@@ -34,10 +34,10 @@ from sync.rules import (
     nearest_free_slots,
     opening_window,
     overlaps,
-    rule_violations,
     shifted,
+    weekday_of,
 )
-from sync.schemas import RoomRules
+from sync.schemas import OpeningWeek, RoomRules
 
 #: How many rooms and times an overlap problem offers at most.
 ROOM_ALTERNATIVES = 5
@@ -48,7 +48,6 @@ class RoomSource(RuleSource, Protocol):
     """Whatever describes a room: a table row, a schema, a replica record read as attributes."""
 
     id: Any
-    code: str
     building_id: Any
     capacity: int
     bookable: bool
@@ -186,6 +185,79 @@ def problems(
         if closure.closes(room, start, end):
             found.append(_closed(closure, campus.zone))
     return found
+
+
+def rule_violations(
+    start: datetime, end: datetime, rules: CampusRules, now: datetime, zone: ZoneInfo
+) -> list[RuleBroken]:
+    """Every rule the booking ``[start, end)`` breaks, most fundamental first."""
+    broken: list[RuleBroken] = []
+    minutes = (end - start).total_seconds() / 60
+    local_start, local_end = start.astimezone(zone), end.astimezone(zone)
+    window = opening_window(local_start.date(), rules.opening_hours, zone)
+    if window is None or not (window[0] <= start and end <= window[1]):
+        broken.append(
+            RuleBroken(
+                "outside-hours",
+                "Outside opening hours",
+                f"The room is {_hours_text(local_start.date(), rules.opening_hours)}; "
+                f"{local_start:%a %d %b %H:%M}–{local_end:%H:%M} is outside that",
+            )
+        )
+    if minutes < rules.min_duration_minutes:
+        broken.append(
+            RuleBroken(
+                "too-short",
+                "Too short",
+                f"Bookings last at least {rules.min_duration_minutes} minutes; this is {minutes:g}",
+            )
+        )
+    if minutes > rules.max_duration_minutes:
+        broken.append(
+            RuleBroken(
+                "too-long",
+                "Too long",
+                f"Bookings last at most {_duration_text(rules.max_duration_minutes)}; "
+                f"this is {_duration_text(int(minutes))}",
+            )
+        )
+    if (
+        start.astimezone(zone).date()
+        > (now + timedelta(days=rules.max_days_ahead)).astimezone(zone).date()
+    ):
+        broken.append(
+            RuleBroken(
+                "too-far-ahead",
+                "Too far ahead",
+                f"Rooms can be booked at most {rules.max_days_ahead} days ahead",
+            )
+        )
+    if start < now + timedelta(minutes=rules.min_notice_minutes):
+        notice = rules.min_notice_minutes
+        broken.append(
+            RuleBroken(
+                "too-short-notice",
+                "Too short notice",
+                "The start is in the past"
+                if start < now
+                else f"Bookings must be made at least {_duration_text(notice)} before they start",
+            )
+        )
+    return broken
+
+
+def _hours_text(day: date, week: OpeningWeek) -> str:
+    hours = week.get(weekday_of(day))
+    if hours is None:
+        return f"closed on {day:%A}s"
+    return f"open {hours.open:%H:%M}–{hours.close:%H:%M} on {day:%A}s"
+
+
+def _duration_text(minutes: int) -> str:
+    hours, rest = divmod(minutes, 60)
+    if not hours:
+        return f"{rest} min"
+    return f"{hours} h" + (f" {rest} min" if rest else "")
 
 
 def _closed(closure: Closure, zone: ZoneInfo) -> BlackoutConflict:

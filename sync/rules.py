@@ -1,4 +1,6 @@
-"""Pure booking rules shared by the server and the offline clients.
+"""The time arithmetic of booking rules, shared by the server and the offline clients: the
+rules in force for a room, opening windows, free intervals; the judge (``sync.judge``) decides
+with it.
 
 Times are UTC instants, intervals half-open ``[start, end)``; opening hours and limits are
 read in the campus time zone. Nothing here touches a database or the network.
@@ -12,7 +14,6 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
-from sync.errors import RuleBroken
 from sync.schemas import OpeningHours, OpeningWeek, Weekday
 
 WEEKDAYS = list(Weekday)
@@ -106,79 +107,6 @@ def local_instant(day: date, at: time, zone: ZoneInfo) -> datetime:
     """The UTC instant of local ``day`` at ``at``; a time skipped by DST moves forward."""
     local = datetime.combine(day, at, tzinfo=zone)
     return local.astimezone(UTC)
-
-
-def rule_violations(
-    start: datetime, end: datetime, rules: CampusRules, now: datetime, zone: ZoneInfo
-) -> list[RuleBroken]:
-    """Every rule the booking ``[start, end)`` breaks, most fundamental first."""
-    broken: list[RuleBroken] = []
-    minutes = (end - start).total_seconds() / 60
-    local_start, local_end = start.astimezone(zone), end.astimezone(zone)
-    window = opening_window(local_start.date(), rules.opening_hours, zone)
-    if window is None or not (window[0] <= start and end <= window[1]):
-        broken.append(
-            RuleBroken(
-                "outside-hours",
-                "Outside opening hours",
-                f"The room is {_hours_text(local_start.date(), rules.opening_hours)}; "
-                f"{local_start:%a %d %b %H:%M}–{local_end:%H:%M} is outside that",
-            )
-        )
-    if minutes < rules.min_duration_minutes:
-        broken.append(
-            RuleBroken(
-                "too-short",
-                "Too short",
-                f"Bookings last at least {rules.min_duration_minutes} minutes; this is {minutes:g}",
-            )
-        )
-    if minutes > rules.max_duration_minutes:
-        broken.append(
-            RuleBroken(
-                "too-long",
-                "Too long",
-                f"Bookings last at most {_duration_text(rules.max_duration_minutes)}; "
-                f"this is {_duration_text(int(minutes))}",
-            )
-        )
-    if (
-        start.astimezone(zone).date()
-        > (now + timedelta(days=rules.max_days_ahead)).astimezone(zone).date()
-    ):
-        broken.append(
-            RuleBroken(
-                "too-far-ahead",
-                "Too far ahead",
-                f"Rooms can be booked at most {rules.max_days_ahead} days ahead",
-            )
-        )
-    if start < now + timedelta(minutes=rules.min_notice_minutes):
-        notice = rules.min_notice_minutes
-        broken.append(
-            RuleBroken(
-                "too-short-notice",
-                "Too short notice",
-                "The start is in the past"
-                if start < now
-                else f"Bookings must be made at least {_duration_text(notice)} before they start",
-            )
-        )
-    return broken
-
-
-def _hours_text(day: date, week: OpeningWeek) -> str:
-    hours = week.get(weekday_of(day))
-    if hours is None:
-        return f"closed on {day:%A}s"
-    return f"open {hours.open:%H:%M}–{hours.close:%H:%M} on {day:%A}s"
-
-
-def _duration_text(minutes: int) -> str:
-    hours, rest = divmod(minutes, 60)
-    if not hours:
-        return f"{rest} min"
-    return f"{hours} h" + (f" {rest} min" if rest else "")
 
 
 def free_intervals(window: Interval, busy: Iterable[Interval]) -> list[Interval]:

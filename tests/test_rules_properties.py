@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from sync.judge import rule_violations
 from sync.recurrence import expand
 from sync.rules import (
     CampusRules,
@@ -17,7 +18,6 @@ from sync.rules import (
     nearest_free_slots,
     opening_window,
     overlaps,
-    rule_violations,
 )
 from sync.schemas import Holiday, SeriesPattern, Weekday
 
