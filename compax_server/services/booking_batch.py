@@ -71,10 +71,10 @@ from compax_server.services.bookings import (
 from compax_server.services.common import id_of, utcnow
 from compax_server.services.core_sql import connection_of, ids, one_of_ids, records
 from compax_server.services.policy import BookingPolicy
+from compax_server.sqltypes import UTCDateTime
 from sync.errors import CompaxError
 from sync.rules import overlaps
 from sync.schemas import BookingCreate, BookingPublic
-from sync.sqltypes import UTCDateTime
 
 
 @dataclass(frozen=True)
