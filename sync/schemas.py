@@ -36,9 +36,10 @@ _FEATURE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 
 class Schema(BaseModel):
     """Base of the shared schemas: fields are also read from attributes, so that a public
-    schema validates straight from a table row."""
+    schema validates straight from a table row, and each validator is built on first use, so
+    that a client command pays only for the few schemas it uses."""
 
-    model_config = ConfigDict(from_attributes=True)
+    model_config = ConfigDict(from_attributes=True, defer_build=True)
 
 
 def _strip(value: object) -> object:
