@@ -15,7 +15,6 @@ import sys
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any
 
-import aiohttp
 import typer
 
 from compax_cli.output import err, out, reported
@@ -165,6 +164,8 @@ async def seed(url: str) -> int:
 
 
 async def _wait_until_up(url: str, server: subprocess.Popen[bytes]) -> None:
+    import aiohttp
+
     async with aiohttp.ClientSession() as session:
         for _ in range(200):
             if server.poll() is not None:

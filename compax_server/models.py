@@ -1,28 +1,35 @@
-"""SQLModel table models: the server's database schema (migrations in ``migrations/``)."""
+"""SQLModel table models: the server's database schema (migrations in ``migrations/``), each
+table's columns declared here in the migrated table's order."""
 
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime, time
 from typing import Any
 
+from pydantic import EmailStr
 from sqlalchemy import JSON, BigInteger, CheckConstraint, Index, String, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
-from sync.schemas import BookingBase, BuildingBase, RoomBase, SeriesPattern, TermBase, UserBase
-from sync.sqltypes import UTCDateTime
+from compax_server.sqltypes import PydanticJSON, UTCDateTime
+from sync.schemas import Frequency, Holiday, OpeningWeek, Weekday
 
-# The base schemas type ``role``, ``kind`` and ``purpose`` as enums; the tables re-declare them
-# as ``str``, stored as VARCHAR and read back as plain strings (an enum annotation over a
-# String column would make pydantic warn when a loaded row is dumped). Hence the targeted
-# ``type: ignore[assignment]`` on those four overrides.
+# ``role``, ``kind`` and ``purpose`` are enums in the shared schemas; the tables store them as
+# VARCHAR and read them back as plain strings (an enum annotation over a String column would
+# make pydantic warn when a loaded row is dumped).
 
 
-class User(UserBase, table=True):
+class User(SQLModel, table=True):
     __tablename__ = "users"
 
+    username: str = Field(min_length=2, max_length=64, unique=True, index=True)
+    full_name: str = Field(default="", max_length=200)
+    email: EmailStr | None = Field(default=None, max_length=254)
+    department: str = Field(default="", max_length=100, index=True)
+    year_group: str = Field(default="", max_length=32)
+    active: bool = Field(default=True, index=True)
     id: int | None = Field(default=None, primary_key=True)
-    role: str = Field(default="student", sa_type=String(32), index=True)  # type: ignore[assignment]
+    role: str = Field(default="student", sa_type=String(32), index=True)
     password_hash: str = Field(max_length=255)
     token_generation: int = Field(default=0, description="Bumped to revoke every token issued.")
     calendar_generation: int = Field(default=0, description="Bumped to revoke calendar feed URLs.")
@@ -31,17 +38,20 @@ class User(UserBase, table=True):
     updated_at: datetime = Field(sa_type=UTCDateTime)
 
 
-class Building(BuildingBase, table=True):
+class Building(SQLModel, table=True):
     __tablename__ = "buildings"
 
+    code: str = Field(min_length=1, max_length=16, unique=True, index=True)
+    name: str = Field(min_length=1, max_length=200)
+    floors: int = Field(default=1, ge=1, le=200)
     id: int | None = Field(default=None, primary_key=True)
-    kind: str = Field(default="academic", sa_type=String(32))  # type: ignore[assignment]
+    kind: str = Field(default="academic", sa_type=String(32))
     version: int = 1
     created_at: datetime = Field(sa_type=UTCDateTime)
     updated_at: datetime = Field(sa_type=UTCDateTime)
 
 
-class Room(RoomBase, table=True):
+class Room(SQLModel, table=True):
     __tablename__ = "rooms"
     __table_args__ = (
         UniqueConstraint("building_id", "code", name="uq_rooms_building_code"),
@@ -50,9 +60,23 @@ class Room(RoomBase, table=True):
         Index("ix_rooms_capacity_id", "capacity", "id"),
     )
 
+    opening_hours: OpeningWeek | None = Field(
+        default=None,
+        sa_type=PydanticJSON(OpeningWeek | None),
+        description="Opening hours per weekday in campus local time; a weekday left out is closed.",
+    )
+    min_duration_minutes: int | None = Field(default=None, ge=1, le=24 * 60)
+    max_duration_minutes: int | None = Field(default=None, ge=1, le=14 * 24 * 60)
+    max_days_ahead: int | None = Field(default=None, ge=0, le=3 * 366)
+    min_notice_minutes: int | None = Field(default=None, ge=0, le=90 * 24 * 60)
+    code: str = Field(min_length=1, max_length=32)
+    name: str = Field(default="", max_length=200)
+    floor: int = Field(default=0, ge=-10, le=200)
+    capacity: int = Field(ge=0, le=10_000)
+    bookable: bool = True
     id: int | None = Field(default=None, primary_key=True)
     building_id: int = Field(foreign_key="buildings.id", ondelete="RESTRICT")
-    kind: str = Field(default="classroom", sa_type=String(32), index=True)  # type: ignore[assignment]
+    kind: str = Field(default="classroom", sa_type=String(32), index=True)
     version: int = 1
     created_at: datetime = Field(sa_type=UTCDateTime)
     updated_at: datetime = Field(sa_type=UTCDateTime)
@@ -68,16 +92,22 @@ class RoomFeature(SQLModel, table=True):
     feature: str = Field(primary_key=True, max_length=40)
 
 
-class Term(TermBase, table=True):
+class Term(SQLModel, table=True):
     __tablename__ = "terms"
 
+    name: str = Field(min_length=1, max_length=64, unique=True, index=True)
+    first_day: date
+    last_day: date
+    holidays: list[Holiday] = Field(
+        default_factory=list, sa_type=PydanticJSON(list[Holiday]), max_length=100
+    )
     id: int | None = Field(default=None, primary_key=True)
     version: int = 1
     created_at: datetime = Field(sa_type=UTCDateTime)
     updated_at: datetime = Field(sa_type=UTCDateTime)
 
 
-class Series(SeriesPattern, table=True):
+class Series(SQLModel, table=True):
     """A recurring booking; its occurrences are ``Booking`` rows with its ``id``."""
 
     __tablename__ = "series"
@@ -92,6 +122,16 @@ class Series(SeriesPattern, table=True):
         ),
     )
 
+    frequency: Frequency = Field(default=Frequency.WEEKLY, sa_type=String(8))
+    interval: int = Field(default=1, ge=1, le=52)
+    weekdays: list[Weekday] = Field(default_factory=list, sa_type=PydanticJSON(list[Weekday]))
+    first_day: date
+    last_day: date
+    start_time: time
+    end_time: time
+    exceptions: list[date] = Field(
+        default_factory=list, sa_type=PydanticJSON(list[date]), description="Dates to leave out."
+    )
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
     room_id: int = Field(foreign_key="rooms.id", ondelete="RESTRICT", index=True)
     owner_id: int = Field(foreign_key="users.id", ondelete="RESTRICT", index=True)
@@ -114,7 +154,7 @@ class Series(SeriesPattern, table=True):
     updated_at: datetime = Field(sa_type=UTCDateTime)
 
 
-class Booking(BookingBase, table=True):
+class Booking(SQLModel, table=True):
     """One room held for ``[start, end)``; confirmed bookings of a room never overlap."""
 
     __tablename__ = "bookings"
@@ -132,8 +172,21 @@ class Booking(BookingBase, table=True):
         Index("ix_bookings_start", "start"),
     )
 
+    room_id: int = Field(foreign_key="rooms.id", ondelete="RESTRICT")
+    start: datetime = Field(
+        sa_type=UTCDateTime, description="UTC instant; the booking includes it."
+    )
+    end: datetime = Field(
+        sa_type=UTCDateTime, description="UTC instant; the booking ends before it."
+    )
+    title: str = Field(min_length=1, max_length=200)
+    attendees: int = Field(default=0, ge=0, le=10_000)
+    private: bool = Field(
+        default=False, description="Hide the title from people other than the owner."
+    )
+    notes: str = Field(default="", max_length=2000)
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
-    purpose: str = Field(default="meeting", sa_type=String(16))  # type: ignore[assignment]
+    purpose: str = Field(default="meeting", sa_type=String(16))
     owner_id: int = Field(foreign_key="users.id", ondelete="RESTRICT")
     status: str = Field(default="confirmed", sa_type=String(16))
     series_id: uuid.UUID | None = Field(

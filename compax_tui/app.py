@@ -5,11 +5,12 @@ widgets: they post a message or hand their result back to the UI thread, and han
 the widgets. Local reads and changes go straight to the engine; the replica answers them in
 milliseconds. Domain errors are turned into notices here, in ``report``.
 
-The first frame is drawn before the engine exists. Importing it (the schemas, with SQLModel
-and SQLAlchemy) takes about half a second, so a thread worker imports it and opens the replica
-once the first frame is on the terminal; until then (``ready``) the status bar says so and the
-screens wait, then read the replica as after any change. Only the finder, the first screen
-drawn, is imported with the app; the other screens come after the engine.
+The first frame is drawn before the engine exists. Importing it (pydantic, the schemas and
+sqlite-utils) takes about a quarter of a second, so a thread worker imports it and opens the
+replica once the first frame is on the terminal; until then (``ready``) the status bar says
+so and the screens wait, then read the replica as after any change. Only the finder, the
+first screen drawn, is imported with the app; the other screens, which import the engine,
+come after it.
 """
 
 from __future__ import annotations

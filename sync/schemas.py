@@ -1,8 +1,9 @@
-"""Record schemas shared by server and clients, as SQLModel data-model families.
+"""Record schemas shared by server and clients, as plain pydantic model families.
 
 ``XBase`` holds the fields a client may set, ``XCreate``/``XUpdate`` are request bodies
-(unknown fields refused), ``XPublic`` is what the API returns. Table models live in
-``compax_server.models`` and inherit only from the ``Base`` classes here.
+(unknown fields refused), ``XPublic`` is what the API returns. The server's table models
+(``compax_server.models``) declare their columns themselves, so that importing these schemas
+loads neither SQLAlchemy nor SQLModel.
 """
 
 from __future__ import annotations
@@ -15,22 +16,18 @@ from typing import Annotated, Any, Generic, TypeVar
 
 from pydantic import (
     BaseModel,
+    ConfigDict,
     EmailStr,
+    Field,
     StringConstraints,
     ValidationInfo,
     field_validator,
 )
-from sqlalchemy import String
-from sqlmodel import Field, SQLModel
-from sqlmodel._compat import SQLModelConfig
 
 from sync.errors import FieldError
 from sync.permissions import Role
-from sync.sqltypes import PydanticJSON, UTCDateTime
 
-# SQLModel declares ``model_config`` as its ``SQLModelConfig``, pydantic's ``ConfigDict`` with
-# two table keys added (both are TypedDicts, so plain dicts at run time).
-_FORBID_EXTRA = SQLModelConfig(extra="forbid")
+_FORBID_EXTRA = ConfigDict(extra="forbid")
 ItemT = TypeVar("ItemT")
 _CODE = re.compile(r"^[A-Z0-9][A-Z0-9_-]*$")
 _USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
@@ -41,6 +38,14 @@ MAX_ID = 2**31 - 1
 #: represent, so that the local time of any of them in any zone can be computed.
 FIRST_DAY = date.min + timedelta(days=1)
 LAST_DAY = date.max - timedelta(days=1)
+
+
+class Schema(BaseModel):
+    """Base of the shared schemas: fields are also read from attributes, so that a public
+    schema validates straight from a table row, and each validator is built on first use, so
+    that a client command pays only for the few schemas it uses."""
+
+    model_config = ConfigDict(from_attributes=True, defer_build=True)
 
 
 def _strip(value: object) -> object:
@@ -70,9 +75,7 @@ def _kept_if_left_out(**constraints: Any) -> Any:
     """A field of an update that the record must always hold: left out, the record keeps its
     value; given, it must not be ``null`` (pair it with ``_refuse_null``)."""
     return Field(
-        default=None,
-        schema_extra={"validate_default": False, "json_schema_extra": _without_null},
-        **constraints,
+        default=None, validate_default=False, json_schema_extra=_without_null, **constraints
     )
 
 
@@ -114,7 +117,7 @@ class RoomKind(StrEnum):
     MEETING_ROOM = "meeting_room"
 
 
-class OpeningHours(SQLModel):
+class OpeningHours(Schema):
     """One weekday's opening hours in campus local time, ``[open, close)``."""
 
     model_config = _FORBID_EXTRA
@@ -130,7 +133,7 @@ class OpeningHours(SQLModel):
         return value
 
 
-class Holiday(SQLModel):
+class Holiday(Schema):
     """A date range with no teaching, both days included."""
 
     model_config = _FORBID_EXTRA
@@ -153,8 +156,8 @@ OpeningWeek = dict[Weekday, OpeningHours]
 # --- Buildings -------------------------------------------------------------------------------
 
 
-class BuildingBase(SQLModel):
-    code: str = Field(min_length=1, max_length=16, unique=True, index=True)
+class BuildingBase(Schema):
+    code: str = Field(min_length=1, max_length=16)
     name: str = Field(min_length=1, max_length=200)
     kind: BuildingKind = Field(default=BuildingKind.ACADEMIC, max_length=32)
     floors: int = Field(default=1, ge=1, le=200)
@@ -171,7 +174,7 @@ class BuildingCreate(BuildingBase):
     model_config = _FORBID_EXTRA
 
 
-class BuildingUpdate(SQLModel):
+class BuildingUpdate(Schema):
     model_config = _FORBID_EXTRA
     name: str | None = Field(default=None, min_length=1, max_length=200)
 
@@ -188,12 +191,11 @@ class BuildingPublic(BuildingBase):
 # --- Rooms -----------------------------------------------------------------------------------
 
 
-class RoomRules(SQLModel):
+class RoomRules(Schema):
     """Per-room booking rules; ``None`` means the campus default applies."""
 
     opening_hours: OpeningWeek | None = Field(
         default=None,
-        sa_type=PydanticJSON(OpeningWeek | None),
         description="Opening hours per weekday in campus local time; a weekday left out is closed.",
     )
     min_duration_minutes: int | None = Field(default=None, ge=1, le=24 * 60)
@@ -213,7 +215,7 @@ class RoomRules(SQLModel):
 class RoomBase(RoomRules):
     code: str = Field(min_length=1, max_length=32)
     name: str = Field(default="", max_length=200)
-    kind: RoomKind = Field(default=RoomKind.CLASSROOM, max_length=32, index=True)
+    kind: RoomKind = Field(default=RoomKind.CLASSROOM, max_length=32)
     floor: int = Field(default=0, ge=-10, le=200)
     capacity: int = Field(ge=0, le=10_000)
     bookable: bool = True
@@ -248,7 +250,7 @@ class RoomCreate(RoomBase):
         return _normalised_features(value)
 
 
-class RoomUpdate(SQLModel):
+class RoomUpdate(Schema):
     model_config = _FORBID_EXTRA
     name: str | None = Field(default=None, max_length=200)
     kind: RoomKind | None = None
@@ -279,13 +281,11 @@ class RoomPublic(RoomBase):
 # --- Terms -----------------------------------------------------------------------------------
 
 
-class TermBase(SQLModel):
-    name: str = Field(min_length=1, max_length=64, unique=True, index=True)
+class TermBase(Schema):
+    name: str = Field(min_length=1, max_length=64)
     first_day: date
     last_day: date
-    holidays: list[Holiday] = Field(
-        default_factory=list, sa_type=PydanticJSON(list[Holiday]), max_length=100
-    )
+    holidays: list[Holiday] = Field(default_factory=list, max_length=100)
 
     _name = field_validator("name", mode="before")(_strip)
 
@@ -323,7 +323,7 @@ class TermCreate(TermBase):
         return value
 
 
-class TermUpdate(SQLModel):
+class TermUpdate(Schema):
     model_config = _FORBID_EXTRA
     name: str | None = Field(default=None, min_length=1, max_length=64)
 
@@ -343,14 +343,14 @@ class TermPublic(TermBase):
 Password = Annotated[str, StringConstraints(min_length=8, max_length=256)]
 
 
-class UserBase(SQLModel):
-    username: str = Field(min_length=2, max_length=64, unique=True, index=True)
+class UserBase(Schema):
+    username: str = Field(min_length=2, max_length=64)
     full_name: str = Field(default="", max_length=200)
     email: EmailStr | None = Field(default=None, max_length=254)
-    department: str = Field(default="", max_length=100, index=True)
+    department: str = Field(default="", max_length=100)
     year_group: str = Field(default="", max_length=32)
-    role: Role = Field(default=Role.STUDENT, max_length=32, index=True)
-    active: bool = Field(default=True, index=True)
+    role: Role = Field(default=Role.STUDENT, max_length=32)
+    active: bool = True
 
     @field_validator("username")
     @classmethod
@@ -373,7 +373,7 @@ class UserCreate(UserBase):
         return value
 
 
-class UserUpdate(SQLModel):
+class UserUpdate(Schema):
     """What an administrator may change on a user (passwords go through reset-password)."""
 
     model_config = _FORBID_EXTRA
@@ -385,7 +385,7 @@ class UserUpdate(SQLModel):
     active: bool | None = None
 
 
-class MeUpdate(SQLModel):
+class MeUpdate(Schema):
     """What every user may change on their own record."""
 
     model_config = _FORBID_EXTRA
@@ -393,13 +393,13 @@ class MeUpdate(SQLModel):
     email: EmailStr | None = Field(default=None, max_length=254)
 
 
-class PasswordChange(SQLModel):
+class PasswordChange(Schema):
     model_config = _FORBID_EXTRA
     current_password: str = Field(max_length=256)
     new_password: Password
 
 
-class PasswordReset(SQLModel):
+class PasswordReset(Schema):
     model_config = _FORBID_EXTRA
     new_password: Password
 
@@ -413,13 +413,13 @@ class UserPublic(UserBase):
 # --- Auth ------------------------------------------------------------------------------------
 
 
-class TokenRequest(SQLModel):
+class TokenRequest(Schema):
     model_config = _FORBID_EXTRA
     username: str = Field(min_length=1, max_length=64)
     password: str = Field(min_length=1, max_length=256)
 
 
-class TokenResponse(SQLModel):
+class TokenResponse(Schema):
     access_token: str
     token_type: str = "bearer"  # noqa: S105 (the OAuth 2 token type, not a secret)
     expires_at: datetime
@@ -437,7 +437,7 @@ class Page(BaseModel, Generic[ItemT]):
     next_cursor: str | None = None
 
 
-class BulkRequest(SQLModel):
+class BulkRequest(Schema):
     """Up to 1,000 rows, each validated and upserted on its natural key on its own."""
 
     model_config = _FORBID_EXTRA
@@ -451,20 +451,20 @@ class BulkStatus(StrEnum):
     REJECTED = "rejected"
 
 
-class BulkRowResult(SQLModel):
+class BulkRowResult(Schema):
     index: int
     status: BulkStatus
     id: int | None = None
     errors: list[dict[str, str]] = Field(default_factory=list)
 
 
-class BulkResponse(SQLModel):
+class BulkResponse(Schema):
     dry_run: bool = False
     results: list[BulkRowResult]
     summary: dict[BulkStatus, int]
 
 
-class BulkQuery(SQLModel):
+class BulkQuery(Schema):
     """``dry_run=true`` checks and applies every row in a transaction that is then rolled back:
     the answer says what would happen, and nothing changes."""
 
@@ -481,7 +481,7 @@ def _comma_list(value: object) -> object:
     return value
 
 
-class ListQuery(SQLModel):
+class ListQuery(Schema):
     """Paging common to every list: at most ``limit`` items after ``cursor``."""
 
     model_config = _FORBID_EXTRA
@@ -560,16 +560,12 @@ def _utc(value: datetime) -> datetime:
     return instant
 
 
-class BookingBase(SQLModel):
-    room_id: int = Field(foreign_key="rooms.id", ondelete="RESTRICT", ge=1, le=MAX_ID)
-    start: datetime = Field(
-        sa_type=UTCDateTime, description="UTC instant; the booking includes it."
-    )
-    end: datetime = Field(
-        sa_type=UTCDateTime, description="UTC instant; the booking ends before it."
-    )
+class BookingBase(Schema):
+    room_id: int = Field(ge=1, le=MAX_ID)
+    start: datetime = Field(description="UTC instant; the booking includes it.")
+    end: datetime = Field(description="UTC instant; the booking ends before it.")
     title: str = Field(min_length=1, max_length=200)
-    purpose: Purpose = Field(default=Purpose.MEETING, sa_type=String(16))
+    purpose: Purpose = Purpose.MEETING
 
     _title = field_validator("title", mode="before")(_strip)
     attendees: int = Field(default=0, ge=0, le=10_000)
@@ -584,10 +580,10 @@ class BookingBase(SQLModel):
         return _utc(value)
 
 
-class Override(SQLModel):
+class Override(Schema):
     """Admins and exams officers may set aside the booking rules (never an overlap)."""
 
-    model_config = SQLModelConfig(validate_default=True)
+    model_config = ConfigDict(validate_default=True)
     override: bool = False
     override_reason: str | None = Field(default=None, max_length=500)
 
@@ -653,7 +649,7 @@ class BookingUpdate(Override):
         return None if value is None else _utc(value)
 
 
-class BookingPublic(SQLModel):
+class BookingPublic(Schema):
     """A booking as a given caller may see it: hidden fields are ``None``."""
 
     id: uuid.UUID
@@ -685,7 +681,7 @@ class BookingQuery(ListQuery):
     start: datetime | None = Field(default=None, alias="from", description="Ends after this.")
     end: datetime | None = Field(default=None, alias="to", description="Starts before this.")
 
-    model_config = SQLModelConfig(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     @field_validator("start", "end")
     @classmethod
@@ -750,20 +746,20 @@ class BookingImportRow(Override):
         return uuid.uuid5(IMPORT_NAMESPACE, f"slot:{self.room}@{self.start.isoformat()}")
 
 
-class BookingBulkRowResult(SQLModel):
+class BookingBulkRowResult(Schema):
     index: int
     status: BulkStatus
     id: uuid.UUID | None = None
     errors: list[dict[str, str]] = Field(default_factory=list)
 
 
-class BookingBulkResponse(SQLModel):
+class BookingBulkResponse(Schema):
     dry_run: bool = False
     results: list[BookingBulkRowResult]
     summary: dict[BulkStatus, int]
 
 
-class ScopeQuery(SQLModel):
+class ScopeQuery(Schema):
     model_config = _FORBID_EXTRA
     scope: Scope = Scope.THIS
 
@@ -781,20 +777,18 @@ class OnConflict(StrEnum):
     SKIP = "skip"
 
 
-class SeriesPattern(SQLModel):
+class SeriesPattern(Schema):
     """When a series recurs, in campus local time: weekly on ``weekdays`` or daily, every
     ``interval`` weeks or days, from ``first_day`` to ``last_day`` (both included)."""
 
-    frequency: Frequency = Field(default=Frequency.WEEKLY, sa_type=String(8))
+    frequency: Frequency = Frequency.WEEKLY
     interval: int = Field(default=1, ge=1, le=52)
-    weekdays: list[Weekday] = Field(default_factory=list, sa_type=PydanticJSON(list[Weekday]))
+    weekdays: list[Weekday] = Field(default_factory=list)
     first_day: date
     last_day: date
     start_time: time
     end_time: time
-    exceptions: list[date] = Field(
-        default_factory=list, sa_type=PydanticJSON(list[date]), description="Dates to leave out."
-    )
+    exceptions: list[date] = Field(default_factory=list, description="Dates to leave out.")
 
     @field_validator("first_day")
     @classmethod
@@ -861,12 +855,12 @@ class SeriesPublic(SeriesPattern):
     version: int
 
 
-class SkippedDate(SQLModel):
+class SkippedDate(Schema):
     date: date
     problems: list[dict[str, Any]]
 
 
-class SeriesResult(SQLModel):
+class SeriesResult(Schema):
     series: SeriesPublic
     created: list[BookingPublic]
     skipped: list[SkippedDate]
@@ -875,8 +869,8 @@ class SeriesResult(SQLModel):
 # --- Blackouts -------------------------------------------------------------------------------
 
 
-class BlackoutCreate(SQLModel):
-    model_config = SQLModelConfig(extra="forbid", validate_default=True)
+class BlackoutCreate(Schema):
+    model_config = ConfigDict(extra="forbid", validate_default=True)
     room_id: int | None = Field(default=None, ge=1, le=MAX_ID)
     building: str | None = Field(default=None, max_length=16, description="Close a whole building.")
     start: datetime
@@ -895,7 +889,7 @@ class BlackoutCreate(SQLModel):
         return None if value is None else _normalised_code(value)
 
 
-class BlackoutPublic(SQLModel):
+class BlackoutPublic(Schema):
     id: int
     room_id: int | None
     building_id: int | None
@@ -906,7 +900,7 @@ class BlackoutPublic(SQLModel):
     version: int
 
 
-class BlackoutResult(SQLModel):
+class BlackoutResult(Schema):
     blackout: BlackoutPublic
     covered_bookings: list[BookingPublic] = Field(
         description="Confirmed bookings inside the blackout; they are kept, not cancelled."
@@ -919,7 +913,7 @@ class BlackoutQuery(ListQuery):
     start: datetime | None = Field(default=None, alias="from")
     end: datetime | None = Field(default=None, alias="to")
 
-    model_config = SQLModelConfig(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     _aware = field_validator("start", "end")(
         classmethod(lambda cls, v: None if v is None else _utc(v))
@@ -929,7 +923,7 @@ class BlackoutQuery(ListQuery):
 # --- Timetables ------------------------------------------------------------------------------
 
 
-class TimetableRow(SQLModel):
+class TimetableRow(Schema):
     """One weekly course session of a term, in campus local time."""
 
     model_config = _FORBID_EXTRA
@@ -957,17 +951,17 @@ def _time_after(value: time, info: ValidationInfo, other: str) -> time:
     return value
 
 
-class TimetableRequest(SQLModel):
+class TimetableRequest(Schema):
     model_config = _FORBID_EXTRA
     rows: list[dict[str, Any]] = Field(min_length=1, max_length=1000)
 
 
-class TimetableQuery(SQLModel):
+class TimetableQuery(Schema):
     model_config = _FORBID_EXTRA
     dry_run: bool = False
 
 
-class TimetableRowResult(SQLModel):
+class TimetableRowResult(Schema):
     index: int
     status: str = Field(description="created, unchanged, would_create or rejected")
     series_id: uuid.UUID | None = None
@@ -976,13 +970,13 @@ class TimetableRowResult(SQLModel):
     clashes: list[dict[str, Any]] = Field(default_factory=list)
 
 
-class TimetableResult(SQLModel):
+class TimetableResult(Schema):
     dry_run: bool
     results: list[TimetableRowResult]
     summary: dict[str, int]
 
 
-class TimetableEntry(SQLModel):
+class TimetableEntry(Schema):
     """One course session of a term's timetable, as it was imported (a ``TimetableRow``)."""
 
     course_code: str
@@ -1001,10 +995,10 @@ class TimetableEntry(SQLModel):
 # --- Availability ----------------------------------------------------------------------------
 
 
-class WindowQuery(SQLModel):
+class WindowQuery(Schema):
     """A time window ``[from, to)``, at most 31 days long."""
 
-    model_config = SQLModelConfig(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
     start: datetime = Field(alias="from")
     end: datetime = Field(alias="to")
 
@@ -1025,7 +1019,7 @@ class UtilisationQuery(WindowQuery):
     building: str | None = Field(default=None, max_length=16)
 
 
-class FreeRoomQuery(SQLModel):
+class FreeRoomQuery(Schema):
     model_config = _FORBID_EXTRA
     start: datetime
     end: datetime
@@ -1041,7 +1035,7 @@ class FreeRoomQuery(SQLModel):
     _features = field_validator("features")(classmethod(lambda cls, v: _normalised_features(v)))
 
 
-class Interval(SQLModel):
+class Interval(Schema):
     start: datetime
     end: datetime
 
@@ -1052,7 +1046,7 @@ class BusyInterval(Interval):
     blackout: dict[str, Any] | None = None
 
 
-class RoomAvailability(SQLModel):
+class RoomAvailability(Schema):
     room_id: int
     room: str
     capacity: int
@@ -1061,12 +1055,12 @@ class RoomAvailability(SQLModel):
     open: list[Interval] = Field(description="Opening hours within the window.")
 
 
-class BuildingAvailability(SQLModel):
+class BuildingAvailability(Schema):
     building: str
     rooms: list[RoomAvailability]
 
 
-class UtilisationRow(SQLModel):
+class UtilisationRow(Schema):
     room_id: int | None = None
     room: str | None = None
     building: str
@@ -1075,12 +1069,12 @@ class UtilisationRow(SQLModel):
     utilisation: float
 
 
-class UtilisationReport(SQLModel):
+class UtilisationReport(Schema):
     rooms: list[UtilisationRow]
     buildings: list[UtilisationRow]
 
 
-class CampusInfo(SQLModel):
+class CampusInfo(Schema):
     """What a client needs to check bookings offline exactly as the server will."""
 
     timezone: str

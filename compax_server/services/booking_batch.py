@@ -69,13 +69,13 @@ from compax_server.services.bookings import (
 from compax_server.services.common import id_of, utcnow
 from compax_server.services.core_sql import connection_of, ids, one_of_ids
 from compax_server.services.policy import BookingPolicy
+from compax_server.sqltypes import UTCDateTime
 from compax_server.store import store_for
 from sync import judge
 from sync.errors import CompaxError
 from sync.judge import Campus, Closure, RoomFacts
 from sync.rules import overlaps
 from sync.schemas import BookingCreate, BookingPublic
-from sync.sqltypes import UTCDateTime
 
 
 @dataclass(frozen=True)
