@@ -3,12 +3,12 @@
 ``create_bookings`` is the batch core behind sync push (and bulk imports). Its contract: the
 outcomes, and what ends up in the database, are those of calling
 ``bookings.create_booking`` for each request in turn. Instead of four statements per booking it
-reads what the whole batch needs in four statements (the rooms, the ids already taken, the
-blackouts and the confirmed bookings around the requested times), checks each request in
-memory by the booking judge (``sync.judge``), and inserts the
-bookings that pass in one statement. The bookings around a request are found by one index
-probe each, all in that one statement: confirmed bookings of a room never overlap, so only the
-room's first one ending after the request starts can be in its way.
+reads what the whole batch needs in a few statements of the store (``store.around``: the
+rooms, the blackouts and the confirmed bookings around the requested times; and the ids
+already taken), checks each request in memory by the booking judge (``sync.judge``), and
+inserts the bookings that pass in one statement. The bookings around a request are found by
+one index probe each, all in one statement: confirmed bookings of a room never overlap, so
+only the room's first one ending after the request starts can be in its way.
 
 A request the in-memory check does not pass cleanly (any broken rule, a clash, a taken id,
 an unknown room, a booking for someone else) is not judged here: the bookings that passed
@@ -25,7 +25,6 @@ which book many weekly series the same way.
 
 from __future__ import annotations
 
-import json
 import uuid
 from bisect import bisect_left, bisect_right
 from collections.abc import Collection, Mapping, Sequence
@@ -35,31 +34,15 @@ from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import (
-    CompoundSelect,
-    Dialect,
-    FromClause,
-    Integer,
-    ScalarSelect,
-    Select,
-    and_,
-    bindparam,
-    column,
     delete,
-    func,
-    literal_column,
-    null,
-    or_,
     select,
-    union_all,
 )
-from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Mapped
-from sqlmodel import SQLModel, col
+from sqlmodel import col
 
 from compax_server.models import Booking, User
-from compax_server.services.booking_views import booking_view, is_confirmed
+from compax_server.services.booking_views import booking_view
 from compax_server.services.bookings import (
     booking_row,
     create_booking,
@@ -67,10 +50,9 @@ from compax_server.services.bookings import (
     is_overlap_violation,
 )
 from compax_server.services.common import id_of, utcnow
-from compax_server.services.core_sql import connection_of, ids, one_of_ids
 from compax_server.services.policy import BookingPolicy
-from compax_server.sqltypes import UTCDateTime
 from compax_server.store import store_for
+from compax_server.store.around import Slot, around, rooms_with_codes
 from sync import judge
 from sync.errors import CompaxError
 from sync.judge import Campus, Closure, RoomFacts
@@ -135,10 +117,6 @@ async def book_each(
     return outcomes
 
 
-#: A wanted slot: a room and the half-open interval ``[start, end)`` asked for in it.
-Slot = tuple[int, datetime, datetime]
-
-
 @dataclass
 class Busy:
     """Confirmed bookings of one room as sorted, non-overlapping intervals: for each wanted
@@ -197,24 +175,8 @@ class Surroundings:
         surroundings = cls(campus, rooms)
         if not slots:
             return surroundings
-        first = min(start for _, start, _ in slots)
-        last = max(end for _, _, end in slots)
-        room_ids = {room_id for room_id, _, _ in slots}
-        connection = await connection_of(session)
-        dialect = connection.dialect
-        found = await connection.execute(
-            _AROUND[dialect.name],
-            {
-                "closed_rooms": ids(dialect, room_ids),
-                "closed_buildings": ids(
-                    dialect, (rooms[room_id].building_id for room_id in room_ids)
-                ),
-                "first": first,
-                "last": last,
-                **_wanted(dialect, slots),
-            },
-        )
-        rows = found.all()
+        buildings = {room_id: rooms[room_id].building_id for room_id, _, _ in slots}
+        rows = await around(session, buildings, slots)
         surroundings.closures = [Closure.of(row) for row in rows if row.id is not None]
         in_the_way = {(row.room_id, row.start, row.end) for row in rows if row.id is None}
         for room_id, start, end in in_the_way:  # a set: two slots may meet one booking
@@ -281,15 +243,10 @@ class _Batch:
         campus = policy.campus_now()
         rooms: dict[int, RoomFacts] = {}
         if wanted:
-            connection = await connection_of(session)
-            dialect = connection.dialect
             store = store_for(session)
             if len(wanted) > 1 or store.has_taken(session):
                 await store.take_rooms(session, {data.room_id for data in wanted})
-            room_ids = ids(dialect, (data.room_id for data in wanted))
-            found = await connection.execute(_ROOMS_WITH_CODES[dialect.name], {"ids": room_ids})
-            rows = found.all()
-            for row in rows:
+            for row in await rooms_with_codes(session, {data.room_id for data in wanted}):
                 rooms[row.id] = campus.room(row, f"{row.building_code}/{row.code}")
         wanted_ids = [data.id for data in wanted if data.id is not None]
         if taken is None and wanted_ids:
@@ -371,122 +328,3 @@ class _Batch:
             return
         self.outcomes[index] = Created(view.id, view.version, view if self.views else None)
         self.hold(index, view.room_id, view.start, view.end, view.id)
-
-
-_ROOMS, _BUILDINGS, _BLACKOUTS = (
-    SQLModel.metadata.tables[name] for name in ("rooms", "buildings", "blackouts")
-)
-#: The rooms of the parameter ``ids``, each with its building's code last.
-_ROOMS_WITH_CODES = {
-    name: select(*_ROOMS.c, _BUILDINGS.c.code.label("building_code"))
-    .join(_BUILDINGS, _BUILDINGS.c.id == _ROOMS.c.building_id)
-    .where(clause)
-    for name, clause in one_of_ids(_ROOMS.c.id, "ids").items()
-}
-#: The blackouts of the rooms ``closed_rooms`` or buildings ``closed_buildings`` during
-#: ``[first, last)`` (not ``room_ids``: ``_WANTED`` has that name).
-_BLACKOUTS_AROUND = {
-    name: select(_BLACKOUTS).where(
-        or_(in_rooms, one_of_ids(_BLACKOUTS.c.building_id, "closed_buildings")[name]),
-        _BLACKOUTS.c.start < bindparam("last", type_=UTCDateTime()),
-        _BLACKOUTS.c.end > bindparam("first", type_=UTCDateTime()),
-    )
-    for name, in_rooms in one_of_ids(_BLACKOUTS.c.room_id, "closed_rooms").items()
-}
-_INSTANTS = ARRAY(UTCDateTime())
-#: The wanted slots as rows ``(room_id, start, end)``, from one parameter: arrays on Postgres,
-#: a JSON list of the instants as SQLite stores them (so they compare as stored) on SQLite.
-_WANTED: dict[str, FromClause] = {
-    "postgresql": func.unnest(
-        bindparam("room_ids", type_=ARRAY(Integer)),
-        bindparam("starts", type_=_INSTANTS),
-        bindparam("ends", type_=_INSTANTS),
-    )
-    .table_valued(column("room_id"), column("start"), column("end"))
-    .render_derived(name="wanted"),
-    "sqlite": select(
-        *(
-            func.json_extract(literal_column("value"), f"$[{at}]").label(name)
-            for at, name in enumerate(("room_id", "start", "end"))
-        )
-    )
-    .select_from(func.json_each(bindparam("wanted")))
-    .subquery("wanted"),
-}
-
-
-def _in_the_way(wanted: FromClause) -> Select[int, datetime, datetime]:
-    """For each wanted slot, the room's first confirmed booking that ends after the slot starts,
-    if it starts before the slot ends: the only one that can overlap the slot, because confirmed
-    bookings of a room never overlap one another. One probe of the room's index each."""
-
-    def first_after(value: Mapped[datetime]) -> ScalarSelect[datetime]:
-        return (
-            select(value)
-            .where(
-                col(Booking.room_id) == wanted.c.room_id,
-                is_confirmed(),
-                col(Booking.end) > wanted.c.start,
-            )
-            .order_by(col(Booking.end))
-            .limit(1)
-            .scalar_subquery()
-        )
-
-    probes = select(
-        wanted.c.room_id.label("room_id"),
-        wanted.c.end.label("wanted_end"),
-        first_after(col(Booking.start)).label("start"),
-        first_after(col(Booking.end)).label("end"),
-    ).subquery("probes")
-    return select(probes.c.room_id, probes.c.start, probes.c.end).where(
-        probes.c.start < probes.c.wanted_end
-    )
-
-
-def _around(name: str) -> CompoundSelect[Any]:
-    """What stands around the wanted slots, in one statement: the blackouts of
-    ``_BLACKOUTS_AROUND``, then, as rows without an id, the booking in the way of each slot."""
-    in_the_way = _in_the_way(_WANTED[name]).subquery("in_the_way")
-    given = {"room_id": in_the_way.c.room_id, "start": in_the_way.c.start, "end": in_the_way.c.end}
-    return union_all(
-        _BLACKOUTS_AROUND[name],
-        select(*(given.get(column.name, null()).label(column.name) for column in _BLACKOUTS.c)),
-    )
-
-
-#: Built once per dialect: building a statement is not free.
-_AROUND = {name: _around(name) for name in _WANTED}
-#: Every confirmed booking that overlaps a wanted slot.
-_OVERLAPPING = {
-    name: select(Booking).join(
-        wanted,
-        and_(
-            col(Booking.room_id) == wanted.c.room_id,
-            is_confirmed(),
-            col(Booking.end) > wanted.c.start,
-            col(Booking.start) < wanted.c.end,
-        ),
-    )
-    for name, wanted in _WANTED.items()
-}
-
-
-async def bookings_over(session: AsyncSession, slots: Sequence[Slot]) -> list[Booking]:
-    """The confirmed bookings that overlap any of ``slots`` (at least one), in start order, in
-    one statement: the bookings a report of clashes names."""
-    dialect = session.get_bind().dialect
-    found = await session.execute(_OVERLAPPING[dialect.name], _wanted(dialect, slots))
-    return sorted(found.scalars().unique(), key=lambda booking: (booking.start, booking.id))
-
-
-def _wanted(dialect: Dialect, slots: Sequence[Slot]) -> dict[str, Any]:
-    """The parameters of ``_WANTED`` for these slots (at least one)."""
-    if dialect.name == "postgresql":
-        room_ids, starts, ends = zip(*slots, strict=True)
-        return {"room_ids": list(room_ids), "starts": list(starts), "ends": list(ends)}
-    stored = UTCDateTime().dialect_impl(dialect).bind_processor(dialect)
-    assert stored is not None
-    return {
-        "wanted": json.dumps([[room, stored(start), stored(end)] for room, start, end in slots])
-    }

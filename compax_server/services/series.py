@@ -21,7 +21,7 @@ from sqlmodel import SQLModel, col
 from compax_server.changelog import note_written
 from compax_server.db import Database
 from compax_server.models import Building, Room, Series, Term, User
-from compax_server.services.booking_batch import Surroundings, bookings_over
+from compax_server.services.booking_batch import Surroundings
 from compax_server.services.booking_views import views_of
 from compax_server.services.bookings import (
     CONFIRMED,
@@ -37,6 +37,7 @@ from compax_server.services.campus import rooms_by_key
 from compax_server.services.common import fields_of, get_or_404, id_of, utcnow
 from compax_server.services.policy import BookingPolicy
 from compax_server.store import store_for
+from compax_server.store.around import bookings_over
 from sync import judge
 from sync.errors import (
     FieldError,
