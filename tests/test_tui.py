@@ -113,6 +113,12 @@ async def test_find_a_free_room_book_it_offline_and_see_it_confirmed(
 
         await book_from_finder(pilot, monday, "10:00", "1h", "50", "Tutorial")
         assert "Nothing clashes" in str(app.screen.query_one("#check", Static).render())
+        app.screen.query_one("#attendees", Input).value = "61"
+        await settle(pilot)
+        assert "PB/102 seats 60" in str(app.screen.query_one("#check", Static).render())
+        app.screen.query_one("#attendees", Input).value = "50"
+        await settle(pilot)
+        assert "Nothing clashes" in str(app.screen.query_one("#check", Static).render())
         await pilot.press("ctrl+s")
         await settle(pilot)
         assert isinstance(app.screen, GridScreen)

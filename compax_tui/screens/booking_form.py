@@ -148,7 +148,8 @@ class BookingForm(CompaxModal[list[dict[str, Any]] | None]):
             elif not self.query_one("#repeat", Checkbox).value:
                 # The time can be checked while another field is still being typed.
                 start, end = self._window()
-                self.compax.engine.check_booking(self.room["id"], start, end)
+                attendees = 0 if errors else data.attendees
+                self.compax.engine.check_booking(self.room["id"], start, end, attendees=attendees)
             else:
                 check.update("")
                 return False
