@@ -31,7 +31,6 @@ from compax_server.services.booking_views import (
     views_of,
 )
 from compax_server.services.common import (
-    apply_changes,
     check_version,
     fields_of,
     get_or_404,
@@ -521,9 +520,7 @@ async def update_booking(
     new_start, new_end = changes.get("start"), changes.get("end")
     if (new_end or booking.end) <= (new_start or booking.start):
         raise ValidationFailed.single("end", "must be after start")
-    room_id = changes.get("room_id", booking.room_id)
-    await _still_taken(session, {room_id, *(target.room_id for target in targets)})
-    room, label = await room_with_label(session, room_id)
+    room, label = await room_with_label(session, changes.get("room_id", booking.room_id))
     times = judge.moved_times(
         (booking.start, booking.end),
         [(target.start, target.end) for target in targets],
@@ -537,11 +534,12 @@ async def update_booking(
         await _check_moves(
             session, actor, campus.room(room, label), plans, data, campus, changes.get("attendees")
         )
+    moves = [
+        (target, {**changes, "room_id": room.id, "start": start, "end": end})
+        for target, start, end in plans
+    ]
     try:
-        async with session.begin_nested():
-            for target, target_start, target_end in plans:
-                moved = {"room_id": room.id, "start": target_start, "end": target_end}
-                apply_changes(target, {**changes, **moved})
+        await store_for(session).change_bookings(session, moves)
     except IntegrityError as exc:
         if not is_overlap_violation(exc):
             raise
@@ -610,10 +608,8 @@ async def cancel_booking(
     if booking.status != CONFIRMED:
         raise BookingCancelled("The booking is cancelled already")
     targets = await _targets(session, booking, scope)
-    await _still_taken(session, {target.room_id for target in targets})
-    for target in targets:
-        apply_changes(target, {"status": BookingStatus.CANCELLED.value})
-    await session.flush()
+    cancelled = {"status": BookingStatus.CANCELLED.value}
+    await store_for(session).change_bookings(session, [(target, cancelled) for target in targets])
     return await views_of(session, [t.id for t in targets], actor)
 
 
@@ -621,14 +617,7 @@ async def _take_rooms_of(
     session: AsyncSession, booking_id: uuid.UUID, scope: Scope, also: Set[int] = frozenset()
 ) -> None:
     """Take the rooms that changing or cancelling the booking with ``scope`` touches, unless
-    this transaction took its rooms already (``_still_taken`` then checks them)."""
+    this transaction took its rooms already (the store checks them as it writes)."""
     store = store_for(session)
     if not store.has_taken(session):
         await store.take_rooms(session, also | await rooms_touched(session, [(booking_id, scope)]))
-
-
-async def _still_taken(session: AsyncSession, room_ids: set[int]) -> None:
-    """Check that this transaction took ``room_ids`` (a booking may have moved to another room
-    between the read of its room and the taking): ``RoomsNotTaken`` otherwise, and
-    ``store.writing`` runs the change again."""
-    await store_for(session).take_rooms(session, room_ids)

@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from compax_server.services.common import apply_changes
 from sync.errors import Unavailable
 
 if TYPE_CHECKING:
@@ -65,6 +66,22 @@ class BookingStore(ABC):
     def has_taken(session: AsyncSession) -> bool:
         """Whether this transaction has taken its rooms already."""
         return _TAKEN in session.info
+
+    async def change_bookings(
+        self, session: AsyncSession, changes: Sequence[tuple[Any, Mapping[str, Any]]]
+    ) -> None:
+        """Apply each change (new fields, a move, a cancellation) to its booking, in one
+        savepoint, once this transaction is known to hold every room they leave or enter
+        (``RoomsNotTaken`` otherwise). The database may refuse a move that overlaps
+        (``IntegrityError``; the savepoint is undone)."""
+        if not self.has_taken(session):
+            raise RuntimeError("a transaction that changes bookings takes their rooms first")
+        leaving = {booking.room_id for booking, _ in changes}
+        entering = {fields["room_id"] for _, fields in changes if "room_id" in fields}
+        await self.take_rooms(session, leaving | entering)
+        async with session.begin_nested():
+            for booking, fields in changes:
+                apply_changes(booking, dict(fields))
 
     @abstractmethod
     async def _lock(self, session: AsyncSession, room_ids: Sequence[int]) -> None:
