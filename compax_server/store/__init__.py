@@ -1,121 +1,23 @@
 """The booking store: how booking writes reach the database, one implementation per database.
 
-Every transaction that writes bookings follows one protocol: it takes every room it will
-touch (the rooms it books in, both rooms of a move, the rooms of what it cancels) once, in
-ascending id, before it changes anything; every later write checks that its room was taken
-(``RoomsNotTaken`` otherwise, and the transaction starts again taking it too). Two writers
-then never wait for each other in opposite orders, so they never deadlock. The one exception
-is a transaction that inserts a single new booking and nothing else: its insert holds no row
-while it waits, so it needs no turn.
-
-How a room is taken (an advisory lock on Postgres; nothing on SQLite, whose writers are
-serial) and how bookings and their change-log entries are inserted are each database's own
-business, behind ``BookingStore``.
+Every transaction that writes bookings takes every room it will touch once, in ascending id,
+before it changes anything, and every later write checks that its room was taken
+(``base.BookingStore``); ``writing`` starts a transaction again when a booking moved to a
+room it did not take. How a room is taken and how bookings are inserted and read around
+wanted slots is each database's own business (``postgres``, ``sqlite``, ``around``).
 """
 
 from __future__ import annotations
 
-import uuid
-from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
-
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from compax_server.services.common import apply_changes
-from sync.errors import Unavailable
+from compax_server.store.base import BookingStore, RoomsNotTaken, writing
+from compax_server.store.postgres import POSTGRES
+from compax_server.store.sqlite import SQLITE
 
-if TYPE_CHECKING:
-    from compax_server.db import Database
-
-T = TypeVar("T")
-#: Where a session keeps the rooms its transaction has taken.
-_TAKEN = "compax.rooms_taken"
-#: Where a session keeps rooms to take besides those its first take names (``writing``).
-_ALSO = "compax.rooms_also"
-#: How many times ``writing`` starts a transaction again to take rooms it found it needs.
-ATTEMPTS = 3
-
-
-class RoomsNotTaken(Exception):
-    """A write needs rooms its transaction did not take at its start: start again, taking
-    ``rooms`` too."""
-
-    def __init__(self, rooms: Iterable[int]) -> None:
-        self.rooms = frozenset(rooms)
-        super().__init__(f"rooms not taken: {sorted(self.rooms)}")
-
-
-class BookingStore(ABC):
-    """The writes of bookings on one database."""
-
-    async def take_rooms(self, session: AsyncSession, room_ids: Iterable[int]) -> None:
-        """Take ``room_ids`` for this transaction, ascending, if it has taken none yet; else
-        check that they were taken (``RoomsNotTaken`` names the rest)."""
-        wanted = frozenset(room_ids)
-        taken: frozenset[int] | None = session.info.get(_TAKEN)
-        if taken is None:
-            wanted |= session.info.get(_ALSO, frozenset())
-            session.info[_TAKEN] = wanted
-            if wanted:
-                await self._lock(session, sorted(wanted))
-        elif not wanted <= taken:
-            raise RoomsNotTaken(wanted - taken)
-
-    @staticmethod
-    def has_taken(session: AsyncSession) -> bool:
-        """Whether this transaction has taken its rooms already."""
-        return _TAKEN in session.info
-
-    async def change_bookings(
-        self, session: AsyncSession, changes: Sequence[tuple[Any, Mapping[str, Any]]]
-    ) -> None:
-        """Apply each change (new fields, a move, a cancellation) to its booking, in one
-        savepoint, once this transaction is known to hold every room they leave or enter
-        (``RoomsNotTaken`` otherwise). The database may refuse a move that overlaps
-        (``IntegrityError``; the savepoint is undone)."""
-        if not self.has_taken(session):
-            raise RuntimeError("a transaction that changes bookings takes their rooms first")
-        leaving = {booking.room_id for booking, _ in changes}
-        entering = {fields["room_id"] for _, fields in changes if "room_id" in fields}
-        await self.take_rooms(session, leaving | entering)
-        async with session.begin_nested():
-            for booking, fields in changes:
-                apply_changes(booking, dict(fields))
-
-    @abstractmethod
-    async def _lock(self, session: AsyncSession, room_ids: Sequence[int]) -> None:
-        """Wait for this transaction's turn in each room, in the order given."""
-
-    @abstractmethod
-    async def insert_bookings(
-        self, session: AsyncSession, rows: Sequence[dict[str, Any]]
-    ) -> set[uuid.UUID]:
-        """Insert bookings and their change-log entries; the ids inserted.
-
-        A row whose id is taken, or that overlaps a confirmed booking committed or being
-        written, is skipped or refused without undoing the rest of the transaction; the
-        caller says why.
-        """
+__all__ = ["BookingStore", "RoomsNotTaken", "store_for", "writing"]
 
 
 def store_for(session: AsyncSession) -> BookingStore:
     """The store of the database ``session`` talks to."""
-    from compax_server.store.postgres import POSTGRES
-    from compax_server.store.sqlite import SQLITE
-
     return POSTGRES if session.get_bind().dialect.name == "postgresql" else SQLITE
-
-
-async def writing(db: Database, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
-    """``work`` in a write transaction; when it finds it needs rooms it did not take, it runs
-    again in a new transaction that takes them too (at most ``ATTEMPTS`` times, then 503)."""
-    also: frozenset[int] = frozenset()
-    for _ in range(ATTEMPTS):
-        try:
-            async with db.write() as session:
-                session.info[_ALSO] = also
-                return await work(session)
-        except RoomsNotTaken as missing:
-            also |= missing.rooms
-    raise Unavailable("The bookings kept moving while this change was made; try again")

@@ -17,7 +17,7 @@ from sqlmodel import SQLModel
 from compax_server.changelog import logging_inserts
 from compax_server.services.common import utcnow
 from compax_server.services.core_sql import arrays, connection_of, unnested
-from compax_server.store import BookingStore
+from compax_server.store.base import BookingStore
 
 _BOOKINGS = SQLModel.metadata.tables["bookings"]
 _COLUMNS = list(_BOOKINGS.c.keys())

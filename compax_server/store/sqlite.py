@@ -14,7 +14,7 @@ from sqlmodel import SQLModel
 
 from compax_server.changelog import note_written
 from compax_server.services.core_sql import connection_of
-from compax_server.store import BookingStore
+from compax_server.store.base import BookingStore
 
 _BOOKINGS = SQLModel.metadata.tables["bookings"]
 _INSERT = sqlite_insert(_BOOKINGS).on_conflict_do_nothing().returning(_BOOKINGS.c.id)
