@@ -49,7 +49,7 @@ COMMANDS: dict[str, LazyCommand] = {
     "login": LazyCommand("compax_cli.session:login"),
     "logout": LazyCommand("compax_cli.session:logout"),
     "whoami": LazyCommand("compax_cli.session:whoami"),
-    "status": LazyCommand("compax_cli.session:status"),
+    "status": LazyCommand("compax_cli.status:status"),
     "sync": LazyCommand("compax_cli.session:sync"),
     "book": LazyCommand(
         "compax_cli.bookings:create",

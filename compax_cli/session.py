@@ -74,27 +74,6 @@ def whoami(ctx: typer.Context, as_json: JSON = False) -> None:
         )
 
 
-def status(ctx: typer.Context, as_json: JSON = False) -> None:
-    """Show the server, the user, the last sync, and changes pending or needing attention.
-
-    Example: compax status
-    """
-    with engine(ctx) as compax:
-        state = compax.status()
-        emit(
-            state,
-            [
-                ("profile", "profile"),
-                ("server", "server"),
-                ("user", "user"),
-                ("last sync", "last_sync"),
-                ("pending", "pending"),
-                ("needs attention", "needs_attention"),
-            ],
-            as_json,
-        )
-
-
 def sync(
     ctx: typer.Context,
     watch: Annotated[bool, typer.Option(help="Keep syncing every --every seconds.")] = False,

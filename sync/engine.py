@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sync import judge
+from sync import judge, local
 from sync.errors import (
     BookingCancelled,
     CompaxError,
@@ -737,22 +737,7 @@ class Engine:
 
     def status(self) -> dict[str, Any]:
         """Server, user, last sync, changes waiting and changes that need attention."""
-        user = self.user or {}
-        with self.replica.read() as db:
-            counts = dict(
-                db.execute("SELECT status, count(*) FROM outbox GROUP BY status").fetchall()
-            )
-        return {
-            "profile": self.profile.name,
-            "server": self.profile.server or None,
-            "user": user.get("username"),
-            "role": user.get("role"),
-            "signed_in": self.token is not None,
-            "last_sync": self.replica.state("last_sync"),
-            "pending": counts.get("pending", 0) + counts.get("applied", 0),
-            "needs_attention": counts.get("rejected", 0),
-            "cursor": int(self.replica.state("cursor") or 0),
-        }
+        return local.status(self.profile)
 
 
 def _maybe(value: str | None) -> datetime | None:

@@ -65,3 +65,10 @@ def test_cli_modules_load_no_server_stack_nor_textual(module: str) -> None:
     """A CLI command's module leaves the server stack, and Textual, to the commands that
     need them."""
     assert loaded_by([module], (*SERVER_STACK, "textual")) == []
+
+
+def test_status_reads_the_local_state_without_the_engine() -> None:
+    """``compax status`` only reports what the profile's files say, so it loads neither the
+    engine, the schemas, nor sqlite-utils (its start time is part of its contract)."""
+    watched = ("sync.engine", "sync.schemas", "sync.reads", "sqlite_utils", *SERVER_STACK)
+    assert loaded_by(["compax_cli.main", "compax_cli.status"], watched) == []
