@@ -76,6 +76,18 @@ CASES: dict[str, tuple[BadMutation, str]] = {
         lambda c, b, m: series(c, m, room_id=TOO_BIG_ID),
         "args.room_id",
     ),
+    "update without an id": (
+        lambda c, b, m: {"op": "update_booking", "args": {"base_version": 1, "title": "X"}},
+        "args.id",
+    ),
+    "cancel without an id": (
+        lambda c, b, m: {"op": "cancel_booking", "args": {"base_version": 1}},
+        "args.id",
+    ),
+    "cancel with an id that is no uuid": (
+        lambda c, b, m: {"op": "cancel_booking", "args": {"id": 7, "base_version": 1}},
+        "args.id",
+    ),
 }
 
 

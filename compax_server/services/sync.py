@@ -221,7 +221,7 @@ async def _in_one_transaction(
     async def work(session: AsyncSession) -> _Chunk:
         client = await session.get(SyncClient, client_id, with_for_update=True)
         assert client is not None
-        new = [m for m in mutations if m.mid > client.last_mutation_id]
+        new = [] if failed else [m for m in mutations if m.mid > client.last_mutation_id]
         await store_for(session).take_rooms(session, await _rooms_touched(session, new))
         chunk = _Chunk(session, user, policy, client, batch=batch, failed=failed)
         await chunk.apply(mutations)
@@ -242,7 +242,7 @@ async def _rooms_touched(session: AsyncSession, mutations: Sequence[Mutation]) -
             rooms.add(room_id)
         if mutation.op in (Op.UPDATE_BOOKING, Op.CANCEL_BOOKING):
             with contextlib.suppress(ValueError, TypeError, AttributeError):
-                changed.append((uuid.UUID(str(args["id"])), Scope(args.get("scope", "this"))))
+                changed.append((uuid.UUID(str(args.get("id"))), Scope(args.get("scope", "this"))))
     return rooms | await bookings.rooms_touched(session, changed)
 
 
