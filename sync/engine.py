@@ -490,7 +490,6 @@ class Engine:
         new_end = end or instant_of(booking["end"])
         if new_end <= new_start:
             raise ValidationFailed.single("end", "must be after start")
-        new_room = room_id or booking["room_id"]
         times = judge.moved_times(
             (instant_of(booking["start"]), instant_of(booking["end"])),
             [(instant_of(t["start"]), instant_of(t["end"])) for t in targets],
@@ -498,31 +497,29 @@ class Engine:
             end,
             self.reads.zone(),
         )
+        destinations = [room_id or int(target["room_id"]) for target in targets]
+        rooms = {dest: self.reads.room_or_error(dest) for dest in set(destinations)}
         moving = [str(t["id"]) for t in targets]
-        room = self.reads.room_or_error(new_room)
         if start or end or room_id:
-            wanted = [(s, e, t["attendees"]) for (s, e), t in zip(times, targets, strict=True)]
-            if len(wanted) == 1:
-                room = self.reads.check_booking(
-                    new_room,
-                    wanted[0][0],
-                    wanted[0][1],
-                    self.clock(),
-                    role=user["role"],
-                    exclude=moving,
-                    attendees=wanted[0][2],
+            wanted: dict[int, list[tuple[datetime, datetime, int]]] = {}
+            for (s, e), target, dest in zip(times, targets, destinations, strict=True):
+                wanted.setdefault(dest, []).append((s, e, target["attendees"]))
+            if len(targets) == 1:
+                [(dest, [(s, e, attendees)])] = wanted.items()
+                self.reads.check_booking(
+                    dest, s, e, self.clock(), role=user["role"], exclude=moving, attendees=attendees
                 )
             else:
-                room = self.reads.check_several(
-                    new_room, wanted, self.clock(), role=user["role"], exclude=moving
-                )
+                self.reads.check_several(wanted, self.clock(), role=user["role"], exclude=moving)
         rows = []
-        for target, (target_start, target_end) in zip(targets, times, strict=True):
+        for target, dest, (target_start, target_end) in zip(
+            targets, destinations, times, strict=True
+        ):
             rows.append(
                 {
                     **target,
-                    "room_id": new_room,
-                    "room": f"{room['building']}/{room['code']}",
+                    "room_id": dest,
+                    "room": f"{rooms[dest]['building']}/{rooms[dest]['code']}",
                     "start": instant(target_start),
                     "end": instant(target_end),
                     "title": title or target["title"],

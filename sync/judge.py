@@ -426,33 +426,41 @@ def judge_series(
     return reports, overridden
 
 
+@dataclass(frozen=True)
+class Destination:
+    """A room occurrences move into, each ``(start, end, attendees)``, with what surrounds
+    them there."""
+
+    room: RoomFacts
+    wanted: Sequence[tuple[datetime, datetime, int]]
+    held: Sequence[Held]
+    closures: Sequence[Closure]
+
+
 def settle_several(
-    room: RoomFacts,
-    wanted: Sequence[tuple[datetime, datetime, int]],
-    campus: Campus,
-    *,
-    held: Sequence[Held],
-    closures: Sequence[Closure],
-    role: str,
-    override: bool,
+    destinations: Sequence[Destination], campus: Campus, *, role: str, override: bool
 ) -> list[str]:
-    """Several occurrences moved together, each ``(start, end, attendees)``: all or nothing.
+    """Several occurrences moved together, each into its own destination: all or nothing.
     Raise ``series-conflict`` listing each clashing date, rules overridden where ``role`` may
     and ``override`` asks; returns the types overridden."""
     overridden: list[str] = []
     reports = []
-    for start, end, attendees in wanted:
-        broken = problems(room, start, end, campus, attendees=attendees, closures=closures)
-        if broken and override:
-            overridden += settle(broken, role, override)
-            broken = []
-        conflicting = in_the_way(start, end, held)
-        if broken or conflicting:
-            reports.append(clash(start, campus.zone, broken, conflicting))
+    for destination in destinations:
+        room = destination.room
+        for start, end, attendees in destination.wanted:
+            closures = destination.closures
+            broken = problems(room, start, end, campus, attendees=attendees, closures=closures)
+            if broken and override:
+                overridden += settle(broken, role, override)
+                broken = []
+            conflicting = in_the_way(start, end, destination.held)
+            if broken or conflicting:
+                reports.append((start, clash(start, campus.zone, broken, conflicting)))
     if reports:
+        count = sum(len(destination.wanted) for destination in destinations)
         raise SeriesConflict(
-            f"{len(reports)} of {len(wanted)} occurrences clash; nothing was changed",
-            dates=reports,
+            f"{len(reports)} of {count} occurrences clash; nothing was changed",
+            dates=[report for _, report in sorted(reports, key=lambda pair: pair[0])],
         )
     return overridden
 

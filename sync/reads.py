@@ -10,7 +10,7 @@ import json
 import re
 from bisect import bisect_left, bisect_right
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal, TypeVar, cast
@@ -514,34 +514,42 @@ class Reads:
         in_the_way = self.bookings_in([room_id], start, end, exclude)
         if in_the_way:
             raise self.overlap(
-                facts, start, end, campus, in_the_way, attendees=attendees, features=features
+                facts,
+                start,
+                end,
+                campus,
+                in_the_way,
+                attendees=attendees,
+                features=features,
+                exclude=exclude,
             )
         return room
 
     def check_several(
         self,
-        room_id: int,
-        wanted: Sequence[tuple[datetime, datetime, int]],
+        wanted: Mapping[int, Sequence[tuple[datetime, datetime, int]]],
         now: datetime,
         *,
         role: str,
         exclude: Sequence[str] = (),
         override: bool = False,
-    ) -> dict[str, Any]:
-        """The room, if the judge accepts moving several occurrences into it together, each
-        ``(start, end, attendees)``; else its ``series-conflict``."""
-        room, campus = self.room_or_error(room_id), self.judged(now)
-        first, last = min(w[0] for w in wanted), max(w[1] for w in wanted)
-        judge.settle_several(
-            campus.room_from_record(room),
-            wanted,
-            campus,
-            held=self._held([room_id], first, last, exclude),
-            closures=[Closure.of(b) for b in self.blackouts_over([room], first, last)],
-            role=role,
-            override=override,
-        )
-        return room
+    ) -> None:
+        """Whether the judge accepts moving several occurrences together, each
+        ``(start, end, attendees)`` into the room it is listed under; else its
+        ``series-conflict``."""
+        campus, destinations = self.judged(now), []
+        for room_id, slots in sorted(wanted.items()):
+            room = self.room_or_error(room_id)
+            first, last = min(s[0] for s in slots), max(s[1] for s in slots)
+            destinations.append(
+                judge.Destination(
+                    campus.room_from_record(room),
+                    slots,
+                    self._held([room_id], first, last, exclude),
+                    [Closure.of(b) for b in self.blackouts_over([room], first, last)],
+                )
+            )
+        judge.settle_several(destinations, campus, role=role, override=override)
 
     def series_clashes(
         self,
@@ -593,6 +601,7 @@ class Reads:
         *,
         attendees: int = 0,
         features: Sequence[str] = (),
+        exclude: Sequence[str] = (),
     ) -> RoomOverlap:
         """The judge's ``room-overlap`` problem, with the alternatives it accepts here."""
         busy: list[Interval] = []
@@ -601,7 +610,7 @@ class Reads:
             start.astimezone(campus.zone).date(), room.rules.opening_hours, campus.zone
         )
         if window is not None:
-            busy = [(h.start, h.end) for h in self._held([room.id], *window)]
+            busy = [(h.start, h.end) for h in self._held([room.id], *window, exclude)]
             around = {"id": room.id, "building_id": room.building_id}
             closures = [Closure.of(b) for b in self.blackouts_over([around], *window)]
         accepted = self._accepted_rooms(

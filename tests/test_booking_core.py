@@ -64,9 +64,10 @@ async def test_more_attendees_than_seats_is_refused_unless_overridden(
 async def test_retitling_a_series_moves_no_occurrence(
     client: TestClient, admin: Person, make_person: MakePerson
 ) -> None:
-    """An occurrence moved on its own stays where it is when the series is renamed, and is not
-    pulled back into a closure that now covers its old time."""
-    await make_campus(client, admin)
+    """Occurrences moved on their own, one to another time and one to another room, stay where
+    they are when the series is renamed, and are not pulled back into a closure that now
+    covers their old time and room."""
+    other = (await make_campus(client, admin)).room_101
     campus = await make_campus_rooms(client, admin)
     rep = await make_person(Role.CLASS_REP)
     monday = next_weekday(0)
@@ -76,27 +77,25 @@ async def test_retitling_a_series_moves_no_occurrence(
         headers=rep.headers,
     )
     assert created.status == 201, await created.text()
-    first, second, *_ = (await created.json())["created"]
-    moved = await client.patch(
-        f"/api/v1/bookings/{second['id']}?scope=this",
-        json={
-            "start": at(monday + timedelta(days=2), 14),
-            "end": at(monday + timedelta(days=2), 15),
-        },
-        headers={**rep.headers, "If-Match": '"1"'},
-    )
-    assert moved.status == 200, await moved.text()
-    closed = await client.post(
-        "/api/v1/blackouts",
-        json={
-            "room_id": campus,
-            "start": at(monday + timedelta(days=2), 9),
-            "end": at(monday + timedelta(days=2), 12),
-            "reason": "Flooring",
-        },
-        headers=admin.headers,
-    )
-    assert closed.status == 201, await closed.text()
+    first, second, third, *_ = (await created.json())["created"]
+    wednesday, next_monday = monday + timedelta(days=2), monday + timedelta(days=7)
+    for booking, change in (
+        (second, {"start": at(wednesday, 14), "end": at(wednesday, 15)}),
+        (third, {"room_id": other}),
+    ):
+        moved = await client.patch(
+            f"/api/v1/bookings/{booking['id']}?scope=this",
+            json=change,
+            headers={**rep.headers, "If-Match": '"1"'},
+        )
+        assert moved.status == 200, await moved.text()
+    for day in (wednesday, next_monday):
+        closed = await client.post(
+            "/api/v1/blackouts",
+            json={"room_id": campus, "start": at(day, 9), "end": at(day, 12), "reason": "Floor"},
+            headers=admin.headers,
+        )
+        assert closed.status == 201, await closed.text()
 
     renamed = await client.patch(
         f"/api/v1/bookings/{first['id']}?scope=all",
@@ -104,10 +103,16 @@ async def test_retitling_a_series_moves_no_occurrence(
         headers={**rep.headers, "If-Match": '"1"'},
     )
     assert renamed.status == 200, await renamed.text()
-    again = await client.get(f"/api/v1/bookings/{second['id']}", headers=rep.headers)
-    body = await again.json()
-    assert body["title"] == "MATH 102"
-    assert body["start"].startswith(f"{monday + timedelta(days=2)}T14:00")
+    kept_time = await (
+        await client.get(f"/api/v1/bookings/{second['id']}", headers=rep.headers)
+    ).json()
+    assert kept_time["title"] == "MATH 102"
+    assert (kept_time["room_id"], kept_time["start"][:16]) == (campus, f"{wednesday}T14:00")
+    kept_room = await (
+        await client.get(f"/api/v1/bookings/{third['id']}", headers=rep.headers)
+    ).json()
+    assert kept_room["title"] == "MATH 102"
+    assert (kept_room["room_id"], kept_room["start"][:16]) == (other, f"{next_monday}T10:00")
 
 
 async def make_campus_rooms(client: TestClient, admin: Person) -> int:

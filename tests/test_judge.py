@@ -83,7 +83,10 @@ def test_several_moves_are_refused_together_listing_each_clashing_date() -> None
     ]
     with pytest.raises(SeriesConflict) as refused:
         judge.settle_several(
-            room(), wanted, CAMPUS, held=held, closures=[], role="staff", override=False
+            [judge.Destination(room(), wanted, held, [])],
+            CAMPUS,
+            role="staff",
+            override=False,
         )
     dates = refused.value.extra["dates"]
     assert [d["date"] for d in dates] == [

@@ -8,10 +8,12 @@ from collections.abc import Callable
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
+import pytest
 from aiohttp.test_utils import TestClient
 
 from sync.engine import Engine
 from sync.errors import CompaxError
+from sync.schemas import Scope
 from tests.booking_helpers import at, book, make_campus, next_weekday
 from tests.conftest import MakePerson, Person
 from tests.test_sync_client import signed_in
@@ -100,3 +102,69 @@ def _comparable(type_: str, detail: str, extra: dict[str, Any]) -> dict[str, Any
 
 def _instant(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+async def test_the_client_and_the_server_refuse_a_move_alike(
+    client: TestClient, admin: Person, make_person: MakePerson, engines: Callable[[str], Engine]
+) -> None:
+    """A move into a booking's way, of one booking and of a series' occurrences, is refused
+    with the same problem on both sides; the booking being moved does not count as busy."""
+    campus = await make_campus(client, admin)
+    staff = await make_person("staff")
+    monday = next_weekday(0)
+    moving = await book(client, staff, campus.room_101, at(monday, 10), at(monday, 11))
+    await book(client, admin, campus.room_101, at(monday, 11, 30), at(monday, 12, 30))
+    series = await client.post(
+        "/api/v1/series",
+        json={
+            "room_id": campus.room_102,
+            "title": "Weekly",
+            "weekdays": ["tue"],
+            "first_day": str(monday),
+            "last_day": str(monday + timedelta(days=14)),
+            "start_time": "09:00",
+            "end_time": "10:00",
+        },
+        headers=staff.headers,
+    )
+    assert series.status == 201, await series.text()
+    first = (await series.json())["created"][0]
+    tuesday = monday + timedelta(days=8)
+    await book(client, admin, campus.room_201, at(tuesday, 14), at(tuesday, 15))
+    engine = await signed_in(client, engines, staff)
+    booking_id = (await moving.json())["id"]
+
+    cases = [
+        (booking_id, Scope.THIS, {"start": at(monday, 11), "end": at(monday, 12)}),
+        (
+            first["id"],
+            Scope.ALL,
+            {
+                "room_id": campus.room_201,
+                "start": at(monday + timedelta(days=1), 14),
+                "end": at(monday + timedelta(days=1), 15),
+            },
+        ),
+    ]
+    for target, scope, change in cases:
+        with pytest.raises(CompaxError) as local:
+            engine.move(
+                target,
+                start=_instant(change["start"]),
+                end=_instant(change["end"]),
+                room_id=change.get("room_id"),
+                scope=scope,
+            )
+        answer = await client.patch(
+            f"/api/v1/bookings/{target}?scope={scope.value}",
+            json=change,
+            headers={**staff.headers, "If-Match": '"1"'},
+        )
+        assert answer.status == 409, await answer.text()
+        body = await answer.json()
+        extra = {k: v for k, v in body.items() if k not in ("type", "detail")}
+        error = local.value
+        assert _comparable(error.type, error.detail, error.extra) == _comparable(
+            body["type"], body["detail"], extra
+        )
+        assert error.extra.get("dates") == body.get("dates")

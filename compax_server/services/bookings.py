@@ -520,7 +520,6 @@ async def update_booking(
     new_start, new_end = changes.get("start"), changes.get("end")
     if (new_end or booking.end) <= (new_start or booking.start):
         raise ValidationFailed.single("end", "must be after start")
-    room, label = await room_with_label(session, changes.get("room_id", booking.room_id))
     times = judge.moved_times(
         (booking.start, booking.end),
         [(target.start, target.end) for target in targets],
@@ -528,15 +527,17 @@ async def update_booking(
         new_end,
         policy.zone,
     )
-    plans = [(target, *moved) for target, moved in zip(targets, times, strict=True)]
+    plans = [
+        (target, changes.get("room_id", target.room_id), *moved)
+        for target, moved in zip(targets, times, strict=True)
+    ]
     if {"room_id", "start", "end", "attendees"} & changes.keys():
-        campus = policy.campus_now()
         await _check_moves(
-            session, actor, campus.room(room, label), plans, data, campus, changes.get("attendees")
+            session, actor, plans, data, policy.campus_now(), changes.get("attendees")
         )
     moves = [
-        (target, {**changes, "room_id": room.id, "start": start, "end": end})
-        for target, start, end in plans
+        (target, {**changes, "room_id": room_id, "start": start, "end": end})
+        for target, room_id, start, end in plans
     ]
     try:
         await store_for(session).change_bookings(session, moves)
@@ -549,43 +550,51 @@ async def update_booking(
     return await read_booking(session, booking.id, actor)
 
 
+#: A moved occurrence: the booking, the room it goes to, its new start and end.
+Plan = tuple[Booking, int, datetime, datetime]
+
+
 async def _check_moves(
     session: AsyncSession,
     actor: User,
-    room: RoomFacts,
-    plans: list[tuple[Booking, datetime, datetime]],
+    plans: list[Plan],
     request: BookingUpdate,
     campus: Campus,
     attendees: int | None,
 ) -> None:
-    """Ask the judge about each moved occurrence: a single one is refused with its first
-    problem (a clash with alternatives); several are refused together, each clashing date
-    listed, unless only overridable rules are broken and an officer overrides them."""
-    moving = [target.id for target, _, _ in plans]
-    first, last = min(p[1] for p in plans), max(p[2] for p in plans)
-    closures = await closures_over(session, room, first, last)
-    held = [
-        Held(b.id, b.start, b.end)
-        for b in await conflicting_bookings(session, room.id, first, last, moving)
-    ]
+    """Ask the judge about each moved occurrence in the room it goes to (its own, unless the
+    change names one): a single one is refused with its first problem (a clash with
+    alternatives); several are refused together, each clashing date listed, unless only
+    overridable rules are broken and an officer overrides them."""
+    moving = [target.id for target, _, _, _ in plans]
+    destinations = []
+    for room_id in sorted({room_id for _, room_id, _, _ in plans}):
+        room = campus.room(*await room_with_label(session, room_id))
+        mine = [(t, s, e) for t, r, s, e in plans if r == room_id]
+        first, last = min(s for _, s, _ in mine), max(e for _, _, e in mine)
+        held = await conflicting_bookings(session, room_id, first, last, moving)
+        destinations.append(
+            judge.Destination(
+                room,
+                [(s, e, t.attendees if attendees is None else attendees) for t, s, e in mine],
+                [Held(b.id, b.start, b.end) for b in held],
+                await closures_over(session, room, first, last),
+            )
+        )
     if len(plans) == 1:
-        target, start, end = plans[0]
-        wanted = target.attendees if attendees is None else attendees
-        broken = judge.problems(room, start, end, campus, attendees=wanted, closures=closures)
+        [destination] = destinations
+        room, [(start, end, wanted)] = destination.room, destination.wanted
+        broken = judge.problems(
+            room, start, end, campus, attendees=wanted, closures=destination.closures
+        )
         overridden = judge.settle(broken, actor.role, request.override)
-        if judge.in_the_way(start, end, held):
+        if judge.in_the_way(start, end, destination.held):
             raise await overlap_error(
                 session, room, start, end, actor, campus, attendees=wanted, exclude=moving
             )
     else:
         overridden = judge.settle_several(
-            room,
-            [(s, e, t.attendees if attendees is None else attendees) for t, s, e in plans],
-            campus,
-            held=held,
-            closures=closures,
-            role=actor.role,
-            override=request.override,
+            destinations, campus, role=actor.role, override=request.override
         )
     if overridden:
         log_override(

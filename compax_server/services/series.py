@@ -111,9 +111,9 @@ async def create_series(
 ) -> SeriesResult:
     """Create a series and its occurrences: all of them, or with ``on_conflict=skip`` all that
     fit (listing the dates skipped and why)."""
+    await store_for(session).take_rooms(session, {data.room_id})
     try:
         async with session.begin_nested():
-            await store_for(session).take_rooms(session, {data.room_id})
             room, label = await room_with_label(session, data.room_id)
             owner = await owner_for(session, actor, data.owner)
             occurrences = expand(data, policy.zone, await _holidays(session, data.term_id))
