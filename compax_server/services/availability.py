@@ -102,11 +102,11 @@ async def _accepted_rooms(
     *,
     attendees: int = 0,
     near: RoomFacts | None = None,
-) -> list[Any]:
-    """Up to ``limit`` rows of ``statement`` (free rooms, in ``judge.room_rank`` order) whose
-    rooms the judge accepts for the window, read in batches so that the database stops as soon
-    as enough are found."""
-    found: list[Any] = []
+) -> list[tuple[RoomFacts, Any]]:
+    """Up to ``limit`` rooms of ``statement`` (free rooms, in ``judge.room_rank`` order) that
+    the judge accepts for the window, each with its row, read in batches so that the database
+    stops as soon as enough are found."""
+    found: list[tuple[RoomFacts, Any]] = []
     offset = 0
     connection = await session.connection()  # columns only: Core, without the ORM's work
     while len(found) < limit:
@@ -116,7 +116,7 @@ async def _accepted_rooms(
         accepted = judge.best_rooms(
             facts, start, end, campus, attendees=attendees, near=near, limit=limit - len(found)
         )
-        found += [by_id[room.id] for room in accepted]
+        found += [(room, by_id[room.id]) for room in accepted]
         if len(rows) < _BATCH:
             break
         offset += _BATCH
@@ -147,7 +147,7 @@ async def free_rooms(
         col(Room.capacity), col(Room.id)
     )
     campus = policy.campus_now()
-    rows = await _accepted_rooms(
+    accepted = await _accepted_rooms(
         session,
         statement,
         query.start,
@@ -156,7 +156,7 @@ async def free_rooms(
         query.limit,
         attendees=query.capacity or 0,
     )
-    return [_room_summary(row) for row in rows]
+    return [_room_summary(row) for _, row in accepted]
 
 
 async def alternatives(
@@ -186,7 +186,7 @@ async def alternatives(
         attendees=attendees,
         near=room,
     )
-    rooms = [campus.room(row, f"{row.building_code}/{row.code}") for row in rows]
+    rooms = [facts for facts, _ in rows]
     window = opening_window(
         start.astimezone(campus.zone).date(), room.rules.opening_hours, campus.zone
     )
