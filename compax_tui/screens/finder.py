@@ -40,13 +40,18 @@ class Filters:
 
 
 class RoomsFound(Message):
-    """A search finished: the rooms, the window searched (if any) and a line to show."""
+    """A search finished: the rooms, the window searched (if any), a line to show, and the
+    number of the search (an older one's answer may arrive after a newer one's)."""
 
     def __init__(
-        self, rooms: list[dict[str, Any]], window: tuple[datetime, datetime] | None, note: str
+        self,
+        rooms: list[dict[str, Any]],
+        window: tuple[datetime, datetime] | None,
+        note: str,
+        search: int,
     ) -> None:
         super().__init__()
-        self.rooms, self.window, self.note = rooms, window, note
+        self.rooms, self.window, self.note, self.search = rooms, window, note, search
 
 
 class FinderScreen(CompaxScreen):
@@ -61,6 +66,7 @@ class FinderScreen(CompaxScreen):
         super().__init__()
         self.window: tuple[datetime, datetime] | None = None
         self._kinds_offered = False
+        self._searches = 0
 
     def compose(self) -> ComposeResult:
         yield StatusBar()
@@ -123,7 +129,9 @@ class FinderScreen(CompaxScreen):
             chosen = self.query_one(selector, Select).value
             return None if chosen is Select.NULL else str(chosen)
 
+        self._searches += 1
         self._search(
+            self._searches,
             Filters(
                 value("#building"),
                 value("#kind"),
@@ -131,11 +139,11 @@ class FinderScreen(CompaxScreen):
                 self.query_one("#features", Input).value,
                 self.query_one("#free-from", Input).value,
                 self.query_one("#free-for", Input).value,
-            )
+            ),
         )
 
     @work(thread=True, exclusive=True, group="finder", exit_on_error=False)
-    def _search(self, filters: Filters) -> None:
+    def _search(self, number: int, filters: Filters) -> None:
         """Read the matching rooms from the replica; never touches a widget."""
         from sync.schemas import RoomQuery
 
@@ -180,7 +188,7 @@ class FinderScreen(CompaxScreen):
         except CompaxError as error:
             rooms, window, note = [], None, error.detail
         if not get_current_worker().is_cancelled:
-            self.post_message(RoomsFound(rooms, window, note))
+            self.post_message(RoomsFound(rooms, window, note, number))
 
     def _window(self, filters: Filters) -> tuple[datetime, datetime] | None:
         """The "free from … for …" window, or ``None`` when neither is given."""
@@ -194,6 +202,8 @@ class FinderScreen(CompaxScreen):
 
     @on(RoomsFound)
     def _show(self, message: RoomsFound) -> None:
+        if message.search != self._searches:
+            return
         self.window = message.window
         note = self.query_one("#finder-note", Static)
         note.update(message.note)
