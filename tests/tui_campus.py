@@ -8,7 +8,7 @@ import json
 from datetime import UTC, datetime, time, timedelta
 
 from textual.pilot import Pilot
-from textual.widgets import Input
+from textual.widgets import DataTable, Input
 
 from sync.engine import Engine
 from sync.profiles import Profile
@@ -37,10 +37,17 @@ async def settle(pilot: Pilot[object]) -> None:
 
 
 async def steady(pilot: Pilot[object]) -> None:
-    """``settle``, then stop every text cursor blinking, for snapshots."""
+    """``settle``, then stop every text cursor blinking and wait until every table has measured
+    its new rows, for snapshots (a ``DataTable`` sizes its columns when it is next idle, which
+    a loaded machine can put after the snapshot)."""
     await settle(pilot)
     for field in pilot.app.screen.query(Input):
         field.cursor_blink = False
+    for _ in range(50):
+        await pilot.pause()
+        tables = pilot.app.screen.query(DataTable)
+        if not any(table._require_update_dimensions or table._updated_cells for table in tables):
+            break
     await pilot.pause()
 
 
