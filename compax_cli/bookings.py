@@ -11,12 +11,13 @@ from typing import Annotated, Any
 
 import typer
 
-from compax_cli.context import booking_id, engine, now, room_id
+from compax_cli.context import engine, now
+from compax_cli.lookup import booking_id, room_id
 from compax_cli.options import JSON
 from compax_cli.output import emit, err, local
 from sync.engine import Engine
 from sync.reads import instant_of
-from sync.schemas import Purpose, Scope
+from sync.vocabulary import Purpose, Scope
 from sync.when import parse_duration, parse_when
 
 app = typer.Typer(help="Your bookings: list, show, create, move, cancel.", no_args_is_help=True)
@@ -92,7 +93,7 @@ def show(
     Example: compax bookings show 5f0c…
     """
     with engine(ctx) as compax:
-        found = compax.reads.booking(booking_id(compax, booking))
+        found = compax.reads.booking(booking_id(compax.reads, booking))
         assert found is not None
         emit(
             _rows(compax, [found], as_json)[0],
@@ -125,7 +126,7 @@ def create(
     with engine(ctx) as compax:
         start = parse_when(at, compax.reads.zone(), now(), "at")
         made = compax.book(
-            room_id(compax, room),
+            room_id(compax.reads, room),
             start,
             start + parse_duration(for_, "for"),
             title,
@@ -152,7 +153,7 @@ def move(
     Example: compax bookings move 5f0c… --at "fri 14:00" --for 1h --scope following
     """
     with engine(ctx) as compax:
-        booking = booking_id(compax, booking)
+        booking = booking_id(compax.reads, booking)
         current = compax.reads.booking(booking)
         start = parse_when(at, compax.reads.zone(), now(), "at") if at else None
         end = None
@@ -164,7 +165,7 @@ def move(
             booking,
             start=start,
             end=end,
-            room_id=room_id(compax, room) if room else None,
+            room_id=room_id(compax.reads, room) if room else None,
             scope=scope,
         )
         emit(_rows(compax, _send(compax, send, moved), as_json), COLUMNS, as_json)
@@ -183,5 +184,5 @@ def cancel(
     Example: compax bookings cancel 5f0c… --scope all --sync
     """
     with engine(ctx) as compax:
-        cancelled = compax.cancel(booking_id(compax, booking), scope)
+        cancelled = compax.cancel(booking_id(compax.reads, booking), scope)
         emit(_rows(compax, _send(compax, send, cancelled), as_json), COLUMNS, as_json)

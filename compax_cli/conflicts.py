@@ -7,7 +7,8 @@ from typing import Annotated
 
 import typer
 
-from compax_cli.context import engine, now, room_id
+from compax_cli.context import engine, now
+from compax_cli.lookup import room_id
 from compax_cli.options import JSON
 from compax_cli.output import emit, err, local, out
 from sync.errors import ValidationFailed
@@ -104,7 +105,7 @@ def retry(
         rows = compax.retry(
             mid,
             alternative=alternative,
-            room_id=room_id(compax, room) if room else None,
+            room_id=room_id(compax.reads, room) if room else None,
             start=start,
             end=end,
         )

@@ -31,28 +31,6 @@ def engine(ctx: typer.Context) -> Iterator[Engine]:
             opened.close()
 
 
-def room_id(engine: Engine, ref: str) -> int:
-    """A room named by id or as ``BUILDING/CODE`` (``PB/101``)."""
-    if ref.isdigit():
-        return int(ref)
-    building, _, code = ref.partition("/")
-    room = engine.reads.room_by_code(building, code) if code else None
-    if room is None:
-        raise ValidationFailed.single("room", f"no room {ref!r} here; try `compax rooms list`")
-    return int(room["id"])
-
-
-def booking_id(engine: Engine, ref: str) -> str:
-    """A booking named by its id or by the first characters of it (at least 4)."""
-    prefix = ref.strip().lower()
-    matches = engine.reads.booking_ids(prefix) if len(prefix) >= 4 else []
-    if len(matches) == 1:
-        return matches[0]
-    if matches:
-        raise ValidationFailed.single("booking", f"several bookings start with {ref}; give more")
-    raise ValidationFailed.single("booking", f"no booking {ref!r} here; sync to see new ones")
-
-
 def now() -> datetime:
     return datetime.now(UTC)
 

@@ -15,8 +15,8 @@ from compax_cli.options import ACTIVE, DEPARTMENT, ROLE
 from compax_cli.output import err, online
 from sync.formats import Format
 from sync.kinds import KINDS
-from sync.schemas import BookingStatus, BuildingKind, Purpose, RoomKind
 from sync.transfer import ExportFilters, ExportJob, export_file
+from sync.vocabulary import BookingStatus, BuildingKind, Purpose, RoomKind
 
 app = typer.Typer(
     help="Export records as CSV, JSON, JSON Lines or (bookings) iCalendar, to stdout or a file.",

@@ -15,8 +15,8 @@ from compax_cli.context import engine
 from compax_cli.output import REFUSED, emit, err, online
 from sync.formats import Format, InputFormat
 from sync.kinds import KINDS
-from sync.schemas import BulkStatus
 from sync.transfer import ImportJob, ImportProgress, ImportReport, import_file
+from sync.vocabulary import BulkStatus
 
 app = typer.Typer(
     help="Import records from CSV, JSON or JSON Lines files; importing a file twice changes "

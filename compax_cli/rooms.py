@@ -1,5 +1,6 @@
-"""``compax rooms``: find rooms and free rooms from the local replica (works offline); add and
-change rooms on the server (campus managers)."""
+"""``compax rooms free``, ``add`` and ``update``: free rooms from the local replica (works
+offline), as the judge accepts them; rooms added and changed on the server (campus managers).
+Lookups (``list``, ``show``) are in ``compax_cli.room_lookups``."""
 
 from __future__ import annotations
 
@@ -7,85 +8,16 @@ from typing import Annotated, Any
 
 import typer
 
-from compax_cli.context import administer, engine, now, room_id, validated
+from compax_cli.context import administer, engine, now, validated
 from compax_cli.options import JSON
 from compax_cli.output import emit, err
+from compax_cli.room_lookups import COLUMNS, shown
 from sync.admin import Admin
-from sync.schemas import RoomCreate, RoomKind, RoomQuery, RoomUpdate
+from sync.schemas import RoomCreate, RoomQuery, RoomUpdate
+from sync.vocabulary import RoomKind
 from sync.when import parse_duration, parse_opening_hours, parse_when
 
-app = typer.Typer(
-    help="Find rooms and free rooms (offline too); add and change rooms.", no_args_is_help=True
-)
-COLUMNS = [
-    ("id", "id"),
-    ("building", "building"),
-    ("room", "code"),
-    ("kind", "kind"),
-    ("seats", "capacity"),
-    ("features", "features"),
-]
 
-
-def _shown(room: dict[str, object], as_json: bool) -> dict[str, object]:
-    """A room as printed: as the server has it for scripts, features joined for people."""
-    features = room.get("features") or []
-    if as_json or not isinstance(features, list):
-        return room
-    return {**room, "features": ", ".join(features)}
-
-
-@app.command("list")
-def list_rooms(
-    ctx: typer.Context,
-    building: Annotated[str | None, typer.Option(help="Building code.")] = None,
-    kind: Annotated[RoomKind | None, typer.Option(help="Room kind.")] = None,
-    capacity: Annotated[int | None, typer.Option(min=0, help="At least this many seats.")] = None,
-    feature: Annotated[
-        list[str] | None, typer.Option(help="Required feature (repeatable).")
-    ] = None,
-    limit: Annotated[int, typer.Option(min=1, max=10_000, help="Rooms per page.")] = 100,
-    page: Annotated[int, typer.Option(min=1, help="Page number.")] = 1,
-    as_json: JSON = False,
-) -> None:
-    """List rooms, filtered.
-
-    Example: compax rooms list --building PB --capacity 40 --feature projector
-    """
-    with engine(ctx) as compax:
-        wanted = RoomQuery(building=building, kind=kind, capacity=capacity, features=feature or [])
-        rooms = compax.reads.rooms(
-            building=wanted.building,
-            kind=wanted.kind,
-            capacity=wanted.capacity,
-            features=wanted.features,
-            limit=limit,
-            offset=(page - 1) * limit,
-        )
-        emit([_shown(r, as_json) for r in rooms], COLUMNS, as_json)
-
-
-@app.command()
-def show(
-    ctx: typer.Context,
-    room: Annotated[str, typer.Argument(help="PB/101 or an id.")],
-    as_json: JSON = False,
-) -> None:
-    """Show one room with its rules.
-
-    Example: compax rooms show PB/101
-    """
-    with engine(ctx) as compax:
-        found = compax.reads.room(room_id(compax, room))
-        assert found is not None
-        emit(
-            _shown(found, as_json),
-            [*COLUMNS, ("bookable", "bookable"), ("opening hours", "opening_hours")],
-            as_json,
-        )
-
-
-@app.command()
 def free(
     ctx: typer.Context,
     at: Annotated[
@@ -118,7 +50,7 @@ def free(
             kind=wanted.kind,
             limit=limit,
         )
-        emit([_shown(r, as_json) for r in rooms], COLUMNS, as_json)
+        emit([shown(r, as_json) for r in rooms], COLUMNS, as_json)
 
 
 NAME = Annotated[str | None, typer.Option(help="Room name.")]
@@ -172,7 +104,6 @@ def _room_fields(
     }
 
 
-@app.command()
 def add(
     ctx: typer.Context,
     room: Annotated[str, typer.Argument(help="BUILDING/CODE of the new room, as PB/101.")],
@@ -200,7 +131,7 @@ def add(
         )
         data = validated(RoomCreate, building=building, code=code, capacity=capacity, **fields)
         added = administer(compax, lambda admin: admin.add_room(data))
-        emit(_shown(added, as_json), COLUMNS, as_json)
+        emit(shown(added, as_json), COLUMNS, as_json)
         err.print("Added; sync to see it in `compax rooms list`")
 
 
@@ -208,7 +139,6 @@ async def _update(admin: Admin, room: str, changes: RoomUpdate) -> dict[str, Any
     return await admin.update_room((await admin.room_named(room))["id"], changes)
 
 
-@app.command()
 def update(
     ctx: typer.Context,
     room: Annotated[str, typer.Argument(help="PB/101 or an id.")],
@@ -237,5 +167,5 @@ def update(
         if not changes.model_fields_set:
             raise typer.BadParameter("name at least one thing to change, as --capacity 48")
         updated = administer(compax, lambda admin: _update(admin, room, changes))
-        emit(_shown(updated, as_json), COLUMNS, as_json)
+        emit(shown(updated, as_json), COLUMNS, as_json)
         err.print("Changed; sync to see it here")

@@ -12,7 +12,8 @@ from sqlalchemy import JSON, BigInteger, CheckConstraint, Index, String, UniqueC
 from sqlmodel import Field, SQLModel
 
 from compax_server.sqltypes import PydanticJSON, UTCDateTime
-from sync.schemas import Frequency, Holiday, OpeningWeek, Weekday
+from sync.schemas import Holiday, OpeningWeek
+from sync.vocabulary import Frequency, Weekday
 
 # ``role``, ``kind`` and ``purpose`` are enums in the shared schemas; the tables store them as
 # VARCHAR and read them back as plain strings (an enum annotation over a String column would

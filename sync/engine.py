@@ -34,7 +34,8 @@ from sync.protocol import SCHEMA_VERSION, Op
 from sync.reads import Reads, instant_of
 from sync.recurrence import Occurrence, expand
 from sync.replica import PULLED_PAGE, PulledPage, Replica, instant, now_text
-from sync.schemas import BookingCreate, Holiday, Scope, SeriesCreate
+from sync.schemas import BookingCreate, Holiday, SeriesCreate
+from sync.vocabulary import Scope
 
 PUSH_BATCH = 200
 PULL_PAGE = 2000

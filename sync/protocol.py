@@ -9,7 +9,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 from typing_extensions import TypedDict
 
-from sync.schemas import BookingUpdate, Scope
+from sync.schemas import BookingUpdate
+from sync.vocabulary import Scope
 
 #: Bumped when a message changes incompatibly; the server refuses other versions.
 SCHEMA_VERSION = 1

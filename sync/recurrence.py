@@ -8,7 +8,8 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sync.rules import local_instant, weekday_of
-from sync.schemas import Frequency, Holiday, SeriesPattern
+from sync.schemas import Holiday, SeriesPattern
+from sync.vocabulary import Frequency
 
 
 @dataclass(frozen=True)

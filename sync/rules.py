@@ -14,7 +14,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
-from sync.schemas import OpeningHours, OpeningWeek, Weekday
+from sync.schemas import OpeningHours, OpeningWeek
+from sync.vocabulary import Weekday
 
 WEEKDAYS = list(Weekday)
 Interval = tuple[datetime, datetime]

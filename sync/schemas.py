@@ -11,7 +11,6 @@ from __future__ import annotations
 import re
 import uuid
 from datetime import UTC, date, datetime, time, timedelta
-from enum import StrEnum
 from typing import Annotated, Any, Generic, TypeVar
 
 from pydantic import (
@@ -26,12 +25,23 @@ from pydantic import (
 
 from sync.errors import FieldError
 from sync.permissions import Role
+from sync.vocabulary import (
+    BookingStatus,
+    BuildingKind,
+    BulkStatus,
+    Frequency,
+    OnConflict,
+    Purpose,
+    RoomKind,
+    Scope,
+    Weekday,
+    normalised_code,
+    normalised_features,
+)
 
 _FORBID_EXTRA = ConfigDict(extra="forbid")
 ItemT = TypeVar("ItemT")
-_CODE = re.compile(r"^[A-Z0-9][A-Z0-9_-]*$")
 _USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
-_FEATURE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 #: The largest record id: ids are 32-bit integers on Postgres, so anything above names nothing.
 MAX_ID = 2**31 - 1
 #: The first and last days an instant or a series may fall on: a day inside what Python can
@@ -77,44 +87,6 @@ def _kept_if_left_out(**constraints: Any) -> Any:
     return Field(
         default=None, validate_default=False, json_schema_extra=_without_null, **constraints
     )
-
-
-def _normalised_code(value: str) -> str:
-    code = value.strip().upper()
-    if not _CODE.match(code):
-        raise ValueError("use letters, digits, '-' and '_' only, starting with a letter or digit")
-    return code
-
-
-class Weekday(StrEnum):
-    MON = "mon"
-    TUE = "tue"
-    WED = "wed"
-    THU = "thu"
-    FRI = "fri"
-    SAT = "sat"
-    SUN = "sun"
-
-
-class BuildingKind(StrEnum):
-    ACADEMIC = "academic"
-    ADMINISTRATIVE = "administrative"
-    LIBRARY = "library"
-    LABORATORY = "laboratory"
-    RESIDENTIAL = "residential"
-    SPORTS = "sports"
-    OTHER = "other"
-
-
-class RoomKind(StrEnum):
-    CLASSROOM = "classroom"
-    LAB = "lab"
-    LECTURE_HALL = "lecture_hall"
-    SEMINAR_ROOM = "seminar_room"
-    OFFICE = "office"
-    AUDITORIUM = "auditorium"
-    STUDIO = "studio"
-    MEETING_ROOM = "meeting_room"
 
 
 class OpeningHours(Schema):
@@ -167,7 +139,7 @@ class BuildingBase(Schema):
     @field_validator("code")
     @classmethod
     def _code(cls, value: str) -> str:
-        return _normalised_code(value)
+        return normalised_code(value)
 
 
 class BuildingCreate(BuildingBase):
@@ -223,15 +195,7 @@ class RoomBase(RoomRules):
     @field_validator("code")
     @classmethod
     def _code(cls, value: str) -> str:
-        return _normalised_code(value)
-
-
-def _normalised_features(values: list[str]) -> list[str]:
-    features = sorted({v.strip().lower().replace(" ", "_") for v in values if v.strip()})
-    for feature in features:
-        if len(feature) > 40 or not _FEATURE.match(feature):
-            raise ValueError(f"feature {feature!r}: use lowercase letters, digits, '-' and '_'")
-    return features
+        return normalised_code(value)
 
 
 class RoomCreate(RoomBase):
@@ -242,12 +206,12 @@ class RoomCreate(RoomBase):
     @field_validator("building")
     @classmethod
     def _building(cls, value: str) -> str:
-        return _normalised_code(value)
+        return normalised_code(value)
 
     @field_validator("features")
     @classmethod
     def _features(cls, value: list[str]) -> list[str]:
-        return _normalised_features(value)
+        return normalised_features(value)
 
 
 class RoomUpdate(Schema):
@@ -267,7 +231,7 @@ class RoomUpdate(Schema):
     @field_validator("features")
     @classmethod
     def _features(cls, value: list[str] | None) -> list[str] | None:
-        return None if value is None else _normalised_features(value)
+        return None if value is None else normalised_features(value)
 
 
 class RoomPublic(RoomBase):
@@ -444,13 +408,6 @@ class BulkRequest(Schema):
     rows: list[dict[str, Any]] = Field(min_length=1, max_length=1000)
 
 
-class BulkStatus(StrEnum):
-    CREATED = "created"
-    UPDATED = "updated"
-    UNCHANGED = "unchanged"
-    REJECTED = "rejected"
-
-
 class BulkRowResult(Schema):
     index: int
     status: BulkStatus
@@ -510,12 +467,12 @@ class RoomQuery(ListQuery):
     @field_validator("building", "code")
     @classmethod
     def _codes(cls, value: str | None) -> str | None:
-        return None if value is None else _normalised_code(value)
+        return None if value is None else normalised_code(value)
 
     @field_validator("features", mode="after")
     @classmethod
     def _normalise(cls, value: list[str]) -> list[str]:
-        return _normalised_features(value)
+        return normalised_features(value)
 
 
 class UserQuery(ListQuery):
@@ -526,26 +483,6 @@ class UserQuery(ListQuery):
 
 
 # --- Bookings --------------------------------------------------------------------------------
-
-
-class Purpose(StrEnum):
-    CLASS = "class"
-    EXAM = "exam"
-    MEETING = "meeting"
-    EVENT = "event"
-
-
-class BookingStatus(StrEnum):
-    CONFIRMED = "confirmed"
-    CANCELLED = "cancelled"
-
-
-class Scope(StrEnum):
-    """Which occurrences of a series a change applies to."""
-
-    THIS = "this"
-    FOLLOWING = "following"
-    ALL = "all"
 
 
 def _utc(value: datetime) -> datetime:
@@ -614,7 +551,7 @@ class BookingCreate(BookingBase, Override):
     )
 
     _end = field_validator("end")(_end_after_start)
-    _features = field_validator("features")(classmethod(lambda cls, v: _normalised_features(v)))
+    _features = field_validator("features")(classmethod(lambda cls, v: normalised_features(v)))
 
 
 class BookingUpdate(Override):
@@ -735,7 +672,7 @@ class BookingImportRow(Override):
         building, slash, code = value.partition("/")
         if not slash:
             raise ValueError("write the building and room code as PB/101")
-        return f"{_normalised_code(building)}/{_normalised_code(code)}"
+        return f"{normalised_code(building)}/{normalised_code(code)}"
 
     def key(self) -> uuid.UUID:
         """The booking's id: given, or derived from ``external_id``, or from room and start."""
@@ -765,16 +702,6 @@ class ScopeQuery(Schema):
 
 
 # --- Series ----------------------------------------------------------------------------------
-
-
-class Frequency(StrEnum):
-    DAILY = "daily"
-    WEEKLY = "weekly"
-
-
-class OnConflict(StrEnum):
-    FAIL = "fail"
-    SKIP = "skip"
 
 
 class SeriesPattern(Schema):
@@ -886,7 +813,7 @@ class BlackoutCreate(Schema):
     def _one_target(cls, value: str | None, info: ValidationInfo) -> str | None:
         if (value is None) == (info.data.get("room_id") is None):
             raise ValueError("give either room_id or building, not both or neither")
-        return None if value is None else _normalised_code(value)
+        return None if value is None else normalised_code(value)
 
 
 class BlackoutPublic(Schema):
@@ -940,7 +867,7 @@ class TimetableRow(Schema):
 
     _end = field_validator("end")(classmethod(lambda cls, v, info: _time_after(v, info, "start")))
     _codes = field_validator("building", "room", "course_code")(
-        classmethod(lambda cls, v: _normalised_code(v))
+        classmethod(lambda cls, v: normalised_code(v))
     )
 
 
@@ -1032,7 +959,7 @@ class FreeRoomQuery(Schema):
     _aware = field_validator("start", "end")(classmethod(lambda cls, v: _utc(v)))
     _end = field_validator("end")(_end_after_start)
     _features_list = field_validator("features", mode="before")(_comma_list)
-    _features = field_validator("features")(classmethod(lambda cls, v: _normalised_features(v)))
+    _features = field_validator("features")(classmethod(lambda cls, v: normalised_features(v)))
 
 
 class Interval(Schema):

@@ -50,7 +50,7 @@ from sync.kinds import (
     file_row,
     request_row,
 )
-from sync.schemas import BulkStatus
+from sync.vocabulary import BulkStatus
 from sync.when import parse_when
 
 #: The most rows one bulk request may carry (the endpoints' limit).

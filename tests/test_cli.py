@@ -141,6 +141,29 @@ async def test_expected_failures_are_one_line_and_an_exit_code(tmp_path: Path) -
     assert "needs attention" in unknown.stderr
 
 
+async def test_lookups_say_what_is_missing_in_one_line(tmp_path: Path) -> None:
+    """``rooms list`` and ``rooms show`` read the replica file itself: a profile that never
+    synced is told how to sign in, a replica without tables yet is brought up to date, and a
+    room that is not there, or a badly written filter, is named."""
+    cli = Cli(tmp_path / "cli")
+    never_synced = await cli("rooms", "list")
+    assert never_synced.exit_code == SIGN_IN
+    assert never_synced.stderr == (
+        "error: profile 'default' has nothing synced yet: sign in with `compax login`, "
+        "then run `compax sync`\n"
+    )
+    replica = tmp_path / "cli" / "profiles" / "default" / "replica.sqlite3"
+    replica.parent.mkdir(parents=True)
+    replica.touch()
+    assert await cli.json("rooms", "list") == []
+    missing = await cli("rooms", "show", "99999")
+    assert missing.exit_code == USAGE
+    assert missing.stderr == "error: room: no room '99999' here; try `compax rooms list`\n"
+    badly_written = await cli("rooms", "list", "--building", "P B")
+    assert badly_written.exit_code == USAGE
+    assert badly_written.stderr.startswith("error: building: use letters, digits")
+
+
 def _commands(group: Any, prefix: str = "compax") -> list[tuple[str, Any]]:
     """Every command and sub-app under ``group``, with its full name."""
     found = []

@@ -42,13 +42,13 @@ from sync.schemas import (
     IMPORT_NAMESPACE,
     BookingImportRow,
     BuildingCreate,
-    BulkStatus,
     RoomCreate,
     TermCreate,
     TimetableRow,
     UserCreate,
 )
 from sync.transfer import DryRunLedger, Outcome, _Pending, _read_ahead, check_columns
+from sync.vocabulary import BulkStatus
 from sync.when import parse_opening_hours
 from tests.booking_helpers import at, make_campus, next_weekday
 from tests.conftest import PASSWORD, MakePerson, Person

@@ -72,3 +72,18 @@ def test_status_reads_the_local_state_without_the_engine() -> None:
     engine, the schemas, nor sqlite-utils (its start time is part of its contract)."""
     watched = ("sync.engine", "sync.schemas", "sync.reads", "sqlite_utils", *SERVER_STACK)
     assert loaded_by(["compax_cli.main", "compax_cli.status"], watched) == []
+
+
+def test_room_lookups_read_the_replica_without_the_engine() -> None:
+    """``compax rooms list`` and ``show`` read the replica file with the standard library, so
+    they load neither the engine, the judge, the schemas, sqlite-utils nor asyncio."""
+    watched = (
+        "sync.engine",
+        "sync.judge",
+        "sync.schemas",
+        "sync.reads",
+        "sqlite_utils",
+        "asyncio",
+        *SERVER_STACK,
+    )
+    assert loaded_by(["compax_cli.main", "compax_cli.room_lookups"], watched) == []

@@ -13,7 +13,7 @@ from aiohttp.test_utils import TestClient
 
 from sync.engine import Engine
 from sync.errors import CompaxError
-from sync.schemas import Scope
+from sync.vocabulary import Scope
 from tests.booking_helpers import at, book, make_campus, next_weekday
 from tests.conftest import MakePerson, Person
 from tests.test_sync_client import signed_in

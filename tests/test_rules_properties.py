@@ -19,7 +19,8 @@ from sync.rules import (
     opening_window,
     overlaps,
 )
-from sync.schemas import Holiday, SeriesPattern, Weekday
+from sync.schemas import Holiday, SeriesPattern
+from sync.vocabulary import Weekday
 
 BASE = datetime(2027, 3, 1, tzinfo=UTC)
 ZONES = [ZoneInfo("Africa/Accra"), ZoneInfo("Europe/London"), ZoneInfo("America/New_York")]

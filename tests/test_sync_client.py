@@ -10,7 +10,7 @@ from aiohttp.test_utils import TestClient
 
 from sync.engine import Engine
 from sync.errors import RoomOverlap
-from sync.schemas import Scope
+from sync.vocabulary import Scope
 from tests.booking_helpers import Campus, at, book, make_campus, next_weekday
 from tests.conftest import PASSWORD, MakePerson, Person
 

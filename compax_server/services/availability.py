@@ -23,7 +23,6 @@ from sync.errors import NotFound
 from sync.judge import Campus, Closure, RoomFacts
 from sync.rules import Interval, free_intervals, open_intervals, opening_window
 from sync.schemas import (
-    BookingStatus,
     BuildingAvailability,
     BusyInterval,
     FreeRoomQuery,
@@ -33,6 +32,7 @@ from sync.schemas import (
     UtilisationRow,
 )
 from sync.schemas import Interval as IntervalModel
+from sync.vocabulary import BookingStatus
 
 CONFIRMED = BookingStatus.CONFIRMED.value
 

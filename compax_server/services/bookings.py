@@ -53,15 +53,8 @@ from sync.errors import (
 )
 from sync.judge import Campus, Closure, Held, RoomFacts
 from sync.permissions import Permission, allows
-from sync.schemas import (
-    BookingCreate,
-    BookingPublic,
-    BookingQuery,
-    BookingStatus,
-    BookingUpdate,
-    Page,
-    Scope,
-)
+from sync.schemas import BookingCreate, BookingPublic, BookingQuery, BookingUpdate, Page
+from sync.vocabulary import BookingStatus, Scope
 
 CONFIRMED = BookingStatus.CONFIRMED.value
 override_log = logging.getLogger("compax.override")

@@ -35,13 +35,11 @@ from sync.schemas import (
     BookingBulkRowResult,
     BookingCreate,
     BookingImportRow,
-    BookingStatus,
     BookingUpdate,
     BulkResponse,
     BulkRowResult,
-    BulkStatus,
-    Scope,
 )
+from sync.vocabulary import BookingStatus, BulkStatus, Scope
 
 CreateT = TypeVar("CreateT", bound=BaseModel)
 KeyT = TypeVar("KeyT", bound=Hashable)

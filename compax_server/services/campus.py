@@ -29,7 +29,6 @@ from sync.schemas import (
     BuildingPublic,
     BuildingQuery,
     BuildingUpdate,
-    BulkStatus,
     ListQuery,
     Page,
     RoomCreate,
@@ -41,6 +40,7 @@ from sync.schemas import (
     TermUpdate,
     term_day_errors,
 )
+from sync.vocabulary import BulkStatus
 
 # --- Buildings -------------------------------------------------------------------------------
 

@@ -48,12 +48,9 @@ from sync.errors import (
 from sync.judge import Closure, Held, RoomFacts
 from sync.recurrence import Occurrence, expand
 from sync.schemas import (
-    Frequency,
     Holiday,
     ListQuery,
-    OnConflict,
     Page,
-    Purpose,
     SeriesCreate,
     SeriesPattern,
     SeriesPublic,
@@ -63,8 +60,8 @@ from sync.schemas import (
     TimetableResult,
     TimetableRow,
     TimetableRowResult,
-    Weekday,
 )
+from sync.vocabulary import Frequency, OnConflict, Purpose, Weekday
 
 MAX_OCCURRENCES = 1000
 #: How many times a timetable request is judged afresh when a concurrent writer took a slot

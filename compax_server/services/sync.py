@@ -89,7 +89,8 @@ from sync.protocol import (
     PushResponse,
     UpdateBookingArgs,
 )
-from sync.schemas import MAX_ID, BookingCreate, BookingUpdate, Scope, SeriesCreate
+from sync.schemas import MAX_ID, BookingCreate, BookingUpdate, SeriesCreate
+from sync.vocabulary import Scope
 
 PUSH_PATH = "/api/v1/sync/push"
 

@@ -29,7 +29,6 @@ from compax_server.services.common import (
 from sync.errors import Duplicate, InUse, NotAuthenticated, RateLimited, ValidationFailed
 from sync.permissions import Role
 from sync.schemas import (
-    BulkStatus,
     MeUpdate,
     Page,
     TokenResponse,
@@ -38,6 +37,7 @@ from sync.schemas import (
     UserQuery,
     UserUpdate,
 )
+from sync.vocabulary import BulkStatus
 
 #: Changes after which every token the user holds must stop working.
 _REVOKING_FIELDS = frozenset({"role", "active"})

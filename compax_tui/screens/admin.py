@@ -18,14 +18,8 @@ from sync.admin import Admin, new_password
 from sync.errors import ValidationFailed
 from sync.permissions import Permission, Role
 from sync.reads import instant_of
-from sync.schemas import (
-    BlackoutCreate,
-    PasswordReset,
-    RoomCreate,
-    RoomKind,
-    RoomUpdate,
-    UserCreate,
-)
+from sync.schemas import BlackoutCreate, PasswordReset, RoomCreate, RoomUpdate, UserCreate
+from sync.vocabulary import RoomKind
 from sync.when import parse_duration, parse_when
 
 ROLES = [(role.value.replace("_", " "), role.value) for role in Role]

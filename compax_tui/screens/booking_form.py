@@ -17,7 +17,8 @@ from compax_tui.screens.base import CompaxModal, span
 from sync.errors import CompaxError, FieldError, ValidationFailed, field_errors
 from sync.reads import instant_of
 from sync.rules import WEEKDAYS
-from sync.schemas import BookingCreate, Purpose, SeriesCreate
+from sync.schemas import BookingCreate, SeriesCreate
+from sync.vocabulary import Purpose
 from sync.when import parse_duration, parse_when
 
 #: Which error line under the form shows the errors of each schema field.

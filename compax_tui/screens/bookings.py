@@ -22,7 +22,7 @@ from compax_tui.widgets.status_bar import NavBar, StatusBar
 from sync.errors import CompaxError, ValidationFailed
 from sync.reads import instant_of
 from sync.rules import local_instant
-from sync.schemas import Scope
+from sync.vocabulary import Scope
 from sync.when import parse_duration, parse_when
 
 

@@ -17,7 +17,7 @@ from textual.widgets.option_list import Option
 
 from compax_tui.screens.base import CompaxModal
 from sync.errors import CompaxError, FieldError, ValidationFailed, field_errors
-from sync.schemas import Scope
+from sync.vocabulary import Scope
 
 T = TypeVar("T")
 

@@ -101,7 +101,7 @@ class FinderScreen(CompaxScreen):
 
     def reload(self) -> None:
         """Offer the kinds of room, the replica's buildings and features, and search again."""
-        from sync.schemas import RoomKind
+        from sync.vocabulary import RoomKind
 
         if not self._kinds_offered:
             kinds = [(kind.value.replace("_", " "), kind.value) for kind in RoomKind]

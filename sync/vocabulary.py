@@ -1,0 +1,96 @@
+"""The words of the booking domain (room kinds, weekdays, purposes, scopes, …) and how codes
+and features are written, shared by the schemas and by commands that only read the replica,
+so that those load no pydantic model."""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+
+_CODE = re.compile(r"^[A-Z0-9][A-Z0-9_-]*$")
+_FEATURE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+
+
+def normalised_code(value: str) -> str:
+    """A building or room code as stored: trimmed and upper case; anything else refused."""
+    code = value.strip().upper()
+    if not _CODE.match(code):
+        raise ValueError("use letters, digits, '-' and '_' only, starting with a letter or digit")
+    return code
+
+
+def normalised_features(values: list[str]) -> list[str]:
+    """Features as stored: trimmed, lower case, spaces as ``_``, sorted and unique."""
+    features = sorted({v.strip().lower().replace(" ", "_") for v in values if v.strip()})
+    for feature in features:
+        if len(feature) > 40 or not _FEATURE.match(feature):
+            raise ValueError(f"feature {feature!r}: use lowercase letters, digits, '-' and '_'")
+    return features
+
+
+class Weekday(StrEnum):
+    MON = "mon"
+    TUE = "tue"
+    WED = "wed"
+    THU = "thu"
+    FRI = "fri"
+    SAT = "sat"
+    SUN = "sun"
+
+
+class BuildingKind(StrEnum):
+    ACADEMIC = "academic"
+    ADMINISTRATIVE = "administrative"
+    LIBRARY = "library"
+    LABORATORY = "laboratory"
+    RESIDENTIAL = "residential"
+    SPORTS = "sports"
+    OTHER = "other"
+
+
+class RoomKind(StrEnum):
+    CLASSROOM = "classroom"
+    LAB = "lab"
+    LECTURE_HALL = "lecture_hall"
+    SEMINAR_ROOM = "seminar_room"
+    OFFICE = "office"
+    AUDITORIUM = "auditorium"
+    STUDIO = "studio"
+    MEETING_ROOM = "meeting_room"
+
+
+class BulkStatus(StrEnum):
+    CREATED = "created"
+    UPDATED = "updated"
+    UNCHANGED = "unchanged"
+    REJECTED = "rejected"
+
+
+class Purpose(StrEnum):
+    CLASS = "class"
+    EXAM = "exam"
+    MEETING = "meeting"
+    EVENT = "event"
+
+
+class BookingStatus(StrEnum):
+    CONFIRMED = "confirmed"
+    CANCELLED = "cancelled"
+
+
+class Scope(StrEnum):
+    """Which occurrences of a series a change applies to."""
+
+    THIS = "this"
+    FOLLOWING = "following"
+    ALL = "all"
+
+
+class Frequency(StrEnum):
+    DAILY = "daily"
+    WEEKLY = "weekly"
+
+
+class OnConflict(StrEnum):
+    FAIL = "fail"
+    SKIP = "skip"
