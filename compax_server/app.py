@@ -94,7 +94,7 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     app[DATABASE] = database
     app[PASSWORDS] = passwords
     app[ACCESS_TOKENS] = tokens
-    app[FEED_TOKENS] = feed_tokens(settings.secret_keys)
+    app[FEED_TOKENS] = feed_tokens(settings.secret_keys, settings.calendar_feed_lifetime_days)
     app[SIGN_IN] = SignIn(database, passwords, tokens, sign_in_limits(settings, redis))
     app[READ_CACHE] = ReadCache(
         settings.read_cache_megabytes * 1024 * 1024,

@@ -78,6 +78,9 @@ class Settings(BaseSettings):
     login_known_address_days: int = Field(
         30, ge=1, description="How long a sign-in exempts its address from the account's limit."
     )
+    calendar_feed_lifetime_days: int = Field(
+        180, ge=1, le=366, description="How long a private calendar feed URL works."
+    )
     argon2_time_cost: int = Field(2, ge=1)
     argon2_memory_kib: int = Field(19 * 1024, ge=8)
     argon2_parallelism: int = Field(1, ge=1)

@@ -1,24 +1,30 @@
-"""Sign-in limits under concurrency, per account and address, and on /me/password."""
+"""Sign-in limits under concurrency, per account and address, on /me/password; and calendar
+feed URLs, which die with the other tokens and expire."""
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import time
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient
+from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 from redis.asyncio import Redis
 
+from compax_server.services.calendars import CALENDAR_FEED_SALT
 from compax_server.settings import Settings
 from sync.permissions import Role
 from tests.conftest import PASSWORD, MakePerson, Person, make_settings
 from tests.deploy_support import shared_redis_url
 from tests.servers import running_servers
-from tests.support import problem_of, sign_in
+from tests.support import bearer, problem_of, sign_in
 
 BURST = 100
 #: The addresses the test client speaks for, through itself as a trusted proxy.
@@ -201,3 +207,97 @@ async def test_guesses_at_the_current_password_are_limited_like_sign_ins(
     await problem_of(await sign_in(client, "sena", PASSWORD, **sent_from(ATTACKER)), 429)
     assert (await client.get("/api/v1/me", headers=sena.headers)).status == 200
     assert (await sign_in(client, "sena", PASSWORD, **sent_from(OWNER))).status == 200
+
+
+# --- Calendar feed URLs ----------------------------------------------------------------------
+
+
+async def make_feed(client: TestClient, person: Person) -> str:
+    made = await client.post("/api/v1/me/calendar-feed", headers=person.headers)
+    assert made.status == 200, await made.text()
+    path: str = (await made.json())["path"]
+    assert (await client.get(path)).status == 200
+    return path
+
+
+async def test_a_feed_url_says_when_it_expires(
+    client: TestClient, sena: Person, settings: Settings
+) -> None:
+    made = await client.post("/api/v1/me/calendar-feed", headers=sena.headers)
+    expires_at = datetime.fromisoformat((await made.json())["expires_at"])
+    lifetime = timedelta(days=settings.calendar_feed_lifetime_days)
+    assert timedelta(0) < expires_at - datetime.now(UTC) <= lifetime
+
+
+async def test_a_feed_url_older_than_its_lifetime_is_404(
+    client: TestClient, sena: Person, settings: Settings
+) -> None:
+    """A genuine, unrevoked feed token signed longer ago than the lifetime no longer works."""
+    path = await make_feed(client, sena)
+
+    class SignedLongAgo(TimestampSigner):
+        def get_timestamp(self) -> int:
+            lifetime = settings.calendar_feed_lifetime_days * 24 * 3600
+            return int(time.time()) - lifetime - 60
+
+    old = URLSafeTimedSerializer(
+        settings.secret_keys,
+        salt=CALENDAR_FEED_SALT,
+        signer=SignedLongAgo,
+        signer_kwargs={"digest_method": hashlib.sha256},
+    )
+    current = URLSafeTimedSerializer(
+        settings.secret_keys,
+        salt=CALENDAR_FEED_SALT,
+        signer_kwargs={"digest_method": hashlib.sha256},
+    )
+    claims = current.loads(path.removeprefix("/api/v1/calendar/").removesuffix(".ics"))
+    expired = await client.get(f"/api/v1/calendar/{old.dumps(claims)}.ics")
+    await problem_of(expired, 404)
+    assert (await client.get(path)).status == 200
+
+
+async def test_logout_all_revokes_feed_urls(client: TestClient, sena: Person) -> None:
+    path = await make_feed(client, sena)
+    assert (await client.post("/api/v1/auth/logout-all", headers=sena.headers)).status == 204
+    await problem_of(await client.get(path), 404)
+
+
+async def test_a_password_change_revokes_feed_urls(client: TestClient, sena: Person) -> None:
+    path = await make_feed(client, sena)
+    changed = await change_password(client, sena, PASSWORD, OWNER)
+    assert changed.status == 200, await changed.text()
+    await problem_of(await client.get(path), 404)
+    fresh = bearer((await changed.json())["access_token"])
+    made = await client.post("/api/v1/me/calendar-feed", headers=fresh)
+    assert (await client.get((await made.json())["path"])).status == 200
+
+
+async def test_a_password_reset_revokes_feed_urls(
+    client: TestClient, sena: Person, admin: Person
+) -> None:
+    path = await make_feed(client, sena)
+    reset = await client.post(
+        f"/api/v1/users/{sena.id}/password",
+        json={"new_password": "reset-by-the-admin"},
+        headers=admin.headers,
+    )
+    assert reset.status == 204, await reset.text()
+    await problem_of(await client.get(path), 404)
+
+
+async def test_deactivation_revokes_feed_urls_for_good(
+    client: TestClient, sena: Person, admin: Person
+) -> None:
+    """Reactivating the user does not bring the old URL back."""
+    path = await make_feed(client, sena)
+    assert (await client.delete(f"/api/v1/users/{sena.id}", headers=admin.headers)).status == 200
+    await problem_of(await client.get(path), 404)
+    user = await client.get(f"/api/v1/users/{sena.id}", headers=admin.headers)
+    reactivated = await client.patch(
+        f"/api/v1/users/{sena.id}",
+        json={"active": True},
+        headers={**admin.headers, "If-Match": user.headers["ETag"]},
+    )
+    assert reactivated.status == 200, await reactivated.text()
+    await problem_of(await client.get(path), 404)

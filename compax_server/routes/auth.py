@@ -33,6 +33,7 @@ async def sign_in(call: Call[TokenRequest, None]) -> web.Response:
     "POST", "/api/v1/auth/logout-all", summary="Revoke all your tokens", tag="auth", status=204
 )
 async def logout_all(call: Call[None, None]) -> web.Response:
+    """Every token and calendar feed URL of the caller stops working."""
     async with call.db.write() as session:
         await users.revoke_tokens(session, call.user.id or 0)
     return web.Response(status=204)
@@ -68,7 +69,7 @@ async def update_me(call: Call[MeUpdate, None]) -> web.Response:
     response=TokenResponse,
 )
 async def change_password(call: Call[PasswordChange, None]) -> web.Response:
-    """Every older token stops working; the answer carries a fresh one.
+    """Every older token and calendar feed URL stops working; the answer carries a fresh token.
     Guesses at the current password count under the sign-in limits."""
     sign_in = call.request.app[SIGN_IN]
     address = client_address(call.request)

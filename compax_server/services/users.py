@@ -97,16 +97,19 @@ async def update_user(
 
 
 async def change_user(session: AsyncSession, user: User, changes: dict[str, object]) -> bool:
-    """Apply ``changes``; a role change or deactivation revokes the user's tokens."""
+    """Apply ``changes``; a role change revokes the user's tokens, deactivation also their
+    calendar feed URLs."""
     refuse_nulls(user, changes)
+    deactivated = user.active and changes.get("active", True) is False
     if user.role == Role.ADMIN and user.active:
         demoted = changes.get("role", Role.ADMIN) != Role.ADMIN
-        deactivated = changes.get("active", True) is False
         if (demoted or deactivated) and await _active_admins(session) <= 1:
             raise InUse("This is the last active admin; make another admin first")
     revoke = any(k in changes and changes[k] != getattr(user, k) for k in _REVOKING_FIELDS)
     changed = apply_changes(user, changes)
-    if revoke:
+    if deactivated:
+        _revoke_everything(user)
+    elif revoke:
         user.token_generation += 1
     return changed
 
@@ -124,17 +127,24 @@ async def _active_admins(session: AsyncSession) -> int:
 
 
 async def set_password(session: AsyncSession, user_id: int, password_hash: str) -> User:
-    """Replace the password and revoke every token the user holds."""
+    """Replace the password and revoke every token and calendar feed URL the user holds."""
     user = await get_or_404(session, User, user_id, "user", for_update=True)
     user.password_hash = password_hash
-    user.token_generation += 1
+    _revoke_everything(user)
     apply_changes(user, {"updated_at": utcnow()})
     return user
 
 
 async def revoke_tokens(session: AsyncSession, user_id: int) -> None:
+    """Sign the user out everywhere: every token and calendar feed URL they hold stops working."""
     user = await get_or_404(session, User, user_id, "user", for_update=True)
+    _revoke_everything(user)
+
+
+def _revoke_everything(user: User) -> None:
+    """Bump both generations: access tokens and calendar feed URLs issued before stop working."""
     user.token_generation += 1
+    user.calendar_generation += 1
 
 
 async def users_by_username(session: AsyncSession, usernames: Sequence[str]) -> dict[str, User]:
