@@ -180,9 +180,9 @@ class AttemptCounters:
 class KnownAddresses:
     """The addresses each account has signed in from lately, here and, if configured, in Redis.
 
-    A stolen password is no reason to spare anyone, but a guesser elsewhere is no reason to
-    lock an account's owner out of the machine they always use: ``SignInLimits`` lets a known
-    address past the account's own limit.
+    Someone guessing from elsewhere should not lock the account's owner out of the machine
+    they sign in from: ``SignInLimits`` lets a known address past the account's own limit,
+    never past the other two.
     """
 
     def __init__(
@@ -263,7 +263,7 @@ class SignInLimits:
         counters.append((self.per_address, address))
         wait = await self.counters.reserve(counters)
         if wait is not None:
-            raise RateLimited(f"Too many failed sign-ins; try again in {wait} s", retry_after=wait)
+            raise RateLimited(f"Too many wrong passwords; try again in {wait} s", retry_after=wait)
         return Attempt(self, pair, counters)
 
 
