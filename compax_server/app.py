@@ -30,7 +30,7 @@ from compax_server.keys import (
 )
 from compax_server.metrics import Metrics
 from compax_server.middleware import MIDDLEWARES
-from compax_server.ratelimit import FailureLimiter
+from compax_server.ratelimit import sign_in_limits
 from compax_server.redis_link import RedisLink
 from compax_server.routes import ROUTE_TABLES
 from compax_server.security import ACCESS_TOKEN_SALT, Passwords, Tokens
@@ -88,21 +88,14 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     )
     passwords = Passwords(settings)
     tokens = Tokens(settings.secret_keys, ACCESS_TOKEN_SALT, settings.token_lifetime_seconds)
-    window = settings.login_window_seconds
     redis, metrics = app[REDIS], app[METRICS]
     if not database.is_sqlite:
         metrics.pool_capacity.set(settings.db_pool_size + settings.db_max_overflow)
     app[DATABASE] = database
     app[PASSWORDS] = passwords
     app[ACCESS_TOKENS] = tokens
-    app[FEED_TOKENS] = feed_tokens(settings.secret_keys)
-    app[SIGN_IN] = SignIn(
-        database,
-        passwords,
-        tokens,
-        by_username=FailureLimiter("username", settings.login_attempts_per_username, window, redis),
-        by_address=FailureLimiter("address", settings.login_attempts_per_address, window, redis),
-    )
+    app[FEED_TOKENS] = feed_tokens(settings.secret_keys, settings.calendar_feed_lifetime_days)
+    app[SIGN_IN] = SignIn(database, passwords, tokens, sign_in_limits(settings, redis))
     app[READ_CACHE] = ReadCache(
         settings.read_cache_megabytes * 1024 * 1024,
         settings.read_cache_ttl_seconds,

@@ -65,9 +65,22 @@ class Settings(BaseSettings):
         default_factory=list,
         description="Addresses of reverse proxies whose X-Forwarded-For is believed.",
     )
-    login_attempts_per_username: int = Field(10, ge=1)
-    login_attempts_per_address: int = Field(50, ge=1)
-    login_window_seconds: int = Field(300, ge=1)
+    login_attempts_per_username_and_address: int = Field(
+        10, ge=1, description="Failed password guesses at one account from one address per window."
+    )
+    login_attempts_per_username: int = Field(
+        100, ge=1, description="Failed guesses at one account from addresses it has not used."
+    )
+    login_attempts_per_address: int = Field(
+        1000, ge=1, description="Failed guesses from one address at any accounts per window."
+    )
+    login_window_seconds: int = Field(900, ge=1)
+    login_known_address_days: int = Field(
+        30, ge=1, description="How long a sign-in exempts its address from the account's limit."
+    )
+    calendar_feed_lifetime_days: int = Field(
+        180, ge=1, le=366, description="How long a private calendar feed URL works."
+    )
     argon2_time_cost: int = Field(2, ge=1)
     argon2_memory_kib: int = Field(19 * 1024, ge=8)
     argon2_parallelism: int = Field(1, ge=1)

@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 from compax_cli.main import app
 from compax_server.app import create_app
 from compax_server.keys import DATABASE
-from compax_server.ratelimit import FailureLimiter
+from compax_server.ratelimit import AttemptCounters, Limit
 from compax_server.redis_link import RedisLink
 from compax_server.settings import Settings
 from sync.permissions import Role
@@ -320,6 +320,9 @@ def test_server_run_names_an_unreadable_certificate(embedded: Path) -> None:
 # --- Login limits shared through Redis -------------------------------------------------------
 
 
+ACCOUNT = Limit("account", 3, 60)
+
+
 @pytest.fixture
 async def redis_url() -> str:
     return await shared_redis_url()
@@ -328,15 +331,17 @@ async def redis_url() -> str:
 async def test_two_limiters_on_one_redis_share_their_counts(redis_url: str) -> None:
     prefix = f"compax-test-{uuid.uuid4().hex}:"
     links = [RedisLink(redis_url, prefix), RedisLink(redis_url, prefix)]
-    first, second = (FailureLimiter("username", 3, 60, link) for link in links)
+    first, second = (AttemptCounters(link) for link in links)
+    ama, kofi = [(ACCOUNT, "ama")], [(ACCOUNT, "kofi")]
     try:
-        for limiter in (first, second, first):
-            assert await limiter.retry_after("user:ama") is None
-            await limiter.record_failure("user:ama")
-        assert 0 < (await second.retry_after("user:ama") or 0) <= 60
-        assert await first.retry_after("user:kofi") is None
-        await first.reset("user:ama")
-        assert await second.retry_after("user:ama") is None
+        for counters in (first, second, first):
+            assert await counters.reserve(ama) is None
+        assert 0 < (await second.reserve(ama) or 0) <= 60
+        assert await first.reserve(kofi) is None
+        await first.release(ama)
+        assert await second.reserve(ama) is None
+        await first.reset(ACCOUNT, "ama")
+        assert await second.reserve(ama) is None
     finally:
         keys = [key async for key in links[0].client.scan_iter(prefix + "*")]
         if keys:
@@ -350,13 +355,13 @@ async def test_an_unreachable_redis_leaves_the_limit_to_this_process(
 ) -> None:
     """Redis refusing connections: one warning, and the in-process count still limits."""
     link = RedisLink(f"redis://127.0.0.1:{free_port()}/0", "compax:")
-    limiter = FailureLimiter("username", 2, 60, link)
+    counters = AttemptCounters(link)
+    ama = [(Limit("account", 2, 60), "ama")]
     try:
         with caplog.at_level(logging.WARNING, logger="compax.redis"):
             for _ in range(2):
-                assert await limiter.retry_after("user:ama") is None
-                await limiter.record_failure("user:ama")
-            assert await limiter.retry_after("user:ama")
+                assert await counters.reserve(ama) is None
+            assert await counters.reserve(ama)
     finally:
         await link.close()
     warnings = [r.getMessage() for r in caplog.records if r.name == "compax.redis"]

@@ -33,6 +33,7 @@ async def sign_in(call: Call[TokenRequest, None]) -> web.Response:
     "POST", "/api/v1/auth/logout-all", summary="Revoke all your tokens", tag="auth", status=204
 )
 async def logout_all(call: Call[None, None]) -> web.Response:
+    """Every token and calendar feed URL of the caller stops working."""
     async with call.db.write() as session:
         await users.revoke_tokens(session, call.user.id or 0)
     return web.Response(status=204)
@@ -68,12 +69,14 @@ async def update_me(call: Call[MeUpdate, None]) -> web.Response:
     response=TokenResponse,
 )
 async def change_password(call: Call[PasswordChange, None]) -> web.Response:
-    """Every older token stops working; the answer carries a fresh one."""
-    passwords = call.request.app[PASSWORDS]
-    if not await passwords.verify(call.user.password_hash, call.body.current_password):
+    """Every older token and calendar feed URL stops working; the answer carries a fresh token.
+    Guesses at the current password count under the sign-in limits."""
+    sign_in = call.request.app[SIGN_IN]
+    address = client_address(call.request)
+    if not await sign_in.is_password_of(call.user, call.body.current_password, address):
         raise ValidationFailed.single("current_password", "is not your current password")
-    new_hash = await passwords.hash(call.body.new_password)
+    new_hash = await call.request.app[PASSWORDS].hash(call.body.new_password)
     async with call.db.write() as session:
         user = await users.set_password(session, call.user.id or 0, new_hash)
-        token = call.request.app[SIGN_IN].token_for(user)
+        token = sign_in.token_for(user)
     return json_response(token, headers={"Cache-Control": "no-store"})

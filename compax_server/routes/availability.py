@@ -140,10 +140,11 @@ async def make_calendar_feed(call: Call[None, None]) -> web.Response:
     """A URL calendar apps can subscribe to without signing in; it revokes older feed URLs."""
     async with call.db.write() as session:
         user = await users.bump_calendar_generation(session, call.user.id or 0)
-    token = call.request.app[FEED_TOKENS].issue(user.id or 0, user.calendar_generation).token
-    path = f"/api/v1/calendar/{token}.ics"
+    issued = call.request.app[FEED_TOKENS].issue(user.id or 0, user.calendar_generation)
+    path = f"/api/v1/calendar/{issued.token}.ics"
     url = str(call.request.url.with_path(path).with_query(None))
-    return json_response({"url": url, "path": path}, headers={"Cache-Control": "no-store"})
+    feed = {"url": url, "path": path, "expires_at": issued.expires_at.isoformat()}
+    return json_response(feed, headers={"Cache-Control": "no-store"})
 
 
 @api.route(

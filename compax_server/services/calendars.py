@@ -15,14 +15,14 @@ from compax_server.services.booking_views import booking_view, labelled_bookings
 from compax_server.services.common import get_or_404, utcnow
 
 CALENDAR_FEED_SALT = "compax.calendar-feed"
-FEED_LIFETIME_SECONDS = 5 * 366 * 24 * 3600
 PAST = timedelta(days=60)
 FUTURE = timedelta(days=400)
 
 
-def feed_tokens(secret_keys: list[str]) -> Tokens:
-    """Calendar feed tokens: their own salt, long-lived, revoked by the calendar generation."""
-    return Tokens(secret_keys, CALENDAR_FEED_SALT, FEED_LIFETIME_SECONDS)
+def feed_tokens(secret_keys: list[str], lifetime_days: int) -> Tokens:
+    """Calendar feed tokens: their own salt, ``lifetime_days`` long, revoked by the calendar
+    generation (a new feed URL, logout-all, a password change or reset, deactivation)."""
+    return Tokens(secret_keys, CALENDAR_FEED_SALT, lifetime_days * 24 * 3600)
 
 
 async def room_calendar(session: AsyncSession, room_id: int, viewer: User) -> bytes:

@@ -12,7 +12,7 @@ from sqlmodel import col
 
 from compax_server.db import Database
 from compax_server.models import User
-from compax_server.ratelimit import FailureLimiter
+from compax_server.ratelimit import SignInLimits
 from compax_server.security import IssuedToken, Passwords, Tokens
 from compax_server.services.common import (
     LOCK_ADMINS,
@@ -26,7 +26,7 @@ from compax_server.services.common import (
     serialise_on,
     utcnow,
 )
-from sync.errors import Duplicate, InUse, NotAuthenticated, RateLimited, ValidationFailed
+from sync.errors import Duplicate, InUse, NotAuthenticated, ValidationFailed
 from sync.permissions import Role
 from sync.schemas import (
     MeUpdate,
@@ -41,7 +41,6 @@ from sync.vocabulary import BulkStatus
 
 #: Changes after which every token the user holds must stop working.
 _REVOKING_FIELDS = frozenset({"role", "active"})
-#: Advisory lock key held while counting admins before one is demoted or deactivated.
 
 
 def user_public(user: User) -> UserPublic:
@@ -98,16 +97,19 @@ async def update_user(
 
 
 async def change_user(session: AsyncSession, user: User, changes: dict[str, object]) -> bool:
-    """Apply ``changes``; a role change or deactivation revokes the user's tokens."""
+    """Apply ``changes``; a role change revokes the user's tokens, deactivation also their
+    calendar feed URLs."""
     refuse_nulls(user, changes)
+    deactivated = user.active and changes.get("active", True) is False
     if user.role == Role.ADMIN and user.active:
         demoted = changes.get("role", Role.ADMIN) != Role.ADMIN
-        deactivated = changes.get("active", True) is False
         if (demoted or deactivated) and await _active_admins(session) <= 1:
             raise InUse("This is the last active admin; make another admin first")
     revoke = any(k in changes and changes[k] != getattr(user, k) for k in _REVOKING_FIELDS)
     changed = apply_changes(user, changes)
-    if revoke:
+    if deactivated:
+        _revoke_everything(user)
+    elif revoke:
         user.token_generation += 1
     return changed
 
@@ -125,17 +127,24 @@ async def _active_admins(session: AsyncSession) -> int:
 
 
 async def set_password(session: AsyncSession, user_id: int, password_hash: str) -> User:
-    """Replace the password and revoke every token the user holds."""
+    """Replace the password and revoke every token and calendar feed URL the user holds."""
     user = await get_or_404(session, User, user_id, "user", for_update=True)
     user.password_hash = password_hash
-    user.token_generation += 1
+    _revoke_everything(user)
     apply_changes(user, {"updated_at": utcnow()})
     return user
 
 
 async def revoke_tokens(session: AsyncSession, user_id: int) -> None:
+    """Sign the user out everywhere: every token and calendar feed URL they hold stops working."""
     user = await get_or_404(session, User, user_id, "user", for_update=True)
+    _revoke_everything(user)
+
+
+def _revoke_everything(user: User) -> None:
+    """Bump both generations: access tokens and calendar feed URLs issued before stop working."""
     user.token_generation += 1
+    user.calendar_generation += 1
 
 
 async def users_by_username(session: AsyncSession, usernames: Sequence[str]) -> dict[str, User]:
@@ -169,40 +178,36 @@ async def upsert_user(
 
 
 class SignIn:
-    """Username and password to token, rate limited per username and per client address."""
+    """Username and password to token, and every other check of a password, under the sign-in
+    limits: each guess is reserved before the password is hashed (``ratelimit``)."""
 
     def __init__(
-        self,
-        db: Database,
-        passwords: Passwords,
-        tokens: Tokens,
-        by_username: FailureLimiter,
-        by_address: FailureLimiter,
+        self, db: Database, passwords: Passwords, tokens: Tokens, limits: SignInLimits
     ) -> None:
         self.db = db
         self.passwords = passwords
         self.tokens = tokens
-        self.by_username = by_username
-        self.by_address = by_address
+        self.limits = limits
 
     async def __call__(self, username: str, password: str, address: str) -> TokenResponse:
-        username_key = f"user:{username.strip().lower()}"
-        address_key = f"addr:{address}"
-        wait = max(
-            await self.by_username.retry_after(username_key) or 0,
-            await self.by_address.retry_after(address_key) or 0,
-        )
-        if wait:
-            raise RateLimited(f"Too many failed sign-ins; try again in {wait} s", retry_after=wait)
+        """A token for the user, if ``password`` is theirs; 401 if not, 429 over a limit."""
+        attempt = await self.limits.reserve(username.strip().lower(), address)
         async with self.db.read() as session:
             user = await user_by_username(session, username)
         stored_hash = user.password_hash if user is not None and user.active else None
         if not await self.passwords.verify(stored_hash, password) or user is None:
-            await self.by_username.record_failure(username_key)
-            await self.by_address.record_failure(address_key)
             raise NotAuthenticated("Unknown username or wrong password")
-        await self.by_username.reset(username_key)
+        await attempt.succeeded()
         return self.token_for(user)
+
+    async def is_password_of(self, user: User, password: str, address: str) -> bool:
+        """Whether ``password`` is ``user``'s, counted as a guess from ``address`` like a
+        sign-in (429 over a limit), so a stolen token cannot guess the password freely."""
+        attempt = await self.limits.reserve(user.username, address)
+        if not await self.passwords.verify(user.password_hash, password):
+            return False
+        await attempt.succeeded()
+        return True
 
     def token_for(self, user: User) -> TokenResponse:
         issued = access_token(self.tokens, user)
