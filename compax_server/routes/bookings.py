@@ -215,7 +215,7 @@ async def create_series(call: Call[SeriesCreate, None]) -> web.Response:
 async def read_series(call: Call[None, None]) -> web.Response:
     series_id = bookings.parse_booking_id(call.request.match_info["series_id"])
     async with call.db.read() as session:
-        return json_response(await series.read_series(session, series_id))
+        return json_response(await series.read_series(session, series_id, call.user))
 
 
 @api.route(
