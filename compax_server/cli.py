@@ -29,9 +29,14 @@ server_app = typer.Typer(
 )
 
 
-def _settings(**flags: Any) -> Settings:
-    """Settings from the environment and flags, or a clear message and exit code 2."""
-    from compax_server.settings import Settings
+def _settings(*, signs_tokens: bool = False, **flags: Any) -> Settings:
+    """Settings from the environment and flags, or a clear message and exit code 2.
+
+    Outside production mode a server that signs tokens without ``COMPAX_SECRET_KEYS`` uses a
+    key made once in the data directory, also on a database of its own (a development server):
+    every process on this machine shares it, and a note says what to set for more machines.
+    Production mode refuses to start without keys (``Settings``)."""
+    from compax_server.settings import SECRET_KEY_FILE, Settings
 
     # Settings validates each value, as it does the environment's strings.
     overrides: dict[str, Any] = {k: v for k, v in flags.items() if v is not None}
@@ -42,13 +47,21 @@ def _settings(**flags: Any) -> Settings:
             name = "COMPAX_" + error.field.upper() if error.field != "body" else "settings"
             err.print(f"[red]error:[/] {name}: {error.message}")
         raise typer.Exit(2) from None
-    if settings.database_url:
+    if settings.secret_keys or (settings.database_url and not signs_tokens):
         return settings
     try:
-        return settings.with_embedded_secret()
+        keyed = settings.with_embedded_secret()
     except (OSError, ValueError) as exc:
         err.print(f"[red]error:[/] {exc}")
         raise typer.Exit(2) from None
+    if settings.database_url:
+        err.print(
+            "[yellow]note:[/] COMPAX_SECRET_KEYS is not set, so tokens are signed with the key "
+            f"in {settings.data_dir / SECRET_KEY_FILE}; servers on other machines sharing this "
+            "database need COMPAX_SECRET_KEYS set to one key they all share (production mode "
+            "requires it)"
+        )
+    return keyed
 
 
 async def _ready_database(settings: Settings) -> Database:
@@ -97,7 +110,9 @@ def run(
     from compax_server import serve
     from compax_server.logs import configure_logging
 
-    settings = _settings(host=host, port=port, workers=workers, certfile=certfile, keyfile=keyfile)
+    settings = _settings(
+        signs_tokens=True, host=host, port=port, workers=workers, certfile=certfile, keyfile=keyfile
+    )
     configure_logging(settings.log_format, settings.log_level)
 
     async def check() -> None:

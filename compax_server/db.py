@@ -7,6 +7,8 @@ deferred transactions and, in WAL mode, never block the writer.
 
 from __future__ import annotations
 
+import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -31,6 +33,7 @@ from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
 from compax_server.changelog import RecordingSession
 
 _WRITE = "compax_write"
+log = logging.getLogger("compax.db")
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
@@ -52,7 +55,7 @@ class Database:
         self.is_sqlite = self.url.get_backend_name() == "sqlite"
         if self.is_sqlite:
             if self.url.database and self.url.database != ":memory:":
-                Path(self.url.database).parent.mkdir(parents=True, exist_ok=True)
+                _private_file(Path(self.url.database))
             self.engine: AsyncEngine = create_async_engine(self.url, connect_args={"timeout": 30})
             _configure_sqlite(self.engine)
         else:
@@ -132,6 +135,25 @@ class Database:
                 lambda sync_conn: MigrationContext.configure(sync_conn).get_current_revision()
             )
         return current, ScriptDirectory.from_config(alembic_config()).get_current_head() or ""
+
+
+def _private_file(path: Path) -> None:
+    """Create the SQLite file ``path`` readable by its owner only (and its directories, owner
+    only, where they are made), since it holds password hashes; SQLite gives its ``-wal`` and
+    ``-shm`` files the database file's mode. An existing file keeps the mode it has, with a
+    warning if others may read it."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        mode = path.stat().st_mode & 0o777
+        if mode & 0o077:
+            log.warning(
+                "%s holds password hashes and is readable by others (mode %o); "
+                "chmod 600 it (and its -wal and -shm files)",
+                path,
+                mode,
+            )
 
 
 class ReadSession(Session):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import uuid
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Annotated, Any, Generic, TypeVar
+from typing import Annotated, Any, ClassVar, Generic, TypeVar
 
 from pydantic import (
     BaseModel,
@@ -19,9 +19,12 @@ from pydantic import (
     EmailStr,
     Field,
     StringConstraints,
+    ValidationError,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from sync.errors import FieldError
 from sync.permissions import Role
@@ -497,6 +500,23 @@ def _utc(value: datetime) -> datetime:
     return instant
 
 
+#: The queries with a ``from`` and ``to`` window.
+_Window = TypeVar("_Window", "BookingQuery", "BlackoutQuery", "WindowQuery")
+
+
+def _from_before_to(query: _Window) -> _Window:
+    """Where a list or report query gives both ``from`` and ``to``, ``from`` must come before
+    ``to``: one 422 naming ``from`` on every endpoint that takes them."""
+    if query.start is not None and query.end is not None and query.end <= query.start:
+        detail = InitErrorDetails(
+            type=PydanticCustomError("value_error", "must be before to"),
+            loc=("from",),
+            input=query.start,
+        )
+        raise ValidationError.from_exception_data(type(query).__name__, [detail])
+    return query
+
+
 class BookingBase(Schema):
     room_id: int = Field(ge=1, le=MAX_ID)
     start: datetime = Field(description="UTC instant; the booking includes it.")
@@ -624,6 +644,8 @@ class BookingQuery(ListQuery):
     @classmethod
     def _aware(cls, value: datetime | None) -> datetime | None:
         return None if value is None else _utc(value)
+
+    _window = model_validator(mode="after")(_from_before_to)
 
 
 #: Namespace of the booking ids an import derives from an ``external_id`` or a room and start.
@@ -845,6 +867,7 @@ class BlackoutQuery(ListQuery):
     _aware = field_validator("start", "end")(
         classmethod(lambda cls, v: None if v is None else _utc(v))
     )
+    _window = model_validator(mode="after")(_from_before_to)
 
 
 # --- Timetables ------------------------------------------------------------------------------
@@ -923,26 +946,29 @@ class TimetableEntry(Schema):
 
 
 class WindowQuery(Schema):
-    """A time window ``[from, to)``, at most 31 days long."""
+    """A time window ``[from, to)`` of an availability grid, at most ``MAX_DAYS`` long."""
 
+    MAX_DAYS: ClassVar[int] = 31
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
     start: datetime = Field(alias="from")
     end: datetime = Field(alias="to")
 
     _aware = field_validator("start", "end")(classmethod(lambda cls, v: _utc(v)))
+    _window = model_validator(mode="after")(_from_before_to)
 
     @field_validator("end")
     @classmethod
-    def _window(cls, value: datetime, info: ValidationInfo) -> datetime:
+    def _span(cls, value: datetime, info: ValidationInfo) -> datetime:
         start = info.data.get("start")
-        if start is not None and value <= start:
-            raise ValueError("must be after from")
-        if start is not None and value - start > timedelta(days=31):
-            raise ValueError("the window may span at most 31 days")
+        if start is not None and value - start > timedelta(days=cls.MAX_DAYS):
+            raise ValueError(f"the window may span at most {cls.MAX_DAYS} days")
         return value
 
 
 class UtilisationQuery(WindowQuery):
+    """A utilisation report's window: up to a year, so that a whole term fits."""
+
+    MAX_DAYS: ClassVar[int] = 366
     building: str | None = Field(default=None, max_length=16)
 
 

@@ -10,6 +10,7 @@ from compax_server.api import Api, Call, json_response
 from compax_server.cache import cached_json, viewer_scope
 from compax_server.keys import BOOKING_POLICY, FEED_TOKENS
 from compax_server.services import availability, calendars, users
+from compax_server.services.utilisation import utilisation_report
 from sync.errors import NotFound
 from sync.permissions import Permission
 from sync.schemas import (
@@ -99,7 +100,7 @@ async def building_availability(call: Call[None, WindowQuery]) -> web.Response:
 )
 async def utilisation(call: Call[None, UtilisationQuery]) -> web.Response:
     async with call.db.read() as session:
-        report = await availability.utilisation(
+        report = await utilisation_report(
             session,
             call.query.start,
             call.query.end,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -97,12 +99,20 @@ async def bulk_bookings(call: Call[BulkRequest, BulkQuery]) -> web.Response:
 
 
 def _created(view: BookingPublic) -> web.Response:
-    headers = {**etag(view.version), "Location": f"/api/v1/bookings/{view.id}"}
-    return json_response(view, status=201, headers=headers)
+    return json_response(view, status=201, headers=_booking_headers(view.id, view.version))
 
 
-def _replay(status: int, body: object) -> web.Response:
-    response = json_response(body, status=status, headers={"Idempotent-Replayed": "true"})
+def _booking_headers(booking_id: object, version: int) -> dict[str, str]:
+    """The ``ETag`` and ``Location`` of a booking just made."""
+    return {**etag(version), "Location": f"/api/v1/bookings/{booking_id}"}
+
+
+def _replay(status: int, body: Any) -> web.Response:
+    """The stored answer to an ``Idempotency-Key``, with the headers the first one had."""
+    headers = {"Idempotent-Replayed": "true"}
+    if status == 201:
+        headers |= _booking_headers(body["id"], body["version"])
+    response = json_response(body, status=status, headers=headers)
     if status >= 400:
         response.content_type = PROBLEM_JSON
     return response
@@ -215,7 +225,7 @@ async def create_series(call: Call[SeriesCreate, None]) -> web.Response:
 async def read_series(call: Call[None, None]) -> web.Response:
     series_id = bookings.parse_booking_id(call.request.match_info["series_id"])
     async with call.db.read() as session:
-        return json_response(await series.read_series(session, series_id))
+        return json_response(await series.read_series(session, series_id, call.user))
 
 
 @api.route(

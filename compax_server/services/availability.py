@@ -1,5 +1,5 @@
-"""What is free when: free-room search, alternatives to a clash, day and week grids, and
-utilisation, each with a fixed number of queries whatever the number of rooms."""
+"""What is free when: free-room search, alternatives to a clash, and day and week grids, each
+with a fixed number of queries whatever the number of rooms."""
 
 from __future__ import annotations
 
@@ -16,7 +16,6 @@ from sqlmodel import col
 from compax_server.models import Blackout, Booking, Building, Room, User
 from compax_server.services.booking_views import booking_view, is_confirmed
 from compax_server.services.campus import rooms_matching
-from compax_server.services.common import id_of
 from compax_server.services.policy import BookingPolicy
 from sync import judge
 from sync.errors import NotFound
@@ -28,8 +27,6 @@ from sync.schemas import (
     FreeRoomQuery,
     RoomAvailability,
     RoomQuery,
-    UtilisationReport,
-    UtilisationRow,
 )
 from sync.schemas import Interval as IntervalModel
 from sync.vocabulary import BookingStatus
@@ -226,10 +223,14 @@ async def _around(
     return busy, closures
 
 
-def _open_intervals(
-    room: Room, start: datetime, end: datetime, policy: BookingPolicy
+def open_hours(
+    room: Room | None, start: datetime, end: datetime, policy: BookingPolicy
 ) -> list[Interval]:
-    return open_intervals(policy.campus.for_room(room).opening_hours, start, end, policy.zone)
+    """The opening hours of ``room`` (of the campus, for ``None``) within ``[start, end)``."""
+    hours = (
+        policy.campus.opening_hours if room is None else policy.campus.for_room(room).opening_hours
+    )
+    return open_intervals(hours, start, end, policy.zone)
 
 
 async def room_availability(
@@ -328,7 +329,7 @@ async def _grids(
             if b.room_id == room.id or b.building_id == room.building_id
         ]
         busy.sort(key=lambda item: item.start)
-        opened = _open_intervals(room, start, end, policy)
+        opened = open_hours(room, start, end, policy)
         spans = [(item.start, item.end) for item in busy]
         free = [iv for window in opened for iv in free_intervals(window, spans)]
         grids.append(
@@ -342,53 +343,3 @@ async def _grids(
             )
         )
     return grids
-
-
-async def utilisation(
-    session: AsyncSession,
-    start: datetime,
-    end: datetime,
-    building: str | None,
-    policy: BookingPolicy,
-) -> UtilisationReport:
-    """Booked hours over open hours per bookable room and per building in ``[start, end)``."""
-    statement = select(Room, col(Building.code)).join(Building).where(col(Room.bookable).is_(True))
-    if building:
-        statement = statement.where(col(Building.code) == building.upper())
-    rooms = (await session.execute(statement.order_by(col(Building.code), col(Room.code)))).all()
-    booked = await session.execute(
-        select(col(Booking.room_id), col(Booking.start), col(Booking.end)).where(
-            col(Booking.room_id).in_([room.id for room, _ in rooms]),
-            col(Booking.status) == CONFIRMED,
-            col(Booking.end) > start,
-            col(Booking.start) < end,
-        )
-    )
-    booked_seconds: dict[int, float] = defaultdict(float)
-    for room_id, booking_start, booking_end in booked:
-        booked_seconds[room_id] += (
-            min(booking_end, end) - max(booking_start, start)
-        ).total_seconds()
-    per_room: list[UtilisationRow] = []
-    per_building: defaultdict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
-    for room, code in rooms:
-        open_seconds = sum(
-            (e - s).total_seconds() for s, e in _open_intervals(room, start, end, policy)
-        )
-        hours = booked_seconds[id_of(room)] / 3600, open_seconds / 3600
-        per_room.append(_utilisation_row(code, hours, room_id=room.id, room=f"{code}/{room.code}"))
-        per_building[code][0] += hours[0]
-        per_building[code][1] += hours[1]
-    buildings = [_utilisation_row(code, (b, o)) for code, (b, o) in per_building.items()]
-    return UtilisationReport(rooms=per_room, buildings=buildings)
-
-
-def _utilisation_row(building: str, hours: tuple[float, float], **room: Any) -> UtilisationRow:
-    booked, opened = hours
-    return UtilisationRow(
-        building=building,
-        booked_hours=round(booked, 2),
-        open_hours=round(opened, 2),
-        utilisation=round(booked / opened, 4) if opened else 0.0,
-        **room,
-    )

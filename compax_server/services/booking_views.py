@@ -91,12 +91,14 @@ def is_confirmed() -> ColumnElement[bool]:
 
 
 def sees_everything(viewer: User, owner_id: int) -> bool:
-    return viewer.id == owner_id or allows(viewer.role, Permission.MANAGE_ANY_BOOKING)
+    """Whether ``viewer`` sees all of a record owned by ``owner_id`` (``Viewer.sees_all_of``)."""
+    return Viewer.of(viewer).sees_all_of(owner_id)
 
 
 @dataclass(frozen=True)
 class Viewer:
-    """What decides how bookings look to a caller, worked out once, not once per booking."""
+    """What decides how bookings and series look to a caller, worked out once, not once per
+    record; the one place that says what a caller may see of someone's booking."""
 
     id: int | None
     manages_any: bool
@@ -109,6 +111,20 @@ class Viewer:
             manages_any=allows(user.role, Permission.MANAGE_ANY_BOOKING),
             is_student=user.role == Role.STUDENT,
         )
+
+    @property
+    def sees_owners(self) -> bool:
+        """Whether this viewer sees who owns other people's bookings (students do not)."""
+        return self.manages_any or not self.is_student
+
+    def sees_all_of(self, owner_id: int) -> bool:
+        """Whether this viewer sees all of a record owned by ``owner_id``: a private title,
+        the notes, the owner (its owner and the booking officers do)."""
+        return self.manages_any or self.id == owner_id
+
+    def sees_owner_of(self, owner_id: int) -> bool:
+        """Whether this viewer sees who owns a record owned by ``owner_id``."""
+        return self.sees_owners or self.sees_all_of(owner_id)
 
 
 def booking_view(
@@ -124,8 +140,8 @@ def booking_fields(
     """The fields of ``booking`` as ``viewer`` may see it, as plain values: private titles,
     notes and, for students, the owner are hidden from everyone but the owner and the
     booking officers. Bulk readers serialize this dict without building a model per row."""
-    full = viewer.manages_any or viewer.id == booking.owner_id
-    show_owner = full or not viewer.is_student
+    full = viewer.sees_all_of(booking.owner_id)
+    show_owner = viewer.sees_owner_of(booking.owner_id)
     return {
         "id": booking.id,
         "room_id": booking.room_id,

@@ -24,6 +24,7 @@ from sqlmodel import SQLModel, col
 from compax_server.models import Blackout, Booking, Building, Room, RuleOverride, User
 from compax_server.services.availability import alternatives
 from compax_server.services.booking_views import (
+    Viewer,
     booking_view,
     is_confirmed,
     labelled_bookings,
@@ -103,6 +104,12 @@ async def list_bookings(
         statement = statement.where(col(Building.code) == query.building.upper())
     if query.owner:
         owner = viewer.username if query.owner == "me" else query.owner.lower()
+        if owner != viewer.username and not Viewer.of(viewer).sees_owners:
+            raise Forbidden(
+                f"Your role ({viewer.role}) sees no one's bookings by owner but your own: "
+                "use owner=me",
+                field="owner",
+            )
         statement = statement.where(col(User.username) == owner)
     if query.status is not None:
         statement = statement.where(col(Booking.status) == query.status)

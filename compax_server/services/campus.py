@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from compax_server.models import Building, Room, RoomFeature, Term
+from compax_server.models import Booking, Building, Room, RoomFeature, Series, Term
 from compax_server.services.common import (
     apply_changes,
     check_version,
@@ -243,12 +243,22 @@ async def _change_room(session: AsyncSession, room: Room, changes: dict[str, Any
 
 
 async def delete_room(session: AsyncSession, room_id: int) -> None:
+    """Delete a room that no booking or series refers to, with its features and blackouts;
+    one still referred to is ``InUse``, saying by what and how many.
+
+    The room's row is locked first, and a booking or series being written for it waits for
+    that lock to check its room, so none can appear between the count and the delete."""
     room = await get_or_404(session, Room, room_id, "room", for_update=True)
+    referred_by = await _references(
+        session, bookings=col(Booking.room_id) == room_id, series=col(Series.room_id) == room_id
+    )
+    if referred_by:
+        raise InUse(
+            f"Room {room.code} is referred to by {_counted(referred_by)}; "
+            "mark it not bookable instead",
+            referred_by=referred_by,
+        )
     await session.delete(room)
-    try:
-        await session.flush()
-    except IntegrityError:
-        raise InUse(f"Room {room.code} is referred to; mark it not bookable instead") from None
 
 
 async def rooms_by_key(
@@ -328,7 +338,18 @@ async def _change_term(session: AsyncSession, term: Term, changes: dict[str, Any
 
 
 async def delete_term(session: AsyncSession, term_id: int) -> None:
+    """Delete a term that no series refers to; one still referred to is ``InUse``.
+
+    The term's row is locked first, and a series being written for it waits for that lock
+    to check its term, so none can appear between the count and the delete."""
     term = await get_or_404(session, Term, term_id, "term", for_update=True)
+    referred_by = await _references(session, series=col(Series.term_id) == term_id)
+    if referred_by:
+        raise InUse(
+            f"Term {term.name!r} is referred to by {_counted(referred_by)}; "
+            "cancel or delete them first",
+            referred_by=referred_by,
+        )
     await session.delete(term)
 
 
@@ -346,6 +367,28 @@ async def upsert_term(
         session, existing, fields_of(data, only_set=True, exclude=["name"])
     )
     return (BulkStatus.UPDATED if changed else BulkStatus.UNCHANGED), existing
+
+
+async def _references(session: AsyncSession, **conditions: Any) -> dict[str, int]:
+    """How many rows of each named table (``bookings=...``, ``series=...``) meet their
+    condition, leaving out tables with none; one statement whatever the number of tables."""
+    tables = {"bookings": Booking, "series": Series}
+    counts = select(
+        *(
+            select(func.count()).select_from(tables[name]).where(condition).scalar_subquery()
+            for name, condition in conditions.items()
+        )
+    )
+    found = (await session.execute(counts)).one()
+    return {name: count for name, count in zip(conditions, found, strict=True) if count}
+
+
+def _counted(referred_by: dict[str, int]) -> str:
+    """``{"bookings": 3, "series": 1}`` as ``3 bookings and 1 series``."""
+    one = {"bookings": "booking", "series": "series"}
+    return " and ".join(
+        f"{count} {name if count != 1 else one[name]}" for name, count in referred_by.items()
+    )
 
 
 async def _flush_unique(session: AsyncSession, row: Any, message: str) -> None:

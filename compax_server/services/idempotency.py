@@ -1,8 +1,12 @@
 """Idempotency keys: a retried request gets the stored answer instead of acting twice.
 
-A success is stored in the same transaction as the change it reports, so a client that lost
-the answer can never make the change twice. Refusals are stored too, so a retry hears the
-same answer; transient failures (429, 5xx) are not, so a retry can still succeed.
+The key's row is where requests with one key meet. A request first inserts it, in its own
+write transaction, before it acts; a second request with the same key waits on that insert
+until the first has committed (Postgres waits on the row's unique key, SQLite's writers take
+turns), then finds the row and replays the answer stored in it. So concurrent requests, on
+one server process or several, act once and all get the first one's answer. A success and a
+refusal are stored in the transaction that claimed the key; a transient failure (429, 5xx)
+stores nothing and gives the key up, so a retry can still succeed.
 """
 
 from __future__ import annotations
@@ -14,10 +18,11 @@ from datetime import timedelta
 from typing import Any
 
 from pydantic_core import to_jsonable_python
-from sqlalchemy import delete
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import delete, update
+from sqlalchemy.dialects.postgresql import insert as postgres_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col
+from sqlmodel import SQLModel, col
 
 from compax_server.db import Database
 from compax_server.models import IdempotencyKey
@@ -27,9 +32,12 @@ from sync.errors import CompaxError, IdempotencyKeyReused, ValidationFailed
 
 RETENTION = timedelta(hours=24)
 
-
-class KeyTaken(Exception):
-    """A concurrent request with the same key stored its answer first."""
+_KEYS = SQLModel.metadata.tables["idempotency_keys"]
+#: A new key's row, or nothing when the key is taken (after waiting for its claimer's commit).
+_CLAIM = {
+    "postgresql": postgres_insert(_KEYS).on_conflict_do_nothing().returning(_KEYS.c.key),
+    "sqlite": sqlite_insert(_KEYS).on_conflict_do_nothing().returning(_KEYS.c.key),
+}
 
 
 def fingerprint(method: str, path: str, body: Any) -> str:
@@ -39,17 +47,15 @@ def fingerprint(method: str, path: str, body: Any) -> str:
 
 
 def check_key(key: str) -> str:
+    """The key if it is 1 to 200 printable characters; else a 422 naming the header."""
     if not 1 <= len(key) <= 200 or not key.isprintable():
         raise ValidationFailed.single("Idempotency-Key", "must be 1 to 200 printable characters")
     return key
 
 
-async def stored_answer(
-    db: Database, user_id: int, key: str, print_: str
-) -> tuple[int, Any] | None:
-    """The stored (status, body) for this key, ``None`` if new; another request's key is 422."""
-    async with db.read() as session:
-        row = await session.get(IdempotencyKey, (user_id, key))
+def _answer(row: IdempotencyKey | None, print_: str) -> tuple[int, Any] | None:
+    """The (status, body) ``row`` stores for a request with ``print_``, ``None`` if there is no
+    live row; the key of another request is 422."""
     if row is None or row.created_at < utcnow() - RETENTION:
         return None
     if row.request_hash != print_:
@@ -59,42 +65,48 @@ async def stored_answer(
     return row.status, row.body
 
 
-async def record(
-    session: AsyncSession, user_id: int, key: str, print_: str, status: int, body: Any
-) -> None:
-    """Store the answer in ``session``'s transaction; raises ``KeyTaken`` if it lost a race."""
+async def stored_answer(
+    db: Database, user_id: int, key: str, print_: str
+) -> tuple[int, Any] | None:
+    """The stored (status, body) for this key, ``None`` if new; another request's key is 422."""
+    async with db.read() as session:
+        return _answer(await session.get(IdempotencyKey, (user_id, key)), print_)
+
+
+async def _claim(session: AsyncSession, user_id: int, key: str, print_: str) -> bool:
+    """Insert the key's row in ``session``'s transaction, first dropping the user's expired
+    keys; ``False`` if another request holds the key (it has committed by then)."""
+    now = utcnow()
     await session.execute(
         delete(IdempotencyKey).where(
             col(IdempotencyKey.user_id) == user_id,
-            col(IdempotencyKey.created_at) < utcnow() - RETENTION,
+            col(IdempotencyKey.created_at) < now - RETENTION,
         )
     )
-    try:
-        async with session.begin_nested():
-            session.add(
-                IdempotencyKey(
-                    user_id=user_id,
-                    key=key,
-                    request_hash=print_,
-                    status=status,
-                    body=to_jsonable_python(body),
-                    created_at=utcnow(),
-                )
-            )
-    except IntegrityError:
-        raise KeyTaken from None
+    row = {
+        "user_id": user_id,
+        "key": key,
+        "request_hash": print_,
+        "status": 0,
+        "body": {},
+        "created_at": now,
+    }
+    claim = _CLAIM[session.get_bind().dialect.name]
+    return (await session.execute(claim, row)).first() is not None
 
 
-async def record_refusal(
-    db: Database, user_id: int, key: str, print_: str, error: CompaxError, body: dict[str, Any]
-) -> None:
-    if error.status == 429 or error.status >= 500:
-        return
-    try:
-        async with db.write() as session:
-            await record(session, user_id, key, print_, error.status, body)
-    except KeyTaken:
-        pass
+async def _store(session: AsyncSession, user_id: int, key: str, status: int, body: Any) -> None:
+    """Write the answer into the key's row that this transaction claimed."""
+    await session.execute(
+        update(IdempotencyKey)
+        .where(col(IdempotencyKey.user_id) == user_id, col(IdempotencyKey.key) == key)
+        .values(status=status, body=to_jsonable_python(body))
+    )
+
+
+def _transient(error: CompaxError) -> bool:
+    """Whether a retry may get another answer (rate limits, unavailability): not stored."""
+    return error.status == 429 or error.status >= 500
 
 
 async def run_once(
@@ -109,21 +121,28 @@ async def run_once(
 ) -> tuple[int, Any, bool]:
     """Run ``action`` in a write transaction at most once per key: ``(status, body, replayed)``.
 
-    A success is stored in the action's own transaction; a refusal is stored after it and
-    raised; a request that lost a race for the same key gets the winner's answer.
+    The transaction claims the key before ``action`` runs and stores its answer, a success or
+    a refusal (then raised), before it commits; a request whose key is claimed waits for that
+    commit and gets the stored answer.
     """
     stored = await stored_answer(db, user_id, key, print_)
     if stored is not None:
         return (*stored, True)
-    try:
-        async with db.write() as session:
-            body = await action(session)
-            await record(session, user_id, key, print_, status, body)
-    except KeyTaken:
-        stored = await stored_answer(db, user_id, key, print_)
-        assert stored is not None
-        return (*stored, True)
-    except CompaxError as error:
-        await record_refusal(db, user_id, key, print_, error, problem_body(error, instance))
-        raise
+    refusal: CompaxError | None = None
+    async with db.write() as session:
+        if not await _claim(session, user_id, key, print_):
+            row = await session.get(IdempotencyKey, (user_id, key), populate_existing=True)
+            stored = _answer(row, print_)
+            assert stored is not None, "a key is claimed and answered in one transaction"
+            return (*stored, True)
+        try:
+            async with session.begin_nested():
+                body = await action(session)
+        except CompaxError as error:
+            if _transient(error):
+                raise
+            refusal, status, body = error, error.status, problem_body(error, instance)
+        await _store(session, user_id, key, status, body)
+    if refusal is not None:
+        raise refusal
     return status, body, False

@@ -22,7 +22,7 @@ from compax_server.changelog import note_written
 from compax_server.db import Database
 from compax_server.models import Building, Room, Series, Term, User
 from compax_server.services.booking_batch import Surroundings
-from compax_server.services.booking_views import views_of
+from compax_server.services.booking_views import Viewer, views_of
 from compax_server.services.bookings import (
     CONFIRMED,
     closures_over,
@@ -77,10 +77,15 @@ _INSERT_SERIES = {
 }
 
 
-def series_public(series: Series) -> SeriesPublic:
-    return SeriesPublic.model_validate(
-        {**fields_of(series), "weekdays": series.weekdays, "exceptions": series.exceptions}
-    )
+def series_view(series: Series, viewer: Viewer) -> SeriesPublic:
+    """``series`` as ``viewer`` may see it, by the rules its bookings are shown by: a private
+    series' title only to its owner and the booking officers, its owner not to students."""
+    fields = {**fields_of(series), "weekdays": series.weekdays, "exceptions": series.exceptions}
+    if series.private and not viewer.sees_all_of(series.owner_id):
+        fields["title"] = None
+    if not viewer.sees_owner_of(series.owner_id):
+        fields["owner_id"] = None
+    return SeriesPublic.model_validate(fields)
 
 
 async def _span_surroundings(
@@ -151,7 +156,7 @@ async def create_series(
                 raise SeriesConflict(TAKEN_MEANWHILE)
             skipped = [SkippedDate.model_validate(r) for r in reports.values()]
             return SeriesResult(
-                series=series_public(series),
+                series=series_view(series, Viewer.of(actor)),
                 created=await views_of(session, [row["id"] for row in rows], actor),
                 skipped=skipped,
             )
@@ -216,8 +221,9 @@ def _occurrence_rows(
     ]
 
 
-async def read_series(session: AsyncSession, series_id: uuid.UUID) -> SeriesPublic:
-    return series_public(await get_or_404(session, Series, series_id, "series"))
+async def read_series(session: AsyncSession, series_id: uuid.UUID, viewer: User) -> SeriesPublic:
+    """The series as ``viewer`` may see it (``series_view``)."""
+    return series_view(await get_or_404(session, Series, series_id, "series"), Viewer.of(viewer))
 
 
 # --- Timetables ------------------------------------------------------------------------------

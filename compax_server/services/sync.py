@@ -54,7 +54,6 @@ from compax_server.services import booking_batch, bookings, series
 from compax_server.services.blackouts import blackout_public
 from compax_server.services.booking_views import (
     Viewer,
-    sees_everything,
     viewer_params,
     visible_booking_json,
     with_visible_bookings,
@@ -638,6 +637,7 @@ async def _rows_for(
         if op == ChangeOp.PUT and table != "bookings":
             keys[table].append(key)
     rows: dict[tuple[str, str], dict[str, Any]] = {}
+    seen_by = Viewer.of(viewer)
 
     def keep(table: str, key: object, model: BaseModel) -> None:
         rows[(table, str(key))] = model.model_dump(mode="json")
@@ -664,10 +664,7 @@ async def _rows_for(
         for item in (
             await session.execute(select(Series).where(col(Series.id).in_(series_ids)))
         ).scalars():
-            public = series.series_public(item)
-            if item.private and not sees_everything(viewer, item.owner_id):
-                public.title = None
-            keep("series", item.id, public)
+            keep("series", item.id, series.series_view(item, seen_by))
     return rows
 
 
