@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, get_origin
 
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
@@ -94,6 +94,8 @@ class Call(Generic[BodyT, QueryT]):
 
 @dataclass(frozen=True)
 class Endpoint:
+    """One route as declared: what it needs, what it takes and what it answers."""
+
     method: str
     path: str
     handler: Handler
@@ -107,6 +109,12 @@ class Endpoint:
     status: int
     conditional: bool
     reads_caller: bool
+    #: Media types of an answer that is not JSON (a calendar, metrics).
+    media_types: tuple[str, ...] = ()
+    #: Honours ``Idempotency-Key``.
+    idempotent: bool = False
+    #: Problem statuses beyond those the rest of the declaration implies.
+    errors: tuple[int, ...] = ()
 
     @property
     def name(self) -> str:
@@ -134,6 +142,9 @@ class Api:
         status: int = 200,
         conditional: bool = False,
         reads_caller: bool = False,
+        media_types: tuple[str, ...] = (),
+        idempotent: bool = False,
+        errors: tuple[int, ...] = (),
     ) -> Callable[[Handler], Handler]:
         """Declare an endpoint. With ``reads_caller`` its handler reads the caller's user itself,
         in its own transaction, and checks it with ``auth.current_user`` (see ``auth``)."""
@@ -154,6 +165,9 @@ class Api:
                     status,
                     conditional,
                     reads_caller,
+                    media_types,
+                    idempotent,
+                    errors,
                 )
             )
             return handler
@@ -180,7 +194,11 @@ def _dispatcher(endpoint: Endpoint) -> Callable[[web.Request], Awaitable[web.Str
                 role = user.role
             if endpoint.permission and not allows(role, endpoint.permission):
                 raise Forbidden(f"Your role ({role}) may not {endpoint.summary.lower()}")
-        query = validate(endpoint.query, dict(request.query)) if endpoint.query else None
+        query = (
+            validate(endpoint.query, query_values(request, endpoint.query))
+            if endpoint.query
+            else None
+        )
         body = await _read_body(request, endpoint.body) if endpoint.body else None
         return await endpoint.handler(Call(request, body, query, user, claims))
 
@@ -189,6 +207,30 @@ def _dispatcher(endpoint: Endpoint) -> Callable[[web.Request], Awaitable[web.Str
 
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+def query_values(request: web.Request, model: type[BaseModel]) -> dict[str, Any]:
+    """The query string as ``model`` reads it: every value of a list parameter (given as
+    ``features=a&features=b``, as the document's exploded arrays say), one of any other;
+    a scalar parameter given twice is refused, as nobody can tell which value was meant."""
+    lists = {
+        field.alias or name
+        for name, field in model.model_fields.items()
+        if get_origin(field.annotation) is list
+    }
+    values: dict[str, Any] = {}
+    repeated = []
+    for name in dict.fromkeys(request.query):
+        given = request.query.getall(name)
+        if name in lists:
+            values[name] = given
+        elif len(given) > 1:
+            repeated.append(FieldError(name, "must be given once"))
+        else:
+            values[name] = given[0]
+    if repeated:
+        raise ValidationFailed(repeated)
+    return values
 
 
 def validate(model: type[ModelT], data: Any, prefix: str = "") -> ModelT:
@@ -230,7 +272,24 @@ async def _read_body(request: web.Request, model: type[BaseModel]) -> BaseModel:
         raise BadRequest(f"The body is not valid JSON: {exc}") from None
     if not isinstance(data, dict):
         raise ValidationFailed.single("body", "must be a JSON object")
-    return validate(model, data)
+    nul = _nul_errors(data, "")
+    if nul:
+        raise ValidationFailed(nul)
+    try:  # strict: JSON types as the document gives them (no 0 for false, no 0 for a date)
+        return model.model_validate_json(json.dumps(_integral(data)), strict=True)
+    except ValidationError as exc:
+        raise ValidationFailed(field_errors(exc)) from None
+
+
+def _integral(data: Any) -> Any:
+    """``data`` with each whole float as an integer: JSON Schema counts ``2.0`` an integer."""
+    if isinstance(data, float) and data.is_integer():
+        return int(data)
+    if isinstance(data, dict):
+        return {key: _integral(value) for key, value in data.items()}
+    if isinstance(data, list):
+        return [_integral(item) for item in data]
+    return data
 
 
 def json_response(

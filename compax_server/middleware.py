@@ -110,6 +110,8 @@ async def problems(request: web.Request, handler: Handler) -> web.StreamResponse
     except web.HTTPException as error:
         if error.status < 400:
             raise
+        if isinstance(error, web.HTTPMethodNotAllowed):
+            error = await _allowed_here(request, error)
         return problem_from_http(request, error)
     except DBAPIError as error:
         if database_unavailable(error):
@@ -127,6 +129,22 @@ async def problems(request: web.Request, handler: Handler) -> web.StreamResponse
     except Exception:
         error_log.exception("unhandled error in %s %s", request.method, request.path)
         return _internal(request)
+
+
+async def _allowed_here(
+    request: web.Request, error: web.HTTPMethodNotAllowed
+) -> web.HTTPMethodNotAllowed:
+    """The 405 naming the methods of the first route whose path matches, as the document has
+    them: aiohttp names those of every route that matches (``/rooms/free`` would offer the
+    ``PATCH`` of ``/rooms/{id}``)."""
+    path: str | None = None
+    methods: set[str] = set()
+    for resource in request.app.router.resources():
+        _, allowed = await resource.resolve(request)
+        if allowed and path in (None, resource.canonical):
+            path = resource.canonical
+            methods |= allowed
+    return web.HTTPMethodNotAllowed(request.method, sorted(methods)) if methods else error
 
 
 def _problem(request: web.Request, error: CompaxError) -> web.Response:

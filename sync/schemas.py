@@ -14,6 +14,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any, ClassVar, Generic, TypeVar
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     EmailStr,
@@ -21,6 +22,7 @@ from pydantic import (
     StringConstraints,
     ValidationError,
     ValidationInfo,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
@@ -51,6 +53,13 @@ MAX_ID = 2**31 - 1
 #: represent, so that the local time of any of them in any zone can be computed.
 FIRST_DAY = date.min + timedelta(days=1)
 LAST_DAY = date.max - timedelta(days=1)
+#: What the validators (and ``sync.vocabulary`` for codes and features) accept, as JSON Schema
+#: patterns for the OpenAPI document: codes and usernames are trimmed and upper- or
+#: lower-cased before their check, features also have their inner spaces turned into ``_``.
+CODE_PATTERN = r"^\s*[A-Za-z0-9][A-Za-z0-9_-]*\s*$"
+USERNAME_PATTERN = r"^\s*[A-Za-z0-9][A-Za-z0-9._-]+\s*$"
+FEATURE_PATTERN = r"^\s*([A-Za-z0-9][A-Za-z0-9 _-]{0,39})?\s*$"
+LOCAL_TIME_PATTERN = r"^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,6})?)?$"
 
 
 class Schema(BaseModel):
@@ -92,12 +101,38 @@ def _kept_if_left_out(**constraints: Any) -> Any:
     )
 
 
+def _local(value: time) -> time:
+    if value.tzinfo is not None:
+        raise ValueError("a campus local time has no UTC offset: write 08:00, not 08:00Z")
+    return value
+
+
+#: A time of day in campus local time (``08:00`` or ``08:00:00``), never with an offset.
+LocalTime = Annotated[
+    time,
+    AfterValidator(_local),
+    WithJsonSchema({"type": "string", "pattern": LOCAL_TIME_PATTERN, "examples": ["08:00"]}),
+]
+
+
+def _code_field(**constraints: Any) -> Any:
+    """A building or room code: the document's pattern is what ``normalised_code`` accepts."""
+    return Field(json_schema_extra={"pattern": CODE_PATTERN}, **constraints)
+
+
+def _feature_items(schema: dict[str, Any]) -> None:
+    """Each feature of a list (or of a list that may be ``null``) carries its pattern."""
+    for option in [schema, *schema.get("anyOf", [])]:
+        if option.get("type") == "array":
+            option["items"] = {"type": "string", "pattern": FEATURE_PATTERN}
+
+
 class OpeningHours(Schema):
     """One weekday's opening hours in campus local time, ``[open, close)``."""
 
     model_config = _FORBID_EXTRA
-    open: time
-    close: time
+    open: LocalTime
+    close: LocalTime
 
     @field_validator("close")
     @classmethod
@@ -132,7 +167,7 @@ OpeningWeek = dict[Weekday, OpeningHours]
 
 
 class BuildingBase(Schema):
-    code: str = Field(min_length=1, max_length=16)
+    code: str = _code_field(min_length=1, max_length=16)
     name: str = Field(min_length=1, max_length=200)
     kind: BuildingKind = Field(default=BuildingKind.ACADEMIC, max_length=32)
     floors: int = Field(default=1, ge=1, le=200)
@@ -188,7 +223,7 @@ class RoomRules(Schema):
 
 
 class RoomBase(RoomRules):
-    code: str = Field(min_length=1, max_length=32)
+    code: str = _code_field(min_length=1, max_length=32)
     name: str = Field(default="", max_length=200)
     kind: RoomKind = Field(default=RoomKind.CLASSROOM, max_length=32)
     floor: int = Field(default=0, ge=-10, le=200)
@@ -203,8 +238,12 @@ class RoomBase(RoomRules):
 
 class RoomCreate(RoomBase):
     model_config = _FORBID_EXTRA
-    building: str = Field(min_length=1, max_length=16, description="Code of the room's building.")
-    features: list[str] = Field(default_factory=list, max_length=50)
+    building: str = _code_field(
+        min_length=1, max_length=16, description="Code of the room's building."
+    )
+    features: list[str] = Field(
+        default_factory=list, max_length=50, json_schema_extra=_feature_items
+    )
 
     @field_validator("building")
     @classmethod
@@ -224,7 +263,9 @@ class RoomUpdate(Schema):
     floor: int | None = Field(default=None, ge=-10, le=200)
     capacity: int | None = Field(default=None, ge=0, le=10_000)
     bookable: bool | None = None
-    features: list[str] | None = Field(default=None, max_length=50)
+    features: list[str] | None = Field(
+        default=None, max_length=50, json_schema_extra=_feature_items
+    )
     opening_hours: OpeningWeek | None = None
     min_duration_minutes: int | None = Field(default=None, ge=1, le=24 * 60)
     max_duration_minutes: int | None = Field(default=None, ge=1, le=14 * 24 * 60)
@@ -311,7 +352,9 @@ Password = Annotated[str, StringConstraints(min_length=8, max_length=256)]
 
 
 class UserBase(Schema):
-    username: str = Field(min_length=2, max_length=64)
+    username: str = Field(
+        min_length=2, max_length=64, json_schema_extra={"pattern": USERNAME_PATTERN}
+    )
     full_name: str = Field(default="", max_length=200)
     email: EmailStr | None = Field(default=None, max_length=254)
     department: str = Field(default="", max_length=100)
@@ -323,6 +366,8 @@ class UserBase(Schema):
     @classmethod
     def _username(cls, value: str) -> str:
         username = value.strip().lower()
+        if len(username) < 2:
+            raise ValueError("must be at least 2 characters long, white space aside")
         if not _USERNAME.match(username):
             raise ValueError("use lowercase letters, digits, '.', '-' and '_' only")
         return username
@@ -436,8 +481,11 @@ class BulkQuery(Schema):
 
 
 def _comma_list(value: object) -> object:
+    """A list from a query parameter given once or repeated, each value comma separated."""
     if isinstance(value, str):
-        return [part.strip() for part in value.split(",") if part.strip()]
+        value = [value]
+    if isinstance(value, list) and all(isinstance(item, str) for item in value):
+        return [part.strip() for item in value for part in item.split(",") if part.strip()]
     return value
 
 
@@ -454,14 +502,16 @@ class BuildingQuery(ListQuery):
 
 
 class RoomQuery(ListQuery):
-    building: str | None = Field(default=None, description="Building code.", max_length=16)
-    code: str | None = Field(default=None, description="Room code.", max_length=32)
+    building: str | None = _code_field(default=None, description="Building code.", max_length=16)
+    code: str | None = _code_field(default=None, description="Room code.", max_length=32)
     kind: RoomKind | None = None
     capacity: int | None = Field(
         default=None, ge=0, le=10_000, description="At least this many seats."
     )
     features: list[str] = Field(
-        default_factory=list, description="Comma separated; a room must have all of them."
+        default_factory=list,
+        description="A room must have all of them; repeat the parameter or separate by commas.",
+        json_schema_extra=_feature_items,
     )
     bookable: bool | None = None
 
@@ -567,7 +617,10 @@ class BookingCreate(BookingBase, Override):
         default=None, max_length=64, description="Username to book for (admins, exams officers)."
     )
     features: list[str] = Field(
-        default_factory=list, max_length=20, description="Features alternatives must have."
+        default_factory=list,
+        max_length=20,
+        description="Features alternatives must have.",
+        json_schema_extra=_feature_items,
     )
 
     _end = field_validator("end")(_end_after_start)
@@ -597,7 +650,7 @@ class BookingUpdate(Override):
         "attendees",
         "private",
         "notes",
-        mode="before",
+        mode="after",
     )(_refuse_null)
 
     @field_validator("start", "end")
@@ -735,8 +788,8 @@ class SeriesPattern(Schema):
     weekdays: list[Weekday] = Field(default_factory=list)
     first_day: date
     last_day: date
-    start_time: time
-    end_time: time
+    start_time: LocalTime
+    end_time: LocalTime
     exceptions: list[date] = Field(default_factory=list, description="Dates to leave out.")
 
     @field_validator("first_day")
@@ -821,7 +874,9 @@ class SeriesResult(Schema):
 class BlackoutCreate(Schema):
     model_config = ConfigDict(extra="forbid", validate_default=True)
     room_id: int | None = Field(default=None, ge=1, le=MAX_ID)
-    building: str | None = Field(default=None, max_length=16, description="Close a whole building.")
+    building: str | None = _code_field(
+        default=None, max_length=16, description="Close a whole building."
+    )
     start: datetime
     end: datetime
     reason: str = Field(min_length=1, max_length=500)
@@ -877,15 +932,15 @@ class TimetableRow(Schema):
     """One weekly course session of a term, in campus local time."""
 
     model_config = _FORBID_EXTRA
-    course_code: str = Field(min_length=1, max_length=32)
+    course_code: str = _code_field(min_length=1, max_length=32)
     course_name: str = Field(default="", max_length=200)
     department: str = Field(default="", max_length=100)
     year_group: str = Field(default="", max_length=32)
     weekday: Weekday
-    start: time
-    end: time
-    building: str = Field(min_length=1, max_length=16)
-    room: str = Field(min_length=1, max_length=32)
+    start: LocalTime
+    end: LocalTime
+    building: str = _code_field(min_length=1, max_length=16)
+    room: str = _code_field(min_length=1, max_length=32)
     attendees: int = Field(default=0, ge=0, le=10_000)
 
     _end = field_validator("end")(classmethod(lambda cls, v, info: _time_after(v, info, "start")))
@@ -934,8 +989,8 @@ class TimetableEntry(Schema):
     department: str
     year_group: str
     weekday: Weekday
-    start: time
-    end: time
+    start: LocalTime
+    end: LocalTime
     building: str
     room: str
     attendees: int
@@ -972,20 +1027,36 @@ class UtilisationQuery(WindowQuery):
     building: str | None = Field(default=None, max_length=16)
 
 
-class FreeRoomQuery(Schema):
-    model_config = _FORBID_EXTRA
+class FreeRoomQuery(ListQuery):
+    """Rooms free for all of ``[start, end)``, paged like every list."""
+
     start: datetime
     end: datetime
     capacity: int | None = Field(default=None, ge=0, le=10_000)
-    features: list[str] = Field(default_factory=list, description="Comma separated; all required.")
-    building: str | None = Field(default=None, max_length=16)
+    features: list[str] = Field(
+        default_factory=list,
+        description="All required; repeat the parameter or separate by commas.",
+        json_schema_extra=_feature_items,
+    )
+    building: str | None = _code_field(default=None, max_length=16)
     kind: RoomKind | None = None
-    limit: int = Field(default=50, ge=1, le=500)
 
     _aware = field_validator("start", "end")(classmethod(lambda cls, v: _utc(v)))
     _end = field_validator("end")(_end_after_start)
     _features_list = field_validator("features", mode="before")(_comma_list)
     _features = field_validator("features")(classmethod(lambda cls, v: normalised_features(v)))
+
+
+class FreeRoom(Schema):
+    """A room free for the whole window asked about, that the booking judge accepts then."""
+
+    id: int
+    room: str = Field(description="Building and room code, e.g. PB/101.")
+    building: str
+    code: str
+    name: str
+    kind: RoomKind
+    capacity: int
 
 
 class Interval(Schema):

@@ -11,6 +11,7 @@ from icalendar import Calendar
 from sync.permissions import Role
 from tests.booking_helpers import at, book, make_campus, next_weekday
 from tests.conftest import MakePerson, Person
+from tests.support import error_fields, problem_of
 
 
 def window(start: str, end: str) -> str:
@@ -196,3 +197,55 @@ async def test_the_free_room_probe_sees_the_booking_that_matters(
         headers=admin.headers,
     )
     assert [r["room"] for r in (await found.json())["items"]] == ["PB/201"]
+
+
+async def test_free_rooms_page_with_a_cursor_in_the_same_order(
+    client: TestClient, admin: Person
+) -> None:
+    """Pages of one room each, followed by ``next_cursor``, list the rooms the unpaged search
+    lists, in its order, and the last page has no cursor."""
+    await make_campus(client, admin)
+    monday = next_weekday(0)
+    query = f"start={quote(at(monday, 10))}&end={quote(at(monday, 11))}"
+    whole = await client.get(f"/api/v1/rooms/free?{query}", headers=admin.headers)
+    body = await whole.json()
+    assert body["next_cursor"] is None
+    expected = [room["room"] for room in body["items"]]
+    assert expected == ["PB/201", "PB/101", "ENG/1", "PB/102"]
+
+    seen: list[str] = []
+    cursor = ""
+    for _ in expected:
+        page = await client.get(
+            f"/api/v1/rooms/free?{query}&limit=1{cursor}", headers=admin.headers
+        )
+        assert page.status == 200, await page.text()
+        body = await page.json()
+        seen += [room["room"] for room in body["items"]]
+        cursor = f"&cursor={body['next_cursor']}" if body["next_cursor"] else ""
+    assert seen == expected
+    assert cursor == "", "the last page has no next_cursor"
+
+    forged = await client.get(f"/api/v1/rooms/free?{query}&cursor=abc", headers=admin.headers)
+    assert error_fields(await problem_of(forged, 422)) == ["cursor"]
+
+
+async def test_repeated_list_parameters_all_count(client: TestClient, admin: Person) -> None:
+    """``features=a&features=b`` asks for both, as the document's exploded arrays say; a
+    parameter that takes one value, given twice, is refused."""
+    campus = await make_campus(client, admin)
+    await client.patch(
+        f"/api/v1/rooms/{campus.room_102}",
+        json={"features": ["projector", "ac"]},
+        headers={**admin.headers, "If-Match": '"1"'},
+    )
+    monday = next_weekday(0)
+    query = f"start={quote(at(monday, 10))}&end={quote(at(monday, 11))}"
+    for features in ("features=projector&features=ac", "features=projector,ac"):
+        free = await client.get(f"/api/v1/rooms/free?{query}&{features}", headers=admin.headers)
+        assert [r["room"] for r in (await free.json())["items"]] == ["PB/102"], features
+        rooms = await client.get(f"/api/v1/rooms?{features}", headers=admin.headers)
+        assert [r["code"] for r in (await rooms.json())["items"]] == ["102"], features
+
+    twice = await client.get(f"/api/v1/rooms/free?{query}&limit=1&limit=2", headers=admin.headers)
+    assert error_fields(await problem_of(twice, 422)) == ["limit"]

@@ -8,10 +8,13 @@ from typing import Any
 
 from aiohttp import hdrs
 from aiohttp.test_utils import TestClient
+from jsonschema import Draft202012Validator, FormatChecker
 from openapi_spec_validator import OpenAPIV31SpecValidator, validate
 
 from compax_server.api import Endpoint
 from compax_server.keys import ENDPOINTS
+from compax_server.openapi import DocumentSchemas
+from tests.conftest import Person
 
 REF_TEMPLATE = "#/components/schemas/{model}"
 
@@ -51,6 +54,17 @@ def _refs(node: Any) -> Iterator[str]:
             yield from _refs(item)
 
 
+def _without_input_suffix(node: Any) -> Any:
+    if isinstance(node, dict):
+        return {
+            key: value.removesuffix("-Input") if key == "$ref" else _without_input_suffix(value)
+            for key, value in node.items()
+        }
+    if isinstance(node, list):
+        return [_without_input_suffix(item) for item in node]
+    return node
+
+
 async def test_spec_is_valid_openapi_3_1(client: TestClient) -> None:
     """The served document passes the OpenAPI 3.1 validator."""
     spec = await _spec(client)
@@ -62,9 +76,9 @@ async def test_every_reference_resolves_inside_the_document(client: TestClient) 
     """No ``$ref`` points at ``#/$defs`` of some nested schema or at a missing component."""
     spec = await _spec(client)
     refs = set(_refs(spec))
-    assert "#/components/schemas/RoomCreate" in refs
+    assert "#/components/requestBodies/RoomCreate" in refs
     for ref in refs:
-        assert ref.startswith("#/components/schemas/"), ref
+        assert ref.startswith(("#/components/schemas/", "#/components/requestBodies/")), ref
         _resolve(spec, ref)
 
 
@@ -98,20 +112,26 @@ async def test_request_bodies_are_the_handlers_schemas(client: TestClient) -> No
     assert len(with_body) > 15
     for endpoint in with_body:
         operation = spec["paths"][endpoint.path][endpoint.method.lower()]
-        assert operation["requestBody"]["required"] is True
-        ref = operation["requestBody"]["content"]["application/json"]["schema"]["$ref"]
-        expected = endpoint.body.model_json_schema(ref_template=REF_TEMPLATE)
+        body = _resolve(spec, operation["requestBody"]["$ref"])
+        assert body["required"] is True
+        expected = endpoint.body.model_json_schema(
+            ref_template=REF_TEMPLATE, schema_generator=DocumentSchemas
+        )
         expected_defs = expected.pop("$defs", {})
-        assert _resolve(spec, ref) == expected, endpoint.name
+        # A model whose input and output schemas differ is ``Name-Input`` in the document.
+        actual = _without_input_suffix(body["content"]["application/json"]["schema"])
+        assert actual == expected, endpoint.name
+        schemas = spec["components"]["schemas"]
         for name, definition in expected_defs.items():
-            assert spec["components"]["schemas"][name] == definition, (endpoint.name, name)
+            component = schemas.get(f"{name}-Input", schemas.get(name))
+            assert _without_input_suffix(component) == definition, (endpoint.name, name)
 
 
 async def test_room_body_carries_its_constraints(client: TestClient) -> None:
     """The rooms POST body is ``RoomCreate`` with capacity at least 0 and unknown fields refused."""
     spec = await _spec(client)
-    body = spec["paths"]["/api/v1/rooms"]["post"]["requestBody"]["content"]["application/json"]
-    schema = _resolve(spec, body["schema"]["$ref"])
+    body = _resolve(spec, spec["paths"]["/api/v1/rooms"]["post"]["requestBody"]["$ref"])
+    schema = body["content"]["application/json"]["schema"]
     assert schema["title"] == "RoomCreate"
     assert schema["properties"]["capacity"]["minimum"] == 0
     assert schema["properties"]["capacity"]["maximum"] == 10_000
@@ -131,7 +151,8 @@ async def test_query_parameters_are_the_query_models_fields(client: TestClient) 
         assert names == fields, endpoint.name
     rooms = spec["paths"]["/api/v1/rooms"]["get"]["parameters"]
     capacity = next(p for p in rooms if p["name"] == "capacity")
-    assert {"type": "integer", "minimum": 0, "maximum": 10000} in capacity["schema"]["anyOf"]
+    assert capacity["schema"]["type"] == "integer"
+    assert (capacity["schema"]["minimum"], capacity["schema"]["maximum"]) == (0, 10000)
 
 
 async def test_path_parameters_and_if_match_are_declared(client: TestClient) -> None:
@@ -163,3 +184,73 @@ async def test_security_and_error_responses_follow_the_declaration(client: TestC
         if endpoint.permission is not None:
             assert "403" in operation["responses"], endpoint.name
         assert str(endpoint.status) in operation["responses"], endpoint.name
+
+
+async def test_a_generated_client_may_leave_out_every_defaulted_field(client: TestClient) -> None:
+    """openapi-typescript makes a defaulted property of a shared schema always present; so
+    every body is inline in ``requestBodies`` and no shared schema a body reaches has a
+    defaulted property that is not required: a client must send exactly the required fields."""
+    spec = await _spec(client)
+    schemas = spec["components"]["schemas"]
+    bodies = spec["components"]["requestBodies"]
+    create = bodies["BookingCreate"]["content"]["application/json"]["schema"]
+    assert set(create["required"]) == {"room_id", "start", "end", "title"}
+    assert {"override", "purpose", "attendees", "private", "notes", "id", "owner"} <= set(
+        create["properties"]
+    )
+    reached = {ref.rsplit("/", 1)[-1] for ref in _refs(bodies)}
+    assert "OpeningHours" in reached
+    while True:
+        more = {ref.rsplit("/", 1)[-1] for name in reached for ref in _refs(schemas[name])}
+        if more <= reached:
+            break
+        reached |= more
+    for name in reached:
+        required = set(schemas[name].get("required", []))
+        defaulted = {k for k, v in schemas[name].get("properties", {}).items() if "default" in v}
+        assert defaulted <= required, name
+
+
+async def test_answers_require_every_field_the_server_always_sends(client: TestClient) -> None:
+    """Answers are in serialization mode: ``next_cursor`` and ``token_type`` are always there."""
+    spec = await _spec(client)
+    schemas = spec["components"]["schemas"]
+    assert set(schemas["Page_FreeRoom_"]["required"]) == {"items", "next_cursor"}
+    assert "token_type" in schemas["TokenResponse"]["required"]
+    free = spec["paths"]["/api/v1/rooms/free"]["get"]
+    assert free["responses"]["200"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/Page_FreeRoom_"
+    }
+    features = next(p for p in free["parameters"] if p["name"] == "features")
+    assert (features["style"], features["explode"]) == ("form", True)
+
+
+async def test_problem_headers_and_media_types_are_declared(client: TestClient) -> None:
+    """The problem schema names every member a problem may carry; Idempotency-Key is a
+    header of booking; calendars answer text/calendar; every operation that reads the
+    database may answer 503."""
+    spec = await _spec(client)
+    members = spec["components"]["schemas"]["Problem"]["properties"]
+    assert {"errors", "violations", "conflicting", "alternatives", "dates", "current"} <= set(
+        members
+    )
+    book = spec["paths"]["/api/v1/bookings"]["post"]
+    assert ("header", "Idempotency-Key") in {(p["in"], p["name"]) for p in book["parameters"]}
+    for path in ("/api/v1/me/calendar.ics", "/api/v1/calendar/{token}.ics"):
+        assert set(spec["paths"][path]["get"]["responses"]["200"]["content"]) == {"text/calendar"}
+    for path, item in spec["paths"].items():
+        for operation in item.values():
+            if path != "/api/v1/openapi.json":
+                assert "503" in operation["responses"], path
+
+
+async def test_campus_answer_validates_against_its_schema(
+    client: TestClient, admin: Person
+) -> None:
+    """The campus rules, opening times included, pass the document's schema with formats."""
+    spec = await _spec(client)
+    answer = await client.get("/api/v1/campus", headers=admin.headers)
+    assert answer.status == 200
+    root = {"$ref": "#/components/schemas/CampusInfo", "components": spec["components"]}
+    validator = Draft202012Validator(root, format_checker=FormatChecker())
+    assert list(validator.iter_errors(await answer.json())) == []

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from aiohttp import web
 
 from compax_server.api import Api, Call, json_response
@@ -15,7 +13,9 @@ from sync.errors import NotFound
 from sync.permissions import Permission
 from sync.schemas import (
     BuildingAvailability,
+    FreeRoom,
     FreeRoomQuery,
+    Page,
     RoomAvailability,
     UtilisationQuery,
     UtilisationReport,
@@ -34,14 +34,14 @@ ICS = "text/calendar"
     tag="availability",
     permission=Permission.READ_CAMPUS,
     query=FreeRoomQuery,
-    response=dict[str, list[dict]],
+    response=Page[FreeRoom],
 )
 async def free_rooms(call: Call[None, FreeRoomQuery]) -> web.Response:
     """Rooms free for the whole window that the judge accepts, smallest that fits first."""
     policy = call.request.app[BOOKING_POLICY]
 
-    async def search() -> dict[str, list[dict[str, Any]]]:
-        return {"items": await availability.free_rooms(session, call.query, policy)}
+    async def search() -> Page[FreeRoom]:
+        return await availability.free_rooms(session, call.query, policy)
 
     async with call.db.read() as session:
         return await cached_json(call, session, search)
@@ -116,6 +116,7 @@ async def utilisation(call: Call[None, UtilisationQuery]) -> web.Response:
     summary="Subscribe to a room's calendar",
     tag="calendars",
     permission=READ,
+    media_types=(ICS,),
 )
 async def room_calendar(call: Call[None, None]) -> web.Response:
     async with call.db.read() as session:
@@ -123,7 +124,13 @@ async def room_calendar(call: Call[None, None]) -> web.Response:
     return web.Response(body=body, content_type=ICS, charset="utf-8")
 
 
-@api.route("GET", "/api/v1/me/calendar.ics", summary="Read your calendar", tag="calendars")
+@api.route(
+    "GET",
+    "/api/v1/me/calendar.ics",
+    summary="Read your calendar",
+    tag="calendars",
+    media_types=(ICS,),
+)
 async def my_calendar(call: Call[None, None]) -> web.Response:
     async with call.db.read() as session:
         body = await calendars.personal_calendar(session, call.user)
@@ -167,6 +174,7 @@ async def revoke_calendar_feed(call: Call[None, None]) -> web.Response:
     summary="Read a private calendar feed",
     tag="calendars",
     public=True,
+    media_types=(ICS,),
 )
 async def calendar_feed(call: Call[None, None]) -> web.Response:
     """The token in the URL is the credential; a revoked or forged one is 404."""

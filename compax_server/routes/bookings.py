@@ -51,6 +51,7 @@ READ, BOOK = Permission.READ_BOOKINGS, Permission.BOOK
     response=BookingPublic,
     status=201,
     reads_caller=True,
+    idempotent=True,
 )
 async def create_booking(call: Call[BookingCreate, None]) -> web.Response:
     """Send an ``Idempotency-Key`` header to make retries safe: a repeat gets the first answer."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 from importlib.metadata import version
+from typing import Any
 
 from aiohttp import web
 
@@ -19,7 +20,14 @@ api = Api()
 SERVER_VERSION = version("compax")
 
 
-@api.route("GET", "/health", summary="Check the server and its database", tag="system", public=True)
+@api.route(
+    "GET",
+    "/health",
+    summary="Check the server and its database",
+    tag="system",
+    public=True,
+    response=dict[str, str],
+)
 async def health(call: Call[None, None]) -> web.Response:
     try:
         await call.request.app[DATABASE].ping()
@@ -28,7 +36,15 @@ async def health(call: Call[None, None]) -> web.Response:
     return json_response({"status": "ok", "database": "ok"})
 
 
-@api.route("GET", "/metrics", summary="Read the server's metrics", tag="system", public=True)
+@api.route(
+    "GET",
+    "/metrics",
+    summary="Read the server's metrics",
+    tag="system",
+    public=True,
+    media_types=("text/plain", "application/openmetrics-text"),
+    errors=(401, 404),
+)
 async def metrics(call: Call[None, None]) -> web.Response:
     """Prometheus text format; needs ``Authorization: Bearer`` with ``COMPAX_METRICS_TOKEN``."""
     token = call.settings.metrics_token
@@ -68,6 +84,13 @@ async def campus(call: Call[None, None]) -> web.Response:
     )
 
 
-@api.route("GET", "/api/v1/openapi.json", summary="Describe the API", tag="system", public=True)
+@api.route(
+    "GET",
+    "/api/v1/openapi.json",
+    summary="Describe the API",
+    tag="system",
+    public=True,
+    response=dict[str, Any],
+)
 async def openapi(call: Call[None, None]) -> web.Response:
     return json_response(build_openapi(call.request.app[ENDPOINTS], SERVER_VERSION))

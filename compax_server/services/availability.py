@@ -3,13 +3,15 @@ with a fixed number of queries whatever the number of rooms."""
 
 from __future__ import annotations
 
+import base64
+import binascii
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import exists, func, select
+from sqlalchemy import exists, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -18,13 +20,16 @@ from compax_server.services.booking_views import booking_view, is_confirmed
 from compax_server.services.campus import rooms_matching
 from compax_server.services.policy import BookingPolicy
 from sync import judge
-from sync.errors import NotFound
+from sync.errors import NotFound, ValidationFailed
 from sync.judge import Campus, Closure, RoomFacts
 from sync.rules import Interval, free_intervals, open_intervals, opening_window
 from sync.schemas import (
+    MAX_ID,
     BuildingAvailability,
     BusyInterval,
+    FreeRoom,
     FreeRoomQuery,
+    Page,
     RoomAvailability,
     RoomQuery,
 )
@@ -120,29 +125,52 @@ async def _accepted_rooms(
     return found
 
 
-def _room_summary(room: Any) -> dict[str, Any]:
-    return {
-        "id": room.id,
-        "room": f"{room.building_code}/{room.code}",
-        "building": room.building_code,
-        "code": room.code,
-        "name": room.name,
-        "kind": room.kind,
-        "capacity": room.capacity,
-    }
+def _free_room(room: Any) -> FreeRoom:
+    return FreeRoom(
+        id=room.id,
+        room=f"{room.building_code}/{room.code}",
+        building=room.building_code,
+        code=room.code,
+        name=room.name,
+        kind=room.kind,
+        capacity=room.capacity,
+    )
+
+
+def _encode_room_cursor(room: Any) -> str:
+    """The place of ``room`` in the free-room order (capacity, then id), as a cursor."""
+    text = f"room:{room.capacity}:{room.id}"
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+def _decode_room_cursor(cursor: str) -> tuple[int, int]:
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        text = ""
+    kind, _, rest = text.partition(":")
+    capacity, _, room_id = rest.partition(":")
+    if kind == "room" and all(
+        part.isascii() and part.isdigit() and len(part) <= 10 and int(part) <= MAX_ID
+        for part in (capacity, room_id)
+    ):
+        return int(capacity), int(room_id)
+    raise ValidationFailed.single("cursor", "is not a cursor this server handed out")
 
 
 async def free_rooms(
     session: AsyncSession, query: FreeRoomQuery, policy: BookingPolicy
-) -> list[dict[str, Any]]:
+) -> Page[FreeRoom]:
     """Rooms free then that the judge accepts for the window and ``query.capacity`` attendees,
-    smallest that fits first."""
+    smallest that fits first, a page of ``query.limit`` after ``query.cursor``."""
     room_query = RoomQuery(
         building=query.building, kind=query.kind, capacity=query.capacity, features=query.features
     )
-    statement = _free_rooms_statement(query.start, query.end, room_query).order_by(
-        col(Room.capacity), col(Room.id)
-    )
+    statement = _free_rooms_statement(query.start, query.end, room_query)
+    if query.cursor:
+        after = _decode_room_cursor(query.cursor)
+        statement = statement.where(tuple_(col(Room.capacity), col(Room.id)) > tuple_(*after))
+    statement = statement.order_by(col(Room.capacity), col(Room.id))
     campus = policy.campus_now()
     accepted = await _accepted_rooms(
         session,
@@ -150,10 +178,15 @@ async def free_rooms(
         query.start,
         query.end,
         campus,
-        query.limit,
+        query.limit + 1,
         attendees=query.capacity or 0,
     )
-    return [_room_summary(row) for _, row in accepted]
+    rows = [row for _, row in accepted[: query.limit]]
+    more = len(accepted) > query.limit
+    return Page(
+        items=[_free_room(row) for row in rows],
+        next_cursor=_encode_room_cursor(rows[-1]) if more else None,
+    )
 
 
 async def alternatives(
