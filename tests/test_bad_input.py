@@ -319,7 +319,7 @@ async def test_bad_input_is_a_problem_naming_the_field(
     client: TestClient, world: World, family: str
 ) -> None:
     """Every request of the family answers its 4xx problem, names its field (a bad path id:
-    no such record), and leaves the data as it was."""
+    no such record), carries no ``Server`` header, and leaves the data as it was."""
     before = await _state(client, world)
     for bad in FAMILIES[family](world):
         headers = {**world.admin.headers, **bad.headers}
@@ -336,6 +336,7 @@ async def test_bad_input_is_a_problem_naming_the_field(
             assert problem["type"] == "not-found", (bad.label, problem)
         else:
             assert _names(_named(problem), bad.field), (bad.label, problem)
+        assert "Server" not in response.headers, bad.label
         assert await _state(client, world) == before, f"{bad.label} changed something"
 
 
