@@ -10,6 +10,7 @@ from pydantic import BaseModel, TypeAdapter
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from compax_server.api import Endpoint
+from sync.schemas import MAX_ID
 
 _PROBLEM_SCHEMA = {
     "type": "object",
@@ -39,7 +40,7 @@ Refs = dict[Any, Any]
 _PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
 
 _PATH_TYPES = {
-    "id": {"type": "integer"},
+    "id": {"type": "integer", "minimum": 1, "maximum": MAX_ID},
     "booking_id": {"type": "string", "format": "uuid"},
     "series_id": {"type": "string", "format": "uuid"},
 }
@@ -183,7 +184,7 @@ def _error_statuses(endpoint: Endpoint) -> list[int]:
     if "{" in endpoint.path:
         statuses |= {404}
     if endpoint.conditional:
-        statuses |= {412, 428}
+        statuses |= {400, 412, 428}
     if endpoint.method in ("POST", "PATCH", "DELETE") and not endpoint.public:
         statuses |= {409}
     if endpoint.public and endpoint.body is not None:

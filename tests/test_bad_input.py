@@ -387,3 +387,23 @@ async def test_body_limits_fall_between_depths_and_digits(
     messages = [e["message"] for e in problem["errors"] if e["field"].split("[")[0] == field]
     assert len(messages) == 1, problem
     assert message in messages[0], problem
+
+
+async def test_the_openapi_document_states_the_limits(client: TestClient) -> None:
+    """Ids (path ids too), instants and days carry their limits in the document, and a
+    conditional request lists the 400 a bad ``If-Match`` gets, so clients can keep inside."""
+    spec = await (await client.get("/api/v1/openapi.json")).json()
+    room = spec["paths"]["/api/v1/rooms/{id}"]["get"]["parameters"][0]["schema"]
+    assert room == {"type": "integer", "minimum": 1, "maximum": BEYOND_INT32 - 1}
+    assert "400" in spec["paths"]["/api/v1/bookings/{booking_id}"]["delete"]["responses"]
+    booking = spec["components"]["schemas"]["BookingCreate"]["properties"]
+    assert (booking["room_id"]["minimum"], booking["room_id"]["maximum"]) == (1, BEYOND_INT32 - 1)
+    assert (booking["start"]["formatMinimum"], booking["start"]["formatMaximum"]) == (
+        "1970-01-01T00:00:00Z",
+        "9000-12-31T23:59:59.999999Z",
+    )
+    series = spec["components"]["schemas"]["SeriesCreate"]["properties"]
+    assert (series["first_day"]["formatMinimum"], series["first_day"]["formatMaximum"]) == (
+        "1970-01-01",
+        "9000-12-31",
+    )
