@@ -31,7 +31,14 @@ from sync.errors import (
     field_errors,
 )
 from sync.permissions import Permission, allows
-from sync.schemas import MAX_ID
+from sync.schemas import MAX_ID, id_from_text
+
+#: The deepest a JSON body may nest objects and arrays; no schema needs more than a few levels.
+MAX_JSON_DEPTH = 32
+#: The most digits an integer in a JSON body may have; every integer field fits in 19.
+MAX_INT_DIGITS = 20
+#: How much of a bad value an error message repeats.
+_ECHOED = 40
 
 BodyT = TypeVar("BodyT")
 QueryT = TypeVar("QueryT")
@@ -75,21 +82,26 @@ class Call(Generic[BodyT, QueryT]):
         return self.request.app[SETTINGS]
 
     def path_id(self, name: str = "id") -> int:
-        """An integer path parameter; anything else is a 404, as no such record exists."""
+        """An integer path parameter; anything but an id is a 404, as no such record exists."""
         raw = self.request.match_info[name]
-        if not raw.isdigit() or len(raw) > 18 or int(raw) > MAX_ID:
-            raise NotFound(f"No record with {name} {raw!r}")
-        return int(raw)
+        record_id = id_from_text(raw)
+        if record_id is None:
+            raise NotFound(f"No record with {name} {raw[:_ECHOED]!r}")
+        return record_id
 
     def if_match(self) -> int:
         """The version named by ``If-Match``: 428 when missing, 400 when not a version."""
         raw = self.request.headers.get("If-Match")
         if raw is None:
             raise PreconditionRequired("Send If-Match with the version you last read")
-        value = raw.strip().removeprefix("W/").strip('"')
-        if not value.isdigit():
-            raise BadRequest(f'If-Match must be a record version such as "3", not {raw!r}')
-        return int(value)
+        version = id_from_text(raw.strip().removeprefix("W/").strip('"'))
+        if version is None:
+            message = f'must be a record version such as "3" (1 to {MAX_ID})'
+            raise BadRequest(
+                f"If-Match {message}, not {raw[:_ECHOED]!r}",
+                errors=[FieldError("If-Match", message).as_dict()],
+            )
+        return version
 
 
 @dataclass(frozen=True)
@@ -235,29 +247,49 @@ def query_values(request: web.Request, model: type[BaseModel]) -> dict[str, Any]
 
 def validate(model: type[ModelT], data: Any, prefix: str = "") -> ModelT:
     """``model`` validated from ``data``, or ``ValidationFailed`` naming every bad field."""
-    nul = _nul_errors(data, prefix)
-    if nul:
-        raise ValidationFailed(nul)
+    refused = _refused_values(data, prefix)
+    if refused:
+        raise ValidationFailed(refused)
     try:
         return model.model_validate(data)
     except ValidationError as exc:
         raise ValidationFailed(field_errors(exc, prefix)) from None
 
 
-def _nul_errors(data: Any, path: str) -> list[FieldError]:
-    """Strings holding NUL characters: Postgres cannot store them, so no database gets them."""
+class _LongNumber:
+    """Where a JSON body held an integer longer than ``MAX_INT_DIGITS``: kept in its place so
+    that the refusal names its field, and never converted (Python refuses past 4,300 digits)."""
+
+
+_LONG_NUMBER = _LongNumber()
+
+
+def _json_int(literal: str) -> int | _LongNumber:
+    return int(literal) if len(literal.lstrip("-")) <= MAX_INT_DIGITS else _LONG_NUMBER
+
+
+def _refused_values(data: Any, path: str, depth: int = 1) -> list[FieldError]:
+    """Values no schema takes, refused before any looks: strings holding NUL characters
+    (Postgres cannot store them), integers too long for any field, and objects or arrays
+    nested deeper than ``MAX_JSON_DEPTH``."""
+    field = path or "body"
     if isinstance(data, str):
-        has_nul = "\x00" in data
-        return [FieldError(path or "body", "must not contain NUL characters")] if has_nul else []
+        return [FieldError(field, "must not contain NUL characters")] if "\x00" in data else []
+    if data is _LONG_NUMBER:
+        return [FieldError(field, f"must be a number of at most {MAX_INT_DIGITS} digits")]
+    if isinstance(data, dict | list) and depth > MAX_JSON_DEPTH:
+        return [FieldError(field, f"must not nest more than {MAX_JSON_DEPTH} levels deep")]
     if isinstance(data, dict):
         return [
             error
             for key, value in data.items()
-            for error in _nul_errors(value, f"{path}.{key}" if path else str(key))
+            for error in _refused_values(value, f"{path}.{key}" if path else str(key), depth + 1)
         ]
     if isinstance(data, list):
         return [
-            error for i, value in enumerate(data) for error in _nul_errors(value, f"{path}[{i}]")
+            error
+            for i, value in enumerate(data)
+            for error in _refused_values(value, f"{path}[{i}]", depth + 1)
         ]
     return []
 
@@ -267,14 +299,19 @@ async def _read_body(request: web.Request, model: type[BaseModel]) -> BaseModel:
         raise web.HTTPUnsupportedMediaType(text="Send the body as application/json")
     raw = await request.read()
     try:
-        data = json.loads(raw) if raw else None
+        data = json.loads(raw, parse_int=_json_int) if raw else None
+    except RecursionError:  # nested past what the parser itself can follow
+        message = f"must not nest more than {MAX_JSON_DEPTH} levels deep"
+        raise BadRequest(
+            f"The body {message}", errors=[FieldError("body", message).as_dict()]
+        ) from None
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise BadRequest(f"The body is not valid JSON: {exc}") from None
     if not isinstance(data, dict):
         raise ValidationFailed.single("body", "must be a JSON object")
-    nul = _nul_errors(data, "")
-    if nul:
-        raise ValidationFailed(nul)
+    refused = _refused_values(data, "")
+    if refused:
+        raise ValidationFailed(refused)
     try:  # strict: JSON types as the document gives them (no 0 for false, no 0 for a date)
         return model.model_validate_json(json.dumps(_integral(data)), strict=True)
     except ValidationError as exc:

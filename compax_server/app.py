@@ -12,6 +12,7 @@ from aiohttp import web
 
 from compax_server.auth import UserLookup
 from compax_server.cache import ReadCache
+from compax_server.connection import drop_server_header
 from compax_server.db import Database
 from compax_server.keys import (
     ACCESS_TOKENS,
@@ -60,6 +61,7 @@ def create_app(settings: Settings) -> web.Application:
 
 def setup_middlewares(app: web.Application) -> None:
     app.middlewares.extend(MIDDLEWARES)
+    app.on_response_prepare.append(drop_server_header)
 
 
 def setup_routes(app: web.Application) -> None:

@@ -20,6 +20,7 @@ from pydantic_core import core_schema
 
 from compax_server.api import Endpoint
 from compax_server.problems import PROBLEM_JSON
+from sync.schemas import MAX_ID
 
 REF_PREFIX = "#/components/schemas/"
 _REF_TEMPLATE = REF_PREFIX + "{model}"
@@ -92,7 +93,7 @@ _PROBLEM_SCHEMA = {
 }
 
 _PATH_TYPES = {
-    "id": {"type": "integer", "minimum": 1, "maximum": 2**31 - 1},
+    "id": {"type": "integer", "minimum": 1, "maximum": MAX_ID},
     "booking_id": {"type": "string", "format": "uuid"},
     "series_id": {"type": "string", "format": "uuid"},
 }

@@ -36,16 +36,45 @@ def problem(
     **extra: Any,
 ) -> web.Response:
     """An RFC 9457 problem response; ``extra`` members (``errors``, ``current``…) are added."""
-    body = {
-        "type": type_,
-        "title": title,
-        "status": status,
-        "detail": detail,
-        "instance": request.path,
-        **extra,
-    }
-    return web.Response(
-        body=to_json(body), status=status, content_type=PROBLEM_JSON, headers=headers
+    return problem_response(
+        status, type_, title, detail, instance=request.path, headers=headers, **extra
+    )
+
+
+def problem_response(
+    status: int,
+    type_: str,
+    title: str,
+    detail: str,
+    *,
+    instance: str | None,
+    headers: dict[str, str] | None = None,
+    response_class: type[web.Response] = web.Response,
+    **extra: Any,
+) -> web.Response:
+    """The problem response itself; ``instance`` is left out when no path is known (a request
+    that could not be parsed)."""
+    body: dict[str, Any] = {"type": type_, "title": title, "status": status, "detail": detail}
+    if instance is not None:
+        body["instance"] = instance
+    return response_class(
+        body=to_json({**body, **extra}),
+        status=status,
+        content_type=PROBLEM_JSON,
+        headers=headers,
+    )
+
+
+def problem_from_parse_error(
+    status: int, message: str | None, response_class: type[web.Response]
+) -> web.Response:
+    """The problem for a request the app never answered: one aiohttp's HTTP parser refused
+    (a bad request line, oversized or malformed headers, bad chunking…), whose ``message``
+    is the parser's, or with 500 one that failed outside the app, whose message is not shown."""
+    type_, title = _HTTP_TYPES.get(status, ("http-error", "HTTP error"))
+    detail = message if status < 500 and message else title
+    return problem_response(
+        status, type_, title, detail, instance=None, response_class=response_class
     )
 
 

@@ -31,6 +31,7 @@ from types import FrameType
 from aiohttp import web
 
 from compax_server.app import create_app
+from compax_server.connection import AppRunner
 from compax_server.logs import configure_logging
 from compax_server.metrics import MULTIPROCESS_DIR
 from compax_server.settings import Settings
@@ -112,7 +113,7 @@ def _freeze_startup_objects() -> None:
 
 
 async def _serve(settings: Settings, sock: socket.socket, *, supervised: bool) -> None:
-    runner = web.AppRunner(
+    runner = AppRunner(
         create_app(settings),
         access_log=None,
         shutdown_timeout=settings.shutdown_timeout_seconds,

@@ -9,11 +9,13 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 from typing_extensions import TypedDict
 
-from sync.schemas import BookingUpdate
+from sync.schemas import BookingUpdate, Id
 from sync.vocabulary import Scope
 
 #: Bumped when a message changes incompatibly; the server refuses other versions.
 SCHEMA_VERSION = 1
+#: The largest change cursor: sequence numbers are 64-bit integers on both databases.
+MAX_CURSOR = 2**63 - 1
 #: Tables a replica holds, in the order a first pull fills them.
 TABLES = ("buildings", "rooms", "terms", "users", "series", "blackouts", "bookings")
 
@@ -27,7 +29,7 @@ class Op(StrEnum):
 
 class Mutation(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    mid: int = Field(ge=1, description="The client's mutation number: 1, 2, 3, …")
+    mid: Id = Field(description="The client's mutation number: 1, 2, 3, …")
     op: Op
     args: dict[str, Any]
 
@@ -65,14 +67,14 @@ class PushResponse(BaseModel):
 
 class UpdateBookingArgs(BookingUpdate):
     id: uuid.UUID
-    base_version: int = Field(ge=1)
+    base_version: Id
     scope: Scope = Scope.THIS
 
 
 class CancelBookingArgs(BaseModel):
     model_config = ConfigDict(extra="forbid")
     id: uuid.UUID
-    base_version: int = Field(ge=1)
+    base_version: Id
     scope: Scope = Scope.THIS
 
 
@@ -88,7 +90,7 @@ class ClientState(BaseModel):
 
 class PullQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    cursor: int = Field(default=0, ge=0)
+    cursor: int = Field(default=0, ge=0, le=MAX_CURSOR)
     limit: int = Field(default=1000, ge=1, le=5000)
     client_id: uuid.UUID | None = None
 

@@ -49,10 +49,74 @@ ItemT = TypeVar("ItemT")
 _USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 #: The largest record id: ids are 32-bit integers on Postgres, so anything above names nothing.
 MAX_ID = 2**31 - 1
-#: The first and last days an instant or a series may fall on: a day inside what Python can
-#: represent, so that the local time of any of them in any zone can be computed.
-FIRST_DAY = date.min + timedelta(days=1)
-LAST_DAY = date.max - timedelta(days=1)
+#: The first and last years of an instant or a day: far from the ends of what Python, SQLite
+#: and Postgres represent, so that no conversion or date arithmetic on them can overflow.
+FIRST_YEAR, LAST_YEAR = 1970, 9000
+_FIRST_DAY, _LAST_DAY = date(FIRST_YEAR, 1, 1), date(LAST_YEAR, 12, 31)
+_ID_DIGITS = len(str(MAX_ID))
+
+#: A record id (or a version, or a mutation number): 1 to 2**31 - 1, the range of the integer
+#: columns on both databases.
+Id = Annotated[int, Field(ge=1, le=MAX_ID)]
+
+
+def id_from_text(text: str) -> int | None:
+    """The id that ``text`` (a path segment, a header, a cursor) names, or ``None``.
+
+    Only ASCII digits count: ``"²".isdigit()`` holds though ``int("²")`` fails, and
+    ``int("٣")`` is 3, so neither may pass for an id.
+    """
+    if not (text.isascii() and text.isdigit() and len(text) <= _ID_DIGITS):
+        return None
+    value = int(text)
+    return value if 1 <= value <= MAX_ID else None
+
+
+def _instant(value: datetime) -> datetime:
+    """``value`` as a UTC instant, refused without an offset or outside the years allowed."""
+    if value.tzinfo is None:
+        raise ValueError("must include a UTC offset, e.g. 2026-11-25T10:00:00+00:00")
+    # The year as written is checked first: only then can the conversion not overflow.
+    if not FIRST_YEAR <= value.year <= LAST_YEAR or not (
+        FIRST_YEAR <= (instant := value.astimezone(UTC)).year <= LAST_YEAR
+    ):
+        raise ValueError(f"must lie in the years {FIRST_YEAR} to {LAST_YEAR} (UTC)")
+    return instant
+
+
+def _day(value: date) -> date:
+    if not FIRST_YEAR <= value.year <= LAST_YEAR:
+        raise ValueError(f"must lie in the years {FIRST_YEAR} to {LAST_YEAR}")
+    return value
+
+
+#: An instant given with its UTC offset, kept in UTC; its year, as written and in UTC, is
+#: ``FIRST_YEAR`` to ``LAST_YEAR``.
+Instant = Annotated[
+    datetime,
+    AfterValidator(_instant),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "format": "date-time",
+            "formatMinimum": f"{_FIRST_DAY}T00:00:00Z",
+            "formatMaximum": f"{_LAST_DAY}T23:59:59.999999Z",
+        }
+    ),
+]
+#: A calendar day in the years ``FIRST_YEAR`` to ``LAST_YEAR``.
+Day = Annotated[
+    date,
+    AfterValidator(_day),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "format": "date",
+            "formatMinimum": str(_FIRST_DAY),
+            "formatMaximum": str(_LAST_DAY),
+        }
+    ),
+]
 #: What the validators (and ``sync.vocabulary`` for codes and features) accept, as JSON Schema
 #: patterns for the OpenAPI document: codes and usernames are trimmed and upper- or
 #: lower-cased before their check, features also have their inner spaces turned into ``_``.
@@ -538,18 +602,6 @@ class UserQuery(ListQuery):
 # --- Bookings --------------------------------------------------------------------------------
 
 
-def _utc(value: datetime) -> datetime:
-    if value.tzinfo is None:
-        raise ValueError("must include a UTC offset, e.g. 2026-11-25T10:00:00+00:00")
-    try:
-        instant = value.astimezone(UTC)
-    except OverflowError:  # the offset carries it past year 1 or 9999
-        instant = None
-    if instant is None or not FIRST_DAY <= instant.date() <= LAST_DAY:
-        raise ValueError(f"must lie between {FIRST_DAY} and {LAST_DAY} (UTC)")
-    return instant
-
-
 #: The queries with a ``from`` and ``to`` window.
 _Window = TypeVar("_Window", "BookingQuery", "BlackoutQuery", "WindowQuery")
 
@@ -568,9 +620,9 @@ def _from_before_to(query: _Window) -> _Window:
 
 
 class BookingBase(Schema):
-    room_id: int = Field(ge=1, le=MAX_ID)
-    start: datetime = Field(description="UTC instant; the booking includes it.")
-    end: datetime = Field(description="UTC instant; the booking ends before it.")
+    room_id: Id
+    start: Instant = Field(description="UTC instant; the booking includes it.")
+    end: Instant = Field(description="UTC instant; the booking ends before it.")
     title: str = Field(min_length=1, max_length=200)
     purpose: Purpose = Purpose.MEETING
 
@@ -580,11 +632,6 @@ class BookingBase(Schema):
         default=False, description="Hide the title from people other than the owner."
     )
     notes: str = Field(default="", max_length=2000)
-
-    @field_validator("start", "end")
-    @classmethod
-    def _aware(cls, value: datetime) -> datetime:
-        return _utc(value)
 
 
 class Override(Schema):
@@ -631,9 +678,9 @@ class BookingUpdate(Override):
     """The fields to change; a field left out keeps its value, and none can be cleared."""
 
     model_config = _FORBID_EXTRA
-    room_id: int | None = _kept_if_left_out(ge=1, le=MAX_ID)
-    start: datetime | None = _kept_if_left_out()
-    end: datetime | None = _kept_if_left_out()
+    room_id: Id | None = _kept_if_left_out()
+    start: Instant | None = _kept_if_left_out()
+    end: Instant | None = _kept_if_left_out()
     title: str | None = _kept_if_left_out(min_length=1, max_length=200)
     purpose: Purpose | None = _kept_if_left_out()
     attendees: int | None = _kept_if_left_out(ge=0, le=10_000)
@@ -652,11 +699,6 @@ class BookingUpdate(Override):
         "notes",
         mode="after",
     )(_refuse_null)
-
-    @field_validator("start", "end")
-    @classmethod
-    def _aware(cls, value: datetime | None) -> datetime | None:
-        return None if value is None else _utc(value)
 
 
 class BookingPublic(Schema):
@@ -682,21 +724,16 @@ class BookingPublic(Schema):
 
 
 class BookingQuery(ListQuery):
-    room_id: int | None = Field(default=None, ge=1, le=MAX_ID)
+    room_id: Id | None = None
     building: str | None = Field(default=None, max_length=16)
     owner: str | None = Field(default=None, max_length=64, description="Username; `me` for yours.")
     status: BookingStatus | None = BookingStatus.CONFIRMED
     purpose: Purpose | None = None
     series_id: uuid.UUID | None = None
-    start: datetime | None = Field(default=None, alias="from", description="Ends after this.")
-    end: datetime | None = Field(default=None, alias="to", description="Starts before this.")
+    start: Instant | None = Field(default=None, alias="from", description="Ends after this.")
+    end: Instant | None = Field(default=None, alias="to", description="Starts before this.")
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
-
-    @field_validator("start", "end")
-    @classmethod
-    def _aware(cls, value: datetime | None) -> datetime | None:
-        return None if value is None else _utc(value)
 
     _window = model_validator(mode="after")(_from_before_to)
 
@@ -720,8 +757,8 @@ class BookingImportRow(Override):
         default=None, min_length=1, max_length=200, description="Another system's id for it."
     )
     room: str = Field(min_length=3, max_length=49, description="Building and room, e.g. PB/101.")
-    start: datetime
-    end: datetime
+    start: Instant
+    end: Instant
     title: str | None = Field(default=None, min_length=1, max_length=200)
     purpose: Purpose | None = None
     attendees: int | None = Field(default=None, ge=0, le=10_000)
@@ -731,7 +768,6 @@ class BookingImportRow(Override):
     status: BookingStatus | None = None
 
     _title = field_validator("title", mode="before")(_strip)
-    _aware = field_validator("start", "end")(classmethod(lambda cls, v: _utc(v)))
     _end = field_validator("end")(_end_after_start)
 
     @field_validator("external_id")
@@ -786,25 +822,16 @@ class SeriesPattern(Schema):
     frequency: Frequency = Frequency.WEEKLY
     interval: int = Field(default=1, ge=1, le=52)
     weekdays: list[Weekday] = Field(default_factory=list)
-    first_day: date
-    last_day: date
+    first_day: Day
+    last_day: Day
     start_time: LocalTime
     end_time: LocalTime
-    exceptions: list[date] = Field(default_factory=list, description="Dates to leave out.")
-
-    @field_validator("first_day")
-    @classmethod
-    def _first_day(cls, value: date) -> date:
-        if value < FIRST_DAY:
-            raise ValueError(f"must not be before {FIRST_DAY}")
-        return value
+    exceptions: list[Day] = Field(default_factory=list, description="Dates to leave out.")
 
     @field_validator("last_day")
     @classmethod
     def _last_day(cls, value: date, info: ValidationInfo) -> date:
         first = info.data.get("first_day")
-        if value > LAST_DAY:
-            raise ValueError(f"must not be after {LAST_DAY}")
         if first is not None and value < first:
             raise ValueError("must not be before first_day")
         if first is not None and (value - first).days > 2 * 366:
@@ -830,7 +857,7 @@ class SeriesPattern(Schema):
 class SeriesCreate(SeriesPattern, Override):
     model_config = _FORBID_EXTRA
     id: uuid.UUID | None = Field(default=None, description="A client-made id (UUID), optional.")
-    room_id: int = Field(ge=1, le=MAX_ID)
+    room_id: Id
     title: str = Field(min_length=1, max_length=200)
     purpose: Purpose = Purpose.CLASS
 
@@ -839,9 +866,7 @@ class SeriesCreate(SeriesPattern, Override):
     private: bool = False
     notes: str = Field(default="", max_length=2000)
     owner: str | None = Field(default=None, max_length=64)
-    term_id: int | None = Field(
-        default=None, ge=1, le=MAX_ID, description="Skip this term's holidays."
-    )
+    term_id: Id | None = Field(default=None, description="Skip this term's holidays.")
     on_conflict: OnConflict = OnConflict.FAIL
 
 
@@ -873,16 +898,15 @@ class SeriesResult(Schema):
 
 class BlackoutCreate(Schema):
     model_config = ConfigDict(extra="forbid", validate_default=True)
-    room_id: int | None = Field(default=None, ge=1, le=MAX_ID)
+    room_id: Id | None = None
     building: str | None = _code_field(
         default=None, max_length=16, description="Close a whole building."
     )
-    start: datetime
-    end: datetime
+    start: Instant
+    end: Instant
     reason: str = Field(min_length=1, max_length=500)
 
     _reason = field_validator("reason", mode="before")(_strip)
-    _aware = field_validator("start", "end")(classmethod(lambda cls, v: _utc(v)))
     _end = field_validator("end")(_end_after_start)
 
     @field_validator("building")
@@ -912,16 +936,13 @@ class BlackoutResult(Schema):
 
 
 class BlackoutQuery(ListQuery):
-    room_id: int | None = Field(default=None, ge=1, le=MAX_ID)
+    room_id: Id | None = None
     building: str | None = Field(default=None, max_length=16)
-    start: datetime | None = Field(default=None, alias="from")
-    end: datetime | None = Field(default=None, alias="to")
+    start: Instant | None = Field(default=None, alias="from")
+    end: Instant | None = Field(default=None, alias="to")
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    _aware = field_validator("start", "end")(
-        classmethod(lambda cls, v: None if v is None else _utc(v))
-    )
     _window = model_validator(mode="after")(_from_before_to)
 
 
@@ -1005,10 +1026,9 @@ class WindowQuery(Schema):
 
     MAX_DAYS: ClassVar[int] = 31
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
-    start: datetime = Field(alias="from")
-    end: datetime = Field(alias="to")
+    start: Instant = Field(alias="from")
+    end: Instant = Field(alias="to")
 
-    _aware = field_validator("start", "end")(classmethod(lambda cls, v: _utc(v)))
     _window = model_validator(mode="after")(_from_before_to)
 
     @field_validator("end")
@@ -1030,8 +1050,8 @@ class UtilisationQuery(WindowQuery):
 class FreeRoomQuery(ListQuery):
     """Rooms free for all of ``[start, end)``, paged like every list."""
 
-    start: datetime
-    end: datetime
+    start: Instant
+    end: Instant
     capacity: int | None = Field(default=None, ge=0, le=10_000)
     features: list[str] = Field(
         default_factory=list,
@@ -1041,8 +1061,10 @@ class FreeRoomQuery(ListQuery):
     building: str | None = _code_field(default=None, max_length=16)
     kind: RoomKind | None = None
 
-    _aware = field_validator("start", "end")(classmethod(lambda cls, v: _utc(v)))
     _end = field_validator("end")(_end_after_start)
+    _building = field_validator("building")(
+        classmethod(lambda cls, v: None if v is None else normalised_code(v))
+    )
     _features_list = field_validator("features", mode="before")(_comma_list)
     _features = field_validator("features")(classmethod(lambda cls, v: normalised_features(v)))
 

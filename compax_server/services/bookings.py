@@ -8,7 +8,6 @@ exactly like the pre-check's, with the bookings in the way and alternatives.
 from __future__ import annotations
 
 import base64
-import binascii
 import logging
 import uuid
 from collections.abc import Iterable, Sequence, Set
@@ -16,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from pydantic import TypeAdapter
 from sqlalchemy import bindparam, exists, literal_column, select, tuple_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -54,7 +54,14 @@ from sync.errors import (
 )
 from sync.judge import Campus, Closure, Held, RoomFacts
 from sync.permissions import Permission, allows
-from sync.schemas import BookingCreate, BookingPublic, BookingQuery, BookingUpdate, Page
+from sync.schemas import (
+    BookingCreate,
+    BookingPublic,
+    BookingQuery,
+    BookingUpdate,
+    Instant,
+    Page,
+)
 from sync.vocabulary import BookingStatus, Scope
 
 CONFIRMED = BookingStatus.CONFIRMED.value
@@ -79,17 +86,22 @@ def parse_booking_id(raw: str) -> uuid.UUID:
         raise _no_booking(raw) from None
 
 
+#: A cursor's instant is read as any other instant is, so that no made-up one reaches SQL.
+_CURSOR_INSTANT: TypeAdapter[datetime] = TypeAdapter(Instant)
+
+
 def _encode_cursor(booking: Booking) -> str:
     text = f"{booking.start.isoformat()}|{booking.id}"
     return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
 
 
 def _decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    """The start and id of the last booking of the page before; 422 for any other cursor."""
     try:
         text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         start, _, booking_id = text.partition("|")
-        return datetime.fromisoformat(start), uuid.UUID(booking_id)
-    except (binascii.Error, UnicodeDecodeError, ValueError):
+        return _CURSOR_INSTANT.validate_python(start), uuid.UUID(booking_id)
+    except ValueError:  # bad base64, UTF-8, instant (a ValidationError) or UUID alike
         raise ValidationFailed.single("cursor", "is not a cursor this server handed out") from None
 
 
