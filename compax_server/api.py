@@ -7,6 +7,7 @@ OpenAPI document and the role-walk test, so none of them can drift from the othe
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar, get_origin
@@ -31,7 +32,7 @@ from sync.errors import (
     field_errors,
 )
 from sync.permissions import Permission, allows
-from sync.schemas import MAX_ID, id_from_text
+from sync.schemas import id_from_text
 
 #: The deepest a JSON body may nest objects and arrays; no schema needs more than a few levels.
 MAX_JSON_DEPTH = 32
@@ -39,6 +40,9 @@ MAX_JSON_DEPTH = 32
 MAX_INT_DIGITS = 20
 #: How much of a bad value an error message repeats.
 _ECHOED = 40
+#: A version as ``If-Match`` names it: the ETag (``"3"``, weak or not) or the bare number. A
+#: version no record has (``"0"``) is well formed, and only ever stale.
+VERSION_TAG = r'^(?:W/)?"([0-9]{1,9})"$|^([0-9]{1,9})$'
 
 BodyT = TypeVar("BodyT")
 QueryT = TypeVar("QueryT")
@@ -94,14 +98,14 @@ class Call(Generic[BodyT, QueryT]):
         raw = self.request.headers.get("If-Match")
         if raw is None:
             raise PreconditionRequired("Send If-Match with the version you last read")
-        version = id_from_text(raw.strip().removeprefix("W/").strip('"'))
-        if version is None:
-            message = f'must be a record version such as "3" (1 to {MAX_ID})'
+        tag = re.fullmatch(VERSION_TAG, raw)
+        if tag is None:
+            message = 'must be a record version such as "3" (at most 9 digits)'
             raise BadRequest(
                 f"If-Match {message}, not {raw[:_ECHOED]!r}",
                 errors=[FieldError("If-Match", message).as_dict()],
             )
-        return version
+        return int(tag.group(1) or tag.group(2))
 
 
 @dataclass(frozen=True)

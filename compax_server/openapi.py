@@ -18,7 +18,7 @@ from pydantic import TypeAdapter
 from pydantic.json_schema import GenerateJsonSchema, JsonSchemaMode
 from pydantic_core import core_schema
 
-from compax_server.api import Endpoint
+from compax_server.api import VERSION_TAG, Endpoint
 from compax_server.problems import PROBLEM_JSON
 from sync.schemas import MAX_ID
 
@@ -98,8 +98,6 @@ _PATH_TYPES = {
     "series_id": {"type": "string", "format": "uuid"},
 }
 
-#: A version as ``If-Match`` names it: the ETag (``"3"``, weak or not) or the bare number.
-_VERSION_TAG = r'^(W/)?"[0-9]{1,9}"$|^[0-9]{1,9}$'
 #: Visible ASCII, with inner spaces; header values carry no surrounding white space.
 _IDEMPOTENCY_KEY = r"^[!-~]([ -~]{0,198}[!-~])?$"
 
@@ -304,7 +302,7 @@ def _parameters(
                 "in": "header",
                 "required": True,
                 "description": 'The version you last read, as its ETag ("3").',
-                "schema": {"type": "string", "pattern": _VERSION_TAG},
+                "schema": {"type": "string", "pattern": VERSION_TAG},
             }
         )
     if endpoint.idempotent:

@@ -71,6 +71,7 @@ RULE_TYPES = {
     "mid-reused",
 }
 
+
 def _has_nul(value: Any) -> bool:
     if isinstance(value, str):
         return "\x00" in value
