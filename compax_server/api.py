@@ -273,12 +273,11 @@ def _json_int(literal: str) -> int | _LongNumber:
 
 
 def _refused_values(data: Any, path: str, depth: int = 1) -> list[FieldError]:
-    """Values no schema takes, refused before any looks: strings holding NUL characters
-    (Postgres cannot store them), integers too long for any field, and objects or arrays
-    nested deeper than ``MAX_JSON_DEPTH``."""
+    """Values no schema takes, refused before any looks: integers too long for any field, and
+    objects or arrays nested deeper than ``MAX_JSON_DEPTH``. (Strings holding NUL are refused
+    by the schemas themselves, ``sync.schemas.Schema``, so that a pushed change or an imported
+    row holding one is refused alone.)"""
     field = path or "body"
-    if isinstance(data, str):
-        return [FieldError(field, "must not contain NUL characters")] if "\x00" in data else []
     if data is _LONG_NUMBER:
         return [FieldError(field, f"must be a number of at most {MAX_INT_DIGITS} digits")]
     if isinstance(data, dict | list) and depth > MAX_JSON_DEPTH:

@@ -117,7 +117,7 @@ _ERROR_TEXT = {
 }
 
 
-#: No string the server takes may hold NUL: Postgres cannot store it (``api._nul_errors``).
+#: No string the server takes may hold NUL: Postgres cannot store it (``sync.schemas.Schema``).
 NO_NUL = "^[^\\x00]*$"
 
 

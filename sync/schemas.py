@@ -113,9 +113,22 @@ LOCAL_TIME_PATTERN = r"^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,6})?
 class Schema(BaseModel):
     """Base of the shared schemas: fields are also read from attributes, so that a public
     schema validates straight from a table row, and each validator is built on first use, so
-    that a client command pays only for the few schemas it uses."""
+    that a client command pays only for the few schemas it uses.
+
+    No string may hold a NUL character (Postgres cannot store one): refused here, where client
+    and server both validate, a change holding one is refused when it is made, offline too,
+    and a pushed change or an imported row holding one is refused on its own.
+    """
 
     model_config = ConfigDict(from_attributes=True, defer_build=True)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_nul(cls, value: object) -> object:
+        texts = value if isinstance(value, list) else (value,)
+        if any(isinstance(text, str) and "\x00" in text for text in texts):
+            raise ValueError("must not contain NUL characters")
+        return value
 
 
 def _strip(value: object) -> object:

@@ -47,6 +47,7 @@ BUILDINGS = [
     {"code": "ENG", "name": "Engineering"},
     {"code": "LIB"},
     {"code": "SCI", "name": "Science", "floors": 0, "colour": "blue"},
+    {"code": "LAW", "name": "Law\x00School"},
 ]
 
 
@@ -55,11 +56,12 @@ async def test_mixed_rows_store_the_good_and_name_the_bad(
 ) -> None:
     """Good rows are created, bad rows rejected with their fields; the summary counts both."""
     body = await _bulk(client, admin, "buildings", BUILDINGS)
-    assert _statuses(body) == ["created", "rejected", "created", "rejected", "rejected"]
+    assert _statuses(body) == ["created", "rejected", "created", "rejected", "rejected", "rejected"]
     assert _rejected_fields(body, 1) == ["code"]
     assert _rejected_fields(body, 3) == ["name"]
     assert sorted(_rejected_fields(body, 4)) == ["colour", "floors"]
-    assert body["summary"] == {"created": 2, "updated": 0, "unchanged": 0, "rejected": 3}
+    assert _rejected_fields(body, 5) == ["name"], "a NUL, which Postgres cannot store"
+    assert body["summary"] == {"created": 2, "updated": 0, "unchanged": 0, "rejected": 4}
     stored = await _list(client, admin, "buildings")
     assert [(b["code"], b["floors"], b["version"]) for b in stored] == [("PB", 3, 1), ("ENG", 1, 1)]
     assert [b["id"] for b in stored] == [body["results"][0]["id"], body["results"][2]["id"]]
@@ -72,14 +74,14 @@ async def test_rerun_is_unchanged_and_a_changed_row_is_updated(
     """The same request twice changes nothing; changing one row updates it and bumps its version."""
     first = await _bulk(client, admin, "buildings", BUILDINGS)
     again = await _bulk(client, admin, "buildings", BUILDINGS)
-    assert _statuses(again) == ["unchanged", "rejected", "unchanged", "rejected", "rejected"]
+    assert _statuses(again) == ["unchanged", "rejected", "unchanged", *["rejected"] * 3]
     assert [r["id"] for r in again["results"]] == [r["id"] for r in first["results"]]
     assert [b["version"] for b in await _list(client, admin, "buildings")] == [1, 1]
 
     changed = [dict(row) for row in BUILDINGS]
     changed[2]["name"] = "Engineering Block"
     third = await _bulk(client, admin, "buildings", changed)
-    assert _statuses(third) == ["unchanged", "rejected", "updated", "rejected", "rejected"]
+    assert _statuses(third) == ["unchanged", "rejected", "updated", *["rejected"] * 3]
     assert third["summary"]["updated"] == 1
     stored = await _list(client, admin, "buildings")
     assert [(b["name"], b["version"]) for b in stored] == [

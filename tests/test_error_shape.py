@@ -8,9 +8,11 @@ from pathlib import Path
 import pytest
 from aiohttp import hdrs
 from aiohttp.test_utils import TestClient
+from pydantic import ValidationError
 
 from compax_server.keys import ENDPOINTS
 from compax_server.settings import Settings
+from sync.schemas import BookingCreate
 from tests.conftest import MakePerson, Person, make_settings
 from tests.support import error_fields, problem_of, sign_in, with_version
 
@@ -194,6 +196,19 @@ async def test_nul_characters_are_refused(
     assert error_fields(await problem_of(response, 422)) == [field]
     query = await client.get("/api/v1/users?department=a%00b", headers=admin.headers)
     assert error_fields(await problem_of(query, 422)) == ["department"]
+
+
+def test_the_shared_schemas_refuse_nul_so_the_client_does_too() -> None:
+    """The client validates with the same schemas, so a NUL is refused when the change is
+    made offline, not when its push reaches the server."""
+    with pytest.raises(ValidationError) as refused:
+        BookingCreate.model_validate(
+            {"room_id": 1, "start": "2027-01-11T10:00:00Z", "end": "2027-01-11T11:00:00Z",
+             "title": "MATH\x00101"}
+        )  # fmt: skip
+    assert [(error["loc"], error["msg"]) for error in refused.value.errors()] == [
+        (("title",), "Value error, must not contain NUL characters")
+    ]
 
 
 async def test_missing_required_fields_are_named(client: TestClient, admin: Person) -> None:

@@ -60,6 +60,8 @@ CASES: dict[str, tuple[BadMutation, str]] = {
     "update end null": (lambda c, b, m: update(b, end=None), "args.end"),
     "update room null": (lambda c, b, m: update(b, room_id=None), "args.room_id"),
     "update title null": (lambda c, b, m: update(b, title=None), "args.title"),
+    "update title holds NUL": (lambda c, b, m: update(b, title="a\x00b"), "args.title"),
+    "series title holds NUL": (lambda c, b, m: series(c, m, title="a\x00b"), "args.title"),
     "create start overflows UTC": (_create_overflowing, "args.start"),
     "update start overflows UTC": (lambda c, b, m: update(b, start=OVERFLOWING), "args.start"),
     "series last day at the end of time": (
