@@ -55,6 +55,9 @@ FIRST_YEAR, LAST_YEAR = 1970, 9000
 #: The years allowed, as the document's pattern for the start of a date or date-time.
 YEARS_PATTERN = r"^(19[7-9][0-9]|[2-8][0-9]{3}|9000)-"
 _ID_DIGITS = len(str(MAX_ID))
+#: The longest a series, and so a term (whose timetable's courses each become one), may last.
+MAX_SPAN_DAYS = 2 * 366
+SPAN_MESSAGE = "a series, or a term, may span at most two years"
 
 #: A record id (or a version, or a mutation number): 1 to 2**31 - 1, the range of the integer
 #: columns on both databases.
@@ -209,8 +212,8 @@ class Holiday(Schema):
 
     model_config = _FORBID_EXTRA
     name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
-    first_day: date
-    last_day: date
+    first_day: Day
+    last_day: Day
 
     @field_validator("last_day")
     @classmethod
@@ -352,18 +355,21 @@ class RoomPublic(RoomBase):
 
 class TermBase(Schema):
     name: str = Field(min_length=1, max_length=64)
-    first_day: date
-    last_day: date
+    first_day: Day
+    last_day: Day
     holidays: list[Holiday] = Field(default_factory=list, max_length=100)
 
     _name = field_validator("name", mode="before")(_strip)
 
 
 def term_day_errors(first_day: date, last_day: date, holidays: list[Holiday]) -> list[FieldError]:
-    """Why a term's days are wrong: ending before it starts, or a holiday outside it."""
+    """Why a term's days are wrong: ending before it starts, lasting longer than a series may
+    (each course of its timetable becomes one), or a holiday outside it."""
     errors = []
     if last_day < first_day:
         errors.append(FieldError("last_day", "must not be before first_day"))
+    elif (last_day - first_day).days > MAX_SPAN_DAYS:
+        errors.append(FieldError("last_day", SPAN_MESSAGE))
     for i, holiday in enumerate(holidays):
         if holiday.first_day < first_day or holiday.last_day > last_day:
             errors.append(FieldError(f"holidays[{i}]", "must lie within the term"))
@@ -379,6 +385,8 @@ class TermCreate(TermBase):
         first = info.data.get("first_day")
         if first is not None and value < first:
             raise ValueError("must not be before first_day")
+        if first is not None and (value - first).days > MAX_SPAN_DAYS:
+            raise ValueError(SPAN_MESSAGE)
         return value
 
     @field_validator("holidays")
@@ -397,8 +405,8 @@ class TermUpdate(Schema):
     name: str | None = Field(default=None, min_length=1, max_length=64)
 
     _name = field_validator("name", mode="before")(_strip)
-    first_day: date | None = None
-    last_day: date | None = None
+    first_day: Day | None = None
+    last_day: Day | None = None
     holidays: list[Holiday] | None = Field(default=None, max_length=100)
 
 
@@ -831,8 +839,8 @@ class SeriesPattern(Schema):
         first = info.data.get("first_day")
         if first is not None and value < first:
             raise ValueError("must not be before first_day")
-        if first is not None and (value - first).days > 2 * 366:
-            raise ValueError("a series may span at most two years")
+        if first is not None and (value - first).days > MAX_SPAN_DAYS:
+            raise ValueError(SPAN_MESSAGE)
         return value
 
     @field_validator("end_time")

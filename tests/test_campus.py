@@ -428,6 +428,36 @@ async def test_term_ending_before_it_starts_is_422(client: TestClient, admin: Pe
     assert "last_day" in fields
 
 
+async def test_a_term_lasts_at_most_two_years_as_its_timetables_series_do(
+    client: TestClient, admin: Person
+) -> None:
+    """A term longer than a series may last (whose timetable could not be booked) is a 422
+    naming ``last_day``, on create and on update; two years to the day is a term."""
+    longest = {**TERM, "first_day": "2027-01-04", "last_day": "2029-01-05", "holidays": []}
+    created = await _create(client, admin, "terms", longest)
+    too_long = await client.post(
+        "/api/v1/terms",
+        json={**longest, "name": "Forever", "last_day": "2029-01-06"},
+        headers=admin.headers,
+    )
+    problem = await problem_of(too_long, 422)
+    assert error_fields(problem) == ["last_day"]
+    assert "at most two years" in problem["errors"][0]["message"]
+    stretched = await client.patch(
+        f"/api/v1/terms/{created['id']}",
+        json={"last_day": "8999-12-31"},
+        headers=with_version(admin.headers, 1),
+    )
+    assert error_fields(await problem_of(stretched, 422)) == ["last_day"]
+    timetable = await client.post(
+        f"/api/v1/terms/{created['id']}/timetable?dry_run=true",
+        json={"rows": [{"course_code": "MATH101", "weekday": "mon", "start": "10:00",
+                        "end": "11:00", "building": "PB", "room": "101"}]},
+        headers=admin.headers,
+    )  # fmt: skip
+    assert timetable.status == 200, await timetable.text()
+
+
 async def test_holiday_outside_the_term_is_422(client: TestClient, admin: Person) -> None:
     """A holiday must lie within its term, on create and on update; nothing is stored."""
     body = {
