@@ -61,7 +61,7 @@ async def server(sqlite_template: Path, tmp_path: Path) -> AsyncIterator[ServerP
     is enough."""
     database = tmp_path / "compax.sqlite3"
     shutil.copy(sqlite_template, database)
-    process = ServerProcess(f"sqlite:///{database}", tmp_path)
+    process = ServerProcess(f"sqlite:///{database}", tmp_path, COMPAX_LOG_LEVEL="INFO")
     process.start()
     try:
         await process.wait_until_healthy()
@@ -92,3 +92,27 @@ async def test_app_answers_carry_no_server_header(server: ServerProcess) -> None
         answered, headers, _ = await _exchange(server.port, request)
         assert answered == status, path
         assert "server" not in headers, path
+
+
+async def test_a_client_hanging_up_mid_body_is_not_taken_for_a_database_failure(
+    server: ServerProcess,
+) -> None:
+    """A body cut short by the client hanging up is logged as that, never as the database
+    being unreachable (a 503 that would page whoever watches the database)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    writer.write(
+        b"POST /api/v1/auth/token HTTP/1.1\r\nHost: compax\r\nContent-Type: application/json\r\n"
+        b"Content-Length: 100\r\nExpect: 100-continue\r\n\r\n"
+    )
+    assert await reader.readline() == b"HTTP/1.1 100 Continue\r\n", "the server reads the body"
+    writer.write(b'{"username"')
+    await writer.drain()
+    writer.close()
+    await writer.wait_closed()
+    answered = "POST /api/v1/auth/token 400"
+    for _ in range(600):
+        if answered in (log := server.log_path.read_text()):
+            break
+        await asyncio.sleep(0.05)
+    assert answered in log and "hung up" in log, log
+    assert "database connection failed" not in log and " 503 " not in log, log
