@@ -3,7 +3,10 @@ with problem+json like every other error, and no answer names the server's softw
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import hdrs, web
+from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web_protocol import RequestHandler
 from aiohttp.web_request import BaseRequest
 
@@ -41,6 +44,16 @@ class ProblemRequestHandler(RequestHandler):
         response = problem_from_parse_error(status, message, _ParseErrorResponse)
         response.force_close()
         return response
+
+    def log_exception(self, *args: Any, **kw: Any) -> None:
+        """A request the parser refuses is the client's doing: one warning line without a
+        traceback, so that a stream of them cannot bury the log; anything else as aiohttp
+        logs it."""
+        refused = kw.get("exc_info")
+        if isinstance(refused, HttpProcessingError) and refused.code < 500:
+            self.logger.warning("refused a malformed request: %s", refused.message[:200])
+            return
+        super().log_exception(*args, **kw)
 
 
 class ProblemServer(web.Server):

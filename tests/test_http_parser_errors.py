@@ -83,6 +83,9 @@ async def test_parser_errors_are_problems_without_a_server_header(server: Server
         assert problem["status"] == 400, (label, problem)
         assert problem["title"] == "Bad request", (label, problem)
         assert isinstance(problem["detail"], str) and problem["detail"], (label, problem)
+    log = server.log_path.read_text()
+    assert "refused a malformed request" in log, log
+    assert "Traceback" not in log, "a malformed request is one line in the log, not a trace"
 
 
 async def test_app_answers_carry_no_server_header(server: ServerProcess) -> None:
