@@ -184,6 +184,14 @@ def _code_field(**constraints: Any) -> Any:
     return Field(json_schema_extra={"pattern": CODE_PATTERN}, **constraints)
 
 
+#: A building code a list or report is filtered by, written as the buildings' own are.
+BuildingFilter = Annotated[str, AfterValidator(normalised_code)]
+
+
+def _building_filter() -> Any:
+    return _code_field(default=None, max_length=16, description="Building code.")
+
+
 def _feature_items(schema: dict[str, Any]) -> None:
     """Each feature of a list (or of a list that may be ``null``) carries its pattern."""
     for option in [schema, *schema.get("anyOf", [])]:
@@ -730,7 +738,7 @@ class BookingPublic(Schema):
 
 class BookingQuery(ListQuery):
     room_id: Id | None = None
-    building: str | None = Field(default=None, max_length=16)
+    building: BuildingFilter | None = _building_filter()
     owner: str | None = Field(default=None, max_length=64, description="Username; `me` for yours.")
     status: BookingStatus | None = BookingStatus.CONFIRMED
     purpose: Purpose | None = None
@@ -942,7 +950,7 @@ class BlackoutResult(Schema):
 
 class BlackoutQuery(ListQuery):
     room_id: Id | None = None
-    building: str | None = Field(default=None, max_length=16)
+    building: BuildingFilter | None = _building_filter()
     start: Instant | None = Field(default=None, alias="from")
     end: Instant | None = Field(default=None, alias="to")
 
@@ -1049,7 +1057,7 @@ class UtilisationQuery(WindowQuery):
     """A utilisation report's window: up to a year, so that a whole term fits."""
 
     MAX_DAYS: ClassVar[int] = 366
-    building: str | None = Field(default=None, max_length=16)
+    building: BuildingFilter | None = _building_filter()
 
 
 class FreeRoomQuery(ListQuery):
@@ -1063,13 +1071,10 @@ class FreeRoomQuery(ListQuery):
         description="All required; repeat the parameter or separate by commas.",
         json_schema_extra=_feature_items,
     )
-    building: str | None = _code_field(default=None, max_length=16)
+    building: BuildingFilter | None = _building_filter()
     kind: RoomKind | None = None
 
     _end = field_validator("end")(_end_after_start)
-    _building = field_validator("building")(
-        classmethod(lambda cls, v: None if v is None else normalised_code(v))
-    )
     _features_list = field_validator("features", mode="before")(_comma_list)
     _features = field_validator("features")(classmethod(lambda cls, v: normalised_features(v)))
 

@@ -223,10 +223,18 @@ def cursors_never_handed_out(w: World) -> list[Bad]:
 
 
 def codes_that_name_no_building(w: World) -> list[Bad]:
+    """Every filter by building takes a building code or names ``building``."""
     window = {"start": w.at(11), "end": w.at(12)}
+    span = {"from": w.at(11), "to": w.at(12)}
     return [
-        get("/api/v1/rooms/free", "building", {**window, "building": code})
+        get(path, "building", {**params, "building": code})
         for code in ("_", "-", "é", "P B")
+        for path, params in (
+            ("/api/v1/rooms/free", window),
+            ("/api/v1/bookings", {}),
+            ("/api/v1/blackouts", {}),
+            ("/api/v1/reports/utilisation", span),
+        )
     ]
 
 
