@@ -286,6 +286,12 @@ def is_overlap_violation(error: IntegrityError) -> bool:
     return sqlstate(error) == "23P01" or "room-overlap" in str(error.orig)
 
 
+def is_room_gone(error: IntegrityError) -> bool:
+    """Whether the database refused the booking because its room was deleted after it was
+    read (Postgres; SQLite has one writer, which reads the room in the same transaction)."""
+    return sqlstate(error) == "23503" and "bookings_room_id_fkey" in str(error.orig)
+
+
 async def overlap_error(
     session: AsyncSession,
     room: RoomFacts,
@@ -355,6 +361,8 @@ async def create_booking(
     try:
         inserted = await insert_bookings(session, [row])
     except IntegrityError as exc:
+        if is_room_gone(exc):
+            raise ValidationFailed.single("room_id", f"no room has id {data.room_id}") from None
         if not is_overlap_violation(exc):
             raise
         inserted = set()

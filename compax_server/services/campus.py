@@ -23,6 +23,7 @@ from compax_server.services.common import (
     refuse_nulls,
     utcnow,
 )
+from compax_server.store import store_for
 from sync.errors import Duplicate, InUse, ValidationFailed
 from sync.schemas import (
     BuildingCreate,
@@ -246,8 +247,9 @@ async def delete_room(session: AsyncSession, room_id: int) -> None:
     """Delete a room that no booking or series refers to, with its features and blackouts;
     one still referred to is ``InUse``, saying by what and how many.
 
-    The room's row is locked first, and a booking or series being written for it waits for
-    that lock to check its room, so none can appear between the count and the delete."""
+    The room's turn is taken first through the booking store, as every booking or series
+    written for it takes it, so none can appear between the count and the delete."""
+    await store_for(session).take_rooms(session, [room_id])
     room = await get_or_404(session, Room, room_id, "room", for_update=True)
     referred_by = await _references(
         session, bookings=col(Booking.room_id) == room_id, series=col(Series.room_id) == room_id
