@@ -516,6 +516,15 @@ class TokenResponse(Schema):
     user: UserPublic
 
 
+class CalendarFeed(Schema):
+    """A private calendar feed: subscribe to ``url``; it stops working at ``expires_at``, or
+    sooner when its owner makes a new one, signs out everywhere or changes password."""
+
+    url: str
+    path: str
+    expires_at: datetime
+
+
 # --- Lists and bulk --------------------------------------------------------------------------
 
 

@@ -13,6 +13,7 @@ from sync.errors import NotFound
 from sync.permissions import Permission
 from sync.schemas import (
     BuildingAvailability,
+    CalendarFeed,
     FreeRoom,
     FreeRoomQuery,
     Page,
@@ -142,7 +143,7 @@ async def my_calendar(call: Call[None, None]) -> web.Response:
     "/api/v1/me/calendar-feed",
     summary="Make a private calendar feed URL",
     tag="calendars",
-    response=dict[str, str],
+    response=CalendarFeed,
 )
 async def make_calendar_feed(call: Call[None, None]) -> web.Response:
     """A URL calendar apps can subscribe to without signing in; it revokes older feed URLs."""
@@ -151,7 +152,7 @@ async def make_calendar_feed(call: Call[None, None]) -> web.Response:
     issued = call.request.app[FEED_TOKENS].issue(user.id or 0, user.calendar_generation)
     path = f"/api/v1/calendar/{issued.token}.ics"
     url = str(call.request.url.with_path(path).with_query(None))
-    feed = {"url": url, "path": path, "expires_at": issued.expires_at.isoformat()}
+    feed = CalendarFeed(url=url, path=path, expires_at=issued.expires_at)
     return json_response(feed, headers={"Cache-Control": "no-store"})
 
 
