@@ -23,6 +23,10 @@ USAGE = 2
 UNREACHABLE = 3
 SIGN_IN = 4
 
+#: What a command that needs a signed-in profile says to one that is not.
+SIGN_IN_FIRST = "Sign in first: compax login"
+
+
 err = Console(stderr=True, soft_wrap=True)
 out = Console(soft_wrap=True)
 

@@ -1,0 +1,131 @@
+"""Exit codes scripts can trust: a server address is taken as written or refused in one line,
+a gateway that answers 502 is an unreachable server, every command that needs a sign-in
+says so alike, and ``--version`` answers."""
+
+from __future__ import annotations
+
+from importlib.metadata import version
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+
+from compax_cli.output import SIGN_IN, UNREACHABLE, USAGE
+from sync.permissions import Role
+from tests.booking_helpers import make_campus, next_weekday
+from tests.conftest import PASSWORD, MakePerson, Person
+from tests.servers import ServerProcess
+from tests.test_cli import Cli
+
+#: Every command that reads or changes the profile's data, with arguments it would take.
+NEEDS_SIGN_IN = [
+    ("rooms", "list"),
+    ("rooms", "show", "PB/101"),
+    ("rooms", "free", "--at", "2027-01-11 10:00", "--for", "1h"),
+    ("book", "PB/101", "--at", "2027-01-11 10:00", "--for", "1h", "--title", "T"),
+    ("bookings", "list"),
+    ("conflicts", "list"),
+    ("sync",),
+    ("users", "list"),
+    ("blackouts", "list"),
+    ("export", "rooms"),
+    ("import", "rooms", "no-such-file.csv"),
+]
+
+
+async def _assert_sign_in_first(cli: Cli) -> None:
+    for command in NEEDS_SIGN_IN:
+        result = await cli(*command)
+        assert result.exit_code == SIGN_IN, (command, result.output)
+        assert result.stderr == "error: Sign in first: compax login\n", command
+        assert result.stdout == "", command
+
+
+async def test_a_profile_never_signed_in_is_told_to_sign_in_first_by_every_command(
+    tmp_path: Path,
+) -> None:
+    cli = Cli(tmp_path / "cli")
+    await _assert_sign_in_first(cli)
+    assert not (tmp_path / "cli" / "profiles" / "default" / "replica.sqlite3").exists()
+
+
+@pytest.mark.parametrize("address", ["not-a-url", "ftp://example.edu", "http://host:99999", ""])
+async def test_a_server_address_that_is_no_url_is_one_line_and_exit_2(
+    tmp_path: Path, address: str
+) -> None:
+    cli = Cli(tmp_path / "cli")
+    result = await cli(
+        "login", "--server", address, "--username", "ama", "--password-stdin", input="x\n"
+    )
+    assert result.exit_code == USAGE, result.output
+    assert result.stderr.startswith("error: server: ")
+    assert result.stderr.count("\n") == 1
+    assert "Traceback" not in result.output
+
+
+async def _gateway(port: int) -> TestServer:
+    """A reverse proxy whose servers are all down: every request is 502."""
+
+    async def bad_gateway(request: web.Request) -> web.Response:
+        return web.Response(status=502, text="<html>502 Bad Gateway</html>")
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", bad_gateway)
+    server = TestServer(app, host="127.0.0.1", port=port)
+    await server.start_server()
+    return server
+
+
+@pytest.mark.slow
+async def test_host_and_port_sign_in_a_gateway_is_unreachable_and_signed_out_is_exit_4(
+    client: TestClient, admin: Person, make_person: MakePerson, database_url: str, tmp_path: Path
+) -> None:
+    await make_campus(client, admin)
+    staff = await make_person(Role.STAFF)
+    server = ServerProcess(database_url, tmp_path)
+    server.start()
+    cli = Cli(tmp_path / "cli")
+    try:
+        await server.wait_until_healthy()
+        login = await cli(
+            "login",
+            "--server",
+            f"127.0.0.1:{server.port}",
+            "--username",
+            staff.user.username,
+            "--password-stdin",
+            input=PASSWORD + "\n",
+        )
+        assert login.exit_code == 0, login.output
+        assert (await cli.json("whoami"))["server"] == server.url
+        monday = next_weekday(0)
+        booked = await cli(
+            "book", "PB/101", "--at", f"{monday} 10:00", "--for", "1h", "--title", "Mine"
+        )
+        assert booked.exit_code == 0, booked.output
+    finally:
+        server.stop()
+
+    gateway = await _gateway(server.port)
+    try:
+        behind = await cli("sync")
+        assert behind.exit_code == UNREACHABLE, behind.output
+        assert behind.stderr.startswith("offline: ")
+        assert "502" in behind.stderr
+        assert "stay queued" in behind.stderr
+    finally:
+        await gateway.close()
+    assert (await cli.json("status"))["pending"] == 1
+
+    signed_out = await cli("logout")
+    assert signed_out.exit_code == 0, signed_out.output
+    await _assert_sign_in_first(cli)
+    state = await cli.json("status")
+    assert (state["signed_in"], state["pending"]) == (False, 1), "queued changes stay"
+
+
+async def test_version(tmp_path: Path) -> None:
+    result = await Cli(tmp_path / "cli")("--version")
+    assert result.exit_code == 0, result.output
+    assert result.stdout == f"compax {version('compax')}\n"
