@@ -14,7 +14,7 @@ import typer
 from compax_cli.context import engine, now
 from compax_cli.lookup import booking_id, room_id
 from compax_cli.options import JSON
-from compax_cli.output import emit, err, local
+from compax_cli.output import emit, err, local, more_than_shown
 from sync.engine import Engine
 from sync.reads import instant_of
 from sync.vocabulary import Purpose, Scope
@@ -78,8 +78,10 @@ def list_bookings(
     """
     with engine(ctx) as compax:
         start = parse_when(since, compax.reads.zone(), now(), "from") if since else now()
-        bookings = compax.my_bookings(start=start, limit=limit, offset=(page - 1) * limit)
-        emit(_rows(compax, bookings, as_json), COLUMNS, as_json)
+        bookings = compax.my_bookings(start=start, limit=limit + 1, offset=(page - 1) * limit)
+        emit(_rows(compax, bookings[:limit], as_json), COLUMNS, as_json)
+        if len(bookings) > limit:
+            more_than_shown("bookings", f"add --page {page + 1}")
 
 
 @app.command()

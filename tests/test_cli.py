@@ -97,8 +97,13 @@ async def test_book_offline_sync_see_the_conflict_and_retry_with_an_alternative(
         assert "need attention" in synced.stderr
         [conflict] = await cli.json("conflicts", "list")
         assert conflict["type"] == "room-overlap"
-        shown = await cli("conflicts", "show", str(conflict["mid"]))
+        listed = (await cli("conflicts", "list")).stdout.splitlines()
+        number = listed[-1].split()[0]
+        assert number == str(conflict["mid"]), "the list's number is the one show takes"
+        shown = await cli("conflicts", "show", number)
         assert "[1] room PB/102" in shown.stdout
+        options = (await cli.json("conflicts", "show", number))["alternatives"]
+        assert all(o["start"].endswith(":00Z") for o in options if o["start"]), options
 
         retried = await cli(
             "conflicts", "retry", str(conflict["mid"]), "--alternative", "1", "--sync"

@@ -4,6 +4,7 @@ says so alike, and ``--version`` answers."""
 
 from __future__ import annotations
 
+import json
 from importlib.metadata import version
 from pathlib import Path
 
@@ -64,6 +65,27 @@ async def test_a_server_address_that_is_no_url_is_one_line_and_exit_2(
     assert "Traceback" not in result.output
 
 
+async def _assert_lists_say_when_there_is_more(cli: Cli, when: str) -> None:
+    """A list cut at its limit says so on stderr with how to see the rest; stdout stays
+    the data alone, and the last page says nothing."""
+    lists = [
+        (("rooms", "list", "--building", "PB", "--limit", "2"), 2,
+         "more rooms than shown: add --page 2"),
+        (("rooms", "free", "--at", when, "--for", "1h", "--limit", "1"), 1,
+         "more free rooms than shown: raise --limit"),
+        (("bookings", "list", "--limit", "1"), 1, "more bookings than shown: add --page 2"),
+    ]  # fmt: skip
+    for command, shown, note in lists:
+        cut = await cli(*command, "--json")
+        assert cut.exit_code == 0, cut.output
+        assert len(json.loads(cut.stdout)) == shown, command
+        assert cut.stderr.startswith(note), command
+    last = await cli("rooms", "list", "--building", "PB", "--limit", "2", "--page", "2", "--json")
+    assert (len(json.loads(last.stdout)), last.stderr) == (1, "")
+    whole = await cli("bookings", "list", "--limit", "2", "--json")
+    assert (len(json.loads(whole.stdout)), whole.stderr) == (2, "")
+
+
 async def _gateway(port: int) -> TestServer:
     """A reverse proxy whose servers are all down: every request is 502."""
 
@@ -100,10 +122,15 @@ async def test_host_and_port_sign_in_a_gateway_is_unreachable_and_signed_out_is_
         assert login.exit_code == 0, login.output
         assert (await cli.json("whoami"))["server"] == server.url
         monday = next_weekday(0)
-        booked = await cli(
-            "book", "PB/101", "--at", f"{monday} 10:00", "--for", "1h", "--title", "Mine"
-        )
-        assert booked.exit_code == 0, booked.output
+        for hour in (10, 12):
+            booked = await cli.json(
+                "book", "PB/101", "--at", f"{monday} {hour}:00", "--for", "1h", "--title", "Mine"
+            )
+            assert (booked["start"], booked["end"]) == (
+                f"{monday}T{hour}:00:00Z",
+                f"{monday}T{hour + 1}:00:00Z",
+            ), "one RFC 3339 form (Accra is UTC+0)"
+        await _assert_lists_say_when_there_is_more(cli, f"{monday} 10:00")
     finally:
         server.stop()
 
@@ -116,13 +143,13 @@ async def test_host_and_port_sign_in_a_gateway_is_unreachable_and_signed_out_is_
         assert "stay queued" in behind.stderr
     finally:
         await gateway.close()
-    assert (await cli.json("status"))["pending"] == 1
+    assert (await cli.json("status"))["pending"] == 2
 
     signed_out = await cli("logout")
     assert signed_out.exit_code == 0, signed_out.output
     await _assert_sign_in_first(cli)
     state = await cli.json("status")
-    assert (state["signed_in"], state["pending"]) == (False, 1), "queued changes stay"
+    assert (state["signed_in"], state["pending"]) == (False, 2), "queued changes stay"
 
 
 async def test_version(tmp_path: Path) -> None:
