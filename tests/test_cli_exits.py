@@ -12,9 +12,9 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from compax_cli.output import SIGN_IN, UNREACHABLE, USAGE
+from compax_cli.output import REFUSED, SIGN_IN, UNREACHABLE, USAGE
 from sync.permissions import Role
-from tests.booking_helpers import make_campus, next_weekday
+from tests.booking_helpers import at, book, make_campus, next_weekday
 from tests.conftest import PASSWORD, MakePerson, Person
 from tests.servers import ServerProcess
 from tests.test_cli import Cli
@@ -103,8 +103,8 @@ async def _gateway(port: int) -> TestServer:
 async def test_host_and_port_sign_in_a_gateway_is_unreachable_and_signed_out_is_exit_4(
     client: TestClient, admin: Person, make_person: MakePerson, database_url: str, tmp_path: Path
 ) -> None:
-    await make_campus(client, admin)
-    staff = await make_person(Role.STAFF)
+    campus = await make_campus(client, admin)
+    staff, rival = await make_person(Role.STAFF), await make_person(Role.STAFF)
     server = ServerProcess(database_url, tmp_path)
     server.start()
     cli = Cli(tmp_path / "cli")
@@ -131,6 +131,25 @@ async def test_host_and_port_sign_in_a_gateway_is_unreachable_and_signed_out_is_
                 f"{monday}T{hour + 1}:00:00Z",
             ), "one RFC 3339 form (Accra is UTC+0)"
         await _assert_lists_say_when_there_is_more(cli, f"{monday} 10:00")
+        assert (
+            await book(client, rival, campus.room_102, at(monday, 10), at(monday, 11))
+        ).status == 201
+        clash = await cli(
+            "book", "PB/102", "--at", f"{monday} 10:00", "--for", "1h", "--title", "X", "--sync"
+        )
+        assert clash.exit_code == REFUSED, clash.output
+        assert "The server refused it" in clash.stderr
+        [conflict] = await cli.json("conflicts", "list")
+        assert (
+            await book(client, rival, campus.room_201, at(monday, 10), at(monday, 11))
+        ).status == 201, "taken on the server, not yet in the replica"
+        again = await cli("conflicts", "retry", str(conflict["mid"]), "--room", "PB/201", "--sync")
+        assert again.exit_code == REFUSED, again.output
+        assert "Refused again" in again.stderr
+        queued = await cli(
+            "book", "PB/101", "--at", f"{monday} 14:00", "--for", "1h", "--title", "Later"
+        )
+        assert queued.exit_code == 0, queued.output
     finally:
         server.stop()
 
@@ -143,13 +162,13 @@ async def test_host_and_port_sign_in_a_gateway_is_unreachable_and_signed_out_is_
         assert "stay queued" in behind.stderr
     finally:
         await gateway.close()
-    assert (await cli.json("status"))["pending"] == 2
+    assert (await cli.json("status"))["pending"] == 1
 
     signed_out = await cli("logout")
     assert signed_out.exit_code == 0, signed_out.output
     await _assert_sign_in_first(cli)
     state = await cli.json("status")
-    assert (state["signed_in"], state["pending"]) == (False, 2), "queued changes stay"
+    assert (state["signed_in"], state["pending"]) == (False, 1), "queued changes stay"
 
 
 async def test_version(tmp_path: Path) -> None:
