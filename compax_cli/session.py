@@ -17,7 +17,10 @@ from sync.http import server_url
 
 def login(
     ctx: typer.Context,
-    server: Annotated[str | None, typer.Option(help="Server URL; default: the profile's.")] = None,
+    server: Annotated[
+        str | None,
+        typer.Option(help="Server URL, or HOST:PORT for plain HTTP; default: the profile's."),
+    ] = None,
     username: Annotated[str | None, typer.Option(help="Your username.")] = None,
     password_stdin: Annotated[
         bool, typer.Option("--password-stdin", help="Read the password from standard input.")
