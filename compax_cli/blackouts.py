@@ -9,7 +9,7 @@ import typer
 
 from compax_cli.context import administer, engine, now, validated
 from compax_cli.options import JSON
-from compax_cli.output import emit, err, local
+from compax_cli.output import emit, err, local, more_than_shown
 from sync.admin import Admin
 from sync.engine import Engine
 from sync.schemas import BlackoutCreate, BlackoutQuery
@@ -125,10 +125,13 @@ def list_blackouts(
                 start=start,
                 end=end,
             )
-            return (await admin.list_blackouts(query))[:limit]
+            return await admin.list_blackouts(query)
 
-        found = administer(compax, listed)
+        every = administer(compax, listed)
+        found = every[:limit]
         emit(found if as_json else [_row(b, compax) for b in found], COLUMNS, as_json)
+        if len(every) > limit:
+            more_than_shown("closures", "raise --limit or narrow --from and --to")
 
 
 @app.command()

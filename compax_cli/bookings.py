@@ -14,7 +14,7 @@ import typer
 from compax_cli.context import engine, now
 from compax_cli.lookup import booking_id, room_id
 from compax_cli.options import JSON
-from compax_cli.output import emit, err, local
+from compax_cli.output import REFUSED, emit, err, local, more_than_shown
 from sync.engine import Engine
 from sync.reads import instant_of
 from sync.vocabulary import Purpose, Scope
@@ -50,16 +50,25 @@ def _rows(compax: Engine, bookings: list[dict[str, Any]], as_json: bool) -> list
     ]
 
 
-def _send(compax: Engine, send: bool, changed: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _send(
+    compax: Engine, send: bool, changed: list[dict[str, Any]]
+) -> tuple[list[dict[str, Any]], bool]:
     """The changed bookings as they stand after sending them at once (``--sync``), or as saved
-    here, pending until the next sync; says which on stderr."""
+    here, pending until the next sync, and whether the server refused a change; says which
+    on stderr."""
     if not send:
         err.print("Saved here; it is pending until you sync (compax sync)")
-        return changed
+        return changed, False
     report = asyncio.run(compax.sync())
     if report.rejected:
         err.print("The server refused it: compax conflicts list")
-    return [compax.reads.booking(str(b["id"])) or b for b in changed]
+    return [compax.reads.booking(str(b["id"])) or b for b in changed], bool(report.rejected)
+
+
+def _refused_exit(refused: bool) -> None:
+    """Exit 1 when the server refused what ``--sync`` sent, as ``compax sync`` does."""
+    if refused:
+        raise typer.Exit(REFUSED)
 
 
 @app.command("list")
@@ -78,8 +87,10 @@ def list_bookings(
     """
     with engine(ctx) as compax:
         start = parse_when(since, compax.reads.zone(), now(), "from") if since else now()
-        bookings = compax.my_bookings(start=start, limit=limit, offset=(page - 1) * limit)
-        emit(_rows(compax, bookings, as_json), COLUMNS, as_json)
+        bookings = compax.my_bookings(start=start, limit=limit + 1, offset=(page - 1) * limit)
+        emit(_rows(compax, bookings[:limit], as_json), COLUMNS, as_json)
+        if len(bookings) > limit:
+            more_than_shown("bookings", f"add --page {page + 1}")
 
 
 @app.command()
@@ -134,7 +145,9 @@ def create(
             attendees=attendees,
             private=private,
         )
-        emit(_rows(compax, _send(compax, send, [made]), as_json)[0], COLUMNS, as_json)
+        rows, refused = _send(compax, send, [made])
+        emit(_rows(compax, rows, as_json)[0], COLUMNS, as_json)
+        _refused_exit(refused)
 
 
 @app.command()
@@ -168,7 +181,9 @@ def move(
             room_id=room_id(compax.reads, room) if room else None,
             scope=scope,
         )
-        emit(_rows(compax, _send(compax, send, moved), as_json), COLUMNS, as_json)
+        rows, refused = _send(compax, send, moved)
+        emit(_rows(compax, rows, as_json), COLUMNS, as_json)
+        _refused_exit(refused)
 
 
 @app.command()
@@ -185,4 +200,6 @@ def cancel(
     """
     with engine(ctx) as compax:
         cancelled = compax.cancel(booking_id(compax.reads, booking), scope)
-        emit(_rows(compax, _send(compax, send, cancelled), as_json), COLUMNS, as_json)
+        rows, refused = _send(compax, send, cancelled)
+        emit(_rows(compax, rows, as_json), COLUMNS, as_json)
+        _refused_exit(refused)

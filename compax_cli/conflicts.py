@@ -10,7 +10,7 @@ import typer
 from compax_cli.context import engine, now
 from compax_cli.lookup import room_id
 from compax_cli.options import JSON
-from compax_cli.output import emit, err, local, out
+from compax_cli.output import REFUSED, emit, err, local, out
 from sync.errors import ValidationFailed
 from sync.reads import instant_of
 from sync.when import parse_duration, parse_when
@@ -114,6 +114,7 @@ def retry(
             report = asyncio.run(compax.sync())
             if report.rejected:
                 err.print("Refused again: compax conflicts list")
+                raise typer.Exit(REFUSED)
 
 
 @app.command()

@@ -11,21 +11,32 @@ from typing import Any, TypeVar
 import typer
 from pydantic import BaseModel, ValidationError
 
-from compax_cli.output import online, reported
+from compax_cli.output import SIGN_IN_FIRST, online, reported
 from sync.admin import Admin
 from sync.engine import Engine
-from sync.errors import ValidationFailed, field_errors
+from sync.errors import NotAuthenticated, ValidationFailed, field_errors
+from sync.profiles import Profile
 
 T = TypeVar("T")
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
 @contextmanager
-def engine(ctx: typer.Context) -> Iterator[Engine]:
-    """The profile's engine, closed after the command; failures reported as one line."""
+def engine(ctx: typer.Context, *, signed_in: bool = True) -> Iterator[Engine]:
+    """The profile's engine, closed after the command; failures reported as one line.
+
+    Unless ``signed_in`` is false (signing in, out, and saying who is), the profile must have
+    signed in and not out since: an expired sign-in still reads and queues offline, but a
+    profile never signed in, or signed out, is told to sign in first (exit 4).
+    """
     with reported():
-        opened = Engine.open((ctx.obj or {}).get("profile"))
+        profile = Profile.load((ctx.obj or {}).get("profile"))
+        if signed_in and not profile.replica_path.exists():
+            raise NotAuthenticated(SIGN_IN_FIRST)
+        opened = Engine(profile)
         try:
+            if signed_in and opened.user is None:
+                raise NotAuthenticated(SIGN_IN_FIRST)
             yield opened
         finally:
             opened.close()

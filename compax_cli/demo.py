@@ -8,8 +8,11 @@ same bulk and timetable endpoints an administrator's import uses.
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
 import random
+import signal
+import socket
 import subprocess
 import sys
 from datetime import UTC, date, datetime, timedelta
@@ -19,7 +22,7 @@ import typer
 
 from compax_cli.output import err, out, reported
 from sync.engine import Engine
-from sync.errors import CompaxError, Unreachable
+from sync.errors import CompaxError, Unreachable, ValidationFailed
 from sync.http import connect
 from sync.profiles import Profile, data_dir
 
@@ -180,15 +183,40 @@ async def _wait_until_up(url: str, server: subprocess.Popen[bytes]) -> None:
     raise Unreachable(f"the demo server at {url} did not start")
 
 
+class Stopped(Exception):
+    """SIGTERM asked the demo to stop: its server is stopped too."""
+
+
+def _stop_on_sigterm(signum: int, frame: object) -> None:
+    raise Stopped
+
+
+def _port_free(port: int) -> None:
+    """Refuse a port something already listens on, before anything is started or written."""
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError as exc:
+            if exc.errno != errno.EADDRINUSE:
+                raise
+            raise ValidationFailed.single(
+                "port", f"something already listens on port {port}; choose another with --port"
+            ) from None
+
+
 def demo(
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port for the demo server.")] = 8080,
 ) -> None:
     """Start a demo server with a generated campus (12 buildings, 204 rooms, a term's timetable,
-    users of every role) and sign this CLI in to it as staff member "ama". Ctrl+C stops it.
+    users of every role) and sign this CLI in to it as staff member "ama". Ctrl+C (or SIGTERM)
+    stops it and its server.
 
     Example: compax demo --port 8080
     """
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
     with reported():
+        _port_free(port)
         folder = data_dir() / "demo-server"
         url = f"http://127.0.0.1:{port}"
         env = {
@@ -203,13 +231,14 @@ def demo(
         }
         compax = [sys.executable, "-m", "compax_cli", "server"]
         seeded = folder / "seeded"
-        if not (folder / "compax.sqlite3").exists():
-            create_admin = [*compax, "create-admin", "--username", "admin", "--password-stdin"]
-            subprocess.run(  # noqa: S603  (our own command, no user input in it)
-                create_admin, input=PASSWORD.encode(), env=env, check=True, capture_output=True
-            )
-        server = subprocess.Popen([*compax, "run"], env=env)  # noqa: S603
+        server: subprocess.Popen[bytes] | None = None
         try:
+            if not (folder / "compax.sqlite3").exists():
+                create_admin = [*compax, "create-admin", "--username", "admin", "--password-stdin"]
+                subprocess.run(  # noqa: S603  (our own command, no user input in it)
+                    create_admin, input=PASSWORD.encode(), env=env, check=True, capture_output=True
+                )
+            server = subprocess.Popen([*compax, "run"], env=env)  # noqa: S603
             asyncio.run(_wait_until_up(url, server))
             if not seeded.exists():
                 err.print("Generating the demo campus…")
@@ -224,11 +253,13 @@ def demo(
                 engine.close()
             _next_steps(url)
             server.wait()
-        except KeyboardInterrupt:
+        except (KeyboardInterrupt, Stopped):
             err.print("Stopping the demo server")
         finally:
-            server.terminate()
-            server.wait()
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            if server is not None:
+                server.terminate()
+                server.wait()
 
 
 def _next_steps(url: str) -> None:

@@ -8,8 +8,8 @@ from contextlib import contextmanager
 
 import typer
 
-from compax_cli.output import reported
-from sync.errors import ValidationFailed
+from compax_cli.output import SIGN_IN_FIRST, reported
+from sync.errors import NotAuthenticated, ValidationFailed
 from sync.local import ReplicaFile
 from sync.lookups import Lookups
 from sync.profiles import Profile
@@ -17,10 +17,18 @@ from sync.profiles import Profile
 
 @contextmanager
 def lookups(ctx: typer.Context) -> Iterator[Lookups]:
-    """Lookups in the profile's replica, closed after the command; failures as one line."""
+    """Lookups in the profile's replica, closed after the command; failures as one line.
+    A profile signed out since it synced is told to sign in first, as every command is."""
     with reported():
-        replica = ReplicaFile(Profile.load((ctx.obj or {}).get("profile")))
+        profile = Profile.load((ctx.obj or {}).get("profile"))
+        if not profile.replica_path.exists():
+            raise NotAuthenticated(SIGN_IN_FIRST)
+        replica = ReplicaFile(profile)
         try:
+            with replica.read() as db:
+                user = db.execute("SELECT 1 FROM sync_state WHERE key = 'user'").fetchone()
+            if user is None:
+                raise NotAuthenticated(SIGN_IN_FIRST)
             yield Lookups(replica)
         finally:
             replica.close()

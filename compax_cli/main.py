@@ -55,6 +55,15 @@ app = typer.Typer(
 )
 
 
+def _show_version(asked: bool) -> None:
+    """Print Compax's version and stop (``--version``)."""
+    if asked:
+        from importlib.metadata import version
+
+        typer.echo(f"compax {version('compax')}")
+        raise typer.Exit()
+
+
 @app.callback()
 def main(
     ctx: typer.Context,
@@ -62,6 +71,12 @@ def main(
         str | None,
         typer.Option(envvar="COMPAX_PROFILE", help="Named profile (server and user) to use."),
     ] = None,
+    show_version: Annotated[
+        bool,
+        typer.Option(
+            "--version", is_eager=True, callback=_show_version, help="Print the version and stop."
+        ),
+    ] = False,
 ) -> None:
     """Compax books the rooms of a university campus, offline too."""
     ctx.obj = {"profile": profile}

@@ -4,10 +4,11 @@ on stderr for every expected failure, and documented exit codes."""
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -22,6 +23,12 @@ REFUSED = 1
 USAGE = 2
 UNREACHABLE = 3
 SIGN_IN = 4
+
+#: What a command that needs a signed-in profile says to one that is not.
+SIGN_IN_FIRST = "Sign in first: compax login"
+
+#: An instant as JSON text may hold it (with a time zone offset or ``Z``).
+_INSTANT = re.compile(r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d(:\d\d(\.\d+)?)?(Z|[+-]\d\d:\d\d)")
 
 err = Console(stderr=True, soft_wrap=True)
 out = Console(soft_wrap=True)
@@ -76,14 +83,40 @@ def local(value: str | datetime | None, zone: ZoneInfo) -> str:
     return f"{moment.astimezone(zone):%a %d %b %Y %H:%M}"
 
 
+def rfc3339(moment: datetime) -> str:
+    """An instant in the one form ``--json`` prints: UTC, ``Z``, to the second
+    (``2026-11-25T10:00:00Z``), with a fraction only where the instant has one."""
+    return f"{moment.astimezone(UTC).replace(tzinfo=None).isoformat()}Z"
+
+
+def _json_times(value: Any) -> Any:
+    """``value`` with every instant in it (a ``datetime`` or text with an offset) as
+    ``rfc3339`` writes it; dates and other text are left as they are."""
+    if isinstance(value, dict):
+        return {key: _json_times(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_times(item) for item in value]
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        return rfc3339(value)
+    if isinstance(value, str) and _INSTANT.fullmatch(value):
+        return rfc3339(datetime.fromisoformat(value.replace("Z", "+00:00")))
+    return value
+
+
+def more_than_shown(what: str, how: str) -> None:
+    """Say on stderr that a list stopped at its limit, and how to see the rest."""
+    err.print(f"more {what} than shown: {how}")
+
+
 def emit(
     rows: Sequence[dict[str, Any]] | dict[str, Any],
     columns: Sequence[tuple[str, str]],
     as_json: bool,
 ) -> None:
-    """Print ``rows`` as JSON (ISO 8601 times) or as a table of ``columns`` (header, key)."""
+    """Print ``rows`` as JSON (times as ``rfc3339`` writes them) or as a table of ``columns``
+    (header, key)."""
     if as_json:
-        sys.stdout.write(json.dumps(rows, default=str) + "\n")
+        sys.stdout.write(json.dumps(_json_times(rows), default=str) + "\n")
         return
     items = [rows] if isinstance(rows, dict) else list(rows)
     if not items:

@@ -10,7 +10,7 @@ import typer
 
 from compax_cli.lookup import lookups, room_id
 from compax_cli.options import JSON
-from compax_cli.output import emit
+from compax_cli.output import emit, more_than_shown
 from sync.errors import ValidationFailed
 from sync.vocabulary import RoomKind, normalised_code, normalised_features
 
@@ -56,7 +56,7 @@ def list_rooms(
     page: Annotated[int, typer.Option(min=1, help="Page number.")] = 1,
     as_json: JSON = False,
 ) -> None:
-    """List rooms, filtered.
+    """List rooms, filtered, a page at a time; when there are more, stderr says so.
 
     Example: compax rooms list --building PB --capacity 40 --feature projector
     """
@@ -66,10 +66,12 @@ def list_rooms(
             kind=kind,
             capacity=capacity,
             features=_written("feature", feature or [], normalised_features),
-            limit=limit,
+            limit=limit + 1,
             offset=(page - 1) * limit,
         )
-        emit([shown(r, as_json) for r in found], COLUMNS, as_json)
+        emit([shown(r, as_json) for r in found[:limit]], COLUMNS, as_json)
+        if len(found) > limit:
+            more_than_shown("rooms", f"add --page {page + 1}")
 
 
 def show(

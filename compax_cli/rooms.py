@@ -10,7 +10,7 @@ import typer
 
 from compax_cli.context import administer, engine, now, validated
 from compax_cli.options import JSON
-from compax_cli.output import emit, err
+from compax_cli.output import emit, err, more_than_shown
 from compax_cli.room_lookups import COLUMNS, shown
 from sync.admin import Admin
 from sync.schemas import RoomCreate, RoomQuery, RoomUpdate
@@ -30,7 +30,9 @@ def free(
     ] = None,
     building: Annotated[str | None, typer.Option(help="Building code.")] = None,
     kind: Annotated[RoomKind | None, typer.Option(help="Room kind.")] = None,
-    limit: Annotated[int, typer.Option(min=1, max=500, help="At most this many rooms.")] = 50,
+    limit: Annotated[
+        int, typer.Option(min=1, max=500, help="At most this many rooms; stderr says if more.")
+    ] = 50,
     as_json: JSON = False,
 ) -> None:
     """Rooms free and open for the whole time, smallest that fits first.
@@ -48,9 +50,11 @@ def free(
             features=wanted.features,
             building=wanted.building,
             kind=wanted.kind,
-            limit=limit,
+            limit=limit + 1,
         )
-        emit([shown(r, as_json) for r in rooms], COLUMNS, as_json)
+        emit([shown(r, as_json) for r in rooms[:limit]], COLUMNS, as_json)
+        if len(rooms) > limit:
+            more_than_shown("free rooms", "raise --limit (up to 500) or narrow the search")
 
 
 NAME = Annotated[str | None, typer.Option(help="Room name.")]

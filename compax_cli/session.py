@@ -11,12 +11,16 @@ import typer
 
 from compax_cli.context import engine
 from compax_cli.options import JSON
-from compax_cli.output import emit, err
+from compax_cli.output import REFUSED, emit, err
+from sync.http import server_url
 
 
 def login(
     ctx: typer.Context,
-    server: Annotated[str | None, typer.Option(help="Server URL; default: the profile's.")] = None,
+    server: Annotated[
+        str | None,
+        typer.Option(help="Server URL, or HOST:PORT for plain HTTP; default: the profile's."),
+    ] = None,
     username: Annotated[str | None, typer.Option(help="Your username.")] = None,
     password_stdin: Annotated[
         bool, typer.Option("--password-stdin", help="Read the password from standard input.")
@@ -26,8 +30,9 @@ def login(
 
     Example: compax login --server https://rooms.example.edu --username ama
     """
-    with engine(ctx) as compax:
-        server_url = server or compax.profile.server or "http://127.0.0.1:8080"
+    with engine(ctx, signed_in=False) as compax:
+        default = compax.profile.server or "http://127.0.0.1:8080"
+        url = server_url(default if server is None else server)
         name = username or compax.profile.username or typer.prompt("Username")
         if password_stdin:
             password = sys.stdin.readline().rstrip("\r\n")
@@ -36,10 +41,10 @@ def login(
         else:
             err.print("[red]error:[/] standard input is not a terminal; pass --password-stdin")
             raise typer.Exit(2)
-        user = asyncio.run(compax.sign_in(server_url, name, password))
+        user = asyncio.run(compax.sign_in(url, name, password))
         report = asyncio.run(compax.sync())
         err.print(
-            f"Signed in as [bold]{user['username']}[/] ({user['role']}) on {server_url}; "
+            f"Signed in as [bold]{user['username']}[/] ({user['role']}) on {url}; "
             f"{report.pulled} records downloaded"
         )
 
@@ -49,7 +54,7 @@ def logout(ctx: typer.Context) -> None:
 
     Example: compax logout
     """
-    with engine(ctx) as compax:
+    with engine(ctx, signed_in=False) as compax:
         compax.sign_out()
         err.print("Signed out")
 
@@ -59,7 +64,7 @@ def whoami(ctx: typer.Context, as_json: JSON = False) -> None:
 
     Example: compax whoami --json
     """
-    with engine(ctx) as compax:
+    with engine(ctx, signed_in=False) as compax:
         user = compax.user or {}
         row = {"server": compax.profile.server, **user, "signed_in": compax.token is not None}
         emit(
@@ -80,7 +85,8 @@ def sync(
     every: Annotated[int, typer.Option(min=5, help="Seconds between syncs with --watch.")] = 60,
     as_json: JSON = False,
 ) -> None:
-    """Send your queued changes and download the server's.
+    """Send your queued changes and download the server's; exit 1 if the server refused any
+    (they wait in `compax conflicts list`).
 
     Example: compax sync --watch --every 120
     """
@@ -107,5 +113,7 @@ def sync(
             if report.rejected:
                 err.print(f"{report.rejected} change(s) need attention: compax conflicts list")
             if not watch:
-                return
+                break
             time.sleep(every)
+    if report.rejected:
+        raise typer.Exit(REFUSED)

@@ -171,7 +171,11 @@ class Engine:
         return dict(answer["user"])
 
     def sign_out(self) -> None:
+        """Forget the token and who is signed in; the replica and the queued changes stay
+        for the next sign-in, but nothing reads them until then."""
         self.cache.delete("token")
+        with self.replica.write() as db:
+            db.execute("DELETE FROM sync_state WHERE key = 'user'")
 
     def http(self, timeout: float = 30) -> Any:
         """A connection to the profile's server with the stored token; ``timeout`` seconds

@@ -1,17 +1,22 @@
 """Rows in and out of files: CSV, JSON (one array of objects), JSON Lines, and iCalendar for
 bookings. Files are read and written as streams, a row at a time, so that memory stays flat
 however large the file; every row read carries the line it starts on.
+
+Reading is strict: a file that is not UTF-8, a CSV quote never closed, or a CSV row with fewer
+cells than the header names stops the import at that line, since what follows it cannot be
+trusted to be the rows the file's author meant.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, TextIO
+from typing import IO, Any, Protocol, TextIO
 
 from icalendar import Event
 
@@ -61,6 +66,61 @@ def format_for(path: str, given: Format | None, option: str = "format") -> Forma
     return SUFFIXES[suffix]
 
 
+class TextSource(Protocol):
+    """What ``RowReader`` reads: text by lines, or by pieces of at most about ``size``."""
+
+    def __iter__(self) -> Iterator[str]: ...
+
+    def read(self, size: int, /) -> str: ...
+
+
+class Utf8Text:
+    """A byte stream read as UTF-8 text (a leading byte order mark dropped), a line or a
+    piece at a time; a byte that is not UTF-8 stops the reading, naming its line."""
+
+    def __init__(self, binary: IO[bytes], name: str) -> None:
+        self._binary = binary
+        self._name = name
+        self._decoder = codecs.getincrementaldecoder("utf-8")()
+        self._lines_done = 0
+        self._started = False
+
+    def _piece(self) -> str | None:
+        """The next bytes decoded, up to ``_CHUNK`` and never past the end of a line;
+        ``None`` at the end of the stream."""
+        raw = self._binary.readline(_CHUNK)
+        try:
+            text = self._decoder.decode(raw, final=not raw)
+        except UnicodeDecodeError as exc:
+            raise ValidationFailed.single(
+                self._name, f"line {self._lines_done + 1}: is not UTF-8 text ({exc.reason})"
+            ) from None
+        self._lines_done += raw.endswith(b"\n")
+        if not self._started:
+            self._started, text = True, text.removeprefix("\ufeff")
+        return text if raw else None
+
+    def __iter__(self) -> Iterator[str]:
+        """Whole lines, each with its line ending."""
+        line = ""
+        while (piece := self._piece()) is not None:
+            line += piece
+            if line.endswith("\n"):
+                yield line
+                line = ""
+        if line:
+            yield line
+
+    def read(self, size: int, /) -> str:
+        """About ``size`` characters (more when a line ends past it), '' at the end."""
+        pieces: list[str] = []
+        length = 0
+        while length < size and (piece := self._piece()) is not None:
+            pieces.append(piece)
+            length += len(piece)
+        return "".join(pieces)
+
+
 @dataclass(frozen=True)
 class SourceRow:
     """One row as read: the line it starts on, its values, and why it is no record if it is
@@ -75,10 +135,11 @@ class RowReader:
     """Iterates the rows of a CSV, JSON or JSON Lines stream; ``columns`` is the CSV header.
 
     A problem with one row becomes that row's ``problem``; a broken file (bad CSV quoting, a
-    JSON array that stops parsing) raises ``ValidationFailed`` naming the file and the line.
+    CSV row short of cells, a JSON array that stops parsing) raises ``ValidationFailed``
+    naming the file and the line.
     """
 
-    def __init__(self, stream: TextIO, fmt: Format, name: str) -> None:
+    def __init__(self, stream: TextSource, fmt: Format, name: str) -> None:
         if fmt is Format.ICS:
             raise ValueError("iCalendar is written, never read")
         self.stream = stream
@@ -88,7 +149,7 @@ class RowReader:
         self._csv: Any = None
         self._csv_line = 0
         if fmt is Format.CSV:
-            self._csv = csv.reader(stream)
+            self._csv = csv.reader(stream, strict=True)
             self.columns = self._header()
 
     def broken(self, line: int, why: str) -> ValidationFailed:
@@ -115,7 +176,12 @@ class RowReader:
                 if any(cell.strip() for cell in cells):
                     yield line, cells
         except csv.Error as exc:
-            raise self.broken(self._csv_line + 1, f"not valid CSV ({exc})") from None
+            why = (
+                "a quote opened in this row is never closed"
+                if "unexpected end of data" in str(exc)
+                else f"not valid CSV ({exc})"
+            )
+            raise self.broken(self._csv_line + 1, why) from None
 
     def _header(self) -> list[str]:
         try:
@@ -139,6 +205,8 @@ class RowReader:
         width = len(self.columns)
         for line, cells in self._records():
             values = dict(zip(self.columns, cells, strict=False))
+            if len(cells) < width:
+                raise self.broken(line, f"has {len(cells)} cells; the header names {width}")
             if len(cells) > width:
                 yield SourceRow(line, values, f"has {len(cells)} cells; the header names {width}")
             else:

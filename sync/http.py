@@ -1,7 +1,9 @@
 """The HTTP client of the clients: JSON in, JSON out, problems raised as domain errors.
 
-Network errors and 503 answers are retried with exponential backoff and full jitter
-(honouring ``Retry-After``); everything else is answered at once.
+Network errors and 502, 503 and 504 answers are retried with exponential backoff and full
+jitter (honouring ``Retry-After``); everything else is answered at once. A server still
+unreachable, or a gateway still answering 502-504, after the last attempt is ``Unreachable``:
+the change was not made, and queued changes stay queued.
 
 aiohttp is imported when the first connection is made, not with this module: the engine
 imports it, and offline work (the TUI's first screen, local reads) should not wait for it.
@@ -15,13 +17,37 @@ import random
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
-from sync.errors import CompaxError, RemoteProblem, Unreachable
+from sync.errors import CompaxError, RemoteProblem, Unreachable, ValidationFailed
 
 if TYPE_CHECKING:
     import aiohttp
 
 RETRIED_STATUSES = frozenset({502, 503, 504})
+
+
+def server_url(text: str, option: str = "server") -> str:
+    """A server's base URL as written (``https://rooms.example.edu``), or ``host:port`` taken
+    as plain HTTP; anything else is refused, naming ``option``."""
+    given = text.strip()
+    if "://" not in given:
+        given = f"http://{given}"
+    wrong = f"{text!r} is not a server address; give http(s)://HOST[:PORT] or HOST:PORT"
+    try:
+        parts = urlsplit(given)
+        port = parts.port
+    except ValueError:
+        raise ValidationFailed.single(option, wrong) from None
+    if (
+        parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or parts.query
+        or parts.fragment
+        or (port is None and "://" not in text)
+    ):
+        raise ValidationFailed.single(option, wrong)
+    return given.rstrip("/")
 
 
 class Http:
@@ -71,6 +97,10 @@ class Http:
                         await self._wait(attempt, response.headers.get("Retry-After"))
                         continue
                     return await _decode(response, decode)
+            except aiohttp.InvalidURL:
+                raise ValidationFailed.single(
+                    "server", f"{self.base_url!r} is not a server address"
+                ) from None
             except (aiohttp.ClientConnectionError, TimeoutError) as exc:
                 if attempt == self.attempts:
                     raise Unreachable(
@@ -91,6 +121,12 @@ async def _decode(response: aiohttp.ClientResponse, decode: Callable[[bytes], An
         return None
     body = await response.read()
     is_json = response.content_type in ("application/json", "application/problem+json")
+    if response.status in RETRIED_STATUSES:
+        problem = json_module.loads(body) if is_json else None
+        why = problem.get("detail") if isinstance(problem, dict) else None
+        raise Unreachable(
+            f"{response.url.origin()} answered {response.status} {why or response.reason}"
+        )
     if response.status >= 400:
         problem = json_module.loads(body) if is_json else None
         if isinstance(problem, dict) and "type" in problem:

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import io
 import itertools
 import json
 import os
@@ -38,7 +37,15 @@ from zoneinfo import ZoneInfo
 from sync.admin import new_password
 from sync.engine import Engine
 from sync.errors import FieldError, ValidationFailed
-from sync.formats import Format, IcsWriter, RowReader, RowWriter, SourceRow, format_for
+from sync.formats import (
+    Format,
+    IcsWriter,
+    RowReader,
+    RowWriter,
+    SourceRow,
+    Utf8Text,
+    format_for,
+)
 from sync.http import Http
 from sync.kinds import (
     BOOKINGS,
@@ -329,9 +336,8 @@ async def import_file(
     report = ImportReport(kind.name, job.dry_run, rejects_file=job.rejects)
     with ExitStack() as stack:
         binary, total = stack.enter_context(_source(job.source))
-        text = io.TextIOWrapper(binary, encoding="utf-8-sig", newline="")
-        stack.callback(text.detach)
-        reader = RowReader(text, fmt, "-" if job.source == "-" else Path(job.source).name)
+        name = "-" if job.source == "-" else Path(job.source).name
+        reader = RowReader(Utf8Text(binary, name), fmt, name)
         if reader.columns is not None:
             check_columns(kind, reader.columns, reader.name)
         async with engine.http(timeout=BULK_TIMEOUT) as http:
@@ -366,17 +372,35 @@ async def import_file(
                 ]
                 return rows, position() if position else None
 
-            async with aclosing(_read_ahead(read_batch)) as batches:
-                async for rows, done in batches:
-                    batch.rows = rows
-                    await batch.flush()
-                    if progress:
-                        progress(ImportProgress(report.rows, done, total))
+            sent = 0
+            try:
+                async with aclosing(_read_ahead(read_batch)) as batches:
+                    async for rows, done in batches:
+                        batch.rows = rows
+                        await batch.flush()
+                        sent += 1
+                        if progress:
+                            progress(ImportProgress(report.rows, done, total))
+            except ValidationFailed as exc:
+                raise _stopped(exc, sent, report.rows, job.dry_run) from None
         if progress:
             progress(ImportProgress(report.rows, total, total))
     if batch.passwords is not None and batch.passwords.count:
         report.passwords_file, report.passwords = batch.passwords.path, batch.passwords.count
     return report
+
+
+def _stopped(exc: ValidationFailed, batches: int, rows: int, dry_run: bool) -> ValidationFailed:
+    """``exc``, which stopped an import half way, saying what of the file is already in."""
+    if dry_run or not batches:
+        already = "nothing was changed"
+    else:
+        already = (
+            f"the {batches} batch(es) before it ({rows} rows) were sent and stay in: fix the "
+            "file and import it again (rows already in come back unchanged)"
+        )
+    *first, last = exc.errors
+    return ValidationFailed([*first, FieldError(last.field, f"{last.message}; {already}")])
 
 
 #: A batch of rows as read, and how much of the file is read after it (``None`` for a pipe).

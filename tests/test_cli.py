@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,9 @@ from typer.testing import CliRunner
 
 from compax_cli.main import app
 from compax_cli.output import REFUSED, SIGN_IN, UNREACHABLE, USAGE
+from sync.engine import Engine
 from sync.permissions import Role
+from sync.profiles import Profile
 from tests.booking_helpers import at, book, make_campus, next_weekday
 from tests.conftest import PASSWORD, MakePerson, Person
 from tests.servers import ServerProcess
@@ -90,12 +93,17 @@ async def test_book_offline_sync_see_the_conflict_and_retry_with_an_alternative(
         ).status == 201
 
         synced = await cli("sync")
-        assert synced.exit_code == 0, synced.output
+        assert synced.exit_code == REFUSED, synced.output
         assert "need attention" in synced.stderr
         [conflict] = await cli.json("conflicts", "list")
         assert conflict["type"] == "room-overlap"
-        shown = await cli("conflicts", "show", str(conflict["mid"]))
+        listed = (await cli("conflicts", "list")).stdout.splitlines()
+        number = listed[-1].split()[0]
+        assert number == str(conflict["mid"]), "the list's number is the one show takes"
+        shown = await cli("conflicts", "show", number)
         assert "[1] room PB/102" in shown.stdout
+        options = (await cli.json("conflicts", "show", number))["alternatives"]
+        assert all(o["start"].endswith(":00Z") for o in options if o["start"]), options
 
         retried = await cli(
             "conflicts", "retry", str(conflict["mid"]), "--alternative", "1", "--sync"
@@ -124,12 +132,24 @@ async def test_book_offline_sync_see_the_conflict_and_retry_with_an_alternative(
         server.stop()
 
 
-async def test_expected_failures_are_one_line_and_an_exit_code(tmp_path: Path) -> None:
+def signed_in_offline(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make the default profile under ``data_dir`` one that signed in once (as a staff
+    member ``ama``), with an empty replica, as after a sign-in that has since expired."""
+    monkeypatch.setenv("COMPAX_DATA_DIR", str(data_dir))
+    compax = Engine(Profile.load())
+    compax.replica.set_state(user=json.dumps({"id": 1, "username": "ama", "role": "staff"}))
+    compax.close()
+
+
+async def test_expected_failures_are_one_line_and_an_exit_code(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     cli = Cli(tmp_path / "cli")
     not_signed_in = await cli("sync")
     assert not_signed_in.exit_code == SIGN_IN
     assert not_signed_in.stderr.count("\n") == 1
     assert "Traceback" not in not_signed_in.output
+    signed_in_offline(tmp_path / "cli", monkeypatch)
     bad_time = await cli("rooms", "free", "--at", "someday", "--for", "1h")
     assert bad_time.exit_code == USAGE
     assert bad_time.stderr.startswith("error: at:")
@@ -143,18 +163,19 @@ async def test_expected_failures_are_one_line_and_an_exit_code(tmp_path: Path) -
 
 async def test_lookups_say_what_is_missing_in_one_line(tmp_path: Path) -> None:
     """``rooms list`` and ``rooms show`` read the replica file itself: a profile that never
-    synced is told how to sign in, a replica without tables yet is brought up to date, and a
-    room that is not there, or a badly written filter, is named."""
+    signed in is told to, a replica without tables yet is brought up to date, and a room that
+    is not there, or a badly written filter, is named."""
     cli = Cli(tmp_path / "cli")
     never_synced = await cli("rooms", "list")
     assert never_synced.exit_code == SIGN_IN
-    assert never_synced.stderr == (
-        "error: profile 'default' has nothing synced yet: sign in with `compax login`, "
-        "then run `compax sync`\n"
-    )
+    assert never_synced.stderr == "error: Sign in first: compax login\n"
     replica = tmp_path / "cli" / "profiles" / "default" / "replica.sqlite3"
     replica.parent.mkdir(parents=True)
     replica.touch()
+    not_signed_in = await cli("rooms", "list")
+    assert not_signed_in.exit_code == SIGN_IN, "brought up to date, still nobody signed in"
+    with sqlite3.connect(replica) as db:
+        db.execute("INSERT INTO sync_state (key, value) VALUES ('user', '{}')")
     assert await cli.json("rooms", "list") == []
     missing = await cli("rooms", "show", "99999")
     assert missing.exit_code == USAGE

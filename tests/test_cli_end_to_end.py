@@ -121,7 +121,7 @@ async def test_import_go_offline_book_clash_sync_and_resolve(
         await server.wait_until_healthy()
         assert (await kofi("sync")).exit_code == 0
         synced = await ama("sync")
-        assert synced.exit_code == 0, synced.output
+        assert synced.exit_code == REFUSED, synced.output
         assert "need attention" in synced.stderr
         [conflict] = await ama.json("conflicts", "list")
         assert conflict["type"] == "room-overlap"

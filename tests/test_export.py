@@ -15,7 +15,7 @@ from icalendar import Calendar
 from compax_cli.output import SIGN_IN, USAGE
 from sync.permissions import Role
 from tests.conftest import PASSWORD, MakePerson, Person
-from tests.test_cli import Cli
+from tests.test_cli import Cli, signed_in_offline
 from tests.test_import import (
     _counts,
     _summary,
@@ -174,8 +174,11 @@ async def test_staff_export_what_they_see_and_it_imports_again_unchanged(
     assert refused.stderr.startswith("refused (forbidden):")
 
 
-async def test_export_usage_errors_are_one_line_with_exit_code_2(tmp_path: Path) -> None:
+async def test_export_usage_errors_are_one_line_with_exit_code_2(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     cli = Cli(tmp_path / "cli")
+    signed_in_offline(tmp_path / "cli", monkeypatch)
     cases = [
         (["rooms", "--format", "ics"], "error: format: ics is for bookings only"),
         (["rooms", "-o", str(tmp_path / "rooms.txt")], "error: output: cannot tell the format"),

@@ -54,7 +54,7 @@ from tests.booking_helpers import at, make_campus, next_weekday
 from tests.conftest import PASSWORD, MakePerson, Person
 from tests.servers import ServerProcess
 from tests.support import problem_of
-from tests.test_cli import Cli
+from tests.test_cli import Cli, signed_in_offline
 
 ACCRA = ZoneInfo("Africa/Accra")
 
@@ -108,6 +108,41 @@ def test_json_lines_reject_a_bad_line_and_go_on() -> None:
         (5, True),
     ]
     assert rows[1].values == {"_text": '{"code": '}
+
+
+def test_a_csv_quote_never_closed_or_a_short_row_stops_the_file_at_its_line() -> None:
+    """What follows an open quote would be read into one cell, and a short row would take
+    defaults for cells its author may have meant to fill: neither is a row to import."""
+    for text, message in [
+        ('code,name\nPB,"Petroleum\nENG,Engineering\nLIB,Library\n', "line 2: a quote opened"),
+        ('code,name\nPB,"Petroleum"x\n', "line 2: not valid CSV"),
+        ("code,name\nPB,Petroleum\nENG\nLIB,Library\n", "line 3: has 1 cells; the header names 2"),
+    ]:
+        with pytest.raises(ValidationFailed) as caught:
+            _rows(text, Format.CSV)
+        assert caught.value.errors[0].message.startswith(message), text
+
+
+def test_utf8_text_names_the_line_of_a_byte_that_is_not_utf8(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Read in pieces of 3 bytes: characters split across pieces, the byte order mark and
+    line endings come through whole; the bad byte is named by its line, in every format."""
+    monkeypatch.setattr(formats, "_CHUNK", 3)
+    good = '\ufeffcode,name\r\nPB,Pétrole\r\nENG,"Éng\nineering"\r\n'.encode()
+    rows = list(RowReader(formats.Utf8Text(io.BytesIO(good), "in"), Format.CSV, "in"))
+    assert [(r.line, r.values) for r in rows] == [
+        (2, {"code": "PB", "name": "Pétrole"}),
+        (3, {"code": "ENG", "name": "Éng\nineering"}),
+    ]
+    for fmt, data in [
+        (Format.CSV, b"code,name\nPB,P\n\nENG,Caf\xe9\n"),
+        (Format.JSONL, b'{"code": "PB"}\n\n\n{"code": "Caf\xe9"}\n'),
+        (Format.JSON, b'[{"code": "PB"},\n\n\n{"code": "Caf\xe9"}]\n'),
+    ]:
+        with pytest.raises(ValidationFailed) as caught:
+            list(RowReader(formats.Utf8Text(io.BytesIO(data), "in"), fmt, "in"))
+        assert caught.value.errors[0].message.startswith("line 4: is not UTF-8 text"), fmt
 
 
 def test_csv_rows_keep_their_starting_line_and_the_header_is_checked() -> None:
@@ -778,9 +813,32 @@ async def test_a_rejects_file_is_fixed_and_imported_and_a_dry_run_changes_nothin
     broken.write_text('[\n{"code": "NEW", "name": "New"},\n{"code": }\n]\n')
     stopped = await admin_cli("import", "buildings", str(broken), "--batch-size", "1")
     assert stopped.exit_code == USAGE, stopped.output
-    assert stopped.stderr == "error: broken.json: line 3: not valid JSON (Expecting value)\n"
+    assert stopped.stderr == (
+        "error: broken.json: line 3: not valid JSON (Expecting value); the 1 batch(es) before "
+        "it (1 rows) were sent and stay in: fix the file and import it again (rows already in "
+        "come back unchanged)\n"
+    )
+    for name, data, message in [
+        ("latin.csv", b"code,name\nLAT1,One\nLAT2,Two\nLAT3,Caf\xe9\nLAT4,Four\n",
+         "line 4: is not UTF-8 text (invalid continuation byte); the 2 batch(es)"),
+        ("quote.csv", b'code,name\nLAT1,One\nLAT2,Two\nLAT3,"Three\nLAT4,Four\n',
+         "line 4: a quote opened in this row is never closed; the 2 batch(es)"),
+        ("short.csv", b"code,name\nLAT1,One\nLAT2,Two\nLAT3\nLAT4,Four\n",
+         "line 4: has 1 cells; the header names 2; the 2 batch(es)"),
+    ]:  # fmt: skip
+        (tmp_path / name).write_bytes(data)
+        stopped = await admin_cli("import", "buildings", str(tmp_path / name), "--batch-size", "1")
+        assert stopped.exit_code == USAGE, stopped.output
+        assert stopped.stderr.startswith(f"error: {name}: {message}"), stopped.stderr
+        assert stopped.stderr.count("\n") == 1
+    early = tmp_path / "early.csv"
+    early.write_bytes(b"code,name\nLAT5,Five\nLAT6\n")
+    stopped = await admin_cli("import", "buildings", str(early))
+    assert stopped.stderr.endswith("the header names 2; nothing was changed\n"), stopped.stderr
     buildings = await (await client.get("/api/v1/buildings", headers=admin.headers)).json()
-    assert "NEW" in {b["code"] for b in buildings["items"]}
+    codes = {b["code"] for b in buildings["items"]}
+    assert {"NEW", "LAT1", "LAT2"} <= codes
+    assert not {"LAT3", "LAT4", "LAT5"} & codes
 
     monday = next_weekday(0)
     exams = "\n".join(json.dumps(row) for row in [
@@ -813,9 +871,12 @@ async def test_a_rejects_file_is_fixed_and_imported_and_a_dry_run_changes_nothin
     assert sorted(b["title"] for b in await _bookings(client, admin)) == ["Exam A", "Exam B"]
 
 
-async def test_usage_errors_are_one_line_with_exit_code_2(tmp_path: Path) -> None:
-    """Checked before anything is sent: no server, no sign-in needed."""
+async def test_usage_errors_are_one_line_with_exit_code_2(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Checked before anything is sent: no server needed, only a profile signed in."""
     cli = Cli(tmp_path / "cli")
+    signed_in_offline(tmp_path / "cli", monkeypatch)
     rooms = tmp_path / "rooms.csv"
     rooms.write_text("building,code,capacity,colour\nPB,1,2,red\n")
     no_capacity = tmp_path / "rooms2.csv"
