@@ -89,18 +89,23 @@ def rfc3339(moment: datetime) -> str:
     return f"{moment.astimezone(UTC).replace(tzinfo=None).isoformat()}Z"
 
 
-def _json_times(value: Any) -> Any:
-    """``value`` with every instant in it (a ``datetime`` or text with an offset) as
-    ``rfc3339`` writes it; dates and other text are left as they are."""
+def _json_times(value: Any, key: str = "") -> Any:
+    """``value`` with every instant in it as ``rfc3339`` writes it: a ``datetime``, or the
+    text of a time field (``start``, ``end``, ``…_at``, ``last_sync``); other text, titles
+    included, is left as it is."""
     if isinstance(value, dict):
-        return {key: _json_times(item) for key, item in value.items()}
+        return {name: _json_times(item, name) for name, item in value.items()}
     if isinstance(value, list | tuple):
-        return [_json_times(item) for item in value]
+        return [_json_times(item, key) for item in value]
     if isinstance(value, datetime) and value.tzinfo is not None:
         return rfc3339(value)
-    if isinstance(value, str) and _INSTANT.fullmatch(value):
+    if isinstance(value, str) and _is_time_field(key) and _INSTANT.fullmatch(value):
         return rfc3339(datetime.fromisoformat(value.replace("Z", "+00:00")))
     return value
+
+
+def _is_time_field(key: str) -> bool:
+    return key in ("start", "end", "last_sync") or key.endswith("_at")
 
 
 def more_than_shown(what: str, how: str) -> None:

@@ -11,25 +11,16 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sync.errors import NotAuthenticated
 from sync.profiles import Profile
 from sync.replica_tables import MIGRATIONS
 
 
 class ReplicaFile:
-    """A profile's replica opened read-only with the standard library, for lookups.
-
-    A replica made by an older Compax is brought up to date by the engine first; a profile
-    that has never signed in has no replica, and is told how to get one.
-    """
+    """The replica of a profile that has one, opened read-only with the standard library, for
+    lookups; a replica made by an older Compax is brought up to date by the engine first."""
 
     def __init__(self, profile: Profile) -> None:
         path = profile.replica_path
-        if not path.exists():
-            raise NotAuthenticated(
-                f"profile {profile.name!r} has nothing synced yet: "
-                "sign in with `compax login`, then run `compax sync`"
-            )
         self.connection = _read_only(path)
         if self.connection.execute("PRAGMA user_version").fetchone()[0] < len(MIGRATIONS):
             self.connection.close()
