@@ -182,10 +182,11 @@ async def apply_booking_rows(
     """Apply the rows in order within ``session``; one result per row index.
 
     Consecutive rows that make new bookings go to the batch core together
-    (``booking_batch.create_bookings``), which answers each exactly as a single
-    ``POST /api/v1/bookings`` would; a row that changes or cancels a booking first waits for
-    the run before it, so every row sees the rows before it as written. The caller has
-    checked that ``actor`` may book.
+    (``booking_batch.create_bookings``), which answers each as a single
+    ``POST /api/v1/bookings`` would, less the alternatives a refusal would offer (an import
+    shows none, and a clash costs no more than a clean row without them); a row that changes
+    or cancels a booking first waits for the run before it, so every row sees the rows before
+    it as written. The caller has checked that ``actor`` may book.
     """
     keys = [row.key() for _, row in rows]
     rooms = await campus.rooms_by_key(session, [_room_key(row) for _, row in rows])
@@ -298,7 +299,7 @@ class _BookingRows:
             async with self.session.begin_nested():
                 # No queued id is stored: ``stored`` was read in this transaction.
                 outcomes = await booking_batch.create_bookings(
-                    self.session, self.actor, requests, self.policy, taken=()
+                    self.session, self.actor, requests, self.policy, taken=(), alternatives=False
                 )
         except IntegrityError:
             # A constraint besides the overlap one refused a booking (its room was deleted
