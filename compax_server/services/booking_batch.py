@@ -86,6 +86,7 @@ async def create_bookings(
     *,
     taken: Collection[uuid.UUID] | None = None,
     alternatives: bool = True,
+    series: Sequence[uuid.UUID | None] | None = None,
 ) -> list[Outcome]:
     """Book each request in order within ``session``'s write transaction; one outcome each.
 
@@ -93,6 +94,7 @@ async def create_bookings(
     ``taken`` names those of the requests' ids that exist, when the caller has just read them
     in this transaction; otherwise they are read here. Without ``alternatives`` a refusal for
     an overlap carries none (the caller shows none), which spares searching for them.
+    ``series`` gives, request by request, the series each booking is an occurrence of.
     """
     return await book_each(
         session,
@@ -100,6 +102,7 @@ async def create_bookings(
         policy,
         taken=taken,
         alternatives=alternatives,
+        series=series,
     )
 
 
@@ -111,11 +114,14 @@ async def book_each(
     views: bool = False,
     taken: Collection[uuid.UUID] | None = None,
     alternatives: bool = True,
+    series: Sequence[uuid.UUID | None] | None = None,
 ) -> list[Outcome]:
     """``create_bookings`` for requests of different users: each booked as its user alone
     would book it, in order, within ``session``'s write transaction; with ``views``, each
     ``Created`` carries the booking as its user sees it (the answer to a single request)."""
     batch = await _Batch.load(session, policy, requests, views, taken)
+    if series is not None:
+        batch.series = list(series)
     for index, data in enumerate(batch.requests):
         row = batch.clear(index)
         if row is not None:
@@ -245,6 +251,8 @@ class _Batch:
     outcomes: list[Outcome | None] = field(default_factory=list)
     #: The requests refused in memory for an overlap, whose bookings in the way are not named.
     overlapping: list[int] = field(default_factory=list)
+    #: The series each request's booking is an occurrence of, when the caller gave them.
+    series: list[uuid.UUID | None] = field(default_factory=list)
 
     @classmethod
     async def load(
@@ -298,7 +306,7 @@ class _Batch:
             return None
         if self.around.booked(data.room_id, data.start, data.end):
             return None
-        return booking_row(data, id_of(actor), utcnow())
+        return booking_row(data, id_of(actor), utcnow(), self._series_of(index))
 
     def refuse(self, index: int) -> bool:
         """Refuse request ``index`` in memory, as ``create_booking`` would, if what refuses it
@@ -354,6 +362,9 @@ class _Batch:
                 judge.Alternatives(rooms=[], times=[]),
             )
 
+    def _series_of(self, index: int) -> uuid.UUID | None:
+        return self.series[index] if self.series else None
+
     def _slot(self, index: int) -> Slot:
         data = self.requests[index]
         return data.room_id, data.start, data.end
@@ -399,7 +410,13 @@ class _Batch:
         """Answer one request exactly as ``POST /api/v1/bookings`` would."""
         data = self.requests[index]
         try:
-            view = await create_booking(self.session, self.actors[index], data, self.policy)
+            view = await create_booking(
+                self.session,
+                self.actors[index],
+                data,
+                self.policy,
+                series_id=self._series_of(index),
+            )
         except CompaxError as error:
             self.outcomes[index] = error
             return
