@@ -312,3 +312,32 @@ async def test_an_import_into_a_server_of_another_time_zone_is_refused(
     assert refused.exit_code != 0, refused.output
     assert "timezone" in refused.stderr
     assert await _items(client, admin, "buildings") == []
+
+
+async def test_a_booking_row_joins_a_series_only_for_an_administrator_and_one_that_exists(
+    client: TestClient, admin: Person, make_person: MakePerson
+) -> None:
+    """``series_id`` on a new booking row: an unknown series and a non-administrator are
+    refused under ``series_id``, and nothing is booked."""
+    seeded = await _seed(client, admin, make_person)
+    staff = await make_person(Role.STAFF)
+    day = next_weekday(3, weeks_ahead=4)
+    row = {"room": "PB/201", "start": at(day, 9), "end": at(day, 10), "title": "Extra"}
+    for person, series_id in ((admin, str(uuid.uuid4())), (staff, seeded["series_id"])):
+        answer = await client.post(
+            "/api/v1/bookings:bulk",
+            json={"rows": [{**row, "series_id": series_id}]},
+            headers=person.headers,
+        )
+        [result] = (await answer.json())["results"]
+        assert result["status"] == "rejected"
+        assert [e["field"] for e in result["errors"]] == ["series_id"]
+    made = await client.post(
+        "/api/v1/bookings:bulk",
+        json={"rows": [{**row, "series_id": seeded["series_id"]}]},
+        headers=admin.headers,
+    )
+    [result] = (await made.json())["results"]
+    assert result["status"] == "created"
+    view = await client.get(f"/api/v1/bookings/{result['id']}", headers=admin.headers)
+    assert (await view.json())["series_id"] == seeded["series_id"]
