@@ -10,6 +10,7 @@ import csv
 import shutil
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from sqlalchemy import make_url
 
 from compax_server.app import create_app
 from compax_server.keys import ACCESS_TOKENS, DATABASE, PASSWORDS
+from compax_server.models import Booking
 from compax_server.services.users import access_token, create_user
 from sync.permissions import Role
 from sync.schemas import UserCreate
@@ -136,6 +138,7 @@ async def _seed(client: TestClient, admin: Person, make_person: MakePerson) -> d
         client, staff, campus.room_201, at(day, 9), at(day, 10), private=True, notes="interviews"
     )
     assert secret.status == 201, await secret.text()
+    await _into_the_past(client, (await secret.json())["id"])
     dropped = await book(client, staff, campus.room_201, at(day, 11), at(day, 12))
     dropped_view = await dropped.json()
     undone = await client.delete(
@@ -150,7 +153,23 @@ async def _seed(client: TestClient, admin: Person, make_person: MakePerson) -> d
             headers=admin.headers,
         )
         assert closed.status == 201, await closed.text()
-    return {"series_id": series_id, "moved": moved["id"], "cancelled": cancelled["id"]}
+    return {
+        "series_id": series_id,
+        "moved": moved["id"],
+        "cancelled": cancelled["id"],
+        "now": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+    }
+
+
+async def _into_the_past(client: TestClient, booking_id: str) -> None:
+    """Move a booking a year back, as one made long ago (the API books no past times)."""
+    app = client.app
+    assert app is not None
+    async with app[DATABASE].write() as session:
+        booking = await session.get(Booking, uuid.UUID(booking_id))
+        assert booking is not None
+        booking.start -= timedelta(days=365)
+        booking.end -= timedelta(days=365)
 
 
 async def _items(client: TestClient, person: Person, plural: str, **params: Any) -> list[Any]:
@@ -268,7 +287,9 @@ async def test_a_campus_moves_to_an_empty_server_with_nothing_lost(
     assert by_id[seeded["moved"]]["series_id"] == seeded["series_id"]
     assert by_id[seeded["moved"]]["room"] == "PB/102"
     assert by_id[seeded["cancelled"]]["status"] == "cancelled"
-    assert any(b["private"] and b["notes"] == "interviews" for b in after["bookings"])
+    [secret] = [b for b in after["bookings"] if b["private"]]
+    assert secret["notes"] == "interviews"
+    assert secret["start"] < seeded["now"]
 
     with passwords.open() as listed:
         generated = {row["username"]: row["password"] for row in csv.DictReader(listed)}
