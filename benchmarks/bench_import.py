@@ -1,10 +1,11 @@
 """Import benchmark: ``compax import`` of a term's timetable and single bookings (50,000 rows
-by default) into a Postgres-backed server, beside ``sqlite-utils insert`` of the same files.
+by default) into a Postgres-backed server, beside ``sqlite-utils insert`` of the same files;
+then a file of bookings that all clash, to set what a refused row costs beside a clean one.
 
     python benchmarks/bench_import.py
     python benchmarks/bench_import.py \\
         --database-url postgresql://postgres@127.0.0.1:5432/postgres \\
-        --rooms 500 --timetable-rows 2000 --booking-rows 48000
+        --rooms 500 --timetable-rows 2000 --booking-rows 48000 --clashing-rows 20000
 
 The run creates a database ``compax_bench_<random>`` on the Postgres server the URL names,
 migrates it with ``compax server migrate``, serves it with ``compax server run`` in its own
@@ -19,11 +20,15 @@ anything is timed:
 * ``timetable.csv``: ``--timetable-rows`` weekly sessions of 2 h, on weekday mornings (each
   room at most one session per morning), each becoming a series of 13 class bookings;
 * ``bookings.csv``: ``--booking-rows`` single bookings of 1 or 2 h on weekday afternoons and
-  evenings of the term, in campus local time, never overlapping each other or the timetable.
+  evenings of the term, in campus local time, never overlapping each other or the timetable;
+* ``clashing.csv``: ``--clashing-rows`` of those bookings again, each half an hour later (so a
+  new booking by its key) and in the way of the one imported: every row is refused.
 
 Timed, each as its own process (``python -m compax_cli``), wall time and peak resident memory
 (``ru_maxrss`` from ``wait4``): ``compax import timetable``, ``compax import bookings``, then
-the bookings file again (every row unchanged). Beside them, in the same run:
+the bookings file again (every row unchanged), then the clashing file (every row refused;
+its seconds per row over the clean import's is the cost of a refused row). Beside them, in
+the same run:
 ``sqlite-utils insert`` of the same two files into a new local SQLite file (the limit of
 writing these rows at all). The CPU time of the server, and of the Postgres backends serving
 the benchmark's database (``pg_stat_activity``), is read from ``/proc`` during each import.
@@ -36,6 +41,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import csv
+import itertools
 import json
 import os
 import platform
@@ -63,6 +69,7 @@ MORNINGS = ["08:00", "10:00"]  # timetable sessions start here, 2 h each
 AFTERNOONS = [13, 15, 17, 19]  # single bookings start at these hours, 1 or 2 h each
 TARGET_SECONDS = 15.0
 TARGET_MEGABYTES = 200.0
+TARGET_REFUSED_COST = 3.0
 
 
 # --- Files -----------------------------------------------------------------------------------
@@ -140,6 +147,20 @@ def write_bookings(path: Path, layout: Plan, count: int, rng: random.Random) -> 
                 [f"{building}/{room}", f"{day} {hour:02d}:00", f"{day} {hour + length:02d}:00",
                  f"Meeting {index}", rng.choice(["meeting", "event", "exam"]), rng.randint(2, 40)]
             )  # fmt: skip
+
+
+def write_clashes(path: Path, bookings: Path, count: int) -> None:
+    """The first ``count`` rows of ``bookings`` moved half an hour later: each overlaps the
+    booking it came from, and has a key of its own (room and start)."""
+    with bookings.open(newline="") as source, path.open("w", newline="") as out:
+        reader, writer = csv.reader(source), csv.writer(out)
+        writer.writerow(next(reader))
+        written = 0
+        for room, start, end, *rest in itertools.islice(reader, count):
+            writer.writerow([room, f"{start[:-2]}30", f"{end[:-2]}30", *rest])
+            written += 1
+    if written < count:
+        raise SystemExit(f"--clashing-rows: at most {written}, the --booking-rows")
 
 
 # --- Processes -------------------------------------------------------------------------------
@@ -302,8 +323,10 @@ async def main(args: argparse.Namespace) -> None:
         layout = plan(args.rooms, datetime.now(UTC).date())
         campus = write_campus(work, layout)
         timetable, bookings = work / "timetable.csv", work / "bookings.csv"
+        clashing = work / "clashing.csv"
         write_timetable(timetable, layout, args.timetable_rows, rng)
         write_bookings(bookings, layout, args.booking_rows, rng)
+        write_clashes(clashing, bookings, args.clashing_rows)
         say(f"files written to {work}")
         async with postgres_database(args.database_url, keep=args.keep) as url:
             server_env = {
@@ -345,6 +368,11 @@ async def main(args: argparse.Namespace) -> None:
                         "`compax import bookings` again (all unchanged)",
                         ["import", "bookings", str(bookings), *batch],
                         client, args.booking_rows, pid, url,
+                    ),
+                    await import_timed(
+                        "`compax import bookings` of rows that all clash",
+                        ["import", "bookings", str(clashing), *batch],
+                        client, args.clashing_rows, pid, url,
                     ),
                 ]  # fmt: skip
         local = work / "local.sqlite3"
@@ -394,6 +422,14 @@ def report(
         f"{'met' if peak <= TARGET_MEGABYTES else 'MISSED'}). sqlite-utils wrote the same "
         f"rows in {limit:.1f} s."
     )
+    clean, clashing = results[1], results[3]
+    refused_cost = (clashing.run.seconds / clashing.rows) / (clean.run.seconds / clean.rows)
+    print(
+        f"\nClean rows: {clean.rows / clean.run.seconds:,.0f} rows/s; clashing rows: "
+        f"{clashing.rows / clashing.run.seconds:,.0f} rows/s: a refused row costs "
+        f"**{refused_cost:.1f}x** a clean one (target <= {TARGET_REFUSED_COST:.0f}x: "
+        f"{'met' if refused_cost <= TARGET_REFUSED_COST else 'MISSED'})."
+    )
     load_after = os.getloadavg()
     print(
         f"\nWhole run {seconds:.0f} s; Python {platform.python_version()}, {os.cpu_count()} CPUs, "
@@ -416,6 +452,7 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--rooms", type=int, default=500)
     parser.add_argument("--timetable-rows", type=int, default=2_000)
     parser.add_argument("--booking-rows", type=int, default=48_000)
+    parser.add_argument("--clashing-rows", type=int, default=20_000)
     parser.add_argument("--batch-size", type=int, default=None, help="default: per kind")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--keep", action="store_true", help="keep the database")

@@ -13,6 +13,7 @@ import typer
 from compax_cli.context import administer, engine, now
 from compax_cli.options import ACTIVE, DEPARTMENT, ROLE
 from compax_cli.output import err, online
+from sync.campus_move import export_campus
 from sync.formats import Format
 from sync.kinds import KINDS
 from sync.transfer import ExportFilters, ExportJob, export_file
@@ -164,3 +165,22 @@ def timetable(
     Example: compax export timetable --term "2026/2027 S1" -o timetable.csv
     """
     _run(ctx, ExportJob(KINDS["timetable"], fmt, output, ExportFilters(term=term)))
+
+
+@app.command()
+def campus(
+    ctx: typer.Context,
+    directory: Annotated[str, typer.Argument(metavar="DIR", help="A new or empty folder.")],
+) -> None:
+    """Export the whole campus to a folder, for compax import campus on another server (admins).
+
+    Buildings, rooms, users (without passwords), terms, series with their timetable courses,
+    bookings (confirmed and cancelled) and blackouts, as JSON Lines; docs/import.md.
+
+    Example: compax export campus campus-2026-12
+    """
+    with engine(ctx) as compax, online("the export did not finish; export into a new folder"):
+        counts = asyncio.run(export_campus(compax, directory, now()))
+    for name, rows in counts.items():
+        err.print(f"{name}: {rows}", markup=False)
+    err.print(f"Campus exported to {directory}", markup=False)

@@ -13,6 +13,7 @@ from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, T
 
 from compax_cli.context import engine
 from compax_cli.output import REFUSED, emit, err, online
+from sync.campus_move import import_campus
 from sync.formats import Format, InputFormat
 from sync.kinds import KINDS
 from sync.transfer import ImportJob, ImportProgress, ImportReport, import_file
@@ -242,3 +243,37 @@ def bookings(
     """
     job = ImportJob(KINDS["bookings"], file, _format(fmt), dry_run, rejects, batch_size=batch_size)
     _run(ctx, job, as_json)
+
+
+@app.command()
+def campus(
+    ctx: typer.Context,
+    directory: Annotated[
+        str, typer.Argument(metavar="DIR", help="A folder compax export campus wrote.")
+    ],
+    passwords: Annotated[
+        str | None,
+        typer.Option(
+            "--passwords",
+            metavar="FILE",
+            help="Add generated passwords of new users to this file (0600); "
+            "default: compax-passwords-<time>.csv here.",
+        ),
+    ] = None,
+    as_json: JSON = False,
+) -> None:
+    """Import a campus folder into this server, keeping booking and series ids (admins).
+
+    Every user it creates gets a generated password (hashes are never exported), added to the
+    passwords file. Importing the folder again changes nothing. Details: docs/import.md.
+
+    Example: compax import campus campus-2026-12 --passwords campus-passwords.csv
+    """
+    unfinished = "the files imported before are in: run the same import again to finish it"
+    with engine(ctx) as compax, online(unfinished):
+        reports = asyncio.run(import_campus(compax, directory, passwords))
+    for report in reports:
+        err.print(f"{report.kind}:", markup=False)
+        _summary(report, as_json)
+    if any(report.counts[BulkStatus.REJECTED] for report in reports):
+        raise typer.Exit(REFUSED)

@@ -281,11 +281,29 @@ BOOKINGS = Kind(
         Column("status"),
         Column("override", exported=False),
         Column("override_reason", exported=False),
+        Column("series_id"),
     ),
     key=None,
     slot=_booking_slot,
     batch_size=1000,
     list_path="/api/v1/bookings",
+)
+#: The columns of a series record (``sync.schemas.SeriesRecord``), in the order exports write.
+_SERIES_COLUMNS = (
+    "id", "room", "owner", "title", "purpose", "attendees", "private", "notes", "status",
+    "frequency", "interval", "weekdays", "first_day", "last_day", "start_time", "end_time",
+    "exceptions", "term", "course_code", "course_name", "department", "year_group",
+    "weekday_key",
+)  # fmt: skip
+SERIES = Kind(
+    "series",
+    "series",
+    tuple(
+        Column(name, required=name in {"id", "room", "owner", "title"}) for name in _SERIES_COLUMNS
+    ),
+    key=lambda row: str(row.get("id", "")).strip().lower(),
+    updatable=False,
+    list_path="/api/v1/series",
 )
 KINDS = {kind.name: kind for kind in (BUILDINGS, ROOMS, USERS, TERMS, TIMETABLE, BOOKINGS)}
 

@@ -788,6 +788,11 @@ class BookingImportRow(Override):
     notes: str | None = Field(default=None, max_length=2000)
     owner: str | None = Field(default=None, max_length=64)
     status: BookingStatus | None = None
+    series_id: uuid.UUID | None = Field(
+        default=None,
+        description="The series a new booking is an occurrence of (a campus move); the series "
+        "must exist. Ignored for a booking that exists.",
+    )
 
     _title = field_validator("title", mode="before")(_strip)
     _end = field_validator("end")(_end_after_start)
@@ -907,6 +912,29 @@ class SeriesPublic(SeriesPattern):
 class SkippedDate(Schema):
     date: date
     problems: list[dict[str, Any]]
+
+
+class SeriesRecord(SeriesPattern):
+    """A series as a campus export writes it and ``POST /api/v1/series:bulk`` restores it: its
+    pattern, what its occurrences share, and its timetable course, with the room, owner and term
+    by name; its occurrences are bookings, which name it by ``series_id``."""
+
+    model_config = _FORBID_EXTRA
+    id: uuid.UUID
+    room: str = Field(min_length=3, max_length=49, description="Building and room, e.g. PB/101.")
+    owner: str = Field(min_length=1, max_length=64)
+    title: str = Field(min_length=1, max_length=200)
+    purpose: Purpose = Purpose.CLASS
+    attendees: int = Field(default=0, ge=0, le=10_000)
+    private: bool = False
+    notes: str = Field(default="", max_length=2000)
+    status: BookingStatus = BookingStatus.CONFIRMED
+    term: str | None = Field(default=None, min_length=1, max_length=64)
+    course_code: str | None = Field(default=None, max_length=32)
+    course_name: str | None = Field(default=None, max_length=200)
+    department: str | None = Field(default=None, max_length=100)
+    year_group: str | None = Field(default=None, max_length=32)
+    weekday_key: str | None = Field(default=None, max_length=3)
 
 
 class SeriesResult(Schema):

@@ -26,7 +26,7 @@ import sqlite3
 import sys
 import tempfile
 from collections import Counter
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Mapping
 from contextlib import ExitStack, aclosing, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -303,6 +303,8 @@ class ImportJob:
     passwords: str | None = None
     term: str | None = None
     batch_size: int | None = None
+    #: Values every row is sent with (a campus move's rule override), over the file's own.
+    given: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -367,7 +369,7 @@ async def import_file(
             def read_batch() -> _ReadBatch:
                 """The file's next rows, up to a batch, and how much of it is read."""
                 rows = [
-                    _pending(kind, row, zone, blank_is_absent=fmt is Format.CSV)
+                    _pending(kind, row, zone, blank_is_absent=fmt is Format.CSV, given=job.given)
                     for row in itertools.islice(source, size)
                 ]
                 return rows, position() if position else None
@@ -427,11 +429,21 @@ async def _read_ahead(read: Callable[[], _ReadBatch]) -> AsyncGenerator[_ReadBat
             upcoming.exception()  # the caller's own error is the one to report
 
 
-def _pending(kind: Kind, row: SourceRow, zone: ZoneInfo, *, blank_is_absent: bool) -> _Pending:
+def _pending(
+    kind: Kind,
+    row: SourceRow,
+    zone: ZoneInfo,
+    *,
+    blank_is_absent: bool,
+    given: Mapping[str, Any],
+) -> _Pending:
     if row.problem is not None:
         return _Pending(row.line, row.values, None, _rejected(FieldError("row", row.problem)))
     try:
-        request = request_row(kind, row.values, zone, blank_is_absent=blank_is_absent)
+        request = {
+            **request_row(kind, row.values, zone, blank_is_absent=blank_is_absent),
+            **given,
+        }
     except ValidationFailed as exc:
         return _Pending(row.line, row.values, None, Outcome(BulkStatus.REJECTED, tuple(exc.errors)))
     pending = _Pending(row.line, row.values, request)

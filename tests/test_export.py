@@ -132,7 +132,7 @@ async def test_every_export_imports_again_as_all_unchanged(
         admin_cli, "bookings", "--from", "2000-01-01 00:00", "--to", "2000-01-02 00:00"
     )
     assert window.splitlines() == [
-        "id,room,start,end,title,purpose,attendees,private,notes,owner,status"
+        "id,room,start,end,title,purpose,attendees,private,notes,owner,status,series_id"
     ]
 
     ics = tmp_path / "bookings.ics"

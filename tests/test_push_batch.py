@@ -154,9 +154,11 @@ async def play(
     alone: list[str] = []
     one_by_one = booking_batch.create_booking
 
-    async def counted(session: Any, actor: Any, data: BookingCreate, policy: Any) -> Any:
+    async def counted(
+        session: Any, actor: Any, data: BookingCreate, policy: Any, **options: Any
+    ) -> Any:
         alone.append(str(data.id))
-        return await one_by_one(session, actor, data, policy)
+        return await one_by_one(session, actor, data, policy, **options)
 
     monkeypatch.setattr(booking_batch, "create_booking", counted)
     monkeypatch.setattr(sync_service, "CHUNK", 16)

@@ -63,6 +63,8 @@ EXPECTED: dict[str, frozenset[Role] | str] = {
     "delete_term": ADMIN,
     "bulk_terms": ADMIN,
     "import_timetable": ADMIN,
+    "list_series": ADMIN,
+    "bulk_series": ADMIN,
     "list_timetable": EVERYONE,
     # availability and reports
     "free_rooms": EVERYONE,

@@ -10,7 +10,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from compax_server.api import Api, Call, etag, json_response
 from compax_server.keys import BOOKING_POLICY, BOOKING_WRITER
 from compax_server.problems import PROBLEM_JSON
-from compax_server.services import blackouts, bookings, bulk, idempotency, series
+from compax_server.services import (
+    blackouts,
+    bookings,
+    bulk,
+    idempotency,
+    series,
+    series_records,
+)
 from compax_server.store import writing
 from sync.permissions import Permission
 from sync.schemas import (
@@ -30,6 +37,7 @@ from sync.schemas import (
     ScopeQuery,
     SeriesCreate,
     SeriesPublic,
+    SeriesRecord,
     SeriesResult,
     TimetableEntry,
     TimetableQuery,
@@ -227,6 +235,40 @@ async def read_series(call: Call[None, None]) -> web.Response:
     series_id = bookings.parse_booking_id(call.request.match_info["series_id"])
     async with call.db.read() as session:
         return json_response(await series.read_series(session, series_id, call.user))
+
+
+@api.route(
+    "GET",
+    "/api/v1/series",
+    summary="List every series as a record",
+    tag="bookings",
+    permission=Permission.IMPORT_TIMETABLE,
+    query=ListQuery,
+    response=Page[SeriesRecord],
+)
+async def list_series(call: Call[None, ListQuery]) -> web.Response:
+    """Every series by id, with room, owner and term by name: what a campus export writes."""
+    async with call.db.read() as session:
+        return json_response(await series_records.list_series_records(session, call.query))
+
+
+@api.route(
+    "POST",
+    "/api/v1/series:bulk",
+    summary="Restore series records",
+    tag="bookings",
+    permission=Permission.IMPORT_TIMETABLE,
+    body=BulkRequest,
+    query=BulkQuery,
+    response=BookingBulkResponse,
+)
+async def bulk_series(call: Call[BulkRequest, BulkQuery]) -> web.Response:
+    """Create up to 1,000 series by id, records alone (their occurrences come as bookings that
+    name them); an existing one is unchanged, or refused if it differs."""
+    result = await series_records.import_series_records(
+        call.db, call.body.rows, dry_run=call.query.dry_run
+    )
+    return json_response(result)
 
 
 @api.route(

@@ -331,9 +331,15 @@ async def overlap_error(
 
 
 async def create_booking(
-    session: AsyncSession, actor: User, data: BookingCreate, policy: BookingPolicy
+    session: AsyncSession,
+    actor: User,
+    data: BookingCreate,
+    policy: BookingPolicy,
+    *,
+    series_id: uuid.UUID | None = None,
 ) -> BookingPublic:
-    """Book a room within ``session``'s write transaction, or raise why not.
+    """Book a room within ``session``'s write transaction, or raise why not; with
+    ``series_id``, as an occurrence of that series (a campus move restores them so).
 
     On the way to a booking this sends two statements: the room with what stands in the slot's
     way, and the insert with its change-log entry (on SQLite the entry and its number follow at
@@ -357,7 +363,7 @@ async def create_booking(
     overridden = judge.settle(broken, actor.role, data.override)
     if probe.booked:
         raise await _overlap(session, facts, data, actor, campus)
-    row = booking_row(data, id_of(owner), utcnow())
+    row = booking_row(data, id_of(owner), utcnow(), series_id)
     try:
         inserted = await insert_bookings(session, [row])
     except IntegrityError as exc:
@@ -442,14 +448,17 @@ async def room_and_slot(
     return room, f"{building_code}/{room.code}", probe
 
 
-def booking_row(data: BookingCreate, owner_id: int, now: datetime) -> dict[str, Any]:
-    """The ``bookings`` row that ``data`` asks for, owned by ``owner_id``."""
+def booking_row(
+    data: BookingCreate, owner_id: int, now: datetime, series_id: uuid.UUID | None = None
+) -> dict[str, Any]:
+    """The ``bookings`` row that ``data`` asks for, owned by ``owner_id`` (an occurrence of
+    ``series_id`` when given)."""
     return {
         **fields_of(data, exclude=["id", "owner", "features", "override", "override_reason"]),
         "id": data.id or uuid.uuid4(),
         "owner_id": owner_id,
         "status": CONFIRMED,
-        "series_id": None,
+        "series_id": series_id,
         "version": 1,
         "created_at": now,
         "updated_at": now,

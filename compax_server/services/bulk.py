@@ -24,12 +24,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from compax_server.db import Database
-from compax_server.models import Booking, Room, User
+from compax_server.models import Booking, Room, Series, User
 from compax_server.services import booking_batch, bookings, campus
 from compax_server.services.common import id_of
 from compax_server.services.policy import BookingPolicy
 from compax_server.store import store_for, writing
 from sync.errors import CompaxError, FieldError, ValidationFailed, field_errors
+from sync.permissions import Permission, allows
 from sync.schemas import (
     BookingBulkResponse,
     BookingBulkRowResult,
@@ -182,22 +183,25 @@ async def apply_booking_rows(
     """Apply the rows in order within ``session``; one result per row index.
 
     Consecutive rows that make new bookings go to the batch core together
-    (``booking_batch.create_bookings``), which answers each exactly as a single
-    ``POST /api/v1/bookings`` would; a row that changes or cancels a booking first waits for
-    the run before it, so every row sees the rows before it as written. The caller has
-    checked that ``actor`` may book.
+    (``booking_batch.create_bookings``), which answers each as a single
+    ``POST /api/v1/bookings`` would, less the alternatives a refusal would offer (an import
+    shows none, and a clash costs no more than a clean row without them); a row that changes
+    or cancels a booking first waits for the run before it, so every row sees the rows before
+    it as written. The caller has checked that ``actor`` may book.
     """
     keys = [row.key() for _, row in rows]
     rooms = await campus.rooms_by_key(session, [_room_key(row) for _, row in rows])
     stored = await _stored_bookings(session, set(keys))
     touched = {id_of(room) for room in rooms.values()} | {b.room_id for b in stored.values()}
     await store_for(session).take_rooms(session, touched)
+    named_series = {row.series_id for _, row in rows if row.series_id is not None}
     applier = _BookingRows(
         session,
         actor,
         policy,
         stored=stored,
         repeated={key for key, count in Counter(keys).items() if count > 1},
+        series=await _series_that_exist(session, named_series) if named_series else set(),
     )
     for (index, row), booking_id in zip(rows, keys, strict=True):
         await applier.apply(index, row, booking_id, rooms.get(_room_key(row)))
@@ -247,6 +251,11 @@ async def _stored_bookings(
     return {row[0]: _Stored._make(row) for row in found}
 
 
+async def _series_that_exist(session: AsyncSession, ids: Collection[uuid.UUID]) -> set[uuid.UUID]:
+    found = await session.execute(select(col(Series.id)).where(col(Series.id).in_(ids)))
+    return set(found.scalars())
+
+
 def _room_key(row: BookingImportRow) -> tuple[str, str]:
     building, _, code = row.room.partition("/")
     return building, code
@@ -264,8 +273,12 @@ class _BookingRows:
     stored: dict[uuid.UUID, _Stored]
     #: Ids that more than one row names: reloaded once made or changed, for the later rows.
     repeated: set[uuid.UUID]
-    #: The run of new bookings not yet sent, by id, with their row index.
-    queued: dict[uuid.UUID, tuple[int, BookingCreate]] = field(default_factory=dict)
+    #: The series the rows name (``series_id``) that exist.
+    series: set[uuid.UUID]
+    #: The run of new bookings not yet sent, by id, with their row index and series.
+    queued: dict[uuid.UUID, tuple[int, BookingCreate, uuid.UUID | None]] = field(
+        default_factory=dict
+    )
     results: dict[int, BookingBulkRowResult] = field(default_factory=dict)
 
     async def apply(
@@ -281,31 +294,52 @@ class _BookingRows:
         current = self.stored.get(booking_id)
         if current is None:
             try:
-                self.queued[booking_id] = (index, _new_booking(row, booking_id, room))
+                data = _new_booking(row, booking_id, room)
+                self._check_series(row.series_id)
+                self.queued[booking_id] = (index, data, row.series_id)
             except ValidationFailed as exc:
                 self.results[index] = _booking_rejected(index, booking_id, exc.errors)
             return
         await self.send_queued()
         self.results[index] = await self._change(index, row, current, room)
 
+    def _check_series(self, series_id: uuid.UUID | None) -> None:
+        """Whether a new booking may be an occurrence of ``series_id`` (restoring a campus)."""
+        if series_id is None:
+            return
+        if not allows(self.actor.role, Permission.IMPORT_TIMETABLE):
+            raise ValidationFailed.single("series_id", "only administrators restore series")
+        if series_id not in self.series:
+            raise ValidationFailed.single("series_id", f"no series {series_id}")
+
     async def send_queued(self) -> None:
         """Book the queued run through the batch core and answer each of its rows."""
         queued, self.queued = self.queued, {}
         if not queued:
             return
-        requests = [data for _, data in queued.values()]
+        requests = [data for _, data, _ in queued.values()]
+        series = [series_id for _, _, series_id in queued.values()]
         try:
             async with self.session.begin_nested():
                 # No queued id is stored: ``stored`` was read in this transaction.
                 outcomes = await booking_batch.create_bookings(
-                    self.session, self.actor, requests, self.policy, taken=()
+                    self.session,
+                    self.actor,
+                    requests,
+                    self.policy,
+                    taken=(),
+                    alternatives=False,
+                    series=series,
                 )
         except IntegrityError:
             # A constraint besides the overlap one refused a booking (its room was deleted
             # meanwhile): the run is undone and goes one by one, so that row alone is refused.
-            outcomes = [await self._create_alone(data) for data in requests]
+            outcomes = [
+                await self._create_alone(data, series_id)
+                for data, series_id in zip(requests, series, strict=True)
+            ]
         made = []
-        for (booking_id, (index, _)), outcome in zip(queued.items(), outcomes, strict=True):
+        for (booking_id, (index, _, _)), outcome in zip(queued.items(), outcomes, strict=True):
             if isinstance(outcome, CompaxError):
                 self.results[index] = _booking_rejected(index, booking_id, _errors_of(outcome))
             else:
@@ -316,11 +350,15 @@ class _BookingRows:
         if named_again := [booking_id for booking_id in made if booking_id in self.repeated]:
             self.stored.update(await _stored_bookings(self.session, named_again))
 
-    async def _create_alone(self, data: BookingCreate) -> booking_batch.Outcome:
+    async def _create_alone(
+        self, data: BookingCreate, series_id: uuid.UUID | None
+    ) -> booking_batch.Outcome:
         """Book one request in a savepoint of its own, as ``create_bookings`` would answer."""
         try:
             async with self.session.begin_nested():
-                view = await bookings.create_booking(self.session, self.actor, data, self.policy)
+                view = await bookings.create_booking(
+                    self.session, self.actor, data, self.policy, series_id=series_id
+                )
         except CompaxError as exc:
             return exc
         except IntegrityError:
@@ -368,7 +406,9 @@ def _new_booking(row: BookingImportRow, booking_id: uuid.UUID, room: Room) -> Bo
         raise ValidationFailed.single("status", "a new booking must be confirmed")
     if row.title is None:
         raise ValidationFailed.single("title", "a new booking needs a title")
-    fields = row.model_dump(exclude={"id", "external_id", "room", "status"}, exclude_none=True)
+    fields = row.model_dump(
+        exclude={"id", "external_id", "room", "status", "series_id"}, exclude_none=True
+    )
     try:
         return BookingCreate.model_validate({**fields, "id": booking_id, "room_id": room.id})
     except ValidationError as exc:
