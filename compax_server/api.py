@@ -301,8 +301,9 @@ async def _read_body(request: web.Request, model: type[BaseModel]) -> BaseModel:
     if request.content_type != "application/json":
         raise web.HTTPUnsupportedMediaType(text="Send the body as application/json")
     raw = await request.read()
+    wholes = _WholeNumbers()
     try:
-        data = json.loads(raw, parse_int=_json_int) if raw else None
+        data = json.loads(raw, parse_int=_json_int, parse_float=wholes) if raw else None
     except RecursionError:  # nested past what the parser itself can follow
         message = f"must not nest more than {MAX_JSON_DEPTH} levels deep"
         raise BadRequest(
@@ -315,21 +316,27 @@ async def _read_body(request: web.Request, model: type[BaseModel]) -> BaseModel:
     refused = _refused_values(data, "")
     if refused:
         raise ValidationFailed(refused)
+    text = json.dumps(data) if wholes.seen else raw
     try:  # strict: JSON types as the document gives them (no 0 for false, no 0 for a date)
-        return model.model_validate_json(json.dumps(_integral(data)), strict=True)
+        return model.model_validate_json(text, strict=True)
     except ValidationError as exc:
         raise ValidationFailed(field_errors(exc)) from None
 
 
-def _integral(data: Any) -> Any:
-    """``data`` with each whole float as an integer: JSON Schema counts ``2.0`` an integer."""
-    if isinstance(data, float) and data.is_integer():
-        return int(data)
-    if isinstance(data, dict):
-        return {key: _integral(value) for key, value in data.items()}
-    if isinstance(data, list):
-        return [_integral(item) for item in data]
-    return data
+class _WholeNumbers:
+    """``json.loads``'s reader of numbers with a fraction or an exponent: a whole one becomes
+    an integer (JSON Schema counts ``2.0`` an integer), and ``seen`` says one did, so that only
+    such a body is written again for the strict validation."""
+
+    def __init__(self) -> None:
+        self.seen = False
+
+    def __call__(self, literal: str) -> int | float:
+        value = float(literal)
+        if value.is_integer() and abs(value) < 2**63:
+            self.seen = True
+            return int(value)
+        return value
 
 
 def json_response(
