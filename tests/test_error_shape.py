@@ -233,6 +233,25 @@ async def test_nested_field_errors_have_dotted_paths(client: TestClient, admin: 
     assert error_fields(await problem_of(response, 422)) == ["holidays[0].last_day"]
 
 
+async def test_bodies_take_json_types_as_the_document_gives_them(
+    client: TestClient, admin: Person
+) -> None:
+    """A whole number written ``40.0`` is an integer (JSON Schema says so); ``0`` is not
+    ``false``, a number is not a text, and ``40.5`` is not an integer."""
+    building = {"code": "PB", "name": "Petroleum"}
+    made = await client.post("/api/v1/buildings", json=building, headers=admin.headers)
+    assert made.status == 201, await made.text()
+    room = {"building": "PB", "code": "101", "kind": "classroom", "capacity": 40.0}
+    made = await client.post("/api/v1/rooms", json=room, headers=admin.headers)
+    assert made.status == 201, await made.text()
+    assert (await made.json())["capacity"] == 40
+    for field, value in (("capacity", 40.5), ("bookable", 0), ("name", 7), ("capacity", "40")):
+        refused = await client.post(
+            "/api/v1/rooms", json={**room, "code": "102", field: value}, headers=admin.headers
+        )
+        assert error_fields(await problem_of(refused, 422)) == [field], (field, value)
+
+
 async def test_bad_query_parameters_are_422(client: TestClient, admin: Person) -> None:
     """Query strings are validated like bodies, naming each bad parameter."""
     response = await client.get(
