@@ -269,8 +269,7 @@ class CompaxApp(App[None]):
         elif isinstance(error, Unreachable):
             self.online = False
             self.status_changed.publish(None)
-            queued = queued_text(self.engine.pending_count())
-            self.notify(f"{self.unreachable_text()}. {queued}", title="Offline")
+            self.notify(self.offline_text(), title="Offline")
         elif isinstance(error, ValidationFailed):
             lines = [f"{e.field}: {e.message}" for e in error.errors]
             self.notify("\n".join(lines), title="Check the input", severity="error")
@@ -299,10 +298,14 @@ class CompaxApp(App[None]):
         else:
             self.post_message(SyncFinished(report, None))
 
-    def unreachable_text(self) -> str:
-        """The server that cannot be reached, in words: ``Cannot reach 127.0.0.1:8437``."""
-        server = self.engine.profile.server or ""
-        return f"Cannot reach {urlsplit(server).netloc or server or 'the server'}"
+    def offline_text(self) -> str:
+        """Being offline, in words: ``Cannot reach 127.0.0.1:8437. 1 change queued``."""
+        profile = self._engine.profile if self._engine is not None else self.profile
+        server = profile.server or ""
+        text = f"Cannot reach {urlsplit(server).netloc or server or 'the server'}"
+        if self._engine is None:
+            return text
+        return f"{text}. {queued_text(self._engine.pending_count())}"
 
     @on(SyncFinished)
     def _sync_finished(self, message: SyncFinished) -> None:
@@ -317,8 +320,7 @@ class CompaxApp(App[None]):
             if self.online is not False:
                 self.report(message.error)
             elif asked:
-                queued = queued_text(self.engine.pending_count())
-                self.notify(f"{self.unreachable_text()}. {queued}", title="Still offline")
+                self.notify(self.offline_text(), title="Still offline")
             self.online = False
         else:
             self.report(message.error)
