@@ -542,7 +542,12 @@ class Engine:
         title: str | None = None,
         scope: Scope = Scope.THIS,
     ) -> list[dict[str, Any]]:
-        """Move (or retitle) a booking, or the following or all occurrences of its series."""
+        """Move (or retitle) a booking, or the following or all occurrences of its series; a
+        move that names nothing to change is refused and queues nothing."""
+        if start is None and end is None and room_id is None and title is None:
+            raise ValidationFailed.single(
+                "start", "nothing to change: give a new start, length, room or title"
+            )
         booking, targets, destinations, times, rooms = self._planned_move(
             booking_id, start, end, room_id, scope
         )

@@ -23,6 +23,7 @@ from compax_tui.screens.move_form import UNCHANGED, MoveForm
 from compax_tui.widgets.slot_grid import Cursor, SlotGridView
 from compax_tui.widgets.status_bar import NavBar
 from sync.engine import Engine
+from sync.errors import ValidationFailed
 from sync.profiles import Profile
 from tests.tui_campus import _at, fixed_clock, offline_campus, steady
 
@@ -261,6 +262,18 @@ async def test_a_move_shows_its_clash_live_takes_an_alternative_and_unchanged_qu
         assert app.engine.pending_count() == pending + 1
         moved = app.engine.reads.booking("b-5")
         assert moved is not None and moved["start"].startswith("2027-01-11T11:00")
+
+
+def test_the_engine_refuses_a_move_that_changes_nothing(app: CompaxApp) -> None:
+    engine = Engine(Profile.load(PROFILE), fixed_clock)
+    try:
+        pending = engine.pending_count()
+        with pytest.raises(ValidationFailed) as refused:
+            engine.move("b-5")
+        assert refused.value.errors[0].field == "start"
+        assert engine.pending_count() == pending
+    finally:
+        engine.close()
 
 
 async def test_go_to_and_switching_views_keep_the_room_and_time(app: CompaxApp) -> None:
