@@ -93,7 +93,7 @@ class CheckedForm(CompaxModal[list[dict[str, Any]] | None]):
             lines.append(f"  in the way: {title}, {span(start, end, zone)}")
         offered = error.extra.get("alternatives") or {}
         if offered.get("rooms") or offered.get("times"):
-            lines.append("  pick one instead (Enter fills the form):")
+            lines.append("  instead (Tab to the list, Enter fills the form):")
         self.show_verdict("\n".join(lines), True, offered)
 
     @on(OptionList.OptionSelected, "#alternatives")
@@ -111,9 +111,8 @@ class CheckedForm(CompaxModal[list[dict[str, Any]] | None]):
 
     def take_time(self, start: datetime) -> None:
         """Fill the form with another start, keeping the length (an alternative picked)."""
-        self.query_one(
-            "#start", Input
-        ).value = f"{start.astimezone(self.compax.zone):%Y-%m-%d %H:%M}"
+        local = start.astimezone(self.compax.zone)
+        self.query_one("#start", Input).value = f"{local:%Y-%m-%d %H:%M}"
 
 
 class BookingForm(CheckedForm):
