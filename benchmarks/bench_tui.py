@@ -158,7 +158,7 @@ def first_frame(screen: str) -> bool:
     return (
         len(lines) > 2
         and ("opening" in lines[0] or "pending" in lines[0])
-        and "Room finder" in lines[1]
+        and "F2 Finder" in lines[1]
         and "Free from" in screen
         and "Quit" in screen
     )

@@ -22,6 +22,7 @@ from collections.abc import Callable, Coroutine, Iterable
 from datetime import UTC, date, datetime
 from functools import partial
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from rich.text import Text
@@ -95,6 +96,25 @@ class SyncFinished(Message):
         self.report, self.error = report, error
 
 
+def queued_text(pending: int) -> str:
+    """How many changes wait for the server: ``1 change queued``."""
+    if not pending:
+        return "Nothing queued"
+    return f"{pending} change{'s' if pending != 1 else ''} queued"
+
+
+def sent_text(report: SyncReport) -> str:
+    """What a sync did, for people: ``Sent 2 changes: 2 confirmed``, or that nothing was
+    waiting."""
+    if not report.pushed:
+        fetched = f"{report.pulled} update{'s' if report.pulled != 1 else ''} fetched"
+        return f"Nothing to send; {fetched}" if report.pulled else "Nothing to send; up to date"
+    outcome = [f"{report.applied} confirmed"]
+    if report.rejected:
+        outcome.append(f"{report.rejected} refused")
+    return f"Sent {report.pushed} change{'s' if report.pushed != 1 else ''}: " + ", ".join(outcome)
+
+
 class CompaxApp(App[None]):
     """Room finder, availability grid, booking, my bookings, conflicts and administration."""
 
@@ -134,6 +154,7 @@ class CompaxApp(App[None]):
         self.data_changed: Signal[None] = Signal(self, "data-changed")
         self.status_changed: Signal[None] = Signal(self, "status-changed")
         self._sync_again = False
+        self._sync_asked = False
 
     @property
     def ready(self) -> bool:
@@ -248,7 +269,7 @@ class CompaxApp(App[None]):
         elif isinstance(error, Unreachable):
             self.online = False
             self.status_changed.publish(None)
-            self.notify(f"{error.detail}. Your changes stay queued.", title="Offline")
+            self.notify(self.offline_text(), title="Offline")
         elif isinstance(error, ValidationFailed):
             lines = [f"{e.field}: {e.message}" for e in error.errors]
             self.notify("\n".join(lines), title="Check the input", severity="error")
@@ -277,24 +298,43 @@ class CompaxApp(App[None]):
         else:
             self.post_message(SyncFinished(report, None))
 
+    def offline_text(self) -> str:
+        """Being offline, in words: ``Cannot reach 127.0.0.1:8437. 1 change queued``."""
+        profile = self._engine.profile if self._engine is not None else self.profile
+        server = profile.server or ""
+        text = f"Cannot reach {urlsplit(server).netloc or server or 'the server'}"
+        if self._engine is None:
+            return text
+        return f"{text}. {queued_text(self._engine.pending_count())}"
+
     @on(SyncFinished)
     def _sync_finished(self, message: SyncFinished) -> None:
+        """Answer a sync asked for (ctrl+r), a reconnection, confirmations and refusals in
+        words; stay quiet about a background sync that changed nothing of the user's."""
         self.syncing = False
+        asked, self._sync_asked = self._sync_asked, False
+        was_offline = self.online is False
         if message.error is None:
             self.online = True
         elif isinstance(message.error, Unreachable):
             if self.online is not False:
                 self.report(message.error)
+            elif asked:
+                self.notify(self.offline_text(), title="Still offline")
             self.online = False
         else:
             self.report(message.error)
-        if message.report is not None and message.report.rejected:
+        report = message.report
+        if report is not None and report.rejected:
             self.notify(
-                f"The server refused {message.report.rejected} change(s): press F5 to see why",
+                f"{sent_text(report)}: press F5 to see why",
                 title="Needs attention",
                 severity="warning",
                 timeout=8,
             )
+        elif report is not None and (asked or was_offline or report.pushed):
+            title = "Back online" if was_offline else "Synced"
+            self.notify(sent_text(report), title=title)
         self.changed()
         if self._sync_again:
             self._sync_again = False
@@ -355,6 +395,7 @@ class CompaxApp(App[None]):
         if self.engine.token is None:
             self.report(NotAuthenticated("Sign in first"))
             return
+        self._sync_asked = True
         self.request_sync()
 
     def action_help(self) -> None:

@@ -478,17 +478,35 @@ class Engine:
             raise ValidationFailed.single("term_id", f"no term has id {term_id}")
         return [Holiday.model_validate(h) for h in json.loads(row[0])["holidays"]]
 
-    def move(
+    def check_move(
         self,
         booking_id: str,
         *,
         start: datetime | None = None,
         end: datetime | None = None,
         room_id: int | None = None,
-        title: str | None = None,
         scope: Scope = Scope.THIS,
-    ) -> list[dict[str, Any]]:
-        """Move (or retitle) a booking, or the following or all occurrences of its series."""
+    ) -> None:
+        """Pass if ``move`` with these arguments would pass every check here now, else raise
+        the error it would (a clash with its alternatives, a rule); queues nothing."""
+        self._planned_move(booking_id, start, end, room_id, scope)
+
+    def _planned_move(
+        self,
+        booking_id: str,
+        start: datetime | None,
+        end: datetime | None,
+        room_id: int | None,
+        scope: Scope,
+    ) -> tuple[
+        dict[str, Any],
+        list[dict[str, Any]],
+        list[int],
+        list[tuple[datetime, datetime]],
+        dict[int, dict[str, Any]],
+    ]:
+        """The booking, the occurrences that move, their rooms and times, once the judge has
+        accepted them (or the error it raised)."""
         user = self._require_user()
         booking, targets = self._targets(booking_id, scope, user)
         new_start = start or instant_of(booking["start"])
@@ -516,6 +534,29 @@ class Engine:
                 )
             else:
                 self.reads.check_several(wanted, self.clock(), role=user["role"], exclude=moving)
+        return booking, targets, destinations, times, rooms
+
+    def move(
+        self,
+        booking_id: str,
+        *,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        room_id: int | None = None,
+        title: str | None = None,
+        scope: Scope = Scope.THIS,
+    ) -> list[dict[str, Any]]:
+        """Move (or retitle) a booking, or the following or all occurrences of its series; a
+        move that names nothing to change is refused and queues nothing."""
+        if start is None and end is None and room_id is None and title is None:
+            raise ValidationFailed.single(
+                "start", "nothing to change: give a new start, length, room or title"
+            )
+        booking, targets, destinations, times, rooms = self._planned_move(
+            booking_id, start, end, room_id, scope
+        )
+        new_start = start or instant_of(booking["start"])
+        new_end = end or instant_of(booking["end"])
         rows = []
         for target, dest, (target_start, target_end) in zip(
             targets, destinations, times, strict=True

@@ -10,7 +10,7 @@ import json
 from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal, TypeVar, cast
 from zoneinfo import ZoneInfo
@@ -46,7 +46,8 @@ SlotState = Literal["free", "booked", "blackout", "closed"]
 
 @dataclass(frozen=True)
 class Slot:
-    """One cell of an availability grid: ``[start, end)`` of one room, and what fills it."""
+    """One cell of an availability grid: ``[start, end)`` of one room, and what fills it;
+    ``closure`` is the reason of a blackout over a booked slot, so neither hides the other."""
 
     start: datetime
     end: datetime
@@ -54,6 +55,7 @@ class Slot:
     title: str = ""
     booking_id: str | None = None
     pending: bool = False
+    closure: str = ""
 
 
 @dataclass(frozen=True)
@@ -192,6 +194,30 @@ class Reads(Lookups):
             ).fetchall()
         return [json.loads(row[0]) for row in rows]
 
+    def closures_over(self, bookings: Sequence[dict[str, Any]]) -> dict[str, str]:
+        """The reason of a blackout over each of ``bookings`` that lies in one, by booking id:
+        a closure made after a booking does not cancel it, so the owner must be told."""
+        if not bookings:
+            return {}
+        rooms = {str(b["room_id"]): self.room(b["room_id"]) for b in bookings}
+        known = [room for room in rooms.values() if room is not None]
+        start = min(instant_of(b["start"]) for b in bookings)
+        end = max(instant_of(b["end"]) for b in bookings)
+        blackouts = self.blackouts_over(known, start, end)
+        found: dict[str, str] = {}
+        for booking in bookings:
+            room = rooms[str(booking["room_id"])]
+            for blackout in blackouts:
+                if (
+                    room is not None
+                    and _closes(blackout, room)
+                    and instant_of(blackout["start"]) < instant_of(booking["end"])
+                    and instant_of(booking["start"]) < instant_of(blackout["end"])
+                ):
+                    found[str(booking["id"])] = blackout["reason"]
+                    break
+        return found
+
     # --- availability ---------------------------------------------------------------------
 
     def free_rooms(
@@ -323,8 +349,9 @@ class Reads(Lookups):
         self, rooms: list[dict[str, Any]], first_day: date, days: int, slot_minutes: int
     ) -> SlotGrid:
         """Slots from the earliest opening to the latest closing of the rooms on those days
-        (08:00–18:00 when all are closed); a blackout wins over a booking, a booking over
-        closed hours, and a slot is free only if the room is open for all of it."""
+        (08:00–18:00 when all are closed); a booking under a blackout keeps its title and notes
+        the closure, a booking or blackout wins over closed hours, and a slot is free only if
+        the room is open for all of it."""
         if not 5 <= slot_minutes <= 240 or 24 * 60 % slot_minutes:
             raise ValidationFailed.single("slot_minutes", "must divide a day, 5 to 240 minutes")
         zone = self.zone()
@@ -386,7 +413,7 @@ class Reads(Lookups):
                     "pending": False,
                 }
                 for b in blackouts
-                if b["room_id"] == room["id"] or b["building_id"] == room["building_id"]
+                if _closes(b, room)
             ]
             busy.sort(key=lambda item: item["start"])
             opened = open_intervals(self.rules_for(room).opening_hours, start, end, zone)
@@ -544,6 +571,11 @@ class Reads(Lookups):
         )
 
 
+def _closes(blackout: dict[str, Any], room: dict[str, Any]) -> bool:
+    """Whether ``blackout`` closes ``room``: it names the room or the room's building."""
+    return bool(blackout["room_id"] == room["id"] or blackout["building_id"] == room["building_id"])
+
+
 def _slots(grid: dict[str, Any], starts: list[datetime], step: timedelta) -> tuple[Slot, ...]:
     """The slots starting at ``starts`` (sorted) filled from one room's busy and open
     intervals; each interval finds its slots by bisection, so the cost is cells plus
@@ -556,17 +588,24 @@ def _slots(grid: dict[str, Any], starts: list[datetime], step: timedelta) -> tup
 
     blackouts = [b for b in grid["busy"] if b["kind"] == "blackout"]
     bookings = [b for b in grid["busy"] if b["kind"] == "booking"]
-    for item in (*blackouts, *bookings):
+    for item in bookings:
         for index in covered(item["start"], item["end"]):
             if fill[index] is None:
                 fill[index] = Slot(
                     starts[index],
                     ends[index],
-                    "blackout" if item["kind"] == "blackout" else "booked",
+                    "booked",
                     item["title"] or "(private)",
                     item["booking_id"],
                     item["pending"],
                 )
+    for item in blackouts:
+        for index in covered(item["start"], item["end"]):
+            held = fill[index]
+            if held is None:
+                fill[index] = Slot(starts[index], ends[index], "blackout", item["title"])
+            elif held.state == "booked" and not held.closure:
+                fill[index] = replace(held, closure=item["title"] or "closed")
     opened = [False] * len(starts)
     for open_start, open_end in grid["open"]:
         for index in covered(open_start, open_end):

@@ -61,6 +61,11 @@ async def sign_in(pilot: Pilot[None], server: ServerProcess, person: Person) -> 
     assert isinstance(pilot.app.screen, FinderScreen), "signed in, the finder shows"
 
 
+def notices(app: CompaxApp) -> list[str]:
+    """The notifications shown so far, as ``title: message``."""
+    return [f"{n.title}: {n.message}" for n in app._notifications]
+
+
 def status(app: CompaxApp) -> dict[str, Any]:
     return app.engine.status()
 
@@ -129,13 +134,29 @@ async def test_find_a_free_room_book_it_offline_and_see_it_confirmed(
         await settle(pilot)
         assert isinstance(app.screen, BookingsScreen)
         [row] = table_rows(app.screen, "#bookings")
-        assert (row[1], row[2], row[3]) == ("PB/102", "Tutorial", "⧗ pending")
+        assert (row[2], row[4], row[3]) == ("PB/102", "Tutorial", "⧗ pending")
 
         await pilot.press("ctrl+r")
         await settle(pilot)
         [row] = table_rows(app.screen, "#bookings")
         assert row[3] == "✓ confirmed"
         assert app.online is True and status(app)["pending"] == 0
+        assert notices(app)[-1] == "Synced: Sent 1 change: 1 confirmed"
+
+        server.stop()
+        await pilot.press("ctrl+r")
+        await settle(pilot)
+        assert app.online is False
+        assert notices(app)[-1] == f"Offline: Cannot reach 127.0.0.1:{server.port}. Nothing queued"
+        await pilot.press("ctrl+r")
+        await settle(pilot)
+        assert notices(app)[-1].startswith("Still offline: Cannot reach 127.0.0.1:")
+        server.start()
+        await server.wait_until_healthy()
+        await pilot.press("ctrl+r")
+        await settle(pilot)
+        assert app.online is True
+        assert notices(app)[-1] == "Back online: Nothing to send; up to date"
         [held] = await server_bookings(client, staff)
         assert (held["room_id"], held["title"], held["start"]) == (
             campus.room_102,
@@ -209,7 +230,7 @@ async def test_one_occurrence_of_a_series_is_cancelled(
 
         await pilot.press("f4")
         await settle(pilot)
-        assert [row[4] for row in table_rows(app.screen, "#bookings")] == ["↻"] * 3
+        assert [row[0] for row in table_rows(app.screen, "#bookings")] == ["↻"] * 3
         await pilot.press("down", "c")
         await settle(pilot)
         assert isinstance(app.screen, ScopeDialog)

@@ -1,5 +1,7 @@
 """The booking form: title, purpose, attendees and an optional weekly repeat, checked as you
-type against the replica with the server's own rules, and saved offline as pending."""
+type against the replica with the server's own rules, and saved offline as pending. Its live
+check (the verdict, the bookings in the way and pickable alternatives) is ``CheckedForm``,
+which the move form shares."""
 
 from __future__ import annotations
 
@@ -11,7 +13,8 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
-from textual.widgets import Button, Checkbox, Input, Label, Select, Static
+from textual.widgets import Button, Checkbox, Input, Label, OptionList, Select, Static
+from textual.widgets.option_list import Option
 
 from compax_tui.screens.base import CompaxModal, span
 from sync.errors import CompaxError, FieldError, ValidationFailed, field_errors
@@ -45,7 +48,74 @@ def length_text(length: timedelta) -> str:
     return (f"{hours}h" if hours else "") + (f"{minutes}m" if minutes or not hours else "")
 
 
-class BookingForm(CompaxModal[list[dict[str, Any]] | None]):
+class CheckedForm(CompaxModal[list[dict[str, Any]] | None]):
+    """A form checked as you type: the verdict under it names the bookings in the way, and
+    the alternatives the judge offers (other rooms then, other times here) can be picked,
+    which fills the form (``take_room``, ``take_time``)."""
+
+    DEFAULT_CSS = """
+    CheckedForm #alternatives {
+        height: auto;
+        margin-bottom: 1;
+        border: none;
+        padding: 0;
+    }
+    """
+
+    def compose_verdict(self) -> ComposeResult:
+        """The verdict line and the list of alternatives (hidden until there are some)."""
+        yield Static(id="check", classes="check")
+        yield OptionList(id="alternatives", compact=True)
+
+    def on_mount(self) -> None:
+        self.query_one("#alternatives", OptionList).display = False
+
+    def show_verdict(self, text: str, clash: bool, offered: dict[str, Any] | None = None) -> None:
+        """Show ``text`` (in the clash colour when ``clash``) and the alternatives offered."""
+        check = self.query_one("#check", Static)
+        check.update(text)
+        check.set_class(clash, "clash")
+        options = self.query_one("#alternatives", OptionList)
+        choices = _alternatives(offered or {}, self.compax.zone)
+        if [str(option.id) for option in options.options] != [key for key, _ in choices]:
+            options.clear_options()
+            options.add_options([Option(label, id=key) for key, label in choices])
+        options.display = bool(choices)
+        options.styles.height = min(len(choices), 4) or None
+
+    def show_clash(self, error: CompaxError) -> None:
+        """The judge's refusal: why, what is in the way, and what else is free to pick."""
+        zone = self.compax.zone
+        lines = [f"✗ {error.detail}"]
+        for booking in error.extra.get("conflicting", []):
+            title = booking.get("title") or "(private)"
+            start, end = instant_of(booking["start"]), instant_of(booking["end"])
+            lines.append(f"  in the way: {title}, {span(start, end, zone)}")
+        offered = error.extra.get("alternatives") or {}
+        if offered.get("rooms") or offered.get("times"):
+            lines.append("  instead (Tab to the list, Enter fills the form):")
+        self.show_verdict("\n".join(lines), True, offered)
+
+    @on(OptionList.OptionSelected, "#alternatives")
+    def _picked(self, event: OptionList.OptionSelected) -> None:
+        kind, _, value = str(event.option.id).partition(":")
+        if kind == "room":
+            room = self.compax.engine.reads.room(int(value))
+            if room is not None:
+                self.take_room(room)
+        else:
+            self.take_time(instant_of(value))
+
+    def take_room(self, room: dict[str, Any]) -> None:
+        """Fill the form with another room (an alternative picked)."""
+
+    def take_time(self, start: datetime) -> None:
+        """Fill the form with another start, keeping the length (an alternative picked)."""
+        local = start.astimezone(self.compax.zone)
+        self.query_one("#start", Input).value = f"{local:%Y-%m-%d %H:%M}"
+
+
+class BookingForm(CheckedForm):
     """Book ``room`` from ``start`` to ``end`` (both editable); dismissed with the pending
     rows saved, or ``None``."""
 
@@ -63,10 +133,7 @@ class BookingForm(CompaxModal[list[dict[str, Any]] | None]):
         zone = self.compax.zone
         local = self.start.astimezone(zone)
         with Vertical(id="booking-form", classes="dialog"):
-            yield Static(
-                f"Book {self.room['building']}/{self.room['code']} · {self.room['capacity']} seats",
-                classes="dialog-title",
-            )
+            yield Static(self._heading(), id="form-title", classes="dialog-title")
             with Horizontal(classes="row"):
                 yield Label("Start", classes="field")
                 yield Input(f"{local:%Y-%m-%d %H:%M}", id="start", compact=True)
@@ -104,13 +171,23 @@ class BookingForm(CompaxModal[list[dict[str, Any]] | None]):
                     placeholder="YYYY-MM-DD",
                 )  # fmt: skip
             yield Static(id="error-repeat", classes="field-error")
-            yield Static(id="check", classes="check")
+            yield from self.compose_verdict()
             with Horizontal(classes="buttons"):
                 yield Button("Save offline", id="save", variant="primary", compact=True)
                 yield Button("Cancel", id="cancel", compact=True)
 
+    def _heading(self) -> str:
+        return f"Book {self.room['building']}/{self.room['code']} · {self.room['capacity']} seats"
+
     def on_mount(self) -> None:
+        super().on_mount()
         self.query_one("#title", Input).focus()
+        self.check()
+
+    def take_room(self, room: dict[str, Any]) -> None:
+        """Book ``room`` instead, and check again."""
+        self.room = room
+        self.query_one("#form-title", Static).update(self._heading())
         self.check()
 
     @on(Input.Changed)
@@ -138,13 +215,11 @@ class BookingForm(CompaxModal[list[dict[str, Any]] | None]):
         except ValidationFailed as error:
             errors = error.errors
         self._show_errors(errors, everything)
-        check = self.query_one("#check", Static)
         try:
             if not errors and isinstance(data, SeriesCreate):
                 clashes = self.compax.engine.check_series(data)
                 if clashes:
-                    check.update(_series_clashes(clashes))
-                    check.set_class(True, "clash")
+                    self.show_verdict(_series_clashes(clashes), True)
                     return False
             elif not self.query_one("#repeat", Checkbox).value:
                 # The time can be checked while another field is still being typed.
@@ -152,17 +227,15 @@ class BookingForm(CompaxModal[list[dict[str, Any]] | None]):
                 attendees = 0 if errors else data.attendees
                 self.compax.engine.check_booking(self.room["id"], start, end, attendees=attendees)
             else:
-                check.update("")
+                self.show_verdict("", False)
                 return False
         except ValidationFailed:
-            check.update("")
+            self.show_verdict("", False)
             return False
         except CompaxError as error:
-            check.update(self._clash(error))
-            check.set_class(True, "clash")
+            self.show_clash(error)
             return False
-        check.update("✓ Nothing clashes here; saved offline, sent at the next sync")
-        check.set_class(False, "clash")
+        self.show_verdict("✓ Nothing clashes here; saved offline, sent at the next sync", False)
         return not errors
 
     def _data(self) -> BookingCreate | SeriesCreate:
@@ -212,25 +285,6 @@ class BookingForm(CompaxModal[list[dict[str, Any]] | None]):
             widget.update("; ".join(lines.get(line, [])))
             widget.display = line in lines
 
-    def _clash(self, error: CompaxError) -> str:
-        """The local check's refusal in words: why, what is in the way, what else is free."""
-        zone = self.compax.zone
-        lines = [f"✗ {error.detail}"]
-        for booking in error.extra.get("conflicting", []):
-            title = booking.get("title") or "(private)"
-            start, end = instant_of(booking["start"]), instant_of(booking["end"])
-            lines.append(f"  in the way: {title}, {span(start, end, zone)}")
-        offered = error.extra.get("alternatives") or {}
-        rooms = [room["room"] for room in offered.get("rooms", [])]
-        if rooms:
-            lines.append(f"  free then: {', '.join(rooms)}")
-        times = [
-            f"{instant_of(t['start']).astimezone(zone):%H:%M}" for t in offered.get("times", [])
-        ]
-        if times:
-            lines.append(f"  free here at: {', '.join(times)}")
-        return "\n".join(lines)
-
     @on(Button.Pressed, "#cancel")
     def _cancel(self) -> None:
         self.dismiss(None)
@@ -258,7 +312,7 @@ class BookingForm(CompaxModal[list[dict[str, Any]] | None]):
                     )
                 ]
         except CompaxError as error:
-            self.query_one("#check", Static).update(self._clash(error))
+            self.show_clash(error)
             return
         self.notify(
             f"{span(instant_of(rows[0]['start']), instant_of(rows[0]['end']), self.compax.zone)}"
@@ -275,6 +329,23 @@ def _date(text: str) -> date | str:
         return date.fromisoformat(text.strip())
     except ValueError:
         return text
+
+
+def _alternatives(offered: dict[str, Any], zone: Any) -> list[tuple[str, str]]:
+    """The judge's alternatives as (option id, label): the two nearest rooms then, the free
+    times here, then the other rooms, so that both kinds show in a short list."""
+    rooms = [
+        (f"room:{room['id']}", f"{room['room']} ({room['capacity']} seats), same time")
+        for room in offered.get("rooms", [])
+    ]
+    times = [
+        (
+            f"time:{free['start']}",
+            f"here, {span(instant_of(free['start']), instant_of(free['end']), zone)}",
+        )
+        for free in offered.get("times", [])
+    ]
+    return rooms[:2] + times + rooms[2:]
 
 
 def _series_clashes(clashes: list[dict[str, Any]]) -> str:

@@ -15,24 +15,26 @@ from textual.widgets import DataTable, Footer, Static
 from textual.widgets.data_table import RowDoesNotExist
 
 from compax_tui.screens.base import CompaxScreen, span
-from compax_tui.screens.booking_form import length_text
-from compax_tui.screens.dialogs import ConfirmDialog, FormDialog, FormField, ScopeDialog
+from compax_tui.screens.dialogs import ConfirmDialog, ScopeDialog
 from compax_tui.screens.grid import GridTarget, ShowBooking
+from compax_tui.screens.move_form import MoveForm
 from compax_tui.widgets.status_bar import NavBar, StatusBar
-from sync.errors import CompaxError, ValidationFailed
+from sync.errors import CompaxError
 from sync.reads import instant_of
 from sync.rules import local_instant
 from sync.vocabulary import Scope
-from sync.when import parse_duration, parse_when
 
 
-def state_text(booking: dict[str, Any]) -> Text:
-    """A booking's state as shown in lists: pending changes stand out until confirmed."""
+def state_text(booking: dict[str, Any], closed: bool = False) -> Text:
+    """A booking's state as shown in lists: pending changes stand out until confirmed, and a
+    confirmed booking that lies in a closure (``closed``) says so."""
     if booking.get("pending"):
         what = "cancel pending" if booking["status"] == "cancelled" else "pending"
         return Text(f"⧗ {what}", "bold #d4a72c")
     if booking["status"] == "cancelled":
         return Text("cancelled", "dim")
+    if closed:
+        return Text("! in a closure", "bold red")
     return Text("✓ confirmed", "green")
 
 
@@ -64,11 +66,11 @@ class BookingsScreen(CompaxScreen):
     def on_mount(self) -> None:
         super().on_mount()
         table = self.query_one("#bookings", DataTable)
-        table.add_column("When", width=22)
-        table.add_column("Room", width=9)
-        table.add_column("Title")
-        table.add_column("State", width=17)
         table.add_column("↻", width=1)
+        table.add_column("When", width=22)
+        table.add_column("Room", width=8)
+        table.add_column("State", width=16)
+        table.add_column("Title")
 
     def reload(self) -> None:
         """List the user's bookings again, keeping the cursor on the same one."""
@@ -85,14 +87,15 @@ class BookingsScreen(CompaxScreen):
             self.compax.report(error)
             return
         self.bookings = {str(b["id"]): b for b in found}
+        closures = engine.reads.closures_over([b for b in found if b["status"] == "confirmed"])
         for booking in found:
             start, end = instant_of(booking["start"]), instant_of(booking["end"])
             table.add_row(
+                "↻" if booking.get("series_id") else "",
                 span(start, end, zone),
                 booking["room"],
+                state_text(booking, str(booking["id"]) in closures),
                 booking["title"] or "",
-                state_text(booking),
-                "↻" if booking.get("series_id") else "",
                 key=str(booking["id"]),
             )
         pending = sum(1 for b in found if b.get("pending"))
@@ -195,33 +198,11 @@ class BookingsScreen(CompaxScreen):
             self._with_scope(booking, "Move", lambda scope: self._move(booking, scope))
 
     def _move(self, booking: dict[str, Any], scope: Scope) -> None:
-        zone, engine = self.compax.zone, self.compax.engine
-        start, end = instant_of(booking["start"]), instant_of(booking["end"])
-
-        def build(values: dict[str, str | bool]) -> list[dict[str, Any]]:
-            new_start = parse_when(str(values["start"]), zone, self.compax.clock(), "start")
-            new_end = new_start + parse_duration(str(values["length"]), "length")
-            building, _, code = str(values["room"]).partition("/")
-            room = engine.reads.room_by_code(building, code)
-            if room is None:
-                raise ValidationFailed.single("room", "no such room here; write PB/101")
-            return engine.move(
-                str(booking["id"]),
-                start=new_start if new_start != start else None,
-                end=new_end if (new_start, new_end) != (start, end) else None,
-                room_id=int(room["id"]) if room["id"] != booking["room_id"] else None,
-                scope=scope,
-            )
+        """Open the move form, which checks the move as it is typed."""
 
         def moved(rows: list[dict[str, Any]] | None) -> None:
             if rows:
                 self.notify(f"{len(rows)} moved here: pending until the next sync", title="Move")
                 self.compax.changed()
 
-        fields = [
-            FormField("start", "Start", f"{start.astimezone(zone):%Y-%m-%d %H:%M}"),
-            FormField("length", "Length", length_text(end - start)),
-            FormField("room", "Room", booking["room"]),
-        ]
-        title = f"Move “{booking['title']}” ({scope.value.replace('this', 'this one')})"
-        self.app.push_screen(FormDialog(title, fields, build, "Move"), moved)
+        self.app.push_screen(MoveForm(booking, scope), moved)

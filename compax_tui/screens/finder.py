@@ -96,7 +96,7 @@ class FinderScreen(CompaxScreen):
         table.add_column("Room", width=10)
         table.add_column("Kind", width=13)
         table.add_column("Seats", width=5)
-        table.add_column("Features")
+        table.add_column("Features", width=36)
         table.focus()
 
     def reload(self) -> None:

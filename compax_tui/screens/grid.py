@@ -17,9 +17,10 @@ from textual.worker import get_current_worker
 
 from compax_tui.screens.base import CompaxScreen, span
 from compax_tui.screens.booking_form import BookingForm
+from compax_tui.screens.dialogs import FormDialog, FormField
 from compax_tui.widgets.slot_grid import Cursor, SlotGridView
 from compax_tui.widgets.status_bar import NavBar, StatusBar
-from sync.errors import CompaxError
+from sync.errors import CompaxError, ValidationFailed
 from sync.reads import SlotGrid
 
 #: Minutes a slot lasts: half hours, except a building's week, which is drawn by the hour.
@@ -64,9 +65,10 @@ class GridScreen(CompaxScreen):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("w", "toggle_week", "Day/week"),
         Binding("b", "toggle_building", "Building"),
-        Binding("left_square_bracket", "shift(-1)", "Prev"),
-        Binding("right_square_bracket", "shift(1)", "Next"),
+        Binding("left_square_bracket", "shift(-1)", "Prev", show=False),
+        Binding("right_square_bracket", "shift(1)", "Next", show=False),
         Binding("t", "today", "Today"),
+        Binding("g", "go_to", "Go to"),
     ]
 
     def __init__(self) -> None:
@@ -74,6 +76,7 @@ class GridScreen(CompaxScreen):
         self.target: GridTarget | None = None
         self.grid: SlotGrid | None = None
         self.room: dict[str, Any] | None = None
+        self.focus_at: tuple[int | None, datetime] | None = None
 
     def compose(self) -> ComposeResult:
         yield StatusBar()
@@ -148,8 +151,11 @@ class GridScreen(CompaxScreen):
             cursor, anchor = _marked(grid, target.room_id, *target.mark)
             self.compax.grid_target = replace(target, mark=None)
             self.target = self.compax.grid_target
+        elif self.focus_at is not None:
+            cursor, anchor = _at(grid, *self.focus_at), None
         elif cursor is None:
             cursor = _at(grid, target.room_id, self.compax.clock())
+        self.focus_at = None
         view.show(grid, self._labels(grid), self._cell_width(grid), cursor, anchor)
         self.query_one("#grid-title", Static).update(self._title(grid), layout=False)
         if not view.has_focus:
@@ -166,17 +172,24 @@ class GridScreen(CompaxScreen):
             view.show(self.grid, view.labels, cell_width, view.cursor, view.mark_start)
 
     def _labels(self, grid: SlotGrid) -> list[str]:
+        """A lane's label: its day (a room's week), its room (a room's day), or its room's
+        code and seats, with ✕ when the room is closed to booking (a building)."""
         if self.target is not None and self.target.room_id is not None and self.target.week:
             return [f"{lane.day:%a %d}" for lane in grid.lanes]
         if self.target is not None and self.target.room_id is not None:
             return [f"{lane.room['building']}/{lane.room['code']}" for lane in grid.lanes]
-        return [f"{lane.room['code']:<5} {lane.room['capacity']:>3}" for lane in grid.lanes]
+        return [
+            f"{lane.room['code']:<5}{lane.room['capacity']:>4}"
+            + ("" if lane.room.get("bookable", True) else " ✕")
+            for lane in grid.lanes
+        ]
 
     def _cell_width(self, grid: SlotGrid) -> int:
-        """As wide as the screen allows: at least 3 columns a slot (1 for a building's week)."""
+        """As wide as the screen allows: at least 2 columns a slot, so that a day fits 80
+        columns (1 for a building's week)."""
         labels = max((len(label) for label in self._labels(grid)), default=6) + 2
         room = (self.size.width or 80) - labels - 1
-        least = 1 if len({day for day, _ in grid.columns}) > 1 else 3
+        least = 1 if len({day for day, _ in grid.columns}) > 1 else 2
         return max(least, min(8, room // max(len(grid.columns), 1)))
 
     def _title(self, grid: SlotGrid) -> Text:
@@ -187,6 +200,8 @@ class GridScreen(CompaxScreen):
             room = self.room
             title.append(f" {room['building']}/{room['code']}", "bold")
             details = [room["kind"].replace("_", " "), f"{room['capacity']} seats"]
+            if not room.get("bookable", True):
+                details.insert(0, "✕ not bookable")
             title.append(" · " + " · ".join(details + room["features"][:3]))
         else:
             title.append(f" {target.building}", "bold")
@@ -203,6 +218,8 @@ class GridScreen(CompaxScreen):
 
     @on(SlotGridView.CursorMoved)
     def _describe(self, message: SlotGridView.CursorMoved) -> None:
+        """Say what is under the cursor: the booking and its owner (where the replica has
+        them), a closure, a room closed to booking, or the marked range."""
         zone, slot = self.compax.zone, message.slot
         room = f"{message.lane.room['building']}/{message.lane.room['code']}"
         if message.marked is not None:
@@ -211,8 +228,15 @@ class GridScreen(CompaxScreen):
             text = f" {room} {span(first.start, last.end, zone)} ({hours:g} h) marked:"
             text += " Enter books, Esc unmarks"
         elif slot.state == "booked":
-            pending = " (pending: not on the server yet)" if slot.pending else ""
-            text = f" {room} {span(slot.start, slot.end, zone)}: {slot.title}{pending}"
+            booking = self.compax.engine.reads.booking(slot.booking_id or "")
+            owner = f" · {booking['owner']}" if booking and booking.get("owner") else ""
+            text = f" {room} {span(slot.start, slot.end, zone)}: {slot.title}{owner}"
+            if slot.pending:
+                text += " · pending"
+            if slot.closure:
+                text += f" · ! in a closure: {slot.closure}"
+        elif not message.lane.room.get("bookable", True):
+            text = f" {room} {span(slot.start, slot.end, zone)}: ✕ not bookable"
         elif slot.state == "blackout":
             text = f" {room} {span(slot.start, slot.end, zone)}: closed, {slot.title}"
         elif slot.state == "closed":
@@ -250,10 +274,17 @@ class GridScreen(CompaxScreen):
 
     # --- views ----------------------------------------------------------------------------
 
-    def _retarget(self, **changes: Any) -> None:
-        if self.target is not None:
-            self.compax.grid_target = replace(self.target, mark=None, **changes)
-            self.load()
+    def _retarget(self, shift: timedelta = timedelta(0), **changes: Any) -> None:
+        """Show another view of the grid, with the cursor on the same room and time (moved
+        by ``shift``) when the new view has them."""
+        if self.target is None:
+            return
+        view = self.query_one(SlotGridView)
+        if view.current is not None:
+            lane, slot = view.current
+            self.focus_at = (int(lane.room["id"]), slot.start + shift)
+        self.compax.grid_target = replace(self.target, mark=None, **changes)
+        self.load()
 
     def action_toggle_week(self) -> None:
         """Switch between the day and its week."""
@@ -274,11 +305,40 @@ class GridScreen(CompaxScreen):
     def action_shift(self, steps: int) -> None:
         """Show the previous or next day or week."""
         if self.target is not None:
-            self._retarget(day=self.target.day + timedelta(days=steps * self.target.days))
+            days = timedelta(days=steps * self.target.days)
+            self._retarget(days, day=self.target.day + days)
 
     def action_today(self) -> None:
         """Show today (or this week)."""
         self._retarget(day=self.compax.today())
+
+    def action_go_to(self) -> None:
+        """Ask for a room (``PB/101``) or a building (``PB``) and show it, on the same day
+        or week and at the same time."""
+        if self.target is None:
+            return
+        reads = self.compax.engine.reads
+
+        def find(values: dict[str, str | bool]) -> dict[str, Any]:
+            typed = str(values["place"]).strip()
+            building, slash, code = typed.partition("/")
+            if slash:
+                room = reads.room_by_code(building, code)
+                if room is None:
+                    raise ValidationFailed.single("place", f"no room {typed.upper()} here")
+                return {"room_id": int(room["id"]), "building": None}
+            codes = {b["code"].upper() for b in reads.buildings()}
+            if typed.upper() not in codes:
+                known = ", ".join(sorted(codes)) or "none yet"
+                raise ValidationFailed.single("place", f"no building {typed!r}; known: {known}")
+            return {"room_id": None, "building": typed.upper()}
+
+        def chosen(changes: dict[str, Any] | None) -> None:
+            if changes is not None:
+                self._retarget(**changes)
+
+        field = FormField("place", "Room", placeholder="PB/101, or PB for a building")
+        self.app.push_screen(FormDialog("Go to a room or building", [field], find, "Go"), chosen)
 
 
 class ShowBooking(Message):
@@ -304,13 +364,16 @@ def _marked(
 
 
 def _at(grid: SlotGrid, room_id: int | None, moment: datetime) -> Cursor:
-    """The cursor on the slot holding ``moment`` (in the room's lane), else the first slot."""
+    """The cursor on the slot holding ``moment`` in the room's lane (in the first lane when
+    the grid has no such room), else the first slot."""
     for lane_index, lane in enumerate(grid.lanes):
         if room_id is not None and lane.room["id"] != room_id:
             continue
         for slot_index, slot in enumerate(lane.slots):
             if slot.start <= moment < slot.end:
                 return Cursor(lane_index, slot_index)
+    if room_id is not None and all(lane.room["id"] != room_id for lane in grid.lanes):
+        return _at(grid, None, moment)
     return Cursor()
 
 
@@ -319,11 +382,12 @@ def _legend(view: SlotGridView) -> Text:
     legend = Text(no_wrap=True, overflow="ellipsis")
     legend.append(" ")
     for swatch, name, words in (
-        (" Title ", "booked", " booked  "),
-        (" ⧗ Title ", "pending", " pending  "),
-        (" Reason ", "blackout", " blackout  "),
-        ("╱╱╱", "closed", " closed  "),
-        ("▏  ", "free", " free"),
+        ("  ", "booked", " booked "),
+        (" ⧗ ", "pending", " pending "),
+        ("  ", "blackout", " closure "),
+        (" ! ", "under-closure", " booked+closed "),
+        ("╱╱", "closed", " not open "),
+        ("··", "closed", " not bookable"),
     ):
         legend.append(swatch, view.get_component_rich_style(f"slot-grid--{name}", partial=False))
         legend.append(words)

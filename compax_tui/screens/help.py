@@ -20,8 +20,10 @@ with the reason and alternatives. Times are campus local time: 2027-01-11 10:00,
 tomorrow 9:30, mon 14:00; lengths 90m, 2h, 1h30m. ctrl+p opens the command palette.
 
 In the grid, a row is a room (or a day of one room) and each column a slot of time:
-coloured runs are bookings (amber: pending) or blackouts, ╱╱ is outside opening hours, the
-rest is free. Mark a free range with space or shift+arrows, then Enter to book it."""
+coloured runs are bookings (amber: pending) or blackouts, ! a booking under a blackout, ╱╱
+is outside opening hours, ·· a room closed to booking, the rest is free. Mark a range with
+space or shift+arrows, then Enter to book it (a clash shows its alternatives); g goes to a
+room or building, [ ] to the previous or next day or week."""
 
 
 class HelpScreen(ModalScreen[None]):

@@ -36,7 +36,7 @@ class Cursor:
 
 class SlotGridView(ScrollView, can_focus=True):
     """Keyboard-first availability grid: arrows move, shift+arrows or space mark a range,
-    Enter books the free range (or opens the booking under the cursor)."""
+    Enter books the marked range (or opens the booking under the cursor)."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("left", "move(0, -1)", "Earlier", show=False),
@@ -59,6 +59,7 @@ class SlotGridView(ScrollView, can_focus=True):
         "slot-grid--booked",
         "slot-grid--pending",
         "slot-grid--blackout",
+        "slot-grid--under-closure",
         "slot-grid--closed",
         "slot-grid--cursor",
         "slot-grid--selected",
@@ -72,13 +73,19 @@ class SlotGridView(ScrollView, can_focus=True):
         height: 1fr;
         scrollbar-size: 1 1;
     }
+    SlotGridView > .slot-grid--under-closure {
+        background: #8b1e2d;
+        color: #ffd166;
+        text-style: bold;
+    }
     """
 
     cursor: reactive[Cursor] = reactive(Cursor, always_update=True)
     mark_start: reactive[int | None] = reactive(None)
 
     class RangeChosen(Message):
-        """A free range of one lane was chosen for booking."""
+        """A range of one lane was chosen for booking; the booking form checks it and shows
+        any clash with its alternatives."""
 
         def __init__(self, lane: Lane, start: datetime, end: datetime) -> None:
             super().__init__()
@@ -99,7 +106,7 @@ class SlotGridView(ScrollView, can_focus=True):
             self.lane, self.slot, self.marked = lane, slot, marked
 
     class Refused(Message):
-        """A choice that cannot be booked (closed, mixed or not contiguous), with why."""
+        """A choice that is not one range of time (slots of two days), with why."""
 
         def __init__(self, reason: str) -> None:
             super().__init__()
@@ -226,7 +233,8 @@ class SlotGridView(ScrollView, can_focus=True):
         self.cursor = self.cursor
 
     def action_choose(self) -> None:
-        """Book the marked range or the free slot, or open the booking there."""
+        """Book the marked range or the slot (the form shows what clashes), or open the
+        booking under the cursor."""
         found = self.current
         if found is None:
             return
@@ -237,9 +245,7 @@ class SlotGridView(ScrollView, can_focus=True):
             return
         low, high = lane.slots.index(first), lane.slots.index(last)
         chosen = lane.slots[low : high + 1]
-        if any(s.state != "free" for s in chosen):
-            self.post_message(self.Refused(_why_not_free(chosen)))
-        elif any(a.end != b.start for a, b in pairwise(chosen)):
+        if any(a.end != b.start for a, b in pairwise(chosen)):
             self.post_message(self.Refused("Choose slots of one day"))
         else:
             self.post_message(self.RangeChosen(lane, first.start, last.end))
@@ -270,10 +276,12 @@ class SlotGridView(ScrollView, can_focus=True):
     # --- drawing --------------------------------------------------------------------------
 
     def _scroll_to_cursor(self) -> None:
-        if self.grid is None or not self.size.height:
+        """Scroll so that the cursor's slot shows, above and left of any scrollbar."""
+        visible = self.scrollable_content_region.size
+        if self.grid is None or not visible.height:
             return
-        rows = max(self.size.height - self.header_height, 1)
-        columns = max(self.size.width - self.label_width, self.cell_width)
+        rows = max(visible.height - self.header_height, 1)
+        columns = max(visible.width - self.label_width, self.cell_width)
         x, y = self.scroll_offset
         if self.cursor.lane < y:
             y = self.cursor.lane
@@ -375,6 +383,7 @@ class SlotGridView(ScrollView, can_focus=True):
         on the hour, closed hours a hatch; the cursor and a marked range drawn over them."""
         assert self.grid is not None
         lane, width = self.grid.lanes[index], self.cell_width
+        bookable = lane.room.get("bookable", True)
         segments: list[Segment] = []
         texts: list[str] = []
         current = ""
@@ -391,9 +400,13 @@ class SlotGridView(ScrollView, can_focus=True):
                     text = titled[column - start]
                 elif slot.state == "closed":
                     text = "╱" * width
+                elif not bookable:
+                    text = "·" * width
                 else:
                     text = ("▏" if self._boundaries[column] else " ") + " " * (width - 1)
-                name = _style_name(slot)
+                name = (
+                    _style_name(slot) if bookable or slot.state != "free" else "slot-grid--closed"
+                )
                 if column == cursor:
                     name = "slot-grid--cursor"
                 elif low <= column <= high:
@@ -414,10 +427,11 @@ def _same_run(previous: Slot, slot: Slot) -> bool:
     no gap in time between them."""
     if previous.end != slot.start or previous.state not in ("booked", "blackout"):
         return False
-    return (slot.state, slot.booking_id, slot.title) == (
+    return (slot.state, slot.booking_id, slot.title, slot.closure) == (
         previous.state,
         previous.booking_id,
         previous.title,
+        previous.closure,
     )
 
 
@@ -426,21 +440,14 @@ def _titled(first: Slot, count: int, width: int) -> list[str]:
     nothing for free or closed runs."""
     if first.state not in ("booked", "blackout"):
         return []
-    title = ("⧗ " if first.pending else "") + first.title
+    title = ("! " if first.closure else "") + ("⧗ " if first.pending else "") + first.title
     parts = [set_cell_size(part, width) for part in chop_cells(" " + title, width)][:count]
     return parts + [" " * width] * (count - len(parts))
 
 
 def _style_name(slot: Slot) -> str:
+    if slot.state == "booked" and slot.closure:
+        return "slot-grid--under-closure"
     if slot.state == "booked":
         return "slot-grid--pending" if slot.pending else "slot-grid--booked"
     return f"slot-grid--{slot.state}"
-
-
-def _why_not_free(slots: tuple[Slot, ...]) -> str:
-    states = {s.state for s in slots}
-    if "blackout" in states:
-        return "The room is closed then (blackout)"
-    if "booked" in states:
-        return "Part of that time is booked; choose free slots only"
-    return "The room is not open then"

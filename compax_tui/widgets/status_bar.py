@@ -112,6 +112,16 @@ class StatusBar(Static):
         self._redraw()
 
 
+#: The screens' names in the bar, short enough that all five and a count fit 80 columns.
+SHORT_TITLES = {
+    "finder": "Finder",
+    "grid": "Grid",
+    "bookings": "My bookings",
+    "attention": "Attention",
+    "admin": "Admin",
+}
+
+
 class NavBar(Static):
     """The screens, each with its key; the one showing is highlighted, a click switches."""
 
@@ -136,12 +146,12 @@ class NavBar(Static):
         for mode, key, title, _ in SCREENS_SHOWN:
             if mode == "admin" and not compax.may_administer:
                 continue
-            label = title
+            label = SHORT_TITLES.get(mode, title)
             if mode == "attention" and compax.state.get("needs_attention"):
                 label += f" ({compax.state['needs_attention']})"
             style = "reverse bold " if compax.current_mode == mode else ""
             line += Content.from_markup(
-                f" [bold $accent]{key.upper()}[/] [{style}@click=app.show('{mode}')] $label [/]",
+                f" [bold $accent]{key.upper()}[/][{style}@click=app.show('{mode}')] $label [/]",
                 label=label,
             )
         self.update(line, layout=False)
