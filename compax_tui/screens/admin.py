@@ -1,5 +1,8 @@
 """Administration for the roles that may: users (admins), rooms (admins) and blackouts (admins
-and exams officers), read from and changed on the server through ``sync.admin``."""
+and exams officers), read from and changed on the server through ``sync.admin``.
+
+A form stays open until the server has taken what it sends; a refusal (a taken username, an
+unknown building) is shown under the field it is about, with the input kept."""
 
 from __future__ import annotations
 
@@ -15,7 +18,7 @@ from compax_tui.screens.base import CompaxScreen, span
 from compax_tui.screens.dialogs import ConfirmDialog, FormDialog, FormField
 from compax_tui.widgets.status_bar import NavBar, StatusBar
 from sync.admin import Admin, new_password
-from sync.errors import ValidationFailed
+from sync.errors import CompaxError, ValidationFailed
 from sync.permissions import Permission, Role
 from sync.reads import instant_of
 from sync.schemas import BlackoutCreate, PasswordReset, RoomCreate, RoomUpdate, UserCreate
@@ -36,6 +39,11 @@ TABS = (
      ("Closes", "When", "Reason"),
      "a closes a room or building for a time, x removes the closure"),
 )  # fmt: skip
+#: The blackout form's field that each field of the server's answer is about.
+BLACKOUT_FIELDS = {"room_id": "where", "building": "where", "building_id": "where",
+                   "end": "length"}  # fmt: skip
+#: How many of the bookings inside a new closure are named; the rest are counted.
+COVERED_NAMED = 5
 
 
 class AdminScreen(CompaxScreen):
@@ -147,12 +155,29 @@ class AdminScreen(CompaxScreen):
     def _changed(self, tab_id: str, message: str) -> Callable[[object], None]:
         """What to do when the server accepted a change: say so, list again, sync."""
 
-        def done(_: object) -> None:
-            self.notify(message)
+        def done(answer: object) -> None:
+            covered = answer.get("covered_bookings") if isinstance(answer, dict) else None
+            if covered:
+                self.notify(self._covered(covered), title=message, severity="warning", timeout=20)
+            else:
+                self.notify(message)
             self._list(tab_id)
             self.compax.request_sync()
 
         return done
+
+    def _covered(self, bookings: list[dict[str, Any]]) -> str:
+        """The bookings inside a new closure, which it keeps: how many, and which."""
+        zone = self.compax.zone
+        lines = [f"{len(bookings)} booking(s) inside it are kept; move them or tell their owners:"]
+        for booking in bookings[:COVERED_NAMED]:
+            when = span(instant_of(booking["start"]), instant_of(booking["end"]), zone)
+            title = booking.get("title") or "(private)"
+            owner = f" ({booking['owner']})" if booking.get("owner") else ""
+            lines.append(f"{booking['room']} {when} {title}{owner}")
+        if len(bookings) > COVERED_NAMED:
+            lines.append(f"and {len(bookings) - COVERED_NAMED} more")
+        return "\n".join(lines)
 
     # --- actions --------------------------------------------------------------------------
 
@@ -191,7 +216,8 @@ class AdminScreen(CompaxScreen):
                 FormField("reason", "Reason", placeholder="as people will read it"),
             ]
             self._form("Close a room or building", fields, self._blackout,
-                       self.admin.add_blackout, "blackouts", "Closed")  # fmt: skip
+                       self.admin.add_blackout, "blackouts", "Closed",
+                       aliases=BLACKOUT_FIELDS)  # fmt: skip
 
     def action_edit(self) -> None:
         """Change the chosen room."""
@@ -200,6 +226,7 @@ class AdminScreen(CompaxScreen):
         room = self._selected("rooms")
         if room is None:
             return
+        admin = self.admin
         fields = [
             FormField("kind", "Kind", room["kind"], "select", KINDS),
             FormField("capacity", "Seats", str(room["capacity"]), "integer"),
@@ -210,7 +237,7 @@ class AdminScreen(CompaxScreen):
             f"Change {room['building']}/{room['code']}",
             fields,
             _room_update,
-            lambda changes: self.admin.update_room(int(room["id"]), changes),
+            lambda changes: admin.update_room(int(room["id"]), changes),
             "rooms",
             "Room changed",
         )
@@ -220,11 +247,12 @@ class AdminScreen(CompaxScreen):
         user = self._selected("users") if self.tab == "users" else None
         if user is None:
             return
+        admin = self.admin
         self._form(
             f"Role of {user['username']}",
             [FormField("role", "Role", user["role"], "select", ROLES)],
             lambda values: Role(str(values["role"])),
-            lambda role: self.admin.set_role(int(user["id"]), role),
+            lambda role: admin.set_role(int(user["id"]), role),
             "users",
             "Role changed; they are signed out everywhere",
         )
@@ -234,11 +262,12 @@ class AdminScreen(CompaxScreen):
         user = self._selected("users") if self.tab == "users" else None
         if user is None:
             return
+        admin = self.admin
         self._form(
             f"New password for {user['username']}",
             [FormField("new_password", "Password", new_password())],
             PasswordReset.model_validate,
-            lambda data: self.admin.reset_password(int(user["id"]), data),
+            lambda data: admin.reset_password(int(user["id"]), data),
             "users",
             "Password set; they are signed out everywhere",
         )
@@ -250,7 +279,7 @@ class AdminScreen(CompaxScreen):
         chosen = self._selected(self.tab)
         if chosen is None:
             return
-        tab_id = self.tab
+        tab_id, admin = self.tab, self.admin
         if tab_id == "users":
             question = f"Deactivate {chosen['username']}? They can no longer sign in."
             message = "Deactivated"
@@ -260,9 +289,9 @@ class AdminScreen(CompaxScreen):
 
         async def remove() -> None:
             if tab_id == "users":
-                await self.admin.deactivate_user(int(chosen["id"]))
+                await admin.deactivate_user(int(chosen["id"]))
             else:
-                await self.admin.remove_blackout(int(chosen["id"]))
+                await admin.remove_blackout(int(chosen["id"]))
 
         def answered(yes: bool | None) -> None:
             if yes:
@@ -278,14 +307,27 @@ class AdminScreen(CompaxScreen):
         send: Callable[[Any], Coroutine[Any, Any, Any]],
         tab_id: str,
         message: str,
+        aliases: dict[str, str] | None = None,
     ) -> None:
-        """Ask with a form validated by ``build``; send what it built to the server."""
+        """Ask with a form validated by ``build``; send what it built to the server, keeping
+        the form open (with the server's refusal under its fields) until the server takes it."""
+        changed = self._changed(tab_id, message)
 
-        def filled(result: Any) -> None:
-            if result is not None:
-                self.compax.call_server(self, lambda: send(result), self._changed(tab_id, message))
+        def submit(form: FormDialog[Any], result: Any) -> None:
+            def done(answer: object) -> None:
+                form.finish(result)
+                changed(answer)
 
-        self.app.push_screen(FormDialog(title, fields, build), filled)
+            def refused(error: CompaxError) -> None:
+                if error.status in (400, 404, 409, 422):
+                    form.refused(error)
+                else:
+                    form.finish(None)
+                    self.compax.report(error)
+
+            self.compax.call_server(self, lambda: send(result), done, refused)
+
+        self.app.push_screen(FormDialog(title, fields, build, submit=submit, aliases=aliases))
 
     def _blackout(self, values: dict[str, Any]) -> BlackoutCreate:
         zone, now = self.compax.zone, self.compax.clock()

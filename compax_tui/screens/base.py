@@ -54,8 +54,25 @@ class CompaxScreen(Screen[None]):
 
 
 class CompaxModal(ModalScreen[ResultT]):
-    """A dialog over a screen of the app."""
+    """A dialog over a screen of the app, answered once: every way of closing it goes through
+    ``finish``, so a second key or click that arrives after the answer changes nothing."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.finished = False
 
     @property
     def compax(self) -> CompaxApp:
         return cast("CompaxApp", self.app)
+
+    def finish(self, result: ResultT | None = None) -> None:
+        """Close the dialog with ``result``, unless it was answered already or is not the
+        screen on top (a late event must not close the screen below it)."""
+        if self.finished or not self.is_active:
+            return
+        self.finished = True
+        self.dismiss(result)
+
+    async def action_dismiss(self, result: ResultT | None = None) -> None:
+        """The ``dismiss(...)`` action of key bindings, through ``finish``."""
+        self.finish(result)
