@@ -232,3 +232,14 @@ async def test_closing_the_app_waits_for_the_worker_using_the_replica(campus: st
     with pytest.raises(sqlite3.ProgrammingError):
         engine.replica.db.execute("SELECT 1")
     assert answers == [], "nothing is handed to an app that has stopped"
+
+
+async def test_the_finder_names_a_bad_filter_by_its_label_in_words(campus: str) -> None:
+    app = app_for(campus)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        app.screen.query_one("#features", Input).value = "proj$ctor"
+        await settle(pilot)
+        note = text(app.screen, "#finder-note")
+        assert note.startswith("Features: "), note
+        assert "should" not in note and "features[0]" not in note

@@ -1,7 +1,9 @@
-"""What every screen of the app shares: access to the app, and reloading when data change."""
+"""What every screen of the app shares: access to the app, reloading when data change, and
+refusals in the words of the form rather than pydantic's."""
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import TYPE_CHECKING, TypeVar, cast
 from zoneinfo import ZoneInfo
@@ -12,6 +14,36 @@ if TYPE_CHECKING:
     from compax_tui.app import CompaxApp
 
 ResultT = TypeVar("ResultT")
+
+
+#: Pydantic's sentences (as the server sends them too) and the words a form shows instead.
+PLAIN_WORDS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+    (re.compile(pattern), words)
+    for pattern, words in (
+        (r"^(Value|Assertion) error, ", ""),
+        (r"^Field required$", "required"),
+        (r"^Input should be a valid integer.*", "must be a whole number"),
+        (r"^Input should be a valid (number|decimal).*", "must be a number"),
+        (r"^Input should be a valid (datetime|date|time).*", "must be a \\1"),
+        (r"^Input should be greater than or equal to ", "must be at least "),
+        (r"^Input should be less than or equal to ", "must be at most "),
+        (r"^Input should be (greater|less) than (.+)$", "must be \\1 than \\2"),
+        (r"^Input should be ", "must be "),
+        (r"^String should have at least (\d+) characters?$", "needs at least \\1 characters"),
+        (r"^String should have at most (\d+) characters?$", "must be at most \\1 characters"),
+        (r"^String should match pattern .*", "has characters that are not allowed here"),
+        (r"^List should have at most (\d+) items?.*", "at most \\1 of them"),
+        (r"^Extra inputs are not permitted$", "is not a field that can be set here"),
+    )
+)
+
+
+def plain_message(message: str) -> str:
+    """``message`` in the words of the form, without pydantic's ``Value error, …`` or
+    ``Input should be …``."""
+    for pattern, words in PLAIN_WORDS:
+        message = pattern.sub(words, message, count=1)
+    return message
 
 
 def span(start: datetime, end: datetime, zone: ZoneInfo) -> str:

@@ -6,7 +6,6 @@ its safe answer, so a stray Enter keeps things as they are."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Generic, Literal, TypeVar
@@ -19,7 +18,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, Checkbox, Input, Label, OptionList, Select, Static
 from textual.widgets.option_list import Option
 
-from compax_tui.screens.base import CompaxModal
+from compax_tui.screens.base import CompaxModal, plain_message
 from sync.errors import CompaxError, FieldError, ValidationFailed, field_errors
 from sync.vocabulary import Scope
 
@@ -255,33 +254,3 @@ def problem_errors(error: CompaxError) -> list[FieldError]:
         ]
     named = error.extra.get("field")
     return [FieldError(str(named) if named else "form", error.detail)]
-
-
-#: Pydantic's sentences (as the server sends them too) and the words a form shows instead.
-PLAIN_WORDS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
-    (re.compile(pattern), words)
-    for pattern, words in (
-        (r"^(Value|Assertion) error, ", ""),
-        (r"^Field required$", "required"),
-        (r"^Input should be a valid integer.*", "must be a whole number"),
-        (r"^Input should be a valid (number|decimal).*", "must be a number"),
-        (r"^Input should be a valid (datetime|date|time).*", "must be a \\1"),
-        (r"^Input should be greater than or equal to ", "must be at least "),
-        (r"^Input should be less than or equal to ", "must be at most "),
-        (r"^Input should be (greater|less) than (.+)$", "must be \\1 than \\2"),
-        (r"^Input should be ", "must be "),
-        (r"^String should have at least (\d+) characters?$", "needs at least \\1 characters"),
-        (r"^String should have at most (\d+) characters?$", "must be at most \\1 characters"),
-        (r"^String should match pattern .*", "has characters that are not allowed here"),
-        (r"^List should have at most (\d+) items?.*", "at most \\1 of them"),
-        (r"^Extra inputs are not permitted$", "is not a field that can be set here"),
-    )
-)
-
-
-def plain_message(message: str) -> str:
-    """``message`` in the words of the form, without pydantic's ``Value error, …`` or
-    ``Input should be …``."""
-    for pattern, words in PLAIN_WORDS:
-        message = pattern.sub(words, message, count=1)
-    return message
