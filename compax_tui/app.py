@@ -36,6 +36,7 @@ from textual.screen import Screen
 from textual.signal import Signal
 from textual.worker import Worker, WorkerState, get_current_worker
 
+from compax_tui.screens.base import plain_message
 from compax_tui.screens.finder import FinderScreen
 from compax_tui.screens.help import HelpScreen
 from compax_tui.screens.sign_in import SignInScreen
@@ -290,7 +291,9 @@ class CompaxApp(App[None]):
             self.status_changed.publish(None)
             self.notify(f"{error.detail}. Your changes stay queued.", title="Offline")
         elif isinstance(error, ValidationFailed):
-            lines = [f"{e.field}: {e.message}" for e in error.errors]
+            lines = [
+                f"{e.field.replace('_', ' ')}: {plain_message(e.message)}" for e in error.errors
+            ]
             self.notify("\n".join(lines), title="Check the input", severity="error")
         else:
             self.notify(error.detail, title=error.title, severity="error", timeout=8)

@@ -23,6 +23,7 @@ from compax_tui.screens.dialogs import ConfirmDialog, FormDialog, FormField, Sco
 from compax_tui.screens.finder import FinderScreen
 from compax_tui.screens.help import HelpScreen
 from compax_tui.screens.sign_in import SignInScreen
+from sync.errors import FieldError, ValidationFailed
 from sync.schemas import RoomCreate, UserCreate
 from sync.vocabulary import Scope
 from tests.tui_campus import fixed_clock, offline_campus, settle
@@ -243,3 +244,14 @@ async def test_the_finder_names_a_bad_filter_by_its_label_in_words(campus: str) 
         note = text(app.screen, "#finder-note")
         assert note.startswith("Features: "), note
         assert "should" not in note and "features[0]" not in note
+
+
+async def test_a_refusal_shown_as_a_notice_is_in_words(campus: str) -> None:
+    app = app_for(campus)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        refusal = FieldError("attendees", "Input should be less than or equal to 500")
+        app.report(ValidationFailed([refusal]))
+        await pilot.pause()
+        [notice] = [n for n in app._notifications if n.title == "Check the input"]
+        assert notice.message == "attendees: must be at most 500"
