@@ -255,3 +255,22 @@ async def test_a_refusal_shown_as_a_notice_is_in_words(campus: str) -> None:
         await pilot.pause()
         [notice] = [n for n in app._notifications if n.title == "Check the input"]
         assert notice.message == "attendees: must be at most 500"
+
+
+async def test_a_dialog_answered_under_help_closes_when_help_does(campus: str) -> None:
+    app = app_for(campus)
+    answers: list[bool | None] = []
+    async with app.run_test(size=SIZE) as pilot:
+        below = await open_bookings(pilot)
+        dialog = ConfirmDialog("Remove the closure?")
+        app.push_screen(dialog, answers.append)
+        await pilot.press("f1")
+        await pilot.pause()
+        help_screen = app.screen
+        assert isinstance(help_screen, HelpScreen)
+        dialog.finish(True)
+        await pilot.pause()
+        assert app.screen is help_screen and answers == []
+        await pilot.press("escape")
+        await settle(pilot)
+        assert app.screen is below and answers == [True]

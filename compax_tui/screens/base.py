@@ -92,18 +92,29 @@ class CompaxModal(ModalScreen[ResultT]):
     def __init__(self) -> None:
         super().__init__()
         self.finished = False
+        self._deferred: tuple[ResultT | None] | None = None
 
     @property
     def compax(self) -> CompaxApp:
         return cast("CompaxApp", self.app)
 
     def finish(self, result: ResultT | None = None) -> None:
-        """Close the dialog with ``result``, unless it was answered already or is not the
-        screen on top (a late event must not close the screen below it)."""
-        if self.finished or not self.is_active:
+        """Close the dialog with ``result``, unless it was answered already. Under another
+        dialog (help), it closes when it is on top again: closing now would close that one."""
+        if self.finished:
+            return
+        if not self.is_active:
+            if self in self.app.screen_stack:
+                self._deferred = (result,)
             return
         self.finished = True
         self.dismiss(result)
+
+    def on_screen_resume(self) -> None:
+        """On top again: close now if the dialog was answered while under another."""
+        if self._deferred is not None:
+            (result,), self._deferred = self._deferred, None
+            self.finish(result)
 
     async def action_dismiss(self, result: ResultT | None = None) -> None:
         """The ``dismiss(...)`` action of key bindings, through ``finish``."""
