@@ -14,6 +14,17 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.widgets import DataTable, Footer, Static, TabbedContent, TabPane
 
+from compax_tui.screens.admin_forms import (
+    BLACKOUT_FIELDS,
+    ROLES,
+    blackout_fields,
+    covered_text,
+    room_create,
+    room_edit_fields,
+    room_fields,
+    room_update,
+    user_fields,
+)
 from compax_tui.screens.base import CompaxScreen, span
 from compax_tui.screens.dialogs import ConfirmDialog, FormDialog, FormField
 from compax_tui.widgets.status_bar import NavBar, StatusBar
@@ -21,12 +32,9 @@ from sync.admin import Admin, new_password
 from sync.errors import CompaxError, ValidationFailed
 from sync.permissions import Permission, Role
 from sync.reads import instant_of
-from sync.schemas import BlackoutCreate, PasswordReset, RoomCreate, RoomUpdate, UserCreate
-from sync.vocabulary import RoomKind
+from sync.schemas import BlackoutCreate, PasswordReset, UserCreate
 from sync.when import parse_duration, parse_when
 
-ROLES = [(role.value.replace("_", " "), role.value) for role in Role]
-KINDS = [(kind.value.replace("_", " "), kind.value) for kind in RoomKind]
 #: Each tab: (id, title, the permission it needs, its columns, the keys it answers).
 TABS = (
     ("users", "Users", Permission.MANAGE_USERS,
@@ -39,11 +47,6 @@ TABS = (
      ("Closes", "When", "Reason"),
      "a closes a room or building for a time, x removes the closure"),
 )  # fmt: skip
-#: The blackout form's field that each field of the server's answer is about.
-BLACKOUT_FIELDS = {"room_id": "where", "building": "where", "building_id": "where",
-                   "end": "length"}  # fmt: skip
-#: How many of the bookings inside a new closure are named; the rest are counted.
-COVERED_NAMED = 5
 
 
 class AdminScreen(CompaxScreen):
@@ -158,7 +161,8 @@ class AdminScreen(CompaxScreen):
         def done(answer: object) -> None:
             covered = answer.get("covered_bookings") if isinstance(answer, dict) else None
             if covered:
-                self.notify(self._covered(covered), title=message, severity="warning", timeout=20)
+                told = covered_text(covered, self.compax.zone)
+                self.notify(told, title=message, severity="warning", timeout=20)
             else:
                 self.notify(message)
             self._list(tab_id)
@@ -166,55 +170,22 @@ class AdminScreen(CompaxScreen):
 
         return done
 
-    def _covered(self, bookings: list[dict[str, Any]]) -> str:
-        """The bookings inside a new closure, which it keeps: how many, and which."""
-        zone = self.compax.zone
-        lines = [f"{len(bookings)} booking(s) inside it are kept; move them or tell their owners:"]
-        for booking in bookings[:COVERED_NAMED]:
-            when = span(instant_of(booking["start"]), instant_of(booking["end"]), zone)
-            title = booking.get("title") or "(private)"
-            owner = f" ({booking['owner']})" if booking.get("owner") else ""
-            lines.append(f"{booking['room']} {when} {title}{owner}")
-        if len(bookings) > COVERED_NAMED:
-            lines.append(f"and {len(bookings) - COVERED_NAMED} more")
-        return "\n".join(lines)
-
     # --- actions --------------------------------------------------------------------------
 
     def action_add(self) -> None:
         """Add a user, a room or a blackout, by the tab showing."""
         if self.tab == "users":
-            fields = [
-                FormField("username", "Username"),
-                FormField("full_name", "Full name"),
-                FormField("role", "Role", Role.STAFF.value, "select", ROLES),
-                FormField("department", "Department"),
-                FormField("password", "Password", new_password()),
-            ]
-            self._form("Add a user", fields, UserCreate.model_validate, self.admin.add_user,
+            self._form("Add a user", user_fields(), UserCreate.model_validate, self.admin.add_user,
                        "users", "User added")  # fmt: skip
         elif self.tab == "rooms":
             buildings = [(b["code"], b["code"]) for b in self.compax.engine.reads.buildings()]
             if not buildings:
                 self.notify("Add a building first (compax buildings)", severity="warning")
                 return
-            fields = [
-                FormField("building", "Building", buildings[0][1], "select", buildings),
-                FormField("code", "Code", placeholder="101"),
-                FormField("kind", "Kind", RoomKind.CLASSROOM.value, "select", KINDS),
-                FormField("capacity", "Seats", kind="integer"),
-                FormField("features", "Features", placeholder="projector, ac"),
-            ]
-            self._form("Add a room", fields, _room_create, self.admin.add_room, "rooms",
-                       "Room added")  # fmt: skip
+            self._form("Add a room", room_fields(buildings), room_create,
+                       self.admin.add_room, "rooms", "Room added")  # fmt: skip
         else:
-            today = self.compax.today()
-            fields = [
-                FormField("where", "Close", placeholder="PB/101, or PB for the building"),
-                FormField("start", "From", f"{today} 08:00"),
-                FormField("length", "For", "10h"),
-                FormField("reason", "Reason", placeholder="as people will read it"),
-            ]
+            fields = blackout_fields(self.compax.today())
             self._form("Close a room or building", fields, self._blackout,
                        self.admin.add_blackout, "blackouts", "Closed",
                        aliases=BLACKOUT_FIELDS)  # fmt: skip
@@ -227,16 +198,10 @@ class AdminScreen(CompaxScreen):
         if room is None:
             return
         admin = self.admin
-        fields = [
-            FormField("kind", "Kind", room["kind"], "select", KINDS),
-            FormField("capacity", "Seats", str(room["capacity"]), "integer"),
-            FormField("features", "Features", ", ".join(room["features"])),
-            FormField("bookable", "Bookable", "yes" if room["bookable"] else "no", "checkbox"),
-        ]
         self._form(
             f"Change {room['building']}/{room['code']}",
-            fields,
-            _room_update,
+            room_edit_fields(room),
+            room_update,
             lambda changes: admin.update_room(int(room["id"]), changes),
             "rooms",
             "Room changed",
@@ -367,28 +332,3 @@ class AdminScreen(CompaxScreen):
         if wanted is None or not self.is_mounted:
             return True
         return self.tab in wanted
-
-
-def _features(text: str) -> list[str]:
-    """Features typed as ``projector, ac``."""
-    return [feature.strip() for feature in text.split(",") if feature.strip()]
-
-
-def _room_create(values: dict[str, Any]) -> RoomCreate:
-    return RoomCreate.model_validate(
-        {
-            **values,
-            "capacity": values["capacity"] or None,
-            "features": _features(values["features"]),
-        }
-    )
-
-
-def _room_update(values: dict[str, Any]) -> RoomUpdate:
-    return RoomUpdate.model_validate(
-        {
-            **values,
-            "capacity": values["capacity"] or None,
-            "features": _features(values["features"]),
-        }
-    )
