@@ -7,6 +7,7 @@ replica under a worker thread still using it."""
 from __future__ import annotations
 
 import asyncio
+import json
 import sqlite3
 import threading
 from pathlib import Path
@@ -23,7 +24,9 @@ from compax_tui.screens.dialogs import ConfirmDialog, FormDialog, FormField, Sco
 from compax_tui.screens.finder import FinderScreen
 from compax_tui.screens.help import HelpScreen
 from compax_tui.screens.sign_in import SignInScreen
+from sync.engine import Engine
 from sync.errors import FieldError, ValidationFailed
+from sync.profiles import Profile
 from sync.schemas import RoomCreate, UserCreate
 from sync.vocabulary import Scope
 from tests.tui_campus import fixed_clock, offline_campus, settle
@@ -274,3 +277,29 @@ async def test_a_dialog_answered_under_help_closes_when_help_does(campus: str) -
         await pilot.press("escape")
         await settle(pilot)
         assert app.screen is below and answers == [True]
+
+
+async def test_an_admin_form_keeps_its_input_when_the_server_cannot_be_reached(
+    campus: str,
+) -> None:
+    engine = Engine(Profile.load(campus), fixed_clock)
+    try:
+        user = json.loads(engine.replica.state("user") or "{}")
+        engine.replica.set_state(user=json.dumps({**user, "role": "admin"}))
+    finally:
+        engine.close()
+    app = app_for(campus)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("f6")
+        await settle(pilot)
+        await pilot.press("a")
+        await pilot.pause()
+        form = app.screen
+        assert isinstance(form, FormDialog)
+        await pilot.press(*"kofi", "tab", *"Kofi Mensah", "ctrl+s")
+        await settle(pilot)
+        assert app.screen is form
+        assert text(form, "#error-form").startswith("Cannot reach http://127.0.0.1:9")
+        assert form.query_one("#field-full_name", Input).value == "Kofi Mensah"
+        assert not form.query_one("#save", Button).disabled, "it can be sent again"

@@ -29,7 +29,7 @@ from compax_tui.screens.base import CompaxScreen, span
 from compax_tui.screens.dialogs import ConfirmDialog, FormDialog, FormField
 from compax_tui.widgets.status_bar import NavBar, StatusBar
 from sync.admin import Admin, new_password
-from sync.errors import CompaxError, ValidationFailed
+from sync.errors import CompaxError, Forbidden, NotAuthenticated, ValidationFailed
 from sync.permissions import Permission, Role
 from sync.reads import instant_of
 from sync.schemas import BlackoutCreate, PasswordReset, UserCreate
@@ -275,7 +275,8 @@ class AdminScreen(CompaxScreen):
         aliases: dict[str, str] | None = None,
     ) -> None:
         """Ask with a form validated by ``build``; send what it built to the server, keeping
-        the form open (with the server's refusal under its fields) until the server takes it."""
+        the form open (with the server's refusal, or the network's, under its fields) until the
+        server takes it. Only a sign-in or a role that does not allow it closes the form."""
         changed = self._changed(tab_id, message)
 
         def submit(form: FormDialog[Any], result: Any) -> None:
@@ -284,11 +285,11 @@ class AdminScreen(CompaxScreen):
                 changed(answer)
 
             def refused(error: CompaxError) -> None:
-                if error.status in (400, 404, 409, 422):
-                    form.refused(error)
-                else:
+                if isinstance(error, NotAuthenticated | Forbidden) or error.status in (401, 403):
                     form.finish(None)
                     self.compax.report(error)
+                else:
+                    form.refused(error)
 
             self.compax.call_server(self, lambda: send(result), done, refused)
 
