@@ -18,7 +18,9 @@ from __future__ import annotations
 import asyncio
 import importlib
 import sqlite3
-from collections.abc import Callable, Coroutine, Iterable
+import threading
+from collections.abc import Callable, Coroutine, Iterable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from functools import partial
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
@@ -35,6 +37,7 @@ from textual.screen import Screen
 from textual.signal import Signal
 from textual.worker import Worker, WorkerState, get_current_worker
 
+from compax_tui.screens.base import plain_message
 from compax_tui.screens.finder import FinderScreen
 from compax_tui.screens.help import HelpScreen
 from compax_tui.screens.sign_in import SignInScreen
@@ -115,6 +118,14 @@ def sent_text(report: SyncReport) -> str:
     return f"Sent {report.pushed} change{'s' if report.pushed != 1 else ''}: " + ", ".join(outcome)
 
 
+class WorkerAnswered(Message):
+    """A worker thread's result (or error), for ``callback`` to take on the UI thread."""
+
+    def __init__(self, callback: Callable[[Any], None], value: object) -> None:
+        super().__init__()
+        self.callback, self.value = callback, value
+
+
 class CompaxApp(App[None]):
     """Room finder, availability grid, booking, my bookings, conflicts and administration."""
 
@@ -132,6 +143,7 @@ class CompaxApp(App[None]):
         ),
         Binding("ctrl+r", "sync", "Sync", priority=True),
         Binding("question_mark", "help", "Help"),
+        Binding("f1", "help", "Help", show=False, priority=True),
         Binding("ctrl+q", "quit", "Quit", priority=True),
     ]
 
@@ -155,6 +167,10 @@ class CompaxApp(App[None]):
         self.status_changed: Signal[None] = Signal(self, "status-changed")
         self._sync_again = False
         self._sync_asked = False
+        self._engine_users = 0
+        self._engine_closing = False
+        self._engine_guard = threading.Lock()
+        self.engine_closed = threading.Event()
 
     @property
     def ready(self) -> bool:
@@ -241,9 +257,34 @@ class CompaxApp(App[None]):
         self.changed()
 
     def on_unmount(self) -> None:
-        """Close the engine's replica and cache with the app."""
+        """Close the engine's replica and cache with the app, or, while a worker thread still
+        uses them, as soon as the last one is done (closing them under it would crash it)."""
+        with self._engine_guard:
+            self._engine_closing = True
+            idle = self._engine_users == 0
+        if idle:
+            self._close_engine()
+
+    @contextmanager
+    def engine_in_use(self) -> Iterator[bool]:
+        """Around a worker thread's use of the engine: yields whether it may still be used
+        (not once the app is closing), and closes it after the last user if it is."""
+        with self._engine_guard:
+            usable = not self._engine_closing
+            self._engine_users += usable
+        try:
+            yield usable
+        finally:
+            with self._engine_guard:
+                self._engine_users -= usable
+                last = usable and self._engine_closing and self._engine_users == 0
+            if last:
+                self._close_engine()
+
+    def _close_engine(self) -> None:
         if self._engine is not None:
             self._engine.close()
+        self.engine_closed.set()
 
     def _signed_in(self, signed_in: bool | None = None) -> None:
         if signed_in:
@@ -271,7 +312,9 @@ class CompaxApp(App[None]):
             self.status_changed.publish(None)
             self.notify(self.offline_text(), title="Offline")
         elif isinstance(error, ValidationFailed):
-            lines = [f"{e.field}: {e.message}" for e in error.errors]
+            lines = [
+                f"{e.field.replace('_', ' ')}: {plain_message(e.message)}" for e in error.errors
+            ]
             self.notify("\n".join(lines), title="Check the input", severity="error")
         else:
             self.notify(error.detail, title=error.title, severity="error", timeout=8)
@@ -291,12 +334,15 @@ class CompaxApp(App[None]):
 
     @work(thread=True, group="sync", exit_on_error=False)
     def _sync_in_background(self) -> None:
-        try:
-            report = asyncio.run(self.engine.sync())
-        except CompaxError as error:
-            self.post_message(SyncFinished(None, error))
-        else:
-            self.post_message(SyncFinished(report, None))
+        with self.engine_in_use() as usable:
+            if not usable:
+                return
+            try:
+                report = asyncio.run(self.engine.sync())
+            except CompaxError as error:
+                self.post_message(SyncFinished(None, error))
+            else:
+                self.post_message(SyncFinished(report, None))
 
     def offline_text(self) -> str:
         """Being offline, in words: ``Cannot reach 127.0.0.1:8437. 1 change queued``."""
@@ -345,19 +391,32 @@ class CompaxApp(App[None]):
         owner: DOMNode,
         call: Callable[[], Coroutine[Any, Any, T]],
         done: Callable[[T], None],
+        failed: Callable[[CompaxError], None] | None = None,
     ) -> Worker[None]:
         """Run ``call`` (network I/O) in a thread worker of ``owner``; ``done`` gets its result
-        on the UI thread, and a domain error goes to ``report``."""
+        on the UI thread, and a domain error goes to ``failed`` there (else to ``report``)."""
 
         def run() -> None:
-            try:
-                result = asyncio.run(call())
-            except CompaxError as error:
-                self.call_from_thread(self.report, error)
-            else:
-                self.call_from_thread(done, result)
+            with self.engine_in_use() as usable:
+                if not usable:
+                    return
+                try:
+                    result = asyncio.run(call())
+                except CompaxError as error:
+                    self._from_worker(failed or self.report, error)
+                else:
+                    self._from_worker(done, result)
 
         return owner.run_worker(run, thread=True, group="server", exit_on_error=False)
+
+    def _from_worker(self, callback: Callable[[Any], None], value: object) -> None:
+        """Hand ``value`` to ``callback`` on the UI thread, without waiting for it (a worker
+        that waited could wait for ever on an app that has stopped)."""
+        self.post_message(WorkerAnswered(callback, value))
+
+    @on(WorkerAnswered)
+    def _worker_answered(self, message: WorkerAnswered) -> None:
+        message.callback(message.value)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """A worker that failed unexpectedly is a bug: say so, and let a later sync run."""
@@ -402,6 +461,8 @@ class CompaxApp(App[None]):
         """Show the keys of the screen showing (``?``)."""
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen(self.screen))
+        else:
+            self.screen.finish()
 
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
         """Every screen is in the command palette (ctrl+p), with sync and help."""

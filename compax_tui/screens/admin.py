@@ -1,5 +1,8 @@
 """Administration for the roles that may: users (admins), rooms (admins) and blackouts (admins
-and exams officers), read from and changed on the server through ``sync.admin``."""
+and exams officers), read from and changed on the server through ``sync.admin``.
+
+A form stays open until the server has taken what it sends; a refusal (a taken username, an
+unknown building) is shown under the field it is about, with the input kept."""
 
 from __future__ import annotations
 
@@ -11,19 +14,27 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.widgets import DataTable, Footer, Static, TabbedContent, TabPane
 
+from compax_tui.screens.admin_forms import (
+    BLACKOUT_FIELDS,
+    ROLES,
+    blackout_fields,
+    covered_text,
+    room_create,
+    room_edit_fields,
+    room_fields,
+    room_update,
+    user_fields,
+)
 from compax_tui.screens.base import CompaxScreen, span
 from compax_tui.screens.dialogs import ConfirmDialog, FormDialog, FormField
 from compax_tui.widgets.status_bar import NavBar, StatusBar
 from sync.admin import Admin, new_password
-from sync.errors import ValidationFailed
+from sync.errors import CompaxError, Forbidden, NotAuthenticated, ValidationFailed
 from sync.permissions import Permission, Role
 from sync.reads import instant_of
-from sync.schemas import BlackoutCreate, PasswordReset, RoomCreate, RoomUpdate, UserCreate
-from sync.vocabulary import RoomKind
+from sync.schemas import BlackoutCreate, PasswordReset, UserCreate
 from sync.when import parse_duration, parse_when
 
-ROLES = [(role.value.replace("_", " "), role.value) for role in Role]
-KINDS = [(kind.value.replace("_", " "), kind.value) for kind in RoomKind]
 #: Each tab: (id, title, the permission it needs, its columns, the keys it answers).
 TABS = (
     ("users", "Users", Permission.MANAGE_USERS,
@@ -147,8 +158,13 @@ class AdminScreen(CompaxScreen):
     def _changed(self, tab_id: str, message: str) -> Callable[[object], None]:
         """What to do when the server accepted a change: say so, list again, sync."""
 
-        def done(_: object) -> None:
-            self.notify(message)
+        def done(answer: object) -> None:
+            covered = answer.get("covered_bookings") if isinstance(answer, dict) else None
+            if covered:
+                told = covered_text(covered, self.compax.zone)
+                self.notify(told, title=message, severity="warning", timeout=20)
+            else:
+                self.notify(message)
             self._list(tab_id)
             self.compax.request_sync()
 
@@ -159,39 +175,20 @@ class AdminScreen(CompaxScreen):
     def action_add(self) -> None:
         """Add a user, a room or a blackout, by the tab showing."""
         if self.tab == "users":
-            fields = [
-                FormField("username", "Username"),
-                FormField("full_name", "Full name"),
-                FormField("role", "Role", Role.STAFF.value, "select", ROLES),
-                FormField("department", "Department"),
-                FormField("password", "Password", new_password()),
-            ]
-            self._form("Add a user", fields, UserCreate.model_validate, self.admin.add_user,
+            self._form("Add a user", user_fields(), UserCreate.model_validate, self.admin.add_user,
                        "users", "User added")  # fmt: skip
         elif self.tab == "rooms":
             buildings = [(b["code"], b["code"]) for b in self.compax.engine.reads.buildings()]
             if not buildings:
                 self.notify("Add a building first (compax buildings)", severity="warning")
                 return
-            fields = [
-                FormField("building", "Building", buildings[0][1], "select", buildings),
-                FormField("code", "Code", placeholder="101"),
-                FormField("kind", "Kind", RoomKind.CLASSROOM.value, "select", KINDS),
-                FormField("capacity", "Seats", kind="integer"),
-                FormField("features", "Features", placeholder="projector, ac"),
-            ]
-            self._form("Add a room", fields, _room_create, self.admin.add_room, "rooms",
-                       "Room added")  # fmt: skip
+            self._form("Add a room", room_fields(buildings), room_create,
+                       self.admin.add_room, "rooms", "Room added")  # fmt: skip
         else:
-            today = self.compax.today()
-            fields = [
-                FormField("where", "Close", placeholder="PB/101, or PB for the building"),
-                FormField("start", "From", f"{today} 08:00"),
-                FormField("length", "For", "10h"),
-                FormField("reason", "Reason", placeholder="as people will read it"),
-            ]
+            fields = blackout_fields(self.compax.today())
             self._form("Close a room or building", fields, self._blackout,
-                       self.admin.add_blackout, "blackouts", "Closed")  # fmt: skip
+                       self.admin.add_blackout, "blackouts", "Closed",
+                       aliases=BLACKOUT_FIELDS)  # fmt: skip
 
     def action_edit(self) -> None:
         """Change the chosen room."""
@@ -200,17 +197,12 @@ class AdminScreen(CompaxScreen):
         room = self._selected("rooms")
         if room is None:
             return
-        fields = [
-            FormField("kind", "Kind", room["kind"], "select", KINDS),
-            FormField("capacity", "Seats", str(room["capacity"]), "integer"),
-            FormField("features", "Features", ", ".join(room["features"])),
-            FormField("bookable", "Bookable", "yes" if room["bookable"] else "no", "checkbox"),
-        ]
+        admin = self.admin
         self._form(
             f"Change {room['building']}/{room['code']}",
-            fields,
-            _room_update,
-            lambda changes: self.admin.update_room(int(room["id"]), changes),
+            room_edit_fields(room),
+            room_update,
+            lambda changes: admin.update_room(int(room["id"]), changes),
             "rooms",
             "Room changed",
         )
@@ -220,11 +212,12 @@ class AdminScreen(CompaxScreen):
         user = self._selected("users") if self.tab == "users" else None
         if user is None:
             return
+        admin = self.admin
         self._form(
             f"Role of {user['username']}",
             [FormField("role", "Role", user["role"], "select", ROLES)],
             lambda values: Role(str(values["role"])),
-            lambda role: self.admin.set_role(int(user["id"]), role),
+            lambda role: admin.set_role(int(user["id"]), role),
             "users",
             "Role changed; they are signed out everywhere",
         )
@@ -234,11 +227,12 @@ class AdminScreen(CompaxScreen):
         user = self._selected("users") if self.tab == "users" else None
         if user is None:
             return
+        admin = self.admin
         self._form(
             f"New password for {user['username']}",
             [FormField("new_password", "Password", new_password())],
             PasswordReset.model_validate,
-            lambda data: self.admin.reset_password(int(user["id"]), data),
+            lambda data: admin.reset_password(int(user["id"]), data),
             "users",
             "Password set; they are signed out everywhere",
         )
@@ -250,7 +244,7 @@ class AdminScreen(CompaxScreen):
         chosen = self._selected(self.tab)
         if chosen is None:
             return
-        tab_id = self.tab
+        tab_id, admin = self.tab, self.admin
         if tab_id == "users":
             question = f"Deactivate {chosen['username']}? They can no longer sign in."
             message = "Deactivated"
@@ -260,9 +254,9 @@ class AdminScreen(CompaxScreen):
 
         async def remove() -> None:
             if tab_id == "users":
-                await self.admin.deactivate_user(int(chosen["id"]))
+                await admin.deactivate_user(int(chosen["id"]))
             else:
-                await self.admin.remove_blackout(int(chosen["id"]))
+                await admin.remove_blackout(int(chosen["id"]))
 
         def answered(yes: bool | None) -> None:
             if yes:
@@ -278,14 +272,28 @@ class AdminScreen(CompaxScreen):
         send: Callable[[Any], Coroutine[Any, Any, Any]],
         tab_id: str,
         message: str,
+        aliases: dict[str, str] | None = None,
     ) -> None:
-        """Ask with a form validated by ``build``; send what it built to the server."""
+        """Ask with a form validated by ``build``; send what it built to the server, keeping
+        the form open (with the server's refusal, or the network's, under its fields) until the
+        server takes it. Only a sign-in or a role that does not allow it closes the form."""
+        changed = self._changed(tab_id, message)
 
-        def filled(result: Any) -> None:
-            if result is not None:
-                self.compax.call_server(self, lambda: send(result), self._changed(tab_id, message))
+        def submit(form: FormDialog[Any], result: Any) -> None:
+            def done(answer: object) -> None:
+                form.finish(result)
+                changed(answer)
 
-        self.app.push_screen(FormDialog(title, fields, build), filled)
+            def refused(error: CompaxError) -> None:
+                if isinstance(error, NotAuthenticated | Forbidden) or error.status in (401, 403):
+                    form.finish(None)
+                    self.compax.report(error)
+                else:
+                    form.refused(error)
+
+            self.compax.call_server(self, lambda: send(result), done, refused)
+
+        self.app.push_screen(FormDialog(title, fields, build, submit=submit, aliases=aliases))
 
     def _blackout(self, values: dict[str, Any]) -> BlackoutCreate:
         zone, now = self.compax.zone, self.compax.clock()
@@ -325,28 +333,3 @@ class AdminScreen(CompaxScreen):
         if wanted is None or not self.is_mounted:
             return True
         return self.tab in wanted
-
-
-def _features(text: str) -> list[str]:
-    """Features typed as ``projector, ac``."""
-    return [feature.strip() for feature in text.split(",") if feature.strip()]
-
-
-def _room_create(values: dict[str, Any]) -> RoomCreate:
-    return RoomCreate.model_validate(
-        {
-            **values,
-            "capacity": values["capacity"] or None,
-            "features": _features(values["features"]),
-        }
-    )
-
-
-def _room_update(values: dict[str, Any]) -> RoomUpdate:
-    return RoomUpdate.model_validate(
-        {
-            **values,
-            "capacity": values["capacity"] or None,
-            "features": _features(values["features"]),
-        }
-    )

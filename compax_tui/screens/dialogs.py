@@ -1,11 +1,14 @@
 """Small dialogs the screens share: a yes/no question, a series scope, and a form whose values
-a schema validates (errors shown under their fields, the form kept open)."""
+a schema validates (errors shown under their fields, in words, the form kept open).
+
+Each is answered once (``CompaxModal.finish``); a question that destroys something starts on
+its safe answer, so a stray Enter keeps things as they are."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import ClassVar, Generic, Literal, TypeVar
+from typing import Any, ClassVar, Generic, Literal, TypeVar
 
 from pydantic import ValidationError
 from textual import on
@@ -15,7 +18,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, Checkbox, Input, Label, OptionList, Select, Static
 from textual.widgets.option_list import Option
 
-from compax_tui.screens.base import CompaxModal
+from compax_tui.screens.base import CompaxModal, plain_message
 from sync.errors import CompaxError, FieldError, ValidationFailed, field_errors
 from sync.vocabulary import Scope
 
@@ -23,7 +26,8 @@ T = TypeVar("T")
 
 
 class ConfirmDialog(CompaxModal[bool]):
-    """A question answered yes (Enter, y) or no (Esc, n)."""
+    """A question answered yes (y, or Enter on the yes button) or no (Esc, n, or Enter on the
+    no button, which has the focus: the safe answer is the default)."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("y", "dismiss(True)", "Yes"),
@@ -42,11 +46,11 @@ class ConfirmDialog(CompaxModal[bool]):
                 yield Button("No", id="no", compact=True)
 
     def on_mount(self) -> None:
-        self.query_one("#yes", Button).focus()
+        self.query_one("#no", Button).focus()
 
     @on(Button.Pressed)
     def _answer(self, event: Button.Pressed) -> None:
-        self.dismiss(event.button.id == "yes")
+        self.finish(event.button.id == "yes")
 
 
 SCOPES = (
@@ -75,7 +79,7 @@ class ScopeDialog(CompaxModal[Scope | None]):
 
     @on(OptionList.OptionSelected)
     def _chosen(self, event: OptionList.OptionSelected) -> None:
-        self.dismiss(Scope(str(event.option.id)))
+        self.finish(Scope(str(event.option.id)))
 
 
 @dataclass(frozen=True)
@@ -92,7 +96,13 @@ class FormField:
 
 class FormDialog(CompaxModal[T | None], Generic[T]):
     """A form whose values ``build`` turns into a validated result; its field errors are
-    shown under the fields and the form stays open until the input is right."""
+    shown under the fields and the form stays open until the input is right.
+
+    Without ``submit`` the form closes with the result. With it, the form stays open while
+    ``submit(form, result)`` works (the server, say): that ends with ``form.finish(result)``
+    when it is done or ``form.refused(error)``, which shows the refusal under its fields.
+    ``aliases`` names the form field a schema field's errors belong under (``end`` under
+    ``length``, say)."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "dismiss(None)", "Cancel"),
@@ -105,6 +115,9 @@ class FormDialog(CompaxModal[T | None], Generic[T]):
         fields: Sequence[FormField],
         build: Callable[[dict[str, str | bool]], T],
         save_label: str = "Save",
+        *,
+        submit: Callable[[FormDialog[T], T], None] | None = None,
+        aliases: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__()
         self.title_text, self.fields, self.build, self.save_label = (
@@ -113,6 +126,8 @@ class FormDialog(CompaxModal[T | None], Generic[T]):
             build,
             save_label,
         )
+        self.submit, self.aliases = submit, dict(aliases or {})
+        self.sending = False
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
@@ -168,34 +183,74 @@ class FormDialog(CompaxModal[T | None], Generic[T]):
     @on(Input.Submitted)
     @on(Button.Pressed, "#save")
     def action_save(self) -> None:
-        """Build the result; close with it, or show what is wrong under the fields."""
+        """Build the result; close with it (or submit it), or show what is wrong under the
+        fields. Nothing happens while an answer is awaited or once the form is closed."""
+        if self.finished or self.sending:
+            return
         try:
             result = self.build(self.values())
         except ValidationError as error:
-            self._show(field_errors(error))
+            self.show_errors(field_errors(error))
         except ValidationFailed as error:
-            self._show(error.errors)
+            self.show_errors(error.errors)
         except CompaxError as error:
-            self._show([FieldError("form", error.detail)])
+            self.show_errors([FieldError("form", error.detail)])
         else:
-            self.dismiss(result)
+            if self.submit is None:
+                self.finish(result)
+                return
+            self.sending = True
+            self.query_one("#save", Button).disabled = True
+            self.show_errors([])
+            self.submit(self, result)
+
+    def refused(self, error: CompaxError) -> None:
+        """The submitted result was refused: show why under the fields and let the user
+        change them (or, if the form was closed meanwhile, tell the app)."""
+        self.sending = False
+        if self.finished or not self.is_mounted:
+            self.compax.report(error)
+            return
+        self.query_one("#save", Button).disabled = False
+        self.show_errors(problem_errors(error))
 
     @on(Button.Pressed, "#cancel")
     def _cancel(self) -> None:
-        self.dismiss(None)
+        self.finish(None)
 
-    def _show(self, errors: list[FieldError]) -> None:
-        names = {spec.name for spec in self.fields}
+    def show_errors(self, errors: Sequence[FieldError]) -> None:
+        """Show each error in words under its field; errors of other fields, under the form
+        with the name of what they are about."""
+        labels = {spec.name: spec.label for spec in self.fields}
         by_field: dict[str, list[str]] = {}
         for error in errors:
-            name = error.field.split(".")[0]
-            if name in names:
-                by_field.setdefault(name, []).append(error.message)
-            elif name == "form":
-                by_field.setdefault("form", []).append(error.message)
+            name = error.field.split(".")[0].split("[")[0]
+            name = self.aliases.get(name, name)
+            message = plain_message(error.message)
+            if name in labels:
+                by_field.setdefault(name, []).append(message)
+            elif name in ("form", "body", ""):
+                by_field.setdefault("form", []).append(message)
             else:
-                by_field.setdefault("form", []).append(f"{error.field}: {error.message}")
-        for name in [*names, "form"]:
+                about = name.replace("_", " ").capitalize()
+                by_field.setdefault("form", []).append(f"{about}: {message}")
+        for name in [*labels, "form"]:
             widget = self.query_one(f"#error-{name}", Static)
             widget.update("; ".join(by_field.get(name, [])))
             widget.display = name in by_field
+
+
+def problem_errors(error: CompaxError) -> list[FieldError]:
+    """The bad fields of a refusal: a local ``ValidationFailed``'s, or a server problem's
+    ``errors`` (or its single ``field``); anything else is about the whole form."""
+    if isinstance(error, ValidationFailed):
+        return list(error.errors)
+    listed: Any = error.extra.get("errors")
+    if isinstance(listed, list) and listed:
+        return [
+            FieldError(str(item.get("field", "form")), str(item.get("message", error.detail)))
+            for item in listed
+            if isinstance(item, dict)
+        ]
+    named = error.extra.get("field")
+    return [FieldError(str(named) if named else "form", error.detail)]

@@ -22,9 +22,9 @@ from textual.suggester import SuggestFromList
 from textual.widgets import DataTable, Footer, Input, Label, Select, Static
 from textual.worker import get_current_worker
 
-from compax_tui.screens.base import CompaxScreen, span
+from compax_tui.screens.base import CompaxScreen, plain_message, span
 from compax_tui.widgets.status_bar import NavBar, StatusBar
-from sync.errors import CompaxError, ValidationFailed, field_errors
+from sync.errors import CompaxError, FieldError, ValidationFailed, field_errors
 
 
 @dataclass(frozen=True)
@@ -144,7 +144,13 @@ class FinderScreen(CompaxScreen):
 
     @work(thread=True, exclusive=True, group="finder", exit_on_error=False)
     def _search(self, number: int, filters: Filters) -> None:
-        """Read the matching rooms from the replica; never touches a widget."""
+        """Read the matching rooms from the replica, unless the app is closing it; never
+        touches a widget."""
+        with self.compax.engine_in_use() as usable:
+            if usable:
+                self._search_replica(number, filters)
+
+    def _search_replica(self, number: int, filters: Filters) -> None:
         from sync.schemas import RoomQuery
 
         engine = self.compax.engine
@@ -181,10 +187,10 @@ class FinderScreen(CompaxScreen):
                 note += ", smallest first"
         except ValidationError as error:
             rooms, window = [], None
-            note = "; ".join(f"{e.field}: {e.message}" for e in field_errors(error))
+            note = _in_words(field_errors(error))
         except ValidationFailed as error:
             rooms, window = [], None
-            note = "; ".join(f"{e.field}: {e.message}" for e in error.errors)
+            note = _in_words(error.errors)
         except CompaxError as error:
             rooms, window, note = [], None, error.detail
         if not get_current_worker().is_cancelled:
@@ -235,3 +241,16 @@ class FinderScreen(CompaxScreen):
         room_id = int(str(event.row_key.value))
         day = (self.window[0] if self.window else self.compax.clock()).astimezone(self.compax.zone)
         self.compax.open_grid(GridTarget(day.date(), room_id=room_id, mark=self.window))
+
+
+#: The finder's filter labels, by the field names its errors carry.
+FILTER_LABELS = {"capacity": "Seats", "features": "Features", "building": "Building",
+                 "kind": "Kind", "free from": "Free from", "for": "For"}  # fmt: skip
+
+
+def _in_words(errors: list[FieldError]) -> str:
+    """Bad filters as the finder shows them: ``Seats: must be a whole number``."""
+    return "; ".join(
+        f"{FILTER_LABELS.get(e.field.split('[')[0], e.field)}: {plain_message(e.message)}"
+        for e in errors
+    )

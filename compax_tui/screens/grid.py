@@ -111,7 +111,13 @@ class GridScreen(CompaxScreen):
 
     @work(thread=True, exclusive=True, group="grid", exit_on_error=False)
     def _load(self, target: GridTarget) -> None:
-        """Cut the target's days into slots; never touches a widget."""
+        """Cut the target's days into slots; never touches a widget, and keeps the replica
+        open while it reads (``engine_in_use``)."""
+        with self.compax.engine_in_use() as usable:
+            if usable:
+                self._read_grid(target)
+
+    def _read_grid(self, target: GridTarget) -> None:
         reads = self.compax.engine.reads
         try:
             if target.room_id is not None:

@@ -1,4 +1,5 @@
-"""The help screen (``?``): every key of the screen below it, and what the grid shows."""
+"""The help screen (``?``, or F1 even inside a text field): every key of the screen below it,
+and what the grid shows."""
 
 from __future__ import annotations
 
@@ -9,8 +10,10 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
-from textual.screen import ModalScreen, Screen
+from textual.screen import Screen
 from textual.widgets import Static
+
+from compax_tui.screens.base import CompaxModal
 
 ABOUT = """\
 Compax keeps a copy of what you may see, so you can find rooms and book them offline.
@@ -23,10 +26,12 @@ In the grid, a row is a room (or a day of one room) and each column a slot of ti
 coloured runs are bookings (amber: pending) or blackouts, ! a booking under a blackout, ╱╱
 is outside opening hours, ·· a room closed to booking, the rest is free. Mark a range with
 space or shift+arrows, then Enter to book it (a clash shows its alternatives); g goes to a
-room or building, [ ] to the previous or next day or week."""
+room or building, [ ] to the previous or next day or week.
+
+F1 opens this help from anywhere, a text field included; ? does where you are not typing."""
 
 
-class HelpScreen(ModalScreen[None]):
+class HelpScreen(CompaxModal[None]):
     """Keys of ``below`` (the screen help was asked on) with what each does."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -53,4 +58,4 @@ class HelpScreen(ModalScreen[None]):
             yield Static(Text("Keys on this screen", "bold"))
             yield Static(keys)
             yield Static(Text("\n" + ABOUT))
-            yield Static(Text("\nEsc closes this help.", "dim"))
+            yield Static(Text("\nEsc (or F1) closes this help.", "dim"))

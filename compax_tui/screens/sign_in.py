@@ -17,6 +17,7 @@ from compax_tui.widgets.status_bar import StatusBar
 from sync.errors import CompaxError
 
 if TYPE_CHECKING:
+    from compax_tui.app import CompaxApp
     from sync.engine import Engine
 
 DEFAULT_SERVER = "http://127.0.0.1:8080"
@@ -41,6 +42,7 @@ class SignInScreen(Screen[bool]):
     def __init__(self, reason: str = "") -> None:
         super().__init__()
         self.reason = reason
+        self.signing_in = self.signed_in = False
 
     @property
     def engine(self) -> Engine:
@@ -76,7 +78,9 @@ class SignInScreen(Screen[bool]):
     @on(Input.Submitted)
     @on(Button.Pressed, "#sign-in")
     def submit(self) -> None:
-        """Sign in with what the form holds, in a worker."""
+        """Sign in with what the form holds, in a worker (one at a time)."""
+        if self.signing_in:
+            return
         values = {name: self.query_one(f"#{name}", Input).value.strip() for name in
                   ("server", "username")}  # fmt: skip
         password = self.query_one("#password", Input).value
@@ -87,31 +91,52 @@ class SignInScreen(Screen[bool]):
             self.query_one(f"#{missing[0]}", Input).focus()
             return
         error.update("Signing in…")
+        self.signing_in = True
         self.query_one("#sign-in", Button).disabled = True
         self._sign_in(values["server"], values["username"], password)
 
     @work(thread=True, exclusive=True, group="sign-in", exit_on_error=False)
     def _sign_in(self, server: str, username: str, password: str) -> None:
-        try:
-            user = asyncio.run(self.engine.sign_in(server, username, password))
-        except CompaxError as error:
-            self.post_message(SignInFinished(None, error))
-        else:
-            self.post_message(SignInFinished(user, None))
+        with cast("CompaxApp", self.app).engine_in_use() as usable:
+            if not usable:
+                return
+            try:
+                user = asyncio.run(self.engine.sign_in(server, username, password))
+            except CompaxError as error:
+                self.post_message(SignInFinished(None, error))
+            else:
+                self.post_message(SignInFinished(user, None))
 
     @on(SignInFinished)
     def _finished(self, message: SignInFinished) -> None:
+        self.signing_in = False
         self.query_one("#sign-in", Button).disabled = False
         if message.error is not None:
             self.query_one("#sign-in-error", Static).update(message.error.detail)
             self.query_one("#password", Input).value = ""
             self.query_one("#password", Input).focus()
             return
-        self.dismiss(True)
+        self.signed_in = True
+        if self.is_active:
+            self.dismiss(True)
+
+    def on_screen_resume(self) -> None:
+        """Close once a dialog over the screen (help) is closed, if signed in meanwhile."""
+        if self.signed_in:
+            self.dismiss(True)
 
     def action_leave(self) -> None:
-        """Back to the app if an earlier sign-in is still good, else quit."""
+        """Back to the app if an earlier sign-in is still good, else ask whether to quit."""
+        from compax_tui.screens.dialogs import ConfirmDialog
+
+        if self.signing_in or self.signed_in or not self.is_active:
+            return
         if self.engine.token is not None and self.engine.user is not None:
             self.dismiss(False)
         else:
+            question = "Quit Compax? You are not signed in yet."
+            self.app.push_screen(ConfirmDialog(question, "Quit"), self._quit_answered)
+
+    def _quit_answered(self, quit_now: bool | None) -> None:
+        if quit_now:
             self.app.exit()
