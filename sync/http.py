@@ -103,9 +103,8 @@ class Http:
                 ) from None
             except (aiohttp.ClientConnectionError, TimeoutError) as exc:
                 if attempt == self.attempts:
-                    raise Unreachable(
-                        f"Cannot reach {self.base_url}: {exc or type(exc).__name__}"
-                    ) from None
+                    where = urlsplit(self.base_url).netloc or self.base_url
+                    raise Unreachable(f"Cannot reach {where}: {_in_words(exc)}") from None
                 await self._wait(attempt, None)
         raise AssertionError("unreachable")  # pragma: no cover
 
@@ -114,6 +113,25 @@ class Http:
         if retry_after and retry_after.isdigit():
             delay = max(delay, min(float(retry_after), self.max_delay))
         await asyncio.sleep(delay)
+
+
+def _in_words(failure: BaseException) -> str:
+    """Why a connection failed, for people rather than for the programmer who wrote it."""
+    import aiohttp
+
+    if isinstance(failure, TimeoutError | aiohttp.ServerTimeoutError):
+        return "no answer in time"
+    if isinstance(failure, aiohttp.ClientConnectorDNSError):
+        return "no computer has that name"
+    if isinstance(failure, aiohttp.ClientConnectorCertificateError):
+        return "its certificate is not one this computer trusts"
+    if isinstance(failure, aiohttp.ClientSSLError):
+        return "a secure connection could not be made"
+    if isinstance(failure, aiohttp.ClientConnectorError):
+        return "nothing answers there"
+    if isinstance(failure, aiohttp.ServerDisconnectedError):
+        return "the server closed the connection"
+    return "the connection failed"
 
 
 async def _decode(response: aiohttp.ClientResponse, decode: Callable[[bytes], Any]) -> Any:
