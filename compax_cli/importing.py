@@ -46,6 +46,15 @@ BATCH = Annotated[
     typer.Option("--batch-size", min=1, max=1000, help="Rows per request (default: per kind)."),
 ]
 JSON = Annotated[bool, typer.Option("--json", help="Print the summary as JSON for scripts.")]
+PASSWORDS = Annotated[
+    str | None,
+    typer.Option(
+        "--passwords",
+        metavar="FILE",
+        help="Add generated passwords of new users to this file (0600); "
+        "default: compax-passwords-<time>.csv here.",
+    ),
+]
 
 
 def _run(ctx: typer.Context, job: ImportJob, as_json: bool) -> None:
@@ -158,15 +167,7 @@ def rooms(
 def users(
     ctx: typer.Context,
     file: FILE,
-    passwords: Annotated[
-        str | None,
-        typer.Option(
-            "--passwords",
-            metavar="FILE",
-            help="Add generated passwords of new users to this file (0600); "
-            "default: compax-passwords-<time>.csv here.",
-        ),
-    ] = None,
+    passwords: PASSWORDS = None,
     fmt: FORMAT = None,
     dry_run: DRY_RUN = False,
     rejects: REJECTS = None,
@@ -251,15 +252,7 @@ def campus(
     directory: Annotated[
         str, typer.Argument(metavar="DIR", help="A folder compax export campus wrote.")
     ],
-    passwords: Annotated[
-        str | None,
-        typer.Option(
-            "--passwords",
-            metavar="FILE",
-            help="Add generated passwords of new users to this file (0600); "
-            "default: compax-passwords-<time>.csv here.",
-        ),
-    ] = None,
+    passwords: PASSWORDS = None,
     as_json: JSON = False,
 ) -> None:
     """Import a campus folder into this server, keeping booking and series ids (admins).
