@@ -13,6 +13,7 @@ from compax_cli.output import emit, err, local, more_than_shown
 from sync.admin import Admin
 from sync.engine import Engine
 from sync.schemas import BlackoutCreate, BlackoutQuery
+from sync.vocabulary import counted
 from sync.when import parse_duration, parse_when
 
 app = typer.Typer(
@@ -89,7 +90,7 @@ def add(
         emit(result if as_json else _row(result["blackout"], compax), COLUMNS, as_json)
         covered = result["covered_bookings"]
         if covered and not as_json:
-            err.print(f"{len(covered)} booking(s) fall inside it and are kept:")
+            err.print(f"Inside it, kept: {counted(len(covered), 'booking')}")
             for booking in covered:
                 when = local(booking["start"], zone)
                 err.print(f"  {booking['id'][:8]}  {when}  {booking.get('title') or ''}")

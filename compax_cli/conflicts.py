@@ -13,6 +13,7 @@ from compax_cli.options import JSON
 from compax_cli.output import REFUSED, emit, err, local, out
 from sync.errors import ValidationFailed
 from sync.reads import instant_of
+from sync.vocabulary import counted
 from sync.when import parse_duration, parse_when
 
 app = typer.Typer(
@@ -109,7 +110,7 @@ def retry(
             start=start,
             end=end,
         )
-        err.print(f"Queued again as {len(rows)} pending booking(s)")
+        err.print(f"Queued again as {counted(len(rows), 'pending booking')}")
         if send:
             report = asyncio.run(compax.sync())
             if report.rejected:

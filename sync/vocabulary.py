@@ -11,6 +11,11 @@ _CODE = re.compile(r"^[A-Z0-9][A-Z0-9_-]*$")
 _FEATURE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 
 
+def counted(number: int, noun: str) -> str:
+    """``number`` of ``noun`` as people say it: ``1 booking``, ``3 bookings``."""
+    return f"{number} {noun}{'' if number == 1 else 's'}"
+
+
 def normalised_code(value: str) -> str:
     """A building or room code as stored: trimmed and upper case; anything else refused."""
     code = value.strip().upper()

@@ -94,5 +94,5 @@ async def test_a_refused_admin_form_stays_open_with_the_reason_under_its_field(
         await settle(pilot)
         assert app.screen is screen
         [notice] = [n for n in app._notifications if n.title == "Closed"]
-        assert notice.message.startswith("1 booking(s) inside it are kept")
+        assert notice.message.startswith("1 booking inside it kept")
         assert "PB/101" in notice.message and "Lab" in notice.message

@@ -13,7 +13,7 @@ from sync.admin import new_password
 from sync.permissions import Role
 from sync.reads import instant_of
 from sync.schemas import RoomCreate, RoomUpdate
-from sync.vocabulary import RoomKind
+from sync.vocabulary import RoomKind, counted
 
 ROLES = [(role.value.replace("_", " "), role.value) for role in Role]
 KINDS = [(kind.value.replace("_", " "), kind.value) for kind in RoomKind]
@@ -68,7 +68,7 @@ def blackout_fields(today: date) -> list[FormField]:
 
 def covered_text(bookings: list[dict[str, Any]], zone: ZoneInfo) -> str:
     """The bookings inside a new closure, which it keeps: how many, and which."""
-    lines = [f"{len(bookings)} booking(s) inside it are kept; move them or tell their owners:"]
+    lines = [f"{counted(len(bookings), 'booking')} inside it kept; move them or tell their owners:"]
     for booking in bookings[:COVERED_NAMED]:
         when = span(instant_of(booking["start"]), instant_of(booking["end"]), zone)
         title = booking.get("title") or "(private)"

@@ -19,6 +19,7 @@ from compax_tui.widgets.status_bar import NavBar, StatusBar
 from sync.engine import Conflict
 from sync.errors import CompaxError
 from sync.reads import instant_of
+from sync.vocabulary import counted
 
 
 class AttentionScreen(CompaxScreen):
@@ -119,7 +120,7 @@ class AttentionScreen(CompaxScreen):
             self.compax.report(error)
             return
         self.notify(
-            f"Queued again as {len(rows)} pending booking(s); ctrl+r sends it now",
+            f"Queued again as {counted(len(rows), 'pending booking')}; ctrl+r sends it now",
             title=f"Change {conflict.mid}",
         )
         self.compax.changed()
