@@ -300,7 +300,10 @@ def _refused_values(data: Any, path: str, depth: int = 1) -> list[FieldError]:
 async def _read_body(request: web.Request, model: type[BaseModel]) -> BaseModel:
     if request.content_type != "application/json":
         raise web.HTTPUnsupportedMediaType(text="Send the body as application/json")
-    raw = await request.read()
+    try:
+        raw = await request.read()
+    except ConnectionResetError:  # the client hung up mid-body: its fault, not the database's
+        raise BadRequest("The connection closed before the body was read") from None
     wholes = _WholeNumbers()
     try:
         data = json.loads(raw, parse_int=_json_int, parse_float=wholes) if raw else None

@@ -16,7 +16,7 @@ from compax_server.keys import DATABASE, METRICS, PROBLEM_TYPE, SETTINGS
 from compax_server.logs import request_id
 from compax_server.problems import problem, problem_from_error, problem_from_http
 from compax_server.services.common import database_unavailable, sqlstate
-from sync.errors import BadRequest, CompaxError, Unavailable
+from sync.errors import CompaxError, Unavailable
 
 access_log = logging.getLogger("compax.access")
 error_log = logging.getLogger("compax.error")
@@ -123,9 +123,6 @@ async def problems(request: web.Request, handler: Handler) -> web.StreamResponse
             )
         error_log.exception("database error")
         return _internal(request)
-    except ConnectionResetError:
-        access_log.info("the client hung up before its request was read")
-        return _problem(request, BadRequest("The connection closed before the request was read"))
     except OSError as error:
         error_log.warning("database connection failed: %s", error)
         return _problem(request, Unavailable("The database is unreachable"))

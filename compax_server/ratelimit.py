@@ -282,6 +282,11 @@ class Attempt:
         await self.limits.counters.reset(self.limits.per_account_and_address, self.pair)
         await self.limits.known.remember(self.pair)
 
+    async def undecided(self) -> None:
+        """No verdict was reached (the server failed): give the guess back, so that an outage
+        counts against nobody."""
+        await self.limits.counters.release(self.counters)
+
 
 def sign_in_limits(settings: Settings, redis: RedisLink | None) -> SignInLimits:
     """The sign-in limits ``settings`` ask for, shared through ``redis`` when there is one."""

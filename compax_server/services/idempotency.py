@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic_core import to_jsonable_python
@@ -28,9 +29,11 @@ from compax_server.db import Database
 from compax_server.models import IdempotencyKey
 from compax_server.problems import problem_body
 from compax_server.services.common import utcnow
-from sync.errors import CompaxError, IdempotencyKeyReused, ValidationFailed
+from sync.errors import CompaxError, IdempotencyKeyReused, Unavailable, ValidationFailed
 
 RETENTION = timedelta(hours=24)
+#: Visible ASCII, inner spaces allowed: the document's pattern for the header.
+_KEY = re.compile(r"[!-~]([ -~]*[!-~])?")
 
 _KEYS = SQLModel.metadata.tables["idempotency_keys"]
 #: A new key's row, or nothing when the key is taken (after waiting for its claimer's commit).
@@ -47,16 +50,19 @@ def fingerprint(method: str, path: str, body: Any) -> str:
 
 
 def check_key(key: str) -> str:
-    """The key if it is 1 to 200 printable characters; else a 422 naming the header."""
-    if not 1 <= len(key) <= 200 or not key.isprintable():
-        raise ValidationFailed.single("Idempotency-Key", "must be 1 to 200 printable characters")
+    """The key if it is 1 to 200 visible ASCII characters (inner spaces allowed), as the
+    document's pattern says; else a 422 naming the header."""
+    if not 1 <= len(key) <= 200 or not _KEY.fullmatch(key):
+        raise ValidationFailed.single(
+            "Idempotency-Key", "must be 1 to 200 visible ASCII characters"
+        )
     return key
 
 
-def _answer(row: IdempotencyKey | None, print_: str) -> tuple[int, Any] | None:
+def _answer(row: IdempotencyKey | None, print_: str, now: datetime) -> tuple[int, Any] | None:
     """The (status, body) ``row`` stores for a request with ``print_``, ``None`` if there is no
-    live row; the key of another request is 422."""
-    if row is None or row.created_at < utcnow() - RETENTION:
+    row live at ``now``; the key of another request is 422."""
+    if row is None or row.created_at < now - RETENTION:
         return None
     if row.request_hash != print_:
         raise IdempotencyKeyReused(
@@ -70,13 +76,12 @@ async def stored_answer(
 ) -> tuple[int, Any] | None:
     """The stored (status, body) for this key, ``None`` if new; another request's key is 422."""
     async with db.read() as session:
-        return _answer(await session.get(IdempotencyKey, (user_id, key)), print_)
+        return _answer(await session.get(IdempotencyKey, (user_id, key)), print_, utcnow())
 
 
-async def _claim(session: AsyncSession, user_id: int, key: str, print_: str) -> bool:
-    """Insert the key's row in ``session``'s transaction, first dropping the user's expired
-    keys; ``False`` if another request holds the key (it has committed by then)."""
-    now = utcnow()
+async def _claim(session: AsyncSession, user_id: int, key: str, print_: str, now: datetime) -> bool:
+    """Insert the key's row in ``session``'s transaction, first dropping the user's keys
+    expired at ``now``; ``False`` if another request holds the key (committed by then)."""
     await session.execute(
         delete(IdempotencyKey).where(
             col(IdempotencyKey.user_id) == user_id,
@@ -130,10 +135,12 @@ async def run_once(
         return (*stored, True)
     refusal: CompaxError | None = None
     async with db.write() as session:
-        if not await _claim(session, user_id, key, print_):
+        now = utcnow()
+        if not await _claim(session, user_id, key, print_, now):
             row = await session.get(IdempotencyKey, (user_id, key), populate_existing=True)
-            stored = _answer(row, print_)
-            assert stored is not None, "a key is claimed and answered in one transaction"
+            stored = _answer(row, print_, now)
+            if stored is None:  # the holder's key expired and was dropped meanwhile
+                raise Unavailable("This Idempotency-Key changed hands just now; send it again")
             return (*stored, True)
         try:
             async with session.begin_nested():

@@ -192,10 +192,15 @@ class SignIn:
     async def __call__(self, username: str, password: str, address: str) -> TokenResponse:
         """A token for the user, if ``password`` is theirs; 401 if not, 429 over a limit."""
         attempt = await self.limits.reserve(username.strip().lower(), address)
-        async with self.db.read() as session:
-            user = await user_by_username(session, username)
-        stored_hash = user.password_hash if user is not None and user.active else None
-        if not await self.passwords.verify(stored_hash, password) or user is None:
+        try:
+            async with self.db.read() as session:
+                user = await user_by_username(session, username)
+            stored_hash = user.password_hash if user is not None and user.active else None
+            right = await self.passwords.verify(stored_hash, password)
+        except Exception:
+            await attempt.undecided()
+            raise
+        if not right or user is None:
             raise NotAuthenticated("Unknown username or wrong password")
         await attempt.succeeded()
         return self.token_for(user)
@@ -204,7 +209,12 @@ class SignIn:
         """Whether ``password`` is ``user``'s, counted as a guess from ``address`` like a
         sign-in (429 over a limit), so a stolen token cannot guess the password freely."""
         attempt = await self.limits.reserve(user.username, address)
-        if not await self.passwords.verify(user.password_hash, password):
+        try:
+            right = await self.passwords.verify(user.password_hash, password)
+        except Exception:
+            await attempt.undecided()
+            raise
+        if not right:
             return False
         await attempt.succeeded()
         return True
