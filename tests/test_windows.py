@@ -110,3 +110,31 @@ async def test_utilisation_counts_no_closed_hour_as_open(client: TestClient, adm
     assert rooms["ENG/1"]["open_hours"] == 30.0
     buildings = {row["building"]: row for row in body["buildings"]}
     assert (buildings["PB"]["open_hours"], buildings["PB"]["booked_hours"]) == (5 + 15 + 15, 2)
+
+
+async def test_a_booking_kept_under_a_closure_is_not_counted_as_use(
+    client: TestClient, admin: Person
+) -> None:
+    """A closure keeps the bookings under it, but a closed hour is no booked hour either: a
+    room closed over its booking is never more than fully used."""
+    campus = await make_campus(client, admin)
+    monday = next_weekday(0)
+    assert (
+        await book(client, admin, campus.room_101, at(monday, 10), at(monday, 12))
+    ).status == 201
+    closed = await client.post(
+        "/api/v1/blackouts",
+        json={"room_id": campus.room_101, "start": at(monday, 7), "end": at(monday, 21),
+              "reason": "Leak"},
+        headers=admin.headers,
+    )  # fmt: skip
+    assert closed.status == 201, await closed.text()
+
+    report = await client.get(
+        "/api/v1/reports/utilisation",
+        params={"from": at(monday, 0), "to": at(monday + timedelta(days=1), 0)},
+        headers=admin.headers,
+    )
+
+    room = {row["room"]: row for row in (await report.json())["rooms"]}["PB/101"]
+    assert (room["open_hours"], room["booked_hours"], room["utilisation"]) == (1.0, 0.0, 0.0)

@@ -30,9 +30,10 @@ async def utilisation_report(
     """Booked hours over open hours per bookable room and per building in ``[start, end)``.
 
     Open hours are the room's opening hours less its closures (blackouts of the room or its
-    building). Three statements whatever the number of rooms: the rooms, their confirmed
-    bookings in the window (the partial index of confirmed bookings by room and end), and
-    the closures."""
+    building); booked hours count only while the room is open (a booking kept under a closure,
+    or made outside opening hours by override, does not). Three statements whatever the
+    number of rooms: the rooms, their confirmed bookings in the window (the partial index of
+    confirmed bookings by room and end), and the closures."""
     statement = select(Room, col(Building.code)).join(Building).where(col(Room.bookable).is_(True))
     if building:
         statement = statement.where(col(Building.code) == building.upper())
@@ -46,25 +47,21 @@ async def utilisation_report(
             col(Booking.start) < end,
         )
     )
-    booked_seconds: dict[int, float] = defaultdict(float)
+    booked_by_room: dict[int, list[Interval]] = defaultdict(list)
     for room_id, booking_start, booking_end in booked:
-        booked_seconds[room_id] += (
-            min(booking_end, end) - max(booking_start, start)
-        ).total_seconds()
+        booked_by_room[room_id].append((max(booking_start, start), min(booking_end, end)))
     closed = await _closures_of(session, [room for room, _ in rooms], start, end)
     campus_hours = open_hours(None, start, end, policy)
-    campus_seconds = _seconds_open(campus_hours, [])
     per_room: list[UtilisationRow] = []
     per_building: defaultdict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
     for room, code in rooms:
         closures = closed[("room", room.id)] + closed[("building", room.building_id)]
-        if room.opening_hours is not None:
-            open_seconds = _seconds_open(open_hours(room, start, end, policy), closures)
-        elif closures:
-            open_seconds = _seconds_open(campus_hours, closures)
-        else:
-            open_seconds = campus_seconds
-        hours = booked_seconds[id_of(room)] / 3600, open_seconds / 3600
+        opened = (
+            campus_hours if room.opening_hours is None else open_hours(room, start, end, policy)
+        )
+        windows = _open_windows(opened, closures)
+        bookings = sorted(booked_by_room[id_of(room)])
+        hours = _overlap_seconds(bookings, windows) / 3600, _seconds(windows) / 3600
         per_room.append(_utilisation_row(code, hours, room_id=room.id, room=f"{code}/{room.code}"))
         per_building[code][0] += hours[0]
         per_building[code][1] += hours[1]
@@ -72,13 +69,30 @@ async def utilisation_report(
     return UtilisationReport(rooms=per_room, buildings=buildings)
 
 
-def _seconds_open(opened: Sequence[Interval], closures: Sequence[Interval]) -> float:
-    """How long the ``opened`` intervals last outside the ``closures``, in seconds."""
-    return sum(
-        (until - since).total_seconds()
-        for window in opened
-        for since, until in free_intervals(window, closures)
-    )
+def _open_windows(opened: Sequence[Interval], closures: Sequence[Interval]) -> list[Interval]:
+    """The ``opened`` intervals less the ``closures``, in time order."""
+    return [piece for window in opened for piece in free_intervals(window, closures)]
+
+
+def _seconds(intervals: Sequence[Interval]) -> float:
+    return sum((until - since).total_seconds() for since, until in intervals)
+
+
+def _overlap_seconds(booked: Sequence[Interval], windows: Sequence[Interval]) -> float:
+    """How long ``booked`` and ``windows`` (each in time order, neither overlapping itself)
+    overlap, in seconds: booked time counts only while the room is open, so a room is never
+    more than fully used."""
+    total, b, w = 0.0, 0, 0
+    while b < len(booked) and w < len(windows):
+        since = max(booked[b][0], windows[w][0])
+        until = min(booked[b][1], windows[w][1])
+        if until > since:
+            total += (until - since).total_seconds()
+        if booked[b][1] < windows[w][1]:
+            b += 1
+        else:
+            w += 1
+    return total
 
 
 async def _closures_of(
