@@ -22,7 +22,8 @@ from compax_server.db import Database
 from compax_server.models import Building, Room, Series, Term, User
 from compax_server.services.bulk import summary_of
 from compax_server.services.campus import rooms_by_key
-from compax_server.services.common import utcnow
+from compax_server.services.common import id_of, sqlstate, utcnow
+from compax_server.store import store_for
 from sync.errors import FieldError, ValidationFailed, field_errors
 from sync.schemas import (
     BookingBulkResponse,
@@ -105,6 +106,7 @@ async def import_series_records(
             results[index] = _rejected(index, field_errors(exc))
     if valid:
         async with db.write() as session:
+            await _take_rooms(session, [record for _, record in valid])
             existing = await _existing(session, [record.id for _, record in valid])
             for index, record in valid:
                 try:
@@ -114,15 +116,30 @@ async def import_series_records(
                 except ValidationFailed as exc:
                     results[index] = _rejected(index, exc.errors)
                     continue
-                except IntegrityError:
-                    error = FieldError("course_code", "the term has this course session already")
-                    results[index] = _rejected(index, [error])
+                except IntegrityError as exc:
+                    results[index] = _rejected(index, [_refusal(exc)])
                     continue
                 results[index] = BookingBulkRowResult(index=index, status=status, id=record.id)
             if dry_run:
                 await session.rollback()
     ordered = [results[i] for i in sorted(results)]
     return BookingBulkResponse(dry_run=dry_run, results=ordered, summary=summary_of(ordered))
+
+
+async def _take_rooms(session: AsyncSession, records: Sequence[SeriesRecord]) -> None:
+    """Take the turn of every room the records name, as every write of a room's bookings or
+    series does (``compax_server.store``), so that no room is deleted under a restore."""
+    keys = [record.room.upper().partition("/")[::2] for record in records]
+    rooms = await rooms_by_key(session, keys)
+    await store_for(session).take_rooms(session, [id_of(room) for room in rooms.values()])
+
+
+def _refusal(error: IntegrityError) -> FieldError:
+    """Why the database refused a series: its term went meanwhile, or the term has its
+    course session already."""
+    if sqlstate(error) == "23503":
+        return FieldError("term", "the term was deleted meanwhile")
+    return FieldError("course_code", "the term has this course session already")
 
 
 def _rejected(index: int, errors: Sequence[FieldError]) -> BookingBulkRowResult:
