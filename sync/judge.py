@@ -125,7 +125,12 @@ class Closure:
 
     def closes(self, room: RoomFacts, start: datetime, end: datetime) -> bool:
         """Whether this closure shuts ``room`` for any of ``[start, end)``."""
-        return (self.room_id == room.id or self.building_id == room.building_id) and overlaps(
+        return self.shuts(room.id, room.building_id, start, end)
+
+    def shuts(self, room_id: int, building_id: int | None, start: datetime, end: datetime) -> bool:
+        """Whether this closure shuts the room ``room_id`` (of ``building_id``) for any of
+        ``[start, end)``: it names the room or its building, and overlaps the time."""
+        return (self.room_id == room_id or self.building_id == building_id) and overlaps(
             self.start, self.end, start, end
         )
 

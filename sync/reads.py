@@ -208,11 +208,11 @@ class Reads(Lookups):
         for booking in bookings:
             room = rooms[str(booking["room_id"])]
             for blackout in blackouts:
-                if (
-                    room is not None
-                    and _closes(blackout, room)
-                    and instant_of(blackout["start"]) < instant_of(booking["end"])
-                    and instant_of(booking["start"]) < instant_of(blackout["end"])
+                if room is not None and Closure.of(blackout).shuts(
+                    room["id"],
+                    room["building_id"],
+                    instant_of(booking["start"]),
+                    instant_of(booking["end"]),
                 ):
                     found[str(booking["id"])] = blackout["reason"]
                     break
@@ -413,7 +413,7 @@ class Reads(Lookups):
                     "pending": False,
                 }
                 for b in blackouts
-                if _closes(b, room)
+                if Closure.of(b).shuts(room["id"], room["building_id"], start, end)
             ]
             busy.sort(key=lambda item: item["start"])
             opened = open_intervals(self.rules_for(room).opening_hours, start, end, zone)
@@ -569,11 +569,6 @@ class Reads(Lookups):
             ],
             judge.Alternatives([facts for facts, _ in accepted], times),
         )
-
-
-def _closes(blackout: dict[str, Any], room: dict[str, Any]) -> bool:
-    """Whether ``blackout`` closes ``room``: it names the room or the room's building."""
-    return bool(blackout["room_id"] == room["id"] or blackout["building_id"] == room["building_id"])
 
 
 def _slots(grid: dict[str, Any], starts: list[datetime], step: timedelta) -> tuple[Slot, ...]:
