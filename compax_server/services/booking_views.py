@@ -126,6 +126,11 @@ class Viewer:
         """Whether this viewer sees who owns a record owned by ``owner_id``."""
         return self.sees_owners or self.sees_all_of(owner_id)
 
+    def title_of(self, title: str, private: bool, owner_id: int) -> str | None:
+        """The title of a booking or series as this viewer sees it: a private one only to
+        its owner and the booking officers."""
+        return title if not private or self.sees_all_of(owner_id) else None
+
 
 def booking_view(
     booking: BookingRecord, room_label: str, owner_name: str, viewer: User
@@ -148,7 +153,7 @@ def booking_fields(
         "room": room_label,
         "start": booking.start,
         "end": booking.end,
-        "title": booking.title if full or not booking.private else None,
+        "title": viewer.title_of(booking.title, booking.private, booking.owner_id),
         "purpose": booking.purpose,
         "attendees": booking.attendees,
         "private": booking.private,

@@ -81,8 +81,7 @@ def series_view(series: Series, viewer: Viewer) -> SeriesPublic:
     """``series`` as ``viewer`` may see it, by the rules its bookings are shown by: a private
     series' title only to its owner and the booking officers, its owner not to students."""
     fields = {**fields_of(series), "weekdays": series.weekdays, "exceptions": series.exceptions}
-    if series.private and not viewer.sees_all_of(series.owner_id):
-        fields["title"] = None
+    fields["title"] = viewer.title_of(series.title, series.private, series.owner_id)
     if not viewer.sees_owner_of(series.owner_id):
         fields["owner_id"] = None
     return SeriesPublic.model_validate(fields)
