@@ -11,7 +11,7 @@ import typer
 
 from compax_cli.context import engine
 from compax_cli.options import JSON
-from compax_cli.output import REFUSED, emit, err
+from compax_cli.output import REFUSED, USAGE, emit, err
 from sync.http import server_url
 
 
@@ -40,7 +40,7 @@ def login(
             password = typer.prompt("Password", hide_input=True)
         else:
             err.print("[red]error:[/] standard input is not a terminal; pass --password-stdin")
-            raise typer.Exit(2)
+            raise typer.Exit(USAGE)
         user = asyncio.run(compax.sign_in(url, name, password))
         report = asyncio.run(compax.sync())
         err.print(
