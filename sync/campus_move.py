@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -176,12 +177,12 @@ async def import_campus(
 def _manifest(folder: Path) -> dict[str, Any]:
     """The folder's ``campus.json``, once every file it needs is there."""
     try:
-        manifest: dict[str, Any] = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        manifest: Any = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError):
         raise ValidationFailed.single(
             "DIR", f"{folder} has no readable {MANIFEST}: write it with compax export campus"
         ) from None
-    if manifest.get("format") != FORMAT_VERSION:
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_VERSION:
         raise ValidationFailed.single("DIR", f"{MANIFEST} is not format {FORMAT_VERSION}")
     missing = [
         name
@@ -193,14 +194,32 @@ def _manifest(folder: Path) -> dict[str, Any]:
     return manifest
 
 
+def _json_lines(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """The objects of a JSON Lines file with their line numbers; a line that is none stops
+    the import, naming the file and the line."""
+    try:
+        with path.open(encoding="utf-8") as rows:
+            for number, line in enumerate(rows, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    row = json.loads(line)
+                except (ValueError, RecursionError):
+                    row = None
+                if not isinstance(row, dict):
+                    raise ValidationFailed.single(
+                        "DIR", f"{path.name}, line {number}: not one JSON object"
+                    )
+                yield number, row
+    except UnicodeDecodeError:
+        raise ValidationFailed.single("DIR", f"{path.name} is not UTF-8 text") from None
+
+
 def _made_then_cancelled(source: Path, target: Path) -> Path:
     """Each cancelled booking of ``source`` as two rows: made (as it was), then cancelled. A
     booking that exists is unchanged by the first and, being cancelled, by the second."""
-    with source.open(encoding="utf-8") as rows, target.open("w", encoding="utf-8") as out:
-        for line in rows:
-            if not line.strip():
-                continue
-            row = json.loads(line)
+    with target.open("w", encoding="utf-8") as out:
+        for _, row in _json_lines(source):
             made = {name: value for name, value in row.items() if name != "status"}
             out.write(json.dumps(made) + "\n" + json.dumps(row) + "\n")
     return target
@@ -215,32 +234,30 @@ async def _import_blackouts(http: Http, path: Path) -> ImportReport:
         _closure(b["room_id"], b["building_id"], b["start"], b["end"], b["reason"])
         async for b in pages(http, "/api/v1/blackouts")
     }
-    with path.open(encoding="utf-8") as rows:
-        for line_number, line in enumerate(rows, start=1):
-            if not line.strip():
-                continue
-            row = json.loads(line)
-            room_id = rooms.get(row["room"]) if row.get("room") else None
-            building_id = buildings.get(row["building"]) if row.get("building") else None
-            if room_id is None and building_id is None:
-                named = row.get("room") or row.get("building")
-                _reject(report, line_number, FieldError("room", f"no room or building {named}"))
-                continue
-            key = _closure(room_id, building_id, row["start"], row["end"], row["reason"])
-            if key in standing:
-                report.counts[BulkStatus.UNCHANGED] += 1
-                continue
-            body = {"start": row["start"], "end": row["end"], "reason": row["reason"]}
-            body |= {"room_id": room_id} if room_id is not None else {"building": row["building"]}
-            try:
-                await http.request("POST", "/api/v1/blackouts", json=body)
-            except CompaxError as exc:
-                _reject(
-                    report, line_number, FieldError(str(exc.extra.get("field", "row")), exc.detail)
-                )
-                continue
-            standing.add(key)
-            report.counts[BulkStatus.CREATED] += 1
+    for line_number, row in _json_lines(path):
+        missing = [name for name in ("start", "end", "reason") if name not in row]
+        if missing:
+            _reject(report, line_number, FieldError(missing[0], "required"))
+            continue
+        room_id = rooms.get(row["room"]) if row.get("room") else None
+        building_id = buildings.get(row["building"]) if row.get("building") else None
+        if room_id is None and building_id is None:
+            named = row.get("room") or row.get("building")
+            _reject(report, line_number, FieldError("room", f"no room or building {named}"))
+            continue
+        key = _closure(room_id, building_id, row["start"], row["end"], row["reason"])
+        if key in standing:
+            report.counts[BulkStatus.UNCHANGED] += 1
+            continue
+        body = {"start": row["start"], "end": row["end"], "reason": row["reason"]}
+        body |= {"room_id": room_id} if room_id is not None else {"building": row["building"]}
+        try:
+            await http.request("POST", "/api/v1/blackouts", json=body)
+        except CompaxError as exc:
+            _reject(report, line_number, FieldError(str(exc.extra.get("field", "row")), exc.detail))
+            continue
+        standing.add(key)
+        report.counts[BulkStatus.CREATED] += 1
     return report
 
 

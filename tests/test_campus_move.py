@@ -23,6 +23,8 @@ from compax_server.app import create_app
 from compax_server.keys import ACCESS_TOKENS, DATABASE, PASSWORDS
 from compax_server.models import Booking
 from compax_server.services.users import access_token, create_user
+from sync.campus_move import _json_lines, _manifest
+from sync.errors import ValidationFailed
 from sync.permissions import Role
 from sync.schemas import UserCreate
 from tests.booking_helpers import at, book, make_campus, next_weekday
@@ -362,3 +364,17 @@ async def test_a_booking_row_joins_a_series_only_for_an_administrator_and_one_th
     assert result["status"] == "created"
     view = await client.get(f"/api/v1/bookings/{result['id']}", headers=admin.headers)
     assert (await view.json())["series_id"] == seeded["series_id"]
+
+
+def test_a_folder_that_is_no_campus_export_is_named_not_a_traceback(tmp_path: Path) -> None:
+    """A ``campus.json`` that is no object, and a line that is no JSON object (or is nested
+    past what the parser follows), stop the import with the file and line named."""
+    (tmp_path / "campus.json").write_text("[]")
+    with pytest.raises(ValidationFailed) as not_a_manifest:
+        _manifest(tmp_path)
+    assert not_a_manifest.value.errors[0].field == "DIR"
+    rows = tmp_path / "blackouts.jsonl"
+    rows.write_text('{"room": "PB/101"}\n\n' + "[" * 5000 + "]" * 5000 + "\n")
+    with pytest.raises(ValidationFailed) as deep:
+        list(_json_lines(rows))
+    assert deep.value.errors[0].message == "blackouts.jsonl, line 3: not one JSON object"

@@ -139,6 +139,8 @@ def _refusal(error: IntegrityError) -> FieldError:
     course session already."""
     if sqlstate(error) == "23503":
         return FieldError("term", "the term was deleted meanwhile")
+    if not any(name in str(error.orig) for name in ("uq_series_timetable_slot", "course_code")):
+        return FieldError("id", "another row of this request has this id with other values")
     return FieldError("course_code", "the term has this course session already")
 
 
