@@ -12,6 +12,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,14 +63,15 @@ def postgres_server_url() -> str:
     return url
 
 
-@pytest.fixture(scope="session")
-def postgres_database(postgres_server_url: str) -> Iterator[str]:
-    """A migrated Postgres database for this test session, dropped at the end."""
-    name = f"compax_test_{uuid.uuid4().hex[:12]}"
-    server = make_url(postgres_server_url)
+@contextmanager
+def migrated_postgres_database(server_url: str, prefix: str) -> Iterator[str]:
+    """A new, migrated Postgres database named ``prefix`` and a random suffix on the server
+    ``server_url`` names, dropped when the block ends."""
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    server = make_url(server_url)
 
     async def admin(sql: str) -> None:
-        conn = await asyncpg.connect(_asyncpg_dsn(postgres_server_url))
+        conn = await asyncpg.connect(_asyncpg_dsn(server_url))
         try:
             await conn.execute(sql)
         finally:
@@ -82,6 +84,13 @@ def postgres_database(postgres_server_url: str) -> Iterator[str]:
         yield url
     finally:
         asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="session")
+def postgres_database(postgres_server_url: str) -> Iterator[str]:
+    """A migrated Postgres database for this test session, dropped at the end."""
+    with migrated_postgres_database(postgres_server_url, "compax_test") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -5,7 +5,6 @@ record compared; a new user signs in on B with the password the import generated
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import shutil
 import uuid
@@ -14,10 +13,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient
-from sqlalchemy import make_url
 
 from compax_server.app import create_app
 from compax_server.keys import ACCESS_TOKENS, DATABASE, PASSWORDS
@@ -28,7 +25,14 @@ from sync.errors import ValidationFailed
 from sync.permissions import Role
 from sync.schemas import UserCreate
 from tests.booking_helpers import at, book, make_campus, next_weekday
-from tests.conftest import PASSWORD, AiohttpClient, MakePerson, Person, _migrate, make_settings
+from tests.conftest import (
+    PASSWORD,
+    AiohttpClient,
+    MakePerson,
+    Person,
+    make_settings,
+    migrated_postgres_database,
+)
 from tests.servers import ServerProcess
 from tests.support import sign_in, with_version
 from tests.test_cli import Cli
@@ -46,24 +50,9 @@ def second_database_url(
         shutil.copy(request.getfixturevalue("sqlite_template"), path)
         yield f"sqlite:///{path}"
         return
-    server = make_url(request.getfixturevalue("postgres_server_url"))
-    name = f"compax_test_b_{uuid.uuid4().hex[:12]}"
-    dsn = server.set(drivername="postgresql").render_as_string(hide_password=False)
-
-    async def admin(sql: str) -> None:
-        conn = await asyncpg.connect(dsn)
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
-
-    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
-    url = server.set(database=name).render_as_string(hide_password=False)
-    try:
-        asyncio.run(_migrate(url))
+    server_url = request.getfixturevalue("postgres_server_url")
+    with migrated_postgres_database(server_url, "compax_test_b") as url:
         yield url
-    finally:
-        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @pytest.fixture
