@@ -16,6 +16,7 @@ from compax_server.services.availability import open_hours
 from compax_server.services.booking_views import is_confirmed
 from compax_server.services.common import id_of
 from compax_server.services.policy import BookingPolicy
+from sync.judge import Closure
 from sync.rules import Interval, free_intervals
 from sync.schemas import UtilisationReport, UtilisationRow
 
@@ -55,7 +56,11 @@ async def utilisation_report(
     per_room: list[UtilisationRow] = []
     per_building: defaultdict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
     for room, code in rooms:
-        closures = closed[("room", room.id)] + closed[("building", room.building_id)]
+        closures = [
+            (closure.start, closure.end)
+            for closure in closed
+            if closure.shuts(id_of(room), room.building_id, start, end)
+        ]
         opened = (
             campus_hours if room.opening_hours is None else open_hours(room, start, end, policy)
         )
@@ -97,26 +102,20 @@ def _overlap_seconds(booked: Sequence[Interval], windows: Sequence[Interval]) ->
 
 async def _closures_of(
     session: AsyncSession, rooms: Sequence[Room], start: datetime, end: datetime
-) -> defaultdict[tuple[str, int | None], list[Interval]]:
-    """The blackouts over ``[start, end)`` of the rooms and of their buildings, in one query,
-    by ``("room", id)`` and ``("building", id)``."""
-    closed: defaultdict[tuple[str, int | None], list[Interval]] = defaultdict(list)
+) -> list[Closure]:
+    """The blackouts over ``[start, end)`` of the rooms and of their buildings, in one query;
+    which of them shuts a room is the judge's ``Closure.shuts``."""
     if not rooms:
-        return closed
+        return []
     blackouts = await session.execute(
-        select(
-            col(Blackout.room_id), col(Blackout.building_id), col(Blackout.start), col(Blackout.end)
-        ).where(
+        select(Blackout).where(
             col(Blackout.room_id).in_([room.id for room in rooms])
             | col(Blackout.building_id).in_({room.building_id for room in rooms}),
             col(Blackout.end) > start,
             col(Blackout.start) < end,
         )
     )
-    for room_id, building_id, closed_from, closed_until in blackouts:
-        key = ("room", room_id) if room_id is not None else ("building", building_id)
-        closed[key].append((closed_from, closed_until))
-    return closed
+    return [Closure.of(blackout) for blackout in blackouts.scalars()]
 
 
 def _utilisation_row(building: str, hours: tuple[float, float], **room: Any) -> UtilisationRow:
