@@ -8,12 +8,24 @@ from datetime import date, datetime, time
 from typing import Any
 
 from pydantic import EmailStr
-from sqlalchemy import JSON, BigInteger, CheckConstraint, Index, String, UniqueConstraint, text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    Index,
+    Integer,
+    String,
+    UniqueConstraint,
+    text,
+)
 from sqlmodel import Field, SQLModel
 
 from compax_server.sqltypes import PydanticJSON, UTCDateTime
 from sync.schemas import Holiday, OpeningWeek
 from sync.vocabulary import Frequency, Weekday
+
+#: A generated id of a table expected to grow without end (SQLite numbers rows by INTEGER).
+_ROW_NUMBER = BigInteger().with_variant(Integer(), "sqlite")
 
 # ``role``, ``kind`` and ``purpose`` are enums in the shared schemas; the tables store them as
 # VARCHAR and read them back as plain strings (an enum annotation over a String column would
@@ -50,6 +62,9 @@ class Building(SQLModel, table=True):
     version: int = 1
     created_at: datetime = Field(sa_type=UTCDateTime)
     updated_at: datetime = Field(sa_type=UTCDateTime)
+    checkin_required: bool = Field(
+        default=False, description="Bookings in its rooms must be checked in, unless a room says."
+    )
 
 
 class Room(SQLModel, table=True):
@@ -81,6 +96,15 @@ class Room(SQLModel, table=True):
     version: int = 1
     created_at: datetime = Field(sa_type=UTCDateTime)
     updated_at: datetime = Field(sa_type=UTCDateTime)
+    checkin_required: bool | None = Field(
+        default=None, description="Whether bookings here must be checked in; unset: the building's."
+    )
+    checkin_opens_minutes: int | None = Field(
+        default=None, ge=0, le=24 * 60, description="Minutes before the start check-in opens."
+    )
+    checkin_closes_minutes: int | None = Field(
+        default=None, ge=1, le=24 * 60, description="Minutes after the start check-in closes."
+    )
 
 
 class RoomFeature(SQLModel, table=True):
@@ -196,6 +220,8 @@ class Booking(SQLModel, table=True):
     version: int = 1
     created_at: datetime = Field(sa_type=UTCDateTime)
     updated_at: datetime = Field(sa_type=UTCDateTime)
+    checked_in_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    checked_in_by: int | None = Field(default=None, foreign_key="users.id", ondelete="SET NULL")
 
 
 class Blackout(SQLModel, table=True):
@@ -321,3 +347,89 @@ class SyncMutation(SQLModel, table=True):
     status: str = Field(max_length=16)
     result: dict[str, Any] = Field(sa_type=JSON)
     created_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class Job(SQLModel, table=True):
+    """Work to carry out later or elsewhere, written in the transaction that causes it.
+
+    ``key`` names the work, so the same work asked for twice is one job; a worker claims a due
+    job by setting ``state`` to ``running`` and ``run_at`` to when its claim lapses, so a job
+    whose worker died is claimed again then.
+    """
+
+    __tablename__ = "jobs"
+    __table_args__ = (
+        UniqueConstraint("key", name="uq_jobs_key"),
+        Index("ix_jobs_state_run_at", "state", "run_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True, sa_type=_ROW_NUMBER)
+    kind: str = Field(max_length=40)
+    key: str = Field(max_length=200)
+    payload: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    state: str = Field(default="queued", max_length=12)
+    run_at: datetime = Field(sa_type=UTCDateTime)
+    attempts: int = 0
+    last_error: str = Field(default="", max_length=2000)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    finished_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class Notification(SQLModel, table=True):
+    """One thing a user is told, recorded when it happens and mailed later by a job."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (
+        UniqueConstraint("key", name="uq_notifications_key"),
+        Index("ix_notifications_user_id_id", "user_id", "id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True, sa_type=_ROW_NUMBER)
+    user_id: int = Field(foreign_key="users.id", ondelete="CASCADE")
+    kind: str = Field(max_length=32)
+    key: str = Field(max_length=200, description="The event and user, so each is told once.")
+    booking_id: uuid.UUID | None = None
+    data: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    state: str = Field(default="pending", max_length=12)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    read_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class NotificationMute(SQLModel, table=True):
+    """A kind of notification one user chose not to be mailed."""
+
+    __tablename__ = "notification_mutes"
+
+    user_id: int = Field(foreign_key="users.id", primary_key=True, ondelete="CASCADE")
+    kind: str = Field(primary_key=True, max_length=32)
+
+
+class WaitlistEntry(SQLModel, table=True):
+    """A wish for a taken slot, in one room or any room matching capacity and features."""
+
+    __tablename__ = "waitlist_entries"
+    __table_args__ = (
+        CheckConstraint('"end" > start', name="ck_waitlist_end_after_start"),
+        Index("ix_waitlist_state_start", "state", "start"),
+        Index("ix_waitlist_user_created", "user_id", "created_at"),
+    )
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    user_id: int = Field(foreign_key="users.id", ondelete="CASCADE")
+    room_id: int | None = Field(default=None, foreign_key="rooms.id", ondelete="CASCADE")
+    building_id: int | None = Field(default=None, foreign_key="buildings.id", ondelete="CASCADE")
+    min_capacity: int = Field(default=0, ge=0, le=10_000)
+    features: list[str] = Field(default_factory=list, sa_type=JSON)
+    start: datetime = Field(sa_type=UTCDateTime)
+    end: datetime = Field(sa_type=UTCDateTime)
+    title: str = Field(max_length=200)
+    purpose: str = Field(default="meeting", sa_type=String(16))
+    attendees: int = Field(default=0, ge=0, le=10_000)
+    auto_book: bool = False
+    state: str = Field(default="waiting", max_length=12)
+    booking_id: uuid.UUID | None = Field(default=None, foreign_key="bookings.id", ondelete="SET NULL")
+    offer_expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    version: int = 1
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    updated_at: datetime = Field(sa_type=UTCDateTime)

@@ -81,6 +81,31 @@ class Purpose(StrEnum):
 class BookingStatus(StrEnum):
     CONFIRMED = "confirmed"
     CANCELLED = "cancelled"
+    RELEASED = "released"
+
+
+class NoticeKind(StrEnum):
+    """What a notification is about; each user chooses which kinds they are mailed."""
+
+    BOOKING_CHANGED = "booking_changed"
+    BOOKING_CANCELLED = "booking_cancelled"
+    BLACKOUT = "blackout"
+    REMINDER = "reminder"
+    RELEASED = "released"
+    SERIES_RELEASED = "series_released"
+    WAITLIST_OFFER = "waitlist_offer"
+    WAITLIST_BOOKED = "waitlist_booked"
+
+
+class WaitState(StrEnum):
+    """Where a waitlist entry stands."""
+
+    WAITING = "waiting"
+    OFFERED = "offered"
+    BOOKED = "booked"
+    DECLINED = "declined"
+    EXPIRED = "expired"
+    CANCELLED = "cancelled"
 
 
 class Scope(StrEnum):

@@ -1,0 +1,82 @@
+"""Jobs as rows: ``enqueue`` writes one in the caller's transaction, so the work is asked for
+if and only if the change that causes it commits; ``handler`` names the function that carries
+out each kind."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.dialects.postgresql import insert as postgres_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import SQLModel
+
+from compax_server.services.common import utcnow
+
+if TYPE_CHECKING:
+    from compax_server.db import Database
+    from compax_server.services.policy import BookingPolicy
+    from compax_server.settings import Settings
+
+_JOBS = SQLModel.metadata.tables["jobs"]
+_INSERTS = {
+    "postgresql": postgres_insert(_JOBS).on_conflict_do_nothing(index_elements=["key"]),
+    "sqlite": sqlite_insert(_JOBS).on_conflict_do_nothing(index_elements=["key"]),
+}
+
+
+@dataclass(frozen=True)
+class JobContext:
+    """What a job's handler works with: the database, the settings and the booking policy,
+    whose clock is the one time every job reads."""
+
+    db: Database
+    settings: Settings
+    policy: BookingPolicy
+
+    def now(self) -> datetime:
+        return self.policy.clock()
+
+
+#: A job's handler: carries out one job given its payload; raising makes it try again later.
+Handler = Callable[[JobContext, dict[str, Any]], Awaitable[None]]
+HANDLERS: dict[str, Handler] = {}
+
+
+def handler(kind: str) -> Callable[[Handler], Handler]:
+    """Register the function that carries out jobs of ``kind``."""
+
+    def register(function: Handler) -> Handler:
+        if kind in HANDLERS:
+            raise RuntimeError(f"two handlers for jobs of kind {kind!r}")
+        HANDLERS[kind] = function
+        return function
+
+    return register
+
+
+async def enqueue(
+    session: AsyncSession,
+    kind: str,
+    key: str,
+    payload: dict[str, Any],
+    *,
+    run_at: datetime | None = None,
+) -> None:
+    """Ask for a job of ``kind`` in ``session``'s transaction, due at ``run_at`` (now if not
+    given); a job with the same ``key`` asked for before stands, and this one is dropped."""
+    now = utcnow()
+    statement = _INSERTS[session.get_bind().dialect.name].values(
+        kind=kind,
+        key=key,
+        payload=payload,
+        state="queued",
+        run_at=run_at or now,
+        attempts=0,
+        last_error="",
+        created_at=now,
+    )
+    await session.execute(statement)
