@@ -16,6 +16,7 @@ from compax_server.connection import drop_server_header
 from compax_server.db import Database
 from compax_server.keys import (
     ACCESS_TOKENS,
+    BOOKING_LINKS,
     BOOKING_POLICY,
     BOOKING_WRITER,
     DATABASE,
@@ -29,6 +30,7 @@ from compax_server.keys import (
     SIGN_IN,
     USER_LOOKUP,
 )
+from compax_server.links import BookingLinks
 from compax_server.metrics import Metrics
 from compax_server.middleware import MIDDLEWARES
 from compax_server.ratelimit import sign_in_limits
@@ -97,6 +99,7 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     app[PASSWORDS] = passwords
     app[ACCESS_TOKENS] = tokens
     app[FEED_TOKENS] = feed_tokens(settings.secret_keys, settings.calendar_feed_lifetime_days)
+    app[BOOKING_LINKS] = BookingLinks(settings.secret_keys, settings.links_base_url)
     app[SIGN_IN] = SignIn(database, passwords, tokens, sign_in_limits(settings, redis))
     app[READ_CACHE] = ReadCache(
         settings.read_cache_megabytes * 1024 * 1024,

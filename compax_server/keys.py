@@ -11,6 +11,7 @@ if TYPE_CHECKING:
     from compax_server.auth import UserLookup
     from compax_server.cache import ReadCache
     from compax_server.db import Database
+    from compax_server.links import BookingLinks
     from compax_server.metrics import Metrics
     from compax_server.redis_link import RedisLink
     from compax_server.security import Passwords, Tokens
@@ -33,4 +34,5 @@ METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
 READ_CACHE: web.AppKey[ReadCache] = web.AppKey("read_cache")
 REDIS: web.AppKey[RedisLink | None] = web.AppKey("redis")
 #: The problem type of an error answer, noted for the metrics of booking rejections.
+BOOKING_LINKS: web.AppKey[BookingLinks] = web.AppKey("booking_links")
 PROBLEM_TYPE: web.RequestKey[str] = web.RequestKey("problem_type")

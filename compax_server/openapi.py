@@ -92,6 +92,7 @@ _PROBLEM_SCHEMA = {
     "additionalProperties": True,
 }
 
+HTML = "text/html"
 _PATH_TYPES = {
     "id": {"type": "integer", "minimum": 1, "maximum": MAX_ID},
     "booking_id": {"type": "string", "format": "uuid"},
@@ -240,10 +241,10 @@ def _operation(
         operation["requestBody"] = {"$ref": _BODY_PREFIX + name}
     responses: dict[str, Any] = {str(endpoint.status): _success(endpoint, schemas)}
     for status in error_statuses(endpoint):
-        responses[str(status)] = {
-            "description": _ERROR_TEXT[status],
-            "content": {PROBLEM_JSON: {"schema": _PROBLEM_REF}},
-        }
+        content: dict[str, Any] = {PROBLEM_JSON: {"schema": _PROBLEM_REF}}
+        if HTML in endpoint.media_types:  # a page for people says what went wrong as a page
+            content[HTML] = {"schema": {"type": "string"}}
+        responses[str(status)] = {"description": _ERROR_TEXT[status], "content": content}
     operation["responses"] = responses
     return operation
 

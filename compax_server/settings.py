@@ -124,6 +124,12 @@ class Settings(BaseSettings):
     read_cache_ttl_seconds: int = Field(
         60, ge=1, description="How long Redis keeps a cached answer of a superseded sequence."
     )
+    public_url: str | None = Field(
+        None,
+        pattern=r"^https?://[^\s/]+(/\S*)?$",
+        description="The address people reach this server at (https://rooms.example.edu), "
+        "for the links in mail and on room doors; unset: http://HOST:PORT.",
+    )
     metrics_token: SecretStr | None = Field(
         None, description="Bearer token that GET /metrics requires; unset, /metrics is off."
     )
@@ -171,6 +177,11 @@ class Settings(BaseSettings):
             max_days_ahead=self.max_days_ahead,
             min_notice_minutes=self.min_notice_minutes,
         )
+
+    @property
+    def links_base_url(self) -> str:
+        """Where links in mail and on doors point: ``public_url``, else this server itself."""
+        return self.public_url or f"http://{self.host}:{self.port}"
 
     @property
     def effective_database_url(self) -> str:

@@ -91,3 +91,14 @@ def parse_opening_hours(text: str, field: str = "hours") -> dict[str, dict[str, 
     if not week:
         raise ValidationFailed.single(field, "name at least one day, as mon-fri 08:00-20:00")
     return week
+
+
+def local_span(start: datetime, end: datetime, zone: ZoneInfo) -> str:
+    """``[start, end)`` as people on campus read it: ``Mon 7 Dec 2026, 14:00–15:00``, the end's
+    day added when it is another."""
+    first, last = start.astimezone(zone), end.astimezone(zone)
+    day = f"{first:%a} {first.day} {first:%b %Y}"
+    until = f"{last:%H:%M}"
+    if last.date() != first.date():
+        until = f"{last:%a} {last.day} {last:%b}, {until}"
+    return f"{day}, {first:%H:%M}–{until}"

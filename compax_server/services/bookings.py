@@ -462,6 +462,8 @@ def booking_row(
         "version": 1,
         "created_at": now,
         "updated_at": now,
+        "checked_in_at": None,
+        "checked_in_by": None,
     }
 
 

@@ -215,6 +215,8 @@ def _occurrence_rows(
             "version": 1,
             "created_at": now,
             "updated_at": now,
+            "checked_in_at": None,
+            "checked_in_by": None,
         }
         for occurrence in occurrences
     ]
