@@ -5,6 +5,9 @@ Revises: 0008
 
 """
 
+import contextlib
+from collections.abc import Iterator
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -12,6 +15,22 @@ revision = "0009"
 down_revision = "0008"
 branch_labels = None
 depends_on = None
+
+
+@contextlib.contextmanager
+def _keeping_triggers(table: str) -> Iterator[None]:
+    """Around a batch change of ``table``, which SQLite makes by copying the table and so loses
+    its triggers (the one that refuses overlapping bookings among them): make them again."""
+    bind = op.get_bind()
+    triggers = []
+    if bind.dialect.name == "sqlite":
+        found = bind.exec_driver_sql(
+            "SELECT sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ?", (table,)
+        )
+        triggers = list(found.scalars())
+    yield
+    for trigger in triggers:
+        op.execute(trigger)
 
 
 def upgrade() -> None:
@@ -58,15 +77,14 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("user_id", "kind"),
     )
 
-    with op.batch_alter_table("buildings") as batch_op:
-        batch_op.add_column(
-            sa.Column("checkin_required", sa.Boolean(), nullable=False, server_default=sa.false())
-        )
-    with op.batch_alter_table("rooms") as batch_op:
-        batch_op.add_column(sa.Column("checkin_required", sa.Boolean(), nullable=True))
-        batch_op.add_column(sa.Column("checkin_opens_minutes", sa.Integer(), nullable=True))
-        batch_op.add_column(sa.Column("checkin_closes_minutes", sa.Integer(), nullable=True))
-    with op.batch_alter_table("bookings") as batch_op:
+    op.add_column(
+        "buildings",
+        sa.Column("checkin_required", sa.Boolean(), nullable=False, server_default=sa.false()),
+    )
+    op.add_column("rooms", sa.Column("checkin_required", sa.Boolean(), nullable=True))
+    op.add_column("rooms", sa.Column("checkin_opens_minutes", sa.Integer(), nullable=True))
+    op.add_column("rooms", sa.Column("checkin_closes_minutes", sa.Integer(), nullable=True))
+    with _keeping_triggers("bookings"), op.batch_alter_table("bookings") as batch_op:
         batch_op.add_column(sa.Column("checked_in_at", sa.DateTime(timezone=True), nullable=True))
         batch_op.add_column(sa.Column("checked_in_by", sa.Integer(), nullable=True))
         batch_op.create_foreign_key(
@@ -110,14 +128,13 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("waitlist_entries")
-    with op.batch_alter_table("bookings") as batch_op:
+    with _keeping_triggers("bookings"), op.batch_alter_table("bookings") as batch_op:
         batch_op.drop_constraint("fk_bookings_checked_in_by_users", type_="foreignkey")
         batch_op.drop_column("checked_in_by")
         batch_op.drop_column("checked_in_at")
-    with op.batch_alter_table("rooms") as batch_op:
-        batch_op.drop_column("checkin_closes_minutes")
-        batch_op.drop_column("checkin_opens_minutes")
-        batch_op.drop_column("checkin_required")
+    for column in ("checkin_closes_minutes", "checkin_opens_minutes", "checkin_required"):
+        with op.batch_alter_table("rooms") as batch_op:
+            batch_op.drop_column(column)
     with op.batch_alter_table("buildings") as batch_op:
         batch_op.drop_column("checkin_required")
     op.drop_table("notification_mutes")
