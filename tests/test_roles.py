@@ -77,6 +77,11 @@ EXPECTED: dict[str, frozenset[Role] | str] = {
     "make_calendar_feed": EVERYONE,
     "revoke_calendar_feed": EVERYONE,
     "calendar_feed": PUBLIC,
+    # signed booking links: the link is the permission
+    "show_cancel_link": PUBLIC,
+    "use_cancel_link": PUBLIC,
+    "show_checkin_link": PUBLIC,
+    "use_checkin_link": PUBLIC,
     # bookings and series: students read only
     "list_bookings": EVERYONE,
     "read_booking": EVERYONE,
