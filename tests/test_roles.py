@@ -86,6 +86,13 @@ EXPECTED: dict[str, frozenset[Role] | str] = {
     "cancel_booking": BOOKERS,
     "create_series": BOOKERS,
     "read_series": EVERYONE,
+    "check_in": BOOKERS,
+    "checkin_link": BOOKERS,
+    # signed links: pages for anyone holding one
+    "show_cancel_link": PUBLIC,
+    "use_cancel_link": PUBLIC,
+    "show_checkin_link": PUBLIC,
+    "use_checkin_link": PUBLIC,
     # blackouts
     "list_blackouts": EVERYONE,
     "create_blackout": OFFICERS,
