@@ -13,8 +13,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sync.errors import CheckinClosed
+
+_UTC = ZoneInfo("UTC")
 
 
 @dataclass(frozen=True)
@@ -80,14 +83,15 @@ class RoomCheckin:
         """When a booking starting at ``start`` is released if nobody checked it in."""
         return self.window(start)[1]
 
-    def check(self, start: datetime, at: datetime) -> None:
+    def check(self, start: datetime, at: datetime, zone: ZoneInfo = _UTC) -> None:
         """Accept a check-in at ``at`` of a booking starting at ``start``, or raise
-        ``CheckinClosed`` naming the window."""
+        ``CheckinClosed`` naming the window (in ``zone``, the campus's)."""
         opens, closes = self.window(start)
         if not opens <= at < closes:
+            first, last, now = (moment.astimezone(zone) for moment in (opens, closes, at))
             raise CheckinClosed(
-                f"Check-in is open from {opens:%Y-%m-%d %H:%M} until {closes:%H:%M} UTC, "
-                f"and it is {at:%Y-%m-%d %H:%M} UTC",
+                f"Check-in is open from {first:%a %d %b %H:%M} until {last:%H:%M}, "
+                f"and it is {now:%a %d %b %H:%M}",
                 opens_at=opens.isoformat(),
                 closes_at=closes.isoformat(),
             )

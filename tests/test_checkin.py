@@ -5,83 +5,27 @@ check-ins pushed from offline clients."""
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import uuid
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, timedelta
 from typing import Any
 
-import pytest
 from aiohttp.test_utils import TestClient
-from pytest_aiohttp import AiohttpClient
 from sqlalchemy import select
 from sqlmodel import col
 
-from compax_server.app import create_app
-from compax_server.jobs.queue import JobContext
-from compax_server.keys import BOOKING_POLICY, DATABASE, SETTINGS
+from compax_server.keys import DATABASE
 from compax_server.models import Booking, Notification
 from compax_server.services.releases import release_no_shows
-from compax_server.settings import Settings
 from sync.permissions import Role
-from tests.booking_helpers import Campus, at, book, bulk, make_campus, next_weekday
+from tests.booking_helpers import at, book, bulk, next_weekday
+from tests.checkin_support import Clock, booked, checkin_campus, client, clock, jobs
 from tests.conftest import MakePerson, Person
 from tests.jobs_support import run_due_jobs
 from tests.support import problem_of
 from tests.test_sync_server import pull_all, push, register
 
-
-class Clock:
-    """The server's clock in these tests: the real time until a test sets it."""
-
-    def __init__(self) -> None:
-        self.fixed: datetime | None = None
-
-    def __call__(self) -> datetime:
-        return self.fixed or datetime.now(UTC)
-
-    def set(self, day: date, hour: int, minute: int = 0, second: int = 0) -> None:
-        self.fixed = datetime.combine(day, time(hour, minute, second), tzinfo=UTC)
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-async def client(aiohttp_client: AiohttpClient, settings: Settings, clock: Clock) -> TestClient:
-    app = create_app(settings)
-    app[BOOKING_POLICY] = dataclasses.replace(app[BOOKING_POLICY], clock=clock)
-    return await aiohttp_client(app)
-
-
-def jobs(client: TestClient) -> JobContext:
-    app = client.app
-    assert app is not None
-    return JobContext(app[DATABASE], app[SETTINGS], app[BOOKING_POLICY])
-
-
-async def checkin_campus(client: TestClient, admin: Person) -> Campus:
-    """The booking tests' campus, where PB/101 and every ENG room but ENG/1 need check-in."""
-    campus = await make_campus(client, admin)
-    eng = {"code": "ENG", "name": "Engineering", "checkin_required": True}
-    await bulk(client, admin, "buildings", [eng])
-    await bulk(
-        client,
-        admin,
-        "rooms",
-        [
-            {"building": "PB", "code": "101", "capacity": 40, "checkin_required": True},
-            {"building": "ENG", "code": "1", "capacity": 40, "checkin_required": False},
-        ],
-    )
-    return campus
-
-
-async def booked(client: TestClient, person: Person, room_id: int, day: date, hour: int) -> str:
-    response = await book(client, person, room_id, at(day, hour), at(day, hour + 1))
-    assert response.status == 201, await response.text()
-    return str((await response.json())["id"])
+#: Fixtures of checkin_support, named here so that pytest finds them in this module.
+__all__ = ["client", "clock"]
 
 
 async def check_in(client: TestClient, person: Person, booking_id: str) -> Any:

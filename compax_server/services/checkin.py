@@ -69,7 +69,8 @@ async def check_in(
     if booking.status != BookingStatus.CONFIRMED:
         raise BookingCancelled(f"The booking is {booking.status}; it cannot be checked in")
     now = policy.clock()
-    (await room_checkin(session, booking.room_id, policy.checkin)).check(booking.start, now)
+    room = await room_checkin(session, booking.room_id, policy.checkin)
+    room.check(booking.start, now, policy.zone)
     checked_by = None if actor is None else actor.id
     await store.change_bookings(
         session, [(booking, {"checked_in_at": now, "checked_in_by": checked_by})]
