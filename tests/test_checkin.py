@@ -22,6 +22,7 @@ from tests.checkin_support import Clock, booked, checkin_campus, client, clock, 
 from tests.conftest import MakePerson, Person
 from tests.jobs_support import run_due_jobs
 from tests.support import problem_of
+from tests.test_availability import window
 from tests.test_sync_server import pull_all, push, register
 
 #: Fixtures of checkin_support, named here so that pytest finds them in this module.
@@ -295,3 +296,34 @@ async def test_an_offline_check_in_counts_only_if_it_arrives_within_the_window(
     assert result["problem"]["type"] == "checkin-closed", "the server's clock decides"
     checked = await reading(client, staff, on_time)
     assert checked["checked_in_at"].startswith(at(monday, 10, 10)[:16])
+
+
+async def test_the_utilisation_report_counts_no_shows_and_released_hours(
+    client: TestClient, admin: Person, make_person: MakePerson, clock: Clock
+) -> None:
+    campus = await checkin_campus(client, admin)
+    staff = await make_person(Role.STAFF)
+    monday = next_weekday(0)
+    missed = [await booked(client, staff, campus.room_101, monday, h) for h in (9, 11)]
+    came = await booked(client, staff, campus.room_101, monday, 13)
+    await booked(client, staff, campus.room_101, monday, 16)
+    await booked(client, staff, campus.room_102, monday, 9)
+    clock.set(monday, 13, 5)
+    assert (await check_in(client, staff, came)).status == 200
+    clock.set(monday, 13, 20)
+    await run_due_jobs(jobs(client))
+    assert [(await reading(client, staff, b))["status"] for b in missed] == ["released"] * 2
+
+    response = await client.get(
+        f"/api/v1/reports/utilisation?{window(at(monday, 0), at(monday + timedelta(days=1), 0))}"
+        "&building=PB",
+        headers=admin.headers,
+    )
+    assert response.status == 200, await response.text()
+    report = await response.json()
+    rooms = {row["room"]: row for row in report["rooms"]}
+    assert rooms["PB/101"]["released_hours"] == 2.0
+    assert rooms["PB/101"]["no_show_rate"] == round(2 / 3, 4), "16:00's window is still to come"
+    assert rooms["PB/102"]["no_show_rate"] is None, "PB/102 needs no check-in"
+    [building] = report["buildings"]
+    assert (building["released_hours"], building["no_show_rate"]) == (2.0, round(2 / 3, 4))
