@@ -627,10 +627,10 @@ class Engine:
         booking = self.reads.booking(booking_id)
         if booking is None:
             raise NotFound(f"No booking with id {booking_id} here; sync to see new ones")
-        if booking.get("checked_in_at"):
-            return booking
         if booking["status"] != "confirmed":
             raise BookingCancelled(f"The booking is {booking['status']}; it cannot be checked in")
+        if booking.get("checked_in_at"):
+            return booking
         if booking["owner_id"] != user["id"] and not allows(
             user["role"], Permission.MANAGE_ANY_BOOKING
         ):
@@ -658,7 +658,7 @@ class Engine:
         if booking is None:
             raise NotFound(f"No booking with id {booking_id} here; sync to see new ones")
         if booking["status"] != "confirmed":
-            raise BookingCancelled("The booking is cancelled")
+            raise BookingCancelled(f"The booking is {booking['status']}")
         if booking["owner_id"] != user["id"] and not allows(
             user["role"], Permission.MANAGE_ANY_BOOKING
         ):

@@ -124,6 +124,8 @@ async def test_the_sweep_releases_no_shows_frees_the_slot_and_tells_the_owner(
     assert (await reading(client, staff, free_room))["status"] == "confirmed", "ENG/1 needs none"
     taken = await book(client, rep, campus.room_101, at(monday, 10, 30), at(monday, 11))
     assert taken.status == 201, "a released booking holds its room no longer"
+    too_late = await problem_of(await check_in(client, staff, missed), 409)
+    assert too_late["detail"] == "The booking is released; it cannot be checked in"
 
     clock.set(monday, 12)
     await check_in(client, staff, kept)

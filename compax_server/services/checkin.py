@@ -64,10 +64,10 @@ async def check_in(
     booking = await get_or_404(session, Booking, booking_id, "booking", for_update=True)
     if actor is not None:
         ensure_may_check_in(actor, booking)
-    if booking.checked_in_at is not None:
-        return booking
     if booking.status != BookingStatus.CONFIRMED:
         raise BookingCancelled(f"The booking is {booking.status}; it cannot be checked in")
+    if booking.checked_in_at is not None:
+        return booking
     now = policy.clock()
     room = await room_checkin(session, booking.room_id, policy.checkin)
     room.check(booking.start, now, policy.zone)
