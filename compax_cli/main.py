@@ -37,6 +37,7 @@ COMMANDS: dict[str, LazyCommand | LazySubcommands] = {
         },
     ),
     "bookings": LazyCommand("compax_cli.bookings:app"),
+    "checkin": LazyCommand("compax_cli.checkin:checkin"),
     "conflicts": LazyCommand("compax_cli.conflicts:app"),
     "users": LazyCommand("compax_cli.users:app"),
     "blackouts": LazyCommand("compax_cli.blackouts:app"),

@@ -74,6 +74,31 @@ MIN_LENGTH = Annotated[str | None, typer.Option(help="Shortest booking: 30m.")]
 MAX_LENGTH = Annotated[str | None, typer.Option(help="Longest booking: 4h.")]
 DAYS_AHEAD = Annotated[int | None, typer.Option(help="Bookable at most this many days ahead.")]
 NOTICE = Annotated[str | None, typer.Option(help="Least notice before a booking starts: 2h.")]
+CHECKIN = Annotated[
+    bool | None,
+    typer.Option(
+        "--checkin/--no-checkin", help="Bookings here must be checked in (unset: the building's)."
+    ),
+]
+CHECKIN_OPENS = Annotated[
+    str | None, typer.Option(help="Check-in opens this long before a start: 15m.")
+]
+CHECKIN_CLOSES = Annotated[
+    str | None, typer.Option(help="Check-in closes this long after a start: 15m.")
+]
+
+
+def _minutes(text: str | None, field: str) -> int | None:
+    return None if text is None else int(parse_duration(text, field).total_seconds() // 60)
+
+
+def _checkin_fields(checkin: bool | None, opens: str | None, closes: str | None) -> dict[str, Any]:
+    """The check-in options ``add`` and ``update`` share; ``None`` where not given."""
+    return {
+        "checkin_required": checkin,
+        "checkin_opens_minutes": _minutes(opens, "checkin-opens"),
+        "checkin_closes_minutes": _minutes(closes, "checkin-closes"),
+    }
 
 
 def _room_fields(
@@ -91,9 +116,6 @@ def _room_fields(
     """The options ``add`` and ``update`` share, in the server's terms (minutes, opening
     hours per weekday); ``None`` where an option was not given."""
 
-    def minutes(text: str | None, field: str) -> int | None:
-        return None if text is None else int(parse_duration(text, field).total_seconds() // 60)
-
     return {
         "name": name,
         "kind": kind,
@@ -101,10 +123,10 @@ def _room_fields(
         "features": feature,
         "bookable": bookable,
         "opening_hours": None if hours is None else parse_opening_hours(hours),
-        "min_duration_minutes": minutes(min_length, "min-length"),
-        "max_duration_minutes": minutes(max_length, "max-length"),
+        "min_duration_minutes": _minutes(min_length, "min-length"),
+        "max_duration_minutes": _minutes(max_length, "max-length"),
         "max_days_ahead": days_ahead,
-        "min_notice_minutes": minutes(notice, "notice"),
+        "min_notice_minutes": _minutes(notice, "notice"),
     }
 
 
@@ -122,6 +144,9 @@ def add(
     max_length: MAX_LENGTH = None,
     days_ahead: DAYS_AHEAD = None,
     notice: NOTICE = None,
+    checkin: CHECKIN = None,
+    checkin_opens: CHECKIN_OPENS = None,
+    checkin_closes: CHECKIN_CLOSES = None,
     as_json: JSON = False,
 ) -> None:
     """Add a room to a building (campus managers); rules left out follow the campus defaults.
@@ -132,7 +157,7 @@ def add(
         building, _, code = room.partition("/")
         fields = _room_fields(
             name, kind, floor, feature, bookable, hours, min_length, max_length, days_ahead, notice
-        )
+        ) | _checkin_fields(checkin, checkin_opens, checkin_closes)
         data = validated(RoomCreate, building=building, code=code, capacity=capacity, **fields)
         added = administer(compax, lambda admin: admin.add_room(data))
         emit(shown(added, as_json), COLUMNS, as_json)
@@ -157,16 +182,19 @@ def update(
     max_length: MAX_LENGTH = None,
     days_ahead: DAYS_AHEAD = None,
     notice: NOTICE = None,
+    checkin: CHECKIN = None,
+    checkin_opens: CHECKIN_OPENS = None,
+    checkin_closes: CHECKIN_CLOSES = None,
     as_json: JSON = False,
 ) -> None:
     """Change a room (campus managers): only the options given change.
 
-    Example: compax rooms update PB/101 --capacity 48 --not-bookable
+    Example: compax rooms update PB/101 --capacity 48 --not-bookable --checkin
     """
     with engine(ctx) as compax:
         fields = _room_fields(
             name, kind, floor, feature, bookable, hours, min_length, max_length, days_ahead, notice
-        )
+        ) | _checkin_fields(checkin, checkin_opens, checkin_closes)
         changes = validated(RoomUpdate, capacity=capacity, **fields)
         if not changes.model_fields_set:
             raise typer.BadParameter("name at least one thing to change, as --capacity 48")

@@ -14,6 +14,7 @@ from platformdirs import user_data_dir
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from sync.checkin import CheckinRules
 from sync.rules import CampusRules, default_opening_week
 from sync.schemas import OpeningWeek
 
@@ -92,6 +93,25 @@ class Settings(BaseSettings):
     max_duration_minutes: int = Field(8 * 60, ge=1)
     max_days_ahead: int = Field(365, ge=0)
     min_notice_minutes: int = Field(0, ge=0)
+    checkin_required: bool = Field(
+        False,
+        description="Whether bookings must be checked in where neither room nor building says.",
+    )
+    checkin_opens_minutes: int = Field(
+        15, ge=0, le=24 * 60, description="Minutes before a booking's start check-in opens."
+    )
+    checkin_closes_minutes: int = Field(
+        15,
+        ge=1,
+        le=24 * 60,
+        description="Minutes after a booking's start check-in closes and a no-show is released.",
+    )
+    series_misses_allowed: int = Field(
+        3,
+        ge=1,
+        le=100,
+        description="Occurrences of a series released in a row before the rest are cancelled.",
+    )
     sync_retention_days: int = Field(
         30, ge=1, description="Deleted rows stay in the change log this long before compaction."
     )
@@ -176,6 +196,15 @@ class Settings(BaseSettings):
             max_duration_minutes=self.max_duration_minutes,
             max_days_ahead=self.max_days_ahead,
             min_notice_minutes=self.min_notice_minutes,
+        )
+
+    def checkin_rules(self) -> CheckinRules:
+        """Check-in where a room and its building set nothing of their own."""
+        return CheckinRules(
+            required=self.checkin_required,
+            opens_minutes=self.checkin_opens_minutes,
+            closes_minutes=self.checkin_closes_minutes,
+            series_misses_allowed=self.series_misses_allowed,
         )
 
     @property

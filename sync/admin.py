@@ -130,6 +130,15 @@ class Admin:
         async with self.engine.http() as http:
             await http.request("DELETE", f"/api/v1/blackouts/{blackout_id}")
 
+    # --- bookings -------------------------------------------------------------------------
+
+    async def checkin_link(self, booking_id: str) -> str:
+        """The booking's signed door link, which checks it in without a sign-in (for its
+        owner, or an admin or exams officer)."""
+        async with self.engine.http() as http:
+            answer = await http.request("GET", f"/api/v1/bookings/{booking_id}/checkin-link")
+        return str(answer["url"])
+
     # --- plumbing -------------------------------------------------------------------------
 
     async def _all(self, path: str, query: ListQuery) -> list[dict[str, Any]]:

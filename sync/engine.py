@@ -620,6 +620,37 @@ class Engine:
         self._queue(Op.CANCEL_BOOKING, args, summary, str(booking["id"]), rows)
         return [{**row, "pending": True} for row in rows]
 
+    def check_in(self, booking_id: str) -> dict[str, Any]:
+        """Check a booking in, queued like any change: refused here outside its window by this
+        device's clock, and counted only if the server receives it within the window."""
+        user = self._require_user()
+        booking = self.reads.booking(booking_id)
+        if booking is None:
+            raise NotFound(f"No booking with id {booking_id} here; sync to see new ones")
+        if booking["status"] != "confirmed":
+            raise BookingCancelled(f"The booking is {booking['status']}; it cannot be checked in")
+        if booking.get("checked_in_at"):
+            return booking
+        if booking["owner_id"] != user["id"] and not allows(
+            user["role"], Permission.MANAGE_ANY_BOOKING
+        ):
+            raise Forbidden("You may check in only your own bookings")
+        if str(booking["id"]).count(":"):
+            raise CompaxError("This occurrence is not on the server yet; sync first")
+        now = self.clock()
+        start = instant_of(booking["start"])
+        self.reads.checkin_for(booking["room_id"]).check(start, now, self.reads.zone())
+        row = {
+            **{k: v for k, v in booking.items() if k != "pending"},
+            "checked_in_at": instant(now),
+            "version": booking["version"] + 1,
+            "updated_at": now_text(),
+        }
+        args = {"id": str(booking["id"]), "at": now.isoformat()}
+        summary = f"Check in {booking['room']} {self._span(start, instant_of(booking['end']))}"
+        self._queue(Op.CHECK_IN_BOOKING, args, summary, str(booking["id"]), [row])
+        return {**row, "pending": True}
+
     def _targets(
         self, booking_id: str, scope: Scope, user: dict[str, Any]
     ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -627,7 +658,7 @@ class Engine:
         if booking is None:
             raise NotFound(f"No booking with id {booking_id} here; sync to see new ones")
         if booking["status"] != "confirmed":
-            raise BookingCancelled("The booking is cancelled")
+            raise BookingCancelled(f"The booking is {booking['status']}")
         if booking["owner_id"] != user["id"] and not allows(
             user["role"], Permission.MANAGE_ANY_BOOKING
         ):
@@ -756,6 +787,8 @@ class Engine:
                 )
             elif conflict.op == Op.CANCEL_BOOKING:
                 rows = self.cancel(args["id"], Scope(args["scope"]))
+            elif conflict.op == Op.CHECK_IN_BOOKING:
+                rows = [self.check_in(args["id"])]
             else:
                 series = SeriesCreate.model_validate({**args, "id": None, "on_conflict": "skip"})
                 if room_id is not None:

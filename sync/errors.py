@@ -218,6 +218,14 @@ class BookingCancelled(CompaxError):
     title = "The booking is cancelled"
 
 
+class CheckinClosed(CompaxError):
+    """A check-in outside its window; ``opens_at`` and ``closes_at`` name the window."""
+
+    type = "checkin-closed"
+    status = 409
+    title = "Check-in is not open"
+
+
 class Unreachable(CompaxError):
     """The server could not be reached; local work goes on and syncs later."""
 

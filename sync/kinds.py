@@ -187,7 +187,13 @@ _INSTANT: Parse = _instant
 BUILDINGS = Kind(
     "buildings",
     "building",
-    (Column("code", True), Column("name", True), Column("kind"), Column("floors")),
+    (
+        Column("code", True),
+        Column("name", True),
+        Column("kind"),
+        Column("floors"),
+        Column("checkin_required"),
+    ),
     key=lambda row: _code(row.get("code")),
     list_path="/api/v1/buildings",
 )
@@ -208,6 +214,9 @@ ROOMS = Kind(
         Column("max_duration_minutes"),
         Column("max_days_ahead"),
         Column("min_notice_minutes"),
+        Column("checkin_required"),
+        Column("checkin_opens_minutes"),
+        Column("checkin_closes_minutes"),
     ),
     key=lambda row: f"{_code(row.get('building'))}/{_code(row.get('code'))}",
     list_path="/api/v1/rooms",

@@ -6,7 +6,7 @@ import uuid
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from typing_extensions import TypedDict
 
 from sync.schemas import BookingUpdate, Id
@@ -25,6 +25,7 @@ class Op(StrEnum):
     UPDATE_BOOKING = "update_booking"
     CANCEL_BOOKING = "cancel_booking"
     CREATE_SERIES = "create_series"
+    CHECK_IN_BOOKING = "check_in_booking"
 
 
 class Mutation(BaseModel):
@@ -76,6 +77,15 @@ class CancelBookingArgs(BaseModel):
     id: uuid.UUID
     base_version: Id
     scope: Scope = Scope.THIS
+
+
+class CheckInBookingArgs(BaseModel):
+    """A check-in made on a client; it counts only if the server receives it within the
+    window, whatever ``at`` (the client's clock) says."""
+
+    model_config = ConfigDict(extra="forbid")
+    id: uuid.UUID
+    at: AwareDatetime = Field(description="When the client checked in, by its own clock.")
 
 
 class RegisterClient(BaseModel):

@@ -16,6 +16,7 @@ from typing import Any, Literal, TypeVar, cast
 from zoneinfo import ZoneInfo
 
 from sync import judge
+from sync.checkin import CheckinRules, RoomCheckin
 from sync.errors import CompaxError, RoomOverlap, ValidationFailed
 from sync.judge import Campus, Closure, Held, RoomFacts
 from sync.lookups import Lookups
@@ -140,6 +141,21 @@ class Reads(Lookups):
             min_notice_minutes=campus.min_notice_minutes,
         )
         return Campus(defaults, ZoneInfo(campus.timezone), now)
+
+    def checkin_for(self, room_id: int | str) -> RoomCheckin:
+        """Check-in as the room has it: its own settings, its building's, the campus's."""
+        campus = self.campus()
+        if campus is None:
+            raise CompaxError("Sync once while online: the campus rules are not known yet")
+        room = self.room_or_error(int(room_id))
+        with self.replica.read() as db:
+            found = db.execute(
+                "SELECT row FROM buildings WHERE id = ?", [str(room["building_id"])]
+            ).fetchone()
+        rules = CheckinRules(
+            campus.checkin_required, campus.checkin_opens_minutes, campus.checkin_closes_minutes
+        )
+        return rules.for_records(room, None if found is None else json.loads(found[0]))
 
     # --- bookings -------------------------------------------------------------------------
 

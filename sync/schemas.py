@@ -243,6 +243,10 @@ class BuildingBase(Schema):
     name: str = Field(min_length=1, max_length=200)
     kind: BuildingKind = Field(default=BuildingKind.ACADEMIC, max_length=32)
     floors: int = Field(default=1, ge=1, le=200)
+    checkin_required: bool = Field(
+        default=False,
+        description="Bookings in its rooms must be checked in, unless a room says otherwise.",
+    )
 
     _name = field_validator("name", mode="before")(_strip)
 
@@ -263,6 +267,7 @@ class BuildingUpdate(Schema):
     _name = field_validator("name", mode="before")(_strip)
     kind: BuildingKind | None = None
     floors: int | None = Field(default=None, ge=1, le=200)
+    checkin_required: bool | None = None
 
 
 class BuildingPublic(BuildingBase):
@@ -294,7 +299,21 @@ class RoomRules(Schema):
         return value
 
 
-class RoomBase(RoomRules):
+class RoomCheckin(Schema):
+    """Per-room check-in; ``None`` means the building's (whether) or the campus's (window)."""
+
+    checkin_required: bool | None = Field(
+        default=None, description="Whether bookings here must be checked in; unset: the building's."
+    )
+    checkin_opens_minutes: int | None = Field(
+        default=None, ge=0, le=24 * 60, description="Minutes before the start check-in opens."
+    )
+    checkin_closes_minutes: int | None = Field(
+        default=None, ge=1, le=24 * 60, description="Minutes after the start check-in closes."
+    )
+
+
+class RoomBase(RoomRules, RoomCheckin):
     code: str = _code_field(min_length=1, max_length=32)
     name: str = Field(default="", max_length=200)
     kind: RoomKind = Field(default=RoomKind.CLASSROOM, max_length=32)
@@ -328,7 +347,7 @@ class RoomCreate(RoomBase):
         return normalised_features(value)
 
 
-class RoomUpdate(Schema):
+class RoomUpdate(RoomCheckin):
     model_config = _FORBID_EXTRA
     name: str | None = Field(default=None, max_length=200)
     kind: RoomKind | None = None
@@ -743,6 +762,16 @@ class BookingPublic(Schema):
     version: int
     created_at: datetime
     updated_at: datetime
+    checked_in_at: datetime | None = Field(
+        default=None, description="When it was checked in; unset: not (yet)."
+    )
+
+
+class CheckinLink(Schema):
+    """The signed link that checks a booking in without a sign-in, for a QR code on the door."""
+
+    url: str
+    booking_id: uuid.UUID
 
 
 class BookingQuery(ListQuery):
@@ -1160,6 +1189,11 @@ class UtilisationRow(Schema):
     booked_hours: float
     open_hours: float
     utilisation: float
+    released_hours: float = Field(default=0.0, description="Hours released for no-show.")
+    no_show_rate: float | None = Field(
+        default=None,
+        description="Released bookings per booking whose check-in window closed; unset: none.",
+    )
 
 
 class UtilisationReport(Schema):
@@ -1176,4 +1210,7 @@ class CampusInfo(Schema):
     max_duration_minutes: int
     max_days_ahead: int
     min_notice_minutes: int
+    checkin_required: bool = False
+    checkin_opens_minutes: int = 15
+    checkin_closes_minutes: int = 15
     server_version: str

@@ -132,6 +132,8 @@ async def test_utilisation_is_booked_over_open_hours(client: TestClient, admin: 
             "booked_hours": 3.0,
             "open_hours": 45.0,
             "utilisation": round(3 / 45, 4),
+            "released_hours": 0.0,
+            "no_show_rate": None,
         }
     ]
 

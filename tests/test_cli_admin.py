@@ -172,6 +172,15 @@ async def test_rooms_are_added_and_changed_and_blackouts_listed_and_removed(
         )
         by_id = await cli.json("rooms", "update", str(added["id"]), "--bookable")
         assert by_id["bookable"] is True
+        door = await cli.json(
+            "rooms", "update", "PB/301", "--checkin", "--checkin-opens", "10m",
+            "--checkin-closes", "20m",
+        )  # fmt: skip
+        assert (
+            door["checkin_required"],
+            door["checkin_opens_minutes"],
+            door["checkin_closes_minutes"],
+        ) == (True, 10, 20)
         assert (await cli("rooms", "update", "PB/301")).exit_code == USAGE
         unknown = await cli("rooms", "update", "PB/999", "--capacity", "3")
         assert unknown.exit_code == REFUSED

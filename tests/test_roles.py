@@ -91,6 +91,8 @@ EXPECTED: dict[str, frozenset[Role] | str] = {
     "cancel_booking": BOOKERS,
     "create_series": BOOKERS,
     "read_series": EVERYONE,
+    "check_in": BOOKERS,
+    "checkin_link": BOOKERS,
     # blackouts
     "list_blackouts": EVERYONE,
     "create_blackout": OFFICERS,

@@ -80,3 +80,12 @@ async def enqueue(
         created_at=now,
     )
     await session.execute(statement)
+
+
+#: Periodic kinds and how often each runs, in seconds (``every``).
+PERIODIC: dict[str, int] = {}
+
+
+def every(kind: str, seconds: int) -> None:
+    """Run the handler of ``kind`` once every ``seconds`` (once in all, however many workers)."""
+    PERIODIC[kind] = seconds

@@ -5,6 +5,7 @@ from compax_server.routes import (
     availability,
     bookings,
     campus,
+    checkin,
     links,
     sync,
     system,
@@ -19,6 +20,7 @@ ROUTE_TABLES = (
     availability.api,
     campus.api,
     bookings.api,
+    checkin.api,
     sync.api,
     links.api,
 )

@@ -4,6 +4,7 @@ button acts. Pages for people, not for programs: they answer HTML, errors includ
 from __future__ import annotations
 
 import html
+from typing import Any
 
 from aiohttp import web
 
@@ -90,7 +91,12 @@ def _pages(action: LinkAction) -> None:
 
     show.__name__ = f"show_{action.value}_link"
     act.__name__ = f"use_{action.value}_link"
-    common = {"tag": "links", "public": True, "media_types": (HTML,), "errors": (404, 409)}
+    common: dict[str, Any] = {
+        "tag": "links",
+        "public": True,
+        "media_types": (HTML,),
+        "errors": (404, 409),
+    }
     api.route("GET", path, summary=f"Open a {action.value} link", **common)(show)
     api.route("POST", path, summary=f"Use a {action.value} link", **common)(act)
 

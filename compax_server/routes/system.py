@@ -70,7 +70,7 @@ async def metrics(call: Call[None, None]) -> web.Response:
 )
 async def campus(call: Call[None, None]) -> web.Response:
     """The defaults rooms fall back on; clients use them to check bookings offline."""
-    rules = call.settings.campus_rules()
+    rules, checkin = call.settings.campus_rules(), call.settings.checkin_rules()
     return json_response(
         CampusInfo(
             timezone=call.settings.timezone,
@@ -79,6 +79,9 @@ async def campus(call: Call[None, None]) -> web.Response:
             max_duration_minutes=rules.max_duration_minutes,
             max_days_ahead=rules.max_days_ahead,
             min_notice_minutes=rules.min_notice_minutes,
+            checkin_required=checkin.required,
+            checkin_opens_minutes=checkin.opens_minutes,
+            checkin_closes_minutes=checkin.closes_minutes,
             server_version=SERVER_VERSION,
         )
     )

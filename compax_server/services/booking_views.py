@@ -83,6 +83,9 @@ class BookingRecord(Protocol):
     @property
     def updated_at(self) -> datetime: ...
 
+    @property
+    def checked_in_at(self) -> datetime | None: ...
+
 
 def is_confirmed() -> ColumnElement[bool]:
     """``status = 'confirmed'`` with the value written out, so that Postgres can use the partial
@@ -165,6 +168,7 @@ def booking_fields(
         "version": booking.version,
         "created_at": booking.created_at,
         "updated_at": booking.updated_at,
+        "checked_in_at": booking.checked_in_at,
     }
 
 
@@ -401,6 +405,7 @@ def _visible_booking_json() -> ColumnElement[str]:
         ("version", booking.version),
         ("created_at", JsonInstant(booking.created_at)),
         ("updated_at", JsonInstant(booking.updated_at)),
+        ("checked_in_at", JsonInstant(booking.checked_in_at)),
     )
     return case((booking.id.is_not(None), fields))
 

@@ -50,7 +50,7 @@ from compax_server.models import (
     User,
 )
 from compax_server.problems import problem_body
-from compax_server.services import booking_batch, bookings, series
+from compax_server.services import booking_batch, bookings, checkin, series
 from compax_server.services.blackouts import blackout_public
 from compax_server.services.booking_views import (
     Viewer,
@@ -78,6 +78,7 @@ from sync.protocol import (
     CancelBookingArgs,
     ChangeItem,
     ChangeOp,
+    CheckInBookingArgs,
     ClientState,
     Gap,
     Mutation,
@@ -148,12 +149,20 @@ async def _create_series(
     return str(result.series.id), result.series.version
 
 
+async def _check_in_booking(
+    session: AsyncSession, user: User, args: CheckInBookingArgs, policy: BookingPolicy
+) -> tuple[str, int]:
+    booking = await checkin.check_in(session, user, args.id, policy)
+    return str(booking.id), booking.version
+
+
 #: Each op: its argument schema, the permission it needs, and the service call that does it.
 OPS: dict[Op, tuple[type[BaseModel], Permission, Apply]] = {
     Op.CREATE_BOOKING: (BookingCreate, Permission.BOOK, _create_booking),
     Op.UPDATE_BOOKING: (UpdateBookingArgs, Permission.BOOK, _update_booking),
     Op.CANCEL_BOOKING: (CancelBookingArgs, Permission.BOOK, _cancel_booking),
     Op.CREATE_SERIES: (SeriesCreate, Permission.BOOK, _create_series),
+    Op.CHECK_IN_BOOKING: (CheckInBookingArgs, Permission.BOOK, _check_in_booking),
 }
 
 
@@ -240,7 +249,7 @@ async def _rooms_touched(session: AsyncSession, mutations: Sequence[Mutation]) -
         room_id = args.get("room_id")
         if isinstance(room_id, int) and not isinstance(room_id, bool) and 0 < room_id <= MAX_ID:
             rooms.add(room_id)
-        if mutation.op in (Op.UPDATE_BOOKING, Op.CANCEL_BOOKING):
+        if mutation.op in (Op.UPDATE_BOOKING, Op.CANCEL_BOOKING, Op.CHECK_IN_BOOKING):
             with contextlib.suppress(ValueError, TypeError, AttributeError):
                 changed.append((uuid.UUID(str(args.get("id"))), Scope(args.get("scope", "this"))))
     return rooms | await bookings.rooms_touched(session, changed)

@@ -1,4 +1,5 @@
-"""The utilisation report: booked hours over open hours per room and per building."""
+"""The utilisation report: booked hours over open hours per room and per building, with the
+no-show rate and the hours released for no-show."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from compax_server.services.policy import BookingPolicy
 from sync.judge import Closure
 from sync.rules import Interval, free_intervals
 from sync.schemas import UtilisationReport, UtilisationRow
+from sync.vocabulary import BookingStatus
 
 
 async def utilisation_report(
@@ -34,12 +36,20 @@ async def utilisation_report(
     building); booked hours count only while the room is open (a booking kept under a closure,
     or made outside opening hours by override, does not). Three statements whatever the
     number of rooms: the rooms, their confirmed bookings in the window (the partial index of
-    confirmed bookings by room and end), and the closures."""
-    statement = select(Room, col(Building.code)).join(Building).where(col(Room.bookable).is_(True))
+    confirmed bookings by room and end), and the closures; a fourth reads the released ones.
+
+    The no-show rate of a room is its released bookings over those that needed check-in and
+    whose window has closed (released ones, and confirmed ones in a room that requires
+    check-in), of the bookings starting in the window; ``None`` where there were none."""
+    statement = (
+        select(Room, col(Building.code), col(Building.checkin_required))
+        .join(Building)
+        .where(col(Room.bookable).is_(True))
+    )
     if building:
         statement = statement.where(col(Building.code) == building.upper())
     rooms = (await session.execute(statement.order_by(col(Building.code), col(Room.code)))).all()
-    room_ids = [id_of(room) for room, _ in rooms]
+    room_ids = [id_of(room) for room, _, _ in rooms]
     booked = await session.execute(
         select(col(Booking.room_id), col(Booking.start), col(Booking.end)).where(
             col(Booking.room_id).in_(room_ids),
@@ -49,13 +59,18 @@ async def utilisation_report(
         )
     )
     booked_by_room: dict[int, list[Interval]] = defaultdict(list)
+    starts_by_room: dict[int, list[datetime]] = defaultdict(list)
     for room_id, booking_start, booking_end in booked:
         booked_by_room[room_id].append((max(booking_start, start), min(booking_end, end)))
-    closed = await _closures_of(session, [room for room, _ in rooms], start, end)
+        if booking_start >= start:
+            starts_by_room[room_id].append(booking_start)
+    released = await _released(session, room_ids, start, end)
+    closed = await _closures_of(session, [room for room, _, _ in rooms], start, end)
     campus_hours = open_hours(None, start, end, policy)
+    now = policy.clock()
     per_room: list[UtilisationRow] = []
-    per_building: defaultdict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
-    for room, code in rooms:
+    per_building: defaultdict[str, list[float]] = defaultdict(lambda: [0.0] * 5)
+    for room, code, building_checkin in rooms:
         closures = [
             (closure.start, closure.end)
             for closure in closed
@@ -66,12 +81,51 @@ async def utilisation_report(
         )
         windows = _open_windows(opened, closures)
         bookings = sorted(booked_by_room[id_of(room)])
-        hours = _overlap_seconds(bookings, windows) / 3600, _seconds(windows) / 3600
-        per_room.append(_utilisation_row(code, hours, room_id=room.id, room=f"{code}/{room.code}"))
-        per_building[code][0] += hours[0]
-        per_building[code][1] += hours[1]
-    buildings = [_utilisation_row(code, (b, o)) for code, (b, o) in per_building.items()]
+        checkin = policy.checkin.for_room(
+            room.checkin_required,
+            building_checkin,
+            room.checkin_opens_minutes,
+            room.checkin_closes_minutes,
+        )
+        gone = released.get(id_of(room), [])
+        no_shows = sum(since >= start for since, _ in gone)
+        due = no_shows + sum(
+            checkin.required and checkin.closes_at(booking_start) <= now
+            for booking_start in starts_by_room[id_of(room)]
+        )
+        figures = (
+            _overlap_seconds(bookings, windows) / 3600,
+            _seconds(windows) / 3600,
+            _seconds([(max(since, start), min(until, end)) for since, until in gone]) / 3600,
+            float(no_shows),
+            float(due),
+        )
+        per_room.append(
+            _utilisation_row(code, figures, room_id=room.id, room=f"{code}/{room.code}")
+        )
+        totals = per_building[code]
+        for index, figure in enumerate(figures):
+            totals[index] += figure
+    buildings = [_utilisation_row(code, tuple(totals)) for code, totals in per_building.items()]
     return UtilisationReport(rooms=per_room, buildings=buildings)
+
+
+async def _released(
+    session: AsyncSession, room_ids: Sequence[int], start: datetime, end: datetime
+) -> dict[int, list[Interval]]:
+    """The released bookings of the rooms over ``[start, end)``, per room, in one statement."""
+    rows = await session.execute(
+        select(col(Booking.room_id), col(Booking.start), col(Booking.end)).where(
+            col(Booking.room_id).in_(room_ids),
+            col(Booking.status) == BookingStatus.RELEASED.value,
+            col(Booking.start) < end,
+            col(Booking.end) > start,
+        )
+    )
+    found: dict[int, list[Interval]] = defaultdict(list)
+    for room_id, booking_start, booking_end in rows:
+        found[room_id].append((booking_start, booking_end))
+    return found
 
 
 def _open_windows(opened: Sequence[Interval], closures: Sequence[Interval]) -> list[Interval]:
@@ -118,12 +172,15 @@ async def _closures_of(
     return [Closure.of(blackout) for blackout in blackouts.scalars()]
 
 
-def _utilisation_row(building: str, hours: tuple[float, float], **room: Any) -> UtilisationRow:
-    booked, opened = hours
+def _utilisation_row(building: str, figures: tuple[float, ...], **room: Any) -> UtilisationRow:
+    """A row from booked, open and released hours, and the released and due bookings."""
+    booked, opened, released_hours, released, due = figures
     return UtilisationRow(
         building=building,
         booked_hours=round(booked, 2),
         open_hours=round(opened, 2),
         utilisation=round(booked / opened, 4) if opened else 0.0,
+        released_hours=round(released_hours, 2),
+        no_show_rate=round(released / due, 4) if due else None,
         **room,
     )

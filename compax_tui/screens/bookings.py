@@ -1,5 +1,5 @@
-"""My bookings: the signed-in user's bookings from today on, pending changes marked; move or
-cancel one, or for a series this, the following or all occurrences."""
+"""My bookings: the signed-in user's bookings from today on, pending changes marked; move,
+cancel or check in one, or for a series this, the following or all occurrences."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from textual.widgets import DataTable, Footer, Static
 from textual.widgets.data_table import RowDoesNotExist
 
 from compax_tui.screens.base import CompaxScreen, span
+from compax_tui.screens.checkin import check_in, checkin_text
 from compax_tui.screens.dialogs import ConfirmDialog, ScopeDialog
 from compax_tui.screens.grid import GridTarget, ShowBooking
 from compax_tui.screens.move_form import MoveForm
@@ -28,6 +29,9 @@ from sync.vocabulary import Scope
 def state_text(booking: dict[str, Any], closed: bool = False) -> Text:
     """A booking's state as shown in lists: pending changes stand out until confirmed, and a
     confirmed booking that lies in a closure (``closed``) says so."""
+    checkin = checkin_text(booking)
+    if checkin is not None:
+        return checkin
     if booking.get("pending"):
         what = "cancel pending" if booking["status"] == "cancelled" else "pending"
         return Text(f"⧗ {what}", "bold #d4a72c")
@@ -44,6 +48,7 @@ class BookingsScreen(CompaxScreen):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("m", "move", "Move"),
         Binding("c", "cancel_booking", "Cancel booking"),
+        Binding("i", "check_in", "Check in"),
         Binding("p", "toggle_past", "Show past"),
     ]
 
@@ -60,7 +65,9 @@ class BookingsScreen(CompaxScreen):
             id="bookings", cursor_type="row", zebra_stripes=True
         )
         yield table
-        yield Static(" m moves, c cancels (for a series: this, following or all)", classes="note")
+        yield Static(
+            " m moves, c cancels (a series: this, following or all), i checks in", classes="note"
+        )
         yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
@@ -145,9 +152,15 @@ class BookingsScreen(CompaxScreen):
             return None
         booking = self.bookings[booking_id]
         if booking["status"] != "confirmed":
-            self.notify("That booking is cancelled", severity="warning")
+            self.notify(f"That booking is {booking['status']}", severity="warning")
             return None
         return booking
+
+    def action_check_in(self) -> None:
+        """Check the chosen booking in, within the window around its start."""
+        booking = self._chosen()
+        if booking is not None:
+            check_in(self, booking)
 
     def _with_scope(
         self, booking: dict[str, Any], verb: str, then: Callable[[Scope], None]
