@@ -428,7 +428,9 @@ class WaitlistEntry(SQLModel, table=True):
     attendees: int = Field(default=0, ge=0, le=10_000)
     auto_book: bool = False
     state: str = Field(default="waiting", max_length=12)
-    booking_id: uuid.UUID | None = Field(default=None, foreign_key="bookings.id", ondelete="SET NULL")
+    booking_id: uuid.UUID | None = Field(
+        default=None, foreign_key="bookings.id", ondelete="SET NULL"
+    )
     offer_expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     version: int = 1
     created_at: datetime = Field(sa_type=UTCDateTime)

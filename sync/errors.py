@@ -218,6 +218,22 @@ class BookingCancelled(CompaxError):
     title = "The booking is cancelled"
 
 
+class SlotFree(CompaxError):
+    """Nothing is in the way of the slot a user asked to wait for: they can book it now."""
+
+    type = "slot-free"
+    status = 409
+    title = "The slot is free: book it instead"
+
+
+class NotOffered(CompaxError):
+    """A waitlist entry has no open offer to accept or decline."""
+
+    type = "not-offered"
+    status = 409
+    title = "Nothing is offered"
+
+
 class Unreachable(CompaxError):
     """The server could not be reached; local work goes on and syncs later."""
 

@@ -1,6 +1,15 @@
 """HTTP routes, one module per resource; ``ROUTE_TABLES`` is everything the app serves."""
 
-from compax_server.routes import auth, availability, bookings, campus, sync, system, users
+from compax_server.routes import (
+    auth,
+    availability,
+    bookings,
+    campus,
+    sync,
+    system,
+    users,
+    waitlist,
+)
 
 #: Order matters where paths overlap: /rooms/free must come before /rooms/{id}.
 ROUTE_TABLES = (
@@ -11,4 +20,5 @@ ROUTE_TABLES = (
     campus.api,
     bookings.api,
     sync.api,
+    waitlist.api,
 )

@@ -20,7 +20,9 @@ from compax_server.services.core_sql import arrays, connection_of, unnested
 from compax_server.store.base import BookingStore
 
 _BOOKINGS = SQLModel.metadata.tables["bookings"]
-_COLUMNS = list(_BOOKINGS.c.keys())
+#: Columns a new booking leaves empty (it is checked in later, if ever).
+_LEFT_EMPTY = {"checked_in_at", "checked_in_by"}
+_COLUMNS = [name for name in _BOOKINGS.c.keys() if name not in _LEFT_EMPTY]
 #: Each room's turn, one after another in the order given (migration 0008's function).
 _TAKE_ROOMS = select(func.compax_take_rooms(bindparam("room_ids", type_=ARRAY(Integer))))
 #: Bookings from one array parameter per column, with their change-log entries; a row the
