@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from sqlalchemy import select
@@ -105,7 +106,7 @@ async def _offer(
         start=entry.start,
         end=entry.end,
         title=entry.title,
-        purpose=entry.purpose,  # type: ignore[arg-type]
+        purpose=entry.purpose,
         attendees=entry.attendees,
     )
     try:
@@ -179,7 +180,7 @@ async def expire_waitlist_offers(ctx: JobContext, payload: dict[str, Any]) -> No
             ).scalars()
         )
     for entry_id in lapsed:
-        await writing(ctx.db, lambda session, entry_id=entry_id: _lapse(session, entry_id, now))
+        await writing(ctx.db, partial(_lapse, entry_id=entry_id, now=now))
     async with ctx.db.write() as session:
         passed = await session.execute(
             select(WaitlistEntry)
@@ -193,7 +194,7 @@ async def expire_waitlist_offers(ctx: JobContext, payload: dict[str, Any]) -> No
             apply_changes(entry, {"state": WaitState.EXPIRED.value})
 
 
-async def _lapse(session: AsyncSession, entry_id: uuid.UUID, now: datetime) -> None:
+async def _lapse(session: AsyncSession, *, entry_id: uuid.UUID, now: datetime) -> None:
     """End the offer of ``entry_id`` if it is still open and has lapsed by ``now``."""
     entry = await session.get(WaitlistEntry, entry_id)
     if entry is None:

@@ -22,7 +22,7 @@ from compax_server.store.base import BookingStore
 _BOOKINGS = SQLModel.metadata.tables["bookings"]
 #: Columns a new booking leaves empty (it is checked in later, if ever).
 _LEFT_EMPTY = {"checked_in_at", "checked_in_by"}
-_COLUMNS = [name for name in _BOOKINGS.c.keys() if name not in _LEFT_EMPTY]
+_COLUMNS = [column.key for column in _BOOKINGS.c if column.key not in _LEFT_EMPTY]
 #: Each room's turn, one after another in the order given (migration 0008's function).
 _TAKE_ROOMS = select(func.compax_take_rooms(bindparam("room_ids", type_=ARRAY(Integer))))
 #: Bookings from one array parameter per column, with their change-log entries; a row the

@@ -70,7 +70,10 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("checked_in_at", sa.DateTime(timezone=True), nullable=True))
         batch_op.add_column(sa.Column("checked_in_by", sa.Integer(), nullable=True))
         batch_op.create_foreign_key(
-            "fk_bookings_checked_in_by_users", "users", ["checked_in_by"], ["id"],
+            "fk_bookings_checked_in_by_users",
+            "users",
+            ["checked_in_by"],
+            ["id"],
             ondelete="SET NULL",
         )
 
