@@ -227,11 +227,11 @@ class SlotFree(CompaxError):
 
 
 class NotOffered(CompaxError):
-    """A waitlist entry has no open offer to accept or decline."""
+    """A waitlist entry has no open offer to accept or decline, or is closed already."""
 
     type = "not-offered"
     status = 409
-    title = "Nothing is offered"
+    title = "No open offer"
 
 
 class Unreachable(CompaxError):
