@@ -310,3 +310,33 @@ async def test_lists_are_paged(client: TestClient, admin: Person, make_person: M
     assert seen == made
     bad = await client.get("/api/v1/waitlist?cursor=nonsense", headers=admin.headers)
     assert (await bad.json())["errors"][0]["field"] == "cursor"
+
+
+async def test_a_booking_shortened_or_moved_away_frees_its_slot(
+    client: TestClient, admin: Person, make_person: MakePerson
+) -> None:
+    campus = await make_campus(client, admin)
+    owner, booking = await taken(client, campus, make_person)
+    later, earlier = await make_person(Role.STAFF), await make_person(Role.STAFF)
+    second_hour = await joined(
+        client, later, campus.room_101, start=at(MONDAY, 11), end=at(MONDAY, 12)
+    )
+    first_hour = await joined(
+        client, earlier, campus.room_101, start=at(MONDAY, 10), end=at(MONDAY, 11)
+    )
+    headers = {**owner.headers, "If-Match": f'"{booking["version"]}"'}
+    shortened = await client.patch(
+        f"/api/v1/bookings/{booking['id']}", json={"end": at(MONDAY, 11)}, headers=headers
+    )
+    assert shortened.status == 200, await shortened.text()
+    await run_due_jobs(jobs(client))
+    assert (await entry(client, later, second_hour["id"]))["state"] == "offered"
+    assert (await entry(client, earlier, first_hour["id"]))["state"] == "waiting"
+
+    headers = {**owner.headers, "If-Match": f'"{(await shortened.json())["version"]}"'}
+    moved = await client.patch(
+        f"/api/v1/bookings/{booking['id']}", json={"room_id": campus.eng_1}, headers=headers
+    )
+    assert moved.status == 200, await moved.text()
+    assert await run_due_jobs(jobs(client)) >= 1
+    assert (await entry(client, earlier, first_hour["id"]))["state"] == "offered"
