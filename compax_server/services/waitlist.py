@@ -63,7 +63,9 @@ async def join(
     if data.room_id is not None:
         room, label, probe = await room_and_slot(session, data.room_id, data.start, data.end)
         facts = campus.room(room, label)
-        closures = await closures_over(session, room, data.start, data.end)
+        closures = (
+            await closures_over(session, room, data.start, data.end) if probe.blacked_out else []
+        )
         broken = judge.problems(
             facts, data.start, data.end, campus, attendees=data.attendees, closures=closures
         )
