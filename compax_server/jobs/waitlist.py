@@ -26,7 +26,9 @@ from compax_server.services.common import apply_changes
 from compax_server.services.waitlist import end_entry, take_rooms_of_offer
 from compax_server.store import store_for, writing
 from compax_server.store.base import OFFER_FREED_SLOT
+from sync import judge
 from sync.errors import CompaxError
+from sync.judge import Held
 from sync.permissions import Permission, allows
 from sync.schemas import BookingCreate, BookingPublic
 from sync.vocabulary import NoticeKind, WaitState
@@ -39,7 +41,8 @@ every(EXPIRE_OFFERS, 60)
 @handler(OFFER_FREED_SLOT)
 async def offer_freed_slot(ctx: JobContext, payload: dict[str, Any]) -> None:
     """Book the freed slot of ``payload`` (room, start, end) for those waiting for it, first
-    come first served: each entry the judge accepts gets its slot, the rest wait on."""
+    come first served: each entry the judge accepts gets its slot, the rest wait on (those in
+    the way of a slot just booked here are not asked again)."""
     room_id = int(payload["room_id"])
     start = datetime.fromisoformat(payload["start"])
     end = datetime.fromisoformat(payload["end"])
@@ -49,8 +52,13 @@ async def offer_freed_slot(ctx: JobContext, payload: dict[str, Any]) -> None:
         room = await session.get(Room, room_id)
         if room is None:
             return
+        booked: list[Held] = []
         for entry in await _waiting_for(session, room, start, end):
-            await _offer(ctx, session, entry, room_id)
+            if judge.in_the_way(entry.start, entry.end, booked):
+                continue
+            made = await _offer(ctx, session, entry, room_id)
+            if made is not None:
+                booked.append(Held(made.id, made.start, made.end))
 
     await writing(ctx.db, offer)
 
@@ -95,12 +103,13 @@ async def _waiting_for(
 
 async def _offer(
     ctx: JobContext, session: AsyncSession, entry: WaitlistEntry, room_id: int
-) -> None:
+) -> BookingPublic | None:
     """Book ``entry``'s slot in the room for its user, if the judge accepts it now, and tell
-    them: booked for good (``auto_book``) or held for them until the offer lapses."""
+    them: booked for good (``auto_book``) or held for them until the offer lapses. The booking
+    made, if any."""
     user = await session.get(User, entry.user_id)
     if user is None or not user.active or not allows(user.role, Permission.BOOK):
-        return
+        return None
     request = BookingCreate(
         room_id=room_id,
         start=entry.start,
@@ -113,11 +122,11 @@ async def _offer(
         async with session.begin_nested():
             booking = await create_booking(session, user, request, ctx.policy)
     except CompaxError:
-        return
+        return None
     if entry.auto_book:
         apply_changes(entry, {"state": WaitState.BOOKED.value, "booking_id": booking.id})
         await _tell(session, entry, booking, NoticeKind.WAITLIST_BOOKED, {})
-        return
+        return booking
     expires = ctx.now() + timedelta(minutes=ctx.settings.waitlist_offer_minutes)
     apply_changes(
         entry,
@@ -135,6 +144,7 @@ async def _offer(
             "decline_path": f"{paths}/decline",
         },
     )
+    return booking
 
 
 async def _tell(
