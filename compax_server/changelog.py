@@ -37,6 +37,7 @@ from compax_server.models import (
     Series,
     Term,
     User,
+    WaitlistEntry,
 )
 from compax_server.services.common import (
     LOCK_CHANGE_LOG,
@@ -55,6 +56,7 @@ REPLICATED: dict[type[Any], str] = {
     Series: "series",
     Blackout: "blackouts",
     Booking: "bookings",
+    WaitlistEntry: "waitlist_entries",
 }
 _PENDING = "compax_changes"
 

@@ -82,6 +82,9 @@ class Settings(BaseSettings):
     calendar_feed_lifetime_days: int = Field(
         180, ge=1, le=366, description="How long a private calendar feed URL works."
     )
+    waitlist_offer_minutes: int = Field(
+        30, ge=1, le=7 * 24 * 60, description="How long a freed slot is held for a waiting user."
+    )
     argon2_time_cost: int = Field(2, ge=1)
     argon2_memory_kib: int = Field(19 * 1024, ge=8)
     argon2_parallelism: int = Field(1, ge=1)

@@ -226,6 +226,22 @@ class CheckinClosed(CompaxError):
     title = "Check-in is not open"
 
 
+class SlotFree(CompaxError):
+    """Nothing is in the way of the slot a user asked to wait for: they can book it now."""
+
+    type = "slot-free"
+    status = 409
+    title = "The slot is free: book it instead"
+
+
+class NotOffered(CompaxError):
+    """A waitlist entry has no open offer to accept or decline, or is closed already."""
+
+    type = "not-offered"
+    status = 409
+    title = "No open offer"
+
+
 class Unreachable(CompaxError):
     """The server could not be reached; local work goes on and syncs later."""
 

@@ -17,7 +17,16 @@ SCHEMA_VERSION = 1
 #: The largest change cursor: sequence numbers are 64-bit integers on both databases.
 MAX_CURSOR = 2**63 - 1
 #: Tables a replica holds, in the order a first pull fills them.
-TABLES = ("buildings", "rooms", "terms", "users", "series", "blackouts", "bookings")
+TABLES = (
+    "buildings",
+    "rooms",
+    "terms",
+    "users",
+    "series",
+    "blackouts",
+    "bookings",
+    "waitlist_entries",
+)
 
 
 class Op(StrEnum):

@@ -228,6 +228,7 @@ _COLUMNS: dict[str, tuple[str, ...]] = {
     "series": ("id", "row"),
     "blackouts": ("id", "room_id", "building_id", "start", "end", "row"),
     "bookings": ("id", "room_id", "start", "end", "status", "owner_id", "series_id", "row"),
+    "waitlist_entries": ("id", "state", "start", "row"),
 }
 #: Each table's ``_COLUMNS`` values from a row and its JSON text.
 _VALUES: dict[str, Callable[[dict[str, Any], str], tuple[Any, ...]]] = {
@@ -262,4 +263,5 @@ _VALUES: dict[str, Callable[[dict[str, Any], str], tuple[Any, ...]]] = {
         _text(r["series_id"]),
         text,
     ),
+    "waitlist_entries": lambda r, text: (str(r["id"]), r["state"], instant(r["start"]), text),
 }

@@ -58,4 +58,10 @@ MIGRATIONS: tuple[str, ...] = (
         UNION ALL
         SELECT id, room_id, start, "end", status, row, 1 AS pending FROM pending_bookings;
     """,
+    """
+    CREATE TABLE waitlist_entries (
+        id TEXT PRIMARY KEY, state TEXT NOT NULL, start TEXT NOT NULL, row TEXT NOT NULL
+    );
+    CREATE INDEX waitlist_entries_state ON waitlist_entries (state, start);
+    """,
 )

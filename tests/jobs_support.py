@@ -1,4 +1,5 @@
-"""Carrying out due jobs in a test without a background worker (``run_due_jobs``)."""
+"""Carrying out due jobs in a test, without a background worker: the simplest runner, until the
+jobs part's ``runner.run_due_jobs`` replaces it."""
 
 from __future__ import annotations
 
@@ -10,29 +11,35 @@ from compax_server.models import Job
 
 
 async def run_due_jobs(ctx: JobContext) -> int:
-    """Carry out every queued job due at ``ctx.now()``, in id order, then each periodic kind
-    once; how many ran. A job whose handler raises stays queued."""
-    async with ctx.db.read() as session:
-        due = list(
-            (
-                await session.execute(
-                    select(Job)
-                    .where(col(Job.state) == "queued", col(Job.run_at) <= ctx.now())
-                    .order_by(col(Job.id))
-                )
-            ).scalars()
-        )
+    """Carry out every queued job due at ``ctx.now()`` that has a handler, oldest first, and
+    those they ask for in turn, then each periodic kind once; how many ran."""
     ran = 0
-    for job in due:
-        work = HANDLERS.get(job.kind)
-        if work is None:
-            continue
-        await work(ctx, job.payload)
-        async with ctx.db.write() as session:
-            stored = await session.get(Job, job.id)
-            assert stored is not None
-            stored.state = "done"
-        ran += 1
+    while True:
+        async with ctx.db.read() as session:
+            due = (
+                (
+                    await session.execute(
+                        select(Job)
+                        .where(
+                            col(Job.state) == "queued",
+                            col(Job.run_at) <= ctx.now(),
+                            col(Job.kind).in_(list(HANDLERS)),
+                        )
+                        .order_by(col(Job.id))
+                    )
+                )
+                .scalars()
+                .all()
+            )
+        if not due:
+            break
+        for job in due:
+            await HANDLERS[job.kind](ctx, job.payload)
+            async with ctx.db.write() as session:
+                done = await session.get(Job, job.id)
+                assert done is not None
+                done.state = "done"
+            ran += 1
     for kind in PERIODIC:
         await HANDLERS[kind](ctx, {})
         ran += 1

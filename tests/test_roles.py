@@ -97,6 +97,13 @@ EXPECTED: dict[str, frozenset[Role] | str] = {
     "list_blackouts": EVERYONE,
     "create_blackout": OFFICERS,
     "delete_blackout": OFFICERS,
+    # waitlist: bookers join and accept; anyone withdraws or declines their own entries
+    "join_waitlist": BOOKERS,
+    "list_waitlist": EVERYONE,
+    "read_waitlist_entry": EVERYONE,
+    "withdraw_waitlist_entry": EVERYONE,
+    "accept_waitlist_offer": BOOKERS,
+    "decline_waitlist_offer": EVERYONE,
     # sync: everyone may sync; each pushed op checks its own permission
     "register_client": EVERYONE,
     "push": EVERYONE,

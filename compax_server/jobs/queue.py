@@ -14,6 +14,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel
 
+from compax_server.models import Job
 from compax_server.services.common import utcnow
 
 if TYPE_CHECKING:
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
     from compax_server.services.policy import BookingPolicy
     from compax_server.settings import Settings
 
-_JOBS = SQLModel.metadata.tables["jobs"]
+_JOBS = SQLModel.metadata.tables[Job.__tablename__]
 _INSERTS = {
     "postgresql": postgres_insert(_JOBS).on_conflict_do_nothing(index_elements=["key"]),
     "sqlite": sqlite_insert(_JOBS).on_conflict_do_nothing(index_elements=["key"]),
@@ -44,6 +45,8 @@ class JobContext:
 #: A job's handler: carries out one job given its payload; raising makes it try again later.
 Handler = Callable[[JobContext, dict[str, Any]], Awaitable[None]]
 HANDLERS: dict[str, Handler] = {}
+#: Kinds run on a schedule, and every how many seconds.
+PERIODIC: dict[str, int] = {}
 
 
 def handler(kind: str) -> Callable[[Handler], Handler]:
@@ -56,6 +59,11 @@ def handler(kind: str) -> Callable[[Handler], Handler]:
         return function
 
     return register
+
+
+def every(kind: str, seconds: int) -> None:
+    """Run the handler of ``kind`` once every ``seconds`` (once in all, however many workers)."""
+    PERIODIC[kind] = seconds
 
 
 async def enqueue(
@@ -80,12 +88,3 @@ async def enqueue(
         created_at=now,
     )
     await session.execute(statement)
-
-
-#: Periodic kinds and how often each runs, in seconds (``every``).
-PERIODIC: dict[str, int] = {}
-
-
-def every(kind: str, seconds: int) -> None:
-    """Run the handler of ``kind`` once every ``seconds`` (once in all, however many workers)."""
-    PERIODIC[kind] = seconds

@@ -10,6 +10,7 @@ from compax_server.routes import (
     sync,
     system,
     users,
+    waitlist,
 )
 
 #: Order matters where paths overlap: /rooms/free must come before /rooms/{id}.
@@ -23,4 +24,5 @@ ROUTE_TABLES = (
     checkin.api,
     sync.api,
     links.api,
+    waitlist.api,
 )

@@ -27,6 +27,7 @@ from sqlalchemy import (
     bindparam,
     case,
     delete,
+    exists,
     func,
     insert,
     literal_column,
@@ -48,11 +49,13 @@ from compax_server.models import (
     SyncMutation,
     Term,
     User,
+    WaitlistEntry,
 )
 from compax_server.problems import problem_body
 from compax_server.services import booking_batch, bookings, checkin, series
 from compax_server.services.blackouts import blackout_public
 from compax_server.services.booking_views import (
+    UuidOfText,
     Viewer,
     viewer_params,
     visible_booking_json,
@@ -62,6 +65,7 @@ from compax_server.services.campus import building_public, rooms_public, term_pu
 from compax_server.services.common import database_unavailable, utcnow
 from compax_server.services.policy import BookingPolicy
 from compax_server.services.users import user_public
+from compax_server.services.waitlist import public as waitlist_public
 from compax_server.store import RoomsNotTaken, store_for, writing
 from sync.errors import (
     BadRequest,
@@ -592,7 +596,17 @@ _PULL_STATE = select(
 #: A put of a booking, around the booking's JSON text.
 _BOOKING_PUT = '{"op":"put","table":"bookings","row":%s}'
 _CHANGES = SQLModel.metadata.tables["changes"]
-#: The numbered entries after ``:after`` that the caller may see (of users, only their own),
+_WAITLIST = SQLModel.metadata.tables["waitlist_entries"]
+#: Whether the change names a waitlist entry of the caller's (``:viewer_id``).
+_OWN_ENTRY = exists().where(
+    _WAITLIST.c.id
+    == UuidOfText(
+        case((_CHANGES.c.table_name == literal_column("'waitlist_entries'"), _CHANGES.c.row_key))
+    ),
+    _WAITLIST.c.user_id == bindparam("viewer_id"),
+)
+#: The numbered entries after ``:after`` that the caller may see (of users and waitlist
+#: entries, only their own),
 #: each put of a booking with the booking's JSON as the viewer may see it (NULL otherwise).
 _PAGE = (
     select(
@@ -617,6 +631,7 @@ _PAGE = (
     .where(
         _CHANGES.c.seq > bindparam("after"),
         (_CHANGES.c.table_name != "users") | (_CHANGES.c.row_key == bindparam("user_key")),
+        (_CHANGES.c.table_name != "waitlist_entries") | _OWN_ENTRY,
     )
     .order_by(_CHANGES.c.seq)
     .limit(bindparam("limit"))
@@ -674,6 +689,15 @@ async def _rows_for(
             await session.execute(select(Series).where(col(Series.id).in_(series_ids)))
         ).scalars():
             keep("series", item.id, series.series_view(item, seen_by))
+    if entry_ids := _uuids(keys["waitlist_entries"]):
+        for entry in (
+            await session.execute(
+                select(WaitlistEntry).where(
+                    col(WaitlistEntry.id).in_(entry_ids), col(WaitlistEntry.user_id) == viewer.id
+                )
+            )
+        ).scalars():
+            keep("waitlist_entries", entry.id, waitlist_public(entry))
     return rows
 
 

@@ -18,12 +18,16 @@ from __future__ import annotations
 import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from compax_server.jobs.queue import enqueue
+from compax_server.models import Booking
 from compax_server.services.common import apply_changes
 from sync.errors import Unavailable
+from sync.vocabulary import BookingStatus
 
 if TYPE_CHECKING:
     from compax_server.db import Database
@@ -33,6 +37,8 @@ T = TypeVar("T")
 _TAKEN = "compax.rooms_taken"
 #: Where a session keeps rooms to take besides those its first take names (``writing``).
 _ALSO = "compax.rooms_also"
+#: The job that offers a slot a booking stopped holding to the waitlist.
+OFFER_FREED_SLOT = "offer_freed_slot"
 #: How many times ``writing`` starts a transaction again to take rooms it found it needs.
 ATTEMPTS = 3
 
@@ -73,7 +79,9 @@ class BookingStore(ABC):
         """Apply each change (new fields, a move, a cancellation) to its booking, in one
         savepoint, once this transaction is known to hold every room they leave or enter
         (``RoomsNotTaken`` otherwise). The database may refuse a move that overlaps
-        (``IntegrityError``; the savepoint is undone)."""
+        (``IntegrityError``; the savepoint is undone). Each booking that stops holding all or
+        part of its slot asks, in the same transaction, for the slot to be offered to those
+        waiting for it."""
         if not self.has_taken(session):
             raise RuntimeError("a transaction that changes bookings takes their rooms first")
         leaving = {booking.room_id for booking, _ in changes}
@@ -81,7 +89,10 @@ class BookingStore(ABC):
         await self.take_rooms(session, leaving | entering)
         async with session.begin_nested():
             for booking, fields in changes:
+                held = _slot_held(booking)
                 apply_changes(booking, dict(fields))
+                if held is not None and not _still_holds(booking, *held):
+                    await _offer_freed(session, booking, *held)
 
     @abstractmethod
     async def _lock(self, session: AsyncSession, room_ids: Sequence[int]) -> None:
@@ -97,6 +108,39 @@ class BookingStore(ABC):
         written, is skipped or refused without undoing the rest of the transaction; the
         caller says why.
         """
+
+
+#: A slot a confirmed booking holds: its room, start and end.
+_Slot = tuple[int, datetime, datetime]
+
+
+def _slot_held(booking: Booking) -> _Slot | None:
+    """The slot ``booking`` holds, or ``None`` if it holds none."""
+    if booking.status != BookingStatus.CONFIRMED:
+        return None
+    return booking.room_id, booking.start, booking.end
+
+
+def _still_holds(booking: Booking, room_id: int, start: datetime, end: datetime) -> bool:
+    """Whether ``booking``, as changed, still holds all of the slot it held."""
+    return (
+        booking.status == BookingStatus.CONFIRMED
+        and booking.room_id == room_id
+        and booking.start <= start
+        and booking.end >= end
+    )
+
+
+async def _offer_freed(
+    session: AsyncSession, booking: Booking, room_id: int, start: datetime, end: datetime
+) -> None:
+    """Ask for the slot ``booking`` held (some of which it left) to be offered to the waitlist."""
+    await enqueue(
+        session,
+        OFFER_FREED_SLOT,
+        f"freed:{booking.id}:{booking.version}",
+        {"room_id": room_id, "start": start.isoformat(), "end": end.isoformat()},
+    )
 
 
 async def writing(db: Database, work: Callable[[AsyncSession], Awaitable[T]]) -> T:

@@ -17,6 +17,7 @@ from textual.widgets import Button, Checkbox, Input, Label, OptionList, Select, 
 from textual.widgets.option_list import Option
 
 from compax_tui.screens.base import CompaxModal, span
+from compax_tui.screens.waitlist import join_waitlist
 from sync.errors import CompaxError, FieldError, ValidationFailed, field_errors
 from sync.reads import instant_of
 from sync.rules import WEEKDAYS
@@ -52,6 +53,9 @@ class CheckedForm(CompaxModal[list[dict[str, Any]] | None]):
     """A form checked as you type: the verdict under it names the bookings in the way, and
     the alternatives the judge offers (other rooms then, other times here) can be picked,
     which fills the form (``take_room``, ``take_time``)."""
+
+    #: Whether a slot found taken can be waited for from this form.
+    waits = False
 
     DEFAULT_CSS = """
     CheckedForm #alternatives {
@@ -91,9 +95,15 @@ class CheckedForm(CompaxModal[list[dict[str, Any]] | None]):
             title = booking.get("title") or "(private)"
             start, end = instant_of(booking["start"]), instant_of(booking["end"])
             lines.append(f"  in the way: {title}, {span(start, end, zone)}")
+        waits = error.type == "room-overlap" and self.waits
         offered = error.extra.get("alternatives") or {}
         if offered.get("rooms") or offered.get("times"):
-            lines.append("  instead (Tab to the list, Enter fills the form):")
+            lines.append(
+                "  instead (Tab to the list, Enter fills the form"
+                + ("; ctrl+w waits):" if waits else "):")
+            )
+        elif waits:
+            lines.append("  ctrl+w waits for this slot (you are told when it frees)")
         self.show_verdict("\n".join(lines), True, offered)
 
     @on(OptionList.OptionSelected, "#alternatives")
@@ -119,9 +129,11 @@ class BookingForm(CheckedForm):
     """Book ``room`` from ``start`` to ``end`` (both editable); dismissed with the pending
     rows saved, or ``None``."""
 
+    waits = True
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "dismiss(None)", "Cancel"),
         Binding("ctrl+s", "save", "Save", priority=True),
+        Binding("ctrl+w", "wait", "Join the waitlist", priority=True),
     ]
 
     def __init__(self, room: dict[str, Any], start: datetime, end: datetime) -> None:
@@ -288,6 +300,10 @@ class BookingForm(CheckedForm):
     @on(Button.Pressed, "#cancel")
     def _cancel(self) -> None:
         self.dismiss(None)
+
+    def action_wait(self) -> None:
+        """Wait for this slot, taken now, instead of booking it (online)."""
+        join_waitlist(self, self._data)
 
     @on(Button.Pressed, "#save")
     def action_save(self) -> None:

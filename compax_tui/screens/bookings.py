@@ -19,6 +19,7 @@ from compax_tui.screens.checkin import check_in, checkin_text
 from compax_tui.screens.dialogs import ConfirmDialog, ScopeDialog
 from compax_tui.screens.grid import GridTarget, ShowBooking
 from compax_tui.screens.move_form import MoveForm
+from compax_tui.screens.waitlist import WaitlistDialog
 from compax_tui.widgets.status_bar import NavBar, StatusBar
 from sync.errors import CompaxError
 from sync.reads import instant_of
@@ -50,6 +51,7 @@ class BookingsScreen(CompaxScreen):
         Binding("c", "cancel_booking", "Cancel booking"),
         Binding("i", "check_in", "Check in"),
         Binding("p", "toggle_past", "Show past"),
+        Binding("w", "waitlist", "Waitlist"),
     ]
 
     def __init__(self) -> None:
@@ -137,6 +139,10 @@ class BookingsScreen(CompaxScreen):
         booking = self.bookings[str(event.row_key.value)]
         day = instant_of(booking["start"]).astimezone(self.compax.zone).date()
         self.compax.open_grid(GridTarget(day, room_id=int(booking["room_id"])))
+
+    def action_waitlist(self) -> None:
+        """Show your waitlist entries, to accept or decline an offer or leave the line."""
+        self.app.push_screen(WaitlistDialog())
 
     def action_toggle_past(self) -> None:
         """Show past bookings too, or from today only."""
