@@ -136,6 +136,53 @@ def run(
     raise typer.Exit(status)
 
 
+def worker(
+    concurrency: Annotated[
+        int | None,
+        typer.Option(help="Jobs carried out at once (env COMPAX_JOBS_CONCURRENCY, default 4)."),
+    ] = None,
+) -> None:
+    """Carry out jobs (mail, releases, reminders, expiries) for the servers of this database.
+
+    Run one or more beside servers started with COMPAX_JOBS=external.
+    Each job, scheduled ones too, is carried out once however many workers there are.
+    SIGTERM or Ctrl+C stops a worker gracefully: it claims nothing more,
+    lets running jobs finish (COMPAX_SHUTDOWN_TIMEOUT_SECONDS), and exits 0.
+
+    Example: COMPAX_DATABASE_URL=postgresql://compax@db/compax compax worker --concurrency 8
+    """
+    import signal
+
+    import compax_server.routes  # noqa: F401 (the modules that register job handlers)
+    from compax_server.jobs.queue import JobContext
+    from compax_server.jobs.worker import Worker
+    from compax_server.logs import configure_logging
+    from compax_server.services.policy import BookingPolicy
+
+    settings = _settings(signs_tokens=True, jobs_concurrency=concurrency)
+    configure_logging(settings.log_format, settings.log_level)
+
+    async def work() -> None:
+        database = await _ready_database(settings)
+        context = JobContext(database, settings, BookingPolicy.from_settings(settings))
+        running = Worker(lambda: context)
+        loop = asyncio.get_running_loop()
+        for stop_signal in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(stop_signal, running.stop)
+        try:
+            await running.run(settings.shutdown_timeout_seconds)
+        finally:
+            await database.dispose()
+
+    where = settings.database_url and settings.effective_database_url.split("@")[-1]
+    err.print(
+        f"Compax worker on {where or settings.data_dir / 'compax.sqlite3'}, "
+        f"{settings.jobs_concurrency} jobs at once; Ctrl+C stops it"
+    )
+    asyncio.run(work())
+    err.print("Compax worker stopped")
+
+
 @server_app.command()
 def migrate() -> None:
     """Bring the database schema up to date (run once per upgrade, before starting servers).
