@@ -92,8 +92,9 @@ class Metrics:
             "compax_jobs",
             "Jobs in the jobs table, by kind and state: due (queued, due now), scheduled "
             "(queued for later), running, stalled (running past its lease: its worker died), "
-            "done and failed (kept COMPAX_JOBS_RETENTION_DAYS); read from the database at "
-            "each scrape, so the same whichever process answers.",
+            "relayed (in procrastinate's queue, compax worker on Postgres), done and failed "
+            "(kept COMPAX_JOBS_RETENTION_DAYS); read from the database at each scrape, so the "
+            "same whichever process answers.",
             ["kind", "state"],
             multiprocess_mode="mostrecent",
             registry=registry,

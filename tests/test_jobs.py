@@ -8,7 +8,8 @@ import asyncio
 import os
 import signal
 import subprocess
-from collections.abc import AsyncIterator, Iterator
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -21,11 +22,12 @@ from compax_server.app import create_app
 from compax_server.db import Database
 from compax_server.jobs import runner
 from compax_server.jobs.queue import HANDLERS, PERIODIC, JobContext, enqueue
+from compax_server.jobs.relay import install_queue
 from compax_server.jobs.worker import Worker
 from compax_server.keys import DATABASE
 from compax_server.services.policy import BookingPolicy
 from compax_server.settings import Settings
-from tests.conftest import AiohttpClient, make_settings
+from tests.conftest import AiohttpClient, make_settings, migrated_postgres_database
 from tests.deploy_support import compose_services, compose_workers
 from tests.jobs_handlers import BLOCK, TICK, TICK_LOG, lines, worker_command
 from tests.test_deploy import METRICS_TOKEN, scrape, value
@@ -278,7 +280,7 @@ class WorkerProcess:
 
 
 @pytest.fixture
-def workers(database_url: str, tmp_path: Path) -> Iterator[list[WorkerProcess]]:
+def workers() -> Iterator[list[WorkerProcess]]:
     started: list[WorkerProcess] = []
     yield started
     for worker in started:
@@ -287,69 +289,124 @@ def workers(database_url: str, tmp_path: Path) -> Iterator[list[WorkerProcess]]:
             worker.process.wait()
 
 
-async def until(condition: Any, what: str, seconds: float = 30) -> None:
+@pytest.fixture
+def queue_database_url(database_url: str, request: pytest.FixtureRequest) -> Iterator[str]:
+    """The test's database for ``compax worker`` processes: on Postgres one of their own, with
+    procrastinate's tables (``compax server migrate`` adds them), which the session database
+    leaves out since its schema is compared with the models."""
+    if database_url.startswith("sqlite"):
+        yield database_url
+        return
+    server = request.getfixturevalue("postgres_server_url")
+    with migrated_postgres_database(server, "compax_jobs") as url:
+        asyncio.run(install_queue(url))
+        yield url
+
+
+@pytest.fixture
+async def queue_ctx(queue_database_url: str, tmp_path: Path) -> AsyncIterator[JobContext]:
+    """A context on ``queue_database_url`` whose clock is the real one, as the workers' is."""
+    database = Database(queue_database_url)
+    yield context(database, make_settings(queue_database_url, tmp_path), Clock(datetime.now(UTC)))
+    await database.dispose()
+
+
+async def until(condition: Any, what: str, seconds: float = 60) -> None:
     for _ in range(int(seconds / 0.05)):
-        if condition():
+        if await condition():
             return
         await asyncio.sleep(0.05)
     raise AssertionError(f"timed out waiting until {what}")
 
 
+def noted(path: Path, *expected: str) -> Callable[[], Awaitable[bool]]:
+    async def check() -> bool:
+        return lines(path) == list(expected)
+
+    return check
+
+
+def in_state(ctx: JobContext, key: str, state: str) -> Callable[[], Awaitable[bool]]:
+    async def check() -> bool:
+        return bool((await job_row(ctx, key)).state == state)
+
+    return check
+
+
 async def test_a_worker_killed_mid_job_loses_nothing(
-    database_url: str, tmp_path: Path, workers: list[WorkerProcess]
+    queue_database_url: str, queue_ctx: JobContext, tmp_path: Path, workers: list[WorkerProcess]
 ) -> None:
-    settings = make_settings(database_url, tmp_path, jobs_lease_seconds=30)
-    database = Database(database_url)
-    ctx = context(database, settings, Clock(datetime.now(UTC)))
     log = tmp_path / "log"
-    await ask(ctx, "test_block", "killed", log=str(log))
-    lease = {"COMPAX_JOBS_LEASE_SECONDS": "30"}
-    workers.append(WorkerProcess(database_url, tmp_path, **{BLOCK: "1"}, **lease))
-    await until(lambda: lines(log) == ["started"], "the worker started the job")
+    await ask(queue_ctx, "test_block", "killed", log=str(log))
+    lease = {"COMPAX_JOBS_LEASE_SECONDS": "3"}
+    workers.append(WorkerProcess(queue_database_url, tmp_path, **{BLOCK: "1"}, **lease))
+    await until(noted(log, "started"), "the worker started the job")
     assert workers[0].end(signal.SIGKILL) == -signal.SIGKILL
-    row = await job_row(ctx, "killed")
-    assert (row.state, row.attempts) == ("running", 1)
-    assert await runner.run_due_jobs(ctx) == 0  # its lease has not lapsed
-    after_lease = context(database, settings, Clock(datetime.now(UTC) + timedelta(seconds=31)))
-    assert await runner.run_due_jobs(after_lease) == 1
-    row = await job_row(ctx, "killed")
-    assert (row.state, row.attempts) == ("done", 2)
+    assert (await job_row(queue_ctx, "killed")).state != "done"
+    workers.append(WorkerProcess(queue_database_url, tmp_path, **lease))
+    await until(in_state(queue_ctx, "killed", "done"), "another worker carried it out")
+    assert workers[1].end(signal.SIGTERM) == 0
     assert lines(log) == ["started", "started", "finished"]
-    await database.dispose()
+    assert (await job_row(queue_ctx, "killed")).attempts == 2
 
 
 async def test_a_stopped_worker_finishes_its_running_job_and_exits_0(
-    database_url: str, tmp_path: Path, workers: list[WorkerProcess]
+    queue_database_url: str, queue_ctx: JobContext, tmp_path: Path, workers: list[WorkerProcess]
 ) -> None:
-    database = Database(database_url)
-    ctx = context(database, make_settings(database_url, tmp_path), Clock(datetime.now(UTC)))
     log = tmp_path / "log"
-    await ask(ctx, "test_slow", "slow", log=str(log), seconds=1)
-    workers.append(WorkerProcess(database_url, tmp_path))
-    await until(lambda: lines(log) == ["started"], "the worker started the job")
-    await ask(ctx, "test_record", "after", log=str(log), name="after")
+    await ask(queue_ctx, "test_slow", "slow", log=str(log), seconds=1)
+    workers.append(WorkerProcess(queue_database_url, tmp_path))
+    await until(noted(log, "started"), "the worker started the job")
     assert workers[0].end(signal.SIGTERM) == 0
     assert lines(log) == ["started", "finished"]
-    assert (await job_row(ctx, "slow")).state == "done"
-    assert (await job_row(ctx, "after")).state == "queued"
+    assert (await job_row(queue_ctx, "slow")).state == "done"
     assert "Compax worker stopped" in workers[0].log_path.read_text()
-    await database.dispose()
 
 
-@pytest.mark.postgres
+async def test_a_worker_process_retries_a_failing_job_then_fails_it(
+    queue_database_url: str, queue_ctx: JobContext, tmp_path: Path, workers: list[WorkerProcess]
+) -> None:
+    await ask(queue_ctx, "test_fail", "doomed")
+    retries = {"COMPAX_JOBS_MAX_ATTEMPTS": "2", "COMPAX_JOBS_BACKOFF_SECONDS": "1"}
+    workers.append(WorkerProcess(queue_database_url, tmp_path, **retries))
+    await until(in_state(queue_ctx, "doomed", "failed"), "the job failed for good")
+    row = await job_row(queue_ctx, "doomed")
+    assert (row.attempts, row.last_error) == (2, "RuntimeError: the mail server said no")
+    assert workers[0].end(signal.SIGTERM) == 0
+
+
 async def test_two_worker_processes_run_each_periodic_slot_once(
-    postgres_database: str, tmp_path: Path, workers: list[WorkerProcess]
+    queue_database_url: str, tmp_path: Path, workers: list[WorkerProcess]
 ) -> None:
     log = tmp_path / "ticks"
     env = {TICK: "1", TICK_LOG: str(log)}
-    workers.extend(WorkerProcess(postgres_database, tmp_path, **env) for _ in range(2))
-    await until(lambda: len(lines(log)) >= 4, "four ticks ran")
+    workers.extend(WorkerProcess(queue_database_url, tmp_path, **env) for _ in range(2))
+
+    async def four_ticks() -> bool:
+        return len(lines(log)) >= 4
+
+    await until(four_ticks, "four ticks ran")
     for worker in workers:
         assert worker.end(signal.SIGTERM) == 0
     ran = lines(log)
     assert len(ran) == len(set(ran))
     pids = {line.rsplit(" ", 1)[1] for line in log.read_text().splitlines()}
     assert pids <= {str(worker.process.pid) for worker in workers}
+
+
+@pytest.mark.postgres
+def test_migrate_creates_the_job_queue_once(postgres_server_url: str, tmp_path: Path) -> None:
+    with migrated_postgres_database(postgres_server_url, "compax_queue") as url:
+        environment = {**os.environ, "COMPAX_DATABASE_URL": url, "COMPAX_DATA_DIR": str(tmp_path)}
+        migrate = [sys.executable, "-m", "compax_cli", "server", "migrate"]
+        said = [
+            subprocess.run(
+                migrate, cwd=ROOT, env=environment, capture_output=True, text=True, check=True
+            ).stderr
+            for _ in range(2)
+        ]
+    assert "Created the job queue's tables" in said[0]
+    assert "Created the job queue's tables" not in said[1]
 
 
 def test_worker_help_names_its_use() -> None:

@@ -60,22 +60,26 @@ class Worker:
             await self._drain(drain_seconds)
 
     async def _pass(self) -> None:
-        """Ask for periodic runs whose slot began, claim as many due jobs as there is room for
-        and start them, and now and then delete old finished rows."""
+        """Ask for periodic runs whose slot began, hand due jobs on, and now and then delete
+        old finished rows."""
         ctx = self._context()
         await self._schedule(ctx)
-        room = ctx.settings.jobs_concurrency - len(self._running)
-        if room > 0 and await runner.any_due(ctx):
-            for job in await runner.claim(ctx, room):
-                task = asyncio.create_task(runner.carry_out(ctx, job))
-                self._running.add(task)
-                task.add_done_callback(self._finished)
+        await self._dispatch(ctx)
         now = asyncio.get_running_loop().time()
         if self._last_purge is None or now - self._last_purge >= PURGE_INTERVAL_SECONDS:
             self._last_purge = now
             removed = await runner.purge(ctx)
             if removed:
                 log.info("deleted %d finished jobs' rows", removed)
+
+    async def _dispatch(self, ctx: JobContext) -> None:
+        """Claim as many due jobs as there is room for and start carrying them out."""
+        room = ctx.settings.jobs_concurrency - len(self._running)
+        if room > 0 and await runner.any_due(ctx):
+            for job in await runner.claim(ctx, room):
+                task = asyncio.create_task(runner.carry_out(ctx, job))
+                self._running.add(task)
+                task.add_done_callback(self._finished)
 
     async def _schedule(self, ctx: JobContext) -> None:
         """Enqueue the run of each periodic kind whose slot this worker has not asked for."""
