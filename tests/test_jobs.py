@@ -209,6 +209,21 @@ async def test_a_periodic_kind_runs_once_per_slot_with_two_workers(
     assert (row.state, row.attempts) == ("done", 1)
 
 
+async def test_a_job_still_running_at_the_shutdown_deadline_is_queued_again(
+    ctx: JobContext, tmp_path: Path
+) -> None:
+    log = tmp_path / "log"
+    await ask(ctx, "test_slow", "cut short", log=str(log), seconds=60)
+    worker = Worker(lambda: ctx)
+    loop = asyncio.create_task(worker.run(drain_seconds=0.1))
+    await until(noted(log, "started"), "the worker started the job")
+    worker.stop()
+    await loop
+    row = await job_row(ctx, "cut short")
+    assert (row.state, row.run_at, row.last_error) == ("queued", START, "interrupted")
+    assert lines(log) == ["started"]
+
+
 async def test_the_worker_in_the_server_carries_out_jobs_unasked(
     aiohttp_client: AiohttpClient, database_url: str, tmp_path: Path
 ) -> None:

@@ -26,7 +26,7 @@ from sqlalchemy.engine import make_url
 from sqlmodel import SQLModel
 
 from compax_server.jobs import runner
-from compax_server.jobs.queue import HANDLERS, JobContext
+from compax_server.jobs.queue import JobContext
 from compax_server.jobs.worker import Worker
 from compax_server.models import Job
 
@@ -115,18 +115,14 @@ async def carry_out(ctx: JobContext, job_id: int, *, final: bool) -> None:
         row = (await session.execute(started)).first()
     if row is None:
         return
-    function = HANDLERS.get(row.kind)
     try:
-        if function is None:
-            raise LookupError(f"no handler for jobs of kind {row.kind!r}")
-        async with asyncio.timeout(ctx.settings.jobs_lease_seconds):
-            await function(ctx, row.payload)
+        await runner.run_handler(ctx, row.kind, row.payload)
     except Exception as exc:
-        error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-        if not (final or function is None):
-            await _record(ctx, job_id, state=RELAYED, error=error)
+        if not (final or isinstance(exc, runner.NoHandler)):
+            await _record(ctx, job_id, state=RELAYED, error=runner.describe(exc))
             raise
-        log.error("job %s (%s) failed for good: %s", row.key, row.kind, error)
+        log.error("job %s (%s) failed for good: %s", row.key, row.kind, exc)
+        error = runner.describe(exc)
         await _record(ctx, job_id, state="failed", error=error, finished_at=ctx.now())
         return
     await _record(ctx, job_id, state="done", error="", finished_at=ctx.now())
@@ -136,7 +132,7 @@ async def _record(ctx: JobContext, job_id: int, *, state: str, error: str, **val
     statement = (
         update(_JOBS)
         .where(_JOBS.c.id == job_id, _JOBS.c.state == RELAYED)
-        .values(state=state, last_error=error[:2000], **values)
+        .values(state=state, last_error=error, **values)
     )
     async with ctx.db.write() as session:
         await session.execute(statement)

@@ -76,30 +76,45 @@ async def any_due(ctx: JobContext) -> bool:
         return (await session.execute(due.limit(1))).first() is not None
 
 
+class NoHandler(LookupError):
+    """A job's kind has no handler in this process: it fails at once, retrying is no use."""
+
+
+async def run_handler(ctx: JobContext, kind: str, payload: dict[str, Any]) -> None:
+    """Run the handler of ``kind`` on ``payload`` for at most the lease's length."""
+    function = HANDLERS.get(kind)
+    if function is None:
+        raise NoHandler(f"no handler for jobs of kind {kind!r}")
+    async with asyncio.timeout(ctx.settings.jobs_lease_seconds):
+        await function(ctx, payload)
+
+
+def describe(error: Exception) -> str:
+    """A job's ``last_error``: the exception's type and message, as long as the column."""
+    said = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+    return said[:_ERROR_LENGTH]
+
+
 async def carry_out(ctx: JobContext, job: Claimed) -> str:
     """Run ``job``'s handler and record how it went: ``done``, ``retry`` or ``failed``. A job
     may take its lease's length; one cancelled (a shutdown's deadline) is queued again."""
-    function = HANDLERS.get(job.kind)
-    if function is None:
-        return await _record(ctx, job, f"no handler for jobs of kind {job.kind!r}", final=True)
     try:
-        async with asyncio.timeout(ctx.settings.jobs_lease_seconds):
-            await function(ctx, job.payload)
+        await run_handler(ctx, job.kind, job.payload)
     except asyncio.CancelledError:
         await _settle(ctx, job, state="queued", run_at=ctx.now(), last_error="interrupted")
         raise
+    except NoHandler as exc:
+        return await _record(ctx, job, str(exc), final=True)
     except Exception as exc:
         log.warning("job %s (%s) failed on attempt %d", job.key, job.kind, job.attempts)
-        error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         final = job.attempts >= ctx.settings.jobs_max_attempts
-        return await _record(ctx, job, error, final=final)
+        return await _record(ctx, job, describe(exc), final=final)
     await _settle(ctx, job, state="done", finished_at=ctx.now(), last_error="")
     return "done"
 
 
 async def _record(ctx: JobContext, job: Claimed, error: str, *, final: bool) -> str:
     """A failed attempt: the job waits its backoff for the next, or fails after the last."""
-    error = error[:_ERROR_LENGTH]
     if final:
         log.error("job %s (%s) failed for good: %s", job.key, job.kind, error)
         await _settle(ctx, job, state="failed", finished_at=ctx.now(), last_error=error)

@@ -31,6 +31,7 @@ class Worker:
         self._stopping = False
         self._scheduled: dict[str, int] = {}
         self._last_purge: float | None = None
+        self._failing = False
 
     def wake(self) -> None:
         """Look for due jobs now rather than at the next poll."""
@@ -50,7 +51,13 @@ class Worker:
                 try:
                     await self._pass()
                 except Exception:
-                    log.exception("the job worker could not look for work; will try again")
+                    if not self._failing:
+                        log.exception("the job worker cannot look for work; trying on")
+                    self._failing = True
+                else:
+                    if self._failing:
+                        log.info("the job worker looks for work again")
+                    self._failing = False
                 if not self._stopping:
                     poll = self._context().settings.jobs_poll_seconds
                     with contextlib.suppress(TimeoutError):
