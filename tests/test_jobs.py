@@ -50,6 +50,17 @@ class Clock:
         self.now += timedelta(**delta)
 
 
+@pytest.fixture(autouse=True)
+def no_other_periodic_kinds() -> Iterator[None]:
+    """Only the periodic kinds a test registers run here, so that counts of jobs run are the
+    test's own, whatever periodic kinds the other parts of Compax register."""
+    registered = dict(PERIODIC)
+    PERIODIC.clear()
+    yield
+    PERIODIC.clear()
+    PERIODIC.update(registered)
+
+
 @pytest.fixture
 def clock() -> Clock:
     return Clock()
