@@ -15,12 +15,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlmodel import SQLModel
 
 from compax_server.app import create_app
 from compax_server.db import Database
-from compax_server.jobs import runner
+from compax_server.jobs import relay, runner
 from compax_server.jobs.queue import HANDLERS, PERIODIC, JobContext, enqueue
 from compax_server.jobs.relay import install_queue
 from compax_server.jobs.worker import Worker
@@ -233,6 +233,21 @@ async def test_a_job_still_running_at_the_shutdown_deadline_is_queued_again(
     row = await job_row(ctx, "cut short")
     assert (row.state, row.run_at, row.last_error) == ("queued", START, "interrupted")
     assert lines(log) == ["started"]
+
+
+async def test_a_relayed_job_delivered_again_after_it_finished_is_not_run_again(
+    ctx: JobContext, tmp_path: Path
+) -> None:
+    log = tmp_path / "log"
+    await ask(ctx, "test_record", "relayed", log=str(log), name="relayed")
+    job_id = (await job_row(ctx, "relayed")).id
+    async with ctx.db.write() as session:
+        await session.execute(update(JOBS).where(JOBS.c.id == job_id).values(state=relay.RELAYED))
+    for _ in range(2):
+        await relay.carry_out(ctx, job_id, final=False)
+    row = await job_row(ctx, "relayed")
+    assert (row.state, row.attempts, row.finished_at) == ("done", 1, START)
+    assert lines(log) == ["ran relayed"]
 
 
 async def test_the_worker_in_the_server_carries_out_jobs_unasked(
