@@ -45,6 +45,7 @@ COMMANDS: dict[str, LazyCommand | LazySubcommands] = {
     "import": LazyCommand("compax_cli.importing:app"),
     "export": LazyCommand("compax_cli.exporting:app"),
     "server": LazyCommand("compax_server.cli:server_app"),
+    "worker": LazyCommand("compax_server.cli:worker"),
 }
 
 

@@ -14,6 +14,8 @@ from compax_server.auth import UserLookup
 from compax_server.cache import ReadCache
 from compax_server.connection import drop_server_header
 from compax_server.db import Database
+from compax_server.jobs.queue import JobContext
+from compax_server.jobs.worker import Worker
 from compax_server.keys import (
     ACCESS_TOKENS,
     BOOKING_LINKS,
@@ -42,7 +44,7 @@ from compax_server.services.calendars import feed_tokens
 from compax_server.services.policy import BookingPolicy
 from compax_server.services.sync import compact
 from compax_server.services.users import SignIn
-from compax_server.settings import Settings
+from compax_server.settings import JobsMode, Settings
 
 log = logging.getLogger("compax.server")
 
@@ -58,6 +60,7 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(_redis)
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_compaction)
+    app.cleanup_ctx.append(_jobs)
     return app
 
 
@@ -136,3 +139,22 @@ async def _compaction(app: web.Application) -> AsyncIterator[None]:
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task
+
+
+def job_context(app: web.Application) -> JobContext:
+    """What the app's jobs work with: its database, settings and booking policy (its clock)."""
+    return JobContext(app[DATABASE], app[SETTINGS], app[BOOKING_POLICY])
+
+
+async def _jobs(app: web.Application) -> AsyncIterator[None]:
+    """Carry out jobs in this process, unless ``COMPAX_JOBS=external`` leaves them to
+    ``compax worker`` processes; at shutdown the running jobs get the shutdown timeout."""
+    settings = app[SETTINGS]
+    if settings.jobs is JobsMode.EXTERNAL:
+        yield
+        return
+    worker = Worker(lambda: job_context(app))
+    task = asyncio.create_task(worker.run(settings.shutdown_timeout_seconds))
+    yield
+    worker.stop()
+    await task

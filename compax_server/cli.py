@@ -20,6 +20,7 @@ from sync.errors import field_errors
 
 if TYPE_CHECKING:  # the commands import these only when they run
     from compax_server.db import Database
+    from compax_server.jobs.queue import JobContext
     from compax_server.settings import Settings
 
 err = Console(stderr=True, soft_wrap=True)
@@ -136,6 +137,73 @@ def run(
     raise typer.Exit(status)
 
 
+def worker(
+    concurrency: Annotated[
+        int | None,
+        typer.Option(help="Jobs carried out at once (env COMPAX_JOBS_CONCURRENCY, default 4)."),
+    ] = None,
+) -> None:
+    """Carry out jobs (mail, releases, reminders, expiries) for the servers of this database.
+
+    Run one or more beside servers started with COMPAX_JOBS=external.
+    Each job, scheduled ones too, is carried out once however many workers there are.
+    SIGTERM or Ctrl+C stops a worker gracefully: it claims nothing more,
+    lets running jobs finish (COMPAX_SHUTDOWN_TIMEOUT_SECONDS), and exits 0.
+
+    Example: COMPAX_DATABASE_URL=postgresql://compax@db/compax compax worker --concurrency 8
+    """
+    import compax_server.routes  # noqa: F401 (the modules that register job handlers)
+    from compax_server.jobs.queue import JobContext
+    from compax_server.logs import configure_logging
+    from compax_server.services.policy import BookingPolicy
+
+    settings = _settings(signs_tokens=True, jobs_concurrency=concurrency)
+    configure_logging(settings.log_format, settings.log_level)
+
+    async def work() -> None:
+        database = await _ready_database(settings)
+        context = JobContext(database, settings, BookingPolicy.from_settings(settings))
+        try:
+            if database.is_sqlite:
+                await _work_alone(context)
+            else:
+                await _work_through_procrastinate(context)
+        finally:
+            await database.dispose()
+
+    where = settings.database_url and settings.effective_database_url.split("@")[-1]
+    err.print(
+        f"Compax worker on {where or settings.data_dir / 'compax.sqlite3'}, "
+        f"{settings.jobs_concurrency} jobs at once; Ctrl+C stops it"
+    )
+    asyncio.run(work())
+    err.print("Compax worker stopped")
+
+
+async def _work_alone(context: JobContext) -> None:
+    """Carry out jobs with Compax's own runner (SQLite) until SIGTERM or SIGINT."""
+    import signal
+
+    from compax_server.jobs.worker import Worker
+
+    running = Worker(lambda: context)
+    loop = asyncio.get_running_loop()
+    for stop_signal in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(stop_signal, running.stop)
+    await running.run(context.settings.shutdown_timeout_seconds)
+
+
+async def _work_through_procrastinate(context: JobContext) -> None:
+    """Carry out jobs through procrastinate (Postgres) until SIGTERM or SIGINT."""
+    from compax_server.jobs.relay import QueueMissing, work
+
+    try:
+        await work(context)
+    except QueueMissing as exc:
+        err.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(1) from None
+
+
 @server_app.command()
 def migrate() -> None:
     """Bring the database schema up to date (run once per upgrade, before starting servers).
@@ -150,6 +218,11 @@ def migrate() -> None:
         database = Database(settings.effective_database_url)
         try:
             await database.migrate()
+            if not database.is_sqlite:
+                from compax_server.jobs.relay import install_queue
+
+                if await install_queue(settings.effective_database_url):
+                    err.print("Created the job queue's tables (procrastinate)")
             return (await database.schema_revision())[0]
         finally:
             await database.dispose()

@@ -1,4 +1,5 @@
-"""Prometheus metrics: requests, latencies, booking outcomes, sync traffic, pool and cache use.
+"""Prometheus metrics: requests, latencies, booking outcomes, sync traffic, pool and cache use,
+and the job queue.
 
 Each application has its own registry, so tests and tools that build several apps in one
 process never mix their counts. When ``PROMETHEUS_MULTIPROC_DIR`` is set (``compax server
@@ -87,6 +88,18 @@ class Metrics:
             ["result"],
             registry=registry,
         )
+        self.jobs = Gauge(
+            "compax_jobs",
+            "Jobs in the jobs table, by kind and state: due (queued, due now), scheduled "
+            "(queued for later), running, stalled (running past its lease: its worker died), "
+            "relayed (in procrastinate's queue, compax worker on Postgres), done and failed "
+            "(kept COMPAX_JOBS_RETENTION_DAYS); read from the database at each scrape, so the "
+            "same whichever process answers.",
+            ["kind", "state"],
+            multiprocess_mode="mostrecent",
+            registry=registry,
+        )
+        self._job_series: set[tuple[str, str]] = set()
         # Children by label values, looked up once: ``labels()`` costs more than the count.
         self._request_children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
         self._pool_in_use, self._pool_idle = self.pool.labels("in_use"), self.pool.labels("idle")
@@ -137,6 +150,14 @@ class Metrics:
         if isinstance(pool, QueuePool):
             self._pool_in_use.set(pool.checkedout())
             self._pool_idle.set(pool.checkedin())
+
+    def sample_jobs(self, counts: dict[tuple[str, str], int]) -> None:
+        """Set the job counts by (kind, state); a series seen before and now empty shows 0."""
+        for series in self._job_series - counts.keys():
+            self.jobs.labels(*series).set(0)
+        for series, count in counts.items():
+            self.jobs.labels(*series).set(count)
+        self._job_series |= counts.keys()
 
     def render(self, accept: str | None) -> tuple[bytes, str]:
         """The exposition (body and content type) in the format the scraper accepts."""

@@ -26,6 +26,11 @@ class Mode(StrEnum):
     PRODUCTION = "production"
 
 
+class JobsMode(StrEnum):
+    INLINE = "inline"
+    EXTERNAL = "external"
+
+
 class LogFormat(StrEnum):
     TEXT = "text"
     JSON = "json"
@@ -152,6 +157,33 @@ class Settings(BaseSettings):
         pattern=r"^https?://[^\s/]+(/\S*)?$",
         description="The address people reach this server at (https://rooms.example.edu), "
         "for the links in mail and on room doors; unset: http://HOST:PORT.",
+    )
+    jobs: JobsMode = Field(
+        JobsMode.INLINE,
+        description="`inline`: each server process also carries out jobs; `external`: "
+        "`compax worker` processes do.",
+    )
+    jobs_concurrency: int = Field(4, ge=1, le=256, description="Jobs a worker runs at once.")
+    jobs_poll_seconds: float = Field(
+        1.0, gt=0, le=60, description="How often an idle worker looks for due jobs."
+    )
+    jobs_lease_seconds: int = Field(
+        300,
+        ge=1,
+        description="How long a job may run; a job still running then (its worker died) is "
+        "claimed again.",
+    )
+    jobs_max_attempts: int = Field(
+        8, ge=1, le=100, description="Attempts before a job is marked failed."
+    )
+    jobs_backoff_seconds: float = Field(
+        10.0, gt=0, description="The wait before a failed job's first retry; doubled each time."
+    )
+    jobs_backoff_cap_seconds: float = Field(
+        3600.0, gt=0, description="The longest wait between two attempts of a job."
+    )
+    jobs_retention_days: int = Field(
+        7, ge=1, description="How long the row of a finished job (done or failed) is kept."
     )
     metrics_token: SecretStr | None = Field(
         None, description="Bearer token that GET /metrics requires; unset, /metrics is off."

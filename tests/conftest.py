@@ -136,8 +136,10 @@ async def _empty_tables(url: str) -> None:
 
 
 def make_settings(database_url: str, data_dir: Path, **overrides: object) -> Settings:
-    """Settings for tests: a fixed key and cheap argon2 parameters (the defaults are tested)."""
+    """Settings for tests: a fixed key, cheap argon2 parameters (the defaults are tested), and
+    jobs left to the test (``runner.run_due_jobs``) rather than run by the app on its own."""
     values: dict[str, object] = {
+        "jobs": "external",
         "database_url": database_url,
         "data_dir": data_dir,
         "secret_keys": ["test-signing-key"],

@@ -13,6 +13,7 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 from sqlmodel import col
 
+from compax_server.jobs.runner import run_due_jobs
 from compax_server.keys import DATABASE
 from compax_server.models import Booking, Notification
 from compax_server.services.releases import release_no_shows
@@ -20,7 +21,6 @@ from sync.permissions import Role
 from tests.booking_helpers import at, book, bulk, next_weekday
 from tests.checkin_support import Clock, booked, checkin_campus, client, clock, jobs
 from tests.conftest import MakePerson, Person
-from tests.jobs_support import run_due_jobs
 from tests.support import problem_of
 from tests.test_availability import window
 from tests.test_sync_server import pull_all, push, register

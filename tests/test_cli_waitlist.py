@@ -9,12 +9,12 @@ from pathlib import Path
 from aiohttp.test_utils import TestClient
 
 from compax_cli.output import REFUSED, USAGE
+from compax_server.jobs.runner import run_due_jobs
 from sync.engine import Engine
 from sync.permissions import Role
 from sync.waiting import entries
 from tests.booking_helpers import at, book, make_campus, next_weekday
 from tests.conftest import PASSWORD, MakePerson, Person
-from tests.jobs_support import run_due_jobs
 from tests.test_cli import Cli
 from tests.test_waitlist import cancel, jobs
 

@@ -9,6 +9,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 from textual.widgets import Input, Static
 
+from compax_server.jobs.runner import run_due_jobs
 from compax_tui.app import CompaxApp
 from compax_tui.screens.booking_form import BookingForm
 from compax_tui.screens.bookings import BookingsScreen
@@ -16,7 +17,6 @@ from compax_tui.screens.waitlist import WaitlistDialog
 from sync.permissions import Role
 from tests.booking_helpers import at, book, make_campus, next_weekday
 from tests.conftest import MakePerson, Person
-from tests.jobs_support import run_due_jobs
 from tests.servers import ServerProcess
 from tests.test_tui import notices, server, sign_in, table_rows
 from tests.test_waitlist import cancel, jobs

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlmodel import col
 
 from compax_server.jobs.queue import JobContext
+from compax_server.jobs.runner import run_due_jobs
 from compax_server.jobs.waitlist import expire_waitlist_offers, offer_freed_slot
 from compax_server.keys import BOOKING_POLICY, DATABASE, SETTINGS
 from compax_server.models import Booking, Notification
@@ -19,7 +20,6 @@ from compax_server.services.common import utcnow
 from sync.permissions import Role
 from tests.booking_helpers import Campus, at, book, make_campus, next_weekday
 from tests.conftest import MakePerson, Person
-from tests.jobs_support import run_due_jobs
 
 MONDAY = next_weekday(0)
 SLOT = (at(MONDAY, 10), at(MONDAY, 12))

@@ -1,17 +1,19 @@
 """Jobs as rows: ``enqueue`` writes one in the caller's transaction, so the work is asked for
 if and only if the change that causes it commits; ``handler`` names the function that carries
-out each kind."""
+out each kind, and ``every`` makes a kind run on a schedule."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy import event
 from sqlalchemy.dialects.postgresql import insert as postgres_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 from sqlmodel import SQLModel
 
 from compax_server.models import Job
@@ -27,6 +29,12 @@ _INSERTS = {
     "postgresql": postgres_insert(_JOBS).on_conflict_do_nothing(index_elements=["key"]),
     "sqlite": sqlite_insert(_JOBS).on_conflict_do_nothing(index_elements=["key"]),
 }
+#: The ``run_at`` of a job due at once: before any clock's now, the tests' clocks too.
+AT_ONCE = datetime(1970, 1, 1, tzinfo=UTC)
+#: The session flag that says its transaction enqueued a job (see ``_wake_after_commit``).
+_ENQUEUED = "compax_jobs_enqueued"
+#: Called after a commit that enqueued a job, so that a worker in this process looks at once.
+WAKERS: set[Callable[[], None]] = set()
 
 
 @dataclass(frozen=True)
@@ -74,17 +82,32 @@ async def enqueue(
     *,
     run_at: datetime | None = None,
 ) -> None:
-    """Ask for a job of ``kind`` in ``session``'s transaction, due at ``run_at`` (now if not
-    given); a job with the same ``key`` asked for before stands, and this one is dropped."""
+    """Ask for a job of ``kind`` in ``session``'s transaction, due at ``run_at`` (at once if not
+    given, whatever the workers' clock says); a job with the same ``key`` asked for before
+    stands, and this one is dropped."""
     now = utcnow()
     statement = _INSERTS[session.get_bind().dialect.name].values(
         kind=kind,
         key=key,
         payload=payload,
         state="queued",
-        run_at=run_at or now,
+        run_at=run_at or AT_ONCE,
         attempts=0,
         last_error="",
         created_at=now,
     )
     await session.execute(statement)
+    session.info[_ENQUEUED] = True
+
+
+@event.listens_for(Session, "after_commit")
+def _wake_after_commit(session: Session) -> None:
+    """Tell this process's workers that a committed transaction enqueued a job."""
+    if session.info.pop(_ENQUEUED, False):
+        for wake in WAKERS:
+            wake()
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_after_rollback(session: Session) -> None:
+    session.info.pop(_ENQUEUED, None)

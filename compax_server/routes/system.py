@@ -9,7 +9,9 @@ from typing import Any
 from aiohttp import web
 
 from compax_server.api import Api, Call, json_response
-from compax_server.keys import DATABASE, ENDPOINTS, METRICS
+from compax_server.jobs.queue import JobContext
+from compax_server.jobs.runner import census
+from compax_server.keys import BOOKING_POLICY, DATABASE, ENDPOINTS, METRICS
 from compax_server.openapi import build_openapi
 from sync.errors import NotAuthenticated, NotFound, Unavailable
 from sync.permissions import Permission
@@ -56,6 +58,8 @@ async def metrics(call: Call[None, None]) -> web.Response:
         raise NotAuthenticated("Send Authorization: Bearer <COMPAX_METRICS_TOKEN>")
     app = call.request.app
     app[METRICS].sample_pool(app[DATABASE].engine)
+    jobs = JobContext(app[DATABASE], call.settings, app[BOOKING_POLICY])
+    app[METRICS].sample_jobs(await census(jobs))
     body, content_type = app[METRICS].render(call.request.headers.get("Accept"))
     return web.Response(body=body, headers={"Content-Type": content_type})
 
