@@ -40,6 +40,7 @@ COMMANDS: dict[str, LazyCommand | LazySubcommands] = {
     "conflicts": LazyCommand("compax_cli.conflicts:app"),
     "users": LazyCommand("compax_cli.users:app"),
     "blackouts": LazyCommand("compax_cli.blackouts:app"),
+    "notifications": LazyCommand("compax_cli.notifications:app"),
     "import": LazyCommand("compax_cli.importing:app"),
     "export": LazyCommand("compax_cli.exporting:app"),
     "server": LazyCommand("compax_server.cli:server_app"),

@@ -44,6 +44,8 @@ class JobContext:
 #: A job's handler: carries out one job given its payload; raising makes it try again later.
 Handler = Callable[[JobContext, dict[str, Any]], Awaitable[None]]
 HANDLERS: dict[str, Handler] = {}
+#: Kinds run on a schedule, each with its period in seconds.
+PERIODIC: dict[str, int] = {}
 
 
 def handler(kind: str) -> Callable[[Handler], Handler]:
@@ -56,6 +58,11 @@ def handler(kind: str) -> Callable[[Handler], Handler]:
         return function
 
     return register
+
+
+def every(kind: str, seconds: int) -> None:
+    """Run the handler of ``kind`` once every ``seconds`` (once in all, however many workers)."""
+    PERIODIC[kind] = seconds
 
 
 async def enqueue(

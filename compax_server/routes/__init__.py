@@ -6,6 +6,7 @@ from compax_server.routes import (
     bookings,
     campus,
     links,
+    notifications,
     sync,
     system,
     users,
@@ -21,4 +22,5 @@ ROUTE_TABLES = (
     bookings.api,
     sync.api,
     links.api,
+    notifications.api,
 )
