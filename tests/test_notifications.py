@@ -68,9 +68,7 @@ def mail_settings(smtp: SmtpServer) -> dict[str, Any]:
 
 @pytest.fixture
 def settings(database_url: str, tmp_path: Path, mail_settings: dict[str, Any]) -> Settings:
-    return make_settings(
-        database_url, tmp_path, timezone=ZONE.key, mail_from=FROM, **mail_settings
-    )
+    return make_settings(database_url, tmp_path, timezone=ZONE.key, mail_from=FROM, **mail_settings)
 
 
 @pytest.fixture
@@ -133,7 +131,9 @@ async def test_a_change_and_a_cancellation_by_an_officer_are_mailed_to_the_owner
     booking = await booked(client, owner, campus.room_101, day, 10, title="MATH 101")
     path = f"/api/v1/bookings/{booking.id}"
 
-    own = await client.patch(path, json={"title": "MATH 101 lab"}, headers=with_version(owner.headers, 1))
+    own = await client.patch(
+        path, json={"title": "MATH 101 lab"}, headers=with_version(owner.headers, 1)
+    )
     assert own.status == 200, await own.text()
     move = {
         "room_id": campus.room_102,
@@ -381,7 +381,9 @@ class Password:
 
 
 @pytest.fixture(params=["tls", "starttls"])
-def secure_smtp(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, Path, SmtpServer]]:
+def secure_smtp(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[tuple[str, Path, SmtpServer]]:
     """A mail server with a certificate of a CA made for the test, speaking TLS from the start
     or after STARTTLS, and asking for a password."""
     ca = trustme.CA()
