@@ -94,6 +94,17 @@ EXPECTED: dict[str, frozenset[Role] | str] = {
     "register_client": EVERYONE,
     "push": EVERYONE,
     "pull": EVERYONE,
+    # signed booking links: the token is the permission
+    "show_cancel_link": PUBLIC,
+    "use_cancel_link": PUBLIC,
+    "show_checkin_link": PUBLIC,
+    "use_checkin_link": PUBLIC,
+    # notifications: your own, and everyone's for administrators
+    "my_notifications": EVERYONE,
+    "mark_read": EVERYONE,
+    "read_settings": EVERYONE,
+    "choose_settings": EVERYONE,
+    "all_notifications": ADMIN,
 }
 
 #: The order people are made in, so that path id 1 is the admin on every database.
