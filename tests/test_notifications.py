@@ -31,6 +31,7 @@ from tests.conftest import AiohttpClient, MakePerson, Person, make_settings
 from tests.jobs_support import run_due_jobs
 from tests.mail_support import REFUSED_DOMAIN, SmtpServer, tls_options
 from tests.support import problem_of, with_version
+from tests.test_sync_server import push, register
 
 #: A campus zone far from UTC, so that a time in a mail is visibly local.
 ZONE = ZoneInfo("Asia/Kolkata")
@@ -431,3 +432,19 @@ async def test_mail_goes_over_tls_or_starttls_with_a_password(
     context = replace(jobs(client), settings=secure)
     assert await run_due_jobs(context) == 1
     assert [m["To"] for m in server.inbox.mails] == ["safe@uni.edu.gh"]
+
+
+async def test_a_cancellation_pushed_by_an_officer_is_mailed_to_the_owner(
+    client: TestClient, admin: Person, make_person: MakePerson, smtp: SmtpServer
+) -> None:
+    campus = await make_campus(client, admin)
+    officer = await make_person(Role.EXAMS_OFFICER)
+    owner = await make_person(Role.STAFF, email="pushed@uni.edu.gh")
+    booking = await booked(client, owner, campus.room_201, next_weekday(0, 4), 10)
+    client_id = await register(client, officer)
+    cancel = {"mid": 1, "op": "cancel_booking", "args": {"id": booking.id, "base_version": 1}}
+    pushed = await push(client, officer, client_id, [cancel])
+    assert [r["status"] for r in pushed["results"]] == ["applied"]
+    await run_due_jobs(jobs(client))
+    [mail] = smtp.inbox.to("pushed@uni.edu.gh")
+    assert mail["Subject"] == "Your booking in PB/201 was cancelled"
