@@ -33,6 +33,7 @@ from compax_server.keys import (
     USER_LOOKUP,
 )
 from compax_server.links import BookingLinks
+from compax_server.mail import mail_status
 from compax_server.metrics import Metrics
 from compax_server.middleware import MIDDLEWARES
 from compax_server.ratelimit import sign_in_limits
@@ -61,7 +62,14 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_compaction)
     app.cleanup_ctx.append(_jobs)
+    app.on_startup.append(_say_where_mail_goes)
     return app
+
+
+async def _say_where_mail_goes(app: web.Application) -> None:
+    """One line at start: where notifications are mailed, or that mail is off and how to turn
+    it on."""
+    log.info("%s", mail_status(app[SETTINGS]))
 
 
 def setup_middlewares(app: web.Application) -> None:

@@ -382,6 +382,7 @@ class Notification(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("key", name="uq_notifications_key"),
         Index("ix_notifications_user_id_id", "user_id", "id"),
+        Index("ix_notifications_state_id", "state", "id"),
     )
 
     id: int | None = Field(default=None, primary_key=True, sa_type=_ROW_NUMBER)

@@ -31,6 +31,14 @@ class JobsMode(StrEnum):
     EXTERNAL = "external"
 
 
+class SmtpSecurity(StrEnum):
+    """How the connection to the mail server is protected."""
+
+    NONE = "none"
+    STARTTLS = "starttls"
+    TLS = "tls"
+
+
 class LogFormat(StrEnum):
     TEXT = "text"
     JSON = "json"
@@ -187,6 +195,33 @@ class Settings(BaseSettings):
     )
     metrics_token: SecretStr | None = Field(
         None, description="Bearer token that GET /metrics requires; unset, /metrics is off."
+    )
+    smtp_host: str | None = Field(
+        None, description="Mail server that notifications are sent through; unset, none is sent."
+    )
+    smtp_port: int | None = Field(
+        None, ge=1, le=65535, description="Its port; unset: 25, 587 with STARTTLS, 465 with TLS."
+    )
+    smtp_security: SmtpSecurity = Field(
+        SmtpSecurity.STARTTLS,
+        description="`starttls` (upgrade after connecting), `tls` (from the start) or `none`.",
+    )
+    smtp_username: str | None = Field(None, description="Sign in to the mail server as this.")
+    smtp_password: SecretStr | None = Field(None, description="The mail server password.")
+    smtp_ca_file: Path | None = Field(
+        None, description="PEM file of the CAs trusted for the mail server; unset: the system's."
+    )
+    smtp_timeout_seconds: float = Field(
+        30.0, gt=0, le=600, description="How long one exchange with the mail server may take."
+    )
+    mail_from: str = Field(
+        "Compax <compax@localhost>",
+        min_length=3,
+        max_length=254,
+        description="The From of every mail: a name and address, or an address.",
+    )
+    reminder_lead_minutes: int = Field(
+        60, ge=1, le=7 * 24 * 60, description="How long before a booking starts its reminder goes."
     )
 
     _split = field_validator("secret_keys", "cors_origins", "trusted_proxies", mode="before")(

@@ -142,6 +142,7 @@ class CompaxApp(App[None]):
             for mode, key, title, _ in SCREENS_SHOWN
         ),
         Binding("ctrl+r", "sync", "Sync", priority=True),
+        Binding("f7", "notifications", "Notifications", show=False),
         Binding("question_mark", "help", "Help"),
         Binding("f1", "help", "Help", show=False, priority=True),
         Binding("ctrl+q", "quit", "Quit", priority=True),
@@ -457,6 +458,16 @@ class CompaxApp(App[None]):
         self._sync_asked = True
         self.request_sync()
 
+    def action_notifications(self) -> None:
+        """Show your notifications and which kinds are mailed to you (F7; needs the server)."""
+        from compax_tui.screens.notifications import NotificationsScreen
+
+        if not self.ready or self.engine.token is None:
+            self.notify(OPENING if not self.ready else "Sign in first", severity="warning")
+            return
+        if not isinstance(self.screen, NotificationsScreen):
+            self.push_screen(NotificationsScreen())
+
     def action_help(self) -> None:
         """Show the keys of the screen showing (``?``)."""
         if not isinstance(self.screen, HelpScreen):
@@ -471,6 +482,11 @@ class CompaxApp(App[None]):
                 yield SystemCommand(
                     title, f"{help_text} ({key.upper()})", partial(self.action_show, mode)
                 )
+        yield SystemCommand(
+            "Notifications",
+            "What you were told; which kinds are mailed to you (F7)",
+            self.action_notifications,
+        )
         yield SystemCommand(
             "Sync now", "Send your changes, fetch the server's (ctrl+r)", self.action_sync
         )

@@ -108,6 +108,12 @@ EXPECTED: dict[str, frozenset[Role] | str] = {
     "register_client": EVERYONE,
     "push": EVERYONE,
     "pull": EVERYONE,
+    # notifications: your own, and everyone's for administrators
+    "my_notifications": EVERYONE,
+    "mark_read": EVERYONE,
+    "read_settings": EVERYONE,
+    "choose_settings": EVERYONE,
+    "all_notifications": ADMIN,
 }
 
 #: The order people are made in, so that path id 1 is the admin on every database.

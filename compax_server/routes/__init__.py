@@ -7,6 +7,7 @@ from compax_server.routes import (
     campus,
     checkin,
     links,
+    notifications,
     sync,
     system,
     users,
@@ -25,4 +26,5 @@ ROUTE_TABLES = (
     sync.api,
     links.api,
     waitlist.api,
+    notifications.api,
 )

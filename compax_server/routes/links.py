@@ -4,7 +4,6 @@ button acts. Pages for people, not for programs: they answer HTML, errors includ
 from __future__ import annotations
 
 import html
-from typing import Any
 
 from aiohttp import web
 
@@ -91,14 +90,16 @@ def _pages(action: LinkAction) -> None:
 
     show.__name__ = f"show_{action.value}_link"
     act.__name__ = f"use_{action.value}_link"
-    common: dict[str, Any] = {
-        "tag": "links",
-        "public": True,
-        "media_types": (HTML,),
-        "errors": (404, 409),
-    }
-    api.route("GET", path, summary=f"Open a {action.value} link", **common)(show)
-    api.route("POST", path, summary=f"Use a {action.value} link", **common)(act)
+    for method, verb, page in (("GET", "Open", show), ("POST", "Use", act)):
+        api.route(
+            method,
+            path,
+            summary=f"{verb} a {action.value} link",
+            tag="links",
+            public=True,
+            media_types=(HTML,),
+            errors=(404, 409),
+        )(page)
 
 
 for _action in LinkAction:

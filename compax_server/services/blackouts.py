@@ -12,6 +12,7 @@ from compax_server.services.booking_views import views_of
 from compax_server.services.bookings import CONFIRMED, room_for
 from compax_server.services.campus import building_by_code
 from compax_server.services.common import get_or_404, keyset_page, utcnow
+from compax_server.services.notice_events import tell_of_blackout
 from sync.errors import ValidationFailed
 from sync.schemas import BlackoutCreate, BlackoutPublic, BlackoutQuery, BlackoutResult, Page
 
@@ -57,6 +58,7 @@ async def create_blackout(db: Database, actor: User, data: BlackoutCreate) -> Bl
         session.add(blackout)
         await session.flush()
         booking_ids = list((await session.execute(covered)).scalars())
+        await tell_of_blackout(session, actor, blackout, booking_ids)
         return BlackoutResult(
             blackout=blackout_public(blackout),
             covered_bookings=await views_of(session, booking_ids, actor),

@@ -39,6 +39,7 @@ from compax_server.services.common import (
     sqlstate,
     utcnow,
 )
+from compax_server.services.notice_events import others_bookings, tell_of_changes
 from compax_server.services.policy import BookingPolicy
 from compax_server.store import store_for
 from sync import judge
@@ -566,6 +567,7 @@ async def update_booking(
         await _check_moves(
             session, actor, plans, data, policy.campus_now(), changes.get("attendees")
         )
+    before = others_bookings(actor, targets)
     moves = [
         (target, {**changes, "room_id": room_id, "start": start, "end": end})
         for target, room_id, start, end in plans
@@ -578,6 +580,7 @@ async def update_booking(
         raise SeriesConflict(
             "Another booking took one of these times meanwhile; read the bookings again and retry"
         ) from None
+    await tell_of_changes(session, actor, before, targets)
     return await read_booking(session, booking.id, actor)
 
 
@@ -649,7 +652,9 @@ async def cancel_booking(
         raise BookingCancelled("The booking is cancelled already")
     targets = await _targets(session, booking, scope)
     cancelled = {"status": BookingStatus.CANCELLED.value}
+    before = others_bookings(actor, targets)
     await store_for(session).change_bookings(session, [(target, cancelled) for target in targets])
+    await tell_of_changes(session, actor, before, targets)
     return await views_of(session, [t.id for t in targets], actor)
 
 

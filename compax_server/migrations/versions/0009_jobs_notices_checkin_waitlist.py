@@ -68,6 +68,7 @@ def upgrade() -> None:
         sa.UniqueConstraint("key", name="uq_notifications_key"),
     )
     op.create_index("ix_notifications_user_id_id", "notifications", ["user_id", "id"])
+    op.create_index("ix_notifications_state_id", "notifications", ["state", "id"])
 
     op.create_table(
         "notification_mutes",

@@ -1,0 +1,207 @@
+"""What each kind of notification says: a subject, plain text and HTML, in campus time.
+
+A notification's ``data`` is written when it happens and read here whenever it is shown or
+mailed. The keys every kind may hold: ``title``, ``room`` (``PB/101``), ``start`` and ``end``
+(ISO instants), ``booking_id``; and by kind: ``by`` (who changed or cancelled it), ``was`` (the
+booking's ``room``/``start``/``end``/``title`` before a change), ``reason``, ``closed_from`` and
+``closed_until`` (a blackout), ``cancel_url`` (a reminder), ``count`` (released occurrences),
+``offer_expires_at``, ``entry_id`` and ``accept_url`` (a waitlist offer). A key that is missing
+or unreadable never stops a message: it is said in general words instead.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from compax_server.mail import Letter
+from sync.vocabulary import NoticeKind
+from sync.when import local_span
+
+
+@dataclass(frozen=True)
+class _Notice:
+    """A message before it is written out: its subject, its paragraphs and one link."""
+
+    subject: str
+    paragraphs: list[str]
+    link: tuple[str, str] | None = None
+
+
+class _Facts:
+    """The notification's data read defensively, times in the campus zone."""
+
+    def __init__(self, data: dict[str, Any], zone: ZoneInfo) -> None:
+        self.data = data
+        self.zone = zone
+
+    def text(self, key: str, default: str = "") -> str:
+        value = self.data.get(key)
+        return str(value) if isinstance(value, str | int) and str(value) else default
+
+    def instant(self, key: str) -> datetime | None:
+        try:
+            moment = datetime.fromisoformat(str(self.data.get(key)))
+        except ValueError:
+            return None
+        return moment if moment.tzinfo is not None else None
+
+    def when(self, start_key: str = "start", end_key: str = "end") -> str:
+        start, end = self.instant(start_key), self.instant(end_key)
+        if start is None or end is None or end < start:
+            return "at the time you booked"
+        return local_span(start, end, self.zone)
+
+    def moment(self, key: str) -> str | None:
+        found = self.instant(key)
+        if found is None:
+            return None
+        local = found.astimezone(self.zone)
+        return f"{local:%a} {local.day} {local:%b %Y}, {local:%H:%M}"
+
+    @property
+    def room(self) -> str:
+        return self.text("room", "the room")
+
+    @property
+    def booking(self) -> str:
+        """``"MATH 101" in PB/101``, as far as it is known."""
+        title = self.text("title")
+        return f"“{title}” in {self.room}" if title else f"your booking in {self.room}"
+
+    def was(self) -> _Facts:
+        earlier = self.data.get("was")
+        return _Facts(earlier if isinstance(earlier, dict) else {}, self.zone)
+
+
+def _changed(facts: _Facts) -> _Notice:
+    by = facts.text("by", "someone else")
+    before = facts.was()
+    lines = [f"{by} changed {facts.booking}."]
+    if before.data:
+        lines.append(f"It was: {before.room}, {before.when()}.")
+    lines.append(f"It is now: {facts.room}, {facts.when()}.")
+    return _Notice(f"Your booking in {facts.room} was changed", lines)
+
+
+def _cancelled(facts: _Facts) -> _Notice:
+    by = facts.text("by", "someone else")
+    lines = [f"{by} cancelled {facts.booking}, {facts.when()}.", "The room is no longer yours."]
+    return _Notice(f"Your booking in {facts.room} was cancelled", lines)
+
+
+def _blackout(facts: _Facts) -> _Notice:
+    reason = facts.text("reason")
+    closed = facts.when("closed_from", "closed_until")
+    lines = [
+        f"{facts.room} will be closed {closed}" + (f" ({reason})." if reason else "."),
+        f"That covers {facts.booking}, {facts.when()}. The booking is kept, but you may need "
+        "to find another room: ask the person who closed it, or book elsewhere.",
+    ]
+    return _Notice(f"{facts.room} is closed during your booking", lines)
+
+
+def _reminder(facts: _Facts) -> _Notice:
+    lines = [f"A reminder: {facts.booking}, {facts.when()}."]
+    url = facts.text("cancel_url")
+    if url:
+        lines.append("If you no longer need the room, cancel it so that others can use it.")
+    return _Notice(
+        f"Reminder: {facts.room}, {facts.when()}",
+        lines,
+        ("Cancel this booking", url) if url else None,
+    )
+
+
+def _released(facts: _Facts) -> _Notice:
+    lines = [
+        f"Nobody checked in to {facts.booking}, {facts.when()}, so it was released "
+        "and the room is free for others."
+    ]
+    return _Notice(f"Your booking in {facts.room} was released", lines)
+
+
+def _series_released(facts: _Facts) -> _Notice:
+    count = facts.text("count")
+    rest = f"its remaining {count} occurrences" if count else "its remaining occurrences"
+    lines = [
+        f"Your recurring booking {facts.booking} was missed several times in a row, "
+        f"so {rest} were released.",
+        "Book again if you still need the room.",
+    ]
+    return _Notice(f"Your recurring booking in {facts.room} was released", lines)
+
+
+def _offer(facts: _Facts) -> _Notice:
+    expires = facts.moment("offer_expires_at")
+    entry = facts.text("entry_id")
+    lines = [f"A slot you are waiting for is free: {facts.room}, {facts.when()}."]
+    lines.append(
+        f"It is held for you until {expires}." if expires else "It is held for you for a while."
+    )
+    if entry:
+        lines.append(
+            f"Accept it with `compax wait accept {entry}`, or decline with "
+            f"`compax wait decline {entry}`."
+        )
+    url = facts.text("accept_url")
+    return _Notice(
+        f"A room is free for you: {facts.room}, {facts.when()}",
+        lines,
+        ("Accept the offer", url) if url else None,
+    )
+
+
+def _booked(facts: _Facts) -> _Notice:
+    lines = [f"A slot you were waiting for came free, and it is booked for you: {facts.booking}."]
+    lines.append(f"When: {facts.when()}.")
+    return _Notice(f"Booked for you: {facts.room}, {facts.when()}", lines)
+
+
+_WRITERS: dict[NoticeKind, Callable[[_Facts], _Notice]] = {
+    NoticeKind.BOOKING_CHANGED: _changed,
+    NoticeKind.BOOKING_CANCELLED: _cancelled,
+    NoticeKind.BLACKOUT: _blackout,
+    NoticeKind.REMINDER: _reminder,
+    NoticeKind.RELEASED: _released,
+    NoticeKind.SERIES_RELEASED: _series_released,
+    NoticeKind.WAITLIST_OFFER: _offer,
+    NoticeKind.WAITLIST_BOOKED: _booked,
+}
+
+
+def _notice(kind: str, data: dict[str, Any], zone: ZoneInfo) -> _Notice:
+    facts = _Facts(data, zone)
+    try:
+        return _WRITERS[NoticeKind(kind)](facts)
+    except ValueError:
+        return _Notice("News about your booking", [f"{facts.booking}, {facts.when()}."])
+
+
+def letter(kind: str, data: dict[str, Any], zone: ZoneInfo) -> Letter:
+    """The subject, plain text and HTML of a notification of ``kind`` saying ``data``."""
+    notice = _notice(kind, data, zone)
+    footer = f"Times are campus time ({zone.key}). You can choose which mail you get: " + (
+        "compax notifications settings"
+    )
+    text_parts = list(notice.paragraphs)
+    html_parts = [f"<p>{html.escape(line)}</p>" for line in notice.paragraphs]
+    if notice.link:
+        label, url = notice.link
+        text_parts.append(f"{label}: {url}")
+        html_parts.append(
+            f'<p><a href="{html.escape(url, quote=True)}">{html.escape(label)}</a></p>'
+        )
+    text_parts.append(f"-- \n{footer}")
+    html_parts.append(f"<hr><p style='color:#666;font-size:small'>{html.escape(footer)}</p>")
+    body = "".join(html_parts)
+    document = (
+        "<!doctype html><html><head><meta charset=utf-8>"
+        f"<title>{html.escape(notice.subject)}</title></head>"
+        f"<body style='font-family:sans-serif'>{body}</body></html>"
+    )
+    return Letter(notice.subject, "\n\n".join(text_parts) + "\n", document)
