@@ -250,6 +250,26 @@ async def test_a_relayed_job_delivered_again_after_it_finished_is_not_run_again(
     assert lines(log) == ["ran relayed"]
 
 
+async def test_a_relayed_job_that_starts_before_the_relay_commits_still_runs(
+    ctx: JobContext, tmp_path: Path
+) -> None:
+    """procrastinate may start a job the moment it is deferred, while the relay still holds
+    the row it will mark ``relayed``: the task waits for that mark instead of passing the job
+    by for good."""
+    log = tmp_path / "log"
+    await ask(ctx, "test_record", "early", log=str(log), name="early")
+    job_id = (await job_row(ctx, "early")).id
+    async with ctx.db.write() as session:
+        await session.execute(select(JOBS.c.id).where(JOBS.c.id == job_id).with_for_update())
+        started = asyncio.create_task(relay.carry_out(ctx, job_id, final=False))
+        await asyncio.sleep(0.2)
+        assert not started.done(), "the task waits for the relay's transaction"
+        await session.execute(update(JOBS).where(JOBS.c.id == job_id).values(state=relay.RELAYED))
+    await started
+    assert (await job_row(ctx, "early")).state == "done"
+    assert lines(log) == ["ran early"]
+
+
 async def test_the_worker_in_the_server_carries_out_jobs_unasked(
     aiohttp_client: AiohttpClient, database_url: str, tmp_path: Path
 ) -> None:
