@@ -19,13 +19,15 @@ from pathlib import Path
 
 import aiosmtplib
 
+from compax_server.jobs.queue import TryLater
 from compax_server.settings import Settings, SmtpSecurity
 
 _DEFAULT_PORTS = {SmtpSecurity.NONE: 25, SmtpSecurity.STARTTLS: 587, SmtpSecurity.TLS: 465}
 
 
-class MailDelayed(Exception):
-    """The mail could not be handed over now; trying again later may work."""
+class MailDelayed(TryLater):
+    """The mail could not be handed over now; trying again later will, once the mail server
+    is back, so its job is retried for as long as that takes."""
 
 
 class MailRefused(Exception):

@@ -21,7 +21,7 @@ from sqlmodel import SQLModel
 from compax_server.app import create_app
 from compax_server.db import Database
 from compax_server.jobs import relay, runner
-from compax_server.jobs.queue import HANDLERS, PERIODIC, JobContext, enqueue
+from compax_server.jobs.queue import HANDLERS, PERIODIC, JobContext, TryLater, enqueue
 from compax_server.jobs.relay import install_queue
 from compax_server.jobs.worker import Worker
 from compax_server.keys import DATABASE
@@ -178,6 +178,43 @@ async def test_a_job_whose_lease_lapsed_is_claimed_again_and_the_late_outcome_is
     row = await job_row(ctx, "stuck")
     assert (row.state, row.attempts) == ("done", 2)
     assert lines(log) == ["ran stuck", "ran stuck"]
+
+
+async def test_a_job_whose_worker_stops_on_every_attempt_fails_after_the_last(
+    ctx: JobContext, clock: Clock, tmp_path: Path
+) -> None:
+    await ask(ctx, "test_record", "deadly", log=str(tmp_path / "log"), name="deadly")
+    for _ in range(3):  # jobs_max_attempts: each claim's worker dies before it records
+        assert len(await runner.claim(ctx, 10)) == 1
+        clock.advance(seconds=60)
+    assert await runner.claim(ctx, 10) == []
+    row = await job_row(ctx, "deadly")
+    assert (row.state, row.attempts) == ("failed", 3)
+    assert "worker stopped" in row.last_error
+
+
+async def test_a_job_that_must_wait_is_tried_past_its_attempts_until_it_can(
+    ctx: JobContext, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A mail server down for a day delays a job that meets it, however many attempts that
+    takes (three are allowed here), and loses it never."""
+    up = False
+
+    async def mail(_ctx: JobContext, _payload: dict[str, Any]) -> None:
+        if not up:
+            raise TryLater("the mail server does not answer")
+
+    monkeypatch.setitem(HANDLERS, "test_mail", mail)
+    await ask(ctx, "test_mail", "patient")
+    for _ in range(24 * 6):
+        await runner.run_due_jobs(ctx)
+        clock.advance(minutes=10)
+    row = await job_row(ctx, "patient")
+    assert row.state == "queued" and row.attempts > 3
+    up = True
+    clock.advance(hours=1)
+    await runner.run_due_jobs(ctx)
+    assert (await job_row(ctx, "patient")).state == "done"
 
 
 @pytest.fixture

@@ -3,7 +3,8 @@
 The notification is read, mailed outside any transaction, and then marked; a delivery that
 finds it marked already does nothing, so a job carried out twice mails at most twice (a worker
 that died after sending and before marking), and both mails carry one Message-ID. A mail
-server that is down or busy raises, and the job is tried again later.
+server that is down or busy raises ``MailDelayed``, and the job is tried again later, for as
+long as it takes.
 """
 
 from __future__ import annotations
@@ -64,13 +65,17 @@ async def deliver(ctx: JobContext, payload: dict[str, Any]) -> None:
 async def _mail(ctx: JobContext, mailer: Mailer, notice: Notification, email: str) -> str:
     """Send the notification's mail: ``sent``, or ``failed`` when refused for good; a mail
     server that cannot take it now raises ``MailDelayed``, for the job to be tried again."""
-    message = compose(
-        letter(notice.kind, notice.data, ctx.policy.zone),
-        to=email,
-        mail_from=mailer.mail_from,
-        key=notice.key,
-        sent=ctx.now(),
-    )
+    try:
+        message = compose(
+            letter(notice.kind, notice.data, ctx.policy.zone),
+            to=email,
+            mail_from=mailer.mail_from,
+            key=notice.key,
+            sent=ctx.now(),
+        )
+    except ValueError as unwritable:  # an address no mail header can carry, such as ü@…
+        log.warning("notification %s cannot be mailed to %r: %s", notice.id, email, unwritable)
+        return NoticeState.FAILED
     try:
         await mailer.send(message)
     except MailRefused as refusal:

@@ -50,6 +50,12 @@ class JobContext:
         return self.policy.clock()
 
 
+class TryLater(Exception):
+    """Raised by a handler whose work cannot be done now for a reason outside it (a mail
+    server that is down): the job waits its backoff and is tried again, however many times,
+    instead of failing after ``COMPAX_JOBS_MAX_ATTEMPTS``."""
+
+
 #: A job's handler: carries out one job given its payload; raising makes it try again later.
 Handler = Callable[[JobContext, dict[str, Any]], Awaitable[None]]
 HANDLERS: dict[str, Handler] = {}

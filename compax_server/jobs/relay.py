@@ -26,7 +26,7 @@ from sqlalchemy.engine import make_url
 from sqlmodel import SQLModel
 
 from compax_server.jobs import runner
-from compax_server.jobs.queue import JobContext
+from compax_server.jobs.queue import JobContext, TryLater
 from compax_server.jobs.worker import Worker
 from compax_server.models import Job
 
@@ -77,7 +77,8 @@ class Backoff(BaseRetryStrategy):
     def get_retry_decision(
         self, *, exception: BaseException, job: QueuedJob
     ) -> RetryDecision | None:
-        if job.attempts + 1 >= self._ctx.settings.jobs_max_attempts:
+        last = job.attempts + 1 >= self._ctx.settings.jobs_max_attempts
+        if last and not isinstance(exception, TryLater):
             return None
         wait = runner.backoff(self._ctx, job.attempts + 1)
         return RetryDecision(retry_in={"seconds": round(wait.total_seconds())})
@@ -121,8 +122,13 @@ async def carry_out(ctx: JobContext, job_id: int, *, final: bool) -> None:
         row = (await session.execute(started)).one()
     try:
         await runner.run_handler(ctx, row.kind, row.payload)
+    except asyncio.CancelledError:
+        # Stopped by a shutdown: procrastinate drops an aborted job, so the row is queued
+        # again for the next relay to hand over.
+        await _record(ctx, job_id, state="queued", error="interrupted", run_at=ctx.now())
+        raise
     except Exception as exc:
-        if not (final or isinstance(exc, runner.NoHandler)):
+        if isinstance(exc, TryLater) or not (final or isinstance(exc, runner.NoHandler)):
             await _record(ctx, job_id, state=RELAYED, error=runner.describe(exc))
             raise
         log.error("job %s (%s) failed for good: %s", row.key, row.kind, exc)

@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import delete, func, select, update
 from sqlmodel import SQLModel
 
-from compax_server.jobs.queue import HANDLERS, PERIODIC, JobContext, enqueue
+from compax_server.jobs.queue import HANDLERS, PERIODIC, JobContext, TryLater, enqueue
 from compax_server.models import Job
 
 log = logging.getLogger("compax.jobs")
@@ -27,6 +27,8 @@ _JOBS = SQLModel.metadata.tables[Job.__tablename__]
 BATCH = 20
 #: States in which a job still waits to be carried out, again if its worker died.
 _PENDING = ("queued", "running")
+#: The ``last_error`` of a job whose worker stopped during each of its attempts.
+_WORKER_LOST = "its worker stopped during every attempt"
 #: What ``jobs.last_error`` holds of an error message.
 _ERROR_LENGTH = 2000
 
@@ -44,7 +46,8 @@ class Claimed:
 
 async def claim(ctx: JobContext, limit: int) -> list[Claimed]:
     """Take up to ``limit`` due jobs (queued, or running under a lapsed lease) in one statement:
-    each becomes ``running`` until ``now + lease`` and counts an attempt. Postgres skips rows
+    each becomes ``running`` until ``now + lease`` and counts an attempt. A job whose lease
+    lapsed on its last attempt fails instead: its handler stops the worker every time. Postgres skips rows
     another worker is claiming (``FOR UPDATE SKIP LOCKED``); SQLite has one writer at a time."""
     now = ctx.now()
     due = (
@@ -64,7 +67,17 @@ async def claim(ctx: JobContext, limit: int) -> list[Claimed]:
         )
         .returning(_JOBS.c.id, _JOBS.c.kind, _JOBS.c.key, _JOBS.c.payload, _JOBS.c.attempts)
     )
+    exhausted = (
+        update(_JOBS)
+        .where(
+            _JOBS.c.state == "running",
+            _JOBS.c.run_at <= now,
+            _JOBS.c.attempts >= ctx.settings.jobs_max_attempts,
+        )
+        .values(state="failed", finished_at=now, last_error=_WORKER_LOST)
+    )
     async with ctx.db.write() as session:
+        await session.execute(exhausted)
         rows = (await session.execute(statement)).all()
     return sorted((Claimed(*row) for row in rows), key=lambda job: job.id)
 
@@ -105,6 +118,9 @@ async def carry_out(ctx: JobContext, job: Claimed) -> str:
         raise
     except NoHandler as exc:
         return await _record(ctx, job, str(exc), final=True)
+    except TryLater as exc:
+        log.warning("job %s (%s) must wait: %s", job.key, job.kind, exc)
+        return await _record(ctx, job, describe(exc), final=False)
     except Exception as exc:
         log.warning("job %s (%s) failed on attempt %d", job.key, job.kind, job.attempts)
         final = job.attempts >= ctx.settings.jobs_max_attempts
