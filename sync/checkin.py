@@ -96,10 +96,16 @@ class RoomCheckin:
                 closes_at=closes.isoformat(),
             )
 
-    def missed(self, start: datetime, checked_in: bool, now: datetime) -> bool:
+    def missed(
+        self, start: datetime, checked_in: bool, now: datetime, since: datetime | None = None
+    ) -> bool:
         """Whether a confirmed booking starting at ``start`` is a no-show at ``now``: it needed
-        check-in, had none, and its window has closed."""
-        return self.required and not checked_in and self.closes_at(start) <= now
+        check-in, had none, and its window has closed; and closed after ``since``, the last
+        change of the booking or of its room's rules (a booking made or moved after its window,
+        or a room that began to require check-in after it, had no window to be missed)."""
+        closes = self.closes_at(start)
+        after = since is None or since < closes
+        return self.required and not checked_in and after and closes <= now
 
 
 def series_lost(recent: list[str], misses_allowed: int) -> bool:

@@ -9,13 +9,14 @@ import uuid
 from datetime import date, timedelta
 from typing import Any
 
+import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 from sqlmodel import col
 
 from compax_server.jobs.runner import run_due_jobs
 from compax_server.keys import DATABASE
-from compax_server.models import Booking, Notification
+from compax_server.models import Booking, Building, Notification, Room
 from compax_server.services.releases import release_no_shows
 from sync.permissions import Role
 from tests.booking_helpers import at, book, bulk, next_weekday
@@ -329,3 +330,31 @@ async def test_the_utilisation_report_counts_no_shows_and_released_hours(
     assert rooms["PB/102"]["no_show_rate"] is None, "PB/102 needs no check-in"
     [building] = report["buildings"]
     assert (building["released_hours"], building["no_show_rate"]) == (2.0, round(2 / 3, 4))
+
+
+@pytest.mark.parametrize("changed", ["booking", "room", "building"])
+async def test_a_window_closed_before_the_booking_or_its_rules_changed_releases_nothing(
+    client: TestClient, admin: Person, make_person: MakePerson, clock: Clock, changed: str
+) -> None:
+    """A booking made or moved after its window closed, or in a room that began to require
+    check-in (itself or through its building) after the window closed, had no window to miss:
+    a meeting in progress is never released by a change of the rules."""
+    campus = await checkin_campus(client, admin)
+    staff = await make_person(Role.STAFF)
+    monday = next_weekday(0)
+    meeting = await booked(client, staff, campus.room_101, monday, 10)
+    clock.set(monday, 10, 30)
+    app = client.app
+    assert app is not None
+    async with app[DATABASE].write() as session:
+        room = await session.get(Room, campus.room_101)
+        assert room is not None
+        row = {
+            "booking": await session.get(Booking, uuid.UUID(meeting)),
+            "room": room,
+            "building": await session.get(Building, room.building_id),
+        }[changed]
+        assert row is not None
+        row.updated_at = clock()
+    await run_due_jobs(jobs(client))
+    assert (await reading(client, staff, meeting))["status"] == "confirmed"

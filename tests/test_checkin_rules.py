@@ -57,6 +57,14 @@ def test_the_window_includes_its_opening_and_not_its_close() -> None:
     assert not CheckinRules().for_room(False, False).missed(START, False, START + timedelta(days=1))
 
 
+def test_a_window_that_closed_before_the_booking_or_its_rules_changed_was_not_missed() -> None:
+    room = CheckinRules(opens_minutes=10, closes_minutes=5).for_room(True, False)
+    closes, later = START + timedelta(minutes=5), START + timedelta(hours=1)
+    assert room.missed(START, False, later, since=closes - timedelta(seconds=1))
+    assert not room.missed(START, False, later, since=closes)
+    assert not room.missed(START, False, later, since=START + timedelta(minutes=30))
+
+
 def test_a_refusal_names_the_window_in_the_campus_zone() -> None:
     room = CheckinRules(opens_minutes=10, closes_minutes=5).for_room(None, True)
     with pytest.raises(CheckinClosed) as closed:

@@ -46,9 +46,9 @@ class Claimed:
 
 async def claim(ctx: JobContext, limit: int) -> list[Claimed]:
     """Take up to ``limit`` due jobs (queued, or running under a lapsed lease) in one statement:
-    each becomes ``running`` until ``now + lease`` and counts an attempt. A job whose lease
-    lapsed on its last attempt fails instead: its handler stops the worker every time. Postgres skips rows
-    another worker is claiming (``FOR UPDATE SKIP LOCKED``); SQLite has one writer at a time."""
+    each becomes ``running`` until ``now + lease`` and counts an attempt. Postgres skips rows
+    another worker is claiming (``FOR UPDATE SKIP LOCKED``); SQLite has one writer at a time.
+    A job whose lease lapsed on its last attempt fails instead: it stops its worker."""
     now = ctx.now()
     due = (
         select(_JOBS.c.id)

@@ -10,6 +10,7 @@ second finds it released already and does nothing.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
@@ -22,10 +23,9 @@ from compax_server.jobs.notices import notify
 from compax_server.jobs.queue import JobContext, every, handler
 from compax_server.models import Booking, Building, Room
 from compax_server.services.bookings import room_with_label, rooms_touched
-from compax_server.services.checkin import room_checkin
 from compax_server.services.policy import BookingPolicy
 from compax_server.store import store_for, writing
-from sync.checkin import series_lost
+from sync.checkin import CheckinRules, series_lost
 from sync.vocabulary import BookingStatus, NoticeKind, Scope
 from sync.when import local_span
 
@@ -46,6 +46,9 @@ _CANDIDATES = (
         col(Building.checkin_required),
         col(Room.checkin_opens_minutes),
         col(Room.checkin_closes_minutes),
+        col(Booking.updated_at),
+        col(Room.updated_at),
+        col(Building.updated_at),
     )
     .join(Room, col(Room.id) == col(Booking.room_id))
     .join(Building, col(Building.id) == col(Room.building_id))
@@ -64,11 +67,15 @@ async def no_shows(ctx: JobContext, now: datetime) -> list[uuid.UUID]:
     rules = ctx.policy.checkin
     async with ctx.db.read() as session:
         rows = await session.execute(_CANDIDATES, {"now": now, "since": now - LOOKBACK})
-    return [
-        booking_id
-        for booking_id, start, required, building_required, opens, closes in rows
-        if rules.for_room(required, building_required, opens, closes).missed(start, False, now)
-    ]
+    return [row[0] for row in rows if _no_show(rules, row, now)]
+
+
+def _no_show(rules: CheckinRules, row: Sequence[Any], now: datetime) -> bool:
+    """Whether a row of ``_CANDIDATES`` is a no-show at ``now``, under the rules its room had
+    since the booking or the room and building last changed."""
+    start, required, building_required, opens, closes, *changed = row[1:]
+    room = rules.for_room(required, building_required, opens, closes)
+    return bool(room.missed(start, False, now, since=max(changed)))
 
 
 @handler(RELEASE_NO_SHOWS)
@@ -89,10 +96,11 @@ async def release(
     store = store_for(session)
     await store.take_rooms(session, await rooms_touched(session, [(booking_id, Scope.ALL)]))
     booking = await session.get(Booking, booking_id, with_for_update=True)
-    if booking is None or booking.status != CONFIRMED:
+    if booking is None:
         return False
-    room = await room_checkin(session, booking.room_id, policy.checkin)
-    if not room.missed(booking.start, booking.checked_in_at is not None, now):
+    one = _CANDIDATES.where(col(Booking.id) == booking_id)
+    still = (await session.execute(one, {"now": now, "since": now - LOOKBACK})).first()
+    if still is None or not _no_show(policy.checkin, still, now):
         return False
     await store.change_bookings(session, [(booking, {"status": RELEASED})])
     facts = await _facts(session, booking, policy)
