@@ -4,9 +4,11 @@ A notification's ``data`` is written when it happens and read here whenever it i
 mailed. The keys every kind may hold: ``title``, ``room`` (``PB/101``), ``start`` and ``end``
 (ISO instants), ``booking_id``; and by kind: ``by`` (who changed or cancelled it), ``was`` (the
 booking's ``room``/``start``/``end``/``title`` before a change), ``reason``, ``closed_from`` and
-``closed_until`` (a blackout), ``cancel_url`` (a reminder), ``count`` (released occurrences),
-``offer_expires_at``, ``entry_id`` and ``accept_url`` (a waitlist offer). A key that is missing
-or unreadable never stops a message: it is said in general words instead.
+``closed_until`` (a blackout), ``cancel_url`` (a reminder), ``misses`` and ``cancelled`` (how
+many releases in a row ended a series, and how many later occurrences that cancelled),
+``offer_expires_at``, ``entry_id``, ``accept_path`` and ``decline_path`` (a waitlist offer,
+answered signed in: the mail names the commands). A key that is missing or unreadable never
+stops a message: it is said in general words instead.
 """
 
 from __future__ import annotations
@@ -126,14 +128,15 @@ def _released(facts: _Facts) -> _Notice:
 
 
 def _series_released(facts: _Facts) -> _Notice:
-    count = facts.text("count")
-    rest = f"its remaining {count} occurrences" if count else "its remaining occurrences"
+    misses, cancelled = facts.text("misses"), facts.text("cancelled")
+    times = f"{misses} times in a row" if misses else "several times in a row"
+    rest = f"its {cancelled} later occurrences" if cancelled else "its later occurrences"
     lines = [
-        f"Your recurring booking {facts.booking} was missed several times in a row, "
-        f"so {rest} were released.",
+        f"Nobody checked in to your recurring booking {facts.booking} {times}, "
+        f"so {rest} were cancelled and their rooms are free for others.",
         "Book again if you still need the room.",
     ]
-    return _Notice(f"Your recurring booking in {facts.room} was released", lines)
+    return _Notice(f"Your recurring booking in {facts.room} was cancelled", lines)
 
 
 def _offer(facts: _Facts) -> _Notice:
@@ -148,12 +151,7 @@ def _offer(facts: _Facts) -> _Notice:
             f"Accept it with `compax wait accept {entry}`, or decline with "
             f"`compax wait decline {entry}`."
         )
-    url = facts.text("accept_url")
-    return _Notice(
-        f"A room is free for you: {facts.room}, {facts.when()}",
-        lines,
-        ("Accept the offer", url) if url else None,
-    )
+    return _Notice(f"A room is free for you: {facts.room}, {facts.when()}", lines, None)
 
 
 def _booked(facts: _Facts) -> _Notice:

@@ -358,3 +358,29 @@ async def test_a_window_closed_before_the_booking_or_its_rules_changed_releases_
         row.updated_at = clock()
     await run_due_jobs(jobs(client))
     assert (await reading(client, staff, meeting))["status"] == "confirmed"
+
+
+async def test_the_rest_of_a_released_slot_is_offered_to_the_waitlist(
+    client: TestClient, admin: Person, make_person: MakePerson, clock: Clock
+) -> None:
+    campus = await checkin_campus(client, admin)
+    staff, waiter = await make_person(Role.STAFF), await make_person(Role.STAFF)
+    monday = next_weekday(0)
+    missed = await booked(client, staff, campus.room_101, monday, 10)
+    joined = await client.post(
+        "/api/v1/waitlist",
+        json={"room_id": campus.room_101, "start": at(monday, 10), "end": at(monday, 11)}
+        | {"title": "Study group"},
+        headers=waiter.headers,
+    )
+    assert joined.status == 201, await joined.text()
+    entry = await joined.json()
+    clock.set(monday, 10, 15, 30)
+    await run_due_jobs(jobs(client))
+    assert (await reading(client, staff, missed))["status"] == "released"
+    offered = await client.get(f"/api/v1/waitlist/{entry['id']}", headers=waiter.headers)
+    held = (await offered.json())["booking_id"]
+    assert (await offered.json())["state"] == "offered" and held
+    booking = await reading(client, waiter, held)
+    day = monday.isoformat()
+    assert (booking["start"], booking["end"]) == (f"{day}T10:16:00Z", f"{day}T11:00:00Z")

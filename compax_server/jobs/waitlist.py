@@ -104,15 +104,18 @@ async def _waiting_for(
 async def _offer(
     ctx: JobContext, session: AsyncSession, entry: WaitlistEntry, room_id: int
 ) -> BookingPublic | None:
-    """Book ``entry``'s slot in the room for its user, if the judge accepts it now, and tell
-    them: booked for good (``auto_book``) or held for them until the offer lapses. The booking
-    made, if any."""
+    """Book ``entry``'s slot in the room for its user (what is left of it, once it has begun),
+    if the judge accepts it now, and tell them: booked for good (``auto_book``) or held for
+    them until the offer lapses. The booking made, if any."""
     user = await session.get(User, entry.user_id)
     if user is None or not user.active or not allows(user.role, Permission.BOOK):
         return None
+    start = max(entry.start, _next_minute(ctx.now()))
+    if start >= entry.end:
+        return None
     request = BookingCreate(
         room_id=room_id,
-        start=entry.start,
+        start=start,
         end=entry.end,
         title=entry.title,
         purpose=entry.purpose,
@@ -214,3 +217,9 @@ async def _lapse(session: AsyncSession, *, entry_id: uuid.UUID, now: datetime) -
     lapsed = entry.offer_expires_at is not None and entry.offer_expires_at <= now
     if entry.state == WaitState.OFFERED and lapsed:
         await end_entry(session, entry, WaitState.EXPIRED)
+
+
+def _next_minute(now: datetime) -> datetime:
+    """The first whole minute from ``now``: where what is left of a begun slot starts."""
+    whole = now.replace(second=0, microsecond=0)
+    return whole if whole == now else whole + timedelta(minutes=1)
