@@ -20,6 +20,7 @@ from compax_server.services.common import utcnow
 from sync.permissions import Role
 from tests.booking_helpers import Campus, at, book, make_campus, next_weekday
 from tests.conftest import MakePerson, Person
+from tests.support import error_fields
 
 MONDAY = next_weekday(0)
 SLOT = (at(MONDAY, 10), at(MONDAY, 12))
@@ -340,3 +341,23 @@ async def test_a_booking_shortened_or_moved_away_frees_its_slot(
     assert moved.status == 200, await moved.text()
     assert await run_due_jobs(jobs(client)) >= 1
     assert (await entry(client, earlier, first_hour["id"]))["state"] == "offered"
+
+
+async def test_a_wait_for_any_room_is_judged_in_the_rooms_that_match(
+    client: TestClient, admin: Person, make_person: MakePerson
+) -> None:
+    """The judge hears a wait for any room as it hears one for a room: a request no matching
+    room of the building would ever take is refused now, not waited for in vain."""
+    await make_campus(client, admin)
+    rep = await make_person(Role.CLASS_REP)
+    crowd = await wait(client, rep, None, building="PB", attendees=9_000)
+    assert crowd.status == 422
+    assert error_fields(await crowd.json()) == ["min_capacity"]
+    past = await wait(
+        client, rep, None, building="PB", start="2020-01-06T09:00:00Z", end="2020-01-06T10:00:00Z"
+    )
+    assert past.status == 422, await past.text()
+    endless = await wait(
+        client, rep, None, building="PB", start=SLOT[0], end="2030-01-01T00:00:00Z"
+    )
+    assert endless.status == 422, await endless.text()

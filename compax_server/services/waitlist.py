@@ -11,20 +11,29 @@ from __future__ import annotations
 import base64
 import uuid
 from datetime import datetime
+from typing import cast
 
 from pydantic import TypeAdapter
 from sqlalchemy import select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from compax_server.models import Booking, Building, User, WaitlistEntry
+from compax_server.models import Booking, Building, Room, RoomFeature, User, WaitlistEntry
 from compax_server.services.availability import free_rooms
 from compax_server.services.bookings import closures_over, room_and_slot, rooms_touched
 from compax_server.services.common import apply_changes, check_version, id_of, utcnow
 from compax_server.services.policy import BookingPolicy
 from compax_server.store import store_for
 from sync import judge
-from sync.errors import Forbidden, NotFound, NotOffered, SlotFree, ValidationFailed
+from sync.errors import (
+    CompaxError,
+    Forbidden,
+    NotFound,
+    NotOffered,
+    SlotFree,
+    ValidationFailed,
+)
+from sync.judge import Campus
 from sync.permissions import Role
 from sync.schemas import FreeRoomQuery, Instant, Page
 from sync.vocabulary import BookingStatus, Scope, WaitState
@@ -61,19 +70,12 @@ async def join(
     campus = policy.campus_now()
     building_id = None
     if data.room_id is not None:
-        room, label, probe = await room_and_slot(session, data.room_id, data.start, data.end)
-        facts = campus.room(room, label)
-        closures = (
-            await closures_over(session, room, data.start, data.end) if probe.blacked_out else []
-        )
-        broken = judge.problems(
-            facts, data.start, data.end, campus, attendees=data.attendees, closures=closures
-        )
-        judge.settle(broken, user.role, override=False)
-        if not probe.booked:
-            raise SlotFree(f"{label} is free then: book it instead", room_ids=[room.id])
+        label, booked = await _judged(session, user, data, campus, data.room_id)
+        if not booked:
+            raise SlotFree(f"{label} is free then: book it instead", room_ids=[data.room_id])
     else:
         building_id = await _building_id(session, str(data.building))
+        await _judged_somewhere(session, user, data, campus, building_id)
         free = await free_rooms(
             session,
             FreeRoomQuery(
@@ -112,6 +114,59 @@ async def join(
     session.add(entry)
     await session.flush()
     return public(entry)
+
+
+async def _judged(
+    session: AsyncSession, user: User, data: WaitCreate, campus: Campus, room_id: int
+) -> tuple[str, bool]:
+    """Ask the judge about ``data`` in the room, the bookings in the way aside: it raises the
+    problem of a request it refuses. The room's label, and whether a booking is in the way."""
+    room, label, probe = await room_and_slot(session, room_id, data.start, data.end)
+    closures = await closures_over(session, room, data.start, data.end) if probe.blacked_out else []
+    broken = judge.problems(
+        campus.room(room, label),
+        data.start,
+        data.end,
+        campus,
+        attendees=data.attendees,
+        closures=closures,
+    )
+    judge.settle(broken, user.role, override=False)
+    return label, probe.booked
+
+
+async def _judged_somewhere(
+    session: AsyncSession, user: User, data: WaitCreate, campus: Campus, building_id: int
+) -> None:
+    """Refuse a wait for any matching room of the building unless the judge, the bookings in
+    the way aside, accepts it in one of them: with the first room's problem, or naming the
+    seats and features when no room of the building has them."""
+    seats = max(data.min_capacity, data.attendees)
+    rooms = select(col(Room.id)).where(
+        col(Room.building_id) == building_id, col(Room.capacity) >= seats
+    )
+    for feature in data.features:
+        rooms = rooms.where(
+            select(col(RoomFeature.room_id))
+            .where(col(RoomFeature.room_id) == col(Room.id), col(RoomFeature.feature) == feature)
+            .exists()
+        )
+    found = await session.execute(rooms.order_by(col(Room.id)))
+    matching = cast(list[int], list(found.scalars()))
+    if not matching:
+        raise ValidationFailed.single(
+            "min_capacity", f"no room of {data.building} seats {seats} with those features"
+        )
+    refusal: CompaxError | None = None
+    for room_id in matching:
+        try:
+            await _judged(session, user, data, campus, room_id)
+        except CompaxError as problem:
+            refusal = refusal or problem
+        else:
+            return
+    assert refusal is not None
+    raise refusal
 
 
 async def _building_id(session: AsyncSession, code: str) -> int:
