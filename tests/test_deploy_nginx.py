@@ -70,6 +70,7 @@ async def deployment(database_url: str, tmp_path: Path) -> AsyncIterator[Deploym
         "COMPAX_DB_POOL_SIZE": "10",
         "COMPAX_DB_MAX_OVERFLOW": "5",
         "COMPAX_LOG_FORMAT": "json",
+        "COMPAX_JOBS": "external",
     }
     workers = compose_workers()
     for name, service in workers.items():
