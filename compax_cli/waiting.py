@@ -161,10 +161,7 @@ def cancel(ctx: typer.Context, entry: ENTRY, as_json: JSON = False) -> None:
 
     Example: compax wait cancel 5f0c
     """
-    with engine(ctx) as compax:
-        entry_id = entry_id_from(compax, entry)
-        left = _call(compax, lambda waitlist: waitlist.withdraw(entry_id))
-        emit(_rows(compax, [left], as_json)[0], COLUMNS, as_json)
+    _answer(ctx, entry, as_json, lambda waitlist, entry_id: waitlist.withdraw(entry_id))
 
 
 @app.command()
@@ -173,10 +170,7 @@ def accept(ctx: typer.Context, entry: ENTRY, as_json: JSON = False) -> None:
 
     Example: compax wait accept 5f0c
     """
-    with engine(ctx) as compax:
-        entry_id = entry_id_from(compax, entry)
-        taken = _call(compax, lambda waitlist: waitlist.accept(entry_id))
-        emit(_rows(compax, [taken], as_json)[0], COLUMNS, as_json)
+    _answer(ctx, entry, as_json, lambda waitlist, entry_id: waitlist.accept(entry_id))
 
 
 @app.command()
@@ -185,7 +179,16 @@ def decline(ctx: typer.Context, entry: ENTRY, as_json: JSON = False) -> None:
 
     Example: compax wait decline 5f0c
     """
+    _answer(ctx, entry, as_json, lambda waitlist, entry_id: waitlist.decline(entry_id))
+
+
+#: What a command asks of the server about one entry, by the entry's id.
+EntryAct = Callable[[Waitlist, str], Coroutine[Any, Any, dict[str, Any]]]
+
+
+def _answer(ctx: typer.Context, entry: str, as_json: bool, act: EntryAct) -> None:
+    """Do ``act`` to the entry ``entry`` names, on the server, and show the entry as it is now."""
     with engine(ctx) as compax:
         entry_id = entry_id_from(compax, entry)
-        left = _call(compax, lambda waitlist: waitlist.decline(entry_id))
-        emit(_rows(compax, [left], as_json)[0], COLUMNS, as_json)
+        now = _call(compax, lambda waitlist: act(waitlist, entry_id))
+        emit(_rows(compax, [now], as_json)[0], COLUMNS, as_json)
