@@ -16,6 +16,7 @@ from aiohttp import web
 from pydantic import BaseModel, ValidationError
 from pydantic_core import to_json
 
+from compax_server.audit import acting, client_name
 from compax_server.auth import authenticate, token_claims
 from compax_server.db import Database
 from compax_server.keys import DATABASE, SETTINGS
@@ -216,7 +217,9 @@ def _dispatcher(endpoint: Endpoint) -> Callable[[web.Request], Awaitable[web.Str
             else None
         )
         body = await _read_body(request, endpoint.body) if endpoint.body else None
-        return await endpoint.handler(Call(request, body, query, user, claims))
+        user_id = claims.user_id if claims is not None else None
+        with acting(user_id, client_name(request.headers.get("X-Compax-Client"))):
+            return await endpoint.handler(Call(request, body, query, user, claims))
 
     dispatch.__name__ = endpoint.name
     return dispatch

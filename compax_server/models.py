@@ -32,6 +32,11 @@ _ROW_NUMBER = BigInteger().with_variant(Integer(), "sqlite")
 # make pydantic warn when a loaded row is dumped).
 
 
+#: The SQL condition of a booking that holds its room (``sync.vocabulary.HOLDING``): the one
+#: the overlap constraint, its SQLite triggers and the partial index share.
+HOLDING_SQL = "status IN ('confirmed', 'pending')"
+
+
 class User(SQLModel, table=True):
     __tablename__ = "users"
 
@@ -64,6 +69,11 @@ class Building(SQLModel, table=True):
     updated_at: datetime = Field(sa_type=UTCDateTime)
     checkin_required: bool = Field(
         default=False, description="Bookings in its rooms must be checked in, unless a room says."
+    )
+    approval_roles: list[str] | None = Field(
+        default=None,
+        sa_type=JSON,
+        description="Roles whose requests in its rooms wait for approval, unless a room says.",
     )
 
 
@@ -104,6 +114,11 @@ class Room(SQLModel, table=True):
     )
     checkin_closes_minutes: int | None = Field(
         default=None, ge=1, le=24 * 60, description="Minutes after the start check-in closes."
+    )
+    approval_roles: list[str] | None = Field(
+        default=None,
+        sa_type=JSON,
+        description="Roles whose requests here wait for approval; unset: the building's.",
     )
 
 
@@ -187,11 +202,17 @@ class Booking(SQLModel, table=True):
         CheckConstraint('"end" > start', name="ck_bookings_end_after_start"),
         Index("ix_bookings_room_end", "room_id", "end"),
         Index(
-            "ix_bookings_confirmed_room_end",
+            "ix_bookings_holding_room_end",
             "room_id",
             "end",
-            postgresql_where=text("status = 'confirmed'"),
-            sqlite_where=text("status = 'confirmed'"),
+            postgresql_where=text(HOLDING_SQL),
+            sqlite_where=text(HOLDING_SQL),
+        ),
+        Index(
+            "ix_bookings_pending_start",
+            "start",
+            postgresql_where=text("status = 'pending'"),
+            sqlite_where=text("status = 'pending'"),
         ),
         Index("ix_bookings_owner_start", "owner_id", "start"),
         Index("ix_bookings_start", "start"),
@@ -222,6 +243,9 @@ class Booking(SQLModel, table=True):
     updated_at: datetime = Field(sa_type=UTCDateTime)
     checked_in_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     checked_in_by: int | None = Field(default=None, foreign_key="users.id", ondelete="SET NULL")
+    decided_by: int | None = Field(default=None, foreign_key="users.id", ondelete="SET NULL")
+    decided_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    decision_reason: str = Field(default="", max_length=500)
 
 
 class Blackout(SQLModel, table=True):
@@ -436,3 +460,66 @@ class WaitlistEntry(SQLModel, table=True):
     version: int = 1
     created_at: datetime = Field(sa_type=UTCDateTime)
     updated_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class BuildingManager(SQLModel, table=True):
+    """A user who manages one building: its rooms, closures, approvals, reports and audit."""
+
+    __tablename__ = "building_managers"
+
+    user_id: int = Field(foreign_key="users.id", primary_key=True, ondelete="CASCADE")
+    building_id: int = Field(
+        foreign_key="buildings.id", primary_key=True, ondelete="CASCADE", index=True
+    )
+    created_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class Quota(SQLModel, table=True):
+    """Fair-use limits for a role, or for one user as an exception to their role's; a limit
+    left empty is no limit."""
+
+    __tablename__ = "quotas"
+    __table_args__ = (
+        CheckConstraint("(role IS NULL) <> (user_id IS NULL)", name="ck_quotas_one_subject"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    role: str | None = Field(default=None, sa_type=String(32), unique=True)
+    user_id: int | None = Field(
+        default=None, foreign_key="users.id", ondelete="CASCADE", unique=True
+    )
+    max_hours_day: float | None = Field(default=None, ge=0)
+    max_bookings_day: int | None = Field(default=None, ge=0)
+    max_hours_week: float | None = Field(default=None, ge=0)
+    max_bookings_week: int | None = Field(default=None, ge=0)
+    max_hours_term: float | None = Field(default=None, ge=0)
+    max_bookings_term: int | None = Field(default=None, ge=0)
+    max_future_bookings: int | None = Field(default=None, ge=0)
+    version: int = 1
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    updated_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class AuditEntry(SQLModel, table=True):
+    """One change of a record: who made it, when, from which client, and its fields before and
+    after; written in the transaction that makes the change, never changed afterwards."""
+
+    __tablename__ = "audit_entries"
+    __table_args__ = (
+        Index("ix_audit_record", "record_type", "record_id", "id"),
+        Index("ix_audit_actor", "actor_id", "id"),
+        Index("ix_audit_building", "building_id", "id"),
+        Index("ix_audit_at", "at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True, sa_type=_ROW_NUMBER)
+    at: datetime = Field(sa_type=UTCDateTime)
+    actor_id: int | None = Field(default=None, foreign_key="users.id", ondelete="SET NULL")
+    client: str = Field(default="api", max_length=16)
+    action: str = Field(max_length=24)
+    record_type: str = Field(max_length=24)
+    record_id: str = Field(max_length=64)
+    building_id: int | None = None
+    before: dict[str, Any] | None = Field(default=None, sa_type=JSON)
+    after: dict[str, Any] | None = Field(default=None, sa_type=JSON)
+    reason: str = Field(default="", max_length=500)

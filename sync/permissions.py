@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 
@@ -25,6 +27,9 @@ class Permission(StrEnum):
     MANAGE_BLACKOUTS = "blackouts:manage"
     IMPORT_TIMETABLE = "timetable:import"
     READ_REPORTS = "reports:read"
+    APPROVE_BOOKINGS = "bookings:approve"
+    READ_AUDIT = "audit:read"
+    MANAGE_QUOTAS = "quotas:manage"
 
 
 _EVERYONE = frozenset(Role)
@@ -44,7 +49,23 @@ PERMISSIONS: dict[Permission, frozenset[Role]] = {
     Permission.MANAGE_BLACKOUTS: _OFFICERS,
     Permission.IMPORT_TIMETABLE: frozenset({Role.ADMIN}),
     Permission.READ_REPORTS: _OFFICERS,
+    Permission.APPROVE_BOOKINGS: frozenset({Role.ADMIN}),
+    Permission.READ_AUDIT: frozenset({Role.ADMIN}),
+    Permission.MANAGE_QUOTAS: frozenset({Role.ADMIN}),
 }
+
+#: What a building manager may do in the buildings they manage, whatever their campus role:
+#: manage those buildings' rooms and closures, approve requests for them, and read their
+#: reports and audit trail.
+MANAGER_PERMISSIONS: frozenset[Permission] = frozenset(
+    {
+        Permission.MANAGE_CAMPUS,
+        Permission.MANAGE_BLACKOUTS,
+        Permission.APPROVE_BOOKINGS,
+        Permission.READ_REPORTS,
+        Permission.READ_AUDIT,
+    }
+)
 
 
 def allows(role: Role | str, permission: Permission) -> bool:
@@ -53,3 +74,41 @@ def allows(role: Role | str, permission: Permission) -> bool:
         return Role(role) in PERMISSIONS[permission]
     except ValueError:
         return False
+
+
+@dataclass(frozen=True)
+class Access:
+    """Who is acting, as permissions see them: a campus-wide role and the buildings they
+    manage (possibly none)."""
+
+    role: Role | str
+    manages: frozenset[int] = field(default_factory=frozenset)
+
+    @classmethod
+    def of(cls, role: Role | str, manages: Iterable[int] = ()) -> Access:
+        return cls(role, frozenset(manages))
+
+    def allows(self, permission: Permission) -> bool:
+        """Whether the campus-wide role holds ``permission`` everywhere."""
+        return allows(self.role, permission)
+
+    def allows_in(self, permission: Permission, building_id: int | None) -> bool:
+        """Whether ``permission`` is held for the building ``building_id``: campus-wide by
+        role, or there as its manager."""
+        if self.allows(permission):
+            return True
+        return (
+            building_id is not None
+            and building_id in self.manages
+            and permission in MANAGER_PERMISSIONS
+        )
+
+    def allows_somewhere(self, permission: Permission) -> bool:
+        """Whether ``permission`` is held anywhere: campus-wide, or in some managed building."""
+        return self.allows(permission) or (bool(self.manages) and permission in MANAGER_PERMISSIONS)
+
+    def buildings_for(self, permission: Permission) -> frozenset[int] | None:
+        """The buildings ``permission`` is held in: ``None`` for all of them (campus-wide)."""
+        if self.allows(permission):
+            return None
+        return self.manages if permission in MANAGER_PERMISSIONS else frozenset()

@@ -80,8 +80,18 @@ class Purpose(StrEnum):
 
 class BookingStatus(StrEnum):
     CONFIRMED = "confirmed"
+    #: Asked for in a room that needs approval, and not yet decided: it holds its slot.
+    PENDING = "pending"
     CANCELLED = "cancelled"
     RELEASED = "released"
+    REJECTED = "rejected"
+    #: A pending request nobody decided in time; its slot is free again.
+    EXPIRED = "expired"
+
+
+#: The statuses of a booking that holds its room: the database's no-overlap guarantee covers
+#: exactly these, so approving a pending request can never double-book.
+HOLDING = frozenset({BookingStatus.CONFIRMED, BookingStatus.PENDING})
 
 
 class NoticeKind(StrEnum):
@@ -95,6 +105,10 @@ class NoticeKind(StrEnum):
     SERIES_RELEASED = "series_released"
     WAITLIST_OFFER = "waitlist_offer"
     WAITLIST_BOOKED = "waitlist_booked"
+    APPROVAL_REQUESTED = "approval_requested"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    APPROVAL_EXPIRED = "approval_expired"
 
 
 class WaitState(StrEnum):
@@ -106,6 +120,23 @@ class WaitState(StrEnum):
     DECLINED = "declined"
     EXPIRED = "expired"
     CANCELLED = "cancelled"
+
+
+class AuditAction(StrEnum):
+    """What an audit entry records being done to its record."""
+
+    CREATE = "create"
+    UPDATE = "update"
+    CANCEL = "cancel"
+    DELETE = "delete"
+    APPROVE = "approve"
+    REJECT = "reject"
+    EXPIRE = "expire"
+    OVERRIDE = "override"
+    IMPORT = "import"
+    ROLE_CHANGE = "role_change"
+    DEACTIVATE = "deactivate"
+    PASSWORD_RESET = "password_reset"  # noqa: S105
 
 
 class Scope(StrEnum):

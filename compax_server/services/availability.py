@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from compax_server.models import Blackout, Booking, Building, Room, User
-from compax_server.services.booking_views import booking_view, is_confirmed
+from compax_server.services.booking_views import booking_view, holds_room
 from compax_server.services.campus import rooms_matching
 from compax_server.services.policy import BookingPolicy
 from sync import judge
@@ -71,7 +71,7 @@ def _free_rooms_statement(
     """
     first_after = (
         select(col(Booking.start))
-        .where(col(Booking.room_id) == col(Room.id), is_confirmed(), col(Booking.end) > start)
+        .where(col(Booking.room_id) == col(Room.id), holds_room(), col(Booking.end) > start)
         .order_by(col(Booking.end))
         .limit(1)
         .correlate(Room)

@@ -87,10 +87,13 @@ class BookingRecord(Protocol):
     def checked_in_at(self) -> datetime | None: ...
 
 
-def is_confirmed() -> ColumnElement[bool]:
-    """``status = 'confirmed'`` with the value written out, so that Postgres can use the partial
-    index of confirmed bookings even in a prepared statement's generic plan."""
-    return col(Booking.status) == literal_column("'confirmed'")
+def holds_room(status: Any = None) -> ColumnElement[bool]:
+    """Whether a booking holds its room (``sync.vocabulary.HOLDING``), with the values written
+    out as the partial index of holding bookings states them, so that Postgres and SQLite use
+    it even in a prepared statement's generic plan. ``status`` is ``bookings.status`` unless
+    another column (a Core table's) is given."""
+    column = col(Booking.status) if status is None else status
+    return column.in_([literal_column("'confirmed'"), literal_column("'pending'")])
 
 
 def sees_everything(viewer: User, owner_id: int) -> bool:

@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import TypeAdapter
-from sqlalchemy import bindparam, exists, literal_column, select, tuple_
+from sqlalchemy import bindparam, exists, select, tuple_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel, col
@@ -26,7 +26,7 @@ from compax_server.services.availability import alternatives
 from compax_server.services.booking_views import (
     Viewer,
     booking_view,
-    is_confirmed,
+    holds_room,
     labelled_bookings,
     sees_everything,
     views_of,
@@ -273,7 +273,7 @@ async def conflicting_bookings(
 ) -> list[Booking]:
     statement = select(Booking).where(
         col(Booking.room_id) == room_id,
-        is_confirmed(),
+        holds_room(),
         col(Booking.start) < end,
         col(Booking.end) > start,
     )
@@ -387,7 +387,7 @@ _NEXT_START = (
     select(_BOOKINGS.c.start)
     .where(
         _BOOKINGS.c.room_id == col(Room.id),
-        _BOOKINGS.c.status == literal_column("'confirmed'"),
+        holds_room(_BOOKINGS.c.status),
         _BOOKINGS.c.end > bindparam("start"),
     )
     .order_by(_BOOKINGS.c.end)
@@ -465,6 +465,9 @@ def booking_row(
         "updated_at": now,
         "checked_in_at": None,
         "checked_in_by": None,
+        "decided_by": None,
+        "decided_at": None,
+        "decision_reason": "",
     }
 
 

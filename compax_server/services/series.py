@@ -217,6 +217,9 @@ def _occurrence_rows(
             "updated_at": now,
             "checked_in_at": None,
             "checked_in_by": None,
+            "decided_by": None,
+            "decided_at": None,
+            "decision_reason": "",
         }
         for occurrence in occurrences
     ]

@@ -14,7 +14,7 @@ from sqlmodel import col
 
 from compax_server.models import Blackout, Booking, Building, Room
 from compax_server.services.availability import open_hours
-from compax_server.services.booking_views import is_confirmed
+from compax_server.services.booking_views import holds_room
 from compax_server.services.common import id_of
 from compax_server.services.policy import BookingPolicy
 from sync.judge import Closure
@@ -53,7 +53,7 @@ async def utilisation_report(
     booked = await session.execute(
         select(col(Booking.room_id), col(Booking.start), col(Booking.end)).where(
             col(Booking.room_id).in_(room_ids),
-            is_confirmed(),
+            holds_room(),
             col(Booking.end) > start,
             col(Booking.start) < end,
         )

@@ -34,7 +34,7 @@ from sqlalchemy.orm import Mapped
 from sqlmodel import SQLModel, col
 
 from compax_server.models import Booking
-from compax_server.services.booking_views import is_confirmed
+from compax_server.services.booking_views import holds_room
 from compax_server.services.core_sql import connection_of, ids, one_of_ids
 from compax_server.sqltypes import UTCDateTime
 
@@ -125,7 +125,7 @@ def _in_the_way(wanted: FromClause) -> Select[int, datetime, datetime]:
             select(value)
             .where(
                 col(Booking.room_id) == wanted.c.room_id,
-                is_confirmed(),
+                holds_room(),
                 col(Booking.end) > wanted.c.start,
             )
             .order_by(col(Booking.end))
@@ -163,7 +163,7 @@ _OVERLAPPING = {
         wanted,
         and_(
             col(Booking.room_id) == wanted.c.room_id,
-            is_confirmed(),
+            holds_room(),
             col(Booking.end) > wanted.c.start,
             col(Booking.start) < wanted.c.end,
         ),

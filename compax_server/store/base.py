@@ -27,7 +27,7 @@ from compax_server.jobs.queue import enqueue
 from compax_server.models import Booking
 from compax_server.services.common import apply_changes
 from sync.errors import Unavailable
-from sync.vocabulary import BookingStatus
+from sync.vocabulary import HOLDING
 
 if TYPE_CHECKING:
     from compax_server.db import Database
@@ -110,13 +110,13 @@ class BookingStore(ABC):
         """
 
 
-#: A slot a confirmed booking holds: its room, start and end.
+#: A slot a holding booking has: its room, start and end.
 _Slot = tuple[int, datetime, datetime]
 
 
 def _slot_held(booking: Booking) -> _Slot | None:
     """The slot ``booking`` holds, or ``None`` if it holds none."""
-    if booking.status != BookingStatus.CONFIRMED:
+    if booking.status not in HOLDING:
         return None
     return booking.room_id, booking.start, booking.end
 
@@ -124,7 +124,7 @@ def _slot_held(booking: Booking) -> _Slot | None:
 def _still_holds(booking: Booking, room_id: int, start: datetime, end: datetime) -> bool:
     """Whether ``booking``, as changed, still holds all of the slot it held."""
     return (
-        booking.status == BookingStatus.CONFIRMED
+        booking.status in HOLDING
         and booking.room_id == room_id
         and booking.start <= start
         and booking.end >= end
