@@ -27,7 +27,7 @@ from compax_server.jobs.queue import enqueue
 from compax_server.models import Booking
 from compax_server.services.common import apply_changes
 from sync.errors import Unavailable
-from sync.vocabulary import HOLDING
+from sync.vocabulary import HOLDING, AuditAction
 
 if TYPE_CHECKING:
     from compax_server.db import Database
@@ -74,14 +74,20 @@ class BookingStore(ABC):
         return _TAKEN in session.info
 
     async def change_bookings(
-        self, session: AsyncSession, changes: Sequence[tuple[Any, Mapping[str, Any]]]
+        self,
+        session: AsyncSession,
+        changes: Sequence[tuple[Any, Mapping[str, Any]]],
+        *,
+        action: AuditAction | None = None,
+        reason: str = "",
     ) -> None:
         """Apply each change (new fields, a move, a cancellation) to its booking, in one
         savepoint, once this transaction is known to hold every room they leave or enter
         (``RoomsNotTaken`` otherwise). The database may refuse a move that overlaps
         (``IntegrityError``; the savepoint is undone). Each booking that stops holding all or
         part of its slot asks, in the same transaction, for the slot to be offered to those
-        waiting for it."""
+        waiting for it. Each change is audited as ``action`` (an update, or a cancellation when
+        the status becomes ``cancelled``, unless named) with ``reason``."""
         if not self.has_taken(session):
             raise RuntimeError("a transaction that changes bookings takes their rooms first")
         leaving = {booking.room_id for booking, _ in changes}
