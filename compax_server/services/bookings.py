@@ -41,6 +41,7 @@ from compax_server.services.common import (
 )
 from compax_server.services.notice_events import others_bookings, tell_of_changes
 from compax_server.services.policy import BookingPolicy
+from compax_server.services.quota_check import quota_problems
 from compax_server.store import store_for
 from sync import judge
 from sync.errors import (
@@ -361,6 +362,9 @@ async def create_booking(
     broken = judge.problems(
         facts, data.start, data.end, campus, attendees=data.attendees, closures=closures
     )
+    broken += await quota_problems(
+        session, owner, [(data.start, data.end)], campus, rooms={data.room_id}
+    )
     overridden = judge.settle(broken, actor.role, data.override)
     if probe.booked:
         raise await _overlap(session, facts, data, actor, campus)
@@ -618,19 +622,21 @@ async def _check_moves(
                 await closures_over(session, room, first, last),
             )
         )
+    over_quota = await _quota_of_moves(session, plans, campus)
     if len(plans) == 1:
         [destination] = destinations
         room, [(start, end, wanted)] = destination.room, destination.wanted
         broken = judge.problems(
             room, start, end, campus, attendees=wanted, closures=destination.closures
         )
-        overridden = judge.settle(broken, actor.role, request.override)
+        overridden = judge.settle(broken + over_quota, actor.role, request.override)
         if judge.in_the_way(start, end, destination.held):
             raise await overlap_error(
                 session, room, start, end, actor, campus, attendees=wanted, exclude=moving
             )
     else:
-        overridden = judge.settle_several(
+        overridden = judge.settle(over_quota, actor.role, request.override)
+        overridden += judge.settle_several(
             destinations, campus, role=actor.role, override=request.override
         )
     if overridden:
@@ -641,6 +647,28 @@ async def _check_moves(
             request.override_reason,
             booking_id=plans[0][0].id,
         )
+
+
+async def _quota_of_moves(
+    session: AsyncSession, plans: list[Plan], campus: Campus
+) -> list[CompaxError]:
+    """The owner's quota problems with the moved occurrences at their new times (each counted
+    once: the bookings moved are left out of what the owner holds)."""
+    targets = [target for target, _, _, _ in plans]
+    if all((t.start, t.end) == (s, e) for t, _, s, e in plans):
+        return []
+    owner = await session.get(User, targets[0].owner_id)
+    if owner is None:
+        return []
+    return list(
+        await quota_problems(
+            session,
+            owner,
+            [(start, end) for _, _, start, end in plans],
+            campus,
+            moving=[target.id for target in targets],
+        )
+    )
 
 
 async def cancel_booking(
