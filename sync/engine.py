@@ -428,12 +428,6 @@ class Engine:
         if clashes and data.on_conflict == "fail":
             raise SeriesConflict(f"{len(clashes)} of {len(occurrences)} dates clash", dates=clashes)
         skipped = {c["date"] for c in clashes}
-        kept = [(o.start, o.end) for o in occurrences if str(o.day) not in skipped]
-        judge.settle(
-            quota_local.problems(self.reads, user["id"], kept, self.clock()),
-            user["role"],
-            data.override,
-        )
         now, label = now_text(), f"{room['building']}/{room['code']}"
         rows = [
             {
@@ -483,7 +477,25 @@ class Engine:
             role=self._require_user()["role"],
             override=data.override,
         )
+        self._settle_series_quota(data, occurrences, clashes)
         return room, occurrences, clashes
+
+    def _settle_series_quota(
+        self, data: SeriesCreate, occurrences: Sequence[Occurrence], clashes: list[dict[str, Any]]
+    ) -> None:
+        """Raise the quota problem of the series' dates that would be booked (the whole series
+        is refused), unless overridden where the role may; a series for someone else is left to
+        the server, which knows their quota."""
+        user = self._require_user()
+        if data.owner is not None and data.owner.lower() != user["username"]:
+            return
+        skipped = {c["date"] for c in clashes}
+        kept = [(o.start, o.end) for o in occurrences if str(o.day) not in skipped]
+        judge.settle(
+            quota_local.problems(self.reads, user["id"], kept, self.clock()),
+            user["role"],
+            data.override,
+        )
 
     def _holidays(self, term_id: int | None) -> list[Holiday]:
         if term_id is None:

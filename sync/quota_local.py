@@ -101,3 +101,30 @@ def my_use(reads: Reads, owner_id: int, now: datetime) -> MyQuota | None:
     return stored.model_copy(
         update={"use": quotas.use(quota, mine, zone=zone, now=now, terms=known_terms)}
     )
+
+
+_UNITS = {"hours": "h", "bookings": "bookings"}
+
+
+def summary(reads: Reads, owner_id: int, now: datetime) -> str:
+    """One line of what is left of the user's quota, as the replica counts it ("" without
+    one): e.g. "Quota (staff): 1 of 4 h left on Mon 7 Dec · 3 of 5 future bookings left"."""
+    mine = my_use(reads, owner_id, now)
+    if mine is None or mine.source == "none" or not mine.use:
+        return ""
+    parts = []
+    for use in mine.use:
+        measure, _, _ = use.limit.partition("-")
+        unit = "future bookings" if use.limit == "future" else _UNITS[measure]
+        where = "" if use.limit == "future" else f" {_in(use.period)}"
+        parts.append(f"{use.left:g} of {use.maximum:g} {unit} left{where}")
+    whose = "yours" if mine.source == "user" else mine.role
+    return f"Quota ({whose}): " + " · ".join(parts)
+
+
+def _in(period: str) -> str:
+    if period.startswith("week of"):
+        return f"in the {period}"
+    if period[:3] in {"Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"}:
+        return f"on {period}"
+    return f"in {period}"
