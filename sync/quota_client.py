@@ -6,15 +6,22 @@ from __future__ import annotations
 from typing import Any
 
 from sync import quota_local
-from sync.admin import Admin
+from sync.admin import PAGE, Admin
 from sync.permissions import Role
 from sync.quota_schemas import MyQuota, QuotaLimits
-from sync.schemas import ListQuery
 
 
 async def list_quotas(admin: Admin) -> list[dict[str, Any]]:
-    """Every role's quota and every user's exception."""
-    return await admin._all("/api/v1/quotas", ListQuery())
+    """Every role's quota and every user's exception, read a page at a time."""
+    params: dict[str, Any] = {"limit": PAGE}
+    items: list[dict[str, Any]] = []
+    async with admin.engine.http() as http:
+        while True:
+            page = await http.request("GET", "/api/v1/quotas", params=params)
+            items += page["items"]
+            if not page.get("next_cursor"):
+                return items
+            params["cursor"] = page["next_cursor"]
 
 
 def _subject_path(role: Role | None, user_id: int | None) -> str:
@@ -34,7 +41,8 @@ async def set_quota(
     """Set the quota of ``role``, or ``username``'s own (which replaces their role's whole):
     every limit is replaced, one not given is no limit."""
     path = _subject_path(role, await _user_id(admin, username))
-    return await admin._send("PUT", path, limits)
+    async with admin.engine.http() as http:
+        return dict(await http.request("PUT", path, json=limits.model_dump(mode="json")))
 
 
 async def clear_quota(
