@@ -3,6 +3,7 @@ the per-user exception, overrides, and what the caller may still book."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -362,3 +363,21 @@ async def test_my_quota_shows_each_limit_with_its_use(
     use = {u["limit"]: u for u in mine["use"]}
     assert (use["future"]["used"], use["future"]["left"]) == (1, 2)
     assert use["hours-week"]["maximum"] == 10
+
+
+async def test_a_group_of_bookings_counts_the_ones_before_it(
+    client: TestClient, admin: Person, make_person: MakePerson
+) -> None:
+    """Requests that arrive together are booked as a group (``booking_writer``); a limited
+    user's are judged one by one, each counting those the group made before it."""
+    campus, staff = await _setup(client, admin, make_person)
+    rep = await make_person(Role.CLASS_REP)
+    monday = next_weekday(0)
+    await set_quota(client, admin, "quotas/roles/staff", max_bookings_day=2)
+    rooms = [campus.room_101, campus.room_102, campus.room_201, campus.eng_1]
+    sent = [book(client, staff, room, at(monday, 9), at(monday, 10)) for room in rooms]
+    sent += [book(client, rep, room, at(monday, 11), at(monday, 12)) for room in rooms]
+    answers = await asyncio.gather(*sent)
+    statuses = [answer.status for answer in answers]
+    assert sorted(statuses[:4]) == [201, 201, 422, 422], statuses
+    assert statuses[4:] == [201] * 4, "a user without a quota is not held back"
