@@ -11,10 +11,12 @@ from typing import Any
 from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 
+from compax_server.jobs.runner import run_due_jobs
 from compax_server.keys import DATABASE
 from compax_server.models import AuditEntry, RuleOverride
 from sync.permissions import Role
 from sync.protocol import SCHEMA_VERSION
+from tests import test_waitlist as waitlist
 from tests.booking_helpers import Campus, at, book, make_campus, next_weekday
 from tests.conftest import MakePerson, Person
 from tests.support import problem_of, with_version
@@ -381,3 +383,22 @@ async def test_a_group_of_bookings_counts_the_ones_before_it(
     statuses = [answer.status for answer in answers]
     assert sorted(statuses[:4]) == [201, 201, 422, 422], statuses
     assert statuses[4:] == [201] * 4, "a user without a quota is not held back"
+
+
+async def test_the_waitlist_passes_over_a_request_its_quota_refuses(
+    client: TestClient, admin: Person, make_person: MakePerson
+) -> None:
+    """A freed slot goes to the first in line whom the judge accepts, the quota included."""
+    campus = await make_campus(client, admin)
+    owner, booking = await waitlist.taken(client, campus, make_person)
+    limited, free = await make_person(Role.CLASS_REP), await make_person(Role.STAFF)
+    await set_quota(client, admin, "quotas/roles/class_rep", max_bookings_day=1)
+    monday = waitlist.MONDAY
+    made = await book(client, limited, campus.room_102, at(monday, 8), at(monday, 9))
+    assert made.status == 201
+    first = await waitlist.joined(client, limited, campus.room_101, auto_book=True)
+    second = await waitlist.joined(client, free, campus.room_101, auto_book=True)
+    await waitlist.cancel(client, owner, booking)
+    await run_due_jobs(waitlist.jobs(client))
+    assert (await waitlist.entry(client, limited, first["id"]))["state"] == "waiting"
+    assert (await waitlist.entry(client, free, second["id"]))["state"] == "booked"
