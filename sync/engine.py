@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sync import judge, local
+from sync import judge, local, quota_local
 from sync.errors import (
     BookingCancelled,
     CompaxError,
@@ -168,6 +168,8 @@ class Engine:
         self.profile.save()
         self.cache.set("token", answer["access_token"], expire=answer["expires_in"])
         self.replica.set_state(user=json.dumps(answer["user"]))
+        async with connect(server, answer["access_token"]) as http:
+            quota_local.keep_quota(self.reads, await http.request("GET", "/api/v1/me/quota"))
         return dict(answer["user"])
 
     def sign_out(self) -> None:
@@ -194,6 +196,7 @@ class Engine:
             await self._register(http)
             campus = await http.request("GET", "/api/v1/campus")
             self.replica.set_state(campus=json.dumps(campus))
+            quota_local.keep_quota(self.reads, await http.request("GET", "/api/v1/me/quota"))
             pushed, applied, rejected = await self._push(http)
             pulled, cursor, reset = await self._pull(http)
         self.replica.set_state(last_sync=now_text())
@@ -362,27 +365,34 @@ class Engine:
     ) -> dict[str, Any]:
         """The room if booking ``[start, end)`` in it would pass every check here now, else the
         error ``book`` would raise (a clash with its alternatives, a rule); queues nothing."""
+        user, now = self._require_user(), self.clock()
         return self.reads.check_booking(
             room_id,
             start,
             end,
-            self.clock(),
-            role=self._require_user()["role"],
+            now,
+            role=user["role"],
             attendees=attendees,
             features=features,
+            also=quota_local.problems(self.reads, user["id"], [(start, end)], now),
         )
 
     def _queue_booking(self, op: Op, args: dict[str, Any], user: dict[str, Any]) -> dict[str, Any]:
         data = BookingCreate.model_validate(args)
+        moment = self.clock()
+        mine = data.owner is None or data.owner.lower() == user["username"]
         room = self.reads.check_booking(
             data.room_id,
             data.start,
             data.end,
-            self.clock(),
+            moment,
             role=user["role"],
             override=data.override,
             attendees=data.attendees,
             features=data.features,
+            also=quota_local.problems(self.reads, user["id"], [(data.start, data.end)], moment)
+            if mine
+            else (),
         )
         now = now_text()
         row = {
@@ -467,7 +477,25 @@ class Engine:
             role=self._require_user()["role"],
             override=data.override,
         )
+        self._settle_series_quota(data, occurrences, clashes)
         return room, occurrences, clashes
+
+    def _settle_series_quota(
+        self, data: SeriesCreate, occurrences: Sequence[Occurrence], clashes: list[dict[str, Any]]
+    ) -> None:
+        """Raise the quota problem of the series' dates that would be booked (the whole series
+        is refused), unless overridden where the role may; a series for someone else is left to
+        the server, which knows their quota."""
+        user = self._require_user()
+        if data.owner is not None and data.owner.lower() != user["username"]:
+            return
+        skipped = {c["date"] for c in clashes}
+        kept = [(o.start, o.end) for o in occurrences if str(o.day) not in skipped]
+        judge.settle(
+            quota_local.problems(self.reads, user["id"], kept, self.clock()),
+            user["role"],
+            data.override,
+        )
 
     def _holidays(self, term_id: int | None) -> list[Holiday]:
         if term_id is None:
@@ -523,6 +551,11 @@ class Engine:
         destinations = [room_id or int(target["room_id"]) for target in targets]
         rooms = {dest: self.reads.room_or_error(dest) for dest in set(destinations)}
         moving = [str(t["id"]) for t in targets]
+        over_quota = (
+            quota_local.problems(self.reads, user["id"], times, self.clock(), moving=moving)
+            if (start or end) and int(booking["owner_id"]) == int(user["id"])
+            else []
+        )
         if start or end or room_id:
             wanted: dict[int, list[tuple[datetime, datetime, int]]] = {}
             for (s, e), target, dest in zip(times, targets, destinations, strict=True):
@@ -530,10 +563,19 @@ class Engine:
             if len(targets) == 1:
                 [(dest, [(s, e, attendees)])] = wanted.items()
                 self.reads.check_booking(
-                    dest, s, e, self.clock(), role=user["role"], exclude=moving, attendees=attendees
+                    dest,
+                    s,
+                    e,
+                    self.clock(),
+                    role=user["role"],
+                    exclude=moving,
+                    attendees=attendees,
+                    also=over_quota,
                 )
             else:
-                self.reads.check_several(wanted, self.clock(), role=user["role"], exclude=moving)
+                self.reads.check_several(
+                    wanted, self.clock(), role=user["role"], exclude=moving, also=over_quota
+                )
         return booking, targets, destinations, times, rooms
 
     def move(

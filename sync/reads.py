@@ -452,14 +452,16 @@ class Reads(Lookups):
         override: bool = False,
         attendees: int = 0,
         features: Sequence[str] = (),
+        also: Sequence[CompaxError] = (),
     ) -> dict[str, Any]:
-        """The room, if the judge accepts ``[start, end)`` in it for a user of ``role`` (rules
-        overridden where ``override`` asks and the role may); else the server's error."""
+        """The room, if the judge accepts ``[start, end)`` in it for a user of ``role`` (rules,
+        and the quota problems ``also`` found, overridden where ``override`` asks and the role
+        may); else the server's error."""
         room, campus = self.room_or_error(room_id), self.judged(now)
         facts = campus.room_from_record(room)
         closures = [Closure.of(b) for b in self.blackouts_over([room], start, end)]
         broken = judge.problems(facts, start, end, campus, attendees=attendees, closures=closures)
-        judge.settle(broken, role, override)
+        judge.settle([*broken, *also], role, override)
         in_the_way = self.bookings_in([room_id], start, end, exclude)
         if in_the_way:
             raise self.overlap(
@@ -482,11 +484,13 @@ class Reads(Lookups):
         role: str,
         exclude: Sequence[str] = (),
         override: bool = False,
+        also: Sequence[CompaxError] = (),
     ) -> None:
         """Whether the judge accepts moving several occurrences together, each
-        ``(start, end, attendees)`` into the room it is listed under; else its
-        ``series-conflict``."""
+        ``(start, end, attendees)`` into the room it is listed under (and the quota problems
+        ``also`` found are overridden); else its first quota problem or ``series-conflict``."""
         campus, destinations = self.judged(now), []
+        judge.settle(also, role, override)
         for room_id, slots in sorted(wanted.items()):
             room = self.room_or_error(room_id)
             first, last = min(s[0] for s in slots), max(s[1] for s in slots)

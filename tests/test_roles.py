@@ -114,6 +114,13 @@ EXPECTED: dict[str, frozenset[Role] | str] = {
     "read_settings": EVERYONE,
     "choose_settings": EVERYONE,
     "all_notifications": ADMIN,
+    # quotas: administered by admins; everyone reads their own
+    "list_quotas": ADMIN,
+    "set_role_quota": ADMIN,
+    "clear_role_quota": ADMIN,
+    "set_user_quota": ADMIN,
+    "clear_user_quota": ADMIN,
+    "read_my_quota": EVERYONE,
 }
 
 #: The order people are made in, so that path id 1 is the admin on every database.

@@ -8,6 +8,7 @@ from compax_server.routes import (
     checkin,
     links,
     notifications,
+    quotas,
     sync,
     system,
     users,
@@ -27,4 +28,5 @@ ROUTE_TABLES = (
     links.api,
     waitlist.api,
     notifications.api,
+    quotas.api,
 )

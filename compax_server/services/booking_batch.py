@@ -56,6 +56,7 @@ from compax_server.services.bookings import (
 )
 from compax_server.services.common import id_of, utcnow
 from compax_server.services.policy import BookingPolicy
+from compax_server.services.quota_check import owners_with_quotas
 from compax_server.store import store_for
 from compax_server.store.around import Slot, around, bookings_over, rooms_with_codes
 from sync import judge
@@ -253,6 +254,8 @@ class _Batch:
     overlapping: list[int] = field(default_factory=list)
     #: The series each request's booking is an occurrence of, when the caller gave them.
     series: list[uuid.UUID | None] = field(default_factory=list)
+    #: The users with a quota in force, whose requests ``create_booking`` judges one by one.
+    limited: set[int] = field(default_factory=set)
 
     @classmethod
     async def load(
@@ -269,10 +272,13 @@ class _Batch:
         wanted = [data for _, data in requests]
         campus = policy.campus_now()
         rooms: dict[int, RoomFacts] = {}
+        limited: set[int] = set()
         if wanted:
             store = store_for(session)
-            if len(wanted) > 1 or store.has_taken(session):
+            limited = await owners_with_quotas(session, [actor for actor, _ in requests])
+            if len(wanted) > 1 or store.has_taken(session) or limited:
                 await store.take_rooms(session, {data.room_id for data in wanted})
+            await store.take_owners(session, limited)
             for row in await rooms_with_codes(session, {data.room_id for data in wanted}):
                 rooms[row.id] = campus.room(row, f"{row.building_code}/{row.code}")
         wanted_ids = [data.id for data in wanted if data.id is not None]
@@ -292,6 +298,7 @@ class _Batch:
             taken=set(taken or ()),
             around=await Surroundings.load(session, campus, rooms, slots),
             outcomes=[None] * len(wanted),
+            limited=limited,
         )
 
     def clear(self, index: int) -> dict[str, Any] | None:
@@ -301,6 +308,8 @@ class _Batch:
         if room is None or (data.id is not None and data.id in self.taken):
             return None
         if data.owner is not None and data.owner.lower() != actor.username:
+            return None
+        if actor.id in self.limited:
             return None
         if self.around.problems(room.id, data.start, data.end, data.attendees):
             return None
@@ -317,6 +326,8 @@ class _Batch:
         if room is None or data.override or (data.id is not None and data.id in self.taken):
             return False
         if data.owner is not None and data.owner.lower() != actor.username:
+            return False
+        if actor.id in self.limited:
             return False
         broken = self.around.problems(room.id, data.start, data.end, data.attendees)
         if broken:

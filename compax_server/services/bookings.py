@@ -41,6 +41,7 @@ from compax_server.services.common import (
 )
 from compax_server.services.notice_events import others_bookings, tell_of_changes
 from compax_server.services.policy import BookingPolicy
+from compax_server.services.quota_check import quota_problems
 from compax_server.store import store_for
 from sync import judge
 from sync.errors import (
@@ -351,7 +352,9 @@ async def create_booking(
     store = store_for(session)
     if store.has_taken(session):
         await store.take_rooms(session, {data.room_id})
-    room, label, probe = await room_and_slot(session, data.room_id, data.start, data.end, data.id)
+    room, label, probe = await room_and_slot(
+        session, data.room_id, data.start, data.end, data.id, actor
+    )
     owner = await owner_for(session, actor, data.owner)
     if probe.taken:
         raise _duplicate(data.id)
@@ -361,6 +364,10 @@ async def create_booking(
     broken = judge.problems(
         facts, data.start, data.end, campus, attendees=data.attendees, closures=closures
     )
+    if probe.limited or owner is not actor:
+        broken += await quota_problems(
+            session, owner, [(data.start, data.end)], campus, rooms={data.room_id}
+        )
     overridden = judge.settle(broken, actor.role, data.override)
     if probe.booked:
         raise await _overlap(session, facts, data, actor, campus)
@@ -401,8 +408,13 @@ _BLACKED_OUT = exists().where(
 )
 #: ``:booking_id`` NULL names no booking, so this is false when no id is given.
 _TAKEN = exists().where(_BOOKINGS.c.id == bindparam("booking_id"))
+_QUOTAS = SQLModel.metadata.tables["quotas"]
+#: Whether a quota is in force for ``:owner_id`` of ``:owner_role`` (NULLs name nobody).
+_LIMITED = exists().where(
+    (_QUOTAS.c.user_id == bindparam("owner_id")) | (_QUOTAS.c.role == bindparam("owner_role"))
+)
 _ROOM_AND_SLOT = (
-    select(Room, col(Building.code), _NEXT_START, _BLACKED_OUT, _TAKEN)
+    select(Room, col(Building.code), _NEXT_START, _BLACKED_OUT, _TAKEN, _LIMITED)
     .join(Building, col(Building.id) == col(Room.building_id))
     .where(col(Room.id) == bindparam("room_id"))
 )
@@ -415,6 +427,8 @@ class SlotProbe:
     booked: bool
     blacked_out: bool
     taken: bool
+    #: Whether a quota is in force for the owner the probe was asked about.
+    limited: bool = False
 
 
 async def room_and_slot(
@@ -423,10 +437,12 @@ async def room_and_slot(
     start: datetime,
     end: datetime,
     booking_id: uuid.UUID | None = None,
+    owner: User | None = None,
 ) -> tuple[Room, str, SlotProbe]:
     """The room, its label, and what stands in the way of ``[start, end)`` there, in one
     statement: whether a confirmed booking overlaps it, whether a blackout of the room or its
-    building covers any of it, and whether ``booking_id`` is taken.
+    building covers any of it, whether ``booking_id`` is taken, and whether ``owner`` has a
+    quota in force.
 
     The overlap check reads one booking: the room's first confirmed booking ending after
     ``start``. Confirmed bookings of a room never overlap, so the slot is taken exactly when
@@ -435,16 +451,24 @@ async def room_and_slot(
     found = (
         await session.execute(
             _ROOM_AND_SLOT,
-            {"room_id": room_id, "start": start, "end": end, "booking_id": booking_id},
+            {
+                "room_id": room_id,
+                "start": start,
+                "end": end,
+                "booking_id": booking_id,
+                "owner_id": None if owner is None else owner.id,
+                "owner_role": None if owner is None else owner.role,
+            },
         )
     ).first()
     if found is None:
         raise ValidationFailed.single("room_id", f"no room has id {room_id}")
-    room, building_code, next_start, blacked_out, taken = found
+    room, building_code, next_start, blacked_out, taken, limited = found
     probe = SlotProbe(
         booked=next_start is not None and next_start < end,
         blacked_out=bool(blacked_out),
         taken=bool(taken),
+        limited=bool(limited),
     )
     return room, f"{building_code}/{room.code}", probe
 
@@ -618,19 +642,21 @@ async def _check_moves(
                 await closures_over(session, room, first, last),
             )
         )
+    over_quota = await _quota_of_moves(session, plans, campus)
     if len(plans) == 1:
         [destination] = destinations
         room, [(start, end, wanted)] = destination.room, destination.wanted
         broken = judge.problems(
             room, start, end, campus, attendees=wanted, closures=destination.closures
         )
-        overridden = judge.settle(broken, actor.role, request.override)
+        overridden = judge.settle(broken + over_quota, actor.role, request.override)
         if judge.in_the_way(start, end, destination.held):
             raise await overlap_error(
                 session, room, start, end, actor, campus, attendees=wanted, exclude=moving
             )
     else:
-        overridden = judge.settle_several(
+        overridden = judge.settle(over_quota, actor.role, request.override)
+        overridden += judge.settle_several(
             destinations, campus, role=actor.role, override=request.override
         )
     if overridden:
@@ -641,6 +667,28 @@ async def _check_moves(
             request.override_reason,
             booking_id=plans[0][0].id,
         )
+
+
+async def _quota_of_moves(
+    session: AsyncSession, plans: list[Plan], campus: Campus
+) -> list[CompaxError]:
+    """The owner's quota problems with the moved occurrences at their new times (each counted
+    once: the bookings moved are left out of what the owner holds)."""
+    targets = [target for target, _, _, _ in plans]
+    if all((t.start, t.end) == (s, e) for t, _, s, e in plans):
+        return []
+    owner = await session.get(User, targets[0].owner_id)
+    if owner is None:
+        return []
+    return list(
+        await quota_problems(
+            session,
+            owner,
+            [(start, end) for _, _, start, end in plans],
+            campus,
+            moving=[target.id for target in targets],
+        )
+    )
 
 
 async def cancel_booking(

@@ -40,6 +40,8 @@ VersionedT = TypeVar("VersionedT", bound=Versioned)
 LOCK_ADMINS = 1
 LOCK_ROOM = 2
 LOCK_CHANGE_LOG = 3
+LOCK_OWNER = 4
+LOCK_QUOTAS = 5
 
 
 def utcnow() -> datetime:

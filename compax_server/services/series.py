@@ -36,6 +36,7 @@ from compax_server.services.bookings import (
 from compax_server.services.campus import rooms_by_key
 from compax_server.services.common import fields_of, get_or_404, id_of, utcnow
 from compax_server.services.policy import BookingPolicy
+from compax_server.services.quota_check import quota_problems
 from compax_server.store import store_for
 from compax_server.store.around import bookings_over
 from sync import judge
@@ -137,6 +138,13 @@ async def create_series(
                     f"{len(reports)} of {len(occurrences)} dates clash; nothing was booked",
                     dates=list(reports.values()),
                 )
+            over_quota = await quota_problems(
+                session,
+                owner,
+                [(o.start, o.end) for i, o in enumerate(occurrences) if i not in reports],
+                campus,
+            )
+            overridden += judge.settle(over_quota, actor.role, data.override)
             series = Series(**_series_row(data, id_of(owner), utcnow()))
             session.add(series)
             await session.flush()

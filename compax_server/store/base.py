@@ -39,6 +39,8 @@ _TAKEN = "compax.rooms_taken"
 _ALSO = "compax.rooms_also"
 #: The job that offers a slot a booking stopped holding to the waitlist.
 OFFER_FREED_SLOT = "offer_freed_slot"
+#: Where a session keeps the owners whose bookings its transaction has taken a turn for.
+_OWNERS = "compax.owners_taken"
 #: How many times ``writing`` starts a transaction again to take rooms it found it needs.
 ATTEMPTS = 3
 
@@ -67,6 +69,17 @@ class BookingStore(ABC):
                 await self._lock(session, sorted(wanted))
         elif not wanted <= taken:
             raise RoomsNotTaken(wanted - taken)
+
+    async def take_owners(self, session: AsyncSession, owner_ids: Iterable[int]) -> None:
+        """Take a turn for the bookings of each of ``owner_ids`` not taken yet, ascending, so
+        that two writers of one user's bookings judge that user's quota one after the other.
+        A transaction takes its rooms first (if it takes any), then its owners, before it
+        writes, so writers never wait for each other in opposite orders."""
+        taken: set[int] = session.info.setdefault(_OWNERS, set())
+        wanted = sorted(set(owner_ids) - taken)
+        if wanted:
+            taken.update(wanted)
+            await self._lock_owners(session, wanted)
 
     @staticmethod
     def has_taken(session: AsyncSession) -> bool:
@@ -103,6 +116,10 @@ class BookingStore(ABC):
     @abstractmethod
     async def _lock(self, session: AsyncSession, room_ids: Sequence[int]) -> None:
         """Wait for this transaction's turn in each room, in the order given."""
+
+    @abstractmethod
+    async def _lock_owners(self, session: AsyncSession, owner_ids: Sequence[int]) -> None:
+        """Wait for this transaction's turn with each owner's bookings, in the order given."""
 
     @abstractmethod
     async def insert_bookings(

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel
 
 from compax_server.changelog import logging_inserts
-from compax_server.services.common import utcnow
+from compax_server.services.common import LOCK_OWNER, utcnow
 from compax_server.services.core_sql import arrays, connection_of, unnested
 from compax_server.store.base import BookingStore
 
@@ -23,6 +23,12 @@ _BOOKINGS = SQLModel.metadata.tables["bookings"]
 _COLUMNS = list(_BOOKINGS.c.keys())
 #: Each room's turn, one after another in the order given (migration 0008's function).
 _TAKE_ROOMS = select(func.compax_take_rooms(bindparam("room_ids", type_=ARRAY(Integer))))
+#: One owner's turn: the quota of their bookings is judged by one writer at a time.
+_TAKE_OWNER = select(
+    func.pg_advisory_xact_lock(
+        bindparam("scope", type_=Integer), bindparam("owner_id", type_=Integer)
+    )
+)
 #: Bookings from one array parameter per column, with their change-log entries; a row the
 #: exclusion constraint or a taken id refuses is skipped (speculative insertion: it waits for
 #: an overlapping booking still being written and never deadlocks with it).
@@ -39,6 +45,11 @@ class PostgresStore(BookingStore):
     async def _lock(self, session: AsyncSession, room_ids: Sequence[int]) -> None:
         connection = await connection_of(session)
         await connection.execute(_TAKE_ROOMS, {"room_ids": list(room_ids)})
+
+    async def _lock_owners(self, session: AsyncSession, owner_ids: Sequence[int]) -> None:
+        connection = await connection_of(session)
+        for owner_id in owner_ids:
+            await connection.execute(_TAKE_OWNER, {"scope": LOCK_OWNER, "owner_id": owner_id})
 
     async def insert_bookings(
         self, session: AsyncSession, rows: Sequence[dict[str, Any]]

@@ -24,6 +24,9 @@ class SqliteStore(BookingStore):
     async def _lock(self, session: AsyncSession, room_ids: Sequence[int]) -> None:
         """Nothing to wait for: this transaction began with the database's one write lock."""
 
+    async def _lock_owners(self, session: AsyncSession, owner_ids: Sequence[int]) -> None:
+        """Nothing to wait for: this transaction began with the database's one write lock."""
+
     async def insert_bookings(
         self, session: AsyncSession, rows: Sequence[dict[str, Any]]
     ) -> set[uuid.UUID]:

@@ -21,6 +21,7 @@ from compax_tui.screens.grid import GridTarget, ShowBooking
 from compax_tui.screens.move_form import MoveForm
 from compax_tui.screens.waitlist import WaitlistDialog
 from compax_tui.widgets.status_bar import NavBar, StatusBar
+from sync import quota_local
 from sync.errors import CompaxError
 from sync.reads import instant_of
 from sync.rules import local_instant
@@ -63,6 +64,7 @@ class BookingsScreen(CompaxScreen):
         yield StatusBar()
         yield NavBar()
         yield Static(id="bookings-title", classes="title")
+        yield Static(id="bookings-quota", classes="note")
         table: DataTable[str | Text] = DataTable(
             id="bookings", cursor_type="row", zebra_stripes=True
         )
@@ -112,6 +114,13 @@ class BookingsScreen(CompaxScreen):
         self.query_one("#bookings-title", Static).update(
             f" {len(found)} of {scope}" + (f", {pending} pending" if pending else "")
         )
+        user = engine.user
+        quota = (
+            "" if user is None else quota_local.summary(engine.reads, user["id"], engine.clock())
+        )
+        line = self.query_one("#bookings-quota", Static)
+        line.update(f" {quota}")
+        line.display = bool(quota)
         if selected is not None:
             self._select(selected)
 
