@@ -48,6 +48,9 @@ EXPECTED: dict[str, frozenset[Role] | str] = {
     "update_building": ADMIN,
     "delete_building": ADMIN,
     "bulk_buildings": ADMIN,
+    "list_managers": ADMIN,
+    "grant_manager": ADMIN,
+    "revoke_manager": ADMIN,
     # rooms
     "list_rooms": EVERYONE,
     "read_room": EVERYONE,

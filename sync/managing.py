@@ -1,0 +1,78 @@
+"""Building managers: who manages which building, as the API answers it, and the client calls
+that grant and revoke (online, as every administrative change)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sync.permissions import Access
+from sync.schemas import Schema
+
+if TYPE_CHECKING:
+    from sync.engine import Engine
+
+
+class BuildingManagerPublic(Schema):
+    """One manager of one building."""
+
+    building_id: int
+    user_id: int
+    username: str
+    full_name: str
+    active: bool
+    created_at: datetime
+
+
+def access_of_user(user: Mapping[str, Any] | None) -> Access:
+    """What the user a profile signed in as may do where, from the record the server sent
+    (``role`` and ``manages``); nobody signed in may do nothing."""
+    if user is None:
+        return Access.of("")
+    return Access.of(user["role"], user.get("manages") or ())
+
+
+class Managers:
+    """Granting and revoking building managers over HTTP, as the profile's signed-in user."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    async def list(self, building_id: int) -> list[dict[str, Any]]:
+        """The managers of the building, by username."""
+        async with self.engine.http() as http:
+            answer = await http.request("GET", f"/api/v1/buildings/{building_id}/managers")
+        return [dict(item) for item in answer]
+
+    async def add(self, building_id: int, user_id: int) -> dict[str, Any]:
+        """Make the user a manager of the building; again is harmless."""
+        async with self.engine.http() as http:
+            path = f"/api/v1/buildings/{building_id}/managers/{user_id}"
+            return dict(await http.request("PUT", path))
+
+    async def remove(self, building_id: int, user_id: int) -> None:
+        """The user no longer manages the building; again is harmless."""
+        async with self.engine.http() as http:
+            await http.request("DELETE", f"/api/v1/buildings/{building_id}/managers/{user_id}")
+
+
+def latest_user(engine: Engine) -> dict[str, Any] | None:
+    """The signed-in user's record as last seen: the pulled row once it is as new as the one
+    sign-in answered, so that a grant made since reaches the client with its next sync."""
+    user = engine.user
+    if user is None:
+        return None
+    with engine.replica.read() as db:
+        found = db.execute("SELECT row FROM users WHERE id = ?", [str(user["id"])]).fetchone()
+    if found is not None:
+        pulled = dict(json.loads(found[0]))
+        if pulled.get("version", 0) >= user.get("version", 0):
+            return pulled
+    return user
+
+
+def access_of_engine(engine: Engine) -> Access:
+    """What the profile's signed-in user may do where, as far as the client knows."""
+    return access_of_user(latest_user(engine))
