@@ -26,7 +26,7 @@ async def managers_of(session: AsyncSession, building_id: int) -> list[BuildingM
         .where(col(BuildingManager.building_id) == building_id)
         .order_by(col(User.username))
     )
-    return [_public(grant, user) for grant, user in rows.tuples()]
+    return [_public(grant, user) for grant, user in rows]
 
 
 async def grant(session: AsyncSession, building_id: int, user_id: int) -> BuildingManagerPublic:
@@ -79,7 +79,7 @@ async def manages_by_user(session: AsyncSession, user_ids: Sequence[int]) -> dic
             .where(col(BuildingManager.user_id).in_(set(user_ids)))
             .order_by(col(BuildingManager.user_id), col(BuildingManager.building_id))
         )
-        for user_id, building_id in rows.tuples():
+        for user_id, building_id in rows:
             found[user_id].append(building_id)
     return found
 
