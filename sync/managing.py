@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from sync.errors import NotFound
 from sync.permissions import Access
 from sync.schemas import Schema
 
@@ -39,6 +40,40 @@ class Managers:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+
+    async def building_named(self, code: str) -> dict[str, Any]:
+        """The building with ``code``, read from the server; ``NotFound`` if there is none."""
+        wanted = code.strip().upper()
+        params: dict[str, Any] = {"limit": 500}
+        async with self.engine.http() as http:
+            while True:
+                page = await http.request("GET", "/api/v1/buildings", params=params)
+                for building in page["items"]:
+                    if building["code"] == wanted:
+                        return dict(building)
+                if not page.get("next_cursor"):
+                    raise NotFound(f"There is no building {wanted}")
+                params["cursor"] = page["next_cursor"]
+
+    async def named(self, code: str, username: str) -> tuple[int, int]:
+        """The ids of the building ``code`` and the user ``username``."""
+        from sync.admin import Admin
+
+        building = await self.building_named(code)
+        user = await Admin(self.engine).user_named(username)
+        return int(building["id"]), int(user["id"])
+
+    async def list_named(self, code: str) -> list[dict[str, Any]]:
+        """The managers of the building ``code``, by username."""
+        return await self.list(int((await self.building_named(code))["id"]))
+
+    async def add_named(self, code: str, username: str) -> dict[str, Any]:
+        """Make ``username`` a manager of the building ``code``; again is harmless."""
+        return await self.add(*await self.named(code, username))
+
+    async def remove_named(self, code: str, username: str) -> None:
+        """``username`` no longer manages the building ``code``; again is harmless."""
+        await self.remove(*await self.named(code, username))
 
     async def list(self, building_id: int) -> list[dict[str, Any]]:
         """The managers of the building, by username."""

@@ -37,9 +37,9 @@ async def utilisation_report(
     Open hours are the room's opening hours less its closures (blackouts of the room or its
     building); booked hours count only while the room is open (a booking kept under a closure,
     or made outside opening hours by override, does not). Three statements whatever the
-    number of rooms: the rooms (of ``building``, and of the buildings ``within`` when not ``None``), their
-    confirmed bookings in the window (the partial index of
-    confirmed bookings by room and end), and the closures; a fourth reads the released ones.
+    number of rooms: the rooms (of ``building``, and of the buildings ``within`` when not
+    ``None``), their confirmed bookings in the window (the partial index of confirmed bookings
+    by room and end), and the closures; a fourth reads the released ones.
 
     The no-show rate of a room is its released bookings over those that needed check-in and
     whose window has closed (released ones, and confirmed ones in a room that requires
