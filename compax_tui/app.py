@@ -42,7 +42,8 @@ from compax_tui.screens.finder import FinderScreen
 from compax_tui.screens.help import HelpScreen
 from compax_tui.screens.sign_in import SignInScreen
 from sync.errors import CompaxError, NotAuthenticated, Unreachable, ValidationFailed
-from sync.permissions import Permission, allows
+from sync.managing import access_of_engine
+from sync.permissions import Access, Permission
 from sync.profiles import Profile
 
 if TYPE_CHECKING:
@@ -194,12 +195,16 @@ class CompaxApp(App[None]):
         """Today's date on campus, by the app's clock."""
         return self.clock().astimezone(self.zone).date()
 
+    @property
+    def access(self) -> Access:
+        """What the signed-in user may do where: their role, and the buildings they manage as
+        their latest record says (``sync.managing``)."""
+        return access_of_engine(self.engine) if self.ready else Access.of("")
+
     def may(self, permission: Permission) -> bool:
-        """Whether the signed-in user's role holds ``permission``."""
-        if not self.ready:
-            return False
-        user = self.engine.user
-        return user is not None and allows(user["role"], permission)
+        """Whether the signed-in user holds ``permission`` anywhere: by role, or in a building
+        they manage."""
+        return self.ready and self.access.allows_somewhere(permission)
 
     @property
     def may_administer(self) -> bool:

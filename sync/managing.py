@@ -75,6 +75,28 @@ class Managers:
         """``username`` no longer manages the building ``code``; again is harmless."""
         await self.remove(*await self.named(code, username))
 
+    async def every_grant(self) -> list[dict[str, Any]]:
+        """Every grant on campus (administrators), by building code then username: one row
+        (``id``, ``building_id``, ``building``, ``user_id``, ``username``, ``full_name``) per
+        building a user manages, read from the users' records."""
+        from sync.admin import Admin
+
+        users = await Admin(self.engine).list_users()
+        codes = {int(b["id"]): str(b["code"]) for b in self.engine.reads.buildings()}
+        rows = [
+            {
+                "id": f"{building_id}:{user['id']}",
+                "building_id": building_id,
+                "building": codes.get(building_id, str(building_id)),
+                "user_id": user["id"],
+                "username": user["username"],
+                "full_name": user["full_name"],
+            }
+            for user in users
+            for building_id in user.get("manages") or ()
+        ]
+        return sorted(rows, key=lambda row: (row["building"], row["username"]))
+
     async def list(self, building_id: int) -> list[dict[str, Any]]:
         """The managers of the building, by username."""
         async with self.engine.http() as http:
