@@ -59,7 +59,7 @@ SCREENS_SHOWN = (
     ("grid", "f3", "Availability grid", "A room's or a building's day or week"),
     ("bookings", "f4", "My bookings", "Your bookings: move or cancel them"),
     ("attention", "f5", "Needs attention", "Changes the server refused: retry or discard"),
-    ("admin", "f6", "Administration", "Users, rooms and blackouts (by role)"),
+    ("admin", "f6", "Administration", "Users, rooms, blackouts, managers (by role)"),
 )
 
 #: The screens imported with the engine rather than before the first frame: mode -> (module,
