@@ -5,7 +5,11 @@ from __future__ import annotations
 import uuid
 
 from aiohttp.test_utils import TestClient
+from sqlalchemy import select
+from sqlmodel import col
 
+from compax_server.keys import DATABASE
+from compax_server.models import AuditEntry
 from sync.permissions import Role
 from sync.protocol import SCHEMA_VERSION
 from tests.booking_helpers import at, make_campus, next_weekday
@@ -177,3 +181,31 @@ async def test_a_pull_carries_the_managers_record(
         if change["table"] == "users" and change["op"] == "put"
     ]
     assert [row["manages"] for row in own] == [[2]]
+
+
+async def test_grants_and_revocations_are_audited(
+    client: TestClient, admin: Person, make_person: MakePerson
+) -> None:
+    await make_campus(client, admin)
+    alice = await make_person(Role.STAFF, username="alice")
+    assert await _grant(client, admin, 1, alice.id) == 200
+    assert await _grant(client, admin, 1, alice.id) == 200
+    assert await _grant(client, admin, 2, alice.id) == 200
+    gone = await client.delete(f"/api/v1/buildings/1/managers/{alice.id}", headers=admin.headers)
+    assert gone.status == 204
+    deactivated = await client.delete(f"/api/v1/users/{alice.id}", headers=admin.headers)
+    assert deactivated.status == 200
+    assert client.app is not None
+    async with client.app[DATABASE].read() as session:
+        found = await session.execute(
+            select(AuditEntry)
+            .where(col(AuditEntry.record_type) == "building_manager")
+            .order_by(col(AuditEntry.id))
+        )
+        entries = [(e.action, e.record_id, e.building_id, e.actor_id) for e in found.scalars()]
+    assert entries == [
+        ("create", f"1:{alice.id}", 1, admin.id),
+        ("create", f"2:{alice.id}", 2, admin.id),
+        ("delete", f"1:{alice.id}", 1, admin.id),
+        ("delete", f"2:{alice.id}", 2, admin.id),
+    ]

@@ -11,10 +11,15 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from compax_server import audit
 from compax_server.models import Building, BuildingManager, User
 from compax_server.services.common import apply_changes, get_or_404, utcnow
 from sync.errors import ValidationFailed
 from sync.managing import BuildingManagerPublic
+from sync.vocabulary import AuditAction
+
+#: What the audit trail calls a grant (``record_id`` is ``building_id:user_id``).
+RECORD_TYPE = "building_manager"
 
 
 async def managers_of(session: AsyncSession, building_id: int) -> list[BuildingManagerPublic]:
@@ -47,7 +52,16 @@ async def grant(session: AsyncSession, building_id: int, user_id: int) -> Buildi
     except IntegrityError:  # the building was deleted meanwhile
         raise ValidationFailed.single("building_id", "no such building") from None
     apply_changes(user, {"updated_at": utcnow()})
-    return _public(made, user)
+    public = _public(made, user)
+    audit.record(
+        session,
+        AuditAction.CREATE,
+        RECORD_TYPE,
+        _record_id(building_id, user_id),
+        after=public.model_dump(mode="json"),
+        building_id=building_id,
+    )
+    return public
 
 
 async def revoke(session: AsyncSession, building_id: int, user_id: int) -> None:
@@ -55,19 +69,42 @@ async def revoke(session: AsyncSession, building_id: int, user_id: int) -> None:
     nothing."""
     await get_or_404(session, Building, building_id, "building")
     user = await get_or_404(session, User, user_id, "user", for_update=True)
-    gone = await session.execute(
-        delete(BuildingManager).where(
-            col(BuildingManager.user_id) == user_id,
-            col(BuildingManager.building_id) == building_id,
-        )
+    existing = await session.get(BuildingManager, (user_id, building_id))
+    if existing is None:
+        return
+    before = _public(existing, user).model_dump(mode="json")
+    await session.delete(existing)
+    apply_changes(user, {"updated_at": utcnow()})
+    audit.record(
+        session,
+        AuditAction.DELETE,
+        RECORD_TYPE,
+        _record_id(building_id, user_id),
+        before=before,
+        building_id=building_id,
     )
-    if getattr(gone, "rowcount", 0):
-        apply_changes(user, {"updated_at": utcnow()})
 
 
 async def drop_grants(session: AsyncSession, user_id: int) -> None:
-    """Revoke every building the user manages (on deactivation)."""
-    await session.execute(delete(BuildingManager).where(col(BuildingManager.user_id) == user_id))
+    """Revoke every building the user manages (on deactivation), each revocation audited."""
+    dropped = await session.execute(
+        delete(BuildingManager)
+        .where(col(BuildingManager.user_id) == user_id)
+        .returning(col(BuildingManager.building_id))
+    )
+    await audit.record_many(
+        session,
+        [
+            audit.entry(
+                AuditAction.DELETE,
+                RECORD_TYPE,
+                _record_id(building_id, user_id),
+                before={"building_id": building_id, "user_id": user_id},
+                building_id=building_id,
+            )
+            for building_id in dropped.scalars()
+        ],
+    )
 
 
 async def manages_by_user(session: AsyncSession, user_ids: Sequence[int]) -> dict[int, list[int]]:
@@ -82,6 +119,11 @@ async def manages_by_user(session: AsyncSession, user_ids: Sequence[int]) -> dic
         for user_id, building_id in rows:
             found[user_id].append(building_id)
     return found
+
+
+def _record_id(building_id: int, user_id: int) -> str:
+    """A grant as the audit trail names it: ``building:user``."""
+    return f"{building_id}:{user_id}"
 
 
 def _public(grant: BuildingManager, user: User) -> BuildingManagerPublic:
