@@ -42,7 +42,6 @@ from compax_tui.screens.finder import FinderScreen
 from compax_tui.screens.help import HelpScreen
 from compax_tui.screens.sign_in import SignInScreen
 from sync.errors import CompaxError, NotAuthenticated, Unreachable, ValidationFailed
-from sync.managing import access_of_engine
 from sync.permissions import Access, Permission
 from sync.profiles import Profile
 
@@ -199,7 +198,11 @@ class CompaxApp(App[None]):
     def access(self) -> Access:
         """What the signed-in user may do where: their role, and the buildings they manage as
         their latest record says (``sync.managing``)."""
-        return access_of_engine(self.engine) if self.ready else Access.of("")
+        if not self.ready:
+            return Access.of("")
+        from sync.managing import access_of_engine  # with the engine, not before the first frame
+
+        return access_of_engine(self.engine)
 
     def may(self, permission: Permission) -> bool:
         """Whether the signed-in user holds ``permission`` anywhere: by role, or in a building
