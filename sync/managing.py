@@ -133,3 +133,10 @@ def latest_user(engine: Engine) -> dict[str, Any] | None:
 def access_of_engine(engine: Engine) -> Access:
     """What the profile's signed-in user may do where, as far as the client knows."""
     return access_of_user(latest_user(engine))
+
+
+def managed_codes(engine: Engine) -> list[str]:
+    """The codes of the buildings the signed-in user manages, as far as the client knows."""
+    user = latest_user(engine) or {}
+    codes = {int(b["id"]): str(b["code"]) for b in engine.reads.buildings()}
+    return sorted(codes.get(int(i), str(i)) for i in user.get("manages") or ())

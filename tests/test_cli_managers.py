@@ -52,7 +52,9 @@ async def test_managers_are_granted_listed_and_revoked(
         assert unknown.exit_code == REFUSED
         assert "no building NOPE" in unknown.stderr
 
+        assert (await alice_cli.json("whoami"))["manages_buildings"] == ""
         assert (await alice_cli("sync")).exit_code == 0
+        assert (await alice_cli.json("whoami"))["manages_buildings"] == "PB"
         monkeypatch.setenv("COMPAX_DATA_DIR", str(tmp_path / "alice"))
         engine = Engine(Profile.load(None))
         try:
