@@ -275,3 +275,37 @@ async def test_managing_a_building_gives_no_rights_over_others_bookings(
         headers=with_version(walk.manager.headers, booking["version"]),
     )
     await problem_of(cancel, 403)
+
+
+async def test_a_manager_sees_others_private_bookings_as_their_role_does(
+    client: TestClient, make_person: MakePerson
+) -> None:
+    """Managing PB shows no more of a private booking in PB than the manager's role shows,
+    read or pulled."""
+    walk = await _walk(client, make_person, Role.STAFF)
+    other = await make_person(Role.STAFF)
+    monday = next_weekday(0)
+    made = await client.post(
+        "/api/v1/bookings",
+        json={
+            "room_id": walk.own.room,
+            "start": at(monday, 10),
+            "end": at(monday, 11),
+            "title": "Interview",
+            "private": True,
+        },
+        headers=other.headers,
+    )
+    assert made.status == 201, await made.text()
+    booking_id = (await made.json())["id"]
+    read = await client.get(f"/api/v1/bookings/{booking_id}", headers=walk.manager.headers)
+    assert read.status == 200, await read.text()
+    assert (await read.json())["title"] != "Interview"
+    pulled = await client.get("/api/v1/sync/pull?cursor=0", headers=walk.manager.headers)
+    rows = [
+        change["row"]
+        for change in (await pulled.json())["changes"]
+        if change["table"] == "bookings" and change["row"]["id"] == booking_id
+    ]
+    assert rows
+    assert all(row["title"] != "Interview" for row in rows)
