@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 from aiohttp.test_utils import TestClient
@@ -209,3 +210,36 @@ async def test_grants_and_revocations_are_audited(
         ("delete", f"1:{alice.id}", 1, admin.id),
         ("delete", f"2:{alice.id}", 2, admin.id),
     ]
+
+
+async def test_a_grant_racing_a_deactivation_never_leaves_an_inactive_manager(
+    client: TestClient, admin: Person, make_person: MakePerson
+) -> None:
+    """Both take the user's row first: whichever goes second sees the other's work."""
+    await make_campus(client, admin)
+    for round_ in range(4):
+        user = await make_person(Role.STAFF, username=f"racer{round_}")
+        grant, deactivate = await asyncio.gather(
+            client.put(f"/api/v1/buildings/1/managers/{user.id}", headers=admin.headers),
+            client.delete(f"/api/v1/users/{user.id}", headers=admin.headers),
+        )
+        assert grant.status in (200, 422), await grant.text()
+        assert deactivate.status == 200, await deactivate.text()
+        record = await client.get(f"/api/v1/users/{user.id}", headers=admin.headers)
+        assert (await record.json())["manages"] == []
+    assert await _managers(client, admin, 1) == []
+
+
+async def test_the_same_grant_twice_at_once_is_one_grant(
+    client: TestClient, admin: Person, make_person: MakePerson
+) -> None:
+    await make_campus(client, admin)
+    alice = await make_person(Role.STAFF, username="alice")
+    answers = await asyncio.gather(
+        *(
+            client.put(f"/api/v1/buildings/1/managers/{alice.id}", headers=admin.headers)
+            for _ in range(3)
+        )
+    )
+    assert [answer.status for answer in answers] == [200, 200, 200]
+    assert await _managers(client, admin, 1) == ["alice"]

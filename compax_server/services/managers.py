@@ -14,7 +14,7 @@ from sqlmodel import col
 from compax_server import audit
 from compax_server.models import Building, BuildingManager, User
 from compax_server.services.common import apply_changes, get_or_404, utcnow
-from sync.errors import ValidationFailed
+from sync.errors import NotFound, ValidationFailed
 from sync.managing import BuildingManagerPublic
 from sync.vocabulary import AuditAction
 
@@ -49,8 +49,8 @@ async def grant(session: AsyncSession, building_id: int, user_id: int) -> Buildi
     try:
         async with session.begin_nested():
             session.add(made)
-    except IntegrityError:  # the building was deleted meanwhile
-        raise ValidationFailed.single("building_id", "no such building") from None
+    except IntegrityError:  # the building was deleted since it was read
+        raise NotFound(f"No building with id {building_id}") from None
     apply_changes(user, {"updated_at": utcnow()})
     public = _public(made, user)
     audit.record(
