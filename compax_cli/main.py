@@ -41,6 +41,7 @@ COMMANDS: dict[str, LazyCommand | LazySubcommands] = {
     "conflicts": LazyCommand("compax_cli.conflicts:app"),
     "users": LazyCommand("compax_cli.users:app"),
     "blackouts": LazyCommand("compax_cli.blackouts:app"),
+    "managers": LazyCommand("compax_cli.managers:app"),
     "wait": LazyCommand("compax_cli.waiting:app"),
     "notifications": LazyCommand("compax_cli.notifications:app"),
     "quotas": LazyCommand("compax_cli.quotas:app"),

@@ -13,6 +13,7 @@ from compax_cli.context import engine
 from compax_cli.options import JSON
 from compax_cli.output import REFUSED, USAGE, emit, err
 from sync.http import server_url
+from sync.managing import latest_user, managed_codes
 
 
 def login(
@@ -65,14 +66,20 @@ def whoami(ctx: typer.Context, as_json: JSON = False) -> None:
     Example: compax whoami --json
     """
     with engine(ctx, signed_in=False) as compax:
-        user = compax.user or {}
-        row = {"server": compax.profile.server, **user, "signed_in": compax.token is not None}
+        user = latest_user(compax) or {}
+        row = {
+            "server": compax.profile.server,
+            **user,
+            "signed_in": compax.token is not None,
+            "manages_buildings": ", ".join(managed_codes(compax)),
+        }
         emit(
             row,
             [
                 ("server", "server"),
                 ("user", "username"),
                 ("role", "role"),
+                ("manages", "manages_buildings"),
                 ("signed in", "signed_in"),
             ],
             as_json,

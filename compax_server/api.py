@@ -22,6 +22,7 @@ from compax_server.db import Database
 from compax_server.keys import DATABASE, SETTINGS
 from compax_server.models import User
 from compax_server.security import TokenClaims
+from compax_server.services.access import access_of
 from compax_server.settings import Settings
 from sync.errors import (
     BadRequest,
@@ -32,7 +33,7 @@ from sync.errors import (
     ValidationFailed,
     field_errors,
 )
-from sync.permissions import Permission, allows
+from sync.permissions import Access, Permission, allows
 from sync.schemas import id_from_text
 
 #: The deepest a JSON body may nest objects and arrays; no schema needs more than a few levels.
@@ -60,6 +61,10 @@ class Call(Generic[BodyT, QueryT]):
     user_or_none: User | None
     #: The token's claims; for a ``reads_caller`` endpoint, what its handler reads its user by.
     claims: TokenClaims | None = None
+    #: What the caller may do where; read on the way in for a ``scoped`` endpoint.
+    access_or_none: Access | None = None
+    #: The endpoint's summary, for refusals (``Change a room``).
+    summary: str = ""
 
     @property
     def user(self) -> User:
@@ -77,6 +82,31 @@ class Call(Generic[BodyT, QueryT]):
         if self.user_or_none is None:
             self.user_or_none = await authenticate(self.request, self.caller)
         return self.user_or_none
+
+    @property
+    def access(self) -> Access:
+        assert self.access_or_none is not None, "only scoped endpoints read the caller's access"
+        return self.access_or_none
+
+    def require_in(
+        self,
+        permission: Permission,
+        building: tuple[int, str] | None,
+        *,
+        field: str = "building",
+    ) -> None:
+        """Refuse (403 naming the building and the ``field`` that chose it) unless the caller
+        holds ``permission`` in ``building`` (its id and code), campus-wide or as its
+        manager; ``None``, no building, is held only campus-wide."""
+        building_id, code = building if building is not None else (None, "")
+        if self.access.allows_in(permission, building_id):
+            return
+        where = f"in building {code}" if building is not None else "campus-wide"
+        raise Forbidden(
+            f"You may not {self.summary.lower()} {where}: you do not manage it",
+            field=field,
+            building=code or None,
+        )
 
     @property
     def db(self) -> Database:
@@ -132,6 +162,9 @@ class Endpoint:
     idempotent: bool = False
     #: Problem statuses beyond those the rest of the declaration implies.
     errors: tuple[int, ...] = ()
+    #: Held per building: a caller holding ``permission`` in some building gets in, and the
+    #: handler checks the building at hand with ``Call.require_in``.
+    scoped: bool = False
 
     @property
     def name(self) -> str:
@@ -162,9 +195,14 @@ class Api:
         media_types: tuple[str, ...] = (),
         idempotent: bool = False,
         errors: tuple[int, ...] = (),
+        scoped: bool = False,
     ) -> Callable[[Handler], Handler]:
         """Declare an endpoint. With ``reads_caller`` its handler reads the caller's user itself,
-        in its own transaction, and checks it with ``auth.current_user`` (see ``auth``)."""
+        in its own transaction, and checks it with ``auth.current_user`` (see ``auth``). With
+        ``scoped`` the caller's ``Access`` is read on the way in, anyone holding ``permission``
+        in some building gets in, and the handler must call ``Call.require_in`` for the
+        building it touches."""
+        assert not scoped or (permission is not None and not reads_caller and not public)
 
         def register(handler: Handler) -> Handler:
             self.endpoints.append(
@@ -185,6 +223,7 @@ class Api:
                     media_types,
                     idempotent,
                     errors,
+                    scoped,
                 )
             )
             return handler
@@ -200,7 +239,7 @@ class Api:
 
 def _dispatcher(endpoint: Endpoint) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     async def dispatch(request: web.Request) -> web.StreamResponse:
-        user = claims = None
+        user = claims = access = None
         if not endpoint.public:
             claims = token_claims(request)
             role: str
@@ -209,7 +248,17 @@ def _dispatcher(endpoint: Endpoint) -> Callable[[web.Request], Awaitable[web.Str
             else:
                 user = await authenticate(request, claims)
                 role = user.role
-            if endpoint.permission and not allows(role, endpoint.permission):
+            if endpoint.scoped:
+                assert user is not None
+                assert endpoint.permission is not None
+                async with request.app[DATABASE].read() as session:
+                    access = await access_of(session, user)
+                if not access.allows_somewhere(endpoint.permission):
+                    raise Forbidden(
+                        f"Your role ({role}) may not {endpoint.summary.lower()}, "
+                        "and you manage no building"
+                    )
+            elif endpoint.permission and not allows(role, endpoint.permission):
                 raise Forbidden(f"Your role ({role}) may not {endpoint.summary.lower()}")
         query = (
             validate(endpoint.query, query_values(request, endpoint.query))
@@ -219,7 +268,8 @@ def _dispatcher(endpoint: Endpoint) -> Callable[[web.Request], Awaitable[web.Str
         body = await _read_body(request, endpoint.body) if endpoint.body else None
         user_id = claims.user_id if claims is not None else None
         with acting(user_id, client_name(request.headers.get("X-Compax-Client"))):
-            return await endpoint.handler(Call(request, body, query, user, claims))
+            call = Call(request, body, query, user, claims, access, endpoint.summary)
+            return await endpoint.handler(call)
 
     dispatch.__name__ = endpoint.name
     return dispatch

@@ -42,7 +42,7 @@ from compax_tui.screens.finder import FinderScreen
 from compax_tui.screens.help import HelpScreen
 from compax_tui.screens.sign_in import SignInScreen
 from sync.errors import CompaxError, NotAuthenticated, Unreachable, ValidationFailed
-from sync.permissions import Permission, allows
+from sync.permissions import Access, Permission
 from sync.profiles import Profile
 
 if TYPE_CHECKING:
@@ -58,7 +58,7 @@ SCREENS_SHOWN = (
     ("grid", "f3", "Availability grid", "A room's or a building's day or week"),
     ("bookings", "f4", "My bookings", "Your bookings: move or cancel them"),
     ("attention", "f5", "Needs attention", "Changes the server refused: retry or discard"),
-    ("admin", "f6", "Administration", "Users, rooms and blackouts (by role)"),
+    ("admin", "f6", "Administration", "Users, rooms, blackouts, managers (by role)"),
 )
 
 #: The screens imported with the engine rather than before the first frame: mode -> (module,
@@ -194,12 +194,20 @@ class CompaxApp(App[None]):
         """Today's date on campus, by the app's clock."""
         return self.clock().astimezone(self.zone).date()
 
-    def may(self, permission: Permission) -> bool:
-        """Whether the signed-in user's role holds ``permission``."""
+    @property
+    def access(self) -> Access:
+        """What the signed-in user may do where: their role, and the buildings they manage as
+        their latest record says (``sync.managing``)."""
         if not self.ready:
-            return False
-        user = self.engine.user
-        return user is not None and allows(user["role"], permission)
+            return Access.of("")
+        from sync.managing import access_of_engine  # with the engine, not before the first frame
+
+        return access_of_engine(self.engine)
+
+    def may(self, permission: Permission) -> bool:
+        """Whether the signed-in user holds ``permission`` anywhere: by role, or in a building
+        they manage."""
+        return self.ready and self.access.allows_somewhere(permission)
 
     @property
     def may_administer(self) -> bool:

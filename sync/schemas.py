@@ -516,6 +516,8 @@ class UserPublic(UserBase):
     id: int
     version: int
     created_at: datetime
+    #: The ids of the buildings the user manages (docs/permissions.md), in ascending order.
+    manages: list[int] = Field(default_factory=list)
 
 
 # --- Auth ------------------------------------------------------------------------------------

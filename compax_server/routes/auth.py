@@ -8,6 +8,7 @@ from compax_server.api import Api, Call, etag, json_response
 from compax_server.auth import client_address
 from compax_server.keys import PASSWORDS, SIGN_IN
 from compax_server.services import users
+from compax_server.services.access import managed_buildings
 from sync.errors import ValidationFailed
 from sync.schemas import MeUpdate, PasswordChange, TokenRequest, TokenResponse, UserPublic
 
@@ -41,7 +42,10 @@ async def logout_all(call: Call[None, None]) -> web.Response:
 
 @api.route("GET", "/api/v1/me", summary="Read your own record", tag="auth", response=UserPublic)
 async def read_me(call: Call[None, None]) -> web.Response:
-    return json_response(users.user_public(call.user), headers=etag(call.user.version))
+    """Your record, with ``manages``: the buildings you manage."""
+    async with call.db.read() as session:
+        public = await users.user_public_of(session, call.user)
+    return json_response(public, headers=etag(call.user.version))
 
 
 @api.route(
@@ -56,7 +60,7 @@ async def read_me(call: Call[None, None]) -> web.Response:
 async def update_me(call: Call[MeUpdate, None]) -> web.Response:
     async with call.db.write() as session:
         user = await users.update_user(session, call.user.id or 0, call.body, call.if_match())
-        public = users.user_public(user)
+        public = await users.user_public_of(session, user)
     return json_response(public, headers=etag(public.version))
 
 
@@ -78,5 +82,5 @@ async def change_password(call: Call[PasswordChange, None]) -> web.Response:
     new_hash = await call.request.app[PASSWORDS].hash(call.body.new_password)
     async with call.db.write() as session:
         user = await users.set_password(session, call.user.id or 0, new_hash)
-        token = sign_in.token_for(user)
+        token = sign_in.token_for(user, await managed_buildings(session, call.user.id or 0))
     return json_response(token, headers={"Cache-Control": "no-store"})

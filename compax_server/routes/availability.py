@@ -8,6 +8,7 @@ from compax_server.api import Api, Call, json_response
 from compax_server.cache import cached_json, viewer_scope
 from compax_server.keys import BOOKING_POLICY, FEED_TOKENS
 from compax_server.services import availability, calendars, users
+from compax_server.services.scope import building_coded
 from compax_server.services.utilisation import utilisation_report
 from sync.errors import NotFound
 from sync.permissions import Permission
@@ -98,15 +99,23 @@ async def building_availability(call: Call[None, WindowQuery]) -> web.Response:
     permission=Permission.READ_REPORTS,
     query=UtilisationQuery,
     response=UtilisationReport,
+    scoped=True,
 )
 async def utilisation(call: Call[None, UtilisationQuery]) -> web.Response:
+    """A building's managers read its report; without ``building`` they get their buildings."""
     async with call.db.read() as session:
+        buildings = call.access.buildings_for(Permission.READ_REPORTS)
+        if call.query.building and buildings is not None:
+            call.require_in(
+                Permission.READ_REPORTS, await building_coded(session, call.query.building)
+            )
         report = await utilisation_report(
             session,
             call.query.start,
             call.query.end,
             call.query.building,
             call.request.app[BOOKING_POLICY],
+            within=buildings,
         )
     return json_response(report)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from aiohttp import web
@@ -15,6 +16,7 @@ from compax_server.services import (
     bookings,
     bulk,
     idempotency,
+    scope,
     series,
     series_records,
 )
@@ -318,10 +320,14 @@ async def list_timetable(call: Call[None, ListQuery]) -> web.Response:
     body=BlackoutCreate,
     response=BlackoutResult,
     status=201,
+    scoped=True,
 )
 async def create_blackout(call: Call[BlackoutCreate, None]) -> web.Response:
-    """Bookings inside the blackout are listed in the answer; they are not cancelled."""
-    result = await blackouts.create_blackout(call.db, call.user, call.body)
+    """Bookings inside the blackout are listed in the answer; they are not cancelled. A
+    building's managers close its rooms or the whole building."""
+    result = await blackouts.create_blackout(
+        call.db, call.user, call.body, check=partial(call.require_in, Permission.MANAGE_BLACKOUTS)
+    )
     headers = {"Location": f"/api/v1/blackouts/{result.blackout.id}"}
     return json_response(result, status=201, headers=headers)
 
@@ -347,8 +353,13 @@ async def list_blackouts(call: Call[None, BlackoutQuery]) -> web.Response:
     tag="blackouts",
     permission=Permission.MANAGE_BLACKOUTS,
     status=204,
+    scoped=True,
 )
 async def delete_blackout(call: Call[None, None]) -> web.Response:
+    """A building's managers remove closures of it or of its rooms."""
     async with call.db.write() as session:
+        where = await scope.blackout_where(session, call.path_id())
+        if where is not None:  # no such blackout: 404 as for anyone
+            call.require_in(Permission.MANAGE_BLACKOUTS, where)
         await blackouts.delete_blackout(session, call.path_id())
     return web.Response(status=204)

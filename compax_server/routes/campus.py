@@ -1,4 +1,5 @@
-"""Buildings, rooms and terms: read by everyone signed in, managed by admins.
+"""Buildings, rooms and terms: read by everyone signed in, managed by admins, and rooms and
+their building's own fields also by the building's managers.
 
 The three share one shape (list, create, read, change, delete, bulk import), declared once
 from a ``Resource`` description so their behaviour cannot drift apart.
@@ -17,9 +18,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from compax_server.api import Api, Call, etag, json_response
 from compax_server.cache import cached_json
 from compax_server.models import Building, Room, Term
-from compax_server.services import campus
+from compax_server.services import campus, scope
 from compax_server.services.bulk import BulkBatch
 from compax_server.services.common import get_or_404
+from compax_server.services.scope import Where
 from sync.permissions import Permission
 from sync.schemas import (
     BuildingCreate,
@@ -68,6 +70,12 @@ class Resource:
     load_by_key: Callable[[AsyncSession, list[Any]], Awaitable[dict[Any, Any]]]
     upsert: Callable[[AsyncSession, Any, Any], Awaitable[Any]]
     key_description: str
+    #: The handlers (``create``, ``update``, ``delete``, ``bulk``) a building's managers may
+    #: call for records in their buildings; the others are campus-wide.
+    scoped: frozenset[str] = frozenset()
+    #: The building of a stored record by id, and of a new record's data (``None``: none such).
+    building_of: Callable[[AsyncSession, int], Awaitable[Where | None]] | None = None
+    building_of_new: Callable[[AsyncSession, Any], Awaitable[Where | None]] | None = None
 
     @property
     def path(self) -> str:
@@ -78,12 +86,28 @@ def add_resource(resource: Resource) -> None:
     """Declare the six endpoints of ``resource`` on this module's ``api``."""
     noun, plural, path = resource.noun, resource.plural, resource.path
 
+    async def check_stored(call: Call[Any, Any], session: AsyncSession, handler: str) -> None:
+        """For a scoped handler: the record's building must be one the caller manages."""
+        if handler in resource.scoped and resource.building_of is not None:
+            where = await resource.building_of(session, call.path_id())
+            if where is not None:  # no such record: 404 as for anyone
+                call.require_in(MANAGE, where)
+
+    async def check_new(call: Call[Any, Any], session: AsyncSession, data: Any) -> None:
+        """For a scoped handler: the new record's building must be one the caller manages."""
+        if resource.building_of_new is not None:
+            where = await resource.building_of_new(session, data)
+            if where is not None:  # no such building: the write refuses it, naming the field
+                call.require_in(MANAGE, where)
+
     async def list_items(call: Call[None, ListQuery]) -> web.Response:
         async with call.db.read() as session:
             return await cached_json(call, session, lambda: resource.list_rows(session, call.query))
 
     async def create_item(call: Call[BaseModel, None]) -> web.Response:
         async with call.db.write() as session:
+            if "create" in resource.scoped:
+                await check_new(call, session, call.body)
             row = await resource.create(session, call.body)
             public = await resource.to_public(session, row)
         headers = {**etag(row.version), "Location": f"{path}/{row.id}"}
@@ -97,22 +121,31 @@ def add_resource(resource: Resource) -> None:
 
     async def update_item(call: Call[BaseModel, None]) -> web.Response:
         async with call.db.write() as session:
+            await check_stored(call, session, "update")
             row = await resource.update(session, call.path_id(), call.body, call.if_match())
             public = await resource.to_public(session, row)
         return json_response(public, headers=etag(row.version))
 
     async def delete_item(call: Call[None, None]) -> web.Response:
         async with call.db.write() as session:
+            await check_stored(call, session, "delete")
             await resource.delete(session, call.path_id())
         return web.Response(status=204)
 
     async def bulk_items(call: Call[BulkRequest, BulkQuery]) -> web.Response:
         batch = BulkBatch.validate(call.body.rows, resource.create_schema)
+
+        async def upsert(session: AsyncSession, data: Any, existing: Any) -> Any:
+            """A row outside the caller's buildings is rejected alone, naming its building."""
+            if "bulk" in resource.scoped:
+                await check_new(call, session, data)
+            return await resource.upsert(session, data, existing)
+
         result = await batch.apply(
             call.db,
             key=resource.natural_key,
             load=resource.load_by_key,
-            upsert=resource.upsert,
+            upsert=upsert,
             dry_run=call.query.dry_run,
         )
         return json_response(result)
@@ -189,7 +222,14 @@ def add_resource(resource: Resource) -> None:
             },
         ),
     ]
+    scoped: dict[Any, str] = {
+        create_item: "create",
+        update_item: "update",
+        delete_item: "delete",
+        bulk_items: "bulk",
+    }
     for handler, options in declarations:
+        options["scoped"] = scoped.get(handler) in resource.scoped
         handler.__name__ = f"{handler.__name__.replace('items', plural).replace('item', noun)}"
         handler.__doc__ = (
             f"Upsert up to 1,000 {plural} on {resource.key_description}; "
@@ -223,6 +263,8 @@ add_resource(
         load_by_key=campus.buildings_by_code,
         upsert=campus.upsert_building,
         key_description="the building code",
+        scoped=frozenset({"update"}),
+        building_of=scope.building_where,
     )
 )
 add_resource(
@@ -243,6 +285,9 @@ add_resource(
         load_by_key=campus.rooms_by_key,
         upsert=campus.upsert_room,
         key_description="the building code and room code",
+        scoped=frozenset({"create", "update", "delete", "bulk"}),
+        building_of=scope.room_where,
+        building_of_new=lambda session, data: scope.building_coded(session, data.building),
     )
 )
 add_resource(

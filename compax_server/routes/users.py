@@ -72,7 +72,8 @@ async def create_user(call: Call[UserCreate, None]) -> web.Response:
 async def read_user(call: Call[None, None]) -> web.Response:
     async with call.db.read() as session:
         user = await get_or_404(session, User, call.path_id(), "user")
-    return json_response(users.user_public(user), headers=etag(user.version))
+        public = await users.user_public_of(session, user)
+    return json_response(public, headers=etag(user.version))
 
 
 @api.route(
@@ -88,7 +89,7 @@ async def read_user(call: Call[None, None]) -> web.Response:
 async def update_user(call: Call[UserUpdate, None]) -> web.Response:
     async with call.db.write() as session:
         user = await users.update_user(session, call.path_id(), call.body, call.if_match())
-        public = users.user_public(user)
+        public = await users.user_public_of(session, user)
     return json_response(public, headers=etag(public.version))
 
 
@@ -101,11 +102,12 @@ async def update_user(call: Call[UserUpdate, None]) -> web.Response:
     response=UserPublic,
 )
 async def deactivate_user(call: Call[None, None]) -> web.Response:
-    """Users are kept for the history of their bookings; deactivation revokes their tokens."""
+    """Users are kept for the history of their bookings; deactivation revokes their tokens and
+    the buildings they manage."""
     async with call.db.write() as session:
         user = await get_or_404(session, User, call.path_id(), "user", for_update=True)
         await users.change_user(session, user, {"active": False})
-        public = users.user_public(user)
+        public = await users.user_public_of(session, user)
     return json_response(public, headers=etag(public.version))
 
 

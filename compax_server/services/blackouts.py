@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
@@ -13,6 +15,7 @@ from compax_server.services.bookings import CONFIRMED, room_for
 from compax_server.services.campus import building_by_code
 from compax_server.services.common import get_or_404, keyset_page, utcnow
 from compax_server.services.notice_events import tell_of_blackout
+from compax_server.services.scope import Where, room_where
 from sync.errors import ValidationFailed
 from sync.schemas import BlackoutCreate, BlackoutPublic, BlackoutQuery, BlackoutResult, Page
 
@@ -21,8 +24,16 @@ def blackout_public(blackout: Blackout) -> BlackoutPublic:
     return BlackoutPublic.model_validate(blackout, from_attributes=True)
 
 
-async def create_blackout(db: Database, actor: User, data: BlackoutCreate) -> BlackoutResult:
-    """Close a room or building; the answer lists the confirmed bookings it covers."""
+async def create_blackout(
+    db: Database,
+    actor: User,
+    data: BlackoutCreate,
+    *,
+    check: Callable[..., None] | None = None,
+) -> BlackoutResult:
+    """Close a room or building; the answer lists the confirmed bookings it covers. ``check``
+    is told the building closed (the room's, for a room) and the field that named it before
+    anything is written, and refuses by raising."""
     assert actor.id is not None
     async with db.write() as session:
         covered = select(col(Booking.id)).where(
@@ -35,12 +46,20 @@ async def create_blackout(db: Database, actor: User, data: BlackoutCreate) -> Bl
         if data.room_id is not None:
             room = await room_for(session, data.room_id)
             room_id = room.id
+            if check is not None:
+                assert room.id is not None
+                where = await room_where(session, room.id)
+                assert where is not None
+                check(where, field="room_id")
             covered = covered.where(col(Booking.room_id) == room.id)
         else:
             building = await building_by_code(session, data.building or "")
             if building is None:
                 raise ValidationFailed.single("building", f"no building has code {data.building}")
             building_id = building.id
+            if check is not None:
+                assert building.id is not None
+                check(Where(building.id, building.code), field="building")
             covered = covered.join(Room, col(Room.id) == col(Booking.room_id)).where(
                 col(Room.building_id) == building.id
             )

@@ -64,7 +64,7 @@ from compax_server.services.booking_views import (
 from compax_server.services.campus import building_public, rooms_public, term_public
 from compax_server.services.common import database_unavailable, utcnow
 from compax_server.services.policy import BookingPolicy
-from compax_server.services.users import user_public
+from compax_server.services.users import user_public_of
 from compax_server.services.waitlist import public as waitlist_public
 from compax_server.store import RoomsNotTaken, store_for, writing
 from sync.errors import (
@@ -678,7 +678,8 @@ async def _rows_for(
         for term in (await session.execute(select(Term).where(col(Term.id).in_(ids)))).scalars():
             keep("terms", term.id, term_public(term))
     if keys["users"]:
-        keep("users", viewer.id, user_public(await session.get(User, viewer.id) or viewer))
+        own = await session.get(User, viewer.id) or viewer
+        keep("users", viewer.id, await user_public_of(session, own))
     if ids := _ints(keys["blackouts"]):
         for blackout in (
             await session.execute(select(Blackout).where(col(Blackout.id).in_(ids)))

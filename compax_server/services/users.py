@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -14,6 +14,7 @@ from compax_server.db import Database
 from compax_server.models import User
 from compax_server.ratelimit import SignInLimits
 from compax_server.security import IssuedToken, Passwords, Tokens
+from compax_server.services.access import managed_buildings
 from compax_server.services.common import (
     LOCK_ADMINS,
     apply_changes,
@@ -26,6 +27,7 @@ from compax_server.services.common import (
     serialise_on,
     utcnow,
 )
+from compax_server.services.managers import drop_grants, manages_by_user
 from sync.errors import Duplicate, InUse, NotAuthenticated, ValidationFailed
 from sync.permissions import Role
 from sync.schemas import (
@@ -43,8 +45,17 @@ from sync.vocabulary import BulkStatus
 _REVOKING_FIELDS = frozenset({"role", "active"})
 
 
-def user_public(user: User) -> UserPublic:
-    return UserPublic.model_validate(user, from_attributes=True)
+def user_public(user: User, manages: Iterable[int] = ()) -> UserPublic:
+    """The user as the API answers it, with the buildings they manage."""
+    public = UserPublic.model_validate(user, from_attributes=True)
+    public.manages = sorted(manages)
+    return public
+
+
+async def user_public_of(session: AsyncSession, user: User) -> UserPublic:
+    """The user's public record, their managed buildings read now."""
+    assert user.id is not None
+    return user_public(user, await managed_buildings(session, user.id))
 
 
 async def list_users(session: AsyncSession, query: UserQuery) -> Page[UserPublic]:
@@ -58,7 +69,11 @@ async def list_users(session: AsyncSession, query: UserQuery) -> Page[UserPublic
     if query.active is not None:
         statement = statement.where(col(User.active) == query.active)
     rows, cursor = await keyset_page(session, statement, col(User.id), query.limit, query.cursor)
-    return Page(items=[user_public(row[0]) for row in rows], next_cursor=cursor)
+    manages = await manages_by_user(session, [row[0].id for row in rows])
+    return Page(
+        items=[user_public(row[0], manages.get(row[0].id, ())) for row in rows],
+        next_cursor=cursor,
+    )
 
 
 async def user_by_username(session: AsyncSession, username: str) -> User | None:
@@ -109,6 +124,8 @@ async def change_user(session: AsyncSession, user: User, changes: dict[str, obje
     changed = apply_changes(user, changes)
     if deactivated:
         _revoke_everything(user)
+        assert user.id is not None
+        await drop_grants(session, user.id)
     elif revoke:
         user.token_generation += 1
     return changed
@@ -195,6 +212,7 @@ class SignIn:
         try:
             async with self.db.read() as session:
                 user = await user_by_username(session, username)
+                manages = await managed_buildings(session, user.id) if user and user.id else ()
             stored_hash = user.password_hash if user is not None and user.active else None
             right = await self.passwords.verify(stored_hash, password)
         except Exception:
@@ -203,7 +221,7 @@ class SignIn:
         if not right or user is None:
             raise NotAuthenticated("Unknown username or wrong password")
         await attempt.succeeded()
-        return self.token_for(user)
+        return self.token_for(user, manages)
 
     async def is_password_of(self, user: User, password: str, address: str) -> bool:
         """Whether ``password`` is ``user``'s, counted as a guess from ``address`` like a
@@ -219,13 +237,15 @@ class SignIn:
         await attempt.succeeded()
         return True
 
-    def token_for(self, user: User) -> TokenResponse:
+    def token_for(self, user: User, manages: Iterable[int] = ()) -> TokenResponse:
+        """A fresh token for ``user``, with their record (and ``manages``, the buildings they
+        manage) for the client to keep."""
         issued = access_token(self.tokens, user)
         return TokenResponse(
             access_token=issued.token,
             expires_at=issued.expires_at,
             expires_in=issued.expires_in,
-            user=user_public(user),
+            user=user_public(user, manages),
         )
 
 

@@ -4,7 +4,7 @@ no-show rate and the hours released for no-show."""
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -29,14 +29,17 @@ async def utilisation_report(
     end: datetime,
     building: str | None,
     policy: BookingPolicy,
+    *,
+    within: Collection[int] | None = None,
 ) -> UtilisationReport:
     """Booked hours over open hours per bookable room and per building in ``[start, end)``.
 
     Open hours are the room's opening hours less its closures (blackouts of the room or its
     building); booked hours count only while the room is open (a booking kept under a closure,
     or made outside opening hours by override, does not). Three statements whatever the
-    number of rooms: the rooms, their confirmed bookings in the window (the partial index of
-    confirmed bookings by room and end), and the closures; a fourth reads the released ones.
+    number of rooms: the rooms (of ``building``, and of the buildings ``within`` when not
+    ``None``), their confirmed bookings in the window (the partial index of confirmed bookings
+    by room and end), and the closures; a fourth reads the released ones.
 
     The no-show rate of a room is its released bookings over those that needed check-in and
     whose window has closed (released ones, and confirmed ones in a room that requires
@@ -48,6 +51,8 @@ async def utilisation_report(
     )
     if building:
         statement = statement.where(col(Building.code) == building.upper())
+    if within is not None:
+        statement = statement.where(col(Building.id).in_(within))
     rooms = (await session.execute(statement.order_by(col(Building.code), col(Room.code)))).all()
     room_ids = [id_of(room) for room, _, _ in rooms]
     booked = await session.execute(

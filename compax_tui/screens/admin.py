@@ -1,5 +1,7 @@
-"""Administration for the roles that may: users (admins), rooms (admins) and blackouts (admins
-and exams officers), read from and changed on the server through ``sync.admin``.
+"""Administration for the roles that may: users and building managers (admins), rooms (admins,
+and building managers for their buildings) and blackouts (admins and exams officers, and
+building managers for their buildings), read from and changed on the server through
+``sync.admin`` and ``sync.managing``.
 
 A form stays open until the server has taken what it sends; a refusal (a taken username, an
 unknown building) is shown under the field it is about, with the input kept."""
@@ -19,6 +21,8 @@ from compax_tui.screens.admin_forms import (
     ROLES,
     blackout_fields,
     covered_text,
+    grant_fields,
+    grant_of,
     room_create,
     room_edit_fields,
     room_fields,
@@ -30,6 +34,7 @@ from compax_tui.screens.dialogs import ConfirmDialog, FormDialog, FormField
 from compax_tui.widgets.status_bar import NavBar, StatusBar
 from sync.admin import Admin, new_password
 from sync.errors import CompaxError, Forbidden, NotAuthenticated, ValidationFailed
+from sync.managing import Managers
 from sync.permissions import Permission, Role
 from sync.reads import instant_of
 from sync.schemas import BlackoutCreate, PasswordReset, UserCreate
@@ -46,11 +51,15 @@ TABS = (
     ("blackouts", "Blackouts", Permission.MANAGE_BLACKOUTS,
      ("Closes", "When", "Reason"),
      "a closes a room or building for a time, x removes the closure"),
+    ("managers", "Managers", Permission.MANAGE_USERS,
+     ("Building", "Username", "Name"),
+     "a makes a user a building's manager, x revokes it"),
 )  # fmt: skip
 
 
 class AdminScreen(CompaxScreen):
-    """A tab for each kind of record the user's role may manage; lists come from the server."""
+    """A tab for each kind of record the user may manage (by role, or in the buildings they
+    manage, whose records alone are listed); lists come from the server."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("a", "add", "Add"),
@@ -105,11 +114,24 @@ class AdminScreen(CompaxScreen):
             "users": self.admin.list_users,
             "rooms": self.admin.list_rooms,
             "blackouts": self.admin.list_blackouts,
+            "managers": Managers(self.compax.engine).every_grant,
         }
         self.compax.call_server(self, calls[tab_id], lambda rows: self._fill(tab_id, rows))
 
+    def _building_of(self, tab_id: str, row: dict[str, Any]) -> int | None:
+        """The building a listed room or blackout is in (``None``: not known here)."""
+        if tab_id == "rooms" or row.get("building_id") is not None:
+            return int(row["building_id"])
+        room = self.compax.engine.reads.room(row["room_id"]) if row.get("room_id") else None
+        return None if room is None else int(room["building_id"])
+
     def _fill(self, tab_id: str, rows: list[dict[str, Any]]) -> None:
-        """Show a list the server sent (on the UI thread)."""
+        """Show a list the server sent (on the UI thread): of rooms and blackouts, those in
+        the buildings the user may manage them in."""
+        permission = next(tab[2] for tab in TABS if tab[0] == tab_id)
+        access = self.compax.access
+        if tab_id in ("rooms", "blackouts") and access.buildings_for(permission) is not None:
+            rows = [r for r in rows if access.allows_in(permission, self._building_of(tab_id, r))]
         table = self.query_one(f"#{tab_id}-table", DataTable)
         table.clear()
         self.rows[tab_id] = {str(row["id"]): row for row in rows}
@@ -125,6 +147,8 @@ class AdminScreen(CompaxScreen):
                 row["department"],
                 "yes" if row["active"] else "no",
             )
+        if tab_id == "managers":
+            return (row["building"], row["username"], row["full_name"])
         if tab_id == "rooms":
             return (
                 f"{row['building']}/{row['code']}",
@@ -177,8 +201,22 @@ class AdminScreen(CompaxScreen):
         if self.tab == "users":
             self._form("Add a user", user_fields(), UserCreate.model_validate, self.admin.add_user,
                        "users", "User added")  # fmt: skip
-        elif self.tab == "rooms":
+        elif self.tab == "managers":
             buildings = [(b["code"], b["code"]) for b in self.compax.engine.reads.buildings()]
+            if not buildings:
+                self.notify("No buildings yet (compax import buildings)", severity="warning")
+                return
+            managers = Managers(self.compax.engine)
+            self._form("Make a building manager", grant_fields(buildings), grant_of,
+                       lambda grant: managers.add_named(*grant), "managers",
+                       "Granted")  # fmt: skip
+        elif self.tab == "rooms":
+            access = self.compax.access
+            buildings = [
+                (b["code"], b["code"])
+                for b in self.compax.engine.reads.buildings()
+                if access.allows_in(Permission.MANAGE_CAMPUS, int(b["id"]))
+            ]
             if not buildings:
                 self.notify("Add a building first (compax buildings)", severity="warning")
                 return
@@ -238,7 +276,8 @@ class AdminScreen(CompaxScreen):
         )
 
     def action_remove(self) -> None:
-        """Deactivate the chosen user or remove the chosen blackout."""
+        """Deactivate the chosen user, remove the chosen blackout or revoke the chosen
+        manager."""
         if self.tab == "rooms":
             return
         chosen = self._selected(self.tab)
@@ -248,6 +287,9 @@ class AdminScreen(CompaxScreen):
         if tab_id == "users":
             question = f"Deactivate {chosen['username']}? They can no longer sign in."
             message = "Deactivated"
+        elif tab_id == "managers":
+            question = f"Stop {chosen['username']} managing {chosen['building']}?"
+            message = "Revoked"
         else:
             question = f"Remove the closure of {self._place(chosen)}: {chosen['reason']}?"
             message = "Closure removed"
@@ -255,6 +297,8 @@ class AdminScreen(CompaxScreen):
         async def remove() -> None:
             if tab_id == "users":
                 await admin.deactivate_user(int(chosen["id"]))
+            elif tab_id == "managers":
+                await Managers(admin.engine).remove(chosen["building_id"], chosen["user_id"])
             else:
                 await admin.remove_blackout(int(chosen["id"]))
 
@@ -328,7 +372,7 @@ class AdminScreen(CompaxScreen):
             "edit": "rooms",
             "role": "users",
             "password": "users",
-            "remove": ("users", "blackouts"),
+            "remove": ("users", "blackouts", "managers"),
         }.get(action)
         if wanted is None or not self.is_mounted:
             return True

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 from compax_tui.screens.base import span
 from compax_tui.screens.dialogs import FormField
 from sync.admin import new_password
+from sync.errors import ValidationFailed
 from sync.permissions import Role
 from sync.reads import instant_of
 from sync.schemas import RoomCreate, RoomUpdate
@@ -104,3 +105,19 @@ def room_update(values: dict[str, Any]) -> RoomUpdate:
             "features": _features(values["features"]),
         }
     )
+
+
+def grant_fields(buildings: list[tuple[str, str]]) -> list[FormField]:
+    """A building (label, code) of ``buildings`` and the user to make its manager."""
+    return [
+        FormField("building", "Building", buildings[0][1], "select", buildings),
+        FormField("username", "Username", placeholder="alice"),
+    ]
+
+
+def grant_of(values: dict[str, Any]) -> tuple[str, str]:
+    """The building code and username a grant form names."""
+    username = str(values["username"]).strip()
+    if not username:
+        raise ValidationFailed.single("username", "name the user")
+    return str(values["building"]), username
