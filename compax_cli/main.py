@@ -42,6 +42,7 @@ COMMANDS: dict[str, LazyCommand | LazySubcommands] = {
     "users": LazyCommand("compax_cli.users:app"),
     "blackouts": LazyCommand("compax_cli.blackouts:app"),
     "wait": LazyCommand("compax_cli.waiting:app"),
+    "approvals": LazyCommand("compax_cli.approvals:app"),
     "notifications": LazyCommand("compax_cli.notifications:app"),
     "import": LazyCommand("compax_cli.importing:app"),
     "export": LazyCommand("compax_cli.exporting:app"),

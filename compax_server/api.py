@@ -22,6 +22,7 @@ from compax_server.db import Database
 from compax_server.keys import DATABASE, SETTINGS
 from compax_server.models import User
 from compax_server.security import TokenClaims
+from compax_server.services.access import managed_buildings
 from compax_server.settings import Settings
 from sync.errors import (
     BadRequest,
@@ -32,7 +33,7 @@ from sync.errors import (
     ValidationFailed,
     field_errors,
 )
-from sync.permissions import Permission, allows
+from sync.permissions import MANAGER_PERMISSIONS, Permission, allows
 from sync.schemas import id_from_text
 
 #: The deepest a JSON body may nest objects and arrays; no schema needs more than a few levels.
@@ -209,7 +210,11 @@ def _dispatcher(endpoint: Endpoint) -> Callable[[web.Request], Awaitable[web.Str
             else:
                 user = await authenticate(request, claims)
                 role = user.role
-            if endpoint.permission and not allows(role, endpoint.permission):
+            if (
+                endpoint.permission
+                and not allows(role, endpoint.permission)
+                and not await _manages_for(request, user, endpoint.permission)
+            ):
                 raise Forbidden(f"Your role ({role}) may not {endpoint.summary.lower()}")
         query = (
             validate(endpoint.query, query_values(request, endpoint.query))
@@ -223,6 +228,15 @@ def _dispatcher(endpoint: Endpoint) -> Callable[[web.Request], Awaitable[web.Str
 
     dispatch.__name__ = endpoint.name
     return dispatch
+
+
+async def _manages_for(request: web.Request, user: User | None, permission: Permission) -> bool:
+    """Whether ``user`` holds ``permission`` in some building they manage: such an endpoint
+    admits them, and its service checks each record's building."""
+    if user is None or user.id is None or permission not in MANAGER_PERMISSIONS:
+        return False
+    async with request.app[DATABASE].read() as session:
+        return bool(await managed_buildings(session, user.id))
 
 
 ModelT = TypeVar("ModelT", bound=BaseModel)

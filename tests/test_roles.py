@@ -114,6 +114,12 @@ EXPECTED: dict[str, frozenset[Role] | str] = {
     "read_settings": EVERYONE,
     "choose_settings": EVERYONE,
     "all_notifications": ADMIN,
+    # approvals: admins, and building managers for their buildings (tests/test_approvals.py)
+    "list_approvals": ADMIN,
+    "approve_booking": ADMIN,
+    "reject_booking": ADMIN,
+    "approve_series": ADMIN,
+    "reject_series": ADMIN,
 }
 
 #: The order people are made in, so that path id 1 is the admin on every database.

@@ -14,9 +14,8 @@ from sync.permissions import Permission
 from sync.schemas import BookingPublic, Page
 
 api = Api()
-#: Every role may ask; the services answer 403 to a caller who may approve nowhere, and for
-#: a request outside the buildings the caller manages.
-READ = Permission.READ_BOOKINGS
+#: Admins, and building managers (for their buildings: the services check each request's).
+APPROVE = Permission.APPROVE_BOOKINGS
 
 
 @api.route(
@@ -24,7 +23,7 @@ READ = Permission.READ_BOOKINGS
     "/api/v1/approvals",
     summary="List the requests waiting for your approval",
     tag="approvals",
-    permission=READ,
+    permission=APPROVE,
     query=ApprovalQuery,
     response=Page[BookingPublic],
 )
@@ -54,7 +53,7 @@ async def _decide_booking(
     "/api/v1/bookings/{booking_id}/approve",
     summary="Approve a pending request",
     tag="approvals",
-    permission=READ,
+    permission=APPROVE,
     body=Approve,
     response=BookingPublic,
     conditional=True,
@@ -70,7 +69,7 @@ async def approve_booking(call: Call[Approve, None]) -> web.Response:
     "/api/v1/bookings/{booking_id}/reject",
     summary="Reject a pending request",
     tag="approvals",
-    permission=READ,
+    permission=APPROVE,
     body=Reject,
     response=BookingPublic,
     conditional=True,
@@ -99,7 +98,7 @@ async def _decide_series(
     "/api/v1/series/{series_id}/approve",
     summary="Approve a series' pending occurrences",
     tag="approvals",
-    permission=READ,
+    permission=APPROVE,
     body=Approve,
     response=SeriesDecision,
 )
@@ -113,7 +112,7 @@ async def approve_series(call: Call[Approve, None]) -> web.Response:
     "/api/v1/series/{series_id}/reject",
     summary="Reject a series' pending occurrences",
     tag="approvals",
-    permission=READ,
+    permission=APPROVE,
     body=Reject,
     response=SeriesDecision,
 )

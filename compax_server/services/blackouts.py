@@ -8,8 +8,8 @@ from sqlmodel import col
 
 from compax_server.db import Database
 from compax_server.models import Blackout, Booking, Building, Room, User
-from compax_server.services.booking_views import views_of
-from compax_server.services.bookings import CONFIRMED, room_for
+from compax_server.services.booking_views import holds_room, views_of
+from compax_server.services.bookings import room_for
 from compax_server.services.campus import building_by_code
 from compax_server.services.common import get_or_404, keyset_page, utcnow
 from compax_server.services.notice_events import tell_of_blackout
@@ -22,11 +22,12 @@ def blackout_public(blackout: Blackout) -> BlackoutPublic:
 
 
 async def create_blackout(db: Database, actor: User, data: BlackoutCreate) -> BlackoutResult:
-    """Close a room or building; the answer lists the confirmed bookings it covers."""
+    """Close a room or building; the answer lists the bookings holding its rooms (confirmed
+    or pending) it covers."""
     assert actor.id is not None
     async with db.write() as session:
         covered = select(col(Booking.id)).where(
-            col(Booking.status) == CONFIRMED,
+            holds_room(),
             col(Booking.start) < data.end,
             col(Booking.end) > data.start,
         )
