@@ -42,7 +42,7 @@ from compax_tui.screens.finder import FinderScreen
 from compax_tui.screens.help import HelpScreen
 from compax_tui.screens.sign_in import SignInScreen
 from sync.errors import CompaxError, NotAuthenticated, Unreachable, ValidationFailed
-from sync.permissions import Permission, allows
+from sync.permissions import Access, Permission, allows
 from sync.profiles import Profile
 
 if TYPE_CHECKING:
@@ -143,6 +143,7 @@ class CompaxApp(App[None]):
         ),
         Binding("ctrl+r", "sync", "Sync", priority=True),
         Binding("f7", "notifications", "Notifications", show=False),
+        Binding("f8", "approvals", "Approvals"),
         Binding("question_mark", "help", "Help"),
         Binding("f1", "help", "Help", show=False, priority=True),
         Binding("ctrl+q", "quit", "Quit", priority=True),
@@ -200,6 +201,22 @@ class CompaxApp(App[None]):
             return False
         user = self.engine.user
         return user is not None and allows(user["role"], permission)
+
+    @property
+    def may_approve(self) -> bool:
+        """Whether the user may decide approval requests somewhere: an admin, or a building's
+        manager (as far as the user record the client holds says)."""
+        if not self.ready or self.engine.user is None:
+            return False
+        user = self.engine.user
+        access = Access.of(user["role"], user.get("manages") or ())
+        return access.allows_somewhere(Permission.APPROVE_BOOKINGS)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """The approvals key is there only for those who may approve."""
+        if action == "approvals":
+            return self.may_approve
+        return True
 
     @property
     def may_administer(self) -> bool:
@@ -467,6 +484,16 @@ class CompaxApp(App[None]):
             return
         if not isinstance(self.screen, NotificationsScreen):
             self.push_screen(NotificationsScreen())
+
+    def action_approvals(self) -> None:
+        """Show the requests waiting for your approval (F8; approvers only; needs the server)."""
+        from compax_tui.screens.approvals import ApprovalsDialog
+
+        if not self.may_approve or self.engine.token is None:
+            self.notify("You approve no requests", severity="warning")
+            return
+        if not isinstance(self.screen, ApprovalsDialog):
+            self.push_screen(ApprovalsDialog())
 
     def action_help(self) -> None:
         """Show the keys of the screen showing (``?``)."""

@@ -57,6 +57,8 @@ class Slot:
     booking_id: str | None = None
     pending: bool = False
     closure: str = ""
+    #: The booking is a request waiting for approval (it holds the slot meanwhile).
+    awaiting: bool = False
 
 
 @dataclass(frozen=True)
@@ -418,6 +420,7 @@ class Reads(Lookups):
                     "title": b["title"],
                     "booking_id": str(b["id"]),
                     "pending": b["pending"],
+                    "awaiting": b["status"] == "pending",
                 }
                 for b in bookings[str(room["id"])]
             ]
@@ -611,6 +614,7 @@ def _slots(grid: dict[str, Any], starts: list[datetime], step: timedelta) -> tup
                     item["title"] or "(private)",
                     item["booking_id"],
                     item["pending"],
+                    awaiting=bool(item.get("awaiting")),
                 )
     for item in blackouts:
         for index in covered(item["start"], item["end"]):
