@@ -14,6 +14,7 @@ from sqlmodel import col
 
 from compax_server.jobs.approvals import expire_approval_requests
 from compax_server.jobs.queue import JobContext
+from compax_server.jobs.runner import run_due_jobs
 from compax_server.keys import BOOKING_POLICY, DATABASE, SETTINGS
 from compax_server.models import BuildingManager, Notification
 from compax_server.services.common import utcnow
@@ -403,3 +404,54 @@ async def test_competing_requests_cannot_both_wait_nor_both_be_approved(
     )
     confirmed = await client.get("/api/v1/bookings", params=window, headers=admin.headers)
     assert len((await holding.json())["items"]) + len((await confirmed.json())["items"]) == 1
+
+
+async def test_bulk_imports_and_waitlist_auto_booking_ask_the_rule(
+    client: TestClient, admin: Person, make_person: MakePerson
+) -> None:
+    campus, _ = await campus_needing_approval(client, admin)
+    staff, owner = await make_person(Role.STAFF), await make_person(Role.EXAMS_OFFICER)
+    rows = [
+        {"room": "PB/101", "start": SLOT[0], "end": SLOT[1], "title": "Imported"},
+        {"room": "ENG/1", "start": SLOT[0], "end": SLOT[1], "title": "Imported"},
+    ]
+    response = await client.post(
+        "/api/v1/bookings:bulk", json={"rows": rows}, headers=staff.headers
+    )
+    assert response.status == 200, await response.text()
+    ids = [result["id"] for result in (await response.json())["results"]]
+    statuses = []
+    for booking_id in ids:
+        found = await client.get(f"/api/v1/bookings/{booking_id}", headers=staff.headers)
+        statuses.append((await found.json())["status"])
+    assert statuses == ["pending", "confirmed"]
+    assert [k for k, _ in await notices(client, admin)] == ["approval_requested"]
+
+    # A slot freed in PB and booked for a waiting staff member waits for approval too.
+    later = (at(MONDAY, 14), at(MONDAY, 15))
+    taken = await book(client, owner, campus.room_102, *later)
+    assert (await taken.json())["status"] == "confirmed"
+    waiting = await client.post(
+        "/api/v1/waitlist",
+        json={
+            "room_id": campus.room_102,
+            "start": later[0],
+            "end": later[1],
+            "title": "Waiting",
+            "auto_book": True,
+        },
+        headers=staff.headers,
+    )
+    assert waiting.status == 201, await waiting.text()
+    held = await taken.json()
+    cancelled = await client.delete(
+        f"/api/v1/bookings/{held['id']}", headers=with_version(owner.headers, held["version"])
+    )
+    assert cancelled.status == 200
+    await run_due_jobs(jobs(client))
+    mine = await client.get(
+        "/api/v1/bookings",
+        params={"owner": "me", "status": "pending", "room_id": campus.room_102},
+        headers=staff.headers,
+    )
+    assert [b["title"] for b in (await mine.json())["items"]] == ["Waiting"]
