@@ -230,10 +230,15 @@ def _dispatcher(endpoint: Endpoint) -> Callable[[web.Request], Awaitable[web.Str
     return dispatch
 
 
+#: The permissions whose endpoints check each record's building themselves, so that they
+#: admit a building's manager who holds the permission there (``MANAGER_PERMISSIONS``).
+SCOPED_PERMISSIONS = frozenset({Permission.APPROVE_BOOKINGS}) & MANAGER_PERMISSIONS
+
+
 async def _manages_for(request: web.Request, user: User | None, permission: Permission) -> bool:
-    """Whether ``user`` holds ``permission`` in some building they manage: such an endpoint
-    admits them, and its service checks each record's building."""
-    if user is None or user.id is None or permission not in MANAGER_PERMISSIONS:
+    """Whether ``user`` holds the scoped ``permission`` in some building they manage: such an
+    endpoint admits them, and its service checks each record's building."""
+    if user is None or user.id is None or permission not in SCOPED_PERMISSIONS:
         return False
     async with request.app[DATABASE].read() as session:
         return bool(await managed_buildings(session, user.id))

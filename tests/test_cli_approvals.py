@@ -80,3 +80,19 @@ async def test_a_series_is_decided_whole_and_requesters_cannot_decide(
     await signed_in(client, admin_cli, admin)
     decided = await admin_cli.json("approvals", "approve", series_id, "--series")
     assert [b["status"] for b in decided] == ["confirmed"] * 3
+
+
+async def test_compax_book_shows_a_request_pending_approval(
+    client: TestClient, admin: Person, make_person: MakePerson, tmp_path: Path
+) -> None:
+    await campus_needing_approval(client, admin)
+    staff = await make_person(Role.STAFF)
+    cli = Cli(tmp_path / "cli")
+    await signed_in(client, cli, staff)
+    at_ten = f"{MONDAY.isoformat()} 10:00"
+    offline = await cli("book", "PB/101", "--at", at_ten, "--for", "1h", "--title", "Seminar")
+    assert offline.exit_code == 0, offline.output
+    assert "pending approval (not synced)" in offline.stdout
+    assert (await cli("sync")).exit_code == 0
+    listed = await cli("bookings", "list")
+    assert "pending approval" in listed.stdout and "not synced" not in listed.stdout
