@@ -95,11 +95,15 @@ def request_facts(row: Mapping[str, Any], label: str) -> dict[str, Any]:
 
 
 async def tell_approvers(
-    session: AsyncSession, requests: Sequence[tuple[Mapping[str, Any], RoomFacts]]
+    session: AsyncSession,
+    requests: Sequence[tuple[Mapping[str, Any], RoomFacts]],
+    *,
+    occasion: str = "made",
 ) -> None:
     """Tell the approvers of each request's building that it waits (``requests`` are the
     pending rows made, with their rooms): once per booking, or once per series with the
-    number of its occurrences waiting."""
+    number of its occurrences waiting. ``occasion`` tells apart a series' requests made
+    and its occurrences moved into waiting again later."""
     waiting = [(row, room) for row, room in requests if row["status"] == "pending"]
     if not waiting:
         return
@@ -107,7 +111,11 @@ async def tell_approvers(
     grouped: dict[str, list[tuple[Mapping[str, Any], RoomFacts]]] = {}
     for row, room in waiting:
         series_id = row.get("series_id")
-        key = f"series:{series_id}" if series_id is not None else f"booking:{row['id']}"
+        key = (
+            f"series:{series_id}:{occasion}"
+            if series_id is not None and len(waiting) > 1
+            else f"booking:{row['id']}:v{row['version']}"
+        )
         grouped.setdefault(key, []).append((row, room))
     owners = await _names(session, {row["owner_id"] for row, _ in waiting})
     for key, rows in grouped.items():

@@ -618,7 +618,7 @@ async def update_booking(
         raise SeriesConflict(
             "Another booking took one of these times meanwhile; read the bookings again and retry"
         ) from None
-    await tell_approvers(session, waiting)
+    await tell_approvers(session, waiting, occasion=f"moved:{utcnow().isoformat()}")
     await tell_of_changes(session, actor, before, targets)
     return await read_booking(session, booking.id, actor)
 
