@@ -44,7 +44,7 @@ def _rows(compax: Engine, bookings: list[dict[str, Any]], as_json: bool) -> list
             "short": str(b["id"])[:8],
             "when": local(b["start"], zone),
             "until": local(b["end"], zone)[-5:],
-            "state": f"{b['status']} (pending)" if b.get("pending") else b["status"],
+            "state": _state(b),
         }
         for b in bookings
     ]
@@ -203,3 +203,11 @@ def cancel(
         rows, refused = _send(compax, send, cancelled)
         emit(_rows(compax, rows, as_json), COLUMNS, as_json)
         _refused_exit(refused)
+
+
+def _state(booking: dict[str, Any]) -> str:
+    """A booking's status for people: a local change not yet synced is marked, and a request
+    waiting for approval says so."""
+    if booking["status"] == "pending":
+        return "pending approval" + (" (not synced)" if booking.get("pending") else "")
+    return f"{booking['status']} (pending)" if booking.get("pending") else booking["status"]

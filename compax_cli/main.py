@@ -43,6 +43,7 @@ COMMANDS: dict[str, LazyCommand | LazySubcommands] = {
     "blackouts": LazyCommand("compax_cli.blackouts:app"),
     "managers": LazyCommand("compax_cli.managers:app"),
     "wait": LazyCommand("compax_cli.waiting:app"),
+    "approvals": LazyCommand("compax_cli.approvals:app"),
     "notifications": LazyCommand("compax_cli.notifications:app"),
     "quotas": LazyCommand("compax_cli.quotas:app"),
     "quota": LazyCommand("compax_cli.quotas:quota"),

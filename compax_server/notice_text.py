@@ -160,6 +160,58 @@ def _booked(facts: _Facts) -> _Notice:
     return _Notice(f"Booked for you: {facts.room}, {facts.when()}", lines)
 
 
+def _occurrences(facts: _Facts) -> str:
+    """`` and its 11 other occurrences`` for a series decided or asked for at once."""
+    count = facts.data.get("occurrences")
+    if isinstance(count, int) and count > 1:
+        return f" and its {count - 1} other occurrence{'s' if count > 2 else ''}"
+    return ""
+
+
+def _approval_requested(facts: _Facts) -> _Notice:
+    by = facts.text("by", "Someone")
+    lines = [
+        f"{by} asks for {facts.booking}, {facts.when()}{_occurrences(facts)}.",
+        "It holds the room until you approve or reject it, or until it expires.",
+    ]
+    booking = facts.text("booking_id")
+    if booking:
+        lines.append(
+            f"Decide with `compax approvals approve {booking}` or "
+            f"`compax approvals reject {booking} --reason …`."
+        )
+    return _Notice(f"Waiting for your approval: {facts.room}, {facts.when()}", lines)
+
+
+def _approved(facts: _Facts) -> _Notice:
+    by = facts.text("by", "An approver")
+    lines = [f"{by} approved {facts.booking}, {facts.when()}{_occurrences(facts)}."]
+    reason = facts.text("reason")
+    if reason:
+        lines.append(f"They said: {reason}")
+    return _Notice(f"Approved: {facts.room}, {facts.when()}", lines)
+
+
+def _rejected(facts: _Facts) -> _Notice:
+    by = facts.text("by", "An approver")
+    reason = facts.text("reason", "no reason given")
+    lines = [
+        f"{by} rejected {facts.booking}, {facts.when()}{_occurrences(facts)}.",
+        f"The reason: {reason}",
+        "The room is not yours; book another room or time.",
+    ]
+    return _Notice(f"Not approved: {facts.room}, {facts.when()}", lines)
+
+
+def _approval_expired(facts: _Facts) -> _Notice:
+    lines = [
+        f"Nobody approved {facts.booking}, {facts.when()}{_occurrences(facts)}, in time, so "
+        "the request expired and the room is free for others.",
+        "Book again, or ask the building's manager.",
+    ]
+    return _Notice(f"Request expired: {facts.room}, {facts.when()}", lines)
+
+
 _WRITERS: dict[NoticeKind, Callable[[_Facts], _Notice]] = {
     NoticeKind.BOOKING_CHANGED: _changed,
     NoticeKind.BOOKING_CANCELLED: _cancelled,
@@ -169,6 +221,10 @@ _WRITERS: dict[NoticeKind, Callable[[_Facts], _Notice]] = {
     NoticeKind.SERIES_RELEASED: _series_released,
     NoticeKind.WAITLIST_OFFER: _offer,
     NoticeKind.WAITLIST_BOOKED: _booked,
+    NoticeKind.APPROVAL_REQUESTED: _approval_requested,
+    NoticeKind.APPROVED: _approved,
+    NoticeKind.REJECTED: _rejected,
+    NoticeKind.APPROVAL_EXPIRED: _approval_expired,
 }
 
 

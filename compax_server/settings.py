@@ -98,6 +98,12 @@ class Settings(BaseSettings):
     waitlist_offer_minutes: int = Field(
         30, ge=1, le=7 * 24 * 60, description="How long a freed slot is held for a waiting user."
     )
+    approval_expires_minutes: int = Field(
+        60,
+        ge=0,
+        le=30 * 24 * 60,
+        description="How long before its start an undecided approval request expires.",
+    )
     argon2_time_cost: int = Field(2, ge=1)
     argon2_memory_kib: int = Field(19 * 1024, ge=8)
     argon2_parallelism: int = Field(1, ge=1)

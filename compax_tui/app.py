@@ -143,6 +143,7 @@ class CompaxApp(App[None]):
         ),
         Binding("ctrl+r", "sync", "Sync", priority=True),
         Binding("f7", "notifications", "Notifications", show=False),
+        Binding("f8", "approvals", "Approvals"),
         Binding("question_mark", "help", "Help"),
         Binding("f1", "help", "Help", show=False, priority=True),
         Binding("ctrl+q", "quit", "Quit", priority=True),
@@ -208,6 +209,18 @@ class CompaxApp(App[None]):
         """Whether the signed-in user holds ``permission`` anywhere: by role, or in a building
         they manage."""
         return self.ready and self.access.allows_somewhere(permission)
+
+    @property
+    def may_approve(self) -> bool:
+        """Whether the user may decide approval requests somewhere: an admin, or a building's
+        manager."""
+        return self.may(Permission.APPROVE_BOOKINGS)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """The approvals key is there only for those who may approve."""
+        if action == "approvals":
+            return self.may_approve
+        return True
 
     @property
     def may_administer(self) -> bool:
@@ -475,6 +488,16 @@ class CompaxApp(App[None]):
             return
         if not isinstance(self.screen, NotificationsScreen):
             self.push_screen(NotificationsScreen())
+
+    def action_approvals(self) -> None:
+        """Show the requests waiting for your approval (F8; approvers only; needs the server)."""
+        from compax_tui.screens.approvals import ApprovalsDialog
+
+        if not self.may_approve or self.engine.token is None:
+            self.notify("You approve no requests", severity="warning")
+            return
+        if not isinstance(self.screen, ApprovalsDialog):
+            self.push_screen(ApprovalsDialog())
 
     def action_help(self) -> None:
         """Show the keys of the screen showing (``?``)."""

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sync import judge, local, quota_local
+from sync.approvals import offline_status
 from sync.errors import (
     BookingCancelled,
     CompaxError,
@@ -35,7 +36,7 @@ from sync.reads import Reads, instant_of
 from sync.recurrence import Occurrence, expand
 from sync.replica import PULLED_PAGE, PulledPage, Replica, instant, now_text
 from sync.schemas import BookingCreate, Holiday, SeriesCreate
-from sync.vocabulary import Scope
+from sync.vocabulary import HOLDING, Scope
 
 PUSH_BATCH = 200
 PULL_PAGE = 2000
@@ -408,7 +409,7 @@ class Engine:
             "notes": data.notes,
             "owner_id": user["id"],
             "owner": data.owner or user["username"],
-            "status": "confirmed",
+            "status": offline_status(self.reads, room, user["role"]),
             "series_id": None,
             "version": 1,
             "created_at": now,
@@ -428,6 +429,7 @@ class Engine:
         if clashes and data.on_conflict == "fail":
             raise SeriesConflict(f"{len(clashes)} of {len(occurrences)} dates clash", dates=clashes)
         skipped = {c["date"] for c in clashes}
+        status = offline_status(self.reads, room, user["role"])
         now, label = now_text(), f"{room['building']}/{room['code']}"
         rows = [
             {
@@ -443,7 +445,7 @@ class Engine:
                 "notes": data.notes,
                 "owner_id": user["id"],
                 "owner": user["username"],
-                "status": "confirmed",
+                "status": status,
                 "series_id": str(data.id),
                 "version": 1,
                 "created_at": now,
@@ -599,6 +601,8 @@ class Engine:
         )
         new_start = start or instant_of(booking["start"])
         new_end = end or instant_of(booking["end"])
+        moved = start is not None or end is not None or room_id is not None
+        role = self._require_user()["role"]
         rows = []
         for target, dest, (target_start, target_end) in zip(
             targets, destinations, times, strict=True
@@ -611,6 +615,9 @@ class Engine:
                     "start": instant(target_start),
                     "end": instant(target_end),
                     "title": title or target["title"],
+                    "status": offline_status(self.reads, rooms[dest], role)
+                    if moved
+                    else target["status"],
                     "version": target["version"] + 1,
                     "updated_at": now_text(),
                 }
@@ -669,7 +676,7 @@ class Engine:
         booking = self.reads.booking(booking_id)
         if booking is None:
             raise NotFound(f"No booking with id {booking_id} here; sync to see new ones")
-        if booking["status"] != "confirmed":
+        if booking["status"] != "confirmed":  # a pending request is checked in once approved
             raise BookingCancelled(f"The booking is {booking['status']}; it cannot be checked in")
         if booking.get("checked_in_at"):
             return booking
@@ -699,7 +706,7 @@ class Engine:
         booking = self.reads.booking(booking_id)
         if booking is None:
             raise NotFound(f"No booking with id {booking_id} here; sync to see new ones")
-        if booking["status"] != "confirmed":
+        if booking["status"] not in HOLDING:
             raise BookingCancelled(f"The booking is {booking['status']}")
         if booking["owner_id"] != user["id"] and not allows(
             user["role"], Permission.MANAGE_ANY_BOOKING
@@ -715,8 +722,9 @@ class Engine:
             raise ValidationFailed.single("scope", "this booking is not part of a series")
         with self.replica.read() as db:
             rows = db.execute(
-                "SELECT row, pending FROM local_bookings WHERE status = 'confirmed' "
-                "AND json_extract(row, '$.series_id') = ? AND id != ? AND start > ? ORDER BY start",
+                "SELECT row, pending FROM local_bookings WHERE status IN ('confirmed', 'pending')"
+                " AND json_extract(row, '$.series_id') = ? AND id != ? AND start > ?"
+                " ORDER BY start",
                 [
                     booking["series_id"],
                     str(booking["id"]),

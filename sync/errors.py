@@ -242,6 +242,14 @@ class NotOffered(CompaxError):
     title = "No open offer"
 
 
+class NotPending(CompaxError):
+    """An approval decision on a booking that waits for none; ``status`` is its status now."""
+
+    type = "not-pending"
+    status = 409
+    title = "The booking is not waiting for approval"
+
+
 class Unreachable(CompaxError):
     """The server could not be reached; local work goes on and syncs later."""
 

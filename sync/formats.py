@@ -22,6 +22,7 @@ from icalendar import Event
 
 from sync.errors import ValidationFailed
 from sync.reads import instant_of
+from sync.vocabulary import ical_status
 
 
 class Format(StrEnum):
@@ -352,7 +353,7 @@ class IcsWriter:
         event.add("dtend", instant_of(booking["end"]))
         event.add("summary", booking.get("title") or "Booked")
         event.add("location", booking["room"])
-        event.add("status", "CONFIRMED" if booking["status"] == "confirmed" else "CANCELLED")
+        event.add("status", ical_status(booking["status"]))
         event.add("sequence", int(booking["version"]) - 1)
         event.add("categories", [booking["purpose"]])
         if booking.get("series_id"):

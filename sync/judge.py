@@ -17,6 +17,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
+from sync.approval_rule import request_status, roles_in_force
 from sync.errors import (
     BlackoutConflict,
     CompaxError,
@@ -26,7 +27,7 @@ from sync.errors import (
     RuleBroken,
     SeriesConflict,
 )
-from sync.permissions import Permission, allows
+from sync.permissions import Access, Permission, allows
 from sync.rules import (
     CampusRules,
     Interval,
@@ -38,6 +39,7 @@ from sync.rules import (
     weekday_of,
 )
 from sync.schemas import OpeningWeek, RoomRules
+from sync.vocabulary import BookingStatus
 
 #: How many rooms and times an overlap problem offers at most.
 ROOM_ALTERNATIVES = 5
@@ -63,6 +65,8 @@ class RoomFacts:
     capacity: int
     bookable: bool
     rules: CampusRules
+    #: The roles whose requests here wait for approval (``approval_rule.roles_in_force``).
+    approval_roles: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -73,8 +77,11 @@ class Campus:
     zone: ZoneInfo
     now: datetime
 
-    def room(self, room: RoomSource, label: str) -> RoomFacts:
-        """The facts of ``room`` (labelled ``BUILDING/CODE``), with its rules in force."""
+    def room(
+        self, room: RoomSource, label: str, building_roles: Sequence[str] | None = None
+    ) -> RoomFacts:
+        """The facts of ``room`` (labelled ``BUILDING/CODE``), with its rules in force; its
+        building's ``approval_roles`` are ``building_roles``."""
         return RoomFacts(
             id=int(room.id),
             label=label,
@@ -82,6 +89,7 @@ class Campus:
             capacity=room.capacity,
             bookable=room.bookable,
             rules=self.rules.for_room(room),
+            approval_roles=roles_in_force(getattr(room, "approval_roles", None), building_roles),
         )
 
     def room_from_record(self, record: Mapping[str, Any]) -> RoomFacts:
@@ -94,6 +102,9 @@ class Campus:
             capacity=int(record["capacity"]),
             bookable=bool(record["bookable"]),
             rules=self.rules.for_room(own),
+            approval_roles=roles_in_force(
+                record.get("approval_roles"), record.get("building_approval_roles")
+            ),
         )
 
 
@@ -154,6 +165,12 @@ def _instant(value: datetime | str) -> datetime:
 def _iso(moment: datetime) -> str:
     """An instant as problem bodies carry it, client and server alike (``…T08:00:00Z``)."""
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def status_for(room: RoomFacts, access: Access) -> BookingStatus:
+    """The status a request by ``access`` in ``room`` starts with: ``pending`` while it waits
+    for approval (``approval_rule``), else ``confirmed``."""
+    return request_status(room.approval_roles, access, room.building_id)
 
 
 # --- Problems --------------------------------------------------------------------------------

@@ -183,6 +183,8 @@ _HOURS = Column(
     show=format_opening_hours,
 )
 _INSTANT: Parse = _instant
+#: Roles whose requests wait for approval, ``staff, class_rep`` in a CSV cell.
+_APPROVAL_ROLES = Column("approval_roles", parse=lambda text, _: split_list(text), show=join_list)
 
 BUILDINGS = Kind(
     "buildings",
@@ -193,6 +195,7 @@ BUILDINGS = Kind(
         Column("kind"),
         Column("floors"),
         Column("checkin_required"),
+        _APPROVAL_ROLES,
     ),
     key=lambda row: _code(row.get("code")),
     list_path="/api/v1/buildings",
@@ -217,6 +220,7 @@ ROOMS = Kind(
         Column("checkin_required"),
         Column("checkin_opens_minutes"),
         Column("checkin_closes_minutes"),
+        _APPROVAL_ROLES,
     ),
     key=lambda row: f"{_code(row.get('building'))}/{_code(row.get('code'))}",
     list_path="/api/v1/rooms",

@@ -57,6 +57,8 @@ class Slot:
     booking_id: str | None = None
     pending: bool = False
     closure: str = ""
+    #: The booking is a request waiting for approval (it holds the slot meanwhile).
+    awaiting: bool = False
 
 
 @dataclass(frozen=True)
@@ -166,12 +168,13 @@ class Reads(Lookups):
         end: datetime,
         exclude: Sequence[str] = (),
     ) -> list[dict[str, Any]]:
-        """Confirmed bookings (pending ones included) of the rooms overlapping the window."""
+        """Bookings holding the rooms (confirmed or waiting for approval; local changes not yet
+        synced included) overlapping the window."""
         if not room_ids:
             return []
         rooms = ", ".join("?" for _ in room_ids)
         sql = (
-            "SELECT row, pending FROM local_bookings WHERE status = 'confirmed' "  # noqa: S608
+            "SELECT row, pending FROM local_bookings WHERE status IN ('confirmed', 'pending') "  # noqa: S608
             f'AND room_id IN ({rooms}) AND "end" > ? AND start < ? ORDER BY start'
         )
         with self.replica.read() as db:
@@ -298,7 +301,8 @@ class Reads(Lookups):
         order and judged a batch at a time until enough are found."""
         sql, params = self._rooms_where(building, kind, attendees or None, features, True)
         sql += (
-            " AND id NOT IN (SELECT room_id FROM local_bookings WHERE status = 'confirmed'"
+            " AND id NOT IN (SELECT room_id FROM local_bookings"
+            " WHERE status IN ('confirmed', 'pending')"
             ' AND "end" > ? AND start < ?)'
             " AND id NOT IN (SELECT room_id FROM blackouts WHERE room_id IS NOT NULL"
             ' AND "end" > ? AND start < ?)'
@@ -416,6 +420,7 @@ class Reads(Lookups):
                     "title": b["title"],
                     "booking_id": str(b["id"]),
                     "pending": b["pending"],
+                    "awaiting": b["status"] == "pending",
                 }
                 for b in bookings[str(room["id"])]
             ]
@@ -613,6 +618,7 @@ def _slots(grid: dict[str, Any], starts: list[datetime], step: timedelta) -> tup
                     item["title"] or "(private)",
                     item["booking_id"],
                     item["pending"],
+                    awaiting=bool(item.get("awaiting")),
                 )
     for item in blackouts:
         for index in covered(item["start"], item["end"]):

@@ -28,6 +28,7 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from sync.approval_rule import ApprovalRoles
 from sync.errors import FieldError
 from sync.permissions import Role
 from sync.vocabulary import (
@@ -247,6 +248,11 @@ class BuildingBase(Schema):
         default=False,
         description="Bookings in its rooms must be checked in, unless a room says otherwise.",
     )
+    approval_roles: ApprovalRoles | None = Field(
+        default=None,
+        description="Roles whose requests in its rooms wait for approval, unless a room says; "
+        "unset: none.",
+    )
 
     _name = field_validator("name", mode="before")(_strip)
 
@@ -268,6 +274,7 @@ class BuildingUpdate(Schema):
     kind: BuildingKind | None = None
     floors: int | None = Field(default=None, ge=1, le=200)
     checkin_required: bool | None = None
+    approval_roles: ApprovalRoles | None = None
 
 
 class BuildingPublic(BuildingBase):
@@ -310,6 +317,10 @@ class RoomCheckin(Schema):
     )
     checkin_closes_minutes: int | None = Field(
         default=None, ge=1, le=24 * 60, description="Minutes after the start check-in closes."
+    )
+    approval_roles: ApprovalRoles | None = Field(
+        default=None,
+        description="Roles whose requests here wait for approval; unset: the building's.",
     )
 
 
@@ -766,6 +777,13 @@ class BookingPublic(Schema):
     updated_at: datetime
     checked_in_at: datetime | None = Field(
         default=None, description="When it was checked in; unset: not (yet)."
+    )
+    decided_by: int | None = Field(
+        default=None, description="Who approved or rejected it; unset: nobody (yet)."
+    )
+    decided_at: datetime | None = Field(default=None, description="When it was decided.")
+    decision_reason: str | None = Field(
+        default=None, description="The approver's reason, shown to its owner."
     )
 
 

@@ -94,6 +94,12 @@ class BookingStatus(StrEnum):
 HOLDING = frozenset({BookingStatus.CONFIRMED, BookingStatus.PENDING})
 
 
+def ical_status(status: str) -> str:
+    """A booking's status as an iCalendar event's ``STATUS``: a pending request is
+    ``TENTATIVE``, and a booking that holds no room (cancelled, rejected, …) ``CANCELLED``."""
+    return {"confirmed": "CONFIRMED", "pending": "TENTATIVE"}.get(str(status), "CANCELLED")
+
+
 class NoticeKind(StrEnum):
     """What a notification is about; each user chooses which kinds they are mailed."""
 

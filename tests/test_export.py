@@ -108,7 +108,7 @@ async def test_every_export_imports_again_as_all_unchanged(
     assert "id" not in rooms["PB/101"]
     csv_rooms = await _export(admin_cli, "rooms", "--building", "PB", "--feature", "ac")
     assert csv_rooms.splitlines()[1:] == [
-        'PB,102,,classroom,0,60,true,"ac, projector","mon-fri 07:00-21:00, sat 08:00-14:00",,,,,,,'
+        'PB,102,,classroom,0,60,true,"ac, projector","mon-fri 07:00-21:00, sat 08:00-14:00",,,,,,,,'
     ]
     timetable = await _export(admin_cli, "timetable", "--term", TERM)
     assert timetable.splitlines() == [
@@ -120,7 +120,7 @@ async def test_every_export_imports_again_as_all_unchanged(
     assert [json.loads(line)["username"] for line in staff.splitlines()] == ["ama"]
     assert "password" not in staff
     assert (await _export(admin_cli, "buildings", "--kind", "library")).splitlines() == [
-        "code,name,kind,floors,checkin_required"
+        "code,name,kind,floors,checkin_required,approval_roles"
     ]
 
     exams = json.loads(await _export(admin_cli, "bookings", "--purpose", "exam", "--format", "json",

@@ -126,6 +126,12 @@ EXPECTED: dict[str, frozenset[Role] | str] = {
     "set_user_quota": ADMIN,
     "clear_user_quota": ADMIN,
     "read_my_quota": EVERYONE,
+    # approvals: admins, and building managers for their buildings (tests/test_approvals.py)
+    "list_approvals": ADMIN,
+    "approve_booking": ADMIN,
+    "reject_booking": ADMIN,
+    "approve_series": ADMIN,
+    "reject_series": ADMIN,
 }
 
 #: The order people are made in, so that path id 1 is the admin on every database.

@@ -37,6 +37,8 @@ class Walk:
     manager: Person
     own: Place
     other: Place
+    #: A staff member whose requests in either building wait for approval.
+    requester: Person
 
 
 Send = Callable[[Walk, Place], Awaitable[ClientResponse]]
@@ -56,6 +58,48 @@ async def _patch(walk: Walk, path: str, body: dict[str, Any]) -> ClientResponse:
 def _blackout(**where: Any) -> dict[str, Any]:
     monday = next_weekday(0)
     return {"start": at(monday, 8), "end": at(monday, 9), "reason": "Repairs", **where}
+
+
+async def _request(walk: Walk, place: Place, path: str) -> Any:
+    """A pending request (a booking, or a weekly series) by the requester in ``place``."""
+    monday = next_weekday(0)
+    if path == "bookings":
+        body: dict[str, Any] = {"start": at(monday, 14), "end": at(monday, 15)}
+    else:
+        body = {
+            "frequency": "weekly",
+            "weekdays": ["mon"],
+            "first_day": monday.isoformat(),
+            "last_day": (monday + timedelta(days=14)).isoformat(),
+            "start_time": "16:00",
+            "end_time": "17:00",
+        }
+    response = await walk.client.post(
+        f"/api/v1/{path}",
+        json={"room_id": place.room, "title": "Waits", "purpose": "meeting", **body},
+        headers=walk.requester.headers,
+    )
+    assert response.status == 201, await response.text()
+    return await response.json()
+
+
+async def _decide_booking(walk: Walk, place: Place, verdict: str) -> ClientResponse:
+    booking = await _request(walk, place, "bookings")
+    assert booking["status"] == "pending", booking
+    return await walk.client.post(
+        f"/api/v1/bookings/{booking['id']}/{verdict}",
+        json={"reason": "Fine by the building"},
+        headers=with_version(walk.manager.headers, booking["version"]),
+    )
+
+
+async def _decide_series(walk: Walk, place: Place, verdict: str) -> ClientResponse:
+    series = await _request(walk, place, "series")
+    return await walk.client.post(
+        f"/api/v1/series/{series['series']['id']}/{verdict}",
+        json={"reason": "Fine by the building"},
+        headers=walk.manager.headers,
+    )
 
 
 #: How to call each scoped endpoint in a building, and the status that means it was done.
@@ -98,6 +142,16 @@ CALLS: dict[str, tuple[Send, int]] = {
         lambda w, p: w.client.get(f"/api/v1/buildings/{p.id}/managers", headers=w.manager.headers),
         200,
     ),
+    "list_approvals": (
+        lambda w, p: w.client.get(
+            f"/api/v1/approvals?building={p.code}", headers=w.manager.headers
+        ),
+        200,
+    ),
+    "approve_booking": (lambda w, p: _decide_booking(w, p, "approve"), 200),
+    "reject_booking": (lambda w, p: _decide_booking(w, p, "reject"), 200),
+    "approve_series": (lambda w, p: _decide_series(w, p, "approve"), 200),
+    "reject_series": (lambda w, p: _decide_series(w, p, "reject"), 200),
 }
 
 #: Scoped endpoints whose refusal is per row rather than 403 (``rows_refused``).
@@ -131,12 +185,21 @@ async def _walk(client: TestClient, make_person: MakePerson, role: Role) -> Walk
     }
     own = Place(buildings["PB"], "PB", made[0]["id"], blackouts[0])
     other = Place(buildings["ENG"], "ENG", made[1]["id"], blackouts[1])
+    for place in (own, other):
+        building = f"/api/v1/buildings/{place.id}"
+        current = await (await client.get(building, headers=admin.headers)).json()
+        required = await client.patch(
+            building,
+            json={"approval_roles": ["staff"]},
+            headers=with_version(admin.headers, current["version"]),
+        )
+        assert required.status == 200, await required.text()
     manager = await make_person(role)
     granted = await client.put(
         f"/api/v1/buildings/{own.id}/managers/{manager.id}", headers=admin.headers
     )
     assert granted.status == 200, await granted.text()
-    return Walk(client, admin, manager, own, other)
+    return Walk(client, admin, manager, own, other, await make_person(Role.STAFF))
 
 
 async def test_the_walk_covers_exactly_the_scoped_endpoints(client: TestClient) -> None:

@@ -1,6 +1,7 @@
 """HTTP routes, one module per resource; ``ROUTE_TABLES`` is everything the app serves."""
 
 from compax_server.routes import (
+    approvals,
     auth,
     availability,
     bookings,
@@ -31,4 +32,5 @@ ROUTE_TABLES = (
     waitlist.api,
     notifications.api,
     quotas.api,
+    approvals.api,
 )

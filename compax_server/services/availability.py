@@ -34,10 +34,6 @@ from sync.schemas import (
     RoomQuery,
 )
 from sync.schemas import Interval as IntervalModel
-from sync.vocabulary import BookingStatus
-
-CONFIRMED = BookingStatus.CONFIRMED.value
-
 
 #: What a free-room answer needs of each room: its summary and its booking rules.
 _ROOM_COLUMNS: tuple[Any, ...] = (
@@ -237,10 +233,11 @@ async def _around(
     end: datetime,
     exclude: Sequence[uuid.UUID],
 ) -> tuple[list[Interval], list[Closure]]:
-    """The room's confirmed bookings (less ``exclude``) and the closures during the window."""
+    """The room's bookings holding it, confirmed or pending (less ``exclude``), and the
+    closures during the window."""
     bookings = select(col(Booking.start), col(Booking.end)).where(
         col(Booking.room_id) == room.id,
-        col(Booking.status) == CONFIRMED,
+        holds_room(),
         col(Booking.end) > start,
         col(Booking.start) < end,
     )
@@ -320,7 +317,7 @@ async def _grids(
         .join(User, col(User.id) == col(Booking.owner_id))
         .where(
             col(Booking.room_id).in_(room_ids),
-            col(Booking.status) == CONFIRMED,
+            holds_room(),
             col(Booking.end) > start,
             col(Booking.start) < end,
         )

@@ -10,8 +10,8 @@ from sqlmodel import col
 
 from compax_server.db import Database
 from compax_server.models import Blackout, Booking, Building, Room, User
-from compax_server.services.booking_views import views_of
-from compax_server.services.bookings import CONFIRMED, room_for
+from compax_server.services.booking_views import holds_room, views_of
+from compax_server.services.bookings import room_for
 from compax_server.services.campus import building_by_code
 from compax_server.services.common import get_or_404, keyset_page, utcnow
 from compax_server.services.notice_events import tell_of_blackout
@@ -31,13 +31,14 @@ async def create_blackout(
     *,
     check: Callable[..., None] | None = None,
 ) -> BlackoutResult:
-    """Close a room or building; the answer lists the confirmed bookings it covers. ``check``
+    """Close a room or building; the answer lists the bookings holding its rooms
+    (confirmed or pending) it covers. ``check``
     is told the building closed (the room's, for a room) and the field that named it before
     anything is written, and refuses by raising."""
     assert actor.id is not None
     async with db.write() as session:
         covered = select(col(Booking.id)).where(
-            col(Booking.status) == CONFIRMED,
+            holds_room(),
             col(Booking.start) < data.end,
             col(Booking.end) > data.start,
         )

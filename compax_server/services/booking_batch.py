@@ -47,6 +47,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from compax_server.models import Booking, User
+from compax_server.services.approval_notices import accesses_for, tell_approvers
 from compax_server.services.booking_views import booking_view
 from compax_server.services.bookings import (
     booking_row,
@@ -62,6 +63,7 @@ from compax_server.store.around import Slot, around, bookings_over, rooms_with_c
 from sync import judge
 from sync.errors import CompaxError
 from sync.judge import Campus, Closure, Held, RoomFacts
+from sync.permissions import Access
 from sync.rules import overlaps
 from sync.schemas import BookingCreate, BookingPublic
 
@@ -256,6 +258,8 @@ class _Batch:
     series: list[uuid.UUID | None] = field(default_factory=list)
     #: The users with a quota in force, whose requests ``create_booking`` judges one by one.
     limited: set[int] = field(default_factory=set)
+    #: What each requester may do where, by user id, as the approval rule needs it.
+    accesses: dict[int, Access] = field(default_factory=dict)
 
     @classmethod
     async def load(
@@ -280,7 +284,9 @@ class _Batch:
                 await store.take_rooms(session, {data.room_id for data in wanted})
             await store.take_owners(session, limited)
             for row in await rooms_with_codes(session, {data.room_id for data in wanted}):
-                rooms[row.id] = campus.room(row, f"{row.building_code}/{row.code}")
+                rooms[row.id] = campus.room(
+                    row, f"{row.building_code}/{row.code}", row.building_approval_roles
+                )
         wanted_ids = [data.id for data in wanted if data.id is not None]
         if taken is None and wanted_ids:
             known = await session.execute(
@@ -299,6 +305,7 @@ class _Batch:
             around=await Surroundings.load(session, campus, rooms, slots),
             outcomes=[None] * len(wanted),
             limited=limited,
+            accesses=await accesses_for(session, [actor for actor, _ in requests], rooms.values()),
         )
 
     def clear(self, index: int) -> dict[str, Any] | None:
@@ -315,7 +322,8 @@ class _Batch:
             return None
         if self.around.booked(data.room_id, data.start, data.end):
             return None
-        return booking_row(data, id_of(actor), utcnow(), self._series_of(index))
+        status = judge.status_for(room, self.accesses[id_of(actor)])
+        return booking_row(data, id_of(actor), utcnow(), self._series_of(index), status)
 
     def refuse(self, index: int) -> bool:
         """Refuse request ``index`` in memory, as ``create_booking`` would, if what refuses it
@@ -408,6 +416,7 @@ class _Batch:
             return
         for index, row in ready:
             self.outcomes[index] = Created(row["id"], row["version"], self._view(index, row))
+        await tell_approvers(self.session, [(row, self.rooms[row["room_id"]]) for _, row in ready])
 
     def _view(self, index: int, row: dict[str, Any]) -> BookingPublic | None:
         """The booking made from ``row`` as its user sees it, if the caller asked for views."""

@@ -86,6 +86,15 @@ class BookingRecord(Protocol):
     @property
     def checked_in_at(self) -> datetime | None: ...
 
+    @property
+    def decided_by(self) -> int | None: ...
+
+    @property
+    def decided_at(self) -> datetime | None: ...
+
+    @property
+    def decision_reason(self) -> str: ...
+
 
 def holds_room(status: Any = None) -> ColumnElement[bool]:
     """Whether a booking holds its room (``sync.vocabulary.HOLDING``), with the values written
@@ -172,6 +181,9 @@ def booking_fields(
         "created_at": booking.created_at,
         "updated_at": booking.updated_at,
         "checked_in_at": booking.checked_in_at,
+        "decided_by": booking.decided_by if show_owner else None,
+        "decided_at": booking.decided_at,
+        "decision_reason": booking.decision_reason if full else None,
     }
 
 
@@ -409,6 +421,9 @@ def _visible_booking_json() -> ColumnElement[str]:
         ("created_at", JsonInstant(booking.created_at)),
         ("updated_at", JsonInstant(booking.updated_at)),
         ("checked_in_at", JsonInstant(booking.checked_in_at)),
+        ("decided_by", case((show_owner, booking.decided_by))),
+        ("decided_at", JsonInstant(booking.decided_at)),
+        ("decision_reason", case((full, booking.decision_reason))),
     )
     return case((booking.id.is_not(None), fields))
 

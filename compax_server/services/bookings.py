@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel, col
 
 from compax_server.models import Blackout, Booking, Building, Room, RuleOverride, User
+from compax_server.services.approval_notices import access_for, accesses_for, tell_approvers
 from compax_server.services.availability import alternatives
 from compax_server.services.booking_views import (
     Viewer,
@@ -55,7 +56,7 @@ from sync.errors import (
     ValidationFailed,
 )
 from sync.judge import Campus, Closure, Held, RoomFacts
-from sync.permissions import Permission, allows
+from sync.permissions import Access, Permission, allows
 from sync.schemas import (
     BookingCreate,
     BookingPublic,
@@ -64,7 +65,7 @@ from sync.schemas import (
     Instant,
     Page,
 )
-from sync.vocabulary import BookingStatus, Scope
+from sync.vocabulary import HOLDING, BookingStatus, Scope
 
 CONFIRMED = BookingStatus.CONFIRMED.value
 override_log = logging.getLogger("compax.override")
@@ -92,12 +93,12 @@ def parse_booking_id(raw: str) -> uuid.UUID:
 _CURSOR_INSTANT: TypeAdapter[datetime] = TypeAdapter(Instant)
 
 
-def _encode_cursor(booking: Booking) -> str:
+def encode_cursor(booking: Booking) -> str:
     text = f"{booking.start.isoformat()}|{booking.id}"
     return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
 
 
-def _decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
     """The start and id of the last booking of the page before; 422 for any other cursor."""
     try:
         text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
@@ -137,7 +138,7 @@ async def list_bookings(
         statement = statement.where(col(Booking.start) < query.end)
     if query.cursor:
         statement = statement.where(
-            tuple_(col(Booking.start), col(Booking.id)) > tuple_(*_decode_cursor(query.cursor))
+            tuple_(col(Booking.start), col(Booking.id)) > tuple_(*decode_cursor(query.cursor))
         )
     rows = (
         await session.execute(
@@ -147,7 +148,7 @@ async def list_bookings(
     more = len(rows) > query.limit
     rows = rows[: query.limit]
     items = [booking_view(b, f"{bc}/{rc}", owner, viewer) for b, bc, rc, owner in rows]
-    return Page(items=items, next_cursor=_encode_cursor(rows[-1][0]) if more else None)
+    return Page(items=items, next_cursor=encode_cursor(rows[-1][0]) if more else None)
 
 
 # --- Checks ----------------------------------------------------------------------------------
@@ -175,6 +176,25 @@ async def room_with_label(
     if found is None:
         raise ValidationFailed.single(field_name, f"no room has id {room_id}")
     return found[0], f"{found[1]}/{found[0].code}"
+
+
+_ROOM_FACTS = (
+    select(Room, col(Building.code), col(Building.approval_roles))
+    .join(Building, col(Building.id) == col(Room.building_id))
+    .where(col(Room.id) == bindparam("room_id"))
+)
+
+
+async def room_facts(
+    session: AsyncSession, room_id: int, campus: Campus, field_name: str = "room_id"
+) -> RoomFacts:
+    """What the judge needs of the room ``room_id`` (its building's approval roles too), in
+    one statement."""
+    found = (await session.execute(_ROOM_FACTS, {"room_id": room_id})).first()
+    if found is None:
+        raise ValidationFailed.single(field_name, f"no room has id {room_id}")
+    room, code, building_roles = found
+    return campus.room(room, f"{code}/{room.code}", building_roles)
 
 
 async def rooms_touched(
@@ -359,7 +379,7 @@ async def create_booking(
     if probe.taken:
         raise _duplicate(data.id)
     campus = policy.campus_now()
-    facts = campus.room(room, label)
+    facts = campus.room(room, label, probe.building_roles)
     closures = await closures_over(session, room, data.start, data.end) if probe.blacked_out else []
     broken = judge.problems(
         facts, data.start, data.end, campus, attendees=data.attendees, closures=closures
@@ -371,7 +391,8 @@ async def create_booking(
     overridden = judge.settle(broken, actor.role, data.override)
     if probe.booked:
         raise await _overlap(session, facts, data, actor, campus)
-    row = booking_row(data, id_of(owner), utcnow(), series_id)
+    status = judge.status_for(facts, await access_for(session, actor, facts))
+    row = booking_row(data, id_of(owner), utcnow(), series_id, status)
     try:
         inserted = await insert_bookings(session, [row])
     except IntegrityError as exc:
@@ -384,6 +405,8 @@ async def create_booking(
         raise await refusal(session, facts, data, actor, campus)
     if overridden:
         log_override(session, actor, overridden, data.override_reason, booking_id=row["id"])
+    if status is BookingStatus.PENDING:
+        await tell_approvers(session, [(row, facts)])
     return booking_view(Booking(**row), label, owner.username, actor)
 
 
@@ -414,7 +437,15 @@ _LIMITED = exists().where(
     (_QUOTAS.c.user_id == bindparam("owner_id")) | (_QUOTAS.c.role == bindparam("owner_role"))
 )
 _ROOM_AND_SLOT = (
-    select(Room, col(Building.code), _NEXT_START, _BLACKED_OUT, _TAKEN, _LIMITED)
+    select(
+        Room,
+        col(Building.code),
+        _NEXT_START,
+        _BLACKED_OUT,
+        _TAKEN,
+        _LIMITED,
+        col(Building.approval_roles),
+    )
     .join(Building, col(Building.id) == col(Room.building_id))
     .where(col(Room.id) == bindparam("room_id"))
 )
@@ -429,6 +460,8 @@ class SlotProbe:
     taken: bool
     #: Whether a quota is in force for the owner the probe was asked about.
     limited: bool = False
+    #: The room's building's ``approval_roles``.
+    building_roles: list[str] | None = None
 
 
 async def room_and_slot(
@@ -463,26 +496,31 @@ async def room_and_slot(
     ).first()
     if found is None:
         raise ValidationFailed.single("room_id", f"no room has id {room_id}")
-    room, building_code, next_start, blacked_out, taken, limited = found
+    room, building_code, next_start, blacked_out, taken, limited, building_roles = found
     probe = SlotProbe(
         booked=next_start is not None and next_start < end,
         blacked_out=bool(blacked_out),
         taken=bool(taken),
         limited=bool(limited),
+        building_roles=building_roles,
     )
     return room, f"{building_code}/{room.code}", probe
 
 
 def booking_row(
-    data: BookingCreate, owner_id: int, now: datetime, series_id: uuid.UUID | None = None
+    data: BookingCreate,
+    owner_id: int,
+    now: datetime,
+    series_id: uuid.UUID | None = None,
+    status: str = CONFIRMED,
 ) -> dict[str, Any]:
     """The ``bookings`` row that ``data`` asks for, owned by ``owner_id`` (an occurrence of
-    ``series_id`` when given)."""
+    ``series_id`` when given), with the ``status`` the judge gave it."""
     return {
         **fields_of(data, exclude=["id", "owner", "features", "override", "override_reason"]),
         "id": data.id or uuid.uuid4(),
         "owner_id": owner_id,
-        "status": CONFIRMED,
+        "status": str(status),
         "series_id": series_id,
         "version": 1,
         "created_at": now,
@@ -535,14 +573,14 @@ async def _overlap(
 
 
 async def _targets(session: AsyncSession, booking: Booking, scope: Scope) -> list[Booking]:
-    """The confirmed bookings a change with ``scope`` applies to, addressed one first."""
+    """The bookings holding their rooms a change with ``scope`` applies to, addressed one first."""
     if scope is Scope.THIS:
         return [booking]
     if booking.series_id is None:
         raise ValidationFailed.single("scope", "this booking is not part of a series")
     statement = select(Booking).where(
         col(Booking.series_id) == booking.series_id,
-        col(Booking.status) == CONFIRMED,
+        holds_room(),
         col(Booking.id) != booking.id,
     )
     if scope is Scope.FOLLOWING:
@@ -573,8 +611,8 @@ async def update_booking(
     booking = await get_or_404(session, Booking, booking_id, "booking", for_update=True)
     ensure_may_manage(actor, booking)
     check_version(booking, expected_version, await read_booking(session, booking.id, actor))
-    if booking.status != CONFIRMED:
-        raise BookingCancelled("A cancelled booking cannot be changed; book again instead")
+    if booking.status not in HOLDING:
+        raise BookingCancelled(f"A {booking.status} booking cannot be changed; book again instead")
     targets = await _targets(session, booking, scope)
     new_start, new_end = changes.get("start"), changes.get("end")
     if (new_end or booking.end) <= (new_start or booking.start):
@@ -590,8 +628,9 @@ async def update_booking(
         (target, changes.get("room_id", target.room_id), *moved)
         for target, moved in zip(targets, times, strict=True)
     ]
+    rooms: dict[int, RoomFacts] = {}
     if {"room_id", "start", "end", "attendees"} & changes.keys():
-        await _check_moves(
+        rooms = await _check_moves(
             session, actor, plans, data, policy.campus_now(), changes.get("attendees")
         )
     before = others_bookings(actor, targets)
@@ -599,6 +638,8 @@ async def update_booking(
         (target, {**changes, "room_id": room_id, "start": start, "end": end})
         for target, room_id, start, end in plans
     ]
+    moved = bool({"room_id", "start", "end"} & changes.keys())
+    waiting = await _statuses_after_moves(session, actor, moves, rooms if moved else {})
     try:
         await store_for(session).change_bookings(session, moves)
     except IntegrityError as exc:
@@ -607,8 +648,34 @@ async def update_booking(
         raise SeriesConflict(
             "Another booking took one of these times meanwhile; read the bookings again and retry"
         ) from None
+    await tell_approvers(session, waiting, occasion=f"moved:{utcnow().isoformat()}")
     await tell_of_changes(session, actor, before, targets)
     return await read_booking(session, booking.id, actor)
+
+
+async def _statuses_after_moves(
+    session: AsyncSession,
+    actor: User,
+    moves: list[tuple[Booking, dict[str, Any]]],
+    rooms: dict[int, RoomFacts],
+) -> list[tuple[dict[str, Any], RoomFacts]]:
+    """Give each moved booking of ``moves`` the status the judge gives a request by ``actor``
+    where and when it goes (a move into a room needing approval waits again, unless ``actor``
+    may approve there); the rows that wait anew, with their rooms, for telling approvers."""
+    if not rooms:
+        return []
+    accesses = await accesses_for(session, [actor], rooms.values())
+    access = accesses.get(id_of(actor), Access.of(actor.role))
+    waiting = []
+    for target, change in moves:
+        room = rooms[change["room_id"]]
+        status = judge.status_for(room, access)
+        if status != target.status:
+            change["status"] = status.value
+            change.update(decided_by=None, decided_at=None, decision_reason="")
+        if status is BookingStatus.PENDING and target.status != status:
+            waiting.append(({**fields_of(target), **change}, room))
+    return waiting
 
 
 #: A moved occurrence: the booking, the room it goes to, its new start and end.
@@ -622,15 +689,16 @@ async def _check_moves(
     request: BookingUpdate,
     campus: Campus,
     attendees: int | None,
-) -> None:
+) -> dict[int, RoomFacts]:
     """Ask the judge about each moved occurrence in the room it goes to (its own, unless the
     change names one): a single one is refused with its first problem (a clash with
     alternatives); several are refused together, each clashing date listed, unless only
-    overridable rules are broken and an officer overrides them."""
+    overridable rules are broken and an officer overrides them. Returns the rooms moved
+    into, by id."""
     moving = [target.id for target, _, _, _ in plans]
     destinations = []
     for room_id in sorted({room_id for _, room_id, _, _ in plans}):
-        room = campus.room(*await room_with_label(session, room_id))
+        room = await room_facts(session, room_id, campus)
         mine = [(t, s, e) for t, r, s, e in plans if r == room_id]
         first, last = min(s for _, s, _ in mine), max(e for _, _, e in mine)
         held = await conflicting_bookings(session, room_id, first, last, moving)
@@ -667,6 +735,7 @@ async def _check_moves(
             request.override_reason,
             booking_id=plans[0][0].id,
         )
+    return {destination.room.id: destination.room for destination in destinations}
 
 
 async def _quota_of_moves(
@@ -699,8 +768,8 @@ async def cancel_booking(
     booking = await get_or_404(session, Booking, booking_id, "booking", for_update=True)
     ensure_may_manage(actor, booking)
     check_version(booking, expected_version, await read_booking(session, booking.id, actor))
-    if booking.status != CONFIRMED:
-        raise BookingCancelled("The booking is cancelled already")
+    if booking.status not in HOLDING:
+        raise BookingCancelled(f"The booking is {booking.status} already")
     targets = await _targets(session, booking, scope)
     cancelled = {"status": BookingStatus.CANCELLED.value}
     before = others_bookings(actor, targets)

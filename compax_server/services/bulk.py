@@ -40,7 +40,7 @@ from sync.schemas import (
     BulkResponse,
     BulkRowResult,
 )
-from sync.vocabulary import BookingStatus, BulkStatus, Scope
+from sync.vocabulary import HOLDING, BookingStatus, BulkStatus, Scope
 
 CreateT = TypeVar("CreateT", bound=BaseModel)
 KeyT = TypeVar("KeyT", bound=Hashable)
@@ -424,7 +424,7 @@ def _changes_asked(
         raise ValidationFailed.single(
             "owner", "an import cannot give a booking to someone else; cancel it and book anew"
         )
-    confirmed = current.status == BookingStatus.CONFIRMED
+    confirmed = current.status in HOLDING
     if row.status is BookingStatus.CONFIRMED and not confirmed:
         raise ValidationFailed.single(
             "status", "this booking is cancelled; book the room again under another id"

@@ -13,6 +13,7 @@ from compax_server.models import Booking, Building, Room, User
 from compax_server.security import Tokens
 from compax_server.services.booking_views import booking_view, labelled_bookings
 from compax_server.services.common import get_or_404, utcnow
+from sync.vocabulary import ical_status
 
 CALENDAR_FEED_SALT = "compax.calendar-feed"
 PAST = timedelta(days=60)
@@ -70,7 +71,7 @@ async def _calendar(session: AsyncSession, statement: Any, viewer: User, name: s
         event.add("dtend", view.end)
         event.add("summary", view.title or "Booked")
         event.add("location", view.room)
-        event.add("status", "CONFIRMED" if view.status == "confirmed" else "CANCELLED")
+        event.add("status", ical_status(view.status))
         event.add("sequence", view.version - 1)
         event.add("categories", [view.purpose.value])
         if view.series_id is not None:

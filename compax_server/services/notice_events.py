@@ -19,7 +19,7 @@ from sqlmodel import col
 
 from compax_server.jobs.notices import notify
 from compax_server.models import Blackout, Booking, Building, Room, User
-from sync.vocabulary import NoticeKind
+from sync.vocabulary import HOLDING, NoticeKind
 
 
 @dataclass(frozen=True)
@@ -96,7 +96,7 @@ async def tell_of_changes(
     for was, booking in changed:
         kind = (
             NoticeKind.BOOKING_CANCELLED
-            if booking.status != "confirmed"
+            if booking.status not in HOLDING
             else NoticeKind.BOOKING_CHANGED
         )
         data = {**booking_facts(booking, labels), "by": _name(actor)}

@@ -21,6 +21,7 @@ from sqlmodel import SQLModel, col
 from compax_server.changelog import note_written
 from compax_server.db import Database
 from compax_server.models import Building, Room, Series, Term, User
+from compax_server.services.approval_notices import access_for, tell_approvers
 from compax_server.services.booking_batch import Surroundings
 from compax_server.services.booking_views import Viewer, views_of
 from compax_server.services.bookings import (
@@ -31,7 +32,7 @@ from compax_server.services.bookings import (
     is_overlap_violation,
     log_override,
     owner_for,
-    room_with_label,
+    room_facts,
 )
 from compax_server.services.campus import rooms_by_key
 from compax_server.services.common import fields_of, get_or_404, id_of, utcnow
@@ -116,12 +117,11 @@ async def create_series(
     await store_for(session).take_rooms(session, {data.room_id})
     try:
         async with session.begin_nested():
-            room, label = await room_with_label(session, data.room_id)
+            campus = policy.campus_now()
+            facts = await room_facts(session, data.room_id, campus)
             owner = await owner_for(session, actor, data.owner)
             occurrences = expand(data, policy.zone, await _holidays(session, data.term_id))
             _check_count(occurrences)
-            campus = policy.campus_now()
-            facts = campus.room(room, label)
             held, closures = await _span_surroundings(session, facts, occurrences)
             reports, overridden = judge.judge_series(
                 facts,
@@ -157,10 +157,12 @@ async def create_series(
                     series_id=series.id,
                 )
             kept = [o for i, o in enumerate(occurrences) if i not in reports]
-            rows = _occurrence_rows(fields_of(series), kept, series.created_at)
+            status = judge.status_for(facts, await access_for(session, actor, facts))
+            rows = _occurrence_rows(fields_of(series), kept, series.created_at, status)
             # Every date may be skipped; given no rows, SQLite's insert would write one of NULLs.
             if rows and len(await insert_bookings(session, rows)) < len(rows):
                 raise SeriesConflict(TAKEN_MEANWHILE)
+            await tell_approvers(session, [(row, facts) for row in rows])
             skipped = [SkippedDate.model_validate(r) for r in reports.values()]
             return SeriesResult(
                 series=series_view(series, Viewer.of(actor)),
@@ -202,10 +204,14 @@ def _series_row(
 
 
 def _occurrence_rows(
-    series: Mapping[str, Any], occurrences: Sequence[Occurrence], now: datetime
+    series: Mapping[str, Any],
+    occurrences: Sequence[Occurrence],
+    now: datetime,
+    status: str = CONFIRMED,
 ) -> list[dict[str, Any]]:
     """The ``bookings`` rows of the series' occurrences: its room, title and owner at each
-    occurrence's times."""
+    occurrence's times, with the ``status`` the judge gave the series' request (a timetable
+    is imported by admins, who approve everywhere, so its occurrences are confirmed)."""
     return [
         {
             "id": uuid.uuid4(),
@@ -218,7 +224,7 @@ def _occurrence_rows(
             "private": series["private"],
             "notes": series["notes"],
             "owner_id": series["owner_id"],
-            "status": CONFIRMED,
+            "status": str(status),
             "series_id": series["id"],
             "version": 1,
             "created_at": now,

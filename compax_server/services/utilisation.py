@@ -58,7 +58,8 @@ async def utilisation_report(
     booked = await session.execute(
         select(col(Booking.room_id), col(Booking.start), col(Booking.end)).where(
             col(Booking.room_id).in_(room_ids),
-            holds_room(),
+            holds_room(),  # as the partial index states it, so that it is used
+            col(Booking.status) == BookingStatus.CONFIRMED.value,  # requests waiting do not
             col(Booking.end) > start,
             col(Booking.start) < end,
         )

@@ -36,7 +36,7 @@ from sync.errors import (
 from sync.judge import Campus
 from sync.permissions import Role
 from sync.schemas import FreeRoomQuery, Instant, Page
-from sync.vocabulary import BookingStatus, Scope, WaitState
+from sync.vocabulary import HOLDING, BookingStatus, Scope, WaitState
 from sync.waitlist import WaitCreate, WaitPublic, WaitQuery
 
 #: Entries still in line or holding an offer: the ones a user may withdraw.
@@ -263,7 +263,7 @@ async def accept(
         or entry.offer_expires_at is None
         or entry.offer_expires_at <= now
         or booking is None
-        or booking.status != BookingStatus.CONFIRMED
+        or booking.status not in HOLDING
     ):
         raise NotOffered(f"The entry holds no open offer (it is {entry.state})")
     apply_changes(entry, {"state": WaitState.BOOKED.value, "offer_expires_at": None})
@@ -297,7 +297,7 @@ async def end_entry(session: AsyncSession, entry: WaitlistEntry, state: WaitStat
     store (which offers the slot to the next in line). The caller took the rooms."""
     if entry.state == WaitState.OFFERED and entry.booking_id is not None:
         held = await session.get(Booking, entry.booking_id, with_for_update=True)
-        if held is not None and held.status == BookingStatus.CONFIRMED:
+        if held is not None and held.status in HOLDING:
             cancelled = {"status": BookingStatus.CANCELLED.value}
             await store_for(session).change_bookings(session, [(held, cancelled)])
     apply_changes(entry, {"state": state.value, "offer_expires_at": None})

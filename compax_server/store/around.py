@@ -43,7 +43,8 @@ Slot = tuple[int, datetime, datetime]
 
 
 async def rooms_with_codes(session: AsyncSession, room_ids: Collection[int]) -> Sequence[Any]:
-    """The rooms of ``room_ids`` that exist, each row with its building's code last."""
+    """The rooms of ``room_ids`` that exist, each row with its building's approval roles and
+    code last."""
     connection = await connection_of(session)
     dialect = connection.dialect
     found = await connection.execute(
@@ -76,9 +77,13 @@ async def around(
 _ROOMS, _BUILDINGS, _BLACKOUTS = (
     SQLModel.metadata.tables[name] for name in ("rooms", "buildings", "blackouts")
 )
-#: The rooms of the parameter ``ids``, each with its building's code last.
+#: The rooms of the parameter ``ids``, each with its building's approval roles and code last.
 _ROOMS_WITH_CODES = {
-    name: select(*_ROOMS.c, _BUILDINGS.c.code.label("building_code"))
+    name: select(
+        *_ROOMS.c,
+        _BUILDINGS.c.approval_roles.label("building_approval_roles"),
+        _BUILDINGS.c.code.label("building_code"),
+    )
     .join(_BUILDINGS, _BUILDINGS.c.id == _ROOMS.c.building_id)
     .where(clause)
     for name, clause in one_of_ids(_ROOMS.c.id, "ids").items()

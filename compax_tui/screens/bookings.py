@@ -25,7 +25,7 @@ from sync import quota_local
 from sync.errors import CompaxError
 from sync.reads import instant_of
 from sync.rules import local_instant
-from sync.vocabulary import Scope
+from sync.vocabulary import HOLDING, Scope
 
 
 def state_text(booking: dict[str, Any], closed: bool = False) -> Text:
@@ -35,10 +35,12 @@ def state_text(booking: dict[str, Any], closed: bool = False) -> Text:
     if checkin is not None:
         return checkin
     if booking.get("pending"):
-        what = "cancel pending" if booking["status"] == "cancelled" else "pending"
-        return Text(f"⧗ {what}", "bold #d4a72c")
-    if booking["status"] == "cancelled":
-        return Text("cancelled", "dim")
+        what = {"cancelled": "cancel pending", "pending": "needs approval"}
+        return Text(f"⧗ {what.get(booking['status'], 'pending')}", "bold #d4a72c")
+    if booking["status"] == "pending":
+        return Text("? awaiting approval", "bold #5f87ff")
+    if booking["status"] in ("cancelled", "rejected", "expired"):
+        return Text(booking["status"], "dim")
     if closed:
         return Text("! in a closure", "bold red")
     return Text("✓ confirmed", "green")
@@ -98,7 +100,7 @@ class BookingsScreen(CompaxScreen):
             self.compax.report(error)
             return
         self.bookings = {str(b["id"]): b for b in found}
-        closures = engine.reads.closures_over([b for b in found if b["status"] == "confirmed"])
+        closures = engine.reads.closures_over([b for b in found if b["status"] in HOLDING])
         for booking in found:
             start, end = instant_of(booking["start"]), instant_of(booking["end"])
             table.add_row(
@@ -166,7 +168,7 @@ class BookingsScreen(CompaxScreen):
             self.notify("No booking chosen", severity="warning")
             return None
         booking = self.bookings[booking_id]
-        if booking["status"] != "confirmed":
+        if booking["status"] not in HOLDING:
             self.notify(f"That booking is {booking['status']}", severity="warning")
             return None
         return booking

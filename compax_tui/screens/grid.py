@@ -239,6 +239,8 @@ class GridScreen(CompaxScreen):
             text = f" {room} {span(slot.start, slot.end, zone)}: {slot.title}{owner}"
             if slot.pending:
                 text += " · pending"
+            if slot.awaiting:
+                text += " · ? awaiting approval"
             if slot.closure:
                 text += f" · ! in a closure: {slot.closure}"
         elif not message.lane.room.get("bookable", True):

@@ -440,7 +440,12 @@ def _titled(first: Slot, count: int, width: int) -> list[str]:
     nothing for free or closed runs."""
     if first.state not in ("booked", "blackout"):
         return []
-    title = ("! " if first.closure else "") + ("⧗ " if first.pending else "") + first.title
+    title = (
+        ("! " if first.closure else "")
+        + ("⧗ " if first.pending else "")
+        + ("? " if first.awaiting else "")
+        + first.title
+    )
     parts = [set_cell_size(part, width) for part in chop_cells(" " + title, width)][:count]
     return parts + [" " * width] * (count - len(parts))
 

@@ -1,0 +1,56 @@
+"""Approvals on the offline client: a booking made offline in a room needing approval shows
+pending locally, is queued like any change, and after the sync the server's row says pending;
+a pending request holds its slot in the replica too, and approving it shows after a sync."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from sync.approvals import Approvals
+from sync.engine import Engine
+from sync.errors import RoomOverlap
+from sync.permissions import Role
+from tests.booking_helpers import at, next_weekday
+from tests.conftest import MakePerson, Person
+from tests.test_approvals import campus_needing_approval
+from tests.test_sync_client import signed_in, when
+
+
+async def test_an_offline_request_shows_pending_and_the_server_agrees(
+    client: TestClient, admin: Person, make_person: MakePerson, engines: Callable[[str], Engine]
+) -> None:
+    campus, _ = await campus_needing_approval(client, admin)
+    staff, officer = await make_person(Role.STAFF), await make_person(Role.EXAMS_OFFICER)
+    engine = await signed_in(client, engines, staff)
+    monday = next_weekday(0)
+    start, end = when(at(monday, 9)), when(at(monday, 10))
+
+    made = engine.book(campus.room_101, start, end, "Offline request")
+    assert (made["status"], made["pending"]) == ("pending", True)
+    elsewhere = engine.book(campus.eng_1, start, end, "No approval here")
+    assert elsewhere["status"] == "confirmed"
+    with pytest.raises(RoomOverlap):
+        engine.book(campus.room_101, start, end, "Clash with my own request")
+
+    await engine.sync()
+    synced = engine.reads.booking(made["id"])
+    assert synced is not None
+    assert (synced["status"], synced["pending"]) == ("pending", False)
+    on_server = await client.get(f"/api/v1/bookings/{made['id']}", headers=staff.headers)
+    assert (await on_server.json())["status"] == "pending"
+
+    # Another user's replica sees the request holding the slot.
+    other = await signed_in(client, engines, officer)
+    with pytest.raises(RoomOverlap):
+        other.book(campus.room_101, start, end, "Taken by a request")
+
+    # An admin's client approves it; the requester's next sync shows it confirmed.
+    approver = await signed_in(client, engines, admin)
+    decided = await Approvals(approver).decide(made["id"], approve=True, reason="ok")
+    assert decided["status"] == "confirmed"
+    await engine.sync()
+    approved = engine.reads.booking(made["id"])
+    assert approved is not None and approved["status"] == "confirmed"
