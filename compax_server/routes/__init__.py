@@ -1,6 +1,7 @@
 """HTTP routes, one module per resource; ``ROUTE_TABLES`` is everything the app serves."""
 
 from compax_server.routes import (
+    audit,
     auth,
     availability,
     bookings,
@@ -27,4 +28,5 @@ ROUTE_TABLES = (
     links.api,
     waitlist.api,
     notifications.api,
+    audit.api,
 )
