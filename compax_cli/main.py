@@ -43,6 +43,7 @@ COMMANDS: dict[str, LazyCommand | LazySubcommands] = {
     "blackouts": LazyCommand("compax_cli.blackouts:app"),
     "wait": LazyCommand("compax_cli.waiting:app"),
     "notifications": LazyCommand("compax_cli.notifications:app"),
+    "audit": LazyCommand("compax_cli.audit:audit"),
     "import": LazyCommand("compax_cli.importing:app"),
     "export": LazyCommand("compax_cli.exporting:app"),
     "server": LazyCommand("compax_server.cli:server_app"),

@@ -232,7 +232,7 @@ class CompaxApp(App[None]):
         from sync.engine import Engine
 
         try:
-            engine = Engine(self.profile, clock=self.clock)
+            engine = Engine(self.profile, clock=self.clock, client="tui")
         except (OSError, sqlite3.Error) as error:
             self.call_from_thread(self._cannot_open, error)
             return

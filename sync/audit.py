@@ -6,13 +6,15 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any
+from zoneinfo import ZoneInfo
 
 from pydantic import ConfigDict, Field, StringConstraints, ValidationError, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from sync.errors import FieldError, ValidationFailed
+from sync.errors import FieldError, ValidationFailed, field_errors
 from sync.schemas import Instant, ListQuery, Page, Schema
 from sync.vocabulary import AuditAction
+from sync.when import parse_when
 
 if TYPE_CHECKING:
     from sync.engine import Engine
@@ -90,6 +92,39 @@ def record_filter(text: str) -> tuple[str, str]:
     if not kind or not key:
         raise ValidationFailed([FieldError("record", "must be <type>/<id>, e.g. rooms/12")])
     return kind, key
+
+
+def audit_query(
+    *,
+    record: str | None = None,
+    record_type: str | None = None,
+    record_id: str | None = None,
+    actor: int | None = None,
+    building: int | None = None,
+    action: AuditAction | None = None,
+    since: str | None = None,
+    until: str | None = None,
+    zone: ZoneInfo,
+    now: datetime,
+) -> AuditQuery:
+    """The query the CLI's options and the TUI's filters name: a record as ``type/id`` or as a
+    type and an id, and times as people write them (``2026-11-01 08:00``, ``today 00:00``, ISO),
+    in campus time; ``ValidationFailed`` naming the bad one."""
+    if record:
+        record_type, record_id = record_filter(record)
+    fields: dict[str, Any] = {
+        "record_type": record_type or None,
+        "record_id": record_id or None,
+        "actor": actor,
+        "building": building,
+        "action": action,
+        "since": parse_when(since, zone, now, "since") if since else None,
+        "until": parse_when(until, zone, now, "until") if until else None,
+    }
+    try:
+        return AuditQuery.model_validate(fields)
+    except ValidationError as exc:
+        raise ValidationFailed(field_errors(exc)) from None
 
 
 class AuditTrail:
