@@ -143,6 +143,7 @@ class CompaxApp(App[None]):
         ),
         Binding("ctrl+r", "sync", "Sync", priority=True),
         Binding("f7", "notifications", "Notifications", show=False),
+        Binding("f8", "audit", "Audit trail", show=False),
         Binding("question_mark", "help", "Help"),
         Binding("f1", "help", "Help", show=False, priority=True),
         Binding("ctrl+q", "quit", "Quit", priority=True),
@@ -468,6 +469,26 @@ class CompaxApp(App[None]):
         if not isinstance(self.screen, NotificationsScreen):
             self.push_screen(NotificationsScreen())
 
+    @property
+    def may_read_audit(self) -> bool:
+        """Whether the user may read the audit trail (its key is offered only then)."""
+        return self.may(Permission.READ_AUDIT)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """The audit trail's key is offered (in the help too) only to those who may read it."""
+        if action == "audit":
+            return self.may_read_audit
+        return True
+
+    def action_audit(self) -> None:
+        """Show the audit trail (F8; needs the server)."""
+        from compax_tui.screens.audit import AuditScreen
+
+        if not self.may_read_audit or self.engine.token is None:
+            return
+        if not isinstance(self.screen, AuditScreen):
+            self.push_screen(AuditScreen())
+
     def action_help(self) -> None:
         """Show the keys of the screen showing (``?``)."""
         if not isinstance(self.screen, HelpScreen):
@@ -487,6 +508,10 @@ class CompaxApp(App[None]):
             "What you were told; which kinds are mailed to you (F7)",
             self.action_notifications,
         )
+        if self.may_read_audit:
+            yield SystemCommand(
+                "Audit trail", "Who changed which record, when and how (F8)", self.action_audit
+            )
         yield SystemCommand(
             "Sync now", "Send your changes, fetch the server's (ctrl+r)", self.action_sync
         )
