@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 from typing import Any
 
 from aiohttp.test_utils import TestClient
 
 from compax_server.app import job_context
+from compax_server.audit import acting
 from compax_server.jobs.retention import prune_audit
 from compax_server.keys import DATABASE
-from compax_server.models import AuditEntry, BuildingManager
+from compax_server.models import AuditEntry, Booking, BuildingManager
 from compax_server.services.common import utcnow
+from compax_server.store import store_for, writing
 from sync.permissions import Role
+from sync.vocabulary import AuditAction
 from tests.booking_helpers import at, book, bulk, make_campus, next_weekday
 from tests.conftest import MakePerson, Person
 from tests.support import problem_of, with_version
@@ -276,3 +280,36 @@ async def test_retention_prunes_only_entries_older_than_the_setting(
     assert await prune_audit(ctx, batch=3) == 7
     assert len(await trail(client, admin)) == len(kept) - 7
     assert all(e["at"] > old.isoformat() for e in await trail(client, admin))
+
+
+async def test_a_decision_through_the_store_is_audited_as_named_with_its_reason(
+    client: TestClient, admin: Person
+) -> None:
+    campus = await make_campus(client, admin)
+    monday = next_weekday(0)
+    made = await book(client, admin, campus.room_101, at(monday, 9), at(monday, 10))
+    booking_id = (await made.json())["id"]
+    app = client.app
+    assert app is not None
+
+    async def decide(session: Any) -> None:
+        booking = await session.get(Booking, uuid.UUID(booking_id))
+        store = store_for(session)
+        await store.take_rooms(session, {booking.room_id})
+        await store.change_bookings(
+            session,
+            [(booking, {"decision_reason": "Fine by me"})],
+            action=AuditAction.APPROVE,
+            reason="Fine by me",
+        )
+
+    with acting(admin.id, "tui"):
+        await writing(app[DATABASE], decide)
+    [decided, _] = await trail(client, admin, record_type="bookings", record_id=booking_id)
+    assert (decided["action"], decided["reason"], decided["client"]) == (
+        "approve",
+        "Fine by me",
+        "tui",
+    )
+    assert decided["before"] == {"decision_reason": "", "version": 1}
+    assert decided["after"] == {"decision_reason": "Fine by me", "version": 2}
