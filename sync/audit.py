@@ -12,7 +12,7 @@ from pydantic import ConfigDict, Field, StringConstraints, ValidationError, mode
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from sync.errors import FieldError, ValidationFailed, field_errors
-from sync.schemas import Instant, ListQuery, Page, Schema
+from sync.schemas import Id, Instant, ListQuery, Page, Schema
 from sync.vocabulary import AuditAction
 from sync.when import parse_when
 
@@ -61,8 +61,8 @@ class AuditQuery(ListQuery):
     record_id: str | None = Field(
         default=None, min_length=1, max_length=64, description="Needs `record_type`."
     )
-    actor: int | None = Field(default=None, ge=1, description="Only changes by this user id.")
-    building: int | None = Field(default=None, ge=1, description="Only this building's part.")
+    actor: Id | None = Field(default=None, description="Only changes by this user id.")
+    building: Id | None = Field(default=None, description="Only this building's part.")
     action: AuditAction | None = None
     since: Instant | None = Field(default=None, description="At or after this instant.")
     until: Instant | None = Field(default=None, description="Before this instant.")
