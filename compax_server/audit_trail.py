@@ -7,7 +7,8 @@ transaction, and inside the savepoint the flush ran in, so that undoing a change
 entry too. Services need not remember to audit; what they change is audited.
 
 Rows written by Core statements are invisible to the event: those writes record their own
-entries (``audit_inserted`` for bookings, and the timetable's series).
+entries (``record_inserted`` and ``inserted_booking_audit`` for bookings, ``record_inserted``
+for the timetable's series).
 """
 
 from __future__ import annotations
