@@ -554,3 +554,20 @@ async def test_every_push_operation_audits_its_user_and_sync_client(
     [refused] = await _push(w, w.staff, [stale])
     assert refused["status"] == "rejected"
     assert await _since(client, last) == []
+
+
+async def test_a_job_s_changes_are_audited_as_nobody_s_from_the_job_client(
+    client: TestClient, clock: Clock, admin: Person, make_person: MakePerson
+) -> None:
+    """A no-show released by the sweep: the release is recorded, by no user, client ``job``."""
+    w = await _world(client, clock, admin, make_person)
+    missed = await w.booking(w.staff, w.campus.room_101, 10)
+    clock.set(w.monday, 10, 15)
+    try:
+        await run_due_jobs(jobs(client))
+    finally:
+        clock.fixed = None
+    released = [e for e in await _entries_of(w, "bookings", missed) if e.action != "create"]
+    assert [(e.actor_id, e.client) for e in released] == [(None, "job")]
+    assert released[0].before == {"status": "confirmed", "version": 1}
+    assert released[0].after == {"status": "released", "version": 2}
