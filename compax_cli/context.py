@@ -33,7 +33,7 @@ def engine(ctx: typer.Context, *, signed_in: bool = True) -> Iterator[Engine]:
         profile = Profile.load((ctx.obj or {}).get("profile"))
         if signed_in and not profile.replica_path.exists():
             raise NotAuthenticated(SIGN_IN_FIRST)
-        opened = Engine(profile)
+        opened = Engine(profile, client="cli")
         try:
             if signed_in and opened.user is None:
                 raise NotAuthenticated(SIGN_IN_FIRST)

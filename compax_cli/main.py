@@ -47,6 +47,7 @@ COMMANDS: dict[str, LazyCommand | LazySubcommands] = {
     "notifications": LazyCommand("compax_cli.notifications:app"),
     "quotas": LazyCommand("compax_cli.quotas:app"),
     "quota": LazyCommand("compax_cli.quotas:quota"),
+    "audit": LazyCommand("compax_cli.audit:audit"),
     "import": LazyCommand("compax_cli.importing:app"),
     "export": LazyCommand("compax_cli.exporting:app"),
     "server": LazyCommand("compax_server.cli:server_app"),

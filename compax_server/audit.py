@@ -12,7 +12,7 @@ from __future__ import annotations
 import enum
 import re
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -42,6 +42,8 @@ class Actor:
     client: str
 
 
+#: The client of changes a background job makes (no-show releases, waitlist offers, expiries).
+JOB_CLIENT = "job"
 _NOBODY = Actor(None, "system")
 _ACTOR: ContextVar[Actor] = ContextVar("compax_audit_actor", default=_NOBODY)
 
@@ -69,6 +71,12 @@ def client_name(header: str | None, default: str = "api") -> str:
         return default
     name = header.strip().lower()
     return name if _CLIENT.match(name) else default
+
+
+def sync_client(client: str) -> str:
+    """The client a pushed change is recorded from: ``sync:`` and the client that pushed it, so
+    that the trail tells an offline change from one made online."""
+    return f"sync:{client}"[:16]
 
 
 def json_safe(value: Any) -> Any:
@@ -156,6 +164,19 @@ def record(
             )
         )
     )
+
+
+def record_import(
+    session: AsyncSession, record_type: str, results: Iterable[Any], record_id: object = ""
+) -> None:
+    """Add the one ``import`` entry of an import of ``record_type`` rows: how many rows ended in
+    each status (``results``, each with a ``status``), beside the entries of the rows it wrote."""
+    counts: dict[str, int] = {}
+    for result in results:
+        status = str(json_safe(result.status))
+        counts[status] = counts.get(status, 0) + 1
+    counts["rows"] = sum(counts.values())
+    record(session, AuditAction.IMPORT, record_type, record_id, after=counts)
 
 
 async def record_many(session: AsyncSession, entries: Sequence[Mapping[str, Any]]) -> None:

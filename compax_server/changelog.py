@@ -130,12 +130,13 @@ _STORE = {
 }
 
 
-def logging_inserts(insert: Any, table: str) -> Any:
+def logging_inserts(insert: Any, table: str, also: Any = None) -> Any:
     """``insert``, a Postgres ``INSERT ... RETURNING id`` into ``table``, as one statement that
     also stores the change-log entries of the rows it inserts (stamped with the parameter
     ``changed_at``) and returns their ids: the statement and its entries in one round trip,
     where ``note_written`` would add one at commit. SQLite numbers entries as it stores them
-    at commit, so there ``note_written`` is the way."""
+    at commit, so there ``note_written`` is the way. ``also``, given the CTE of the inserted
+    rows, makes one more CTE of the same statement (the rows' audit entries)."""
     inserted = insert.cte("inserted")
     entries = select(
         literal(table),
@@ -145,7 +146,8 @@ def logging_inserts(insert: Any, table: str) -> Any:
         null(),
     )
     stored = _upsert(postgres_insert(_CHANGES).from_select(_ENTRY_COLUMNS, entries)).cte("stored")
-    return select(inserted.c.id).add_cte(stored)
+    statement = select(inserted.c.id).add_cte(stored)
+    return statement if also is None else statement.add_cte(also(inserted))
 
 
 #: The last ``:count`` numbers, taken by a SQLite writer that holds the write lock.

@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
 
+from compax_server import audit_trail  # noqa: F401  (its session event keeps the audit trail)
 from compax_server.changelog import RecordingSession
 
 _WRITE = "compax_write"

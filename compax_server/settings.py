@@ -199,6 +199,9 @@ class Settings(BaseSettings):
     jobs_retention_days: int = Field(
         7, ge=1, description="How long the row of a finished job (done or failed) is kept."
     )
+    audit_retention_days: int = Field(
+        730, ge=1, description="How long an audit entry is kept before the retention job prunes it."
+    )
     metrics_token: SecretStr | None = Field(
         None, description="Bearer token that GET /metrics requires; unset, /metrics is off."
     )

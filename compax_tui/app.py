@@ -144,6 +144,7 @@ class CompaxApp(App[None]):
         Binding("ctrl+r", "sync", "Sync", priority=True),
         Binding("f7", "notifications", "Notifications", show=False),
         Binding("f8", "approvals", "Approvals"),
+        Binding("f9", "audit", "Audit trail", show=False),
         Binding("question_mark", "help", "Help"),
         Binding("f1", "help", "Help", show=False, priority=True),
         Binding("ctrl+q", "quit", "Quit", priority=True),
@@ -217,9 +218,12 @@ class CompaxApp(App[None]):
         return self.may(Permission.APPROVE_BOOKINGS)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """The approvals key is there only for those who may approve."""
+        """The approvals and audit keys are offered (footer, help, palette) only to those who
+        may use them."""
         if action == "approvals":
             return self.may_approve
+        if action == "audit":
+            return self.may_read_audit
         return True
 
     @property
@@ -253,7 +257,7 @@ class CompaxApp(App[None]):
         from sync.engine import Engine
 
         try:
-            engine = Engine(self.profile, clock=self.clock)
+            engine = Engine(self.profile, clock=self.clock, client="tui")
         except (OSError, sqlite3.Error) as error:
             self.call_from_thread(self._cannot_open, error)
             return
@@ -499,6 +503,20 @@ class CompaxApp(App[None]):
         if not isinstance(self.screen, ApprovalsDialog):
             self.push_screen(ApprovalsDialog())
 
+    @property
+    def may_read_audit(self) -> bool:
+        """Whether the user may read the audit trail (its key is offered only then)."""
+        return self.may(Permission.READ_AUDIT)
+
+    def action_audit(self) -> None:
+        """Show the audit trail (F9; needs the server)."""
+        from compax_tui.screens.audit import AuditScreen
+
+        if not self.may_read_audit or self.engine.token is None:
+            return
+        if not isinstance(self.screen, AuditScreen):
+            self.push_screen(AuditScreen())
+
     def action_help(self) -> None:
         """Show the keys of the screen showing (``?``)."""
         if not isinstance(self.screen, HelpScreen):
@@ -518,6 +536,10 @@ class CompaxApp(App[None]):
             "What you were told; which kinds are mailed to you (F7)",
             self.action_notifications,
         )
+        if self.may_read_audit:
+            yield SystemCommand(
+                "Audit trail", "Who changed which record, when and how (F9)", self.action_audit
+            )
         yield SystemCommand(
             "Sync now", "Send your changes, fetch the server's (ctrl+r)", self.action_sync
         )

@@ -104,9 +104,15 @@ class Engine:
     """One profile's replica, token and server, with every operation the front ends need."""
 
     def __init__(
-        self, profile: Profile, clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+        self,
+        profile: Profile,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        *,
+        client: str | None = None,
     ) -> None:
+        """``client`` names the front end to the server (``cli``, ``tui``)."""
         self.profile = profile
+        self.client = client
         self.replica = Replica(profile.replica_path)
         self.cache = profile.open_cache()
         self.reads = Reads(self.replica, self.cache, clock)
@@ -155,7 +161,7 @@ class Engine:
                 f"Profile {self.profile.name} has changes for {self.profile.username} on "
                 f"{self.profile.server} still to sync; sync them or use another --profile"
             )
-        async with connect(server) as http:
+        async with connect(server, client=self.client) as http:
             answer = await http.request(
                 "POST", "/api/v1/auth/token", json={"username": username, "password": password}
             )
@@ -187,7 +193,7 @@ class Engine:
             raise NotAuthenticated("No server yet: compax login --server URL")
         if self.token is None:
             raise NotAuthenticated("Your sign-in has expired: compax login")
-        return connect(self.profile.server, self.token, timeout)
+        return connect(self.profile.server, self.token, timeout, client=self.client)
 
     # --- sync -----------------------------------------------------------------------------
 

@@ -59,6 +59,7 @@ class Http:
         base_url: str,
         token: str | None = None,
         *,
+        client: str | None = None,
         attempts: int = 5,
         base_delay: float = 0.2,
         max_delay: float = 5.0,
@@ -66,6 +67,7 @@ class Http:
         self._session = session
         self.base_url = base_url.rstrip("/")
         self.token = token
+        self.client = client
         self.attempts = attempts
         self.base_delay = base_delay
         self.max_delay = max_delay
@@ -87,6 +89,8 @@ class Http:
         all_headers = dict(headers or {})
         if self.token:
             all_headers["Authorization"] = f"Bearer {self.token}"
+        if self.client:
+            all_headers["X-Compax-Client"] = self.client
         query = {k: str(v) for k, v in (params or {}).items() if v is not None}
         for attempt in range(1, self.attempts + 1):
             try:
@@ -158,10 +162,12 @@ async def connect(
     base_url: str,
     token: str | None = None,
     timeout: float = 30,  # noqa: ASYNC109 (the session's ClientTimeout, not a deadline for this call)
+    client: str | None = None,
 ) -> AsyncIterator[Http]:
-    """An ``Http`` with its own connection pool, closed when the block ends."""
+    """An ``Http`` with its own connection pool, closed when the block ends; ``client`` names
+    the front end in ``X-Compax-Client`` (the audit trail records it)."""
     import aiohttp
 
     client_timeout = aiohttp.ClientTimeout(total=timeout, connect=min(timeout, 10))
     async with aiohttp.ClientSession(timeout=client_timeout) as session:
-        yield Http(session, base_url, token)
+        yield Http(session, base_url, token, client=client)

@@ -279,9 +279,10 @@ async def test_the_database_refusal_reads_like_the_pre_check(
 async def test_a_booking_is_its_callers_read_and_three_statements_in_its_transaction(
     client: TestClient, admin: Person
 ) -> None:
-    """The caller's user, the room with what stands in the slot's way, the insert and the
-    change-log entry (one statement with the insert on Postgres; on SQLite with the change
-    counter's too): no token-check read of its own, no re-reads, no per-check queries."""
+    """The caller's user, the room with what stands in the slot's way, the insert, its audit
+    entry and the change-log entry (one statement with the insert on Postgres; on SQLite the
+    audit entry is one more, and the change counter's too): no token-check read of its own, no
+    re-reads, no per-check queries."""
     campus = await make_campus(client, admin)
     monday = next_weekday(0)
     with statements_sent(client) as sent:
@@ -290,6 +291,6 @@ async def test_a_booking_is_its_callers_read_and_three_statements_in_its_transac
     verbs = [statement.split()[0].upper() for statement in sent]
     statements = [verb for verb in verbs if verb not in ("BEGIN", "COMMIT", "ROLLBACK")]
     if client.app[DATABASE].is_sqlite:
-        assert statements == ["SELECT", "SELECT", "INSERT", "UPDATE", "INSERT"]
+        assert statements == ["SELECT", "SELECT", "INSERT", "INSERT", "UPDATE", "INSERT"]
     else:
-        assert statements == ["SELECT", "SELECT", "WITH"], "the insert with its log entry"
+        assert statements == ["SELECT", "SELECT", "WITH"], "the insert with its log and audit"

@@ -57,6 +57,8 @@ RELATIONAL_FIELDS = {
     "cursor",  # one this server handed out
     "building",  # a blackout names a room or a building, not both
     "email",  # a special-use domain (.test, .local) is refused
+    "record_id",  # an audit filter by record names its type too
+    "until",  # after since
 }
 
 #: Problem types that refuse a well-formed request for what it asks, not how it is written.

@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import delete, func, select, update
 from sqlmodel import SQLModel
 
+from compax_server.audit import JOB_CLIENT, acting
 from compax_server.jobs.queue import HANDLERS, PERIODIC, JobContext, TryLater, enqueue
 from compax_server.models import Job
 
@@ -99,7 +100,8 @@ async def run_handler(ctx: JobContext, kind: str, payload: dict[str, Any]) -> No
     if function is None:
         raise NoHandler(f"no handler for jobs of kind {kind!r}")
     async with asyncio.timeout(ctx.settings.jobs_lease_seconds):
-        await function(ctx, payload)
+        with acting(None, JOB_CLIENT):
+            await function(ctx, payload)
 
 
 def describe(error: Exception) -> str:

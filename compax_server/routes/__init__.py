@@ -2,6 +2,7 @@
 
 from compax_server.routes import (
     approvals,
+    audit,
     auth,
     availability,
     bookings,
@@ -33,4 +34,5 @@ ROUTE_TABLES = (
     notifications.api,
     quotas.api,
     approvals.api,
+    audit.api,
 )

@@ -146,6 +146,7 @@ def add_resource(resource: Resource) -> None:
             key=resource.natural_key,
             load=resource.load_by_key,
             upsert=upsert,
+            record_type=resource.plural,
             dry_run=call.query.dry_run,
         )
         return json_response(result)

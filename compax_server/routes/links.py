@@ -8,6 +8,7 @@ import html
 from aiohttp import web
 
 from compax_server.api import Api, Call
+from compax_server.audit import acting
 from compax_server.jobs.queue import JobContext
 from compax_server.keys import BOOKING_LINKS, BOOKING_POLICY
 from compax_server.links import LINK_ACTIONS, LinkAction
@@ -83,7 +84,8 @@ def _pages(action: LinkAction) -> None:
             booking = await _booking_of(call, action)
             app = call.request.app
             context = JobContext(call.db, call.settings, app[BOOKING_POLICY])
-            done = await LINK_ACTIONS[action].perform(context, booking.id)
+            with acting(booking.owner_id, "link"):
+                done = await LINK_ACTIONS[action].perform(context, booking.id)
         except CompaxError as error:
             return _trouble(error)
         return _page("Done", f"<p>{html.escape(done)}</p>")

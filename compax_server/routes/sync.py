@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from compax_server.api import Api, Call, json_response
+from compax_server.audit import acting, current_actor, sync_client
 from compax_server.keys import BOOKING_POLICY, METRICS
 from compax_server.services import sync
 from sync.permissions import Permission
@@ -48,7 +49,8 @@ async def push(call: Call[PushRequest, None]) -> web.Response:
     """Mutations with ``mid`` at or below ``last_mutation_id`` get their stored outcome again;
     one beyond the next stops the batch and is reported as a ``gap``."""
     policy = call.request.app[BOOKING_POLICY]
-    response = await sync.push(call.db, call.user, call.body, policy)
+    with acting(call.user.id, sync_client(current_actor().client)):
+        response = await sync.push(call.db, call.user, call.body, policy)
     call.request.app[METRICS].count_push(call.body, response.results)
     return json_response(response)
 

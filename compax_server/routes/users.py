@@ -151,6 +151,7 @@ async def bulk_users(call: Call[BulkRequest, BulkQuery]) -> web.Response:
         key=lambda data: data.username,
         load=users.users_by_username,
         upsert=partial(users.upsert_user, hashes=hashes),
+        record_type="users",
         dry_run=call.query.dry_run,
     )
     return json_response(result)

@@ -46,6 +46,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from compax_server.audit_trail import forget_created
 from compax_server.models import Booking, User
 from compax_server.services.approval_notices import accesses_for, tell_approvers
 from compax_server.services.booking_views import booking_view
@@ -411,6 +412,7 @@ class _Batch:
         if len(inserted) < len(ready):
             if inserted:
                 await self.session.execute(delete(Booking).where(col(Booking.id).in_(inserted)))
+                await forget_created(self.session, "bookings", inserted)
             for index, _ in ready:
                 await self.one_by_one(index)
             return

@@ -23,6 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from compax_server.audit import record_import
 from compax_server.db import Database
 from compax_server.models import Booking, Room, Series, User
 from compax_server.services import booking_batch, bookings, campus
@@ -71,10 +72,12 @@ class BulkBatch(Generic[CreateT]):
         load: Callable[[AsyncSession, list[KeyT]], Awaitable[dict[KeyT, RowT]]],
         upsert: Callable[[AsyncSession, CreateT, RowT | None], Awaitable[tuple[BulkStatus, RowT]]],
         *,
+        record_type: str,
         dry_run: bool = False,
     ) -> BulkResponse:
-        """Upsert the valid rows in order (a later row with the same key updates an earlier one);
-        a dry run does the same and then rolls it all back."""
+        """Upsert the valid rows in order (a later row with the same key updates an earlier one),
+        audited as one import of ``record_type`` rows; a dry run does the same and then rolls it
+        all back."""
         if self.valid:
             async with db.write() as session:
                 existing = await load(session, [key(data) for _, data in self.valid])
@@ -82,6 +85,7 @@ class BulkBatch(Generic[CreateT]):
                     self.results[index] = await _upsert_one(
                         session, index, data, key(data), existing, upsert
                     )
+                record_import(session, record_type, self.results.values())
                 if dry_run:
                     await session.rollback()
         results = [self.results[i] for i in sorted(self.results)]
@@ -165,6 +169,7 @@ async def import_bookings(
 
         async def apply(session: AsyncSession) -> dict[int, BookingBulkRowResult]:
             applied = await apply_booking_rows(session, actor, valid, policy)
+            record_import(session, "bookings", [*results.values(), *applied.values()])
             if dry_run:
                 await session.rollback()
             return applied

@@ -18,6 +18,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel, col
 
+from compax_server.audit import record_import
+from compax_server.audit_trail import record_inserted
 from compax_server.changelog import note_written
 from compax_server.db import Database
 from compax_server.models import Building, Room, Series, Term, User
@@ -283,6 +285,7 @@ async def import_timetable(
             courses.append(_Course(index, row, room, uuid.uuid4()))
         timetable = _Timetable(session, actor, term, policy, dry_run)
         results.update(await timetable.book(courses))
+        record_import(session, "terms", results.values(), term_id)
         if dry_run:
             await session.rollback()
     ordered = [results[i] for i in sorted(results)]
@@ -577,6 +580,7 @@ class _Timetable:
                 booked = await insert_bookings(self.session, bookings)
                 if len(made) < len(series) or len(booked) < len(bookings):
                     raise _Skipped
+                await record_inserted(self.session, series, set(made), "series")
         except (_Skipped, IntegrityError) as exc:
             if isinstance(exc, IntegrityError) and not is_overlap_violation(exc):
                 raise

@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from compax_server.audit import record_import
 from compax_server.db import Database
 from compax_server.models import Building, Room, Series, Term, User
 from compax_server.services.bulk import summary_of
@@ -120,6 +121,7 @@ async def import_series_records(
                     results[index] = _rejected(index, [_refusal(exc)])
                     continue
                 results[index] = BookingBulkRowResult(index=index, status=status, id=record.id)
+            record_import(session, "series", results.values())
             if dry_run:
                 await session.rollback()
     ordered = [results[i] for i in sorted(results)]

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from compax_server.audit_trail import name_change
 from compax_server.jobs.queue import enqueue
 from compax_server.models import Booking
 from compax_server.services.common import apply_changes
@@ -108,6 +109,8 @@ class BookingStore(ABC):
         await self.take_rooms(session, leaving | entering)
         async with session.begin_nested():
             for booking, fields in changes:
+                if action is not None or reason:
+                    name_change(session, booking.id, action, reason)
                 held = _slot_held(booking)
                 apply_changes(booking, dict(fields))
                 if held is not None and not _still_holds(booking, *held):

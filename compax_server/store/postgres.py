@@ -14,6 +14,7 @@ from sqlalchemy.dialects.postgresql import insert as postgres_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel
 
+from compax_server.audit_trail import actor_parameters, inserted_booking_audit
 from compax_server.changelog import logging_inserts
 from compax_server.services.common import LOCK_OWNER, utcnow
 from compax_server.services.core_sql import arrays, connection_of, unnested
@@ -29,15 +30,17 @@ _TAKE_OWNER = select(
         bindparam("scope", type_=Integer), bindparam("owner_id", type_=Integer)
     )
 )
-#: Bookings from one array parameter per column, with their change-log entries; a row the
+#: Bookings from one array parameter per column, with their change-log entries and their audit
+#: entries (``audit_trail.inserted_booking_audit``) in the same statement; a row the
 #: exclusion constraint or a taken id refuses is skipped (speculative insertion: it waits for
 #: an overlapping booking still being written and never deadlocks with it).
 _INSERT = logging_inserts(
     postgres_insert(_BOOKINGS)
     .from_select(_COLUMNS, unnested(_BOOKINGS, _COLUMNS))
     .on_conflict_do_nothing()
-    .returning(_BOOKINGS.c.id),
+    .returning(*_BOOKINGS.c),
     "bookings",
+    inserted_booking_audit,
 )
 
 
@@ -57,7 +60,7 @@ class PostgresStore(BookingStore):
         if not rows:
             return set()
         connection = await connection_of(session)
-        given = {**arrays(rows, _COLUMNS), "changed_at": utcnow()}
+        given = {**arrays(rows, _COLUMNS), "changed_at": utcnow(), **actor_parameters()}
         return {booking_id for (booking_id,) in await connection.execute(_INSERT, given)}
 
 

@@ -1,6 +1,7 @@
 """The booking store on SQLite: writers are serial (``BEGIN IMMEDIATE``), so a room needs no
 turn; bookings are inserted as rows of values, a taken id skipped, and an overlap refused by
-the trigger (``IntegrityError``, undoing that statement only)."""
+the trigger (``IntegrityError``, undoing that statement only); the ones made are audited in
+one more statement."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel
 
+from compax_server.audit_trail import record_inserted
 from compax_server.changelog import note_written
 from compax_server.services.core_sql import connection_of
 from compax_server.store.base import BookingStore
@@ -35,6 +37,7 @@ class SqliteStore(BookingStore):
         connection = await connection_of(session)
         inserted = {booking_id for (booking_id,) in await connection.execute(_INSERT, list(rows))}
         note_written(session, "bookings", inserted)
+        await record_inserted(session, rows, inserted, "bookings")
         return inserted
 
 

@@ -1,0 +1,80 @@
+"""Reading the audit trail: newest first, by cursor, every filter on an index, and only the
+part the reader may see (everything for administrators, their buildings' for managers)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from compax_server.models import AuditEntry, User
+from compax_server.services.access import access_of
+from compax_server.services.common import decode_cursor, encode_cursor
+from sync.audit import AuditActor, AuditEntryPublic, AuditQuery
+from sync.errors import Forbidden
+from sync.permissions import Permission
+from sync.schemas import Page
+
+
+async def read_audit(
+    session: AsyncSession, reader: User, query: AuditQuery
+) -> Page[AuditEntryPublic]:
+    """One page of the entries ``query`` selects among those ``reader`` may read (403 for a
+    reader who may read none)."""
+    buildings = (await access_of(session, reader)).buildings_for(Permission.READ_AUDIT)
+    if buildings is not None and not buildings:
+        raise Forbidden(f"Your role ({reader.role}) may not read the audit trail")
+    statement: Any = select(AuditEntry, col(User.username)).outerjoin(
+        User, col(User.id) == col(AuditEntry.actor_id)
+    )
+    if buildings is not None:
+        statement = statement.where(col(AuditEntry.building_id).in_(sorted(buildings)))
+    if query.record_type is not None:
+        statement = statement.where(col(AuditEntry.record_type) == query.record_type)
+    if query.record_id is not None:
+        statement = statement.where(col(AuditEntry.record_id) == query.record_id)
+    if query.actor is not None:
+        statement = statement.where(col(AuditEntry.actor_id) == query.actor)
+    if query.building is not None:
+        statement = statement.where(col(AuditEntry.building_id) == query.building)
+    if query.action is not None:
+        statement = statement.where(col(AuditEntry.action) == query.action.value)
+    if query.since is not None:
+        statement = statement.where(col(AuditEntry.at) >= query.since)
+    if query.until is not None:
+        statement = statement.where(col(AuditEntry.at) < query.until)
+    if query.cursor:
+        statement = statement.where(col(AuditEntry.id) < decode_cursor(query.cursor))
+    statement = statement.order_by(col(AuditEntry.id).desc()).limit(query.limit + 1)
+    rows = list(await session.execute(statement))
+    more = len(rows) > query.limit
+    rows = rows[: query.limit]
+    last = rows[-1][0].id if rows else None
+    return Page(
+        items=[_public(entry, username) for entry, username in rows],
+        next_cursor=encode_cursor(last) if more and last is not None else None,
+    )
+
+
+def _public(entry: AuditEntry, username: str | None) -> AuditEntryPublic:
+    assert entry.id is not None
+    actor = (
+        AuditActor(id=entry.actor_id, username=username or "")
+        if entry.actor_id is not None
+        else None
+    )
+    return AuditEntryPublic(
+        id=entry.id,
+        at=entry.at,
+        actor=actor,
+        client=entry.client,
+        action=entry.action,
+        record_type=entry.record_type,
+        record_id=entry.record_id,
+        building_id=entry.building_id,
+        before=entry.before,
+        after=entry.after,
+        reason=entry.reason,
+    )
