@@ -111,7 +111,9 @@ async def _buildings_of(
         .join(Building, col(Building.id) == col(Room.building_id))
         .where(col(Room.id).in_(sorted(set(room_ids))))
     )
-    return {int(room_id): (building_id, code) for room_id, building_id, code in rows}
+    return {
+        room_id: (building_id, code) for room_id, building_id, code in rows if room_id is not None
+    }
 
 
 async def _decide(
