@@ -106,14 +106,15 @@ def _user_action(obj: User, state: Any, before: Mapping[str, Any]) -> AuditActio
 
 
 def _changed(session: Session, obj: Any) -> dict[str, Any] | None:
-    """The entry of ``obj``'s change in this flush, or ``None`` if nothing visible changed."""
+    """The entry of ``obj``'s change in this flush, or ``None`` if nothing visible changed (a
+    new version alone, as a grant gives its user, says nothing)."""
     state = inspect(obj)
     before, after = audit.changed_fields(*_before_and_after(obj))
     for key in _QUIET:
         before.pop(key, None)
         after.pop(key, None)
     password = isinstance(obj, User) and bool(state.attrs["password_hash"].history.deleted)
-    if not after and not password:
+    if set(after) <= {"version"} and not password:
         return None
     reason = ""
     action: AuditAction
@@ -126,12 +127,6 @@ def _changed(session: Session, obj: Any) -> dict[str, Any] | None:
         else:
             reason = named[1] if named is not None else ""
             action = _BY_STATUS.get(str(after.get("status")), AuditAction.UPDATE)
-            if (
-                isinstance(obj, Booking)
-                and before.get("status") == BookingStatus.PENDING
-                and after.get("status") == BookingStatus.CONFIRMED
-            ):
-                action = AuditAction.APPROVE
     return audit.entry(
         action, AUDITED[type(obj)], obj.id, before=before, after=after, reason=reason
     )

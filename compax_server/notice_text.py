@@ -169,9 +169,10 @@ def _occurrences(facts: _Facts) -> str:
 
 
 def _approval_requested(facts: _Facts) -> _Notice:
-    by = facts.text("by", "Someone")
+    by, title = facts.text("by", "Someone"), facts.text("title")
+    asked = f"“{title}” in {facts.room}" if title else f"a private booking in {facts.room}"
     lines = [
-        f"{by} asks for {facts.booking}, {facts.when()}{_occurrences(facts)}.",
+        f"{by} asks for {asked}, {facts.when()}{_occurrences(facts)}.",
         "It holds the room until you approve or reject it, or until it expires.",
     ]
     booking = facts.text("booking_id")

@@ -200,7 +200,10 @@ class Settings(BaseSettings):
         7, ge=1, description="How long the row of a finished job (done or failed) is kept."
     )
     audit_retention_days: int = Field(
-        730, ge=1, description="How long an audit entry is kept before the retention job prunes it."
+        730,
+        ge=1,
+        le=100 * 366,
+        description="How long an audit entry is kept before the retention job prunes it.",
     )
     metrics_token: SecretStr | None = Field(
         None, description="Bearer token that GET /metrics requires; unset, /metrics is off."

@@ -60,3 +60,23 @@ def request_status(roles: Collection[str], access: Access, building_id: int) -> 
     if waits_for_approval(roles, access, building_id):
         return BookingStatus.PENDING
     return BookingStatus.CONFIRMED
+
+
+def status_after_move(
+    current: BookingStatus | str,
+    roles: Collection[str],
+    owner: Access,
+    mover: Access,
+    building_id: int,
+) -> BookingStatus:
+    """The status of a booking moved (to another room or time) into a room of ``building_id``
+    whose roles in force are ``roles``: a pending request stays pending (only a decision
+    approves it); a confirmed one waits again when its owner would wait there, unless the
+    mover may approve there."""
+    if BookingStatus(current) is BookingStatus.PENDING:
+        return BookingStatus.PENDING
+    if waits_for_approval(roles, owner, building_id) and not mover.allows_in(
+        Permission.APPROVE_BOOKINGS, building_id
+    ):
+        return BookingStatus.PENDING
+    return BookingStatus.CONFIRMED

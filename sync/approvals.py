@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import ConfigDict, Field, ValidationInfo, field_validator
 
-from sync.approval_rule import request_status, roles_in_force
+from sync.approval_rule import request_status, roles_in_force, status_after_move
 from sync.permissions import Access
 from sync.schemas import (
     BookingPublic,
@@ -85,17 +85,34 @@ class _Buildings(Protocol):
     def buildings(self) -> list[dict[str, Any]]: ...
 
 
-def offline_status(lookups: _Buildings, room: dict[str, Any], role: str) -> str:
-    """The status a booking made offline in ``room`` (a replica record) by a user of ``role``
-    shows until the server's row arrives: ``pending`` where the approval rule makes such a
-    request wait. Offline the client knows no managed buildings, so a manager's own request
-    may show pending here and arrive confirmed."""
+def _roles_in_force(lookups: _Buildings, room: dict[str, Any]) -> frozenset[str]:
     building_roles = next(
         (b.get("approval_roles") for b in lookups.buildings() if b["id"] == room["building_id"]),
         None,
     )
-    roles = roles_in_force(room.get("approval_roles"), building_roles)
-    return request_status(roles, Access.of(role), int(room["building_id"])).value
+    return roles_in_force(room.get("approval_roles"), building_roles)
+
+
+def offline_status(lookups: _Buildings, room: dict[str, Any], access: Access) -> str:
+    """The status a booking made offline in ``room`` (a replica record) by ``access`` shows
+    until the server's row arrives: ``pending`` where the approval rule makes it wait."""
+    return request_status(_roles_in_force(lookups, room), access, int(room["building_id"])).value
+
+
+def offline_status_after_move(
+    lookups: _Buildings,
+    room: dict[str, Any],
+    current: str,
+    owner: Access | None,
+    mover: Access,
+) -> str:
+    """The status a booking moved offline into ``room`` shows until the server's row arrives
+    (``approval_rule.status_after_move``); one whose owner the client cannot judge (another
+    user's) keeps its status."""
+    if owner is None:
+        return current
+    roles = _roles_in_force(lookups, room)
+    return status_after_move(current, roles, owner, mover, int(room["building_id"])).value
 
 
 class Approvals:

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sync import judge, local, quota_local
-from sync.approvals import offline_status
+from sync.approvals import offline_status, offline_status_after_move
 from sync.errors import (
     BookingCancelled,
     CompaxError,
@@ -29,7 +29,8 @@ from sync.errors import (
     ValidationFailed,
 )
 from sync.http import Http, connect
-from sync.permissions import Permission, allows
+from sync.managing import access_of_engine
+from sync.permissions import Access, Permission, allows
 from sync.profiles import Profile
 from sync.protocol import SCHEMA_VERSION, Op
 from sync.reads import Reads, instant_of
@@ -152,6 +153,11 @@ class Engine:
         if user is None:
             raise NotAuthenticated("Sign in first: compax login")
         return user
+
+    def _access(self) -> Access:
+        """What the signed-in user may do where, as far as this client knows (their role and
+        the buildings their latest record says they manage)."""
+        return access_of_engine(self)
 
     async def sign_in(self, server: str, username: str, password: str) -> dict[str, Any]:
         """Get a token for ``username`` on ``server`` and keep it in the profile's cache."""
@@ -415,7 +421,7 @@ class Engine:
             "notes": data.notes,
             "owner_id": user["id"],
             "owner": data.owner or user["username"],
-            "status": offline_status(self.reads, room, user["role"]),
+            "status": offline_status(self.reads, room, self._access()),
             "series_id": None,
             "version": 1,
             "created_at": now,
@@ -435,7 +441,7 @@ class Engine:
         if clashes and data.on_conflict == "fail":
             raise SeriesConflict(f"{len(clashes)} of {len(occurrences)} dates clash", dates=clashes)
         skipped = {c["date"] for c in clashes}
-        status = offline_status(self.reads, room, user["role"])
+        status = offline_status(self.reads, room, self._access())
         now, label = now_text(), f"{room['building']}/{room['code']}"
         rows = [
             {
@@ -607,8 +613,7 @@ class Engine:
         )
         new_start = start or instant_of(booking["start"])
         new_end = end or instant_of(booking["end"])
-        moved = start is not None or end is not None or room_id is not None
-        role = self._require_user()["role"]
+        user, mover = self._require_user(), self._access()
         rows = []
         for target, dest, (target_start, target_end) in zip(
             targets, destinations, times, strict=True
@@ -621,9 +626,16 @@ class Engine:
                     "start": instant(target_start),
                     "end": instant(target_end),
                     "title": title or target["title"],
-                    "status": offline_status(self.reads, rooms[dest], role)
-                    if moved
-                    else target["status"],
+                    "status": target["status"]
+                    if (target["room_id"], instant_of(target["start"]), instant_of(target["end"]))
+                    == (dest, target_start, target_end)
+                    else offline_status_after_move(
+                        self.reads,
+                        rooms[dest],
+                        target["status"],
+                        mover if target.get("owner_id") == user["id"] else None,
+                        mover,
+                    ),
                     "version": target["version"] + 1,
                     "updated_at": now_text(),
                 }

@@ -17,6 +17,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
+from sync import approval_rule
 from sync.approval_rule import request_status, roles_in_force
 from sync.errors import (
     BlackoutConflict,
@@ -171,6 +172,17 @@ def status_for(room: RoomFacts, access: Access) -> BookingStatus:
     """The status a request by ``access`` in ``room`` starts with: ``pending`` while it waits
     for approval (``approval_rule``), else ``confirmed``."""
     return request_status(room.approval_roles, access, room.building_id)
+
+
+def status_after_move(
+    current: BookingStatus | str, room: RoomFacts, owner: Access, mover: Access
+) -> BookingStatus:
+    """The status of a booking moved by ``mover`` into ``room`` (``approval_rule``): pending
+    stays pending; confirmed waits again where its owner would wait, unless the mover may
+    approve there."""
+    return approval_rule.status_after_move(
+        current, room.approval_roles, owner, mover, room.building_id
+    )
 
 
 # --- Problems --------------------------------------------------------------------------------

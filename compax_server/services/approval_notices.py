@@ -102,7 +102,8 @@ async def tell_approvers(
 ) -> None:
     """Tell the approvers of each request's building that it waits (``requests`` are the
     pending rows made, with their rooms): once per booking, or once per series with the
-    number of its occurrences waiting. ``occasion`` tells apart a series' requests made
+    number of its occurrences waiting; a private request's title is left out, as approvers
+    may not see it. ``occasion`` tells apart a series' requests made
     and its occurrences moved into waiting again later."""
     waiting = [(row, room) for row, room in requests if row["status"] == "pending"]
     if not waiting:
@@ -122,6 +123,7 @@ async def tell_approvers(
         first, room = min(rows, key=lambda pair: pair[0]["start"])
         data = {
             **request_facts(first, room.label),
+            "title": None if first.get("private") else first["title"],
             "by": owners.get(first["owner_id"], "someone"),
             "occurrences": len(rows),
         }

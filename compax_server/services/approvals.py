@@ -143,7 +143,7 @@ async def _decide(
 
 
 async def _ensure_may_decide(
-    session: AsyncSession, actor: User, bookings: Sequence[Booking]
+    session: AsyncSession, actor: User, bookings: Sequence[Booking | Series]
 ) -> None:
     access = await access_of(session, actor)
     ensure_approver(access)
@@ -187,28 +187,26 @@ async def decide_series(
 ) -> SeriesDecision:
     """Approve or reject every pending occurrence of a series at once: 403 if any lies outside
     the caller's buildings, 409 ``not-pending`` when none waits."""
-    await get_or_404(session, Series, series_id, "series")
+    series = await get_or_404(session, Series, series_id, "series")
     rooms = await session.execute(
         select(col(Booking.room_id))
         .where(col(Booking.series_id) == series_id, col(Booking.status) == PENDING)
         .distinct()
     )
-    taken = set(rooms.scalars())
-    await store_for(session).take_rooms(session, taken)
+    await store_for(session).take_rooms(session, {series.room_id, *rooms.scalars()})
+    await _ensure_may_decide(session, actor, [series])
     pending = list(
         (
             await session.execute(
                 select(Booking)
-                .where(
-                    col(Booking.series_id) == series_id,
-                    col(Booking.status) == PENDING,
-                    col(Booking.room_id).in_(taken),
-                )
+                .where(col(Booking.series_id) == series_id, col(Booking.status) == PENDING)
                 .order_by(col(Booking.start))
                 .with_for_update()
             )
         ).scalars()
     )
+    # An occurrence moved into another room meanwhile: start again, taking that room too.
+    await store_for(session).take_rooms(session, {booking.room_id for booking in pending})
     if not pending:
         raise NotPending("No occurrence of this series waits for approval")
     await _ensure_may_decide(session, actor, pending)
@@ -217,10 +215,14 @@ async def decide_series(
 
 
 async def expire_due(session: AsyncSession, now: datetime, lead: timedelta, limit: int) -> int:
-    """Expire up to ``limit`` pending requests that start within ``lead`` of ``now`` (through
-    the store, rooms taken first; told to their requesters); how many expired. Idempotent:
-    a request another worker expired first is no longer pending when read under its lock."""
-    due = col(Booking.start) < now + lead
+    """Expire up to ``limit`` pending requests that are due (through the store, rooms taken
+    first; told to their requesters); how many expired. A request is due ``lead`` before its
+    start, or, when it was made later than that, at its start, so that a late request gets
+    its chance. Idempotent: a request another worker expired first is no longer pending when
+    read under its lock."""
+    due = (col(Booking.start) < now + lead) & (
+        (col(Booking.created_at) < col(Booking.start) - lead) | (col(Booking.start) <= now)
+    )
     rooms = await session.execute(
         select(col(Booking.room_id)).where(col(Booking.status) == PENDING, due).distinct()
     )

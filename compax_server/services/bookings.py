@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel, col
 
 from compax_server.models import Blackout, Booking, Building, Room, RuleOverride, User
+from compax_server.services.access import access_of
 from compax_server.services.approval_notices import access_for, accesses_for, tell_approvers
 from compax_server.services.availability import alternatives
 from compax_server.services.booking_views import (
@@ -56,7 +57,7 @@ from sync.errors import (
     ValidationFailed,
 )
 from sync.judge import Campus, Closure, Held, RoomFacts
-from sync.permissions import Access, Permission, allows
+from sync.permissions import Permission, allows
 from sync.schemas import (
     BookingCreate,
     BookingPublic,
@@ -412,7 +413,7 @@ async def create_booking(
 
 _BOOKINGS = SQLModel.metadata.tables["bookings"]
 _BLACKOUTS = SQLModel.metadata.tables["blackouts"]
-#: The start of the room's first confirmed booking that ends after ``:start``.
+#: The start of the room's first holding booking that ends after ``:start``.
 _NEXT_START = (
     select(_BOOKINGS.c.start)
     .where(
@@ -473,12 +474,12 @@ async def room_and_slot(
     owner: User | None = None,
 ) -> tuple[Room, str, SlotProbe]:
     """The room, its label, and what stands in the way of ``[start, end)`` there, in one
-    statement: whether a confirmed booking overlaps it, whether a blackout of the room or its
-    building covers any of it, whether ``booking_id`` is taken, and whether ``owner`` has a
-    quota in force.
+    statement: whether a holding booking (confirmed or pending) overlaps it, whether a
+    blackout of the room or its building covers any of it, whether ``booking_id`` is taken,
+    and whether ``owner`` has a quota in force.
 
-    The overlap check reads one booking: the room's first confirmed booking ending after
-    ``start``. Confirmed bookings of a room never overlap, so the slot is taken exactly when
+    The overlap check reads one booking: the room's first holding booking ending after
+    ``start``. Holding bookings of a room never overlap, so the slot is taken exactly when
     that booking starts before ``end``.
     """
     found = (
@@ -638,8 +639,7 @@ async def update_booking(
         (target, {**changes, "room_id": room_id, "start": start, "end": end})
         for target, room_id, start, end in plans
     ]
-    moved = bool({"room_id", "start", "end"} & changes.keys())
-    waiting = await _statuses_after_moves(session, actor, moves, rooms if moved else {})
+    waiting = await _statuses_after_moves(session, actor, moves, rooms)
     try:
         await store_for(session).change_bookings(session, moves)
     except IntegrityError as exc:
@@ -659,23 +659,39 @@ async def _statuses_after_moves(
     moves: list[tuple[Booking, dict[str, Any]]],
     rooms: dict[int, RoomFacts],
 ) -> list[tuple[dict[str, Any], RoomFacts]]:
-    """Give each moved booking of ``moves`` the status the judge gives a request by ``actor``
-    where and when it goes (a move into a room needing approval waits again, unless ``actor``
-    may approve there); the rows that wait anew, with their rooms, for telling approvers."""
-    if not rooms:
+    """Give each booking of ``moves`` whose room or times change the status the judge gives it
+    where and when it goes (``judge.status_after_move``: a pending request stays pending; a
+    confirmed one waits again where its owner would, unless ``actor`` may approve there);
+    the rows that wait anew, with their rooms, for telling approvers."""
+    moved = [
+        (target, change)
+        for target, change in moves
+        if (target.room_id, target.start, target.end)
+        != (change["room_id"], change["start"], change["end"])
+    ]
+    if not moved or not rooms:
         return []
-    accesses = await accesses_for(session, [actor], rooms.values())
-    access = accesses.get(id_of(actor), Access.of(actor.role))
+    owners = {target.owner_id for target, _ in moved}
+    people = [actor, *[await _user(session, owner_id) for owner_id in sorted(owners)]]
+    accesses = await accesses_for(session, people, rooms.values())
+    mover = await access_of(session, actor)
     waiting = []
-    for target, change in moves:
+    for target, change in moved:
         room = rooms[change["room_id"]]
-        status = judge.status_for(room, access)
+        owner = accesses[target.owner_id]
+        status = judge.status_after_move(target.status, room, owner, mover)
         if status != target.status:
             change["status"] = status.value
             change.update(decided_by=None, decided_at=None, decision_reason="")
-        if status is BookingStatus.PENDING and target.status != status:
             waiting.append(({**fields_of(target), **change}, room))
     return waiting
+
+
+async def _user(session: AsyncSession, user_id: int) -> User:
+    """The user ``user_id`` (a booking's owner, who exists while their bookings do)."""
+    user = await session.get(User, user_id)
+    assert user is not None
+    return user
 
 
 #: A moved occurrence: the booking, the room it goes to, its new start and end.

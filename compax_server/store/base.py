@@ -42,17 +42,20 @@ _ALSO = "compax.rooms_also"
 OFFER_FREED_SLOT = "offer_freed_slot"
 #: Where a session keeps the owners whose bookings its transaction has taken a turn for.
 _OWNERS = "compax.owners_taken"
+#: Where a session keeps owners to take besides those its first take names (``writing``).
+_OWNERS_ALSO = "compax.owners_also"
 #: How many times ``writing`` starts a transaction again to take rooms it found it needs.
 ATTEMPTS = 3
 
 
 class RoomsNotTaken(Exception):
-    """A write needs rooms its transaction did not take at its start: start again, taking
-    ``rooms`` too."""
+    """A write needs rooms (or owners' turns) its transaction could not take in order at its
+    start: start again, taking ``rooms`` and ``owners`` too."""
 
-    def __init__(self, rooms: Iterable[int]) -> None:
+    def __init__(self, rooms: Iterable[int], owners: Iterable[int] = ()) -> None:
         self.rooms = frozenset(rooms)
-        super().__init__(f"rooms not taken: {sorted(self.rooms)}")
+        self.owners = frozenset(owners)
+        super().__init__(f"rooms not taken: {sorted(self.rooms)}, owners: {sorted(self.owners)}")
 
 
 class BookingStore(ABC):
@@ -74,13 +77,22 @@ class BookingStore(ABC):
     async def take_owners(self, session: AsyncSession, owner_ids: Iterable[int]) -> None:
         """Take a turn for the bookings of each of ``owner_ids`` not taken yet, ascending, so
         that two writers of one user's bookings judge that user's quota one after the other.
-        A transaction takes its rooms first (if it takes any), then its owners, before it
-        writes, so writers never wait for each other in opposite orders."""
-        taken: set[int] = session.info.setdefault(_OWNERS, set())
-        wanted = sorted(set(owner_ids) - taken)
-        if wanted:
-            taken.update(wanted)
-            await self._lock_owners(session, wanted)
+        A transaction takes its rooms first (if it takes any), then its owners, always in
+        ascending order: an owner below one already taken starts the transaction again
+        (``RoomsNotTaken``) taking it with the others, so writers never wait for each other in
+        opposite orders."""
+        taken: set[int] | None = session.info.get(_OWNERS)
+        wanted = set(owner_ids)
+        if taken is None:
+            wanted |= session.info.get(_OWNERS_ALSO, frozenset())
+            taken = session.info[_OWNERS] = set()
+        new = sorted(wanted - taken)
+        if not new:
+            return
+        if taken and new[0] < max(taken):
+            raise RoomsNotTaken((), new)
+        taken.update(new)
+        await self._lock_owners(session, new)
 
     @staticmethod
     def has_taken(session: AsyncSession) -> bool:
@@ -130,9 +142,9 @@ class BookingStore(ABC):
     ) -> set[uuid.UUID]:
         """Insert bookings and their change-log entries; the ids inserted.
 
-        A row whose id is taken, or that overlaps a confirmed booking committed or being
-        written, is skipped or refused without undoing the rest of the transaction; the
-        caller says why.
+        A row whose id is taken, or that overlaps a booking holding its room (confirmed or
+        pending) committed or being written, is skipped or refused without undoing the rest of
+        the transaction; the caller says why.
         """
 
 
@@ -170,14 +182,18 @@ async def _offer_freed(
 
 
 async def writing(db: Database, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
-    """``work`` in a write transaction; when it finds it needs rooms it did not take, it runs
-    again in a new transaction that takes them too (at most ``ATTEMPTS`` times, then 503)."""
+    """``work`` in a write transaction; when it finds it needs rooms or owners it did not take
+    in order, it runs again in a new transaction that takes them too (at most ``ATTEMPTS``
+    times, then 503)."""
     also: frozenset[int] = frozenset()
+    also_owners: frozenset[int] = frozenset()
     for _ in range(ATTEMPTS):
         try:
             async with db.write() as session:
                 session.info[_ALSO] = also
+                session.info[_OWNERS_ALSO] = also_owners
                 return await work(session)
         except RoomsNotTaken as missing:
             also |= missing.rooms
+            also_owners |= missing.owners
     raise Unavailable("The bookings kept moving while this change was made; try again")
