@@ -54,3 +54,32 @@ async def test_an_offline_request_shows_pending_and_the_server_agrees(
     await engine.sync()
     approved = engine.reads.booking(made["id"])
     assert approved is not None and approved["status"] == "confirmed"
+
+
+async def test_offline_moves_ask_the_same_rule_as_the_server(
+    client: TestClient, admin: Person, make_person: MakePerson, engines: Callable[[str], Engine]
+) -> None:
+    """Offline, a pending request moved stays pending, a confirmed booking moved into a room
+    needing approval waits again, and a title alone changes no status; the server agrees."""
+    campus, _ = await campus_needing_approval(client, admin)
+    staff = await make_person(Role.STAFF)
+    engine = await signed_in(client, engines, staff)
+    monday = next_weekday(0)
+    request = engine.book(campus.room_101, when(at(monday, 9)), when(at(monday, 10)), "Asks")
+    elsewhere = engine.book(campus.eng_1, when(at(monday, 9)), when(at(monday, 10)), "Free")
+    await engine.sync()
+
+    moved = engine.move(request["id"], start=when(at(monday, 11)), end=when(at(monday, 12)))
+    assert moved[0]["status"] == "pending"
+    renamed = engine.move(elsewhere["id"], title="Renamed")
+    assert renamed[0]["status"] == "confirmed"
+    await engine.sync()
+    into = engine.move(elsewhere["id"], room_id=campus.room_102)
+    assert into[0]["status"] == "pending"
+
+    await engine.sync()
+    for booking_id in (request["id"], elsewhere["id"]):
+        local = engine.reads.booking(booking_id)
+        on_server = await client.get(f"/api/v1/bookings/{booking_id}", headers=staff.headers)
+        assert local is not None
+        assert local["status"] == (await on_server.json())["status"] == "pending"
