@@ -371,6 +371,105 @@ async def decline_waitlist_offer(w: World) -> Done:
     return Done(answer, waiter, "bookings", offered["booking_id"])
 
 
+async def _eng(w: World) -> int:
+    """The id of the building of ENG/1."""
+    room = await w.made(await w.call("GET", f"/api/v1/rooms/{w.campus.eng_1}"), 200)
+    return int(room["building_id"])
+
+
+async def grant_manager(w: World) -> Done:
+    w.ids["manager"] = manager = await w.make_person(Role.STAFF)
+    eng = await _eng(w)
+    answer = await w.call("PUT", f"/api/v1/buildings/{eng}/managers/{manager.id}")
+    return Done(answer, w.admin, "building_manager", f"{eng}:{manager.id}")
+
+
+async def revoke_manager(w: World) -> Done:
+    eng, manager = await _eng(w), w.ids["manager"]
+    answer = await w.call("DELETE", f"/api/v1/buildings/{eng}/managers/{manager.id}")
+    return Done(answer, w.admin, "building_manager", f"{eng}:{manager.id}")
+
+
+async def set_role_quota(w: World) -> Done:
+    body = {"max_bookings_day": 5}
+    answer = await w.call("PUT", "/api/v1/quotas/roles/class_rep", json=body)
+    w.ids["role_quota"] = (await w.made(answer, 200))["id"]
+    return Done(answer, w.admin, "quota", w.ids["role_quota"])
+
+
+async def clear_role_quota(w: World) -> Done:
+    answer = await w.call("DELETE", "/api/v1/quotas/roles/class_rep")
+    return Done(answer, w.admin, "quota", w.ids["role_quota"])
+
+
+async def set_user_quota(w: World) -> Done:
+    body = {"max_future_bookings": 50}
+    answer = await w.call("PUT", f"/api/v1/users/{w.staff.id}/quota", json=body)
+    w.ids["user_quota"] = (await w.made(answer, 200))["id"]
+    return Done(answer, w.admin, "quota", w.ids["user_quota"])
+
+
+async def clear_user_quota(w: World) -> Done:
+    answer = await w.call("DELETE", f"/api/v1/users/{w.staff.id}/quota")
+    return Done(answer, w.admin, "quota", w.ids["user_quota"])
+
+
+async def _request(w: World, hour: int) -> Any:
+    """A staff member's request in ENG/1 on Thursday, which waits for approval there."""
+    eng = await _eng(w)
+    building = await w.made(await w.call("GET", f"/api/v1/buildings/{eng}"), 200)
+    if building["approval_roles"] != ["staff"]:
+        headers = {"If-Match": f'"{building["version"]}"'}
+        body = {"approval_roles": ["staff"]}
+        await w.made(
+            await w.call("PATCH", f"/api/v1/buildings/{eng}", json=body, headers=headers), 200
+        )
+    day = w.monday + timedelta(days=3)
+    body = {"room_id": w.campus.eng_1, "start": at(day, hour), "end": at(day, hour + 1)}
+    made = await w.made(
+        await w.call("POST", "/api/v1/bookings", w.staff, json={**body, "title": "Asks"})
+    )
+    assert made["status"] == "pending", made
+    return made
+
+
+async def _decide(w: World, request: Any, verdict: str) -> Done:
+    answer = await w.call(
+        "POST",
+        f"/api/v1/bookings/{request['id']}/{verdict}",
+        json={"reason": "As agreed"},
+        headers={"If-Match": f'"{request["version"]}"'},
+    )
+    return Done(answer, w.admin, "bookings", request["id"])
+
+
+async def approve_booking(w: World) -> Done:
+    return await _decide(w, await _request(w, 9), "approve")
+
+
+async def reject_booking(w: World) -> Done:
+    return await _decide(w, await _request(w, 10), "reject")
+
+
+async def _series_request(w: World, verdict: str, first: date) -> Done:
+    body = {**_weekly(w.campus.eng_1, first, 2), "title": "Asks weekly"}
+    made = await w.made(await w.call("POST", "/api/v1/series", w.staff, json=body))
+    assert {b["status"] for b in made["created"]} == {"pending"}, made
+    answer = await w.call(
+        "POST", f"/api/v1/series/{made['series']['id']}/{verdict}", json={"reason": "As agreed"}
+    )
+    return Done(answer, w.admin, "bookings", made["created"][0]["id"])
+
+
+async def approve_series(w: World) -> Done:
+    await _request(w, 11)
+    return await _series_request(w, "approve", w.monday + timedelta(days=14))
+
+
+async def reject_series(w: World) -> Done:
+    return await _series_request(w, "reject", w.monday + timedelta(days=28))
+
+
 #: One step per audited write endpoint, in an order where each finds what it needs.
 WALK: dict[str, Step] = {
     step.__name__: step
@@ -407,6 +506,16 @@ WALK: dict[str, Step] = {
         use_checkin_link,
         use_cancel_link,
         decline_waitlist_offer,
+        grant_manager,
+        revoke_manager,
+        set_role_quota,
+        clear_role_quota,
+        set_user_quota,
+        clear_user_quota,
+        approve_booking,
+        reject_booking,
+        approve_series,
+        reject_series,
     )
 }
 
