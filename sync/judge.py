@@ -55,6 +55,9 @@ class RoomSource(RuleSource, Protocol):
     capacity: int
     bookable: bool
 
+    @property
+    def approval_roles(self) -> Sequence[str] | None: ...
+
 
 @dataclass(frozen=True)
 class RoomFacts:
@@ -90,7 +93,7 @@ class Campus:
             capacity=room.capacity,
             bookable=room.bookable,
             rules=self.rules.for_room(room),
-            approval_roles=roles_in_force(getattr(room, "approval_roles", None), building_roles),
+            approval_roles=roles_in_force(room.approval_roles, building_roles),
         )
 
     def room_from_record(self, record: Mapping[str, Any]) -> RoomFacts:

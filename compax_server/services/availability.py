@@ -49,6 +49,7 @@ _ROOM_COLUMNS: tuple[Any, ...] = (
     col(Room.max_duration_minutes),
     col(Room.max_days_ahead),
     col(Room.min_notice_minutes),
+    col(Room.approval_roles),
     col(Building.code).label("building_code"),
 )
 #: Rooms read per round trip while looking for open ones.

@@ -9,7 +9,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Protocol
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -54,20 +54,21 @@ async def quota_of(session: AsyncSession, owner: Owner) -> quotas.Quota | None:
     return quotas.Quota.of(own, of_role, str(owner.role))
 
 
+#: The quotas of the users ``:ids`` and of the roles ``:roles``, built once.
+_QUOTAS_OF = select(col(Quota.user_id), col(Quota.role)).where(
+    col(Quota.user_id).in_(bindparam("ids", expanding=True))
+    | col(Quota.role).in_(bindparam("roles", expanding=True))
+)
+
+
 async def owners_with_quotas(session: AsyncSession, owners: Iterable[Owner]) -> set[int]:
     """Which of ``owners`` (by id) have a quota in force, in one statement."""
     owners = list(owners)
     if not owners:
         return set()
-    ids = {int(owner.id) for owner in owners if owner.id is not None}
-    roles = {str(owner.role) for owner in owners}
-    found = (
-        await session.execute(
-            select(col(Quota.user_id), col(Quota.role)).where(
-                col(Quota.user_id).in_(ids) | col(Quota.role).in_(roles)
-            )
-        )
-    ).all()
+    ids = sorted({int(owner.id) for owner in owners if owner.id is not None})
+    roles = sorted({str(owner.role) for owner in owners})
+    found = (await session.execute(_QUOTAS_OF, {"ids": ids, "roles": roles})).all()
     users = {user_id for user_id, _ in found if user_id is not None}
     limited_roles = {role for _, role in found if role is not None}
     return {
