@@ -12,20 +12,15 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from compax_server.models import Booking, Building, Room, Series, User
 from compax_server.services.access import access_of
 from compax_server.services.approval_notices import tell_requester
-from compax_server.services.booking_views import booking_view, labelled_bookings, views_of
-from compax_server.services.bookings import (
-    decode_cursor,
-    encode_cursor,
-    read_booking,
-    rooms_touched,
-)
+from compax_server.services.booking_views import labelled_bookings, views_of
+from compax_server.services.bookings import booking_page, read_booking, rooms_touched
 from compax_server.services.common import check_version, get_or_404, id_of, utcnow
 from compax_server.services.notice_events import room_labels
 from compax_server.store import store_for
@@ -63,23 +58,7 @@ async def approval_queue(
         statement = statement.where(col(Booking.room_id) == query.room_id)
     if query.requester:
         statement = statement.where(col(User.username) == query.requester.lower())
-    if query.start is not None:
-        statement = statement.where(col(Booking.end) > query.start)
-    if query.end is not None:
-        statement = statement.where(col(Booking.start) < query.end)
-    if query.cursor:
-        statement = statement.where(
-            tuple_(col(Booking.start), col(Booking.id)) > tuple_(*decode_cursor(query.cursor))
-        )
-    rows = (
-        await session.execute(
-            statement.order_by(col(Booking.start), col(Booking.id)).limit(query.limit + 1)
-        )
-    ).all()
-    more = len(rows) > query.limit
-    rows = rows[: query.limit]
-    items = [booking_view(b, f"{bc}/{rc}", owner, actor) for b, bc, rc, owner in rows]
-    return Page(items=items, next_cursor=encode_cursor(rows[-1][0]) if more else None)
+    return await booking_page(session, statement, query, actor)
 
 
 async def _ensure_approves_in(session: AsyncSession, access: Access, code: str) -> None:

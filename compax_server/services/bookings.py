@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Iterable, Sequence, Set
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import TypeAdapter
 from sqlalchemy import bindparam, exists, select, tuple_
@@ -94,12 +94,12 @@ def parse_booking_id(raw: str) -> uuid.UUID:
 _CURSOR_INSTANT: TypeAdapter[datetime] = TypeAdapter(Instant)
 
 
-def encode_cursor(booking: Booking) -> str:
+def _encode_cursor(booking: Booking) -> str:
     text = f"{booking.start.isoformat()}|{booking.id}"
     return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+def _decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
     """The start and id of the last booking of the page before; 422 for any other cursor."""
     try:
         text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
@@ -133,13 +133,28 @@ async def list_bookings(
         statement = statement.where(col(Booking.purpose) == query.purpose)
     if query.series_id is not None:
         statement = statement.where(col(Booking.series_id) == query.series_id)
+    return await booking_page(session, statement, query, viewer)
+
+
+class _PageQuery(Protocol):
+    start: datetime | None
+    end: datetime | None
+    cursor: str | None
+    limit: int
+
+
+async def booking_page(
+    session: AsyncSession, statement: Any, query: _PageQuery, viewer: User
+) -> Page[BookingPublic]:
+    """One page of the bookings ``statement`` selects (``labelled_bookings`` with filters):
+    those during ``query``'s window, in start order, after its cursor, as ``viewer`` sees them."""
     if query.start is not None:
         statement = statement.where(col(Booking.end) > query.start)
     if query.end is not None:
         statement = statement.where(col(Booking.start) < query.end)
     if query.cursor:
         statement = statement.where(
-            tuple_(col(Booking.start), col(Booking.id)) > tuple_(*decode_cursor(query.cursor))
+            tuple_(col(Booking.start), col(Booking.id)) > tuple_(*_decode_cursor(query.cursor))
         )
     rows = (
         await session.execute(
@@ -149,7 +164,7 @@ async def list_bookings(
     more = len(rows) > query.limit
     rows = rows[: query.limit]
     items = [booking_view(b, f"{bc}/{rc}", owner, viewer) for b, bc, rc, owner in rows]
-    return Page(items=items, next_cursor=encode_cursor(rows[-1][0]) if more else None)
+    return Page(items=items, next_cursor=_encode_cursor(rows[-1][0]) if more else None)
 
 
 # --- Checks ----------------------------------------------------------------------------------
