@@ -43,7 +43,7 @@ class ApprovalsDialog(CompaxModal[None]):
             table.add_column("When", width=22)
             table.add_column("Room", width=8)
             table.add_column("By", width=10)
-            table.add_column("Title")
+            table.add_column("Title", width=28)
             yield table
             yield Static(" a approves, r rejects with a reason, g reloads, Esc closes",
                          classes="note")  # fmt: skip

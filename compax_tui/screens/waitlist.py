@@ -48,7 +48,7 @@ class WaitlistDialog(CompaxModal[None]):
             table.add_column("Where", width=8)
             table.add_column("State", width=8)
             table.add_column("Ends", width=9)
-            table.add_column("Title")
+            table.add_column("Title", width=28)
             yield table
             yield Static(" a accepts an offer, d declines it, x leaves the line, Esc closes",
                          classes="note")  # fmt: skip
