@@ -295,7 +295,9 @@ async def test_clients_offline_and_online_converge_without_double_booking(
                 "rejections": [],
             },
         )
+        # Fixed examples: the power check below must not depend on a lucky draw.
         run_settings = settings(
+            derandomize=True,
             max_examples=12,
             stateful_step_count=30,
             deadline=None,
