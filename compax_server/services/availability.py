@@ -59,11 +59,12 @@ _BATCH = 64
 def _free_rooms_statement(
     start: datetime, end: datetime, query: RoomQuery, exclude_room: int | None = None
 ) -> Any:
-    """Bookable rooms matching ``query`` with no confirmed booking or blackout in the window.
+    """Bookable rooms matching ``query`` with no holding booking (confirmed or pending) or
+    blackout in the window.
 
-    The busy check probes one row per room: the first confirmed booking ending after
-    ``start`` (the partial index on (room_id, end) gives it at once). Because a room's
-    confirmed bookings never overlap, the room is taken exactly when that booking starts
+    The busy check probes one row per room: the first holding booking ending after ``start``
+    (the partial index on (room_id, end) gives it at once). Because a room's holding bookings
+    never overlap, the room is taken exactly when that booking starts
     before ``end``; no other booking of the room needs reading.
     """
     first_after = (
