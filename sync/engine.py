@@ -627,7 +627,11 @@ class Engine:
                     "end": instant(target_end),
                     "title": title or target["title"],
                     "status": target["status"]
-                    if (target["room_id"], instant_of(target["start"]), instant_of(target["end"]))
+                    if (
+                        int(target["room_id"]),
+                        instant_of(target["start"]),
+                        instant_of(target["end"]),
+                    )
                     == (dest, target_start, target_end)
                     else offline_status_after_move(
                         self.reads,

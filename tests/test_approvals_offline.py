@@ -83,3 +83,13 @@ async def test_offline_moves_ask_the_same_rule_as_the_server(
         on_server = await client.get(f"/api/v1/bookings/{booking_id}", headers=staff.headers)
         assert local is not None
         assert local["status"] == (await on_server.json())["status"] == "pending"
+
+    # Approved, the request keeps its approval through a change of title alone.
+    approver = await signed_in(client, engines, admin)
+    await Approvals(approver).decide(request["id"], approve=True, reason="ok")
+    await engine.sync()
+    retitled = engine.move(request["id"], title="Renamed")
+    assert retitled[0]["status"] == "confirmed"
+    await engine.sync()
+    on_server = await client.get(f"/api/v1/bookings/{request['id']}", headers=staff.headers)
+    assert (await on_server.json())["status"] == "confirmed"
