@@ -14,6 +14,7 @@ from compax_server.auth import UserLookup
 from compax_server.cache import ReadCache
 from compax_server.connection import drop_server_header
 from compax_server.db import Database
+from compax_server.directory.ldap import ldap_directory
 from compax_server.jobs.queue import JobContext
 from compax_server.jobs.worker import Worker
 from compax_server.keys import (
@@ -43,8 +44,8 @@ from compax_server.security import ACCESS_TOKEN_SALT, Passwords, Tokens
 from compax_server.services.booking_writer import BookingWriter
 from compax_server.services.calendars import feed_tokens
 from compax_server.services.policy import BookingPolicy
+from compax_server.services.sign_in import SignIn
 from compax_server.services.sync import compact
-from compax_server.services.users import SignIn
 from compax_server.settings import JobsMode, Settings
 
 log = logging.getLogger("compax.server")
@@ -111,7 +112,14 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     app[ACCESS_TOKENS] = tokens
     app[FEED_TOKENS] = feed_tokens(settings.secret_keys, settings.calendar_feed_lifetime_days)
     app[BOOKING_LINKS] = BookingLinks(settings.secret_keys, settings.links_base_url)
-    app[SIGN_IN] = SignIn(database, passwords, tokens, sign_in_limits(settings, redis))
+    app[SIGN_IN] = SignIn(
+        database,
+        passwords,
+        tokens,
+        sign_in_limits(settings, redis),
+        settings,
+        ldap_directory(settings),
+    )
     app[READ_CACHE] = ReadCache(
         settings.read_cache_megabytes * 1024 * 1024,
         settings.read_cache_ttl_seconds,

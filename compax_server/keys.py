@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from compax_server.security import Passwords, Tokens
     from compax_server.services.booking_writer import BookingWriter
     from compax_server.services.policy import BookingPolicy
-    from compax_server.services.users import SignIn
+    from compax_server.services.sign_in import SignIn
     from compax_server.settings import Settings
 
 SETTINGS: web.AppKey[Settings] = web.AppKey("settings")

@@ -48,7 +48,20 @@ class User(SQLModel, table=True):
     active: bool = Field(default=True, index=True)
     id: int | None = Field(default=None, primary_key=True)
     role: str = Field(default="student", sa_type=String(32), index=True)
-    password_hash: str = Field(max_length=255)
+    password_hash: str = Field(max_length=255, description="Empty for directory users.")
+    auth_source: str = Field(
+        default="local",
+        sa_type=String(16),
+        sa_column_kwargs={"server_default": "local"},
+        description="How the user signs in: `local`, `ldap` or `oidc` (``AuthSource``).",
+    )
+    external_id: str | None = Field(
+        default=None,
+        max_length=255,
+        unique=True,
+        index=True,
+        description="The directory's own name for the user: `ldap:<dn>` or `oidc:<issuer>#<sub>`.",
+    )
     token_generation: int = Field(default=0, description="Bumped to revoke every token issued.")
     calendar_generation: int = Field(default=0, description="Bumped to revoke calendar feed URLs.")
     version: int = 1
@@ -472,6 +485,12 @@ class BuildingManager(SQLModel, table=True):
         foreign_key="buildings.id", primary_key=True, ondelete="CASCADE", index=True
     )
     created_at: datetime = Field(sa_type=UTCDateTime)
+    source: str = Field(
+        default="admin",
+        sa_type=String(16),
+        sa_column_kwargs={"server_default": "admin"},
+        description="`admin` (granted by hand) or `directory` (follows the user's groups).",
+    )
 
 
 class Quota(SQLModel, table=True):

@@ -12,8 +12,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from platformdirs import user_data_dir
 from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import NoDecode, SettingsConfigDict
 
+from compax_server.sign_in_settings import SignInSettings
 from sync.checkin import CheckinRules
 from sync.rules import CampusRules, default_opening_week
 from sync.schemas import OpeningWeek
@@ -53,7 +54,7 @@ def _split_commas(value: object) -> object:
 CommaList = Annotated[list[str], NoDecode]
 
 
-class Settings(BaseSettings):
+class Settings(SignInSettings):
     """Everything the server needs to run; nothing is read at import time."""
 
     model_config = SettingsConfigDict(env_prefix="COMPAX_", extra="ignore", frozen=True)

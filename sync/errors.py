@@ -250,6 +250,19 @@ class NotPending(CompaxError):
     title = "The booking is not waiting for approval"
 
 
+class AuthorizationPending(CompaxError):
+    """A device sign-in the person has not finished in their browser yet; ask again after
+    ``interval`` seconds (RFC 8628's ``authorization_pending`` and ``slow_down``)."""
+
+    type = "authorization-pending"
+    status = 400
+    title = "The sign-in is not finished yet"
+
+    def __init__(self, detail: str, interval: int) -> None:
+        super().__init__(detail)
+        self.interval = interval
+
+
 class Unreachable(CompaxError):
     """The server could not be reached; local work goes on and syncs later."""
 

@@ -161,3 +161,11 @@ class Frequency(StrEnum):
 class OnConflict(StrEnum):
     FAIL = "fail"
     SKIP = "skip"
+
+
+class AuthSource(StrEnum):
+    """Where a user's password or identity is checked."""
+
+    LOCAL = "local"
+    LDAP = "ldap"
+    OIDC = "oidc"

@@ -57,7 +57,7 @@ async def grant(session: AsyncSession, building_id: int, user_id: int) -> Buildi
         session,
         AuditAction.CREATE,
         RECORD_TYPE,
-        _record_id(building_id, user_id),
+        record_id(building_id, user_id),
         after=public.model_dump(mode="json"),
         building_id=building_id,
     )
@@ -79,7 +79,7 @@ async def revoke(session: AsyncSession, building_id: int, user_id: int) -> None:
         session,
         AuditAction.DELETE,
         RECORD_TYPE,
-        _record_id(building_id, user_id),
+        record_id(building_id, user_id),
         before=before,
         building_id=building_id,
     )
@@ -98,7 +98,7 @@ async def drop_grants(session: AsyncSession, user_id: int) -> None:
             audit.entry(
                 AuditAction.DELETE,
                 RECORD_TYPE,
-                _record_id(building_id, user_id),
+                record_id(building_id, user_id),
                 before={"building_id": building_id, "user_id": user_id},
                 building_id=building_id,
             )
@@ -121,7 +121,7 @@ async def manages_by_user(session: AsyncSession, user_ids: Sequence[int]) -> dic
     return found
 
 
-def _record_id(building_id: int, user_id: int) -> str:
+def record_id(building_id: int, user_id: int) -> str:
     """A grant as the audit trail names it: ``building:user``."""
     return f"{building_id}:{user_id}"
 

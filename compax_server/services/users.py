@@ -12,7 +12,6 @@ from sqlmodel import col
 
 from compax_server.db import Database
 from compax_server.models import User
-from compax_server.ratelimit import SignInLimits
 from compax_server.security import IssuedToken, Passwords, Tokens
 from compax_server.services.access import managed_buildings
 from compax_server.services.common import (
@@ -28,12 +27,11 @@ from compax_server.services.common import (
     utcnow,
 )
 from compax_server.services.managers import drop_grants, manages_by_user
-from sync.errors import Duplicate, InUse, NotAuthenticated, ValidationFailed
+from sync.errors import Duplicate, InUse, ValidationFailed
 from sync.permissions import Role
 from sync.schemas import (
     MeUpdate,
     Page,
-    TokenResponse,
     UserCreate,
     UserPublic,
     UserQuery,
@@ -192,61 +190,6 @@ async def upsert_user(
         session, existing, fields_of(data, only_set=True, exclude=["username", "password"])
     )
     return (BulkStatus.UPDATED if changed else BulkStatus.UNCHANGED), existing
-
-
-class SignIn:
-    """Username and password to token, and every other check of a password, under the sign-in
-    limits: each guess is reserved before the password is hashed (``ratelimit``)."""
-
-    def __init__(
-        self, db: Database, passwords: Passwords, tokens: Tokens, limits: SignInLimits
-    ) -> None:
-        self.db = db
-        self.passwords = passwords
-        self.tokens = tokens
-        self.limits = limits
-
-    async def __call__(self, username: str, password: str, address: str) -> TokenResponse:
-        """A token for the user, if ``password`` is theirs; 401 if not, 429 over a limit."""
-        attempt = await self.limits.reserve(username.strip().lower(), address)
-        try:
-            async with self.db.read() as session:
-                user = await user_by_username(session, username)
-                manages = await managed_buildings(session, user.id) if user and user.id else ()
-            stored_hash = user.password_hash if user is not None and user.active else None
-            right = await self.passwords.verify(stored_hash, password)
-        except Exception:
-            await attempt.undecided()
-            raise
-        if not right or user is None:
-            raise NotAuthenticated("Unknown username or wrong password")
-        await attempt.succeeded()
-        return self.token_for(user, manages)
-
-    async def is_password_of(self, user: User, password: str, address: str) -> bool:
-        """Whether ``password`` is ``user``'s, counted as a guess from ``address`` like a
-        sign-in (429 over a limit), so a stolen token cannot guess the password freely."""
-        attempt = await self.limits.reserve(user.username, address)
-        try:
-            right = await self.passwords.verify(user.password_hash, password)
-        except Exception:
-            await attempt.undecided()
-            raise
-        if not right:
-            return False
-        await attempt.succeeded()
-        return True
-
-    def token_for(self, user: User, manages: Iterable[int] = ()) -> TokenResponse:
-        """A fresh token for ``user``, with their record (and ``manages``, the buildings they
-        manage) for the client to keep."""
-        issued = access_token(self.tokens, user)
-        return TokenResponse(
-            access_token=issued.token,
-            expires_at=issued.expires_at,
-            expires_in=issued.expires_in,
-            user=user_public(user, manages),
-        )
 
 
 def access_token(tokens: Tokens, user: User) -> IssuedToken:
