@@ -230,6 +230,34 @@ def migrate() -> None:
     err.print(f"Database schema at revision {asyncio.run(upgrade())}")
 
 
+@server_app.command("check-sso")
+def check_sso(
+    username: Annotated[
+        str | None, typer.Option(help="Also try this person's sign-in, and show their groups.")
+    ] = None,
+    password_stdin: Annotated[
+        bool,
+        typer.Option("--password-stdin", help="Read their LDAP password from standard input."),
+    ] = False,
+) -> None:
+    """Try the campus sign-in configuration (COMPAX_OIDC_*, COMPAX_LDAP_*) and say what is
+    wrong in words; exit 1 if anything failed.
+
+    Example: compax server check-sso --username ama --password-stdin < password.txt
+    """
+    from compax_server.directory.checks import Outcome, check_sign_in
+
+    settings = _settings()
+    password = sys.stdin.readline().rstrip("\r\n") if password_stdin else None
+    findings = asyncio.run(check_sign_in(settings, username, password))
+    marks = {Outcome.OK: "[green]ok[/]", Outcome.WARNING: "[yellow]warning[/]"}
+    for finding in findings:
+        mark = marks.get(finding.outcome, "[red]failed[/]")
+        err.print(f"{mark:>18} {finding.what}: {finding.detail}", highlight=False)
+    if any(finding.outcome is Outcome.FAILED for finding in findings):
+        raise typer.Exit(1)
+
+
 @server_app.command("create-admin")
 def create_admin(
     username: Annotated[str, typer.Option(help="The new administrator's username.")],

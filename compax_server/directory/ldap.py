@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from compax_server.directory.checks import Finding
 from compax_server.directory.identity import DirectoryIdentity
 from compax_server.sign_in_settings import SignInSettings
 
@@ -19,3 +20,9 @@ class LdapDirectory:
 def ldap_directory(settings: SignInSettings) -> LdapDirectory | None:
     """The LDAP directory, if the settings name one."""
     return LdapDirectory(settings) if settings.ldap_url else None
+
+
+async def ldap_checks(
+    settings: SignInSettings, username: str | None, password: str | None
+) -> list[Finding]:
+    raise NotImplementedError("written by the LDAP part of issue 19")
