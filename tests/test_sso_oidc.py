@@ -17,7 +17,9 @@ from aiohttp.test_utils import TestClient
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 from joserfc import jwt
 from joserfc.jwk import KeySet, RSAKey
+from typer.testing import CliRunner, Result
 
+from compax_cli.main import app as cli_app
 from compax_server.directory.checks import Outcome
 from compax_server.directory.oidc import OpenIdProvider
 from compax_server.directory.oidc_checks import oidc_checks
@@ -450,3 +452,27 @@ async def test_check_sso_warns_of_a_missing_groups_claim(oidc_provider: OidcProv
     assert groups.outcome is Outcome.WARNING
     assert groups.detail.startswith("no group claim")
     assert "COMPAX_DIRECTORY_DEFAULT_ROLE (student)" in groups.detail
+
+
+def _check_sso(provider: OidcProvider, tmp_path: Path, **env: str) -> Result:
+    environment = {
+        "COMPAX_DATA_DIR": str(tmp_path),
+        "COMPAX_OIDC_ISSUER": provider.issuer,
+        "COMPAX_OIDC_CLIENT_ID": provider.client_id,
+        "COMPAX_OIDC_CLIENT_SECRET": provider.client_secret,
+        **env,
+    }
+    return CliRunner().invoke(cli_app, ["server", "check-sso"], env=environment)
+
+
+def test_compax_server_check_sso_says_what_is_wrong(
+    oidc_provider: OidcProvider, tmp_path: Path
+) -> None:
+    working = _check_sso(oidc_provider, tmp_path)
+    assert working.exit_code == 0, working.output
+    assert "OpenID client credentials: client compax-tests is accepted" in working.stderr
+
+    refused = _check_sso(oidc_provider, tmp_path, COMPAX_OIDC_CLIENT_SECRET="wrong")
+    assert refused.exit_code == 1, refused.output
+    assert "the client secret is wrong or expired" in refused.stderr
+    assert "Traceback" not in refused.output

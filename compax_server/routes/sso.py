@@ -79,6 +79,7 @@ async def _client(provider: OpenIdProvider, settings: SignInSettings) -> OidcCli
     public=True,
     body=OidcCodeExchange,
     response=TokenResponse,
+    errors=(403, 409),
 )
 async def oidc_token(call: Call[OidcCodeExchange, None]) -> web.Response:
     """The server redeems the code with the PKCE verifier at the provider, checks the ID
@@ -107,6 +108,7 @@ async def oidc_token(call: Call[OidcCodeExchange, None]) -> web.Response:
     tag="auth",
     public=True,
     response=DeviceAuthorization,
+    errors=(409,),
 )
 async def oidc_device(call: Call[None, None]) -> web.Response:
     """The provider's device flow begun with Compax's client: the person enters ``user_code``
@@ -123,6 +125,7 @@ async def oidc_device(call: Call[None, None]) -> web.Response:
     public=True,
     body=DevicePoll,
     response=TokenResponse,
+    errors=(403, 409),
 )
 async def oidc_device_token(call: Call[DevicePoll, None]) -> web.Response:
     """A Compax token once the person approved the device; ``authorization-pending`` with
