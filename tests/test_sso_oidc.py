@@ -476,3 +476,15 @@ def test_compax_server_check_sso_says_what_is_wrong(
     assert refused.exit_code == 1, refused.output
     assert "the client secret is wrong or expired" in refused.stderr
     assert "Traceback" not in refused.output
+
+
+@pytest.mark.parametrize("overrides", [{"oidc_device_flow": False}])
+async def test_a_device_flow_turned_off_is_not_offered(client: TestClient) -> None:
+    methods = await (await client.get("/api/v1/auth/methods")).json()
+    assert methods["oidc"]["device_flow"] is False
+
+    started = await client.post("/api/v1/auth/oidc/device")
+
+    problem = await problem_of(started, 409)
+    assert problem["type"] == "sign-in-not-offered"
+    assert "loopback" in problem["detail"]

@@ -174,14 +174,19 @@ class OpenIdProvider:
             raise _code_refused(refusal) from None
         return await self._identity(tokens, nonce)
 
+    def device_endpoint(self, discovery: Discovery) -> str | None:
+        """Where device sign-ins begin: the provider's endpoint, unless the settings turn the
+        device flow off."""
+        return discovery.device_authorization_endpoint if self.settings.oidc_device_flow else None
+
     async def start_device(self) -> DeviceAuthorization:
         """A device sign-in begun at the provider (RFC 8628 3.1)."""
         discovery = await self.discovery()
-        endpoint = discovery.device_authorization_endpoint
+        endpoint = self.device_endpoint(discovery)
         if endpoint is None:
             raise SignInNotOffered(
-                "The campus sign-in provider has no device flow; sign in with a loopback "
-                "redirect (compax login --sso does so on its own)"
+                "The campus sign-in provider's device flow is not offered here; sign in with a "
+                "loopback redirect (compax login --sso does so on its own)"
             )
         form = {"scope": " ".join(self.scopes)}
         status, answer = await self._post(endpoint, form, discovery)

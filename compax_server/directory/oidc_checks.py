@@ -32,7 +32,7 @@ async def oidc_checks(settings: SignInSettings) -> list[Finding]:
         ]
         findings.append(await _keys(provider))
         findings.append(await _client(provider))
-        findings.append(_device_flow(discovery.device_authorization_endpoint))
+        findings.append(_device_flow(discovery.device_authorization_endpoint, settings))
         findings.append(_groups_claim(settings, discovery.claims_supported))
         return findings
     finally:
@@ -86,7 +86,14 @@ async def _client(provider: OpenIdProvider) -> Finding:
     return Finding(what, Outcome.WARNING, "the provider took a made-up code; is it a provider?")
 
 
-def _device_flow(endpoint: str | None) -> Finding:
+def _device_flow(endpoint: str | None, settings: SignInSettings) -> Finding:
+    if endpoint is not None and not settings.oidc_device_flow:
+        return Finding(
+            "OpenID device flow",
+            Outcome.OK,
+            "turned off (COMPAX_OIDC_DEVICE_FLOW=false): `compax login --sso` and the TUI wait "
+            "on a loopback redirect",
+        )
     if endpoint is None:
         return Finding(
             "OpenID device flow",

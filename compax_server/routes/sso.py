@@ -60,7 +60,7 @@ async def _client(provider: OpenIdProvider, settings: SignInSettings) -> OidcCli
         endpoint, device_flow = "", False
     else:
         endpoint = discovery.authorization_endpoint
-        device_flow = discovery.device_authorization_endpoint is not None
+        device_flow = provider.device_endpoint(discovery) is not None
     return OidcClient(
         issuer=provider.issuer,
         client_id=provider.client_id,
