@@ -161,10 +161,13 @@ class _Browser:
 
 
 class OidcProvider:
-    """oidc-provider on a free port of 127.0.0.1, its files in ``directory``."""
+    """oidc-provider on a free port of 127.0.0.1, its files in ``directory``; without
+    ``claims_in_id_token`` its ID tokens carry no profile claims (nor groups), which only its
+    userinfo endpoint gives."""
 
-    def __init__(self, node: str, directory: Path) -> None:
+    def __init__(self, node: str, directory: Path, *, claims_in_id_token: bool = True) -> None:
         self.node = node
+        self.claims_in_id_token = claims_in_id_token
         self.directory = directory
         self.port = free_port()
         self.issuer = f"http://127.0.0.1:{self.port}"
@@ -174,6 +177,7 @@ class OidcProvider:
         self.accounts_file = directory / "accounts.json"
         self.jwks_file = directory / "jwks.json"
         self.log_path = directory / "provider.log"
+        directory.mkdir(parents=True, exist_ok=True)
         self.accounts_file.write_text(json.dumps(SEEDED_ACCOUNTS))
         self.key_generation = 1
         self.jwks_file.write_text(json.dumps(new_signing_keys("key-1")))
@@ -193,6 +197,7 @@ class OidcProvider:
                 "CLIENT_ID": self.client_id,
                 "CLIENT_SECRET": self.client_secret,
                 "REDIRECT_URIS": " ".join([WEB_REDIRECT_URI, *LOOPBACK_REDIRECT_URIS]),
+                "CLAIMS_IN_ID_TOKEN": "1" if self.claims_in_id_token else "0",
             },
             stdout=self._log,
             stderr=self._log,

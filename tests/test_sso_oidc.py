@@ -20,6 +20,7 @@ from joserfc.jwk import KeySet, RSAKey
 from typer.testing import CliRunner, Result
 
 from compax_cli.main import app as cli_app
+from compax_server.app import create_app
 from compax_server.directory.checks import Outcome
 from compax_server.directory.oidc import OpenIdProvider
 from compax_server.directory.oidc_checks import oidc_checks
@@ -29,8 +30,14 @@ from compax_server.sign_in_settings import SignInSettings
 from sync.errors import NotAuthenticated
 from sync.permissions import Role
 from tests.booking_helpers import make_campus
-from tests.conftest import PASSWORD, MakePerson, Person, make_settings
-from tests.oidc_support import WEB_REDIRECT_URI, OidcProvider, free_port, oidc_provider
+from tests.conftest import PASSWORD, AiohttpClient, MakePerson, Person, make_settings
+from tests.oidc_support import (
+    WEB_REDIRECT_URI,
+    OidcProvider,
+    free_port,
+    node_binary,
+    oidc_provider,
+)
 from tests.support import bearer, error_fields, problem_of, sign_in
 
 __all__ = ["oidc_provider"]
@@ -237,6 +244,28 @@ async def test_a_group_change_takes_effect_at_the_next_sign_in_and_revokes_older
     older = await client.get("/api/v1/me", headers=bearer(staff["access_token"]))
     await problem_of(older, 401)
     assert (await _me(client, student))["role"] == "student"
+
+
+async def test_groups_and_username_come_from_userinfo_when_the_id_token_lacks_them(
+    aiohttp_client: AiohttpClient, database_url: str, tmp_path: Path
+) -> None:
+    provider = OidcProvider(node_binary(), tmp_path / "provider", claims_in_id_token=False)
+    provider.start()
+    try:
+        settings = make_settings(
+            database_url,
+            tmp_path,
+            oidc_issuer=provider.issuer,
+            oidc_client_id=provider.client_id,
+            oidc_client_secret=provider.client_secret,
+            directory_roles=ROLES,
+        )
+        client = await aiohttp_client(create_app(settings))
+        token = await _signed_in(client, provider, "carol")
+    finally:
+        provider.stop()
+
+    assert (token["user"]["username"], token["user"]["role"]) == ("carol", "admin")
 
 
 async def test_a_rotated_provider_key_is_fetched_when_a_token_names_it(
