@@ -27,7 +27,7 @@ from compax_server.directory.oidc_checks import oidc_checks
 from compax_server.keys import OPENID
 from compax_server.settings import Settings
 from compax_server.sign_in_settings import SignInSettings
-from sync.errors import NotAuthenticated
+from sync.errors import NotAuthenticated, Unavailable
 from sync.permissions import Role
 from tests.booking_helpers import make_campus
 from tests.conftest import PASSWORD, AiohttpClient, MakePerson, Person, make_settings
@@ -353,6 +353,30 @@ async def test_a_provider_that_is_down_is_a_503_in_words_and_break_glass_still_s
     assert (await sign_in(client, "root", PASSWORD)).status == 200
     refused = await sign_in(client, "kofi", PASSWORD)
     assert "turned off" in (await problem_of(refused, 401))["detail"]
+
+
+async def test_a_provider_that_never_answers_is_unavailable_after_the_timeout(
+    oidc_provider: OidcProvider,
+) -> None:
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read()
+        writer.close()
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    settings = _sign_in_settings(
+        oidc_provider, oidc_issuer=f"http://127.0.0.1:{port}", oidc_timeout_seconds=0.3
+    )
+    provider = OpenIdProvider(settings)
+    started = time.monotonic()
+    try:
+        with pytest.raises(Unavailable, match="it did not answer in time"):
+            await provider.discovery()
+    finally:
+        await provider.close()
+        server.close()
+        await server.wait_closed()
+    assert time.monotonic() - started < 5
 
 
 # --- ID tokens signed with the provider's own key ---------------------------------------------
