@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from html.parser import HTMLParser
 from http.cookiejar import CookieJar
 from pathlib import Path
-from typing import IO
+from typing import IO, NoReturn
 
 import pytest
 from joserfc.jwk import RSAKey
@@ -60,16 +60,28 @@ def free_port() -> int:
         return port
 
 
+#: oidc-provider 9 uses ``URL.parse``, which Node.js has since 20.18.
+OLDEST_NODE = (20, 18)
+
+
+def _cannot_run(message: str) -> NoReturn:
+    if IN_CI:
+        pytest.fail(message + " and CI=true forbids skipping")
+    pytest.skip("SKIPPING OPENID PROVIDER TESTS: " + message)
+
+
 def node_binary() -> str:
     """The ``node`` command with the provider's packages installed (``npm ci`` when they are
-    missing); skipped loudly when Node.js is missing here, a failure in CI."""
+    missing); skipped loudly when Node.js is missing or too old here, a failure in CI."""
     node = shutil.which("node")
     npm = shutil.which("npm")
     if node is None or npm is None:
-        message = "Node.js is not installed (apt-get install -y nodejs npm); .ci/run installs it"
-        if IN_CI:
-            pytest.fail(message + " and CI=true forbids skipping")
-        pytest.skip("SKIPPING OPENID PROVIDER TESTS: " + message)
+        _cannot_run("Node.js is not installed (apt-get install -y nodejs npm); .ci/run does so")
+    version = subprocess.run(
+        [node, "--version"], check=True, capture_output=True, text=True
+    ).stdout.strip()
+    if tuple(int(part) for part in version.lstrip("v").split(".")[:2]) < OLDEST_NODE:
+        _cannot_run(f"oidc-provider needs Node.js 20.18 or later, and {node} is {version}")
     if not (PROVIDER_DIR / "node_modules" / "oidc-provider").is_dir():
         subprocess.run(
             [npm, "ci", "--no-audit", "--no-fund", "--prefix", str(PROVIDER_DIR)],
