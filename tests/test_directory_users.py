@@ -88,7 +88,7 @@ def test_directory_names_become_compax_usernames() -> None:
 async def test_first_sign_in_makes_the_user_and_later_ones_find_them(client: TestClient) -> None:
     first = await _sign_in(client, ama("cn=staff,ou=groups,dc=campus,dc=test"))
     assert first["user"]["username"] == "ama.owusu"
-    assert first["user"]["role"] == "staff"
+    assert (first["user"]["role"], first["user"]["auth_source"]) == ("staff", "ldap")
     assert (first["user"]["full_name"], first["user"]["email"]) == ("Ama Owusu", "ama@campus.edu")
     again = await _sign_in(client, ama("CN=Staff,OU=groups,DC=campus,DC=test"))
     assert again["user"]["id"] == first["user"]["id"]
