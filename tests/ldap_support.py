@@ -232,9 +232,7 @@ class LdapServer:
             pass
         finally:
             conn.unbind()
-        self._modify_members(
-            group, {"member": [(ldap3.MODIFY_DELETE, [f"uid={uid},{PEOPLE}"])]}
-        )
+        self._modify_members(group, {"member": [(ldap3.MODIFY_DELETE, [f"uid={uid},{PEOPLE}"])]})
 
     def _modify_members(self, group: str, changes: dict[str, list[tuple[str, list[str]]]]) -> None:
         conn = self._admin()
@@ -246,7 +244,9 @@ class LdapServer:
     def set_password(self, uid: str, password: str) -> None:
         conn = self._admin()
         try:
-            conn.modify(f"uid={uid},{PEOPLE}", {"userPassword": [(ldap3.MODIFY_REPLACE, [password])]})
+            conn.modify(
+                f"uid={uid},{PEOPLE}", {"userPassword": [(ldap3.MODIFY_REPLACE, [password])]}
+            )
         finally:
             conn.unbind()
 
