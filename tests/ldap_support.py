@@ -10,6 +10,7 @@ put back to that seed before each test, so tests may change groups freely.
 from __future__ import annotations
 
 import shutil
+import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -54,11 +55,11 @@ class Person:
 
 
 PEOPLE_SEEDED = (
-    Person("ama", "Ama Owusu", "ama.owusu@campus.test", "ama-password", ("staff",)),
-    Person("kofi", "Kofi Mensah", "kofi@campus.test", "kofi-password", ("students",)),
-    Person("efua", "Efua Boateng", "efua@campus.test", "efua-password", ("compax-admins",)),
-    Person("yaw", "Yaw Darko", "yaw@campus.test", "yaw-password", ("staff", "eng-facilities")),
-    Person("abena", "Abena Asante", "abena@campus.test", "abena-password", ()),
+    Person("ama", "Ama Owusu", "ama.owusu@campus.edu", "ama-password", ("staff",)),
+    Person("kofi", "Kofi Mensah", "kofi@campus.edu", "kofi-password", ("students",)),
+    Person("efua", "Efua Boateng", "efua@campus.edu", "efua-password", ("compax-admins",)),
+    Person("yaw", "Yaw Darko", "yaw@campus.edu", "yaw-password", ("staff", "eng-facilities")),
+    Person("abena", "Abena Asante", "abena@campus.edu", "abena-password", ()),
 )
 GROUP_NAMES = ("compax-admins", "staff", "students", "eng-facilities")
 PEOPLE_BY_UID = {person.uid: person for person in PEOPLE_SEEDED}
@@ -159,10 +160,12 @@ class LdapServer:
             if self._process.poll() is not None:
                 raise RuntimeError(f"slapd stopped at start:\n{self.log_path.read_text()}")
             try:
-                self._admin().unbind()
-                return
-            except LDAPException:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+            except OSError:
                 time.sleep(0.1)
+                continue
+            self._admin().unbind()
+            return
         raise RuntimeError(f"slapd did not answer within 15 s:\n{self.log_path.read_text()}")
 
     def stop(self) -> None:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import ssl
@@ -14,6 +15,7 @@ from typing import TypeVar
 import ldap3
 from ldap3.core.exceptions import (
     LDAPCommunicationError,
+    LDAPException,
     LDAPSSLConfigurationError,
     LDAPStartTLSError,
 )
@@ -88,6 +90,9 @@ class LdapDirectory:
         except DirectoryDown as exc:
             log.warning("LDAP sign-in impossible: %s", exc)
             raise Unavailable(str(exc)) from None
+        except (LDAPException, OSError) as exc:
+            log.exception("the campus directory at %s failed", self.url)
+            raise Unavailable(f"The campus directory at {self.url} failed: {exc}") from None
 
     def _authenticate(self, name: str, password: str) -> DirectoryIdentity | None:
         if self.settings.ldap_user_dn_template:
@@ -102,12 +107,12 @@ class LdapDirectory:
                 return None
             if not self.settings.ldap_user_dn_template:
                 try:
-                    self.bound(entry.dn, password).unbind()
+                    close(self.bound(entry.dn, password))
                 except BindRefused:
                     return None
             groups = self.groups_of(reader, entry, name)
         finally:
-            reader.unbind()
+            close(reader)
         return DirectoryIdentity(
             source=AuthSource.LDAP,
             subject=entry.dn,
@@ -178,7 +183,7 @@ class LdapDirectory:
                     f"({conn.result.get('description')})"
                 )
         except (LDAPCommunicationError, LDAPStartTLSError, OSError) as exc:
-            conn.unbind()
+            close(conn)
             raise DirectoryDown(self.why_unreachable(exc)) from None
         return conn
 
@@ -202,11 +207,11 @@ class LdapDirectory:
         try:
             ok = conn.bind()
         except (LDAPCommunicationError, OSError) as exc:
-            conn.unbind()
+            close(conn)
             raise DirectoryDown(self.why_unreachable(exc)) from None
         if not ok:
             result = str(conn.result.get("description") or conn.result.get("result"))
-            conn.unbind()
+            close(conn)
             raise BindRefused(dn or "anonymous", result)
         return conn
 
@@ -283,6 +288,15 @@ class LdapDirectory:
             raise DirectoryDown(self.why_unreachable(exc)) from None
         if conn.result.get("result") not in (0, 4):
             log.warning("LDAP search under %s refused: %s", base, conn.result.get("description"))
+
+
+def close(conn: ldap3.Connection) -> None:
+    """Close ``conn`` whatever state it is in, and the socket ldap3 leaves open when opening
+    it failed."""
+    with contextlib.suppress(LDAPException, OSError):
+        conn.unbind()
+    if conn.socket is not None:
+        conn.socket.close()
 
 
 def _first(value: object) -> str | None:

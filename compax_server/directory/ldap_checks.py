@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 import ldap3
 
 from compax_server.directory.checks import Finding, Outcome
-from compax_server.directory.ldap import BindRefused, DirectoryDown, LdapDirectory
+from compax_server.directory.ldap import BindRefused, DirectoryDown, LdapDirectory, close
 from compax_server.services.sign_in import group_mapping
 from compax_server.sign_in_settings import SignInSettings
 from sync.errors import Unavailable
@@ -79,7 +79,7 @@ def _checks(directory: LdapDirectory, username: str | None, password: str | None
         if username:
             findings += _person(directory, reader, username, password)
     finally:
-        reader.unbind()
+        close(reader)
     return findings
 
 
@@ -87,7 +87,7 @@ def _connection(directory: LdapDirectory) -> Finding:
     """Whether the directory answers, over which TLS, and a warning for passwords in clear."""
     settings = directory.settings
     try:
-        directory.connection().unbind()
+        close(directory.connection())
     except DirectoryDown as exc:
         return Finding("LDAP connection", Outcome.FAILED, str(exc))
     if directory.url.startswith("ldaps:"):
@@ -138,7 +138,7 @@ def _person(
     findings = [Finding("LDAP user", Outcome.OK, f"{username} is {entry.dn}")]
     if password and not settings.ldap_user_dn_template:
         try:
-            directory.bound(entry.dn, password).unbind()
+            close(directory.bound(entry.dn, password))
             findings.append(Finding("LDAP user bind", Outcome.OK, f"{entry.dn} bound"))
         except BindRefused as exc:
             findings.append(
