@@ -5,6 +5,7 @@ follow the groups, TLS, and a directory that is down or silent."""
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 import time
 from collections.abc import Iterator
@@ -14,7 +15,9 @@ from typing import Any
 import pytest
 import trustme
 from aiohttp.test_utils import TestClient
+from typer.testing import CliRunner
 
+from compax_cli.main import app
 from compax_server.directory.checks import Finding, Outcome
 from compax_server.directory.ldap import LdapDirectory
 from compax_server.directory.ldap_checks import ldap_checks
@@ -415,3 +418,32 @@ async def test_a_direct_bind_reads_the_person_as_themselves(ldap_server: LdapSer
     assert identity is not None
     assert (identity.subject, identity.email) == (f"uid=efua,{PEOPLE}", "efua@campus.edu")
     assert await asyncio.wait_for(LdapDirectory(settings).authenticate("efua", "x"), 10) is None
+
+
+def test_check_sso_says_in_words_what_the_directory_gives_a_person(
+    ldap_server: LdapServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in list(os.environ):
+        if name.startswith("COMPAX_"):
+            monkeypatch.delenv(name)
+    environment = {
+        "COMPAX_DATA_DIR": str(tmp_path),
+        "COMPAX_LDAP_URL": ldap_server.ldaps_url,
+        "COMPAX_LDAP_CA_FILE": str(ldap_server.ca_file),
+        "COMPAX_LDAP_BIND_DN": SERVICE_DN,
+        "COMPAX_LDAP_BIND_PASSWORD": SERVICE_PASSWORD,
+        "COMPAX_LDAP_USER_BASE": PEOPLE,
+        "COMPAX_DIRECTORY_ROLES": '{"staff": "staff"}',
+        "COMPAX_DIRECTORY_MANAGERS": '{"eng-facilities": ["ENG"]}',
+    }
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    args = ["server", "check-sso", "--username", "yaw", "--password-stdin"]
+    result = CliRunner().invoke(app, args, input="yaw-password\n")
+    assert result.exit_code == 0, result.output
+    assert "answered over TLS" in result.output
+    assert "gets the role staff, manages ENG" in result.output
+    monkeypatch.setenv("COMPAX_LDAP_BIND_PASSWORD", "wrong")
+    result = CliRunner().invoke(app, args, input="yaw-password\n")
+    assert result.exit_code == 1, result.output
+    assert "bind refused: check COMPAX_LDAP_BIND_DN" in result.output
