@@ -169,6 +169,14 @@ async def test_an_empty_password_never_signs_anyone_in(
     assert await LdapDirectory(settings).authenticate("yaw", "") is None
 
 
+@pytest.mark.parametrize("name", ["*", "ama,ou=people", "efua)(", "\\", "#ama", "ama+cn=x"])
+async def test_a_username_cannot_change_the_dn_a_direct_bind_uses(
+    client: TestClient, name: str
+) -> None:
+    for uid in ("ama", "efua"):
+        await problem_of(await sign_in(client, name, password_of(uid)), 401)
+
+
 async def test_a_directory_users_password_is_changed_in_the_directory(
     client: TestClient, admin: Person
 ) -> None:
@@ -447,3 +455,18 @@ def test_check_sso_says_in_words_what_the_directory_gives_a_person(
     result = CliRunner().invoke(app, args, input="yaw-password\n")
     assert result.exit_code == 1, result.output
     assert "bind refused: check COMPAX_LDAP_BIND_DN" in result.output
+
+
+async def test_after_a_direct_bind_the_entry_may_be_searched_under_the_user_base(
+    ldap_server: LdapServer,
+) -> None:
+    """As with Active Directory's UPN binds, whose bind name is no DN to read back."""
+    settings = SignInSettings(
+        ldap_url=ldap_server.url,
+        ldap_user_base=PEOPLE,
+        **DIRECT,  # type: ignore[arg-type]
+    )
+    identity = await LdapDirectory(settings).authenticate("ama", "ama-password")
+    assert identity is not None
+    assert identity.subject == f"uid=ama,{PEOPLE}"
+    assert identity.groups == {f"cn=staff,{GROUPS}"}

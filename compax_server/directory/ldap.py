@@ -90,11 +90,15 @@ class LdapDirectory:
         except DirectoryDown as exc:
             log.warning("LDAP sign-in impossible: %s", exc)
             raise Unavailable(str(exc)) from None
-        except (LDAPException, OSError) as exc:
+        except (LDAPException, OSError):
             log.exception("the campus directory at %s failed", self.url)
-            raise Unavailable(f"The campus directory at {self.url} failed: {exc}") from None
+            raise Unavailable(
+                f"The campus directory at {self.url} failed; the server's log says how"
+            ) from None
 
     def _authenticate(self, name: str, password: str) -> DirectoryIdentity | None:
+        """The blocking sign-in: bind as the person (directly, or found by the service
+        account), then read their entry and groups."""
         if self.settings.ldap_user_dn_template:
             reader = self._direct_bind(name, password)
             if reader is None:
@@ -173,6 +177,7 @@ class LdapDirectory:
             password=password,
             authentication=ldap3.ANONYMOUS if dn is None else ldap3.SIMPLE,
             receive_timeout=math.ceil(timeout),
+            auto_referrals=False,
             raise_exceptions=False,
         )
         try:
