@@ -71,6 +71,7 @@ async def update_me(call: Call[MeUpdate, None]) -> web.Response:
     tag="auth",
     body=PasswordChange,
     response=TokenResponse,
+    errors=(403,),
 )
 async def change_password(call: Call[PasswordChange, None]) -> web.Response:
     """Every older token and calendar feed URL stops working; the answer carries a fresh token.
