@@ -117,11 +117,6 @@ class LdapServer:
         self.ldaps_url = f"ldaps://127.0.0.1:{self.ldaps_port}"
         self.ca_file = directory / "ca.pem"
         self.log_path = directory / "slapd.log"
-        self.suffix = SUFFIX
-        self.people_base = PEOPLE
-        self.groups_base = GROUPS
-        self.service_dn = SERVICE_DN
-        self.service_password = SERVICE_PASSWORD
         self._process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
@@ -241,15 +236,6 @@ class LdapServer:
         conn = self._admin()
         try:
             conn.modify(group_dn(group), changes)
-        finally:
-            conn.unbind()
-
-    def set_password(self, uid: str, password: str) -> None:
-        conn = self._admin()
-        try:
-            conn.modify(
-                f"uid={uid},{PEOPLE}", {"userPassword": [(ldap3.MODIFY_REPLACE, [password])]}
-            )
         finally:
             conn.unbind()
 
