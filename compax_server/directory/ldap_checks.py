@@ -36,20 +36,24 @@ def _checks(directory: LdapDirectory, username: str | None, password: str | None
     settings = directory.settings
     reader: ldap3.Connection | None = None
     if settings.ldap_bind_dn:
+        secret = settings.ldap_bind_password
         try:
-            reader = directory.service_connection()
-            findings.append(
-                Finding("LDAP service bind", Outcome.OK, f"bound as {settings.ldap_bind_dn}")
+            reader = directory.bound(
+                settings.ldap_bind_dn, secret.get_secret_value() if secret else ""
             )
-        except DirectoryDown:
+        except BindRefused as exc:
             findings.append(
                 Finding(
                     "LDAP service bind",
                     Outcome.FAILED,
-                    "bind refused: check COMPAX_LDAP_BIND_DN and COMPAX_LDAP_BIND_PASSWORD",
+                    "bind refused: check COMPAX_LDAP_BIND_DN and COMPAX_LDAP_BIND_PASSWORD "
+                    f"({exc.result})",
                 )
             )
             return findings
+        findings.append(
+            Finding("LDAP service bind", Outcome.OK, f"bound as {settings.ldap_bind_dn}")
+        )
     if reader is None and username and password and settings.ldap_user_dn_template:
         dn = directory.user_dn(username)
         try:
