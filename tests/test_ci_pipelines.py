@@ -18,8 +18,8 @@ ROOT = Path(__file__).parent.parent
 GITHUB = ROOT / ".github" / "workflows" / "ci.yml"
 GITLAB = ROOT / ".gitlab-ci.yml"
 SCHEMAS = {GITHUB: "vendor.github-workflows", GITLAB: "vendor.gitlab-ci"}
-#: What the tests start besides the services (nginx, tmux, a private redis-server).
-TOOLS = ("nginx", "tmux", "redis-server")
+#: What the tests start besides the services (nginx, tmux, a private redis-server, slapd).
+TOOLS = ("nginx", "tmux", "redis-server", "slapd")
 
 
 def readme_test_command() -> str:
@@ -87,6 +87,11 @@ def test_the_pipeline_runs_the_readme_test_command_with_what_the_tests_need(
         "redis",
     }
     assert "COMPAX_TEST_DATABASE_URL: postgresql://postgres@" in pipeline.read_text()
+
+
+@pytest.mark.parametrize("pipeline", list(SCHEMAS), ids=lambda p: p.name)
+def test_the_pipelines_install_the_openid_provider_of_the_tests(pipeline: Path) -> None:
+    assert "npm ci --no-audit --no-fund --prefix tests/oidc_provider" in scripts(pipeline)
 
 
 def test_the_pipelines_use_the_python_tox_runs_on() -> None:
