@@ -21,6 +21,7 @@ from typer.testing import CliRunner, Result
 
 from compax_cli.main import app as cli_app
 from compax_server.app import create_app
+from compax_server.directory import oidc
 from compax_server.directory.checks import Outcome
 from compax_server.directory.oidc import OpenIdProvider
 from compax_server.directory.oidc_checks import oidc_checks
@@ -382,6 +383,52 @@ async def test_a_provider_that_never_answers_is_unavailable_after_the_timeout(
             await writer.wait_closed()
         await server.wait_closed()
     assert time.monotonic() - started < 5
+
+
+async def test_an_unreachable_provider_is_not_asked_again_for_a_moment(
+    oidc_provider: OidcProvider,
+) -> None:
+    port = free_port()
+    provider = OpenIdProvider(
+        _sign_in_settings(oidc_provider, oidc_issuer=f"http://127.0.0.1:{port}")
+    )
+    asked: list[int] = []
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        asked.append(port)
+        writer.close()
+        await writer.wait_closed()
+
+    try:
+        with pytest.raises(Unavailable, match="cannot be reached"):
+            await provider.discovery()
+        server = await asyncio.start_server(answer, "127.0.0.1", port)
+        try:
+            with pytest.raises(Unavailable, match="cannot be reached"):
+                await provider.discovery()
+        finally:
+            server.close()
+            await server.wait_closed()
+    finally:
+        await provider.close()
+    assert asked == []
+
+
+async def test_a_known_discovery_document_outlives_the_provider_going_away(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    running = OidcProvider(node_binary(), tmp_path)
+    running.start()
+    provider = OpenIdProvider(_sign_in_settings(running))
+    try:
+        known = await provider.discovery()
+        running.stop()
+        monkeypatch.setattr(oidc, "DISCOVERY_TTL_SECONDS", -1.0)
+
+        assert await provider.discovery() is known
+    finally:
+        running.stop()
+        await provider.close()
 
 
 # --- ID tokens signed with the provider's own key ---------------------------------------------

@@ -39,6 +39,9 @@ from sync.vocabulary import AuthSource
 
 #: How long a discovery document is trusted before it is read again.
 DISCOVERY_TTL_SECONDS = 3600.0
+#: How long a provider found unreachable is answered for without being asked again, so that
+#: an outage costs each request a moment rather than the whole timeout.
+OUTAGE_SECONDS = 10.0
 DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 #: RFC 8628's polling interval when the provider names none, and what ``slow_down`` adds.
 DEVICE_INTERVAL_SECONDS = 5
@@ -116,6 +119,7 @@ class OpenIdProvider:
         self._session: aiohttp.ClientSession | None = None
         self._discovery: Discovery | None = None
         self._discovered_at = 0.0
+        self._outage: tuple[float, str] | None = None
         self._keys: KeySet | None = None
         self._lock = asyncio.Lock()
 
@@ -130,14 +134,27 @@ class OpenIdProvider:
             self._session = None
 
     async def discovery(self) -> Discovery:
-        """The discovery document, read again once it is older than the TTL."""
+        """The discovery document, read again once it is older than the TTL; when the provider
+        cannot be asked, the old one is kept, or without one the failure is repeated, for
+        ``OUTAGE_SECONDS`` before asking again."""
         async with self._lock:
-            age = time.monotonic() - self._discovered_at
-            if self._discovery is None or age > DISCOVERY_TTL_SECONDS:
-                url = self.issuer.rstrip("/") + "/.well-known/openid-configuration"
-                document = await self._get_json(url, "discovery document")
-                self._discovery = Discovery.parse(document, self.issuer)
-                self._discovered_at = time.monotonic()
+            now = time.monotonic()
+            if self._discovery is not None and now - self._discovered_at <= DISCOVERY_TTL_SECONDS:
+                return self._discovery
+            if self._outage is not None and now - self._outage[0] < OUTAGE_SECONDS:
+                raise Unavailable(self._outage[1])
+            url = self.issuer.rstrip("/") + "/.well-known/openid-configuration"
+            try:
+                self._discovery = Discovery.parse(
+                    await self._get_json(url, "discovery document"), self.issuer
+                )
+            except Unavailable as exc:
+                if self._discovery is not None:
+                    self._discovered_at = now - DISCOVERY_TTL_SECONDS + OUTAGE_SECONDS
+                    return self._discovery
+                self._outage = (time.monotonic(), exc.detail)
+                raise
+            self._discovered_at, self._outage = time.monotonic(), None
             return self._discovery
 
     async def keys(self, refresh: bool = False) -> KeySet:
