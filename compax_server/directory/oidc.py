@@ -8,7 +8,6 @@ import json
 import ssl
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -18,8 +17,8 @@ from joserfc.errors import JoseError
 from joserfc.jwk import Key, KeySet
 
 from compax_server.directory.identity import DirectoryIdentity
+from compax_server.directory.oidc_discovery import Discovery
 from compax_server.directory.oidc_tokens import (
-    ASYMMETRIC_ALGORITHMS,
     IdTokenRules,
     claim_at,
     groups_of,
@@ -45,48 +44,6 @@ OUTAGE_SECONDS = 10.0
 DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 #: RFC 8628's polling interval when the provider names none, and what ``slow_down`` adds.
 DEVICE_INTERVAL_SECONDS = 5
-
-
-@dataclass(frozen=True)
-class Discovery:
-    """The parts of the provider's discovery document Compax uses."""
-
-    issuer: str
-    authorization_endpoint: str
-    token_endpoint: str
-    jwks_uri: str
-    userinfo_endpoint: str | None
-    device_authorization_endpoint: str | None
-    claims_supported: frozenset[str] | None
-    signing_algorithms: frozenset[str]
-    secret_in_body: bool
-
-    @classmethod
-    def parse(cls, document: Mapping[str, Any], issuer: str) -> Discovery:
-        """The document read, or ``Unavailable`` saying what it lacks."""
-        if str(document.get("issuer", "")).rstrip("/") != issuer.rstrip("/"):
-            raise Unavailable(
-                f"The provider's discovery document names the issuer {document.get('issuer')!r}, "
-                f"not {issuer} (COMPAX_OIDC_ISSUER)"
-            )
-        needed = ("authorization_endpoint", "token_endpoint", "jwks_uri")
-        missing = [name for name in needed if not isinstance(document.get(name), str)]
-        if missing:
-            raise Unavailable(f"The provider's discovery document lacks {', '.join(missing)}")
-        claims = document.get("claims_supported")
-        algorithms = document.get("id_token_signing_alg_values_supported") or ["RS256"]
-        methods = document.get("token_endpoint_auth_methods_supported") or []
-        return cls(
-            issuer=str(document["issuer"]),
-            authorization_endpoint=document["authorization_endpoint"],
-            token_endpoint=document["token_endpoint"],
-            jwks_uri=document["jwks_uri"],
-            userinfo_endpoint=document.get("userinfo_endpoint"),
-            device_authorization_endpoint=document.get("device_authorization_endpoint"),
-            claims_supported=frozenset(claims) if isinstance(claims, list) else None,
-            signing_algorithms=frozenset(algorithms) & ASYMMETRIC_ALGORITHMS,
-            secret_in_body="client_secret_basic" not in methods and "client_secret_post" in methods,
-        )
 
 
 class ProviderRefusal(Exception):
