@@ -64,7 +64,7 @@ class BrowserStep:
     browser_opened: bool = False
 
 
-Show = Callable[[BrowserStep], None]
+Show = Callable[[BrowserStep], object]
 Cancelled = Callable[[], bool]
 
 
@@ -73,9 +73,13 @@ def never() -> bool:
     return False
 
 
-async def sign_in_methods(server: str, *, client: str | None = None) -> SignInMethods:
-    """How people sign in on ``server`` (``GET /api/v1/auth/methods``)."""
+async def sign_in_methods(
+    server: str, *, client: str | None = None, attempts: int = 5
+) -> SignInMethods:
+    """How people sign in on ``server`` (``GET /api/v1/auth/methods``), asking up to
+    ``attempts`` times while it cannot be reached."""
     async with connect(server, client=client) as http:
+        http.attempts = attempts
         return await _methods(http)
 
 
