@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from html.parser import HTMLParser
 from http.cookiejar import CookieJar
 from pathlib import Path
-from typing import IO
+from typing import IO, NoReturn
 
 import pytest
 from joserfc.jwk import RSAKey
@@ -60,16 +60,28 @@ def free_port() -> int:
         return port
 
 
+#: oidc-provider 9 uses ``URL.parse``, which Node.js has since 20.18.
+OLDEST_NODE = (20, 18)
+
+
+def _cannot_run(message: str) -> NoReturn:
+    if IN_CI:
+        pytest.fail(message + " and CI=true forbids skipping")
+    pytest.skip("SKIPPING OPENID PROVIDER TESTS: " + message)
+
+
 def node_binary() -> str:
     """The ``node`` command with the provider's packages installed (``npm ci`` when they are
-    missing); skipped loudly when Node.js is missing here, a failure in CI."""
+    missing); skipped loudly when Node.js is missing or too old here, a failure in CI."""
     node = shutil.which("node")
     npm = shutil.which("npm")
     if node is None or npm is None:
-        message = "Node.js is not installed (apt-get install -y nodejs npm); .ci/run installs it"
-        if IN_CI:
-            pytest.fail(message + " and CI=true forbids skipping")
-        pytest.skip("SKIPPING OPENID PROVIDER TESTS: " + message)
+        _cannot_run("Node.js is not installed (apt-get install -y nodejs npm); .ci/run does so")
+    version = subprocess.run(
+        [node, "--version"], check=True, capture_output=True, text=True
+    ).stdout.strip()
+    if tuple(int(part) for part in version.lstrip("v").split(".")[:2]) < OLDEST_NODE:
+        _cannot_run(f"oidc-provider needs Node.js 20.18 or later, and {node} is {version}")
     if not (PROVIDER_DIR / "node_modules" / "oidc-provider").is_dir():
         subprocess.run(
             [npm, "ci", "--no-audit", "--no-fund", "--prefix", str(PROVIDER_DIR)],
@@ -161,10 +173,13 @@ class _Browser:
 
 
 class OidcProvider:
-    """oidc-provider on a free port of 127.0.0.1, its files in ``directory``."""
+    """oidc-provider on a free port of 127.0.0.1, its files in ``directory``; without
+    ``claims_in_id_token`` its ID tokens carry no profile claims (nor groups), which only its
+    userinfo endpoint gives."""
 
-    def __init__(self, node: str, directory: Path) -> None:
+    def __init__(self, node: str, directory: Path, *, claims_in_id_token: bool = True) -> None:
         self.node = node
+        self.claims_in_id_token = claims_in_id_token
         self.directory = directory
         self.port = free_port()
         self.issuer = f"http://127.0.0.1:{self.port}"
@@ -174,6 +189,7 @@ class OidcProvider:
         self.accounts_file = directory / "accounts.json"
         self.jwks_file = directory / "jwks.json"
         self.log_path = directory / "provider.log"
+        directory.mkdir(parents=True, exist_ok=True)
         self.accounts_file.write_text(json.dumps(SEEDED_ACCOUNTS))
         self.key_generation = 1
         self.jwks_file.write_text(json.dumps(new_signing_keys("key-1")))
@@ -193,6 +209,7 @@ class OidcProvider:
                 "CLIENT_ID": self.client_id,
                 "CLIENT_SECRET": self.client_secret,
                 "REDIRECT_URIS": " ".join([WEB_REDIRECT_URI, *LOOPBACK_REDIRECT_URIS]),
+                "CLAIMS_IN_ID_TOKEN": "1" if self.claims_in_id_token else "0",
             },
             stdout=self._log,
             stderr=self._log,

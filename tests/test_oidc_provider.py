@@ -10,10 +10,11 @@ import secrets
 import urllib.error
 import urllib.parse
 import urllib.request
+from pathlib import Path
 
 import pytest
 
-from tests.oidc_support import OidcProvider, oidc_provider
+from tests.oidc_support import OidcProvider, node_binary, oidc_provider
 
 __all__ = ["oidc_provider"]
 
@@ -58,14 +59,13 @@ def test_discovery_names_the_device_flow_and_the_groups_claim(
     assert "groups" in document["claims_supported"]  # type: ignore[operator]
 
 
-def test_a_loopback_code_with_pkce_gives_an_id_token_with_groups(
-    oidc_provider: OidcProvider,
-) -> None:
+def _code_flow_claims(provider: OidcProvider, account: str) -> dict[str, object]:
+    """The claims of the ID token a loopback code with PKCE gives ``account``."""
     verifier = secrets.token_urlsafe(48)
     challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest())
     redirect_uri = "http://127.0.0.1:53117/callback"
     query = {
-        "client_id": oidc_provider.client_id,
+        "client_id": provider.client_id,
         "response_type": "code",
         "scope": "openid profile email",
         "redirect_uri": redirect_uri,
@@ -74,16 +74,16 @@ def test_a_loopback_code_with_pkce_gives_an_id_token_with_groups(
         "code_challenge": challenge.rstrip(b"=").decode(),
         "code_challenge_method": "S256",
     }
-    url = f"{oidc_provider.issuer}/auth?{urllib.parse.urlencode(query)}"
+    url = f"{provider.issuer}/auth?{urllib.parse.urlencode(query)}"
 
-    location = oidc_provider.log_in_and_consent(url, "bob")
+    location = provider.log_in_and_consent(url, account)
 
     assert location.startswith(redirect_uri + "?")
     answer = urllib.parse.parse_qs(urllib.parse.urlsplit(location).query)
     assert answer["state"] == ["the-state"]
     tokens = _post(
-        oidc_provider,
-        f"{oidc_provider.issuer}/token",
+        provider,
+        f"{provider.issuer}/token",
         {
             "grant_type": "authorization_code",
             "code": answer["code"][0],
@@ -91,10 +91,30 @@ def test_a_loopback_code_with_pkce_gives_an_id_token_with_groups(
             "code_verifier": verifier,
         },
     )
-    claims = _claims(tokens["id_token"])
+    return _claims(tokens["id_token"])
+
+
+def test_a_loopback_code_with_pkce_gives_an_id_token_with_groups(
+    oidc_provider: OidcProvider,
+) -> None:
+    claims = _code_flow_claims(oidc_provider, "bob")
+
     assert claims["sub"] == "bob"
     assert claims["nonce"] == "the-nonce"
     assert claims["groups"] == ["students"]
+
+
+def test_a_provider_may_leave_the_profile_to_userinfo(tmp_path: Path) -> None:
+    provider = OidcProvider(node_binary(), tmp_path, claims_in_id_token=False)
+    provider.start()
+    try:
+        claims = _code_flow_claims(provider, "bob")
+    finally:
+        provider.stop()
+
+    assert claims["sub"] == "bob"
+    assert "groups" not in claims
+    assert "preferred_username" not in claims
 
 
 def test_an_approved_user_code_gives_the_device_its_tokens(

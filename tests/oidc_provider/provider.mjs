@@ -2,7 +2,8 @@
 // PKCE, the device flow, its development login pages (any password; the login is the account
 // id) and a `groups` claim. Accounts are read from ACCOUNTS_FILE at every lookup so a test can
 // change a person's groups; signing keys are read from JWKS_FILE at start so a test rotates
-// them by restarting on the same port.
+// them by restarting on the same port. With CLAIMS_IN_ID_TOKEN=0 the ID token carries only
+// what OpenID Connect requires, and the profile (groups too) comes from userinfo.
 import { readFileSync } from 'node:fs';
 
 import Provider from 'oidc-provider';
@@ -14,6 +15,7 @@ const settings = {
   clientId: process.env.CLIENT_ID,
   clientSecret: process.env.CLIENT_SECRET,
   redirectUris: (process.env.REDIRECT_URIS ?? '').split(' ').filter(Boolean),
+  claimsInIdToken: process.env.CLAIMS_IN_ID_TOKEN !== '0',
 };
 
 function readAccounts() {
@@ -62,7 +64,7 @@ const provider = new Provider(issuer, {
     profile: ['name', 'preferred_username', 'groups'],
     email: ['email', 'email_verified'],
   },
-  conformIdTokenClaims: false,
+  conformIdTokenClaims: !settings.claimsInIdToken,
   cookies: { keys: ['compax-tests-only'] },
   features: {
     devInteractions: { enabled: true },
