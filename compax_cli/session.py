@@ -46,6 +46,15 @@ def login(
             "by itself (implies --sso; used anyway where the provider has no codes).",
         ),
     ] = False,
+    port: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=65535,
+            help="With --browser, the port on 127.0.0.1 the browser comes back to, for a "
+            "provider that needs it registered (implies --browser); default: a free one.",
+        ),
+    ] = None,
 ) -> None:
     """Sign in to a Compax server and download what you may see.
 
@@ -56,11 +65,11 @@ def login(
     with engine(ctx, signed_in=False) as compax:
         default = compax.profile.server or "http://127.0.0.1:8080"
         url = server_url(default if server is None else server)
-        if sso or browser:
+        if sso or browser or port:
             if username or password_stdin:
                 err.print("[red]error:[/] --sso signs in without --username or --password-stdin")
                 raise typer.Exit(USAGE)
-            user = _campus_sign_in(compax, url, browser)
+            user = _campus_sign_in(compax, url, browser or port is not None, port or 0)
         else:
             user = asyncio.run(compax.sign_in(url, *_credentials(compax, username, password_stdin)))
         report = asyncio.run(compax.sync())
@@ -81,11 +90,11 @@ def _credentials(compax: Engine, username: str | None, password_stdin: bool) -> 
     raise typer.Exit(USAGE)
 
 
-def _campus_sign_in(compax: Engine, url: str, browser: bool) -> dict[str, Any]:
+def _campus_sign_in(compax: Engine, url: str, browser: bool, port: int) -> dict[str, Any]:
     """Sign in through the campus provider, telling the person on stderr what to do; Ctrl-C
     stops waiting."""
     try:
-        return asyncio.run(compax.sign_in_sso(url, show=_show_step, browser=browser))
+        return asyncio.run(compax.sign_in_sso(url, show=_show_step, browser=browser, port=port))
     except KeyboardInterrupt:
         err.print("Campus sign-in cancelled")
         raise typer.Exit(INTERRUPTED) from None

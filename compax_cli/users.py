@@ -33,6 +33,7 @@ COLUMNS = [
     ("year", "year_group"),
     ("email", "email"),
     ("active", "active"),
+    ("sign-in", "auth_source"),
 ]
 
 

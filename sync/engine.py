@@ -174,12 +174,14 @@ class Engine:
         *,
         show: sso.Show,
         browser: bool = False,
+        port: int = 0,
         cancelled: sso.Cancelled = sso.never,
     ) -> dict[str, Any]:
         """Sign in on ``server`` through the campus OpenID provider (``sync.sso``): the
-        device flow where it is offered and ``browser`` is false, else a loopback redirect."""
+        device flow where it is offered and ``browser`` is false, else a loopback redirect
+        to ``port`` (0: a free one)."""
         answer = await sso.campus_token(
-            server, show=show, browser=browser, cancelled=cancelled, client=self.client
+            server, show=show, browser=browser, port=port, cancelled=cancelled, client=self.client
         )
         return await self._adopt(server, answer)
 

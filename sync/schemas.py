@@ -32,6 +32,7 @@ from sync.approval_rule import ApprovalRoles
 from sync.errors import FieldError
 from sync.permissions import Role
 from sync.vocabulary import (
+    AuthSource,
     BookingStatus,
     BuildingKind,
     BulkStatus,
@@ -529,6 +530,8 @@ class UserPublic(UserBase):
     created_at: datetime
     #: The ids of the buildings the user manages (docs/permissions.md), in ascending order.
     manages: list[int] = Field(default_factory=list)
+    #: Where they sign in: a Compax password, or the campus directory (docs/sign-in.md).
+    auth_source: AuthSource = AuthSource.LOCAL
 
 
 # --- Auth ------------------------------------------------------------------------------------

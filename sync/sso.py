@@ -20,7 +20,14 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
-from sync.errors import AuthorizationPending, CompaxError, NotAuthenticated, RemoteProblem
+from sync.errors import (
+    AuthorizationPending,
+    CompaxError,
+    NotAuthenticated,
+    RemoteProblem,
+    Unavailable,
+    ValidationFailed,
+)
 from sync.http import Http, connect
 from sync.sso_schemas import DeviceAuthorization, OidcClient, SignInMethods
 
@@ -88,12 +95,14 @@ async def campus_token(
     *,
     show: Show,
     browser: bool = False,
+    port: int = 0,
     cancelled: Cancelled = never,
     client: str | None = None,
 ) -> dict[str, Any]:
     """A Compax token for whoever signs in at the campus provider: the device flow when the
-    provider offers it and ``browser`` is false, else the loopback redirect. ``show`` is told
-    what to do in the browser; ``cancelled`` is asked while waiting."""
+    provider offers it and ``browser`` is false, else the loopback redirect to ``port`` (0:
+    a free one). ``show`` is told what to do in the browser; ``cancelled`` is asked while
+    waiting."""
     async with connect(server, client=client) as http:
         oidc = (await _methods(http)).oidc
         if oidc is None:
@@ -103,7 +112,12 @@ async def campus_token(
             )
         if oidc.device_flow and not browser:
             return await _device_flow(http, show, cancelled)
-        return await _loopback_flow(http, oidc, show, cancelled)
+        if not oidc.authorization_endpoint:
+            raise Unavailable(
+                f"The campus sign-in provider of {server} cannot be reached now; try again "
+                "later, or sign in with your username and password"
+            )
+        return await _loopback_flow(http, oidc, port, show, cancelled)
 
 
 async def _methods(http: Http) -> SignInMethods:
@@ -174,19 +188,23 @@ class PkceRequest:
 
 
 async def _loopback_flow(
-    http: Http, oidc: OidcClient, show: Show, cancelled: Cancelled
+    http: Http, oidc: OidcClient, port: int, show: Show, cancelled: Cancelled
 ) -> dict[str, Any]:
     """The code flow with PKCE, its redirect caught by a one-shot server on 127.0.0.1."""
     request = PkceRequest.new()
     returned: asyncio.Future[dict[str, str]] = asyncio.get_running_loop().create_future()
-    callback = await asyncio.start_server(
-        lambda reader, writer: _answer_callback(reader, writer, request.state, returned),
-        "127.0.0.1",
-        0,
-    )
+    try:
+        callback = await asyncio.start_server(
+            lambda reader, writer: _answer_callback(reader, writer, request.state, returned),
+            "127.0.0.1",
+            port,
+        )
+    except OSError as exc:
+        raise ValidationFailed.single(
+            "port", f"cannot listen on 127.0.0.1:{port} ({exc.strerror or exc})"
+        ) from None
     async with callback:
-        port = callback.sockets[0].getsockname()[1]
-        redirect_uri = f"http://127.0.0.1:{port}{CALLBACK_PATH}"
+        redirect_uri = f"http://127.0.0.1:{callback.sockets[0].getsockname()[1]}{CALLBACK_PATH}"
         url = request.authorization_url(oidc, redirect_uri)
         opening = None
         if _has_browser():

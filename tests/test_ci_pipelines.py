@@ -18,8 +18,8 @@ ROOT = Path(__file__).parent.parent
 GITHUB = ROOT / ".github" / "workflows" / "ci.yml"
 GITLAB = ROOT / ".gitlab-ci.yml"
 SCHEMAS = {GITHUB: "vendor.github-workflows", GITLAB: "vendor.gitlab-ci"}
-#: What the tests start besides the services (nginx, tmux, a private redis-server).
-TOOLS = ("nginx", "tmux", "redis-server")
+#: What the tests start besides the services (nginx, tmux, a private redis-server, slapd).
+TOOLS = ("nginx", "tmux", "redis-server", "slapd")
 
 
 def readme_test_command() -> str:

@@ -36,6 +36,7 @@ def test_there_is_an_example_for_each_kind_of_campus() -> None:
         "Google Workspace",
         "Keycloak",
         "Active Directory over LDAP",
+        "OpenLDAP",
     ]
 
 

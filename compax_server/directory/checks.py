@@ -30,7 +30,7 @@ async def check_sign_in(
 ) -> list[Finding]:
     """Every check of every configured directory, in order; with ``username`` (and for LDAP
     ``password``), that person's sign-in is tried too and their groups and role reported."""
-    from compax_server.directory.ldap import ldap_checks
+    from compax_server.directory.ldap_checks import ldap_checks
     from compax_server.directory.oidc_checks import oidc_checks
 
     findings: list[Finding] = []

@@ -1,28 +1,316 @@
-"""Passwords checked against the campus LDAP directory (Active Directory included)."""
+"""Passwords checked against the campus LDAP directory (Active Directory included), with ldap3
+(docs/sign-in.md#ldap-and-active-directory says why ldap3)."""
 
 from __future__ import annotations
 
-from compax_server.directory.checks import Finding
+import asyncio
+import contextlib
+import logging
+import math
+import ssl
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+import ldap3
+from ldap3.core.exceptions import (
+    LDAPCommunicationError,
+    LDAPException,
+    LDAPSSLConfigurationError,
+    LDAPStartTLSError,
+)
+from ldap3.utils.conv import escape_filter_chars
+from ldap3.utils.dn import escape_rdn
+
 from compax_server.directory.identity import DirectoryIdentity
 from compax_server.sign_in_settings import SignInSettings
+from sync.errors import Unavailable
+from sync.vocabulary import AuthSource
+
+log = logging.getLogger("compax.sign_in")
+
+#: The LDAP result code of a refused bind (wrong password, no such entry).
+INVALID_CREDENTIALS = 49
+#: A sign-in gives up after this many times ``COMPAX_LDAP_TIMEOUT_SECONDS``, whatever the
+#: directory does: connecting, StartTLS and each answer are bounded by the timeout itself.
+OVERALL_TIMEOUTS = 3
+
+T = TypeVar("T")
+
+
+class DirectoryDown(Exception):
+    """The directory could not be asked; the message says why in an administrator's words."""
+
+
+class BindRefused(Exception):
+    """The directory refused a bind; ``result`` is its LDAP result description."""
+
+    def __init__(self, dn: str, result: str) -> None:
+        super().__init__(f"bind as {dn} refused ({result})")
+        self.result = result
+
+
+@dataclass(frozen=True)
+class UserEntry:
+    """A person's entry as the directory holds it."""
+
+    dn: str
+    full_name: str
+    email: str | None
+    member_of: tuple[str, ...]
 
 
 class LdapDirectory:
-    """The directory the settings name."""
+    """The directory the settings name, asked in a worker thread under timeouts."""
 
     def __init__(self, settings: SignInSettings) -> None:
         self.settings = settings
+        assert settings.ldap_url is not None
+        self.url = settings.ldap_url
 
     async def authenticate(self, username: str, password: str) -> DirectoryIdentity | None:
-        raise NotImplementedError("written by the LDAP part of issue 19")
+        """The person, if the directory takes ``password`` as ``username``'s; ``None`` for an
+        empty password (an anonymous bind that proves nothing), no such person or a wrong
+        password; ``Unavailable`` in words when the directory cannot be asked."""
+        name = username.strip()
+        if not password or not name:
+            return None
+        return await self.run(lambda: self._authenticate(name, password))
+
+    async def run(self, work: Callable[[], T]) -> T:
+        """``work`` (blocking ldap3 calls) in a thread, given up after the overall timeout; a
+        directory that cannot be asked is ``Unavailable`` with words."""
+        overall = self.settings.ldap_timeout_seconds * OVERALL_TIMEOUTS
+        try:
+            return await asyncio.wait_for(asyncio.to_thread(work), overall)
+        except TimeoutError:
+            raise Unavailable(
+                f"The campus directory at {self.url} did not answer within {overall:g} s"
+            ) from None
+        except DirectoryDown as exc:
+            log.warning("LDAP sign-in impossible: %s", exc)
+            raise Unavailable(str(exc)) from None
+        except (LDAPException, OSError):
+            log.exception("the campus directory at %s failed", self.url)
+            raise Unavailable(
+                f"The campus directory at {self.url} failed; the server's log says how"
+            ) from None
+
+    def _authenticate(self, name: str, password: str) -> DirectoryIdentity | None:
+        """The blocking sign-in: bind as the person (directly, or found by the service
+        account), then read their entry and groups."""
+        if self.settings.ldap_user_dn_template:
+            reader = self._direct_bind(name, password)
+            if reader is None:
+                return None
+        else:
+            reader = self.service_connection()
+        try:
+            entry = self.find_user(reader, name)
+            if entry is None:
+                return None
+            if not self.settings.ldap_user_dn_template:
+                try:
+                    close(self.bound(entry.dn, password))
+                except BindRefused:
+                    return None
+            groups = self.groups_of(reader, entry, name)
+        finally:
+            close(reader)
+        return DirectoryIdentity(
+            source=AuthSource.LDAP,
+            subject=entry.dn,
+            username=name,
+            full_name=entry.full_name,
+            email=entry.email,
+            groups=frozenset(groups),
+        )
+
+    def _direct_bind(self, name: str, password: str) -> ldap3.Connection | None:
+        """A connection bound as the user the DN template makes of ``name``, else ``None``."""
+        try:
+            return self.bound(self.user_dn(name), password)
+        except BindRefused:
+            return None
+
+    def user_dn(self, name: str) -> str:
+        """The name a direct bind uses for ``name``: the DN template, ``name`` escaped."""
+        assert self.settings.ldap_user_dn_template is not None
+        return self.settings.ldap_user_dn_template.replace("{username}", escape_rdn(name))
+
+    def service_connection(self) -> ldap3.Connection:
+        """A connection bound as the service account (anonymous when none is set); a refused
+        service bind is a configuration error, said in words and logged."""
+        dn = self.settings.ldap_bind_dn
+        if dn is None:
+            return self.bound(None, None)
+        secret = self.settings.ldap_bind_password
+        try:
+            return self.bound(dn, secret.get_secret_value() if secret else "")
+        except BindRefused as exc:
+            log.error("the LDAP service account %s was refused: %s", dn, exc.result)
+            raise DirectoryDown(
+                f"The campus directory at {self.url} refused the service account: check "
+                "COMPAX_LDAP_BIND_DN and COMPAX_LDAP_BIND_PASSWORD"
+            ) from None
+
+    def connection(self, dn: str | None = None, password: str | None = None) -> ldap3.Connection:
+        """An open connection that will bind as ``dn`` (anonymous for ``None``), TLS started
+        where the settings ask; ``DirectoryDown`` in words when the directory cannot be
+        reached or its certificate is not trusted."""
+        timeout = self.settings.ldap_timeout_seconds
+        try:
+            tls = ldap3.Tls(
+                validate=ssl.CERT_REQUIRED,
+                ca_certs_file=str(self.settings.ldap_ca_file)
+                if self.settings.ldap_ca_file
+                else None,
+            )
+        except LDAPSSLConfigurationError:
+            raise DirectoryDown(
+                f"COMPAX_LDAP_CA_FILE {self.settings.ldap_ca_file} cannot be read"
+            ) from None
+        server = ldap3.Server(self.url, tls=tls, connect_timeout=timeout, get_info=ldap3.NONE)
+        conn = ldap3.Connection(
+            server,
+            user=dn,
+            password=password,
+            authentication=ldap3.ANONYMOUS if dn is None else ldap3.SIMPLE,
+            receive_timeout=math.ceil(timeout),
+            auto_referrals=False,
+            raise_exceptions=False,
+        )
+        try:
+            conn.open()
+            if self.settings.ldap_starttls and not conn.start_tls():
+                raise DirectoryDown(
+                    f"The campus directory at {self.url} refused StartTLS "
+                    f"({conn.result.get('description')})"
+                )
+        except (LDAPCommunicationError, LDAPStartTLSError, OSError) as exc:
+            close(conn)
+            raise DirectoryDown(self.why_unreachable(exc)) from None
+        return conn
+
+    def why_unreachable(self, exc: Exception) -> str:
+        """What the administrator should know about ``exc``, in words."""
+        text = str(exc)
+        if "CERTIFICATE_VERIFY_FAILED" in text or "certificate" in text.lower():
+            return (
+                f"The campus directory at {self.url} has a certificate this server does not "
+                "trust: check COMPAX_LDAP_CA_FILE and the directory's host name"
+            )
+        if "timed out" in text or "timeout" in text.lower():
+            return f"The campus directory at {self.url} did not answer in time"
+        if isinstance(exc, LDAPStartTLSError) or "ssl" in text.lower():
+            return f"The campus directory at {self.url} failed to set up TLS: {text}"
+        return f"The campus directory at {self.url} cannot be reached"
+
+    def bound(self, dn: str | None, password: str | None) -> ldap3.Connection:
+        """A connection bound as ``dn`` (anonymous for ``None``); ``BindRefused`` if not."""
+        conn = self.connection(dn, password)
+        try:
+            ok = conn.bind()
+        except (LDAPCommunicationError, OSError) as exc:
+            close(conn)
+            raise DirectoryDown(self.why_unreachable(exc)) from None
+        if not ok:
+            result = str(conn.result.get("description") or conn.result.get("result"))
+            close(conn)
+            raise BindRefused(dn or "anonymous", result)
+        return conn
+
+    def find_user(self, conn: ldap3.Connection, name: str) -> UserEntry | None:
+        """The one entry ``name`` is, under the user base with the user filter (or the bound
+        DN itself when there is no user base); ``None`` for none or several."""
+        settings = self.settings
+        attributes = [settings.ldap_name_attribute, settings.ldap_email_attribute, "memberOf"]
+        if settings.ldap_user_base:
+            query = settings.ldap_user_filter.replace("{username}", escape_filter_chars(name))
+            base, scope = settings.ldap_user_base, ldap3.SUBTREE
+        else:
+            query, base, scope = "(objectClass=*)", self.bound_dn(conn), ldap3.BASE
+        self.search(conn, base, query, scope, attributes, size_limit=2)
+        entries = [item for item in conn.response or [] if item.get("type") == "searchResEntry"]
+        if len(entries) != 1:
+            if len(entries) > 1:
+                log.warning("LDAP: %s matches several entries; nobody is signed in", query)
+            return None
+        found = entries[0]
+        values = found.get("attributes", {})
+        return UserEntry(
+            dn=str(found["dn"]),
+            full_name=_first(values.get(settings.ldap_name_attribute)) or "",
+            email=_first(values.get(settings.ldap_email_attribute)),
+            member_of=tuple(str(group) for group in values.get("memberOf") or ()),
+        )
+
+    def bound_dn(self, conn: ldap3.Connection) -> str:
+        """The DN a direct bind used, which must be a DN to be read back."""
+        dn = str(conn.user or "")
+        if "=" not in dn:
+            raise DirectoryDown(
+                "COMPAX_LDAP_USER_DN_TEMPLATE binds with a name that is no DN "
+                f"({dn}); set COMPAX_LDAP_USER_BASE so the user's entry can be found"
+            )
+        return dn
+
+    def groups_of(self, conn: ldap3.Connection, entry: UserEntry, name: str) -> list[str]:
+        """The DNs of the groups ``entry`` is in: found under the group base with the group
+        filter, or else its ``memberOf`` values."""
+        settings = self.settings
+        if not settings.ldap_group_base:
+            return list(entry.member_of)
+        query = settings.ldap_group_filter.replace("{dn}", escape_filter_chars(entry.dn)).replace(
+            "{username}", escape_filter_chars(name)
+        )
+        self.search(conn, settings.ldap_group_base, query, ldap3.SUBTREE, [], size_limit=0)
+        return [
+            str(item["dn"]) for item in conn.response or [] if item.get("type") == "searchResEntry"
+        ]
+
+    def search(
+        self,
+        conn: ldap3.Connection,
+        base: str,
+        query: str,
+        scope: str,
+        attributes: list[str],
+        size_limit: int,
+    ) -> None:
+        """One search; a lost connection is ``DirectoryDown``, a refused one leaves
+        ``conn.response`` empty."""
+        try:
+            conn.search(
+                base,
+                query,
+                search_scope=scope,
+                attributes=attributes,
+                size_limit=size_limit,
+                time_limit=max(1, int(self.settings.ldap_timeout_seconds)),
+            )
+        except (LDAPCommunicationError, OSError) as exc:
+            raise DirectoryDown(self.why_unreachable(exc)) from None
+        if conn.result.get("result") not in (0, 4):
+            log.warning("LDAP search under %s refused: %s", base, conn.result.get("description"))
+
+
+def close(conn: ldap3.Connection) -> None:
+    """Close ``conn`` whatever state it is in, and the socket ldap3 leaves open when opening
+    it failed."""
+    with contextlib.suppress(LDAPException, OSError):
+        conn.unbind()
+    if conn.socket is not None:
+        conn.socket.close()
+
+
+def _first(value: object) -> str | None:
+    """The first of an attribute's values, as ldap3 gives them (one value or a list)."""
+    if isinstance(value, list | tuple):
+        value = value[0] if value else None
+    return str(value) if value else None
 
 
 def ldap_directory(settings: SignInSettings) -> LdapDirectory | None:
     """The LDAP directory, if the settings name one."""
     return LdapDirectory(settings) if settings.ldap_url else None
-
-
-async def ldap_checks(
-    settings: SignInSettings, username: str | None, password: str | None
-) -> list[Finding]:
-    raise NotImplementedError("written by the LDAP part of issue 19")

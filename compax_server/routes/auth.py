@@ -71,10 +71,13 @@ async def update_me(call: Call[MeUpdate, None]) -> web.Response:
     tag="auth",
     body=PasswordChange,
     response=TokenResponse,
+    errors=(403,),
 )
 async def change_password(call: Call[PasswordChange, None]) -> web.Response:
     """Every older token and calendar feed URL stops working; the answer carries a fresh token.
-    Guesses at the current password count under the sign-in limits."""
+    Guesses at the current password count under the sign-in limits; a directory user's
+    password is changed in the directory."""
+    users.refuse_directory_password(call.user)
     sign_in = call.request.app[SIGN_IN]
     address = client_address(call.request)
     if not await sign_in.is_password_of(call.user, call.body.current_password, address):

@@ -116,11 +116,13 @@ def _new_user(identity: DirectoryIdentity, username: str, role: Role) -> User:
 async def _follow_directory(
     session: AsyncSession, user: User, identity: DirectoryIdentity, role: Role
 ) -> None:
-    """Bring ``user`` in line with the directory; a new role revokes their older tokens, but
-    the last active admin keeps theirs (``users.change_user`` refuses that demotion)."""
+    """Bring ``user`` in line with the directory: an account made here before loses its Compax
+    password, so only the directory lets them in; a new role revokes their older tokens, but
+    the last active admin stays one."""
     changes: dict[str, object] = {
         "auth_source": identity.source.value,
         "external_id": identity.external_id,
+        "password_hash": "",
     }
     if identity.full_name:
         changes["full_name"] = identity.full_name[:200]

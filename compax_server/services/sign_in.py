@@ -21,6 +21,7 @@ from compax_server.services.users import access_token, user_by_username, user_pu
 from compax_server.sign_in_settings import SignInSettings
 from sync.errors import NotAuthenticated, Unavailable
 from sync.schemas import TokenResponse
+from sync.vocabulary import AuthSource
 
 WRONG = "Unknown username or wrong password"
 
@@ -94,7 +95,7 @@ class SignIn:
         async with self.db.read() as session:
             user = await user_by_username(session, name)
             manages = await managed_buildings(session, user.id) if user and user.id else ()
-        stored = user.password_hash if user is not None and user.active and local else None
+        stored = user.password_hash if local and user and _keeps_password(user) else None
         checks_locally = bool(stored) or self.directory is None
         if checks_locally and await self.passwords.verify(stored or None, password) and user:
             return self.token_for(user, manages)
@@ -141,3 +142,9 @@ class SignIn:
             expires_in=issued.expires_in,
             user=user_public(user, manages),
         )
+
+
+def _keeps_password(user: User) -> bool:
+    """Whether Compax checks ``user``'s password itself: an active local user. A directory
+    user's password is the directory's, even when an account made by hand was taken over."""
+    return user.active and user.auth_source == AuthSource.LOCAL

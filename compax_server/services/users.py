@@ -27,7 +27,7 @@ from compax_server.services.common import (
     utcnow,
 )
 from compax_server.services.managers import drop_grants, manages_by_user
-from sync.errors import Duplicate, InUse, ValidationFailed
+from sync.errors import Duplicate, Forbidden, InUse, ValidationFailed
 from sync.permissions import Role
 from sync.schemas import (
     MeUpdate,
@@ -37,7 +37,7 @@ from sync.schemas import (
     UserQuery,
     UserUpdate,
 )
-from sync.vocabulary import BulkStatus
+from sync.vocabulary import AuthSource, BulkStatus
 
 #: Changes after which every token the user holds must stop working.
 _REVOKING_FIELDS = frozenset({"role", "active"})
@@ -142,12 +142,23 @@ async def _active_admins(session: AsyncSession) -> int:
 
 
 async def set_password(session: AsyncSession, user_id: int, password_hash: str) -> User:
-    """Replace the password and revoke every token and calendar feed URL the user holds."""
+    """Replace the password and revoke every token and calendar feed URL the user holds; 403
+    for a user whose password the campus directory keeps."""
     user = await get_or_404(session, User, user_id, "user", for_update=True)
+    refuse_directory_password(user)
     user.password_hash = password_hash
     _revoke_everything(user)
     apply_changes(user, {"updated_at": utcnow()})
     return user
+
+
+def refuse_directory_password(user: User) -> None:
+    """403 in words if ``user``'s password is kept by the campus directory, not by Compax."""
+    if user.auth_source != AuthSource.LOCAL:
+        raise Forbidden(
+            f"The password of {user.username} is kept by the campus directory "
+            f"({user.auth_source}); it is changed there, not in Compax"
+        )
 
 
 async def revoke_tokens(session: AsyncSession, user_id: int) -> None:

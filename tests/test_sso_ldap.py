@@ -1,0 +1,472 @@
+"""Signing in with the campus LDAP directory, against a real slapd (tests/ldap_support.py):
+direct bind and search then bind, groups by search and by memberOf, roles and buildings that
+follow the groups, TLS, and a directory that is down or silent."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import trustme
+from aiohttp.test_utils import TestClient
+from typer.testing import CliRunner
+
+from compax_cli.main import app
+from compax_server.directory.checks import Finding, Outcome
+from compax_server.directory.ldap import LdapDirectory
+from compax_server.directory.ldap_checks import ldap_checks
+from compax_server.settings import Settings
+from compax_server.sign_in_settings import SignInSettings
+from sync.permissions import Role
+from tests.conftest import PASSWORD, MakePerson, Person, make_settings
+from tests.ldap_support import (
+    GROUPS,
+    PEOPLE,
+    PEOPLE_BY_UID,
+    SERVICE_DN,
+    SERVICE_PASSWORD,
+    LdapServer,
+    ldap_server,
+    slapd,
+)
+from tests.support import bearer, problem_of, sign_in
+
+__all__ = ["ldap_server", "slapd"]
+
+DIRECT: dict[str, object] = {
+    "ldap_user_dn_template": f"uid={{username}},{PEOPLE}",
+    "ldap_group_base": GROUPS,
+}
+SEARCH: dict[str, object] = {
+    "ldap_bind_dn": SERVICE_DN,
+    "ldap_bind_password": SERVICE_PASSWORD,
+    "ldap_user_base": PEOPLE,
+    "ldap_group_base": GROUPS,
+}
+#: Active Directory style: no group search, the user's memberOf names their groups.
+MEMBER_OF: dict[str, object] = {
+    "ldap_bind_dn": SERVICE_DN,
+    "ldap_bind_password": SERVICE_PASSWORD,
+    "ldap_user_base": PEOPLE,
+}
+MAPPING: dict[str, object] = {
+    "directory_roles": {"compax-admins": "admin", "Staff": "staff"},
+    "directory_managers": {"eng-facilities": ["ENG"]},
+}
+
+
+def password_of(uid: str) -> str:
+    return PEOPLE_BY_UID[uid].password
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path, ldap_server: LdapServer) -> Settings:
+    return make_settings(database_url, tmp_path, ldap_url=ldap_server.url, **DIRECT, **MAPPING)
+
+
+@pytest.fixture
+async def eng(client: TestClient, admin: Person) -> int:
+    """The id of building ENG, whose managers are the eng-facilities group."""
+    response = await client.post(
+        "/api/v1/buildings", json={"code": "ENG", "name": "Engineering"}, headers=admin.headers
+    )
+    assert response.status == 201, await response.text()
+    building: int = (await response.json())["id"]
+    return building
+
+
+async def signed_in(client: TestClient, uid: str, password: str | None = None) -> dict[str, Any]:
+    """The token response of ``uid``'s sign-in with their directory password."""
+    response = await sign_in(client, uid, password or password_of(uid))
+    assert response.status == 200, await response.text()
+    body: dict[str, Any] = await response.json()
+    return body
+
+
+# --- Direct bind, groups searched --------------------------------------------------------------
+
+
+async def test_a_first_sign_in_makes_the_user_from_the_directory(
+    client: TestClient, admin: Person, eng: int
+) -> None:
+    user = (await signed_in(client, "yaw"))["user"]
+    assert (user["username"], user["full_name"], user["email"]) == (
+        "yaw",
+        "Yaw Darko",
+        "yaw@campus.edu",
+    )
+    assert user["role"] == Role.STAFF
+    assert user["manages"] == [eng]
+    listed = await client.get(f"/api/v1/users/{user['id']}", headers=admin.headers)
+    assert (await listed.json())["username"] == "yaw"
+
+
+async def test_someone_in_no_mapped_group_gets_the_default_role(client: TestClient) -> None:
+    assert (await signed_in(client, "abena"))["user"]["role"] == Role.STUDENT
+
+
+async def test_a_group_change_takes_effect_at_the_next_sign_in_and_revokes_older_tokens(
+    client: TestClient, ldap_server: LdapServer
+) -> None:
+    first = await signed_in(client, "kofi")
+    assert first["user"]["role"] == Role.STUDENT
+    ldap_server.add_to_group("kofi", "staff")
+    old = bearer(first["access_token"])
+    assert (await client.get("/api/v1/me", headers=old)).status == 200
+    second = await signed_in(client, "kofi")
+    assert second["user"]["role"] == Role.STAFF
+    await problem_of(await client.get("/api/v1/me", headers=old), 401)
+    ldap_server.remove_from_group("kofi", "staff")
+    third = await signed_in(client, "kofi")
+    assert third["user"]["role"] == Role.STUDENT
+    await problem_of(await client.get("/api/v1/me", headers=bearer(second["access_token"])), 401)
+
+
+async def test_leaving_the_managers_group_removes_only_the_directory_grant(
+    client: TestClient, admin: Person, eng: int, ldap_server: LdapServer
+) -> None:
+    made = await client.post(
+        "/api/v1/buildings", json={"code": "LIB", "name": "Library"}, headers=admin.headers
+    )
+    library = (await made.json())["id"]
+    yaw = (await signed_in(client, "yaw"))["user"]
+    granted = await client.put(
+        f"/api/v1/buildings/{library}/managers/{yaw['id']}", headers=admin.headers
+    )
+    assert granted.status in (200, 201), await granted.text()
+    ldap_server.remove_from_group("yaw", "eng-facilities")
+    assert (await signed_in(client, "yaw"))["user"]["manages"] == [library]
+    ldap_server.add_to_group("yaw", "eng-facilities")
+    assert (await signed_in(client, "yaw"))["user"]["manages"] == sorted([eng, library])
+
+
+async def test_a_wrong_password_is_refused_and_counted_by_the_sign_in_limits(
+    client: TestClient, settings: Settings
+) -> None:
+    for _ in range(settings.login_attempts_per_username_and_address):
+        await problem_of(await sign_in(client, "yaw", "not-yaws-password"), 401)
+    await problem_of(await sign_in(client, "yaw", "not-yaws-password"), 429)
+    await problem_of(await sign_in(client, "yaw", password_of("yaw")), 429)
+
+
+async def test_no_such_person_is_refused(client: TestClient) -> None:
+    problem = await problem_of(await sign_in(client, "nobody", "any-password"), 401)
+    assert problem["detail"] == "Unknown username or wrong password"
+
+
+async def test_an_empty_password_never_signs_anyone_in(
+    client: TestClient, settings: Settings
+) -> None:
+    """An empty password is an unauthenticated bind, which many directories let succeed."""
+    problem = await problem_of(await sign_in(client, "yaw", ""), 422)
+    assert "password" in problem["detail"]
+    assert await LdapDirectory(settings).authenticate("yaw", "") is None
+
+
+@pytest.mark.parametrize("name", ["*", "ama,ou=people", "efua)(", "\\", "#ama", "ama+cn=x"])
+async def test_a_username_cannot_change_the_dn_a_direct_bind_uses(
+    client: TestClient, name: str
+) -> None:
+    for uid in ("ama", "efua"):
+        await problem_of(await sign_in(client, name, password_of(uid)), 401)
+
+
+async def test_a_directory_users_password_is_changed_in_the_directory(
+    client: TestClient, admin: Person
+) -> None:
+    yaw = await signed_in(client, "yaw")
+    body = {"current_password": password_of("yaw"), "new_password": "a-new-long-password"}
+    changed = await client.post(
+        "/api/v1/me/password", json=body, headers=bearer(yaw["access_token"])
+    )
+    assert "campus directory" in (await problem_of(changed, 403))["detail"]
+    reset = await client.post(
+        f"/api/v1/users/{yaw['user']['id']}/password",
+        json={"new_password": "a-new-long-password"},
+        headers=admin.headers,
+    )
+    assert "campus directory" in (await problem_of(reset, 403))["detail"]
+
+
+async def test_an_account_taken_over_by_the_directory_keeps_no_compax_password(
+    client: TestClient, make_person: MakePerson
+) -> None:
+    await make_person(Role.STUDENT, username="ama")
+    assert (await signed_in(client, "ama"))["user"]["role"] == Role.STAFF
+    await problem_of(await sign_in(client, "ama", PASSWORD), 401)
+
+
+async def test_the_last_admin_stays_an_admin_when_the_directory_drops_them(
+    client: TestClient, ldap_server: LdapServer
+) -> None:
+    assert (await signed_in(client, "efua"))["user"]["role"] == Role.ADMIN
+    ldap_server.remove_from_group("efua", "compax-admins")
+    assert (await signed_in(client, "efua"))["user"]["role"] == Role.ADMIN
+
+
+async def test_another_admin_lets_the_directory_demote_one(
+    client: TestClient, admin: Person, ldap_server: LdapServer
+) -> None:
+    assert (await signed_in(client, "efua"))["user"]["role"] == Role.ADMIN
+    ldap_server.remove_from_group("efua", "compax-admins")
+    assert (await signed_in(client, "efua"))["user"]["role"] == Role.STUDENT
+
+
+# --- Search then bind, memberOf -----------------------------------------------------------------
+
+
+class TestSearchThenBind:
+    @pytest.fixture
+    def settings(self, database_url: str, tmp_path: Path, ldap_server: LdapServer) -> Settings:
+        return make_settings(database_url, tmp_path, ldap_url=ldap_server.url, **SEARCH, **MAPPING)
+
+    async def test_the_service_account_finds_the_person_who_then_binds(
+        self, client: TestClient
+    ) -> None:
+        user = (await signed_in(client, "ama"))["user"]
+        assert (user["username"], user["role"]) == ("ama", Role.STAFF)
+        await problem_of(await sign_in(client, "ama", "not-amas-password"), 401)
+
+    @pytest.mark.parametrize("name", ["*)(uid=*", "*", "ama)(|(uid=*", "y*"])
+    async def test_filter_metacharacters_in_a_username_sign_nobody_in(
+        self, client: TestClient, name: str
+    ) -> None:
+        for uid in ("ama", "yaw"):
+            await problem_of(await sign_in(client, name, password_of(uid)), 401)
+
+
+class TestMemberOf:
+    """Active Directory style: the groups are the user's memberOf values."""
+
+    @pytest.fixture
+    def settings(self, database_url: str, tmp_path: Path, ldap_server: LdapServer) -> Settings:
+        return make_settings(
+            database_url, tmp_path, ldap_url=ldap_server.url, **MEMBER_OF, **MAPPING
+        )
+
+    async def test_groups_come_from_member_of(
+        self, client: TestClient, eng: int, ldap_server: LdapServer
+    ) -> None:
+        user = (await signed_in(client, "yaw"))["user"]
+        assert (user["role"], user["manages"]) == (Role.STAFF, [eng])
+        ldap_server.remove_from_group("yaw", "staff")
+        ldap_server.remove_from_group("yaw", "eng-facilities")
+        user = (await signed_in(client, "yaw"))["user"]
+        assert (user["role"], user["manages"]) == (Role.STUDENT, [])
+
+
+# --- TLS ----------------------------------------------------------------------------------------
+
+
+def tls_settings(ldap_server: LdapServer, how: str, ca_file: Path) -> dict[str, object]:
+    if how == "ldaps":
+        return {"ldap_url": ldap_server.ldaps_url, "ldap_ca_file": ca_file}
+    return {"ldap_url": ldap_server.url, "ldap_starttls": True, "ldap_ca_file": ca_file}
+
+
+@pytest.fixture(params=["starttls", "ldaps"])
+def tls(request: pytest.FixtureRequest) -> str:
+    how: str = request.param
+    return how
+
+
+class TestTls:
+    @pytest.fixture
+    def settings(
+        self, database_url: str, tmp_path: Path, ldap_server: LdapServer, tls: str
+    ) -> Settings:
+        values = tls_settings(ldap_server, tls, ldap_server.ca_file)
+        return make_settings(database_url, tmp_path, **values, **DIRECT, **MAPPING)
+
+    async def test_signs_in_over_tls_trusting_the_ca_file(self, client: TestClient) -> None:
+        assert (await signed_in(client, "ama"))["user"]["role"] == Role.STAFF
+
+
+class TestUntrustedCertificate:
+    @pytest.fixture
+    def settings(
+        self, database_url: str, tmp_path: Path, ldap_server: LdapServer, tls: str
+    ) -> Settings:
+        other_ca = tmp_path / "other-ca.pem"
+        trustme.CA().cert_pem.write_to_path(str(other_ca))
+        values = tls_settings(ldap_server, tls, other_ca)
+        return make_settings(database_url, tmp_path, **values, **DIRECT, **MAPPING)
+
+    async def test_a_certificate_from_another_ca_is_a_503_in_words(
+        self, client: TestClient
+    ) -> None:
+        problem = await problem_of(await sign_in(client, "ama", password_of("ama")), 503)
+        assert "certificate" in problem["detail"]
+        assert "COMPAX_LDAP_CA_FILE" in problem["detail"]
+
+
+# --- A directory that is down or silent ---------------------------------------------------------
+
+
+def closed_port() -> int:
+    """A port nothing listens on (bound, then released)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class TestUnreachableDirectory:
+    @pytest.fixture
+    def settings(self, database_url: str, tmp_path: Path) -> Settings:
+        return make_settings(
+            database_url,
+            tmp_path,
+            ldap_url=f"ldap://127.0.0.1:{closed_port()}",
+            local_sign_in="break-glass",
+            break_glass_admins=["root"],
+            **DIRECT,
+            **MAPPING,
+        )
+
+    async def test_directory_users_get_a_503_in_words(self, client: TestClient) -> None:
+        problem = await problem_of(await sign_in(client, "ama", "ama-password"), 503)
+        assert "cannot be reached" in problem["detail"]
+
+    async def test_the_break_glass_admin_still_signs_in(
+        self, client: TestClient, admin: Person
+    ) -> None:
+        response = await sign_in(client, "root", PASSWORD)
+        assert response.status == 200, await response.text()
+        await problem_of(await sign_in(client, "root", "not-roots-password"), 401)
+
+    async def test_a_local_user_who_is_not_break_glass_is_refused(
+        self, client: TestClient, make_person: MakePerson
+    ) -> None:
+        await make_person(Role.STAFF, username="sena")
+        await problem_of(await sign_in(client, "sena", PASSWORD), 503)
+
+
+@pytest.fixture
+def silent_directory() -> Iterator[str]:
+    """An ldap:// URL whose server accepts connections and never answers."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    try:
+        yield f"ldap://127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        listener.close()
+
+
+class TestSilentDirectory:
+    @pytest.fixture
+    def settings(self, database_url: str, tmp_path: Path, silent_directory: str) -> Settings:
+        return make_settings(
+            database_url,
+            tmp_path,
+            ldap_url=silent_directory,
+            ldap_timeout_seconds=1,
+            **DIRECT,
+            **MAPPING,
+        )
+
+    async def test_a_directory_that_never_answers_is_a_503_within_the_timeout(
+        self, client: TestClient
+    ) -> None:
+        started = time.monotonic()
+        problem = await problem_of(await sign_in(client, "ama", "ama-password"), 503)
+        assert time.monotonic() - started < 5
+        assert "did not answer" in problem["detail"]
+
+
+# --- compax server check-sso ---------------------------------------------------------------------
+
+
+def by_what(findings: list[Finding]) -> dict[str, Finding]:
+    return {finding.what: finding for finding in findings}
+
+
+async def test_checks_say_bind_refused_for_a_wrong_service_password(
+    ldap_server: LdapServer,
+) -> None:
+    settings = SignInSettings(
+        ldap_url=ldap_server.url,
+        **{**SEARCH, "ldap_bind_password": "wrong"},  # type: ignore[arg-type]
+    )
+    found = by_what(await ldap_checks(settings, "yaw", None))
+    assert found["LDAP connection"].outcome is Outcome.OK
+    bind = found["LDAP service bind"]
+    assert bind.outcome is Outcome.FAILED
+    assert bind.detail.startswith("bind refused: check COMPAX_LDAP_BIND_DN")
+
+
+async def test_checks_report_a_persons_groups_and_role(ldap_server: LdapServer) -> None:
+    settings = SignInSettings(ldap_url=ldap_server.url, **SEARCH, **MAPPING)  # type: ignore[arg-type]
+    found = by_what(await ldap_checks(settings, "yaw", "yaw-password"))
+    assert all(f.outcome is Outcome.OK for f in found.values()), found
+    assert found["LDAP user"].detail == f"yaw is uid=yaw,{PEOPLE}"
+    assert f"cn=eng-facilities,{GROUPS}" in found["LDAP groups"].detail
+    assert found["Compax role"].detail == "gets the role staff, manages ENG"
+    nobody = by_what(await ldap_checks(settings, "abena", "wrong"))
+    assert nobody["LDAP user bind"].outcome is Outcome.FAILED
+    assert nobody["Compax role"].detail == "in no mapped group: gets the default role student"
+
+
+async def test_checks_say_the_directory_cannot_be_reached() -> None:
+    settings = SignInSettings(ldap_url=f"ldap://127.0.0.1:{closed_port()}", **DIRECT)  # type: ignore[arg-type]
+    (finding,) = await ldap_checks(settings, None, None)
+    assert finding.outcome is Outcome.FAILED
+    assert "cannot be reached" in finding.detail
+
+
+async def test_a_direct_bind_reads_the_person_as_themselves(ldap_server: LdapServer) -> None:
+    settings = SignInSettings(ldap_url=ldap_server.url, **DIRECT, **MAPPING)  # type: ignore[arg-type]
+    identity = await LdapDirectory(settings).authenticate("Efua", "efua-password")
+    assert identity is not None
+    assert (identity.subject, identity.email) == (f"uid=efua,{PEOPLE}", "efua@campus.edu")
+    assert await asyncio.wait_for(LdapDirectory(settings).authenticate("efua", "x"), 10) is None
+
+
+def test_check_sso_says_in_words_what_the_directory_gives_a_person(
+    ldap_server: LdapServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in list(os.environ):
+        if name.startswith("COMPAX_"):
+            monkeypatch.delenv(name)
+    environment = {
+        "COMPAX_DATA_DIR": str(tmp_path),
+        "COMPAX_LDAP_URL": ldap_server.ldaps_url,
+        "COMPAX_LDAP_CA_FILE": str(ldap_server.ca_file),
+        "COMPAX_LDAP_BIND_DN": SERVICE_DN,
+        "COMPAX_LDAP_BIND_PASSWORD": SERVICE_PASSWORD,
+        "COMPAX_LDAP_USER_BASE": PEOPLE,
+        "COMPAX_DIRECTORY_ROLES": '{"staff": "staff"}',
+        "COMPAX_DIRECTORY_MANAGERS": '{"eng-facilities": ["ENG"]}',
+    }
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    args = ["server", "check-sso", "--username", "yaw", "--password-stdin"]
+    result = CliRunner().invoke(app, args, input="yaw-password\n")
+    assert result.exit_code == 0, result.output
+    assert "answered over TLS" in result.output
+    assert "gets the role staff, manages ENG" in result.output
+    monkeypatch.setenv("COMPAX_LDAP_BIND_PASSWORD", "wrong")
+    result = CliRunner().invoke(app, args, input="yaw-password\n")
+    assert result.exit_code == 1, result.output
+    assert "bind refused: check COMPAX_LDAP_BIND_DN" in result.output
+
+
+async def test_after_a_direct_bind_the_entry_may_be_searched_under_the_user_base(
+    ldap_server: LdapServer,
+) -> None:
+    """As with Active Directory's UPN binds, whose bind name is no DN to read back."""
+    settings = SignInSettings(
+        ldap_url=ldap_server.url,
+        ldap_user_base=PEOPLE,
+        **DIRECT,  # type: ignore[arg-type]
+    )
+    identity = await LdapDirectory(settings).authenticate("ama", "ama-password")
+    assert identity is not None
+    assert identity.subject == f"uid=ama,{PEOPLE}"
+    assert identity.groups == {f"cn=staff,{GROUPS}"}
