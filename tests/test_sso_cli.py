@@ -133,19 +133,19 @@ async def test_the_device_flow_signs_the_cli_in_with_the_role_its_groups_give(
     campus_server: ServerProcess, oidc_provider: OidcProvider, tmp_path: Path
 ) -> None:
     oidc_provider.set_account(
-        "erin", groups=["compax-admins"], name="Erin Darko", email="erin@campus.example"
+        "erin", groups=["staff"], name="Erin Darko", email="erin@campus.example"
     )
     cli = Cli(tmp_path / "cli")
     login = await device_sign_in(tmp_path / "cli", campus_server, oidc_provider, "erin")
-    assert f"Signed in as erin (admin) on {campus_server.url}" in login.stderr
+    assert f"Signed in as erin (staff) on {campus_server.url}" in login.stderr
     me = await cli.json("whoami")
-    assert (me["username"], me["role"], me["signed_in"]) == ("erin", "admin", True)
+    assert (me["username"], me["role"], me["signed_in"]) == ("erin", "staff", True)
     assert (me["full_name"], me["email"]) == ("Erin Darko", "erin@campus.example")
 
-    oidc_provider.set_account("erin", groups=["staff"])
+    oidc_provider.set_account("erin", groups=["staff", "compax-admins"])
     again = await device_sign_in(tmp_path / "cli", campus_server, oidc_provider, "erin")
-    assert "Signed in as erin (staff)" in again.stderr
-    assert (await cli.json("whoami"))["role"] == "staff"
+    assert "Signed in as erin (admin)" in again.stderr
+    assert (await cli.json("whoami"))["role"] == "admin"
 
 
 async def test_a_device_sign_in_refused_at_the_provider_ends_in_words(
