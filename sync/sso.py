@@ -13,6 +13,7 @@ import hashlib
 import os
 import secrets
 import sys
+import threading
 import time
 import webbrowser
 from collections.abc import Callable
@@ -206,15 +207,8 @@ async def _loopback_flow(
     async with callback:
         redirect_uri = f"http://127.0.0.1:{callback.sockets[0].getsockname()[1]}{CALLBACK_PATH}"
         url = request.authorization_url(oidc, redirect_uri)
-        opening = None
-        if _has_browser():
-            opening = asyncio.create_task(asyncio.to_thread(webbrowser.open, url))
-        show(BrowserStep(url, browser_opened=opening is not None))
-        try:
-            query = await _outcome(returned, LOOPBACK_WAIT_SECONDS, cancelled)
-        finally:
-            if opening is not None and not opening.done():
-                opening.cancel()
+        show(BrowserStep(url, browser_opened=_open_browser(url)))
+        query = await _outcome(returned, LOOPBACK_WAIT_SECONDS, cancelled)
     if "error" in query:
         why = query.get("error_description") or query["error"]
         raise NotAuthenticated(f"The campus sign-in provider refused the sign-in: {why}")
@@ -284,11 +278,15 @@ async def _pause(seconds: float, cancelled: Cancelled) -> None:
         raise SignInCancelled("Campus sign-in cancelled")
 
 
-def _has_browser() -> bool:
-    """Whether a browser can open here: a desktop, or one named in ``BROWSER``; a terminal
-    alone gets the URL printed rather than a text browser taking it over."""
-    return (
-        bool(os.environ.get("BROWSER"))
-        or sys.platform in ("darwin", "win32")
-        or bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+def _open_browser(url: str) -> bool:
+    """Ask for ``url`` in a browser where there is one: a desktop, or one named in
+    ``BROWSER``; a terminal alone gets the URL printed rather than a text browser taking it
+    over. The browser is started from a thread of its own, as a browser command may only
+    return when its window closes."""
+    desktop = sys.platform in ("darwin", "win32") or bool(
+        os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
     )
+    if not (desktop or os.environ.get("BROWSER")):
+        return False
+    threading.Thread(target=webbrowser.open, args=(url,), daemon=True).start()
+    return True

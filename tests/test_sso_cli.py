@@ -9,8 +9,11 @@ import asyncio
 import json
 import os
 import re
+import signal
+import socket
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -19,7 +22,7 @@ from pathlib import Path
 import pytest
 from textual.widgets import Button, Input, Static
 
-from compax_cli.output import REFUSED, SIGN_IN
+from compax_cli.output import INTERRUPTED, REFUSED, SIGN_IN, USAGE
 from compax_tui.app import CompaxApp
 from compax_tui.screens.finder import FinderScreen
 from compax_tui.screens.sign_in import SignInScreen
@@ -158,7 +161,7 @@ async def test_a_device_sign_in_refused_at_the_provider_ends_in_words(
         assert await login.finished() == SIGN_IN, login.stderr
     finally:
         login.stop()
-    assert "error:" in login.stderr
+    assert "error: The sign-in was denied in the browser" in login.stderr
     assert "Traceback" not in login.stderr
     assert (await Cli(tmp_path / "cli").json("whoami"))["signed_in"] is False
 
@@ -180,6 +183,9 @@ async def test_the_loopback_flow_signs_in_through_the_browser_the_cli_opens(
         assert url in login.stderr
         back = await asyncio.to_thread(oidc_provider.log_in_and_consent, url, "carol")
         assert back.startswith("http://127.0.0.1:") and "/callback?" in back
+        forged = re.sub(r"state=[^&]+", "state=not-this-sign-in", back)
+        with pytest.raises(urllib.error.HTTPError, match="404"):
+            await asyncio.to_thread(_get, forged)
         page = await asyncio.to_thread(_get, back)
         assert "Compax has your sign-in" in page
         assert await login.finished() == 0, login.stderr
@@ -200,6 +206,34 @@ def _written(path: Path) -> str:
 def _get(url: str) -> str:
     with urllib.request.urlopen(url, timeout=10) as answer:  # noqa: S310 (the test's own loopback)
         return str(answer.read().decode())
+
+
+async def test_ctrl_c_stops_waiting_for_the_campus_sign_in(
+    campus_server: ServerProcess, tmp_path: Path
+) -> None:
+    login = await Login.start(tmp_path / "cli", "--sso", "--server", campus_server.url)
+    try:
+        await login.line_matching("Waiting for the sign-in")
+        login.process.send_signal(signal.SIGINT)
+        assert await login.finished() == INTERRUPTED, login.stderr
+    finally:
+        login.stop()
+    assert "Campus sign-in cancelled" in login.stderr
+    assert "Traceback" not in login.stderr
+
+
+async def test_a_loopback_port_already_taken_is_named(
+    campus_server: ServerProcess, tmp_path: Path
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = await Cli(tmp_path / "cli")(
+            "login", "--sso", "--port", str(port), "--server", campus_server.url
+        )
+    assert result.exit_code == USAGE, result.output
+    assert f"port: cannot listen on 127.0.0.1:{port}" in result.stderr
 
 
 async def test_a_server_without_campus_sign_in_says_so(database_url: str, tmp_path: Path) -> None:
