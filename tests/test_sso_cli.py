@@ -236,6 +236,20 @@ async def test_a_loopback_port_already_taken_is_named(
     assert f"port: cannot listen on 127.0.0.1:{port}" in result.stderr
 
 
+async def test_a_provider_that_cannot_be_reached_is_said_in_words(
+    campus_server: ServerProcess, oidc_provider: OidcProvider, tmp_path: Path
+) -> None:
+    oidc_provider.stop()
+    try:
+        result = await Cli(tmp_path / "cli")("login", "--sso", "--server", campus_server.url)
+    finally:
+        oidc_provider.start()
+    assert result.exit_code == REFUSED, result.output
+    assert "campus sign-in provider" in result.stderr
+    assert "cannot be reached" in result.stderr
+    assert "password" in result.stderr
+
+
 async def test_a_server_without_campus_sign_in_says_so(database_url: str, tmp_path: Path) -> None:
     server = ServerProcess(database_url, tmp_path)
     server.start()
