@@ -1,7 +1,8 @@
 """Campus sign-in from the CLI and the TUI against real processes: a Compax server whose
 OpenID provider is ``oidc-provider`` (tests/oidc_support.py). ``compax login --sso`` runs as
 a process of its own with no terminal, shows a code, and the test enters it at the provider
-as a person would; the loopback flow goes through the browser ``BROWSER`` names."""
+as a person would; the loopback flow goes through the browser ``BROWSER`` names. The engine
+adopts a campus sign-in as it does a password one, changes of another account kept."""
 
 from __future__ import annotations
 
@@ -15,17 +16,26 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
+from aiohttp.test_utils import TestClient
 from textual.widgets import Button, Input, Static
 
 from compax_cli.output import INTERRUPTED, REFUSED, SIGN_IN, USAGE
 from compax_tui.app import CompaxApp
 from compax_tui.screens.finder import FinderScreen
 from compax_tui.screens.sign_in import SignInScreen
+from sync.engine import Engine
+from sync.errors import CompaxError
+from sync.permissions import Role
+from sync.sso import BrowserStep
+from tests.booking_helpers import at, make_campus, next_weekday
+from tests.conftest import PASSWORD, MakePerson, Person
 from tests.oidc_support import OidcProvider, oidc_provider
 from tests.servers import ServerProcess
 from tests.test_cli import Cli
@@ -149,6 +159,49 @@ async def test_the_device_flow_signs_the_cli_in_with_the_role_its_groups_give(
     again = await device_sign_in(tmp_path / "cli", campus_server, oidc_provider, "erin")
     assert "Signed in as erin (admin)" in again.stderr
     assert (await cli.json("whoami"))["role"] == "admin"
+
+
+async def test_a_campus_sign_in_of_another_account_waits_for_the_changes_to_sync(
+    campus_server: ServerProcess,
+    oidc_provider: OidcProvider,
+    client: TestClient,
+    admin: Person,
+    make_person: MakePerson,
+    engines: Callable[[str], Engine],
+) -> None:
+    campus = await make_campus(client, admin)
+    staff = await make_person(Role.STAFF)
+    engine = engines("shared")
+    await engine.sign_in(campus_server.url, staff.user.username, PASSWORD)
+    await engine.sync()
+    monday = next_weekday(0)
+    start, end = datetime.fromisoformat(at(monday, 9)), datetime.fromisoformat(at(monday, 10))
+    engine.book(campus.room_101, start, end, "Offline")
+
+    with pytest.raises(CompaxError, match="still to sync"):
+        await engine_sign_in_sso(engine, campus_server, oidc_provider, "alice")
+    assert (engine.profile.username, engine.status()["pending"]) == (staff.user.username, 1)
+    assert engine.user is not None and engine.user["username"] == staff.user.username
+
+    await engine.sync()
+    user = await engine_sign_in_sso(engine, campus_server, oidc_provider, "alice")
+    assert (user["username"], engine.profile.username) == ("alice", "alice")
+    assert engine.status()["pending"] == 0
+    assert engine.reads.my_bookings(user["id"]) == []
+
+
+async def engine_sign_in_sso(
+    engine: Engine, server: ServerProcess, provider: OidcProvider, account: str
+) -> dict[str, Any]:
+    """``Engine.sign_in_sso`` with the device code it shows entered at ``provider``."""
+    shown: asyncio.Queue[BrowserStep] = asyncio.Queue()
+    signing_in = asyncio.create_task(engine.sign_in_sso(server.url, show=shown.put_nowait))
+    async with asyncio.timeout(STEP_SECONDS):
+        step = await shown.get()
+    assert step.user_code is not None
+    await asyncio.to_thread(provider.enter_user_code, step.user_code, account)
+    async with asyncio.timeout(STEP_SECONDS):
+        return await signing_in
 
 
 async def test_a_device_sign_in_refused_at_the_provider_ends_in_words(
