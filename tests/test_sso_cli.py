@@ -352,7 +352,16 @@ async def test_the_tui_signs_in_with_the_campus_sign_in_button(
         assert str(app.screen.query_one("#campus-sign-in", Button).label) == "Campus sign-in"
 
         await pilot.click("#campus-sign-in")
+        denied = re.search(r"enter (\S+)", await _campus_step(app))
+        assert denied is not None
+        await asyncio.to_thread(oidc_provider.deny_user_code, denied[1])
+        await settle(pilot)
+        error = str(app.screen.query_one("#sign-in-error", Static).render())
+        assert "The sign-in was denied in the browser" in error
+
+        await pilot.click("#campus-sign-in")
         shown = await _campus_step(app)
+        assert not str(app.screen.query_one("#sign-in-error", Static).render()).strip()
         code = re.search(r"enter (\S+)", shown)
         assert code is not None
         await asyncio.to_thread(oidc_provider.enter_user_code, code[1], "dave")
