@@ -358,9 +358,11 @@ async def test_a_provider_that_is_down_is_a_503_in_words_and_break_glass_still_s
 async def test_a_provider_that_never_answers_is_unavailable_after_the_timeout(
     oidc_provider: OidcProvider,
 ) -> None:
+    connections: list[asyncio.StreamWriter] = []
+
     async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        connections.append(writer)
         await reader.read()
-        writer.close()
 
     server = await asyncio.start_server(silent, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
@@ -375,6 +377,9 @@ async def test_a_provider_that_never_answers_is_unavailable_after_the_timeout(
     finally:
         await provider.close()
         server.close()
+        for writer in connections:
+            writer.close()
+            await writer.wait_closed()
         await server.wait_closed()
     assert time.monotonic() - started < 5
 
