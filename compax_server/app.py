@@ -15,6 +15,7 @@ from compax_server.cache import ReadCache
 from compax_server.connection import drop_server_header
 from compax_server.db import Database
 from compax_server.directory.ldap import ldap_directory
+from compax_server.directory.oidc import OpenIdProvider
 from compax_server.jobs.queue import JobContext
 from compax_server.jobs.worker import Worker
 from compax_server.keys import (
@@ -26,6 +27,7 @@ from compax_server.keys import (
     ENDPOINTS,
     FEED_TOKENS,
     METRICS,
+    OPENID,
     PASSWORDS,
     READ_CACHE,
     REDIS,
@@ -61,6 +63,7 @@ def create_app(settings: Settings) -> web.Application:
     setup_routes(app)
     app.cleanup_ctx.append(_redis)
     app.cleanup_ctx.append(_database)
+    app.cleanup_ctx.append(_openid)
     app.cleanup_ctx.append(_compaction)
     app.cleanup_ctx.append(_jobs)
     app.on_startup.append(_say_where_mail_goes)
@@ -132,6 +135,17 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     await app[BOOKING_WRITER].close()
     await app[USER_LOOKUP].close()
     await database.dispose()
+
+
+async def _openid(app: web.Application) -> AsyncIterator[None]:
+    """The campus OpenID provider, when ``COMPAX_OIDC_ISSUER`` names one; its connections are
+    closed at the end."""
+    settings = app[SETTINGS]
+    provider = OpenIdProvider(settings) if settings.oidc_issuer else None
+    app[OPENID] = provider
+    yield
+    if provider is not None:
+        await provider.close()
 
 
 async def _compaction(app: web.Application) -> AsyncIterator[None]:

@@ -11,6 +11,7 @@ if TYPE_CHECKING:
     from compax_server.auth import UserLookup
     from compax_server.cache import ReadCache
     from compax_server.db import Database
+    from compax_server.directory.oidc import OpenIdProvider
     from compax_server.links import BookingLinks
     from compax_server.metrics import Metrics
     from compax_server.redis_link import RedisLink
@@ -26,6 +27,8 @@ PASSWORDS: web.AppKey[Passwords] = web.AppKey("passwords")
 ACCESS_TOKENS: web.AppKey[Tokens] = web.AppKey("access_tokens")
 USER_LOOKUP: web.AppKey[UserLookup] = web.AppKey("user_lookup")
 SIGN_IN: web.AppKey[SignIn] = web.AppKey("sign_in")
+#: The campus OpenID provider; ``None`` unless ``COMPAX_OIDC_ISSUER`` names one.
+OPENID: web.AppKey[OpenIdProvider | None] = web.AppKey("openid")
 ENDPOINTS: web.AppKey[list[Endpoint]] = web.AppKey("endpoints")
 BOOKING_POLICY: web.AppKey[BookingPolicy] = web.AppKey("booking_policy")
 BOOKING_WRITER: web.AppKey[BookingWriter] = web.AppKey("booking_writer")

@@ -64,6 +64,11 @@ class SignInSettings(BaseSettings):
         description="The web frontend's redirect URIs whose codes the server may exchange; "
         "loopback URIs (http://127.0.0.1:PORT/...) of the CLI and TUI are always accepted.",
     )
+    oidc_device_flow: bool = Field(
+        True,
+        description="Offer the provider's device flow to the CLI and TUI when it has one; "
+        "false: they use a loopback redirect (a Google web client has no device flow).",
+    )
     oidc_ca_file: Path | None = Field(
         None, description="PEM file of the CAs trusted for the provider; unset: the system's."
     )

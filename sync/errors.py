@@ -259,8 +259,17 @@ class AuthorizationPending(CompaxError):
     title = "The sign-in is not finished yet"
 
     def __init__(self, detail: str, interval: int) -> None:
-        super().__init__(detail)
+        super().__init__(detail, interval=interval)
         self.interval = interval
+
+
+class SignInNotOffered(CompaxError):
+    """A way of signing in this server does not offer: OpenID Connect is not configured, or
+    its provider has no device flow (the CLI and TUI use a loopback redirect instead)."""
+
+    type = "sign-in-not-offered"
+    status = 409
+    title = "That way of signing in is not offered here"
 
 
 class Unreachable(CompaxError):

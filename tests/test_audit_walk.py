@@ -36,6 +36,10 @@ NEW_PASSWORD = "correct horse battery staple"
 #: buildings, terms, users), and what they change instead.
 UNAUDITED = {
     "sign_in": "issues a token; writes nothing but sign-in limits",
+    "oidc_token": "issues a token; a directory user's grants are audited when their groups move",
+    "oidc_device": "asks the OpenID provider to begin a device sign-in; writes nothing",
+    "oidc_device_token": "issues a token; a directory user's grants are audited when their "
+    "groups move",
     "logout_all": "bumps the token generation, a counter the trail leaves out",
     "make_calendar_feed": "bumps the calendar generation, a counter the trail leaves out",
     "revoke_calendar_feed": "bumps the calendar generation, a counter the trail leaves out",

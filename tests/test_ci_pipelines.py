@@ -89,6 +89,11 @@ def test_the_pipeline_runs_the_readme_test_command_with_what_the_tests_need(
     assert "COMPAX_TEST_DATABASE_URL: postgresql://postgres@" in pipeline.read_text()
 
 
+@pytest.mark.parametrize("pipeline", list(SCHEMAS), ids=lambda p: p.name)
+def test_the_pipelines_install_the_openid_provider_of_the_tests(pipeline: Path) -> None:
+    assert "npm ci --no-audit --no-fund --prefix tests/oidc_provider" in scripts(pipeline)
+
+
 def test_the_pipelines_use_the_python_tox_runs_on() -> None:
     tox = (ROOT / "tox.ini").read_text()
     [version] = re.findall(r"base_python = python(3\.\d+)", tox)

@@ -31,6 +31,10 @@ EXPECTED: dict[str, frozenset[Role] | str] = {
     "campus": EVERYONE,
     # auth and the caller's own record
     "sign_in": PUBLIC,
+    "sign_in_methods": PUBLIC,
+    "oidc_token": PUBLIC,
+    "oidc_device": PUBLIC,
+    "oidc_device_token": PUBLIC,
     "logout_all": EVERYONE,
     "read_me": EVERYONE,
     "update_me": EVERYONE,

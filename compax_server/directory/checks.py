@@ -31,7 +31,7 @@ async def check_sign_in(
     """Every check of every configured directory, in order; with ``username`` (and for LDAP
     ``password``), that person's sign-in is tried too and their groups and role reported."""
     from compax_server.directory.ldap_checks import ldap_checks
-    from compax_server.directory.oidc import oidc_checks
+    from compax_server.directory.oidc_checks import oidc_checks
 
     findings: list[Finding] = []
     if not settings.directory_configured:

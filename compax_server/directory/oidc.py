@@ -2,9 +2,396 @@
 
 from __future__ import annotations
 
-from compax_server.directory.checks import Finding
+import asyncio
+import base64
+import json
+import ssl
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import aiohttp
+from joserfc import jwt
+from joserfc.errors import JoseError
+from joserfc.jwk import Key, KeySet
+
+from compax_server.directory.identity import DirectoryIdentity
+from compax_server.directory.oidc_tokens import (
+    ASYMMETRIC_ALGORITHMS,
+    IdTokenRules,
+    claim_at,
+    groups_of,
+    refused,
+    token_header,
+)
 from compax_server.sign_in_settings import SignInSettings
+from sync.errors import (
+    AuthorizationPending,
+    Forbidden,
+    NotAuthenticated,
+    SignInNotOffered,
+    Unavailable,
+)
+from sync.sso_schemas import DeviceAuthorization
+from sync.vocabulary import AuthSource
+
+#: How long a discovery document is trusted before it is read again.
+DISCOVERY_TTL_SECONDS = 3600.0
+DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
+#: RFC 8628's polling interval when the provider names none, and what ``slow_down`` adds.
+DEVICE_INTERVAL_SECONDS = 5
 
 
-async def oidc_checks(settings: SignInSettings) -> list[Finding]:
-    raise NotImplementedError("written by the OIDC part of issue 19")
+@dataclass(frozen=True)
+class Discovery:
+    """The parts of the provider's discovery document Compax uses."""
+
+    issuer: str
+    authorization_endpoint: str
+    token_endpoint: str
+    jwks_uri: str
+    userinfo_endpoint: str | None
+    device_authorization_endpoint: str | None
+    claims_supported: frozenset[str] | None
+    signing_algorithms: frozenset[str]
+    secret_in_body: bool
+
+    @classmethod
+    def parse(cls, document: Mapping[str, Any], issuer: str) -> Discovery:
+        """The document read, or ``Unavailable`` saying what it lacks."""
+        if str(document.get("issuer", "")).rstrip("/") != issuer.rstrip("/"):
+            raise Unavailable(
+                f"The provider's discovery document names the issuer {document.get('issuer')!r}, "
+                f"not {issuer} (COMPAX_OIDC_ISSUER)"
+            )
+        needed = ("authorization_endpoint", "token_endpoint", "jwks_uri")
+        missing = [name for name in needed if not isinstance(document.get(name), str)]
+        if missing:
+            raise Unavailable(f"The provider's discovery document lacks {', '.join(missing)}")
+        claims = document.get("claims_supported")
+        algorithms = document.get("id_token_signing_alg_values_supported") or ["RS256"]
+        methods = document.get("token_endpoint_auth_methods_supported") or []
+        return cls(
+            issuer=str(document["issuer"]),
+            authorization_endpoint=document["authorization_endpoint"],
+            token_endpoint=document["token_endpoint"],
+            jwks_uri=document["jwks_uri"],
+            userinfo_endpoint=document.get("userinfo_endpoint"),
+            device_authorization_endpoint=document.get("device_authorization_endpoint"),
+            claims_supported=frozenset(claims) if isinstance(claims, list) else None,
+            signing_algorithms=frozenset(algorithms) & ASYMMETRIC_ALGORITHMS,
+            secret_in_body="client_secret_basic" not in methods and "client_secret_post" in methods,
+        )
+
+
+class ProviderRefusal(Exception):
+    """The provider answered a token request with an OAuth error (RFC 6749 5.2)."""
+
+    def __init__(self, error: str, description: str) -> None:
+        super().__init__(f"{error}: {description}" if description else error)
+        self.error = error
+        self.description = description
+
+
+CLIENT_REFUSED = (
+    "The campus sign-in provider refused Compax's client credentials; an administrator must "
+    "check COMPAX_OIDC_CLIENT_ID and COMPAX_OIDC_CLIENT_SECRET (compax server check-sso)"
+)
+
+
+class OpenIdProvider:
+    """The provider the settings name: its discovery document and keys are read when first
+    needed and kept (the keys read again when a token names one not seen: key rotation);
+    every request to it takes at most ``oidc_timeout_seconds``."""
+
+    def __init__(self, settings: SignInSettings, clock: Callable[[], float] = time.time) -> None:
+        assert settings.oidc_issuer is not None
+        assert settings.oidc_client_id is not None
+        self.settings = settings
+        self.issuer = settings.oidc_issuer
+        self.client_id = settings.oidc_client_id
+        self.clock = clock
+        self._session: aiohttp.ClientSession | None = None
+        self._discovery: Discovery | None = None
+        self._discovered_at = 0.0
+        self._keys: KeySet | None = None
+        self._lock = asyncio.Lock()
+
+    @property
+    def scopes(self) -> list[str]:
+        """The scopes to ask for, ``openid`` first."""
+        return ["openid", *(scope for scope in self.settings.oidc_scopes if scope != "openid")]
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def discovery(self) -> Discovery:
+        """The discovery document, read again once it is older than the TTL."""
+        async with self._lock:
+            age = time.monotonic() - self._discovered_at
+            if self._discovery is None or age > DISCOVERY_TTL_SECONDS:
+                url = self.issuer.rstrip("/") + "/.well-known/openid-configuration"
+                document = await self._get_json(url, "discovery document")
+                self._discovery = Discovery.parse(document, self.issuer)
+                self._discovered_at = time.monotonic()
+            return self._discovery
+
+    async def keys(self, refresh: bool = False) -> KeySet:
+        """The provider's signing keys, read again with ``refresh``."""
+        discovery = await self.discovery()
+        async with self._lock:
+            if self._keys is None or refresh:
+                document = await self._get_json(discovery.jwks_uri, "signing keys")
+                try:
+                    keys = KeySet.import_key_set(
+                        {"keys": [k for k in document.get("keys", []) if k.get("use") != "enc"]}
+                    )
+                except (JoseError, ValueError, TypeError, AttributeError) as exc:
+                    raise Unavailable(
+                        f"The provider's signing keys at {discovery.jwks_uri} cannot be read"
+                    ) from exc
+                self._keys = keys
+            return self._keys
+
+    async def exchange_code(
+        self, code: str, code_verifier: str, redirect_uri: str, nonce: str
+    ) -> DirectoryIdentity:
+        """The person behind an authorization code (PKCE ``code_verifier``; the ID token
+        must carry ``nonce``)."""
+        form = {
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": redirect_uri,
+            "code_verifier": code_verifier,
+        }
+        try:
+            tokens = await self.token_request(form)
+        except ProviderRefusal as refusal:
+            raise _code_refused(refusal) from None
+        return await self._identity(tokens, nonce)
+
+    def device_endpoint(self, discovery: Discovery) -> str | None:
+        """Where device sign-ins begin: the provider's endpoint, unless the settings turn the
+        device flow off."""
+        return discovery.device_authorization_endpoint if self.settings.oidc_device_flow else None
+
+    async def start_device(self) -> DeviceAuthorization:
+        """A device sign-in begun at the provider (RFC 8628 3.1)."""
+        discovery = await self.discovery()
+        endpoint = self.device_endpoint(discovery)
+        if endpoint is None:
+            raise SignInNotOffered(
+                "The campus sign-in provider's device flow is not offered here; sign in with a "
+                "loopback redirect (compax login --sso does so on its own)"
+            )
+        form = {"scope": " ".join(self.scopes)}
+        status, answer = await self._post(endpoint, form, discovery)
+        if status == 401 or answer.get("error") in ("invalid_client", "unauthorized_client"):
+            raise Unavailable(CLIENT_REFUSED)
+        try:
+            return DeviceAuthorization(
+                device_code=answer["device_code"],
+                user_code=answer["user_code"],
+                verification_uri=answer.get("verification_uri") or answer["verification_url"],
+                verification_uri_complete=answer.get("verification_uri_complete"),
+                expires_in=int(answer["expires_in"]),
+                interval=int(answer.get("interval") or DEVICE_INTERVAL_SECONDS),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise Unavailable(
+                f"The provider's device authorization answer cannot be read ({answer})"
+            ) from exc
+
+    async def poll_device(self, device_code: str) -> DirectoryIdentity:
+        """The person, once they have approved the device; ``AuthorizationPending`` until
+        then."""
+        try:
+            tokens = await self.token_request(
+                {"grant_type": DEVICE_GRANT, "device_code": device_code}
+            )
+        except ProviderRefusal as refusal:
+            raise _device_refused(refusal) from None
+        return await self._identity(tokens, None)
+
+    async def token_request(self, form: dict[str, str]) -> dict[str, Any]:
+        """The token endpoint's answer to ``form`` with Compax's client authentication;
+        ``ProviderRefusal`` for an OAuth error, ``Unavailable`` for refused credentials or a
+        provider that cannot answer."""
+        discovery = await self.discovery()
+        status, answer = await self._post(discovery.token_endpoint, form, discovery)
+        error = answer.get("error")
+        if status == 200 and error is None:
+            return answer
+        if status >= 500 or not isinstance(error, str):
+            raise Unavailable(
+                f"The campus sign-in provider's token endpoint answered {status}: {answer}"
+            )
+        raise ProviderRefusal(error, str(answer.get("error_description") or ""))
+
+    async def verified_claims(self, id_token: str, nonce: str | None) -> dict[str, Any]:
+        """The claims of ``id_token`` once its signature (by a key the provider publishes)
+        and its claims (``IdTokenRules``) are checked."""
+        header = token_header(id_token)
+        discovery = await self.discovery()
+        if discovery.signing_algorithms and header.alg not in discovery.signing_algorithms:
+            raise refused(
+                f"the ID token is signed with {header.alg}, which the provider does not use"
+            )
+        key = _key_named(await self.keys(), header.kid) or _key_named(
+            await self.keys(refresh=True), header.kid
+        )
+        if key is None:
+            raise refused(f"the ID token is signed with a key ({header.kid}) the provider lacks")
+        try:
+            token = jwt.decode(id_token, key, algorithms=[header.alg])
+        except (JoseError, ValueError) as exc:
+            raise refused("the ID token's signature does not verify") from exc
+        rules = IdTokenRules(
+            discovery.issuer, self.client_id, self.settings.oidc_clock_skew_seconds
+        )
+        rules.check(token.claims, self.clock(), nonce)
+        return dict(token.claims)
+
+    async def _identity(self, tokens: Mapping[str, Any], nonce: str | None) -> DirectoryIdentity:
+        """The person the token answer names, the userinfo endpoint asked for the username
+        or groups claim when the ID token lacks either."""
+        id_token = tokens.get("id_token")
+        if not isinstance(id_token, str):
+            raise Unavailable("The provider answered without an ID token; is `openid` a scope?")
+        claims = await self.verified_claims(id_token, nonce)
+        wanted = (self.settings.oidc_username_claim, self.settings.oidc_groups_claim)
+        if any(claim_at(claims, name) is None for name in wanted):
+            claims = {**await self._userinfo(tokens.get("access_token"), claims["sub"]), **claims}
+        username = claim_at(claims, self.settings.oidc_username_claim)
+        if not isinstance(username, str) or not username:
+            raise Forbidden(
+                f"The provider gave no {self.settings.oidc_username_claim!r} claim to make a "
+                "Compax username of; an administrator may set COMPAX_OIDC_USERNAME_CLAIM"
+            )
+        name = claims.get("name")
+        email = claims.get("email")
+        return DirectoryIdentity(
+            source=AuthSource.OIDC,
+            subject=f"{claims['iss']}#{claims['sub']}",
+            username=username,
+            full_name=name if isinstance(name, str) else "",
+            email=email if isinstance(email, str) else None,
+            groups=groups_of(claim_at(claims, self.settings.oidc_groups_claim)) or frozenset(),
+        )
+
+    async def _userinfo(self, access_token: object, subject: str) -> dict[str, Any]:
+        """The userinfo endpoint's claims of ``subject``; none when it cannot be asked or
+        speaks of someone else (OpenID Connect Core 5.3.2)."""
+        discovery = await self.discovery()
+        if not isinstance(access_token, str) or discovery.userinfo_endpoint is None:
+            return {}
+        headers = {"Authorization": f"Bearer {access_token}"}
+        claims = await self._get_json(discovery.userinfo_endpoint, "userinfo", headers)
+        return claims if claims.get("sub") == subject else {}
+
+    def _client(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            ca_file = self.settings.oidc_ca_file
+            context = ssl.create_default_context(cafile=ca_file) if ca_file else True
+            self._session = aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=self.settings.oidc_timeout_seconds),
+                connector=aiohttp.TCPConnector(ssl=context),
+            )
+        return self._session
+
+    async def _get_json(
+        self, url: str, what: str, headers: Mapping[str, str] | None = None
+    ) -> dict[str, Any]:
+        try:
+            async with self._client().get(url, headers=headers) as response:
+                status, text = response.status, await response.text()
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise _unreachable(url, exc) from exc
+        if status != 200:
+            raise Unavailable(f"The campus sign-in provider's {what} at {url} answered {status}")
+        return _json_object(text, what, url)
+
+    async def _post(
+        self, url: str, form: dict[str, str], discovery: Discovery
+    ) -> tuple[int, dict[str, Any]]:
+        """``form`` posted with the client's authentication: HTTP Basic with a secret (RFC
+        6749 2.3.1, names form-encoded), in the body where the provider only takes that, or
+        just the client id for a public client."""
+        secret = self.settings.oidc_client_secret
+        body = dict(form)
+        headers = {"Accept": "application/json"}
+        if secret is None or discovery.secret_in_body:
+            body["client_id"] = self.client_id
+            if secret is not None:
+                body["client_secret"] = secret.get_secret_value()
+        else:
+            pair = f"{quote(self.client_id, safe='')}:{quote(secret.get_secret_value(), safe='')}"
+            headers["Authorization"] = "Basic " + base64.b64encode(pair.encode()).decode()
+        try:
+            async with self._client().post(url, data=body, headers=headers) as response:
+                status, text = response.status, await response.text()
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise _unreachable(url, exc) from exc
+        if status >= 500:
+            raise Unavailable(f"The campus sign-in provider at {url} answered {status}")
+        return status, _json_object(text, "answer", url)
+
+
+def _key_named(keys: KeySet, kid: str | None) -> Key | None:
+    """The key ``kid`` names, or the only key of a set when the token names none."""
+    if kid is None:
+        return keys.keys[0] if len(keys.keys) == 1 else None
+    return next((key for key in keys.keys if key.kid == kid), None)
+
+
+def _unreachable(url: str, exc: BaseException) -> Unavailable:
+    where = urlsplit(url)
+    reason = "it did not answer in time" if isinstance(exc, TimeoutError) else str(exc)
+    return Unavailable(
+        f"The campus sign-in provider at {where.scheme}://{where.netloc} cannot be reached "
+        f"({reason or type(exc).__name__}); try again later, or sign in with a password"
+    )
+
+
+def _json_object(text: str, what: str, url: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except ValueError:
+        value = None
+    if not isinstance(value, dict):
+        raise Unavailable(f"The campus sign-in provider's {what} at {url} is not JSON")
+    return value
+
+
+def _code_refused(refusal: ProviderRefusal) -> Exception:
+    if refusal.error in ("invalid_client", "unauthorized_client"):
+        return Unavailable(CLIENT_REFUSED)
+    if refusal.error == "invalid_grant":
+        return refused(
+            "the provider did not take the code: it was used already or has expired, or the "
+            f"code_verifier or redirect_uri is not the one it was made for ({refusal})"
+        )
+    return refused(f"the provider refused the code ({refusal})")
+
+
+def _device_refused(refusal: ProviderRefusal) -> Exception:
+    if refusal.error == "authorization_pending":
+        return AuthorizationPending(
+            "The sign-in is not finished in the browser yet", DEVICE_INTERVAL_SECONDS
+        )
+    if refusal.error == "slow_down":
+        return AuthorizationPending(
+            "Ask less often: the provider says the sign-in was polled too fast",
+            2 * DEVICE_INTERVAL_SECONDS,
+        )
+    if refusal.error == "access_denied":
+        return NotAuthenticated("The sign-in was denied in the browser")
+    if refusal.error == "expired_token":
+        return NotAuthenticated("The code expired before the sign-in was finished; start again")
+    if refusal.error in ("invalid_client", "unauthorized_client"):
+        return Unavailable(CLIENT_REFUSED)
+    return NotAuthenticated(f"The provider did not take the device code ({refusal}); start again")

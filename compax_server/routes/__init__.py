@@ -12,6 +12,7 @@ from compax_server.routes import (
     managers,
     notifications,
     quotas,
+    sso,
     sync,
     system,
     users,
@@ -22,6 +23,7 @@ from compax_server.routes import (
 ROUTE_TABLES = (
     system.api,
     auth.api,
+    sso.api,
     users.api,
     availability.api,
     campus.api,
