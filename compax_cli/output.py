@@ -23,6 +23,8 @@ REFUSED = 1
 USAGE = 2
 UNREACHABLE = 3
 SIGN_IN = 4
+#: Stopped with Ctrl-C while waiting (the shell's code for SIGINT).
+INTERRUPTED = 130
 
 #: What a command that needs a signed-in profile says to one that is not.
 SIGN_IN_FIRST = "Sign in first: compax login"

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sync import judge, local, quota_local
+from sync import judge, local, quota_local, sso
 from sync.approvals import offline_status, offline_status_after_move
 from sync.errors import (
     BookingCancelled,
@@ -161,23 +161,51 @@ class Engine:
 
     async def sign_in(self, server: str, username: str, password: str) -> dict[str, Any]:
         """Get a token for ``username`` on ``server`` and keep it in the profile's cache."""
+        self._refuse_switch_with_changes(server, username)
+        async with connect(server, client=self.client) as http:
+            answer = await http.request(
+                "POST", "/api/v1/auth/token", json={"username": username, "password": password}
+            )
+        return await self._adopt(server, answer)
+
+    async def sign_in_sso(
+        self,
+        server: str,
+        *,
+        show: sso.Show,
+        browser: bool = False,
+        port: int = 0,
+        cancelled: sso.Cancelled = sso.never,
+    ) -> dict[str, Any]:
+        """Sign in on ``server`` through the campus OpenID provider (``sync.sso``): the
+        device flow where it is offered and ``browser`` is false, else a loopback redirect
+        to ``port`` (0: a free one)."""
+        answer = await sso.campus_token(
+            server, show=show, browser=browser, port=port, cancelled=cancelled, client=self.client
+        )
+        return await self._adopt(server, answer)
+
+    def _refuse_switch_with_changes(self, server: str, username: str) -> None:
+        """Refuse to sign another account in while this one still has changes to sync."""
         other_account = (self.profile.server, self.profile.username) != (server, username.lower())
         if self.profile.server and other_account and self.pending_count():
             raise CompaxError(
                 f"Profile {self.profile.name} has changes for {self.profile.username} on "
                 f"{self.profile.server} still to sync; sync them or use another --profile"
             )
-        async with connect(server, client=self.client) as http:
-            answer = await http.request(
-                "POST", "/api/v1/auth/token", json={"username": username, "password": password}
-            )
-        if (self.profile.server, self.profile.username) != (server, answer["user"]["username"]):
+
+    async def _adopt(self, server: str, answer: dict[str, Any]) -> dict[str, Any]:
+        """Make the token ``answer`` this profile's: a new account starts from an empty
+        replica; the token is cached and the user's quota fetched."""
+        username = answer["user"]["username"]
+        self._refuse_switch_with_changes(server, username)
+        if (self.profile.server, self.profile.username) != (server, username):
             with self.replica.write():
                 self.replica.drop_server_rows()
                 self.replica.db.execute("DELETE FROM outbox")
                 self.replica.db.execute("DELETE FROM pending_bookings")
                 self.replica.set_state(client_id=uuid.uuid4(), cursor=0, next_mid=1, registered="")
-        self.profile.server, self.profile.username = server, answer["user"]["username"]
+        self.profile.server, self.profile.username = server, username
         self.profile.save()
         self.cache.set("token", answer["access_token"], expire=answer["expires_in"])
         self.replica.set_state(user=json.dumps(answer["user"]))

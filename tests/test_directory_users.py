@@ -14,7 +14,7 @@ from sqlmodel import col
 
 from compax_server.app import create_app
 from compax_server.directory.identity import DirectoryIdentity
-from compax_server.directory.mapping import GroupMapping
+from compax_server.directory.mapping import RANKED, GroupMapping
 from compax_server.keys import DATABASE, PASSWORDS, SIGN_IN
 from compax_server.models import AuditEntry, BuildingManager, User
 from compax_server.services.directory_users import directory_username
@@ -75,6 +75,11 @@ def test_the_highest_mapped_role_wins_and_groups_match_by_dn_or_cn_in_any_case()
     assert mapping.role_for(["cn=compax-admins,ou=groups,dc=campus,dc=test"]) is Role.ADMIN
     assert mapping.role_for(["Staff", "COMPAX-ADMINS"]) is Role.ADMIN
     assert mapping.role_for(["library"]) is Role.STUDENT
+    every_role = GroupMapping({role.value: role for role in Role}, {}, None)
+    assert every_role.role_for(["class_rep", "staff"]) is Role.STAFF
+    assert every_role.role_for(["exams_officer", "staff", "student"]) is Role.EXAMS_OFFICER
+    assert every_role.role_for(["class_rep"]) is Role.CLASS_REP
+    assert set(RANKED) == set(Role)
     assert GroupMapping(ROLES, {}, None).role_for(["library"]) is None
     assert mapping.buildings_for(["cn=PB-Facilities,ou=groups"]) == {"PB"}
 

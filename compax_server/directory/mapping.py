@@ -6,8 +6,10 @@ from collections.abc import Iterable, Mapping
 
 from sync.permissions import Role
 
-#: Roles from the least to the most powerful: a user in several mapped groups gets the last.
-_RANK = {Role.STUDENT: 0, Role.STAFF: 1, Role.ADMIN: 2}
+#: Every role, from the least to the most powerful: a user in several mapped groups gets the
+#: last of theirs (a class rep who is also staff is staff).
+RANKED = (Role.STUDENT, Role.CLASS_REP, Role.STAFF, Role.EXAMS_OFFICER, Role.ADMIN)
+_RANK = {role: rank for rank, role in enumerate(RANKED)}
 
 
 def group_names(group: str) -> set[str]:
