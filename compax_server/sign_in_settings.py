@@ -127,13 +127,19 @@ class SignInSettings(BaseSettings):
     directory_roles: dict[str, Role] = Field(
         default_factory=dict,
         description='Groups to roles (JSON): {"compax-admins": "admin", "staff": "staff"}. '
-        "The highest role among the user's groups wins; a group is named by its claim value, "
-        "DN or CN, in any case.",
+        "The highest role among the user's groups wins; a group is named by its claim value "
+        "(OpenID) or DN (LDAP; a CN only for groups under COMPAX_LDAP_GROUP_BASE), in any case.",
     )
     directory_managers: dict[str, list[str]] = Field(
         default_factory=dict,
         description="Groups to the building codes their members manage (JSON): "
         '{"eng-facilities": ["ENG"]}.',
+    )
+    directory_domains: WordList = Field(
+        default_factory=list,
+        description="The campus's own email domains: a directory name in one of them loses "
+        "its domain to make the username (`ama@campus.edu` is `ama`); any other address is "
+        "the username whole.",
     )
     directory_default_role: Role | None = Field(
         Role.STUDENT,
@@ -152,7 +158,11 @@ class SignInSettings(BaseSettings):
     )
 
     _words = field_validator(
-        "oidc_scopes", "oidc_web_redirect_uris", "break_glass_admins", mode="before"
+        "oidc_scopes",
+        "oidc_web_redirect_uris",
+        "break_glass_admins",
+        "directory_domains",
+        mode="before",
     )(_split_words)
 
     @field_validator("directory_default_role", mode="before")
@@ -160,10 +170,10 @@ class SignInSettings(BaseSettings):
     def _empty_is_none(cls, value: object) -> object:
         return None if value in ("", "none") else value
 
-    @field_validator("break_glass_admins")
+    @field_validator("break_glass_admins", "directory_domains")
     @classmethod
     def _lower_names(cls, value: list[str]) -> list[str]:
-        return [name.lower() for name in value]
+        return [name.lower().lstrip("@") for name in value]
 
     @model_validator(mode="after")
     def _sign_in_is_whole(self) -> SignInSettings:

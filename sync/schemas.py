@@ -48,7 +48,7 @@ from sync.vocabulary import (
 
 _FORBID_EXTRA = ConfigDict(extra="forbid")
 ItemT = TypeVar("ItemT")
-_USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
+_USERNAME = re.compile(r"^[a-z0-9][a-z0-9._@-]*$")
 #: The largest record id: ids are 32-bit integers on Postgres, so anything above names nothing.
 MAX_ID = 2**31 - 1
 #: The first and last years of an instant or a day: far from the ends of what Python, SQLite
@@ -110,7 +110,7 @@ Day = Annotated[
 #: patterns for the OpenAPI document: codes and usernames are trimmed and upper- or
 #: lower-cased before their check, features also have their inner spaces turned into ``_``.
 CODE_PATTERN = r"^\s*[A-Za-z0-9][A-Za-z0-9_-]*\s*$"
-USERNAME_PATTERN = r"^\s*[A-Za-z0-9][A-Za-z0-9._-]+\s*$"
+USERNAME_PATTERN = r"^\s*[A-Za-z0-9][A-Za-z0-9._@-]+\s*$"
 FEATURE_PATTERN = r"^\s*([A-Za-z0-9][A-Za-z0-9 _-]{0,39})?\s*$"
 LOCAL_TIME_PATTERN = r"^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,6})?)?$"
 
@@ -477,7 +477,7 @@ class UserBase(Schema):
         if len(username) < 2:
             raise ValueError("must be at least 2 characters long, white space aside")
         if not _USERNAME.match(username):
-            raise ValueError("use lowercase letters, digits, '.', '-' and '_' only")
+            raise ValueError("use lowercase letters, digits, '.', '-', '_' and '@' only")
         return username
 
 

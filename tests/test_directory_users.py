@@ -35,7 +35,7 @@ def ama(*groups: str, subject: str = "uid=ama,ou=people,dc=campus,dc=test") -> D
     return DirectoryIdentity(
         source=AuthSource.LDAP,
         subject=subject,
-        username="Ama.Owusu@campus.test",
+        username="Ama.Owusu@campus.edu",
         full_name="Ama Owusu",
         email="ama@campus.edu",
         groups=frozenset(groups),
@@ -49,6 +49,7 @@ async def client(aiohttp_client, database_url: str, tmp_path: Path) -> TestClien
         tmp_path,
         directory_roles=ROLES,
         directory_managers=MANAGERS,
+        directory_domains=["campus.edu"],
         break_glass_admins=["root"],
     )
     return await aiohttp_client(create_app(settings))
@@ -68,11 +69,11 @@ async def _user(client: TestClient, username: str) -> User:
     return user
 
 
-def test_the_highest_mapped_role_wins_and_groups_match_by_dn_or_cn_in_any_case() -> None:
+def test_the_highest_mapped_role_wins_and_groups_match_whole_in_any_case() -> None:
     mapping = GroupMapping(ROLES, MANAGERS, Role.STUDENT)
-    assert mapping.role_for(["CN=staff,OU=Groups,DC=campus,DC=test"]) is Role.STAFF
+    assert mapping.role_for(["CN=staff, OU=Groups, DC=campus, DC=test"]) is Role.STAFF
     assert mapping.role_for(["staff"]) is Role.STUDENT  # a DN in the mapping names that DN only
-    assert mapping.role_for(["cn=compax-admins,ou=groups,dc=campus,dc=test"]) is Role.ADMIN
+    assert mapping.role_for(["cn=compax-admins,ou=elsewhere,dc=campus,dc=test"]) is Role.STUDENT
     assert mapping.role_for(["Staff", "COMPAX-ADMINS"]) is Role.ADMIN
     assert mapping.role_for(["library"]) is Role.STUDENT
     every_role = GroupMapping({role.value: role for role in Role}, {}, None)
@@ -81,11 +82,16 @@ def test_the_highest_mapped_role_wins_and_groups_match_by_dn_or_cn_in_any_case()
     assert every_role.role_for(["class_rep"]) is Role.CLASS_REP
     assert set(RANKED) == set(Role)
     assert GroupMapping(ROLES, {}, None).role_for(["library"]) is None
-    assert mapping.buildings_for(["cn=PB-Facilities,ou=groups"]) == {"PB"}
+    assert mapping.buildings_for(["PB-Facilities"]) == {"PB"}
+    assert mapping.buildings_for(["cn=pb-facilities,ou=groups"]) == set()
 
 
 def test_directory_names_become_compax_usernames() -> None:
-    assert directory_username("Ama.Owusu@campus.edu") == "ama.owusu"
+    campus = ["campus.edu"]
+    assert directory_username("Ama.Owusu@campus.edu", campus) == "ama.owusu"
+    assert directory_username("Ama.Owusu@Gmail.com", campus) == "ama.owusu@gmail.com"
+    assert directory_username("ama@students.campus.edu", campus) == "ama@students.campus.edu"
+    assert directory_username("Ama.Owusu@campus.edu") == "ama.owusu@campus.edu"
     assert directory_username("CAMPUS kofi mensah") == "campus-kofi-mensah"
     assert directory_username(" X ") == "x"
 
@@ -178,6 +184,26 @@ async def test_an_account_made_here_is_taken_over_and_loses_its_password(
         "/api/v1/auth/token", json={"username": "ama.owusu", "password": PASSWORD}
     )
     assert refused.status == 401
+    old_token = await client.get("/api/v1/me", headers=made.headers)
+    assert old_token.status == 401
+
+
+async def test_no_admin_made_here_and_no_account_of_another_identity_is_taken_over(
+    client: TestClient, make_person: MakePerson
+) -> None:
+    await make_person(Role.ADMIN, username="admin")
+    with pytest.raises(Forbidden, match="admin account"):
+        await _sign_in(client, DirectoryIdentity(AuthSource.OIDC, "google#1", "admin@campus.edu"))
+    gmail = DirectoryIdentity(AuthSource.OIDC, "google#2", "Admin@gmail.com")
+    assert (await _sign_in(client, gmail))["user"]["username"] == "admin@gmail.com"
+    ldap = await _sign_in(client, ama(STAFF))
+    other = DirectoryIdentity(AuthSource.OIDC, "issuer#ama", "ama.owusu@campus.edu")
+    with pytest.raises(Forbidden, match="another ldap account"):
+        await _sign_in(client, other)
+    again = await client.get(
+        "/api/v1/me", headers={"Authorization": f"Bearer {ldap['access_token']}"}
+    )
+    assert again.status == 200
 
 
 async def test_directory_grants_follow_groups_and_hand_grants_stay(

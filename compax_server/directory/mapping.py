@@ -12,16 +12,11 @@ RANKED = (Role.STUDENT, Role.CLASS_REP, Role.STAFF, Role.EXAMS_OFFICER, Role.ADM
 _RANK = {role: rank for rank, role in enumerate(RANKED)}
 
 
-def group_names(group: str) -> set[str]:
-    """The names a group may be mapped by, in lower case: as given, and for a DN
-    (``cn=Staff,ou=groups,dc=campus,dc=edu``) also the value of its first part (``staff``)."""
-    text = group.strip().lower()
-    names = {text}
-    first, _, rest = text.partition(",")
-    key, equals, value = first.partition("=")
-    if equals and rest and key.strip() in ("cn", "ou", "uid"):
-        names.add(value.strip())
-    return names
+def group_name(group: str) -> str:
+    """How a group is compared: in lower case, a DN without spaces around its commas
+    (``CN=Staff, OU=Groups`` is ``cn=staff,ou=groups``). A CN alone names a group only where
+    the directory reports it (``ldap.py`` does so for groups it trusts)."""
+    return ",".join(part.strip() for part in group.strip().lower().split(","))
 
 
 class GroupMapping:
@@ -33,9 +28,9 @@ class GroupMapping:
         managers: Mapping[str, Iterable[str]],
         default_role: Role | None,
     ) -> None:
-        self._roles = {name.strip().lower(): Role(role) for name, role in roles.items()}
+        self._roles = {group_name(name): Role(role) for name, role in roles.items()}
         self._managers = {
-            name.strip().lower(): {code.strip().upper() for code in codes}
+            group_name(name): {code.strip().upper() for code in codes}
             for name, codes in managers.items()
         }
         self.default_role = default_role
@@ -62,7 +57,4 @@ class GroupMapping:
 
 
 def _names(groups: Iterable[str]) -> set[str]:
-    names: set[str] = set()
-    for group in groups:
-        names |= group_names(group)
-    return names
+    return {group_name(group) for group in groups}

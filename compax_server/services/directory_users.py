@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Iterable
 
 from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import delete, select
@@ -17,7 +18,7 @@ from compax_server.directory.mapping import GroupMapping
 from compax_server.models import Building, BuildingManager, User
 from compax_server.services.common import LOCK_ADMINS, apply_changes, serialise_on, utcnow
 from compax_server.services.managers import RECORD_TYPE, record_id
-from compax_server.services.users import change_user
+from compax_server.services.users import change_user, revoke_everything
 from compax_server.sign_in_settings import SignInSettings
 from sync.errors import Forbidden, NotAuthenticated
 from sync.permissions import Role
@@ -27,15 +28,19 @@ log = logging.getLogger("compax.sign_in")
 
 #: Where the directory's grants came from, beside ``admin`` (granted by hand).
 DIRECTORY_GRANT = "directory"
-_NOT_USERNAME = re.compile(r"[^a-z0-9._-]+")
+_NOT_USERNAME = re.compile(r"[^a-z0-9._@-]+")
 
 
-def directory_username(name: str) -> str:
-    """The Compax username for a directory's name of a person: lower case, the part before
-    ``@`` of an address (``Ama.Owusu@campus.edu`` is ``ama.owusu``), other characters Compax
-    names do not use as ``-``."""
-    local = name.strip().lower().partition("@")[0]
-    return _NOT_USERNAME.sub("-", local).strip("-._")[:64]
+def directory_username(name: str, campus_domains: Iterable[str] = ()) -> str:
+    """The Compax username for a directory's name of a person, in lower case: an address in
+    one of ``campus_domains`` without its domain (``Ama.Owusu@campus.edu`` is ``ama.owusu``),
+    any other address whole, so that people of other domains never share a name; characters
+    Compax names do not use become ``-``."""
+    text = name.strip().lower()
+    local, at, domain = text.rpartition("@")
+    if at and domain in campus_domains:
+        text = local
+    return _NOT_USERNAME.sub("-", text).strip("-._@")
 
 
 async def provision(
@@ -46,8 +51,8 @@ async def provision(
 ) -> User:
     """The user ``identity`` signs in as, made now if new, their record and grants following
     the directory; 403 in words when the directory gives them no way in."""
-    username = directory_username(identity.username)
-    if len(username) < 2:
+    username = directory_username(identity.username, settings.directory_domains)
+    if not 2 <= len(username) <= 64:
         raise Forbidden(f"The directory name {identity.username!r} makes no Compax username")
     if username in settings.break_glass_admins:
         raise Forbidden(f"{username} is a break-glass account; it signs in with its password")
@@ -71,8 +76,9 @@ async def provision(
 async def _linked_user(
     session: AsyncSession, identity: DirectoryIdentity, username: str
 ) -> User | None:
-    """The user already linked to ``identity``, else the one with its username (an account an
-    administrator made, or the same person from the other directory), locked for update."""
+    """The user linked to ``identity``, else an account made here with its username, which
+    the directory takes over; locked for update. An account linked to another directory
+    identity, or an admin's account made here, is never taken over."""
     linked = await session.scalar(
         select(User).where(col(User.external_id) == identity.external_id).with_for_update()
     )
@@ -83,11 +89,16 @@ async def _linked_user(
     )
     if named is None:
         return None
-    source = identity.source.value
-    if named.external_id and named.external_id.startswith(f"{source}:"):
+    if named.external_id:
+        source = named.external_id.partition(":")[0]
         raise Forbidden(
             f"The username {username} belongs to another {source} account; an administrator "
-            "must rename or deactivate the old one"
+            "must rename the old one before this one can use it"
+        )
+    if named.role == Role.ADMIN:
+        raise Forbidden(
+            f"{username} is an admin account of this server, which no directory takes over; "
+            "an administrator must rename it (or make it a break-glass admin)"
         )
     return _active(named)
 
@@ -117,8 +128,10 @@ async def _follow_directory(
     session: AsyncSession, user: User, identity: DirectoryIdentity, role: Role
 ) -> None:
     """Bring ``user`` in line with the directory: an account made here before loses its Compax
-    password, so only the directory lets them in; a new role revokes their older tokens, but
-    the last active admin stays one."""
+    password and every token and feed URL it had, so only the directory lets them in; a new
+    role revokes their older tokens, but the last active admin stays one."""
+    if user.external_id != identity.external_id:
+        revoke_everything(user)
     changes: dict[str, object] = {
         "auth_source": identity.source.value,
         "external_id": identity.external_id,

@@ -121,7 +121,7 @@ async def change_user(session: AsyncSession, user: User, changes: dict[str, obje
     revoke = any(k in changes and changes[k] != getattr(user, k) for k in _REVOKING_FIELDS)
     changed = apply_changes(user, changes)
     if deactivated:
-        _revoke_everything(user)
+        revoke_everything(user)
         assert user.id is not None
         await drop_grants(session, user.id)
     elif revoke:
@@ -147,7 +147,7 @@ async def set_password(session: AsyncSession, user_id: int, password_hash: str) 
     user = await get_or_404(session, User, user_id, "user", for_update=True)
     refuse_directory_password(user)
     user.password_hash = password_hash
-    _revoke_everything(user)
+    revoke_everything(user)
     apply_changes(user, {"updated_at": utcnow()})
     return user
 
@@ -164,10 +164,10 @@ def refuse_directory_password(user: User) -> None:
 async def revoke_tokens(session: AsyncSession, user_id: int) -> None:
     """Sign the user out everywhere: every token and calendar feed URL they hold stops working."""
     user = await get_or_404(session, User, user_id, "user", for_update=True)
-    _revoke_everything(user)
+    revoke_everything(user)
 
 
-def _revoke_everything(user: User) -> None:
+def revoke_everything(user: User) -> None:
     """Bump both generations: access tokens and calendar feed URLs issued before stop working."""
     user.token_generation += 1
     user.calendar_generation += 1
