@@ -220,6 +220,54 @@ async def test_another_admin_lets_the_directory_demote_one(
     assert (await signed_in(client, "efua"))["user"]["role"] == Role.STUDENT
 
 
+class TestUserFilterFindingAnother:
+    """Bind as the user, then their entry searched for by a filter that finds someone else:
+    as when one person's UPN prefix is another's sAMAccountName."""
+
+    @pytest.fixture
+    def settings(self, database_url: str, tmp_path: Path, ldap_server: LdapServer) -> Settings:
+        ldap_server.set_attribute("kofi", "mail", "kofi.mensah@campus.edu")
+        ldap_server.set_attribute("efua", "mail", "kofi@campus.edu")
+        return make_settings(
+            database_url,
+            tmp_path,
+            ldap_url=ldap_server.url,
+            ldap_user_base=PEOPLE,
+            ldap_user_filter="(mail={username}@campus.edu)",
+            **DIRECT,
+            **MAPPING,
+        )
+
+    async def test_signs_nobody_in_as_the_other_entry(self, client: TestClient) -> None:
+        await problem_of(await sign_in(client, "kofi", password_of("kofi")), 401)
+        assert (await signed_in(client, "yaw"))["user"]["role"] == Role.STAFF
+
+
+class TestMissingGroupBase:
+    @pytest.fixture
+    def settings(self, database_url: str, tmp_path: Path, ldap_server: LdapServer) -> Settings:
+        return make_settings(
+            database_url,
+            tmp_path,
+            ldap_url=ldap_server.url,
+            **{**DIRECT, "ldap_group_base": "ou=gone,dc=campus,dc=test"},
+            **MAPPING,
+        )
+
+    async def test_a_failed_group_search_is_a_503_in_words_not_the_default_role(
+        self, client: TestClient
+    ) -> None:
+        problem = await problem_of(await sign_in(client, "efua", password_of("efua")), 503)
+        assert "failed a search under ou=gone,dc=campus,dc=test (noSuchObject)" in problem["detail"]
+
+
+async def test_text_ldap_cannot_carry_signs_nobody_in(ldap_server: LdapServer) -> None:
+    directory = LdapDirectory(SignInSettings(ldap_url=ldap_server.url, **DIRECT))  # type: ignore[arg-type]
+    assert await directory.authenticate("ama\ud800", "ama-password") is None
+    assert await directory.authenticate("ama", "ama-password\ud800") is None
+    directory.close()
+
+
 # --- Search then bind, memberOf -----------------------------------------------------------------
 
 

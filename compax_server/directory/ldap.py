@@ -101,10 +101,11 @@ class LdapDirectory:
 
     async def authenticate(self, username: str, password: str) -> DirectoryIdentity | None:
         """The person, if the directory takes ``password`` as ``username``'s; ``None`` for an
-        empty password (an anonymous bind that proves nothing), no such person or a wrong
-        password; ``Unavailable`` in words when the directory cannot be asked."""
+        empty password (an anonymous bind that proves nothing), text LDAP cannot carry (lone
+        surrogates), no such person or a wrong password; ``Unavailable`` in words when the
+        directory cannot be asked."""
         name = username.strip()
-        if not password or not name:
+        if not password or not name or not _is_utf8(name + password):
             return None
         return await self.run(lambda: self._authenticate(name, password))
 
@@ -453,6 +454,15 @@ def close(conn: ldap3.Connection) -> None:
         conn.unbind()
     if conn.socket is not None:
         conn.socket.close()
+
+
+def _is_utf8(text: str) -> bool:
+    """Whether ``text`` can be sent to the directory, which speaks UTF-8."""
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _first(value: object) -> str | None:
