@@ -528,6 +528,32 @@ async def test_checks_report_a_persons_groups_and_role(ldap_server: LdapServer) 
     assert nobody["Compax role"].detail == "in no mapped group: gets the default role student"
 
 
+async def test_checks_say_which_groups_count_by_cn_and_a_failed_search(
+    ldap_server: LdapServer,
+) -> None:
+    settings = SignInSettings(ldap_url=ldap_server.url, **SEARCH, **MAPPING)  # type: ignore[arg-type]
+    found = by_what(await ldap_checks(settings, "yaw", "yaw-password"))
+    assert found["LDAP groups"].detail.endswith("; mapped by CN too: eng-facilities, staff")
+    gone = settings.model_copy(update={"ldap_group_base": "ou=gone,dc=campus,dc=test"})
+    groups = by_what(await ldap_checks(gone, "yaw", "yaw-password"))["LDAP groups"]
+    assert groups.outcome is Outcome.FAILED
+    assert "failed a search under ou=gone,dc=campus,dc=test (noSuchObject)" in groups.detail
+
+
+async def test_checks_say_the_user_filter_finds_another_entry(ldap_server: LdapServer) -> None:
+    ldap_server.set_attribute("kofi", "mail", "kofi.mensah@campus.edu")
+    ldap_server.set_attribute("efua", "mail", "kofi@campus.edu")
+    settings = SignInSettings(
+        ldap_url=ldap_server.url,
+        ldap_user_base=PEOPLE,
+        ldap_user_filter="(mail={username}@campus.edu)",
+        **DIRECT,  # type: ignore[arg-type]
+    )
+    found = by_what(await ldap_checks(settings, "kofi", "kofi-password"))
+    assert found["LDAP user"].outcome is Outcome.FAILED
+    assert f"finds uid=efua,{PEOPLE}, which is not the entry" in found["LDAP user"].detail
+
+
 async def test_checks_say_the_directory_cannot_be_reached() -> None:
     settings = SignInSettings(ldap_url=f"ldap://127.0.0.1:{closed_port()}", **DIRECT)  # type: ignore[arg-type]
     (finding,) = await ldap_checks(settings, None, None)
