@@ -21,6 +21,7 @@ from compax_cli.main import app
 from compax_server.directory.checks import Finding, Outcome
 from compax_server.directory.ldap import LDAP_THREADS, LdapDirectory, close
 from compax_server.directory.ldap_checks import ldap_checks
+from compax_server.directory.ldap_names import is_dn, normal_dn
 from compax_server.keys import SIGN_IN
 from compax_server.settings import Settings
 from compax_server.sign_in_settings import SignInSettings
@@ -678,3 +679,23 @@ async def test_a_group_named_like_an_admin_group_outside_the_group_base_names_no
     found = by_what(await ldap_checks(settings, "abena", "abena-password"))
     assert "mapped by DN only" in found["LDAP groups"].detail
     directory.close()
+
+
+@pytest.mark.parametrize(
+    ("name", "dn"),
+    [
+        ("uid=a\\=b,ou=people,dc=campus,dc=test", True),
+        ("CN=Compax Admins, OU=Groups,DC=campus,DC=edu", True),
+        ("a\\=b@campus.edu", False),
+        ("CAMPUS\\kofi", False),
+        ("", False),
+    ],
+)
+def test_a_bind_name_is_a_dn_only_when_each_part_names_an_attribute(name: str, dn: bool) -> None:
+    assert is_dn(name) is dn
+
+
+def test_group_dns_are_compared_in_lower_case_without_spacing() -> None:
+    assert normal_dn("CN=Compax Admins , OU=Groups,DC=campus, DC=edu") == (
+        "cn=compax admins,ou=groups,dc=campus,dc=edu"
+    )

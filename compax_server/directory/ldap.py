@@ -7,7 +7,6 @@ import asyncio
 import contextlib
 import logging
 import math
-import re
 import ssl
 import time
 from collections.abc import Callable
@@ -26,6 +25,7 @@ from ldap3.utils.conv import escape_filter_chars
 from ldap3.utils.dn import escape_rdn
 
 from compax_server.directory.identity import DirectoryIdentity
+from compax_server.directory.ldap_names import common_name, is_dn, is_under, normal_dn
 from compax_server.sign_in_settings import SignInSettings
 from sync.errors import Unavailable
 from sync.vocabulary import AuthSource
@@ -45,7 +45,6 @@ LDAP_THREADS = 4
 OUTAGE_SECONDS = 10.0
 #: The search results that are an answer; sizeLimitExceeded only where a part will do.
 SUCCESS, SIZE_LIMIT_EXCEEDED = 0, 4
-_UNESCAPED_COMMA = re.compile(r"(?<!\\),")
 
 T = TypeVar("T")
 
@@ -414,37 +413,6 @@ class LdapDirectory:
 def _entries(conn: ldap3.Connection) -> list[dict[str, Any]]:
     """The entries (not referrals) the last search on ``conn`` found."""
     return [item for item in conn.response or [] if item.get("type") == "searchResEntry"]
-
-
-def _parts(dn: str) -> list[str]:
-    """The RDNs of ``dn`` in lower case, without spacing around commas and equals signs."""
-    parts = []
-    for part in _UNESCAPED_COMMA.split(dn.strip().lower()):
-        key, _, value = part.partition("=")
-        parts.append(f"{key.strip()}={value.strip()}")
-    return parts
-
-
-def normal_dn(dn: str) -> str:
-    """``dn`` as group names are compared: lower case, ``cn=a, ou=b`` written ``cn=a,ou=b``."""
-    return ",".join(_parts(dn))
-
-
-def is_dn(name: str) -> bool:
-    """Whether ``name`` is a DN rather than a UPN or ``DOMAIN\\user`` bind name."""
-    return bool(name.strip()) and all("=" in part for part in _UNESCAPED_COMMA.split(name))
-
-
-def is_under(dn: str, base: str) -> bool:
-    """Whether ``dn`` lies below ``base``."""
-    parts, base_parts = _parts(dn), _parts(base)
-    return len(parts) > len(base_parts) and parts[-len(base_parts) :] == base_parts
-
-
-def common_name(dn: str) -> str | None:
-    """The value of ``dn``'s first RDN when that is a ``cn``, else ``None``."""
-    key, _, value = _parts(dn)[0].partition("=")
-    return value if key == "cn" and value else None
 
 
 def close(conn: ldap3.Connection) -> None:

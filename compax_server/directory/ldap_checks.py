@@ -8,13 +8,8 @@ from urllib.parse import urlsplit
 import ldap3
 
 from compax_server.directory.checks import Finding, Outcome
-from compax_server.directory.ldap import (
-    BindRefused,
-    DirectoryDown,
-    LdapDirectory,
-    close,
-    is_dn,
-)
+from compax_server.directory.ldap import BindRefused, DirectoryDown, LdapDirectory, close
+from compax_server.directory.ldap_names import is_dn
 from compax_server.services.sign_in import group_mapping
 from compax_server.sign_in_settings import SignInSettings
 from sync.errors import Unavailable
