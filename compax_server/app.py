@@ -115,13 +115,14 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     app[ACCESS_TOKENS] = tokens
     app[FEED_TOKENS] = feed_tokens(settings.secret_keys, settings.calendar_feed_lifetime_days)
     app[BOOKING_LINKS] = BookingLinks(settings.secret_keys, settings.links_base_url)
+    directory = ldap_directory(settings)
     app[SIGN_IN] = SignIn(
         database,
         passwords,
         tokens,
         sign_in_limits(settings, redis),
         settings,
-        ldap_directory(settings),
+        directory,
     )
     app[READ_CACHE] = ReadCache(
         settings.read_cache_megabytes * 1024 * 1024,
@@ -134,6 +135,8 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     yield
     await app[BOOKING_WRITER].close()
     await app[USER_LOOKUP].close()
+    if directory is not None:
+        directory.close()
     await database.dispose()
 
 

@@ -109,8 +109,9 @@ class SignInSettings(BaseSettings):
     )
     ldap_group_base: str | None = Field(
         None,
-        description="Where groups are searched for with `ldap_group_filter`; unset: the "
-        "user's `memberOf` attribute names their groups (Active Directory).",
+        description="Where groups are searched for with `ldap_group_filter`, and mapped by DN "
+        "or CN; unset: the user's `memberOf` attribute names their groups (Active Directory), "
+        "mapped by DN only.",
     )
     ldap_group_filter: str = Field(
         "(|(member={dn})(uniqueMember={dn})(memberUid={username}))",

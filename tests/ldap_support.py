@@ -232,6 +232,24 @@ class LdapServer:
             conn.unbind()
         self._modify_members(group, {"member": [(ldap3.MODIFY_DELETE, [f"uid={uid},{PEOPLE}"])]})
 
+    def set_attribute(self, uid: str, attribute: str, value: str) -> None:
+        """Give ``uid``'s entry ``value`` as its only ``attribute``."""
+        conn = self._admin()
+        try:
+            conn.modify(f"uid={uid},{PEOPLE}", {attribute: [(ldap3.MODIFY_REPLACE, [value])]})
+        finally:
+            conn.unbind()
+
+    def add_group(self, cn: str, under: str, uid: str) -> None:
+        """A group ``cn`` under ``under`` (anywhere in the tree) with ``uid`` its member."""
+        conn = self._admin()
+        try:
+            conn.add(
+                f"cn={cn},{under}", ["groupOfNames"], {"cn": cn, "member": f"uid={uid},{PEOPLE}"}
+            )
+        finally:
+            conn.unbind()
+
     def _modify_members(self, group: str, changes: dict[str, list[tuple[str, list[str]]]]) -> None:
         conn = self._admin()
         try:

@@ -19,10 +19,13 @@ from typer.testing import CliRunner
 
 from compax_cli.main import app
 from compax_server.directory.checks import Finding, Outcome
-from compax_server.directory.ldap import LdapDirectory
+from compax_server.directory.ldap import LDAP_THREADS, LdapDirectory, close
 from compax_server.directory.ldap_checks import ldap_checks
+from compax_server.directory.ldap_names import is_dn, normal_dn
+from compax_server.keys import SIGN_IN
 from compax_server.settings import Settings
 from compax_server.sign_in_settings import SignInSettings
+from sync.errors import Unavailable
 from sync.permissions import Role
 from tests.conftest import PASSWORD, MakePerson, Person, make_settings
 from tests.ldap_support import (
@@ -218,6 +221,54 @@ async def test_another_admin_lets_the_directory_demote_one(
     assert (await signed_in(client, "efua"))["user"]["role"] == Role.STUDENT
 
 
+class TestUserFilterFindingAnother:
+    """Bind as the user, then their entry searched for by a filter that finds someone else:
+    as when one person's UPN prefix is another's sAMAccountName."""
+
+    @pytest.fixture
+    def settings(self, database_url: str, tmp_path: Path, ldap_server: LdapServer) -> Settings:
+        ldap_server.set_attribute("kofi", "mail", "kofi.mensah@campus.edu")
+        ldap_server.set_attribute("efua", "mail", "kofi@campus.edu")
+        return make_settings(
+            database_url,
+            tmp_path,
+            ldap_url=ldap_server.url,
+            ldap_user_base=PEOPLE,
+            ldap_user_filter="(mail={username}@campus.edu)",
+            **DIRECT,
+            **MAPPING,
+        )
+
+    async def test_signs_nobody_in_as_the_other_entry(self, client: TestClient) -> None:
+        await problem_of(await sign_in(client, "kofi", password_of("kofi")), 401)
+        assert (await signed_in(client, "yaw"))["user"]["role"] == Role.STAFF
+
+
+class TestMissingGroupBase:
+    @pytest.fixture
+    def settings(self, database_url: str, tmp_path: Path, ldap_server: LdapServer) -> Settings:
+        return make_settings(
+            database_url,
+            tmp_path,
+            ldap_url=ldap_server.url,
+            **{**DIRECT, "ldap_group_base": "ou=gone,dc=campus,dc=test"},
+            **MAPPING,
+        )
+
+    async def test_a_failed_group_search_is_a_503_in_words_not_the_default_role(
+        self, client: TestClient
+    ) -> None:
+        problem = await problem_of(await sign_in(client, "efua", password_of("efua")), 503)
+        assert "failed a search under ou=gone,dc=campus,dc=test (noSuchObject)" in problem["detail"]
+
+
+async def test_text_ldap_cannot_carry_signs_nobody_in(ldap_server: LdapServer) -> None:
+    directory = LdapDirectory(SignInSettings(ldap_url=ldap_server.url, **DIRECT))  # type: ignore[arg-type]
+    assert await directory.authenticate("ama\ud800", "ama-password") is None
+    assert await directory.authenticate("ama", "ama-password\ud800") is None
+    directory.close()
+
+
 # --- Search then bind, memberOf -----------------------------------------------------------------
 
 
@@ -348,15 +399,22 @@ class TestUnreachableDirectory:
 
 
 @pytest.fixture
-def silent_directory() -> Iterator[str]:
-    """An ldap:// URL whose server accepts connections and never answers."""
+def silent_listener() -> Iterator[socket.socket]:
+    """A listening socket that accepts connections (into its backlog) and never answers;
+    closing it resets them."""
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen(16)
     try:
-        yield f"ldap://127.0.0.1:{listener.getsockname()[1]}"
+        yield listener
     finally:
         listener.close()
+
+
+@pytest.fixture
+def silent_directory(silent_listener: socket.socket) -> str:
+    """An ldap:// URL whose server accepts connections and never answers."""
+    return f"ldap://127.0.0.1:{silent_listener.getsockname()[1]}"
 
 
 class TestSilentDirectory:
@@ -378,6 +436,64 @@ class TestSilentDirectory:
         problem = await problem_of(await sign_in(client, "ama", "ama-password"), 503)
         assert time.monotonic() - started < 5
         assert "did not answer" in problem["detail"]
+
+
+class TestHangingDirectory:
+    """A directory that hangs holds only the directory's own threads: password checks go on,
+    sign-ins beyond its threads are refused at once, and an outage is remembered."""
+
+    @pytest.fixture
+    def settings(self, database_url: str, tmp_path: Path, silent_directory: str) -> Settings:
+        return make_settings(
+            database_url,
+            tmp_path,
+            ldap_url=silent_directory,
+            ldap_timeout_seconds=60,
+            local_sign_in="break-glass",
+            break_glass_admins=["root"],
+            **DIRECT,
+            **MAPPING,
+        )
+
+    async def test_break_glass_signs_in_while_directory_sign_ins_hang(
+        self,
+        client: TestClient,
+        admin: Person,
+        silent_listener: socket.socket,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        assert client.app is not None
+        directory = client.app[SIGN_IN].directory
+        assert isinstance(directory, LdapDirectory)
+        connections: list[str | None] = []
+        connection = LdapDirectory.connection
+        loop, all_asking = asyncio.get_running_loop(), asyncio.Event()
+
+        def counted(self: LdapDirectory, *args: Any) -> Any:
+            connections.append(args[0] if args else None)
+            if len(connections) == LDAP_THREADS:
+                loop.call_soon_threadsafe(all_asking.set)
+            return connection(self, *args)
+
+        monkeypatch.setattr(LdapDirectory, "connection", counted)
+        hanging = [
+            asyncio.create_task(sign_in(client, f"person{n}", "a-password"))
+            for n in range(LDAP_THREADS)
+        ]
+        await asyncio.wait_for(all_asking.wait(), 30)
+        assert directory.busy
+        busy = await problem_of(await sign_in(client, "person-late", "a-password"), 503)
+        assert busy["detail"] == "The campus directory is busy; try again in a moment"
+        response = await sign_in(client, "root", PASSWORD)
+        assert response.status == 200, await response.text()
+        assert not any(task.done() for task in hanging)
+        silent_listener.close()
+        for task in hanging:
+            await problem_of(await task, 503)
+        asked = len(connections)
+        again = await problem_of(await sign_in(client, "ama", "ama-password"), 503)
+        assert "campus directory" in again["detail"]
+        assert len(connections) == asked
 
 
 # --- compax server check-sso ---------------------------------------------------------------------
@@ -411,6 +527,32 @@ async def test_checks_report_a_persons_groups_and_role(ldap_server: LdapServer) 
     nobody = by_what(await ldap_checks(settings, "abena", "wrong"))
     assert nobody["LDAP user bind"].outcome is Outcome.FAILED
     assert nobody["Compax role"].detail == "in no mapped group: gets the default role student"
+
+
+async def test_checks_say_which_groups_count_by_cn_and_a_failed_search(
+    ldap_server: LdapServer,
+) -> None:
+    settings = SignInSettings(ldap_url=ldap_server.url, **SEARCH, **MAPPING)  # type: ignore[arg-type]
+    found = by_what(await ldap_checks(settings, "yaw", "yaw-password"))
+    assert found["LDAP groups"].detail.endswith("; mapped by CN too: eng-facilities, staff")
+    gone = settings.model_copy(update={"ldap_group_base": "ou=gone,dc=campus,dc=test"})
+    groups = by_what(await ldap_checks(gone, "yaw", "yaw-password"))["LDAP groups"]
+    assert groups.outcome is Outcome.FAILED
+    assert "failed a search under ou=gone,dc=campus,dc=test (noSuchObject)" in groups.detail
+
+
+async def test_checks_say_the_user_filter_finds_another_entry(ldap_server: LdapServer) -> None:
+    ldap_server.set_attribute("kofi", "mail", "kofi.mensah@campus.edu")
+    ldap_server.set_attribute("efua", "mail", "kofi@campus.edu")
+    settings = SignInSettings(
+        ldap_url=ldap_server.url,
+        ldap_user_base=PEOPLE,
+        ldap_user_filter="(mail={username}@campus.edu)",
+        **DIRECT,  # type: ignore[arg-type]
+    )
+    found = by_what(await ldap_checks(settings, "kofi", "kofi-password"))
+    assert found["LDAP user"].outcome is Outcome.FAILED
+    assert f"finds uid=efua,{PEOPLE}, which is not the entry" in found["LDAP user"].detail
 
 
 async def test_checks_say_the_directory_cannot_be_reached() -> None:
@@ -469,4 +611,91 @@ async def test_after_a_direct_bind_the_entry_may_be_searched_under_the_user_base
     identity = await LdapDirectory(settings).authenticate("ama", "ama-password")
     assert identity is not None
     assert identity.subject == f"uid=ama,{PEOPLE}"
-    assert identity.groups == {f"cn=staff,{GROUPS}"}
+    assert identity.groups == {f"cn=staff,{GROUPS}", "staff"}
+
+
+async def test_a_direct_bind_signs_in_only_as_the_entry_it_bound_as(
+    ldap_server: LdapServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """As when one person's UPN prefix is another's sAMAccountName: the user filter finds
+    efua for kofi's name, but kofi bound, so nobody is signed in."""
+    ldap_server.set_attribute("kofi", "mail", "kofi.mensah@campus.edu")
+    ldap_server.set_attribute("efua", "mail", "kofi@campus.edu")
+    settings = SignInSettings(
+        ldap_url=ldap_server.url,
+        ldap_user_base=PEOPLE,
+        ldap_user_filter="(mail={username}@campus.edu)",
+        **DIRECT,  # type: ignore[arg-type]
+    )
+    directory = LdapDirectory(settings)
+    assert await directory.authenticate("kofi", "kofi-password") is None
+    assert f"but COMPAX_LDAP_USER_FILTER found uid=efua,{PEOPLE}" in caplog.text
+    ldap_server.set_attribute("kofi", "mail", "kofi@campus.edu")
+    ldap_server.set_attribute("efua", "mail", "efua@campus.edu")
+    identity = await directory.authenticate("kofi", "kofi-password")
+    assert identity is not None and identity.subject == f"uid=kofi,{PEOPLE}"
+    directory.close()
+
+
+async def test_a_bind_name_that_is_no_dn_is_resolved_by_who_am_i(
+    ldap_server: LdapServer,
+) -> None:
+    """As for an Active Directory UPN bind: the directory names the entry that bound."""
+    directory = LdapDirectory(SignInSettings(ldap_url=ldap_server.url, **DIRECT))  # type: ignore[arg-type]
+    conn = directory.bound(f"uid=kofi,{PEOPLE}", "kofi-password")
+    conn.user = "kofi@campus.edu"
+    assert directory.bound_entry(conn) == f"uid=kofi,{PEOPLE}"
+    close(conn)
+
+
+@pytest.mark.parametrize(
+    "where",
+    [
+        {"ldap_group_base": "ou=gone,dc=campus,dc=test"},
+        {"ldap_user_base": "ou=gone,dc=campus,dc=test"},
+    ],
+)
+async def test_a_failed_search_is_unavailable_not_no_groups_or_a_wrong_password(
+    ldap_server: LdapServer, where: dict[str, object]
+) -> None:
+    settings = SignInSettings(ldap_url=ldap_server.url, **{**DIRECT, **where})  # type: ignore[arg-type]
+    directory = LdapDirectory(settings)
+    with pytest.raises(Unavailable, match=r"failed a search under ou=gone.*noSuchObject"):
+        await directory.authenticate("efua", "efua-password")
+    directory.close()
+
+
+async def test_a_group_named_like_an_admin_group_outside_the_group_base_names_no_role(
+    ldap_server: LdapServer,
+) -> None:
+    """Anyone able to make a group may call it anything: with no group base, memberOf's
+    groups are named by their DNs only."""
+    ldap_server.add_group("compax-admins", "ou=services,dc=campus,dc=test", "abena")
+    settings = SignInSettings(ldap_url=ldap_server.url, **MEMBER_OF, **MAPPING)  # type: ignore[arg-type]
+    directory = LdapDirectory(settings)
+    identity = await directory.authenticate("abena", "abena-password")
+    assert identity is not None
+    assert identity.groups == {"cn=compax-admins,ou=services,dc=campus,dc=test"}
+    found = by_what(await ldap_checks(settings, "abena", "abena-password"))
+    assert "mapped by DN only" in found["LDAP groups"].detail
+    directory.close()
+
+
+@pytest.mark.parametrize(
+    ("name", "dn"),
+    [
+        ("uid=a\\=b,ou=people,dc=campus,dc=test", True),
+        ("CN=Compax Admins, OU=Groups,DC=campus,DC=edu", True),
+        ("a\\=b@campus.edu", False),
+        ("CAMPUS\\kofi", False),
+        ("", False),
+    ],
+)
+def test_a_bind_name_is_a_dn_only_when_each_part_names_an_attribute(name: str, dn: bool) -> None:
+    assert is_dn(name) is dn
+
+
+def test_group_dns_are_compared_in_lower_case_without_spacing() -> None:
+    assert normal_dn("CN=Compax Admins , OU=Groups,DC=campus, DC=edu") == (
+        "cn=compax admins,ou=groups,dc=campus,dc=edu"
+    )

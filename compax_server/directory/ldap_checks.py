@@ -9,6 +9,7 @@ import ldap3
 
 from compax_server.directory.checks import Finding, Outcome
 from compax_server.directory.ldap import BindRefused, DirectoryDown, LdapDirectory, close
+from compax_server.directory.ldap_names import is_dn
 from compax_server.services.sign_in import group_mapping
 from compax_server.sign_in_settings import SignInSettings
 from sync.errors import Unavailable
@@ -27,6 +28,8 @@ async def ldap_checks(
         return await directory.run(lambda: _checks(directory, username, password))
     except Unavailable as exc:
         return [Finding("LDAP", Outcome.FAILED, exc.detail)]
+    finally:
+        directory.close()
 
 
 def _checks(directory: LdapDirectory, username: str | None, password: str | None) -> list[Finding]:
@@ -35,6 +38,7 @@ def _checks(directory: LdapDirectory, username: str | None, password: str | None
         return findings
     settings = directory.settings
     reader: ldap3.Connection | None = None
+    as_user = False
     if settings.ldap_bind_dn:
         secret = settings.ldap_bind_password
         try:
@@ -64,6 +68,7 @@ def _checks(directory: LdapDirectory, username: str | None, password: str | None
             )
             return findings
         findings.append(Finding("LDAP user bind", Outcome.OK, f"{username} bound as {dn}"))
+        as_user = True
     if reader is None:
         try:
             reader = directory.bound(None, None)
@@ -81,7 +86,7 @@ def _checks(directory: LdapDirectory, username: str | None, password: str | None
         if settings.ldap_user_base:
             findings.append(_user_base(directory, reader))
         if username:
-            findings += _person(directory, reader, username, password)
+            findings += _person(directory, reader, username, password, as_user)
     finally:
         close(reader)
     return findings
@@ -112,9 +117,13 @@ def _connection(directory: LdapDirectory) -> Finding:
 def _user_base(directory: LdapDirectory, conn: ldap3.Connection) -> Finding:
     """Whether the user base exists and may be searched by whoever is bound."""
     base = directory.settings.ldap_user_base or ""
-    directory.search(conn, base, "(objectClass=*)", ldap3.BASE, [], size_limit=1)
-    if conn.response:
-        return Finding("LDAP user base", Outcome.OK, f"{base} can be searched")
+    try:
+        directory.search(conn, base, "(objectClass=*)", ldap3.BASE, [], size_limit=1)
+    except DirectoryDown:
+        pass
+    else:
+        if conn.response:
+            return Finding("LDAP user base", Outcome.OK, f"{base} can be searched")
     return Finding(
         "LDAP user base",
         Outcome.FAILED,
@@ -124,12 +133,19 @@ def _user_base(directory: LdapDirectory, conn: ldap3.Connection) -> Finding:
 
 
 def _person(
-    directory: LdapDirectory, conn: ldap3.Connection, username: str, password: str | None
+    directory: LdapDirectory,
+    conn: ldap3.Connection,
+    username: str,
+    password: str | None,
+    as_user: bool,
 ) -> list[Finding]:
     """The person's entry, groups and the role and buildings they would get; with
-    ``password``, whether the directory takes it."""
+    ``password``, whether the directory takes it (``as_user``: ``conn`` is bound as them)."""
     settings = directory.settings
-    entry = directory.find_user(conn, username)
+    try:
+        entry = directory.find_user(conn, username)
+    except DirectoryDown as exc:
+        return [Finding("LDAP user", Outcome.FAILED, str(exc))]
     if entry is None:
         where = settings.ldap_user_base or "their DN"
         return [
@@ -137,6 +153,16 @@ def _person(
                 "LDAP user",
                 Outcome.FAILED,
                 f"{username} is not one entry under {where} with {settings.ldap_user_filter}",
+            )
+        ]
+    if as_user and settings.ldap_user_base and not directory.is_bound_as(conn, entry):
+        return [
+            Finding(
+                "LDAP user",
+                Outcome.FAILED,
+                f"{settings.ldap_user_filter} finds {entry.dn}, which is not the entry "
+                f"{conn.user} binds as: nobody would be signed in; fix "
+                "COMPAX_LDAP_USER_FILTER or COMPAX_LDAP_USER_DN_TEMPLATE",
             )
         ]
     findings = [Finding("LDAP user", Outcome.OK, f"{username} is {entry.dn}")]
@@ -150,16 +176,31 @@ def _person(
                     "LDAP user bind", Outcome.FAILED, f"bind refused as {entry.dn}: {exc.result}"
                 )
             )
-    groups = directory.groups_of(conn, entry, username)
-    findings.append(
-        Finding(
-            "LDAP groups",
-            Outcome.OK if groups else Outcome.WARNING,
-            "; ".join(groups) if groups else f"{username} is in no group the directory shows",
-        )
-    )
+    try:
+        groups = sorted(directory.groups_of(conn, entry, username))
+    except DirectoryDown as exc:
+        findings.append(Finding("LDAP groups", Outcome.FAILED, str(exc)))
+        return findings
+    findings.append(_groups(settings, username, groups))
     findings.append(_role(settings, groups))
     return findings
+
+
+def _groups(settings: SignInSettings, username: str, groups: list[str]) -> Finding:
+    """The person's groups by DN, and which of them may also be mapped by their CN."""
+    dns = [group for group in groups if is_dn(group)]
+    if not dns:
+        return Finding(
+            "LDAP groups", Outcome.WARNING, f"{username} is in no group the directory shows"
+        )
+    cns = [group for group in groups if not is_dn(group)]
+    if cns:
+        by_cn = f"; mapped by CN too: {', '.join(cns)}"
+    elif settings.ldap_group_base:
+        by_cn = f"; none lies under {settings.ldap_group_base}, so map them by DN"
+    else:
+        by_cn = "; with no COMPAX_LDAP_GROUP_BASE they are mapped by DN only"
+    return Finding("LDAP groups", Outcome.OK, "; ".join(dns) + by_cn)
 
 
 def _role(settings: SignInSettings, groups: list[str]) -> Finding:

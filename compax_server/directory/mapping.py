@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
+from compax_server.directory.ldap_names import is_dn, normal_dn
 from sync.permissions import Role
 
 #: Every role, from the least to the most powerful: a user in several mapped groups gets the
@@ -14,9 +15,9 @@ _RANK = {role: rank for rank, role in enumerate(RANKED)}
 
 def group_name(group: str) -> str:
     """How a group is compared: in lower case, a DN without spaces around its commas
-    (``CN=Staff, OU=Groups`` is ``cn=staff,ou=groups``). A CN alone names a group only where
+    (``CN=Staff, OU = Groups`` is ``cn=staff,ou=groups``). A CN alone names a group only where
     the directory reports it (``ldap.py`` does so for groups it trusts)."""
-    return ",".join(part.strip() for part in group.strip().lower().split(","))
+    return normal_dn(group) if is_dn(group) else group.strip().lower()
 
 
 class GroupMapping:
