@@ -18,6 +18,7 @@ from aiohttp.test_utils import TestClient
 from typer.testing import CliRunner
 
 from compax_cli.main import app
+from compax_server.app import create_app
 from compax_server.directory.checks import Finding, Outcome
 from compax_server.directory.ldap import LDAP_THREADS, LdapDirectory, close
 from compax_server.directory.ldap_checks import ldap_checks
@@ -35,6 +36,7 @@ from tests.ldap_support import (
     SERVICE_DN,
     SERVICE_PASSWORD,
     LdapServer,
+    group_dn,
     ldap_server,
     slapd,
 )
@@ -61,6 +63,11 @@ MEMBER_OF: dict[str, object] = {
 MAPPING: dict[str, object] = {
     "directory_roles": {"compax-admins": "admin", "Staff": "staff"},
     "directory_managers": {"eng-facilities": ["ENG"]},
+}
+#: The same mapping by DN, as memberOf groups (reported by DN only) need it.
+MAPPING_BY_DN: dict[str, object] = {
+    "directory_roles": {group_dn("compax-admins"): "admin", "CN=Staff, " + GROUPS: "staff"},
+    "directory_managers": {group_dn("eng-facilities"): ["ENG"]},
 }
 
 
@@ -298,7 +305,7 @@ class TestMemberOf:
     @pytest.fixture
     def settings(self, database_url: str, tmp_path: Path, ldap_server: LdapServer) -> Settings:
         return make_settings(
-            database_url, tmp_path, ldap_url=ldap_server.url, **MEMBER_OF, **MAPPING
+            database_url, tmp_path, ldap_url=ldap_server.url, **MEMBER_OF, **MAPPING_BY_DN
         )
 
     async def test_groups_come_from_member_of(
@@ -310,6 +317,16 @@ class TestMemberOf:
         ldap_server.remove_from_group("yaw", "eng-facilities")
         user = (await signed_in(client, "yaw"))["user"]
         assert (user["role"], user["manages"]) == (Role.STUDENT, [])
+
+    async def test_a_cn_alone_names_no_member_of_group(
+        self, aiohttp_client: Any, database_url: str, tmp_path: Path, ldap_server: LdapServer
+    ) -> None:
+        settings = make_settings(
+            database_url, tmp_path, ldap_url=ldap_server.url, **MEMBER_OF, **MAPPING
+        )
+        client = await aiohttp_client(create_app(settings))
+        user = (await signed_in(client, "efua"))["user"]
+        assert user["role"] == Role.STUDENT
 
 
 # --- TLS ----------------------------------------------------------------------------------------
@@ -583,6 +600,7 @@ def test_check_sso_says_in_words_what_the_directory_gives_a_person(
         "COMPAX_LDAP_BIND_DN": SERVICE_DN,
         "COMPAX_LDAP_BIND_PASSWORD": SERVICE_PASSWORD,
         "COMPAX_LDAP_USER_BASE": PEOPLE,
+        "COMPAX_LDAP_GROUP_BASE": GROUPS,
         "COMPAX_DIRECTORY_ROLES": '{"staff": "staff"}',
         "COMPAX_DIRECTORY_MANAGERS": '{"eng-facilities": ["ENG"]}',
     }
