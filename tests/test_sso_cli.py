@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from aiohttp.test_utils import TestClient
@@ -242,6 +243,34 @@ async def test_the_loopback_flow_signs_in_through_the_browser_the_cli_opens(
         page = await asyncio.to_thread(_get, back)
         assert "Compax has your sign-in" in page
         assert await login.finished() == 0, login.stderr
+    finally:
+        login.stop()
+    assert "Signed in as carol (admin)" in login.stderr
+
+
+async def test_an_idle_browser_connection_does_not_hold_up_the_loopback_sign_in(
+    campus_server: ServerProcess, oidc_provider: OidcProvider, tmp_path: Path
+) -> None:
+    opened = tmp_path / "opened.txt"
+    browser = tmp_path / "browser"
+    browser.write_text(f"#!/bin/sh\nprintf '%s\\n' \"$1\" > '{opened}'\n")
+    browser.chmod(0o755)
+    login = await Login.start(
+        tmp_path / "cli", "--browser", "--server", campus_server.url, BROWSER=str(browser)
+    )
+    try:
+        await login.line_matching("Waiting for the sign-in")
+        url = await asyncio.to_thread(_written, opened)
+        back = await asyncio.to_thread(oidc_provider.log_in_and_consent, url, "carol")
+        port = urlsplit(back).port
+        assert port is not None
+        with socket.create_connection(("127.0.0.1", port)) as preconnect:
+            page = await asyncio.to_thread(_get, back)
+            assert "Compax has your sign-in" in page
+            preconnect.settimeout(3)
+            assert await asyncio.to_thread(preconnect.recv, 1) == b""
+            async with asyncio.timeout(4):
+                assert await login.finished() == 0, login.stderr
     finally:
         login.stop()
     assert "Signed in as carol (admin)" in login.stderr
