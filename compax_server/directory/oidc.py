@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import json
 import ssl
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import aiohttp
 from joserfc import jwt
@@ -17,7 +16,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import Key, KeySet
 
 from compax_server.directory.identity import DirectoryIdentity
-from compax_server.directory.oidc_discovery import Discovery
+from compax_server.directory.oidc_discovery import Discovery, json_object, unreachable
 from compax_server.directory.oidc_tokens import (
     IdTokenRules,
     claim_at,
@@ -282,12 +281,12 @@ class OpenIdProvider:
     ) -> dict[str, Any]:
         try:
             async with self._client().get(url, headers=headers) as response:
-                status, text = response.status, await response.text()
+                status, body = response.status, await response.read()
         except (aiohttp.ClientError, TimeoutError) as exc:
-            raise _unreachable(url, exc) from exc
+            raise unreachable(url, exc) from exc
         if status != 200:
             raise Unavailable(f"The campus sign-in provider's {what} at {url} answered {status}")
-        return _json_object(text, what, url)
+        return json_object(body, what, url)
 
     async def _post(
         self, url: str, form: dict[str, str], discovery: Discovery
@@ -307,12 +306,12 @@ class OpenIdProvider:
             headers["Authorization"] = "Basic " + base64.b64encode(pair.encode()).decode()
         try:
             async with self._client().post(url, data=body, headers=headers) as response:
-                status, text = response.status, await response.text()
+                status, answer = response.status, await response.read()
         except (aiohttp.ClientError, TimeoutError) as exc:
-            raise _unreachable(url, exc) from exc
+            raise unreachable(url, exc) from exc
         if status >= 500:
             raise Unavailable(f"The campus sign-in provider at {url} answered {status}")
-        return status, _json_object(text, "answer", url)
+        return status, json_object(answer, "answer", url)
 
 
 def _key_named(keys: KeySet, kid: str | None) -> Key | None:
@@ -320,25 +319,6 @@ def _key_named(keys: KeySet, kid: str | None) -> Key | None:
     if kid is None:
         return keys.keys[0] if len(keys.keys) == 1 else None
     return next((key for key in keys.keys if key.kid == kid), None)
-
-
-def _unreachable(url: str, exc: BaseException) -> Unavailable:
-    where = urlsplit(url)
-    reason = "it did not answer in time" if isinstance(exc, TimeoutError) else str(exc)
-    return Unavailable(
-        f"The campus sign-in provider at {where.scheme}://{where.netloc} cannot be reached "
-        f"({reason or type(exc).__name__}); try again later, or sign in with a password"
-    )
-
-
-def _json_object(text: str, what: str, url: str) -> dict[str, Any]:
-    try:
-        value = json.loads(text)
-    except ValueError:
-        value = None
-    if not isinstance(value, dict):
-        raise Unavailable(f"The campus sign-in provider's {what} at {url} is not JSON")
-    return value
 
 
 def _code_refused(refusal: ProviderRefusal) -> Exception:
