@@ -151,7 +151,9 @@ async def _device_flow(http: Http, show: Show, cancelled: Cancelled) -> dict[str
         except RemoteProblem as problem:
             if problem.type != AuthorizationPending.type:
                 raise
-            interval = max(int(problem.extra.get("interval") or interval), 1)
+            asked = problem.extra.get("interval")
+            if isinstance(asked, int) and not isinstance(asked, bool) and asked > 0:
+                interval = asked
         else:
             return dict(answer)
 

@@ -299,7 +299,7 @@ async def test_the_device_flow_through_the_api(
 
     pending = await client.post("/api/v1/auth/oidc/device/token", json=poll)
     problem = await problem_of(pending, 400)
-    assert (problem["type"], problem["interval"]) == ("authorization-pending", 5)
+    assert (problem["type"], problem["interval"]) == ("authorization-pending", device["interval"])
 
     await asyncio.to_thread(oidc_provider.enter_user_code, device["user_code"], "carol")
     done = await client.post("/api/v1/auth/oidc/device/token", json=poll)
@@ -449,6 +449,36 @@ async def test_an_id_token_header_of_junk_is_refused_in_words(
     refused = await client.post("/api/v1/auth/oidc/token", json=body)
 
     assert words in (await problem_of(refused, 401))["detail"]
+
+
+@pytest.mark.parametrize("overrides", [{"oidc_issuer": JUNK}])
+async def test_the_providers_device_interval_is_passed_on_and_slow_down_adds_five_seconds(
+    client: TestClient, junk: JunkProvider
+) -> None:
+    junk.device = {
+        "device_code": "the-device",
+        "user_code": "ABCD-EFGH",
+        "verification_uri": f"{JUNK}/verify",
+        "expires_in": 600,
+        "interval": 7,
+    }
+    junk.tokens += [
+        (400, {"error": "authorization_pending"}),
+        (400, {"error": "slow_down"}),
+        (400, {"error": "slow_down"}),
+        (400, {"error": "authorization_pending"}),
+    ]
+    started = await client.post("/api/v1/auth/oidc/device")
+    assert (await started.json())["interval"] == 7
+
+    intervals = []
+    for _ in range(4):
+        polled = await client.post(
+            "/api/v1/auth/oidc/device/token", json={"device_code": "the-device"}
+        )
+        intervals.append((await problem_of(polled, 400))["interval"])
+
+    assert intervals == [7, 12, 17, 17]
 
 
 DOWN = f"http://127.0.0.1:{free_port()}"

@@ -43,6 +43,8 @@ OUTAGE_SECONDS = 10.0
 DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 #: RFC 8628's polling interval when the provider names none, and what ``slow_down`` adds.
 DEVICE_INTERVAL_SECONDS = 5
+#: The longest polling interval passed on, so a provider's junk cannot stall a client for ever.
+LONGEST_INTERVAL_SECONDS = 300
 
 
 class ProviderRefusal(Exception):
@@ -78,6 +80,7 @@ class OpenIdProvider:
         self._outage: tuple[float, str] | None = None
         self._keys: KeySet | None = None
         self._lock = asyncio.Lock()
+        self._intervals: dict[str, tuple[int, float]] = {}
 
     @property
     def scopes(self) -> list[str]:
@@ -166,18 +169,25 @@ class OpenIdProvider:
         if status == 401 or answer.get("error") in ("invalid_client", "unauthorized_client"):
             raise Unavailable(CLIENT_REFUSED)
         try:
-            return DeviceAuthorization(
+            device = DeviceAuthorization(
                 device_code=answer["device_code"],
                 user_code=answer["user_code"],
                 verification_uri=answer.get("verification_uri") or answer["verification_url"],
                 verification_uri_complete=answer.get("verification_uri_complete"),
                 expires_in=int(answer["expires_in"]),
-                interval=int(answer.get("interval") or DEVICE_INTERVAL_SECONDS),
+                interval=min(
+                    max(int(answer.get("interval") or DEVICE_INTERVAL_SECONDS), 1),
+                    LONGEST_INTERVAL_SECONDS,
+                ),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise Unavailable(
                 f"The provider's device authorization answer cannot be read ({answer})"
             ) from exc
+        now = time.monotonic()
+        self._intervals = {code: kept for code, kept in self._intervals.items() if kept[1] > now}
+        self._intervals[device.device_code] = (device.interval, now + device.expires_in)
+        return device
 
     async def poll_device(self, device_code: str) -> DirectoryIdentity:
         """The person, once they have approved the device; ``AuthorizationPending`` until
@@ -187,8 +197,20 @@ class OpenIdProvider:
                 {"grant_type": DEVICE_GRANT, "device_code": device_code}
             )
         except ProviderRefusal as refusal:
-            raise _device_refused(refusal) from None
+            raise _device_refused(refusal, self._interval(device_code, refusal)) from None
+        self._intervals.pop(device_code, None)
         return await self._identity(tokens, None)
+
+    def _interval(self, device_code: str, refusal: ProviderRefusal) -> int:
+        """How often ``device_code`` may be polled: the provider's interval from its start,
+        raised by five seconds at each ``slow_down`` (RFC 8628 3.5)."""
+        interval, expires = self._intervals.get(
+            device_code, (DEVICE_INTERVAL_SECONDS, time.monotonic() + LONGEST_INTERVAL_SECONDS)
+        )
+        if refusal.error == "slow_down":
+            interval = min(interval + DEVICE_INTERVAL_SECONDS, LONGEST_INTERVAL_SECONDS)
+            self._intervals[device_code] = (interval, expires)
+        return interval
 
     async def token_request(self, form: dict[str, str]) -> dict[str, Any]:
         """The token endpoint's answer to ``form`` with Compax's client authentication;
@@ -332,15 +354,13 @@ def _code_refused(refusal: ProviderRefusal) -> Exception:
     return refused(f"the provider refused the code ({refusal})")
 
 
-def _device_refused(refusal: ProviderRefusal) -> Exception:
+def _device_refused(refusal: ProviderRefusal, interval: int) -> Exception:
+    """What a refused device poll means to the client, ``interval`` the seconds to wait."""
     if refusal.error == "authorization_pending":
-        return AuthorizationPending(
-            "The sign-in is not finished in the browser yet", DEVICE_INTERVAL_SECONDS
-        )
+        return AuthorizationPending("The sign-in is not finished in the browser yet", interval)
     if refusal.error == "slow_down":
         return AuthorizationPending(
-            "Ask less often: the provider says the sign-in was polled too fast",
-            2 * DEVICE_INTERVAL_SECONDS,
+            "Ask less often: the provider says the sign-in was polled too fast", interval
         )
     if refusal.error == "access_denied":
         return NotAuthenticated("The sign-in was denied in the browser")
