@@ -332,6 +332,23 @@ async def test_bad_codes_from_one_address_hit_the_sign_in_limit(client: TestClie
     assert int(limited.headers["Retry-After"]) > 0
 
 
+@pytest.mark.parametrize("overrides", [{"oidc_username_claim": "email"}])
+async def test_an_email_the_provider_has_not_verified_is_no_username(
+    client: TestClient, oidc_provider: OidcProvider
+) -> None:
+    oidc_provider.set_account(
+        "erin", groups=["staff"], email="erin@campus.example", email_verified=False
+    )
+    body = await _code_for(client, oidc_provider, "erin")
+
+    refused = await client.post("/api/v1/auth/oidc/token", json=body)
+
+    problem = await problem_of(refused, 403)
+    assert "the provider has not verified erin@campus.example" in problem["detail"]
+    oidc_provider.set_account("erin", groups=["staff"], email_verified=True)
+    assert (await _signed_in(client, oidc_provider, "erin"))["user"]["username"]
+
+
 # --- a provider that sends junk --------------------------------------------------------------
 
 JUNK = f"http://127.0.0.1:{free_port()}"

@@ -258,14 +258,22 @@ class OpenIdProvider:
         if not isinstance(id_token, str):
             raise Unavailable("The provider answered without an ID token; is `openid` a scope?")
         claims = await self.verified_claims(id_token, nonce)
+        by_email = self.settings.oidc_username_claim == "email"
         wanted = (self.settings.oidc_username_claim, self.settings.oidc_groups_claim)
-        if any(claim_at(claims, name) is None for name in wanted):
+        if any(claim_at(claims, name) is None for name in wanted) or (
+            by_email and "email_verified" not in claims
+        ):
             claims = {**await self._userinfo(tokens.get("access_token"), claims["sub"]), **claims}
         username = claim_at(claims, self.settings.oidc_username_claim)
         if not isinstance(username, str) or not username:
             raise Forbidden(
                 f"The provider gave no {self.settings.oidc_username_claim!r} claim to make a "
                 "Compax username of; an administrator may set COMPAX_OIDC_USERNAME_CLAIM"
+            )
+        if by_email and claims.get("email_verified") is not True:
+            raise Forbidden(
+                f"The campus sign-in was refused: the provider has not verified {username}, "
+                "so it cannot be a Compax username"
             )
         name = claims.get("name")
         email = claims.get("email")
