@@ -332,6 +332,17 @@ async def test_bad_codes_from_one_address_hit_the_sign_in_limit(client: TestClie
     assert int(limited.headers["Retry-After"]) > 0
 
 
+@pytest.mark.parametrize("overrides", [{"login_attempts_per_username_and_address": 3}])
+async def test_device_starts_from_one_address_hit_the_sign_in_limit(client: TestClient) -> None:
+    for _ in range(3):
+        assert (await client.post("/api/v1/auth/oidc/device")).status == 200
+
+    limited = await client.post("/api/v1/auth/oidc/device")
+
+    await problem_of(limited, 429)
+    assert int(limited.headers["Retry-After"]) > 0
+
+
 @pytest.mark.parametrize("overrides", [{"oidc_username_claim": "email"}])
 async def test_an_email_the_provider_has_not_verified_is_no_username(
     client: TestClient, oidc_provider: OidcProvider
