@@ -17,13 +17,14 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestClient
 from textual.widgets import Button, Input, Static
 
@@ -417,3 +418,79 @@ async def test_the_tui_offers_no_campus_sign_in_where_the_server_has_none(
             assert not app.screen.query_one("#campus-sign-in", Button).display
     finally:
         server.stop()
+
+
+@dataclass
+class FakeCompax:
+    """What a stand-in Compax server answers a campus sign-in: the device start's body, then
+    the device polls' answers in turn (status and JSON), noting when each poll came."""
+
+    device: object = None
+    polls: list[tuple[int, dict[str, object]]] = field(default_factory=list)
+    polled_at: list[float] = field(default_factory=list)
+
+
+@pytest.fixture
+async def fake_compax() -> AsyncIterator[tuple[str, FakeCompax]]:
+    """A server on 127.0.0.1 offering a device flow, answering what the test puts in it; its
+    address and what it answers."""
+    fake = FakeCompax()
+    oidc = {
+        "issuer": "https://idp.campus.example",
+        "client_id": "compax",
+        "authorization_endpoint": "https://idp.campus.example/auth",
+        "scopes": ["openid"],
+        "device_flow": True,
+        "redirect_uris": [],
+    }
+
+    async def methods(request: web.Request) -> web.Response:
+        return web.json_response({"password": True, "ldap": False, "oidc": oidc})
+
+    async def device(request: web.Request) -> web.Response:
+        return web.json_response(fake.device)
+
+    async def poll(request: web.Request) -> web.Response:
+        fake.polled_at.append(time.monotonic())
+        status, answer = fake.polls.pop(0)
+        return web.json_response(answer, status=status, content_type="application/problem+json")
+
+    app = web.Application()
+    app.router.add_get("/api/v1/auth/methods", methods)
+    app.router.add_post("/api/v1/auth/oidc/device", device)
+    app.router.add_post("/api/v1/auth/oidc/device/token", poll)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    host, port = runner.addresses[0][:2]
+    try:
+        yield f"http://{host}:{port}", fake
+    finally:
+        await runner.cleanup()
+
+
+async def test_a_junk_answer_ends_the_tuis_campus_sign_in_in_words(
+    fake_compax: tuple[str, FakeCompax], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url, fake = fake_compax
+    fake.device = {"device_code": 5}
+    monkeypatch.setenv("COMPAX_DATA_DIR", str(tmp_path / "client"))
+    app = CompaxApp("tui", sync_interval=None)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        assert isinstance(app.screen, SignInScreen)
+        app.screen.query_one("#server", Input).value = url
+        await settle(pilot)
+        assert app.screen.query_one("#campus-sign-in", Button).display
+
+        await pilot.click("#campus-sign-in")
+        await settle(pilot)
+
+        error = str(app.screen.query_one("#sign-in-error", Static).render())
+        assert "The campus sign-in stopped on something unexpected" in error
+        assert "ValidationError" in error
+        assert str(app.screen.query_one("#campus-sign-in", Button).label) == "Campus sign-in"
+        assert not app.screen.query_one("#sign-in", Button).disabled
+        assert not app.screen.query_one("#campus-step", Static).display
+        assert isinstance(app.screen, SignInScreen)
