@@ -35,7 +35,7 @@ from compax_tui.screens.sign_in import SignInScreen
 from sync.engine import Engine
 from sync.errors import CompaxError
 from sync.permissions import Role
-from sync.sso import BrowserStep
+from sync.sso import BrowserStep, campus_token
 from tests.booking_helpers import at, make_campus, next_weekday
 from tests.conftest import PASSWORD, MakePerson, Person
 from tests.oidc_support import OidcProvider, oidc_provider
@@ -468,6 +468,38 @@ async def fake_compax() -> AsyncIterator[tuple[str, FakeCompax]]:
         yield f"http://{host}:{port}", fake
     finally:
         await runner.cleanup()
+
+
+def _problem(status: int, kind: str, detail: str, **extra: object) -> tuple[int, dict[str, object]]:
+    body = {"type": kind, "title": kind, "status": status, "detail": detail, **extra}
+    return status, {**body, "instance": "/api/v1/auth/oidc/device/token"}
+
+
+async def test_the_client_polls_at_the_interval_the_server_last_gave(
+    fake_compax: tuple[str, FakeCompax],
+) -> None:
+    url, fake = fake_compax
+    fake.device = {
+        "device_code": "the-device",
+        "user_code": "ABCD-EFGH",
+        "verification_uri": "https://idp.campus.example/device",
+        "expires_in": 60,
+        "interval": 1,
+    }
+    fake.polls += [
+        _problem(400, "authorization-pending", "Ask less often", interval=2),
+        _problem(401, "not-authenticated", "The sign-in was denied in the browser"),
+    ]
+    shown: list[BrowserStep] = []
+    started = time.monotonic()
+
+    with pytest.raises(CompaxError, match="denied in the browser"):
+        await campus_token(url, show=shown.append)
+
+    first, second = fake.polled_at
+    assert 1 <= first - started < 2, "the start's interval"
+    assert second - first >= 2, "the interval the pending answer gave"
+    assert shown[0].user_code == "ABCD-EFGH"
 
 
 async def test_a_junk_answer_ends_the_tuis_campus_sign_in_in_words(
