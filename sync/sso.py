@@ -18,8 +18,10 @@ import time
 import webbrowser
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlencode, urlsplit
+
+from pydantic import BaseModel, ValidationError
 
 from sync.errors import (
     AuthorizationPending,
@@ -31,6 +33,8 @@ from sync.errors import (
 )
 from sync.http import Http, connect
 from sync.sso_schemas import DeviceAuthorization, OidcClient, SignInMethods
+
+M = TypeVar("M", bound=BaseModel)
 
 #: How long the loopback flow waits for the browser to come back.
 LOOPBACK_WAIT_SECONDS = 300
@@ -126,14 +130,24 @@ async def campus_token(
 
 
 async def _methods(http: Http) -> SignInMethods:
-    return SignInMethods.model_validate(await http.request("GET", "/api/v1/auth/methods"))
+    return _read(SignInMethods, await http.request("GET", "/api/v1/auth/methods"), http)
+
+
+def _read(model: type[M], answer: Any, http: Http) -> M:
+    """The server's ``answer`` as ``model``, or a ``CompaxError`` saying it cannot be read
+    (a server that is not Compax, or a newer one)."""
+    try:
+        return model.model_validate(answer)
+    except ValidationError as exc:
+        raise CompaxError(
+            f"{http.base_url} answered something that is not a Compax {model.__name__} "
+            f"({exc.error_count()} wrong fields); is it a Compax server of this version?"
+        ) from None
 
 
 async def _device_flow(http: Http, show: Show, cancelled: Cancelled) -> dict[str, Any]:
     """RFC 8628 through the server: begin, show the code, poll at the interval asked."""
-    begun = DeviceAuthorization.model_validate(
-        await http.request("POST", "/api/v1/auth/oidc/device")
-    )
+    begun = _read(DeviceAuthorization, await http.request("POST", "/api/v1/auth/oidc/device"), http)
     show(BrowserStep(begun.verification_uri, begun.user_code, begun.verification_uri_complete))
     deadline = time.monotonic() + begun.expires_in
     interval = max(begun.interval, 1)

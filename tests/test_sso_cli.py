@@ -422,8 +422,9 @@ async def test_the_tui_offers_no_campus_sign_in_where_the_server_has_none(
 
 @dataclass
 class FakeCompax:
-    """What a stand-in Compax server answers a campus sign-in: the device start's body, then
-    the device polls' answers in turn (status and JSON), noting when each poll came."""
+    """What a stand-in Compax server answers a campus sign-in: the device start's JSON (or
+    bytes sent as JSON), then the device polls' answers in turn (status and JSON), noting when
+    each poll came."""
 
     device: object = None
     polls: list[tuple[int, dict[str, object]]] = field(default_factory=list)
@@ -448,6 +449,8 @@ async def fake_compax() -> AsyncIterator[tuple[str, FakeCompax]]:
         return web.json_response({"password": True, "ldap": False, "oidc": oidc})
 
     async def device(request: web.Request) -> web.Response:
+        if isinstance(fake.device, bytes):
+            return web.Response(body=fake.device, content_type="application/json")
         return web.json_response(fake.device)
 
     async def poll(request: web.Request) -> web.Response:
@@ -506,7 +509,7 @@ async def test_a_junk_answer_ends_the_tuis_campus_sign_in_in_words(
     fake_compax: tuple[str, FakeCompax], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     url, fake = fake_compax
-    fake.device = {"device_code": 5}
+    fake.device = b"<html>not JSON"
     monkeypatch.setenv("COMPAX_DATA_DIR", str(tmp_path / "client"))
     app = CompaxApp("tui", sync_interval=None)
     async with app.run_test(size=(80, 24)) as pilot:
@@ -521,8 +524,21 @@ async def test_a_junk_answer_ends_the_tuis_campus_sign_in_in_words(
 
         error = str(app.screen.query_one("#sign-in-error", Static).render())
         assert "The campus sign-in stopped on something unexpected" in error
-        assert "ValidationError" in error
+        assert "JSONDecodeError" in error
         assert str(app.screen.query_one("#campus-sign-in", Button).label) == "Campus sign-in"
         assert not app.screen.query_one("#sign-in", Button).disabled
         assert not app.screen.query_one("#campus-step", Static).display
         assert isinstance(app.screen, SignInScreen)
+
+
+async def test_an_answer_that_is_not_a_device_sign_in_is_said_in_words(
+    fake_compax: tuple[str, FakeCompax], tmp_path: Path
+) -> None:
+    url, fake = fake_compax
+    fake.device = {"device_code": 5}
+
+    result = await Cli(tmp_path / "cli")("login", "--sso", "--server", url)
+
+    assert result.exit_code != 0, result.output
+    assert "answered something that is not a Compax DeviceAuthorization" in result.stderr
+    assert "Traceback" not in result.output
