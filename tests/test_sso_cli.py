@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from aiohttp import web
@@ -32,6 +32,7 @@ from compax_cli.output import INTERRUPTED, REFUSED, SIGN_IN, USAGE
 from compax_tui.app import CompaxApp
 from compax_tui.screens.finder import FinderScreen
 from compax_tui.screens.sign_in import SignInScreen
+from sync import sso
 from sync.engine import Engine
 from sync.errors import CompaxError
 from sync.permissions import Role
@@ -249,6 +250,56 @@ async def test_the_loopback_flow_signs_in_through_the_browser_the_cli_opens(
     assert "Signed in as carol (admin)" in login.stderr
 
 
+async def test_the_loopback_listener_closes_an_idle_browser_connection_once_the_code_came(
+    fake_compax: tuple[str, FakeCompax], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("BROWSER", "DISPLAY", "WAYLAND_DISPLAY"):
+        monkeypatch.delenv(name, raising=False)
+    url, fake = fake_compax
+    shown: asyncio.Future[BrowserStep] = asyncio.get_running_loop().create_future()
+    signing_in = asyncio.create_task(campus_token(url, show=shown.set_result, browser=True))
+    async with asyncio.timeout(STEP_SECONDS):
+        step = await shown
+    query = parse_qs(urlsplit(step.url).query)
+    redirect_uri, state = query["redirect_uri"][0], query["state"][0]
+    reader, writer = await asyncio.open_connection("127.0.0.1", urlsplit(redirect_uri).port)
+    try:
+        page = await asyncio.to_thread(_get, f"{redirect_uri}?code=the-code&state={state}")
+        assert "Compax has your sign-in" in page
+        async with asyncio.timeout(3):
+            assert (await signing_in)["access_token"] == "from-the-stand-in"
+            assert await reader.read() == b"", "the idle connection is closed"
+    finally:
+        writer.close()
+    assert fake.exchanged[0]["code"] == "the-code"
+
+
+async def test_the_loopback_listener_gives_a_silent_connection_a_few_seconds(
+    fake_compax: tuple[str, FakeCompax], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("BROWSER", "DISPLAY", "WAYLAND_DISPLAY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(sso, "_LINE_SECONDS", 0.2)
+    url, _ = fake_compax
+    shown: asyncio.Future[BrowserStep] = asyncio.get_running_loop().create_future()
+    signing_in = asyncio.create_task(campus_token(url, show=shown.set_result, browser=True))
+    async with asyncio.timeout(STEP_SECONDS):
+        step = await shown
+    query = parse_qs(urlsplit(step.url).query)
+    redirect_uri, state = query["redirect_uri"][0], query["state"][0]
+    reader, writer = await asyncio.open_connection("127.0.0.1", urlsplit(redirect_uri).port)
+    try:
+        writer.write(b"GET /callback?state=")
+        async with asyncio.timeout(3):
+            assert await reader.read() == b"", "the silent connection is closed"
+        assert not signing_in.done(), "and the sign-in still waits for the browser"
+        await asyncio.to_thread(_get, f"{redirect_uri}?code=the-code&state={state}")
+        async with asyncio.timeout(3):
+            await signing_in
+    finally:
+        writer.close()
+
+
 async def test_an_idle_browser_connection_does_not_hold_up_the_loopback_sign_in(
     campus_server: ServerProcess, oidc_provider: OidcProvider, tmp_path: Path
 ) -> None:
@@ -424,11 +475,12 @@ async def test_the_tui_offers_no_campus_sign_in_where_the_server_has_none(
 class FakeCompax:
     """What a stand-in Compax server answers a campus sign-in: the device start's JSON (or
     bytes sent as JSON), then the device polls' answers in turn (status and JSON), noting when
-    each poll came."""
+    each poll came, and the code exchanges posted to it."""
 
     device: object = None
     polls: list[tuple[int, dict[str, object]]] = field(default_factory=list)
     polled_at: list[float] = field(default_factory=list)
+    exchanged: list[dict[str, str]] = field(default_factory=list)
 
 
 @pytest.fixture
@@ -458,8 +510,13 @@ async def fake_compax() -> AsyncIterator[tuple[str, FakeCompax]]:
         status, answer = fake.polls.pop(0)
         return web.json_response(answer, status=status, content_type="application/problem+json")
 
+    async def exchange(request: web.Request) -> web.Response:
+        fake.exchanged.append(await request.json())
+        return web.json_response({"access_token": "from-the-stand-in"})
+
     app = web.Application()
     app.router.add_get("/api/v1/auth/methods", methods)
+    app.router.add_post("/api/v1/auth/oidc/token", exchange)
     app.router.add_post("/api/v1/auth/oidc/device", device)
     app.router.add_post("/api/v1/auth/oidc/device/token", poll)
     runner = web.AppRunner(app)
