@@ -51,7 +51,10 @@ class SignInSettings(BaseSettings):
     oidc_username_claim: str = Field(
         "preferred_username",
         min_length=1,
-        description="The ID token claim that becomes the Compax username (`email` for Google).",
+        description=(
+            "The ID token claim that becomes the Compax username (`email` for Google, which "
+            "must then come with `email_verified` true)."
+        ),
     )
     oidc_groups_claim: str = Field(
         "groups",

@@ -18,8 +18,10 @@ import time
 import webbrowser
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlencode, urlsplit
+
+from pydantic import BaseModel, ValidationError
 
 from sync.errors import (
     AuthorizationPending,
@@ -32,12 +34,18 @@ from sync.errors import (
 from sync.http import Http, connect
 from sync.sso_schemas import DeviceAuthorization, OidcClient, SignInMethods
 
+M = TypeVar("M", bound=BaseModel)
+
 #: How long the loopback flow waits for the browser to come back.
 LOOPBACK_WAIT_SECONDS = 300
 #: The path of the loopback redirect URI.
 CALLBACK_PATH = "/callback"
 #: How often a wait looks whether the person cancelled it.
 _CANCEL_CHECK_SECONDS = 0.2
+#: How long the loopback listener waits for each line of a browser's request.
+_LINE_SECONDS = 5.0
+#: How many header lines the loopback listener reads of one request.
+_MOST_HEADER_LINES = 100
 
 _RETURNED_PAGE = (
     "<!doctype html><title>Compax</title><p>Compax has your sign-in. "
@@ -122,14 +130,24 @@ async def campus_token(
 
 
 async def _methods(http: Http) -> SignInMethods:
-    return SignInMethods.model_validate(await http.request("GET", "/api/v1/auth/methods"))
+    return _read(SignInMethods, await http.request("GET", "/api/v1/auth/methods"), http)
+
+
+def _read(model: type[M], answer: Any, http: Http) -> M:
+    """The server's ``answer`` as ``model``, or a ``CompaxError`` saying it cannot be read
+    (a server that is not Compax, or a newer one)."""
+    try:
+        return model.model_validate(answer)
+    except ValidationError as exc:
+        raise CompaxError(
+            f"{http.base_url} answered something that is not a Compax {model.__name__} "
+            f"({exc.error_count()} wrong fields); is it a Compax server of this version?"
+        ) from None
 
 
 async def _device_flow(http: Http, show: Show, cancelled: Cancelled) -> dict[str, Any]:
     """RFC 8628 through the server: begin, show the code, poll at the interval asked."""
-    begun = DeviceAuthorization.model_validate(
-        await http.request("POST", "/api/v1/auth/oidc/device")
-    )
+    begun = _read(DeviceAuthorization, await http.request("POST", "/api/v1/auth/oidc/device"), http)
     show(BrowserStep(begun.verification_uri, begun.user_code, begun.verification_uri_complete))
     deadline = time.monotonic() + begun.expires_in
     interval = max(begun.interval, 1)
@@ -147,7 +165,9 @@ async def _device_flow(http: Http, show: Show, cancelled: Cancelled) -> dict[str
         except RemoteProblem as problem:
             if problem.type != AuthorizationPending.type:
                 raise
-            interval = max(int(problem.extra.get("interval") or interval), 1)
+            asked = problem.extra.get("interval")
+            if isinstance(asked, int) and not isinstance(asked, bool) and asked > 0:
+                interval = asked
         else:
             return dict(answer)
 
@@ -194,9 +214,12 @@ async def _loopback_flow(
     """The code flow with PKCE, its redirect caught by a one-shot server on 127.0.0.1."""
     request = PkceRequest.new()
     returned: asyncio.Future[dict[str, str]] = asyncio.get_running_loop().create_future()
+    connections: set[asyncio.StreamWriter] = set()
     try:
         callback = await asyncio.start_server(
-            lambda reader, writer: _answer_callback(reader, writer, request.state, returned),
+            lambda reader, writer: _answer_callback(
+                reader, writer, request.state, returned, connections
+            ),
             "127.0.0.1",
             port,
         )
@@ -204,11 +227,15 @@ async def _loopback_flow(
         raise ValidationFailed.single(
             "port", f"cannot listen on 127.0.0.1:{port} ({exc.strerror or exc})"
         ) from None
-    async with callback:
+    try:
         redirect_uri = f"http://127.0.0.1:{callback.sockets[0].getsockname()[1]}{CALLBACK_PATH}"
         url = request.authorization_url(oidc, redirect_uri)
         show(BrowserStep(url, browser_opened=_open_browser(url)))
         query = await _outcome(returned, LOOPBACK_WAIT_SECONDS, cancelled)
+    finally:
+        callback.close()
+        for writer in list(connections):
+            writer.close()
     if "error" in query:
         why = query.get("error_description") or query["error"]
         raise NotAuthenticated(f"The campus sign-in provider refused the sign-in: {why}")
@@ -226,13 +253,17 @@ async def _answer_callback(
     writer: asyncio.StreamWriter,
     state: str,
     returned: asyncio.Future[dict[str, str]],
+    connections: set[asyncio.StreamWriter],
 ) -> None:
     """Answer one browser request: the redirect with this request's ``state`` settles
-    ``returned``; anything else is told it is not found."""
+    ``returned``; anything else is told it is not found, and a connection that sends no
+    request in time (a browser's preconnect) is closed."""
+    connections.add(writer)
     try:
-        request_line = (await reader.readline()).decode("latin-1").split()
-        while (await reader.readline()).strip():
-            pass
+        request_line = (await _line(reader)).decode("latin-1").split()
+        for _ in range(_MOST_HEADER_LINES):
+            if not (await _line(reader)).strip():
+                break
         target = urlsplit(request_line[1]) if len(request_line) >= 2 else None
         query = {k: v[0] for k, v in parse_qs(target.query).items()} if target else {}
         ours = target is not None and target.path == CALLBACK_PATH and query.get("state") == state
@@ -245,10 +276,16 @@ async def _answer_callback(
         await writer.drain()
         if ours and not returned.done():
             returned.set_result(query)
-    except (OSError, UnicodeError, ValueError):
-        pass  # a broken request from the browser: the person can try the link again
+    except (OSError, UnicodeError, ValueError, TimeoutError):
+        pass  # a broken or silent request from the browser: the person can try the link again
     finally:
+        connections.discard(writer)
         writer.close()
+
+
+async def _line(reader: asyncio.StreamReader) -> bytes:
+    """One line of a browser's request, or ``TimeoutError`` when it does not come soon."""
+    return await asyncio.wait_for(reader.readline(), _LINE_SECONDS)
 
 
 async def _outcome(

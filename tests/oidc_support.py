@@ -252,6 +252,7 @@ class OidcProvider:
         groups: list[str],
         name: str | None = None,
         email: str | None = None,
+        email_verified: bool = True,
     ) -> None:
         """Create or change an account; the provider reads the file at its next lookup."""
         accounts = json.loads(self.accounts_file.read_text())
@@ -259,6 +260,7 @@ class OidcProvider:
         accounts[account_id] = {
             "name": name if name is not None else before.get("name", account_id.title()),
             "email": email if email is not None else before.get("email"),
+            "email_verified": email_verified,
             "groups": groups,
         }
         self.accounts_file.write_text(json.dumps(accounts))

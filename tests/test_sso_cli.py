@@ -17,12 +17,14 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestClient
 from textual.widgets import Button, Input, Static
 
@@ -30,10 +32,11 @@ from compax_cli.output import INTERRUPTED, REFUSED, SIGN_IN, USAGE
 from compax_tui.app import CompaxApp
 from compax_tui.screens.finder import FinderScreen
 from compax_tui.screens.sign_in import SignInScreen
+from sync import sso
 from sync.engine import Engine
 from sync.errors import CompaxError
 from sync.permissions import Role
-from sync.sso import BrowserStep
+from sync.sso import BrowserStep, campus_token
 from tests.booking_helpers import at, make_campus, next_weekday
 from tests.conftest import PASSWORD, MakePerson, Person
 from tests.oidc_support import OidcProvider, oidc_provider
@@ -247,6 +250,84 @@ async def test_the_loopback_flow_signs_in_through_the_browser_the_cli_opens(
     assert "Signed in as carol (admin)" in login.stderr
 
 
+async def test_the_loopback_listener_closes_an_idle_browser_connection_once_the_code_came(
+    fake_compax: tuple[str, FakeCompax], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("BROWSER", "DISPLAY", "WAYLAND_DISPLAY"):
+        monkeypatch.delenv(name, raising=False)
+    url, fake = fake_compax
+    shown: asyncio.Future[BrowserStep] = asyncio.get_running_loop().create_future()
+    signing_in = asyncio.create_task(campus_token(url, show=shown.set_result, browser=True))
+    async with asyncio.timeout(STEP_SECONDS):
+        step = await shown
+    query = parse_qs(urlsplit(step.url).query)
+    redirect_uri, state = query["redirect_uri"][0], query["state"][0]
+    reader, writer = await asyncio.open_connection("127.0.0.1", urlsplit(redirect_uri).port)
+    try:
+        page = await asyncio.to_thread(_get, f"{redirect_uri}?code=the-code&state={state}")
+        assert "Compax has your sign-in" in page
+        async with asyncio.timeout(3):
+            assert (await signing_in)["access_token"] == "from-the-stand-in"
+            assert await reader.read() == b"", "the idle connection is closed"
+    finally:
+        writer.close()
+    assert fake.exchanged[0]["code"] == "the-code"
+
+
+async def test_the_loopback_listener_gives_a_silent_connection_a_few_seconds(
+    fake_compax: tuple[str, FakeCompax], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("BROWSER", "DISPLAY", "WAYLAND_DISPLAY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(sso, "_LINE_SECONDS", 0.2)
+    url, _ = fake_compax
+    shown: asyncio.Future[BrowserStep] = asyncio.get_running_loop().create_future()
+    signing_in = asyncio.create_task(campus_token(url, show=shown.set_result, browser=True))
+    async with asyncio.timeout(STEP_SECONDS):
+        step = await shown
+    query = parse_qs(urlsplit(step.url).query)
+    redirect_uri, state = query["redirect_uri"][0], query["state"][0]
+    reader, writer = await asyncio.open_connection("127.0.0.1", urlsplit(redirect_uri).port)
+    try:
+        writer.write(b"GET /callback?state=")
+        async with asyncio.timeout(3):
+            assert await reader.read() == b"", "the silent connection is closed"
+        assert not signing_in.done(), "and the sign-in still waits for the browser"
+        await asyncio.to_thread(_get, f"{redirect_uri}?code=the-code&state={state}")
+        async with asyncio.timeout(3):
+            await signing_in
+    finally:
+        writer.close()
+
+
+async def test_an_idle_browser_connection_does_not_hold_up_the_loopback_sign_in(
+    campus_server: ServerProcess, oidc_provider: OidcProvider, tmp_path: Path
+) -> None:
+    opened = tmp_path / "opened.txt"
+    browser = tmp_path / "browser"
+    browser.write_text(f"#!/bin/sh\nprintf '%s\\n' \"$1\" > '{opened}'\n")
+    browser.chmod(0o755)
+    login = await Login.start(
+        tmp_path / "cli", "--browser", "--server", campus_server.url, BROWSER=str(browser)
+    )
+    try:
+        await login.line_matching("Waiting for the sign-in")
+        url = await asyncio.to_thread(_written, opened)
+        back = await asyncio.to_thread(oidc_provider.log_in_and_consent, url, "carol")
+        port = urlsplit(back).port
+        assert port is not None
+        with socket.create_connection(("127.0.0.1", port)) as preconnect:
+            page = await asyncio.to_thread(_get, back)
+            assert "Compax has your sign-in" in page
+            preconnect.settimeout(3)
+            assert await asyncio.to_thread(preconnect.recv, 1) == b""
+            async with asyncio.timeout(4):
+                assert await login.finished() == 0, login.stderr
+    finally:
+        login.stop()
+    assert "Signed in as carol (admin)" in login.stderr
+
+
 def _written(path: Path) -> str:
     """What ``path`` holds, once something has written it."""
     deadline = time.monotonic() + STEP_SECONDS
@@ -388,3 +469,133 @@ async def test_the_tui_offers_no_campus_sign_in_where_the_server_has_none(
             assert not app.screen.query_one("#campus-sign-in", Button).display
     finally:
         server.stop()
+
+
+@dataclass
+class FakeCompax:
+    """What a stand-in Compax server answers a campus sign-in: the device start's JSON (or
+    bytes sent as JSON), then the device polls' answers in turn (status and JSON), noting when
+    each poll came, and the code exchanges posted to it."""
+
+    device: object = None
+    polls: list[tuple[int, dict[str, object]]] = field(default_factory=list)
+    polled_at: list[float] = field(default_factory=list)
+    exchanged: list[dict[str, str]] = field(default_factory=list)
+
+
+@pytest.fixture
+async def fake_compax() -> AsyncIterator[tuple[str, FakeCompax]]:
+    """A server on 127.0.0.1 offering a device flow, answering what the test puts in it; its
+    address and what it answers."""
+    fake = FakeCompax()
+    oidc = {
+        "issuer": "https://idp.campus.example",
+        "client_id": "compax",
+        "authorization_endpoint": "https://idp.campus.example/auth",
+        "scopes": ["openid"],
+        "device_flow": True,
+        "redirect_uris": [],
+    }
+
+    async def methods(request: web.Request) -> web.Response:
+        return web.json_response({"password": True, "ldap": False, "oidc": oidc})
+
+    async def device(request: web.Request) -> web.Response:
+        if isinstance(fake.device, bytes):
+            return web.Response(body=fake.device, content_type="application/json")
+        return web.json_response(fake.device)
+
+    async def poll(request: web.Request) -> web.Response:
+        fake.polled_at.append(time.monotonic())
+        status, answer = fake.polls.pop(0)
+        return web.json_response(answer, status=status, content_type="application/problem+json")
+
+    async def exchange(request: web.Request) -> web.Response:
+        fake.exchanged.append(await request.json())
+        return web.json_response({"access_token": "from-the-stand-in"})
+
+    app = web.Application()
+    app.router.add_get("/api/v1/auth/methods", methods)
+    app.router.add_post("/api/v1/auth/oidc/token", exchange)
+    app.router.add_post("/api/v1/auth/oidc/device", device)
+    app.router.add_post("/api/v1/auth/oidc/device/token", poll)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    host, port = runner.addresses[0][:2]
+    try:
+        yield f"http://{host}:{port}", fake
+    finally:
+        await runner.cleanup()
+
+
+def _problem(status: int, kind: str, detail: str, **extra: object) -> tuple[int, dict[str, object]]:
+    body = {"type": kind, "title": kind, "status": status, "detail": detail, **extra}
+    return status, {**body, "instance": "/api/v1/auth/oidc/device/token"}
+
+
+async def test_the_client_polls_at_the_interval_the_server_last_gave(
+    fake_compax: tuple[str, FakeCompax],
+) -> None:
+    url, fake = fake_compax
+    fake.device = {
+        "device_code": "the-device",
+        "user_code": "ABCD-EFGH",
+        "verification_uri": "https://idp.campus.example/device",
+        "expires_in": 60,
+        "interval": 1,
+    }
+    fake.polls += [
+        _problem(400, "authorization-pending", "Ask less often", interval=2),
+        _problem(401, "not-authenticated", "The sign-in was denied in the browser"),
+    ]
+    shown: list[BrowserStep] = []
+    started = time.monotonic()
+
+    with pytest.raises(CompaxError, match="denied in the browser"):
+        await campus_token(url, show=shown.append)
+
+    first, second = fake.polled_at
+    assert 1 <= first - started < 2, "the start's interval"
+    assert second - first >= 2, "the interval the pending answer gave"
+    assert shown[0].user_code == "ABCD-EFGH"
+
+
+async def test_a_junk_answer_ends_the_tuis_campus_sign_in_in_words(
+    fake_compax: tuple[str, FakeCompax], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url, fake = fake_compax
+    fake.device = b"<html>not JSON"
+    monkeypatch.setenv("COMPAX_DATA_DIR", str(tmp_path / "client"))
+    app = CompaxApp("tui", sync_interval=None)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        assert isinstance(app.screen, SignInScreen)
+        app.screen.query_one("#server", Input).value = url
+        await settle(pilot)
+        assert app.screen.query_one("#campus-sign-in", Button).display
+
+        await pilot.click("#campus-sign-in")
+        await settle(pilot)
+
+        error = str(app.screen.query_one("#sign-in-error", Static).render())
+        assert "The campus sign-in stopped on something unexpected" in error
+        assert "JSONDecodeError" in error
+        assert str(app.screen.query_one("#campus-sign-in", Button).label) == "Campus sign-in"
+        assert not app.screen.query_one("#sign-in", Button).disabled
+        assert not app.screen.query_one("#campus-step", Static).display
+        assert isinstance(app.screen, SignInScreen)
+
+
+async def test_an_answer_that_is_not_a_device_sign_in_is_said_in_words(
+    fake_compax: tuple[str, FakeCompax], tmp_path: Path
+) -> None:
+    url, fake = fake_compax
+    fake.device = {"device_code": 5}
+
+    result = await Cli(tmp_path / "cli")("login", "--sso", "--server", url)
+
+    assert result.exit_code != 0, result.output
+    assert "answered something that is not a Compax DeviceAuthorization" in result.stderr
+    assert "Traceback" not in result.output

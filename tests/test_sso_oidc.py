@@ -5,14 +5,18 @@ rotation, refusals in words, a provider that is down, and ``compax server check-
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import secrets
 import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestClient
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 from joserfc import jwt
@@ -295,7 +299,7 @@ async def test_the_device_flow_through_the_api(
 
     pending = await client.post("/api/v1/auth/oidc/device/token", json=poll)
     problem = await problem_of(pending, 400)
-    assert (problem["type"], problem["interval"]) == ("authorization-pending", 5)
+    assert (problem["type"], problem["interval"]) == ("authorization-pending", device["interval"])
 
     await asyncio.to_thread(oidc_provider.enter_user_code, device["user_code"], "carol")
     done = await client.post("/api/v1/auth/oidc/device/token", json=poll)
@@ -326,6 +330,183 @@ async def test_bad_codes_from_one_address_hit_the_sign_in_limit(client: TestClie
 
     await problem_of(limited, 429)
     assert int(limited.headers["Retry-After"]) > 0
+
+
+@pytest.mark.parametrize("overrides", [{"login_attempts_per_username_and_address": 3}])
+async def test_device_starts_from_one_address_hit_the_sign_in_limit(client: TestClient) -> None:
+    for _ in range(3):
+        assert (await client.post("/api/v1/auth/oidc/device")).status == 200
+
+    limited = await client.post("/api/v1/auth/oidc/device")
+
+    await problem_of(limited, 429)
+    assert int(limited.headers["Retry-After"]) > 0
+
+
+@pytest.mark.parametrize("overrides", [{"oidc_username_claim": "email"}])
+async def test_an_email_the_provider_has_not_verified_is_no_username(
+    client: TestClient, oidc_provider: OidcProvider
+) -> None:
+    oidc_provider.set_account(
+        "erin", groups=["staff"], email="erin@campus.example", email_verified=False
+    )
+    body = await _code_for(client, oidc_provider, "erin")
+
+    refused = await client.post("/api/v1/auth/oidc/token", json=body)
+
+    problem = await problem_of(refused, 403)
+    assert "the provider has not verified erin@campus.example" in problem["detail"]
+    oidc_provider.set_account("erin", groups=["staff"], email_verified=True)
+    assert (await _signed_in(client, oidc_provider, "erin"))["user"]["username"]
+
+
+# --- a provider that sends junk --------------------------------------------------------------
+
+JUNK = f"http://127.0.0.1:{free_port()}"
+
+
+def _junk_discovery(**changes: object) -> bytes:
+    document = {
+        "issuer": JUNK,
+        "authorization_endpoint": f"{JUNK}/auth",
+        "token_endpoint": f"{JUNK}/token",
+        "jwks_uri": f"{JUNK}/jwks",
+        "device_authorization_endpoint": f"{JUNK}/device",
+        **changes,
+    }
+    return json.dumps(document).encode()
+
+
+@dataclass
+class JunkProvider:
+    """What the provider at ``JUNK`` answers: its discovery document's bytes, its device
+    start, and its token endpoint's answers in turn (status and JSON)."""
+
+    discovery: bytes = field(default_factory=_junk_discovery)
+    device: dict[str, object] = field(default_factory=dict)
+    tokens: list[tuple[int, dict[str, object]]] = field(default_factory=list)
+
+
+@pytest.fixture
+async def junk() -> AsyncIterator[JunkProvider]:
+    """A provider at ``JUNK`` answering whatever the test puts in it."""
+    served = JunkProvider()
+
+    async def discovery(request: web.Request) -> web.Response:
+        return web.Response(body=served.discovery, content_type="application/json")
+
+    async def device(request: web.Request) -> web.Response:
+        return web.json_response(served.device)
+
+    async def token(request: web.Request) -> web.Response:
+        status, answer = served.tokens.pop(0)
+        return web.json_response(answer, status=status)
+
+    app = web.Application()
+    app.router.add_get("/.well-known/openid-configuration", discovery)
+    app.router.add_post("/device", device)
+    app.router.add_post("/token", token)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", int(JUNK.rsplit(":", 1)[1])).start()
+    try:
+        yield served
+    finally:
+        await runner.cleanup()
+
+
+@pytest.mark.parametrize("overrides", [{"oidc_issuer": JUNK}])
+@pytest.mark.parametrize(
+    ("document", "words"),
+    [
+        (b'{"issuer": "\xff"}', "is not UTF-8 text"),
+        (b"[]", "is not JSON"),
+        (_junk_discovery(issuer=["x"]), "names the issuer ['x']"),
+        (_junk_discovery(jwks_uri=None), "is malformed: jwks_uri"),
+        (_junk_discovery(token_endpoint={"url": "x"}), "is malformed: token_endpoint"),
+        (_junk_discovery(userinfo_endpoint=5), "is malformed: userinfo_endpoint"),
+        (_junk_discovery(device_authorization_endpoint=True), "device_authorization_endpoint"),
+        (
+            _junk_discovery(id_token_signing_alg_values_supported="RS256"),
+            "is malformed: id_token_signing_alg_values_supported",
+        ),
+        (
+            _junk_discovery(id_token_signing_alg_values_supported=[["RS256"]]),
+            "is malformed: id_token_signing_alg_values_supported",
+        ),
+        (_junk_discovery(claims_supported=[{}]), "is malformed: claims_supported"),
+        (
+            _junk_discovery(token_endpoint_auth_methods_supported=5),
+            "is malformed: token_endpoint_auth_methods_supported",
+        ),
+    ],
+)
+async def test_a_junk_discovery_document_is_a_503_in_words(
+    client: TestClient, junk: JunkProvider, document: bytes, words: str
+) -> None:
+    junk.discovery = document
+
+    started = await client.post("/api/v1/auth/oidc/device")
+
+    assert words in (await problem_of(started, 503))["detail"]
+    methods = await (await client.get("/api/v1/auth/methods")).json()
+    assert methods["oidc"]["authorization_endpoint"] == ""
+
+
+def _unsigned_token(header: dict[str, object]) -> str:
+    encoded = base64.urlsafe_b64encode(json.dumps(header).encode()).rstrip(b"=").decode()
+    return f"{encoded}.e30.c2ln"
+
+
+@pytest.mark.parametrize("overrides", [{"oidc_issuer": JUNK}])
+@pytest.mark.parametrize(
+    ("header", "words"),
+    [
+        ({"alg": ["RS256"]}, "not with a public key algorithm"),
+        ({"alg": {"RS256": 1}}, "not with a public key algorithm"),
+        ({"alg": "RS256", "kid": ["key-1"]}, "not a key id"),
+        ({"alg": "RS256", "kid": 7}, "not a key id"),
+    ],
+)
+async def test_an_id_token_header_of_junk_is_refused_in_words(
+    client: TestClient, junk: JunkProvider, header: dict[str, object], words: str
+) -> None:
+    junk.tokens.append((200, {"id_token": _unsigned_token(header), "access_token": "a"}))
+    body = {"code": "c", "code_verifier": "v" * 43, "redirect_uri": LOOPBACK, "nonce": "n" * 8}
+
+    refused = await client.post("/api/v1/auth/oidc/token", json=body)
+
+    assert words in (await problem_of(refused, 401))["detail"]
+
+
+@pytest.mark.parametrize("overrides", [{"oidc_issuer": JUNK}])
+async def test_the_providers_device_interval_is_passed_on_and_slow_down_adds_five_seconds(
+    client: TestClient, junk: JunkProvider
+) -> None:
+    junk.device = {
+        "device_code": "the-device",
+        "user_code": "ABCD-EFGH",
+        "verification_uri": f"{JUNK}/verify",
+        "expires_in": 600,
+        "interval": 7,
+    }
+    junk.tokens += [
+        (400, {"error": "authorization_pending"}),
+        (400, {"error": "slow_down"}),
+        (400, {"error": "slow_down"}),
+        (400, {"error": "authorization_pending"}),
+    ]
+    started = await client.post("/api/v1/auth/oidc/device")
+    assert (await started.json())["interval"] == 7
+
+    intervals = []
+    for _ in range(4):
+        polled = await client.post(
+            "/api/v1/auth/oidc/device/token", json={"device_code": "the-device"}
+        )
+        intervals.append((await problem_of(polled, 400))["interval"])
+
+    assert intervals == [7, 12, 17, 17]
 
 
 DOWN = f"http://127.0.0.1:{free_port()}"

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import json
 import ssl
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import aiohttp
 from joserfc import jwt
@@ -17,7 +16,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import Key, KeySet
 
 from compax_server.directory.identity import DirectoryIdentity
-from compax_server.directory.oidc_discovery import Discovery
+from compax_server.directory.oidc_discovery import Discovery, json_object, unreachable
 from compax_server.directory.oidc_tokens import (
     IdTokenRules,
     claim_at,
@@ -44,6 +43,8 @@ OUTAGE_SECONDS = 10.0
 DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 #: RFC 8628's polling interval when the provider names none, and what ``slow_down`` adds.
 DEVICE_INTERVAL_SECONDS = 5
+#: The longest polling interval passed on, so a provider's junk cannot stall a client for ever.
+LONGEST_INTERVAL_SECONDS = 300
 
 
 class ProviderRefusal(Exception):
@@ -79,6 +80,7 @@ class OpenIdProvider:
         self._outage: tuple[float, str] | None = None
         self._keys: KeySet | None = None
         self._lock = asyncio.Lock()
+        self._intervals: dict[str, tuple[int, float]] = {}
 
     @property
     def scopes(self) -> list[str]:
@@ -167,18 +169,25 @@ class OpenIdProvider:
         if status == 401 or answer.get("error") in ("invalid_client", "unauthorized_client"):
             raise Unavailable(CLIENT_REFUSED)
         try:
-            return DeviceAuthorization(
+            device = DeviceAuthorization(
                 device_code=answer["device_code"],
                 user_code=answer["user_code"],
                 verification_uri=answer.get("verification_uri") or answer["verification_url"],
                 verification_uri_complete=answer.get("verification_uri_complete"),
                 expires_in=int(answer["expires_in"]),
-                interval=int(answer.get("interval") or DEVICE_INTERVAL_SECONDS),
+                interval=min(
+                    max(int(answer.get("interval") or DEVICE_INTERVAL_SECONDS), 1),
+                    LONGEST_INTERVAL_SECONDS,
+                ),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise Unavailable(
                 f"The provider's device authorization answer cannot be read ({answer})"
             ) from exc
+        now = time.monotonic()
+        self._intervals = {code: kept for code, kept in self._intervals.items() if kept[1] > now}
+        self._intervals[device.device_code] = (device.interval, now + device.expires_in)
+        return device
 
     async def poll_device(self, device_code: str) -> DirectoryIdentity:
         """The person, once they have approved the device; ``AuthorizationPending`` until
@@ -188,8 +197,20 @@ class OpenIdProvider:
                 {"grant_type": DEVICE_GRANT, "device_code": device_code}
             )
         except ProviderRefusal as refusal:
-            raise _device_refused(refusal) from None
+            raise _device_refused(refusal, self._interval(device_code, refusal)) from None
+        self._intervals.pop(device_code, None)
         return await self._identity(tokens, None)
+
+    def _interval(self, device_code: str, refusal: ProviderRefusal) -> int:
+        """How often ``device_code`` may be polled: the provider's interval from its start,
+        raised by five seconds at each ``slow_down`` (RFC 8628 3.5)."""
+        interval, expires = self._intervals.get(
+            device_code, (DEVICE_INTERVAL_SECONDS, time.monotonic() + LONGEST_INTERVAL_SECONDS)
+        )
+        if refusal.error == "slow_down":
+            interval = min(interval + DEVICE_INTERVAL_SECONDS, LONGEST_INTERVAL_SECONDS)
+            self._intervals[device_code] = (interval, expires)
+        return interval
 
     async def token_request(self, form: dict[str, str]) -> dict[str, Any]:
         """The token endpoint's answer to ``form`` with Compax's client authentication;
@@ -237,14 +258,22 @@ class OpenIdProvider:
         if not isinstance(id_token, str):
             raise Unavailable("The provider answered without an ID token; is `openid` a scope?")
         claims = await self.verified_claims(id_token, nonce)
+        by_email = self.settings.oidc_username_claim == "email"
         wanted = (self.settings.oidc_username_claim, self.settings.oidc_groups_claim)
-        if any(claim_at(claims, name) is None for name in wanted):
+        if any(claim_at(claims, name) is None for name in wanted) or (
+            by_email and "email_verified" not in claims
+        ):
             claims = {**await self._userinfo(tokens.get("access_token"), claims["sub"]), **claims}
         username = claim_at(claims, self.settings.oidc_username_claim)
         if not isinstance(username, str) or not username:
             raise Forbidden(
                 f"The provider gave no {self.settings.oidc_username_claim!r} claim to make a "
                 "Compax username of; an administrator may set COMPAX_OIDC_USERNAME_CLAIM"
+            )
+        if by_email and claims.get("email_verified") is not True:
+            raise Forbidden(
+                f"The campus sign-in was refused: the provider has not verified {username}, "
+                "so it cannot be a Compax username"
             )
         name = claims.get("name")
         email = claims.get("email")
@@ -282,12 +311,12 @@ class OpenIdProvider:
     ) -> dict[str, Any]:
         try:
             async with self._client().get(url, headers=headers) as response:
-                status, text = response.status, await response.text()
+                status, body = response.status, await response.read()
         except (aiohttp.ClientError, TimeoutError) as exc:
-            raise _unreachable(url, exc) from exc
+            raise unreachable(url, exc) from exc
         if status != 200:
             raise Unavailable(f"The campus sign-in provider's {what} at {url} answered {status}")
-        return _json_object(text, what, url)
+        return json_object(body, what, url)
 
     async def _post(
         self, url: str, form: dict[str, str], discovery: Discovery
@@ -307,12 +336,12 @@ class OpenIdProvider:
             headers["Authorization"] = "Basic " + base64.b64encode(pair.encode()).decode()
         try:
             async with self._client().post(url, data=body, headers=headers) as response:
-                status, text = response.status, await response.text()
+                status, answer = response.status, await response.read()
         except (aiohttp.ClientError, TimeoutError) as exc:
-            raise _unreachable(url, exc) from exc
+            raise unreachable(url, exc) from exc
         if status >= 500:
             raise Unavailable(f"The campus sign-in provider at {url} answered {status}")
-        return status, _json_object(text, "answer", url)
+        return status, json_object(answer, "answer", url)
 
 
 def _key_named(keys: KeySet, kid: str | None) -> Key | None:
@@ -320,25 +349,6 @@ def _key_named(keys: KeySet, kid: str | None) -> Key | None:
     if kid is None:
         return keys.keys[0] if len(keys.keys) == 1 else None
     return next((key for key in keys.keys if key.kid == kid), None)
-
-
-def _unreachable(url: str, exc: BaseException) -> Unavailable:
-    where = urlsplit(url)
-    reason = "it did not answer in time" if isinstance(exc, TimeoutError) else str(exc)
-    return Unavailable(
-        f"The campus sign-in provider at {where.scheme}://{where.netloc} cannot be reached "
-        f"({reason or type(exc).__name__}); try again later, or sign in with a password"
-    )
-
-
-def _json_object(text: str, what: str, url: str) -> dict[str, Any]:
-    try:
-        value = json.loads(text)
-    except ValueError:
-        value = None
-    if not isinstance(value, dict):
-        raise Unavailable(f"The campus sign-in provider's {what} at {url} is not JSON")
-    return value
 
 
 def _code_refused(refusal: ProviderRefusal) -> Exception:
@@ -352,15 +362,13 @@ def _code_refused(refusal: ProviderRefusal) -> Exception:
     return refused(f"the provider refused the code ({refusal})")
 
 
-def _device_refused(refusal: ProviderRefusal) -> Exception:
+def _device_refused(refusal: ProviderRefusal, interval: int) -> Exception:
+    """What a refused device poll means to the client, ``interval`` the seconds to wait."""
     if refusal.error == "authorization_pending":
-        return AuthorizationPending(
-            "The sign-in is not finished in the browser yet", DEVICE_INTERVAL_SECONDS
-        )
+        return AuthorizationPending("The sign-in is not finished in the browser yet", interval)
     if refusal.error == "slow_down":
         return AuthorizationPending(
-            "Ask less often: the provider says the sign-in was polled too fast",
-            2 * DEVICE_INTERVAL_SECONDS,
+            "Ask less often: the provider says the sign-in was polled too fast", interval
         )
     if refusal.error == "access_denied":
         return NotAuthenticated("The sign-in was denied in the browser")

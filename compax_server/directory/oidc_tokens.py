@@ -42,9 +42,11 @@ def token_header(id_token: str) -> TokenHeader:
     if not isinstance(header, dict):
         raise refused("the provider's ID token is not a JWT")
     alg, kid = header.get("alg"), header.get("kid")
-    if alg not in ASYMMETRIC_ALGORITHMS:
+    if not isinstance(alg, str) or alg not in ASYMMETRIC_ALGORITHMS:
         raise refused(f"the ID token is signed with {alg!r}, not with a public key algorithm")
-    return TokenHeader(kid if isinstance(kid, str) else None, alg)
+    if kid is not None and not isinstance(kid, str):
+        raise refused(f"the ID token's header names its key with {kid!r}, not a key id")
+    return TokenHeader(kid, alg)
 
 
 @dataclass(frozen=True)

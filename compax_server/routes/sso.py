@@ -108,12 +108,22 @@ async def oidc_token(call: Call[OidcCodeExchange, None]) -> web.Response:
     tag="auth",
     public=True,
     response=DeviceAuthorization,
-    errors=(409,),
+    errors=(409, 429),
 )
 async def oidc_device(call: Call[None, None]) -> web.Response:
     """The provider's device flow begun with Compax's client: the person enters ``user_code``
-    at ``verification_uri`` while the client polls ``/api/v1/auth/oidc/device/token``."""
-    device = await _provider(call.request).start_device()
+    at ``verification_uri`` while the client polls ``/api/v1/auth/oidc/device/token``. Each
+    start counts under the sign-in limits of the caller's address, so that nobody spends
+    Compax's quota at the provider; one the provider did not begin is given back."""
+    provider = _provider(call.request)
+    sign_in: SignIn = call.request.app[SIGN_IN]
+    address = client_address(call.request)
+    attempt = await sign_in.limits.reserve(f"oidc:{address}", address)
+    try:
+        device = await provider.start_device()
+    except Exception:
+        await attempt.undecided()
+        raise
     return json_response(device, headers=_NO_STORE)
 
 

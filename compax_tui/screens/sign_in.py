@@ -182,6 +182,8 @@ class SignInScreen(Screen[bool]):
                 )
             except CompaxError as error:
                 self.post_message(SignInFinished(None, error))
+            except Exception as error:
+                self.post_message(SignInFinished(None, _stopped(error)))
             else:
                 self.post_message(SignInFinished(user, None))
 
@@ -245,3 +247,14 @@ class SignInScreen(Screen[bool]):
     def _quit_answered(self, quit_now: bool | None) -> None:
         if quit_now:
             self.app.exit()
+
+
+def _stopped(error: Exception) -> CompaxError:
+    """An unexpected failure of the campus sign-in (a server's answer it cannot read), said
+    in words the sign-in screen shows."""
+    first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    why = f"{type(error).__name__}: {first_line}" if first_line else type(error).__name__
+    return CompaxError(
+        f"The campus sign-in stopped on something unexpected ({why}); try again, or sign in "
+        "with your username and password"
+    )

@@ -35,7 +35,7 @@ async function findAccount(ctx, accountId) {
         preferred_username: accountId,
         name: account.name,
         email: account.email,
-        email_verified: true,
+        email_verified: account.email_verified ?? true,
         groups: account.groups,
       };
     },
