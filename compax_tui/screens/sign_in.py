@@ -19,11 +19,11 @@ from textual.worker import get_current_worker
 from compax_tui.widgets.status_bar import StatusBar
 from sync.errors import CompaxError
 from sync.http import server_url
-from sync.sso import BrowserStep, SignInCancelled, sign_in_methods
 
 if TYPE_CHECKING:
     from compax_tui.app import CompaxApp
     from sync.engine import Engine
+    from sync.sso import BrowserStep
 
 DEFAULT_SERVER = "http://127.0.0.1:8080"
 
@@ -103,7 +103,10 @@ class SignInScreen(Screen[bool]):
 
     @work(exclusive=True, group="methods", exit_on_error=False)
     async def _look_up_methods(self, server: str) -> None:
-        """Show "Campus sign-in" only if the server at ``server`` offers it."""
+        """Show "Campus sign-in" only if the server at ``server`` offers it; the client of
+        the campus sign-in is imported here, so that the first screen does not wait for it."""
+        from sync.sso import sign_in_methods
+
         campus = self.query_one("#campus-sign-in", Button)
         if self._campus_cancel is None:
             campus.display = False
@@ -212,6 +215,8 @@ class SignInScreen(Screen[bool]):
             self.query_one("#campus-sign-in", Button).label = "Campus sign-in"
             self._show_campus_step("")
         if message.error is not None:
+            from sync.sso import SignInCancelled
+
             cancelled = isinstance(message.error, SignInCancelled)
             self.query_one("#sign-in-error", Static).update(
                 "" if cancelled else message.error.detail
