@@ -415,6 +415,31 @@ class TestUnreachableDirectory:
         await problem_of(await sign_in(client, "sena", PASSWORD), 503)
 
 
+class TestUnreachableDirectoryBesideLocalPasswords:
+    @pytest.fixture
+    def settings(self, database_url: str, tmp_path: Path) -> Settings:
+        closed = socket.socket()
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+        closed.close()
+        return make_settings(
+            database_url,
+            tmp_path,
+            ldap_url=f"ldap://127.0.0.1:{port}",
+            login_attempts_per_username_and_address=3,
+            **DIRECT,
+            **MAPPING,
+        )
+
+    async def test_wrong_local_passwords_stay_counted_while_the_directory_is_down(
+        self, client: TestClient, make_person: MakePerson
+    ) -> None:
+        await make_person(Role.STAFF, username="sena")
+        answers = [(await sign_in(client, "sena", f"wrong-{n}")).status for n in range(4)]
+        assert answers == [503, 503, 503, 429]
+        await problem_of(await sign_in(client, "sena", PASSWORD), 429)
+
+
 @pytest.fixture
 def silent_listener() -> Iterator[socket.socket]:
     """A listening socket that accepts connections (into its backlog) and never answers;

@@ -29,6 +29,7 @@ from compax_server.directory import oidc
 from compax_server.directory.checks import Outcome
 from compax_server.directory.oidc import OpenIdProvider
 from compax_server.directory.oidc_checks import oidc_checks
+from compax_server.directory.oidc_discovery import json_object
 from compax_server.keys import OPENID
 from compax_server.settings import Settings
 from compax_server.sign_in_settings import SignInSettings
@@ -780,3 +781,27 @@ async def test_a_device_flow_turned_off_is_not_offered(client: TestClient) -> No
     problem = await problem_of(started, 409)
     assert problem["type"] == "sign-in-not-offered"
     assert "loopback" in problem["detail"]
+
+
+@pytest.mark.parametrize("overrides", [{"oidc_issuer": JUNK}])
+@pytest.mark.parametrize("field", ["interval", "expires_in"])
+async def test_a_device_answer_with_an_endless_number_is_an_outage_in_words(
+    client: TestClient, junk: JunkProvider, field: str
+) -> None:
+    junk.device = {
+        "device_code": "the-device",
+        "user_code": "ABCD-EFGH",
+        "verification_uri": f"{JUNK}/verify",
+        "expires_in": 600,
+        "interval": 5,
+        field: float("inf"),
+    }
+    started = await client.post("/api/v1/auth/oidc/device")
+    assert (
+        "device authorization answer cannot be read" in (await problem_of(started, 503))["detail"]
+    )
+
+
+def test_json_nested_past_any_reason_is_not_json() -> None:
+    with pytest.raises(Unavailable, match="is not JSON"):
+        json_object(b"[" * 100_000, "discovery document", JUNK)

@@ -34,6 +34,9 @@ log = logging.getLogger("compax.sign_in")
 
 #: The LDAP result code of a refused bind (wrong password, no such entry).
 INVALID_CREDENTIALS = 49
+#: Bind results that say the directory cannot serve now (busy, unavailable), not that the
+#: password is wrong.
+_DIRECTORY_UNAVAILABLE = frozenset({51, 52})
 #: A sign-in gives up after this many times ``COMPAX_LDAP_TIMEOUT_SECONDS``, whatever the
 #: directory does: connecting, StartTLS and each answer are bounded by the timeout itself.
 OVERALL_TIMEOUTS = 3
@@ -131,7 +134,7 @@ class LdapDirectory:
         except DirectoryDown as exc:
             log.warning("LDAP sign-in impossible: %s", exc)
             raise (self._down(str(exc)) if exc.outage else Unavailable(str(exc))) from None
-        except (LDAPException, OSError):
+        except Exception:
             log.exception("the campus directory at %s failed", self.url)
             raise Unavailable(
                 f"The campus directory at {self.url} failed; the server's log says how"
@@ -207,7 +210,9 @@ class LdapDirectory:
         """The DN of the entry ``conn`` is bound as: its bind name read back when that is a
         DN, else what "Who am I?" (RFC 4532) answers: a DN, or for ``u:DOMAIN\\name`` the one
         entry with that sAMAccountName; else the one entry whose userPrincipalName is the bind
-        name (Active Directory); ``None`` when the directory does not say."""
+        name (Active Directory; tried first for a bind name with ``@``, since a
+        userPrincipalName is unique in the whole forest and a sAMAccountName only in its
+        domain); ``None`` when the directory does not say."""
         name = str(conn.user or "")
         if is_dn(name):
             self.search(conn, name, "(objectClass=*)", ldap3.BASE, [], size_limit=1)
@@ -223,10 +228,10 @@ class LdapDirectory:
         if said[:3].lower() == "dn:" and is_dn(said[3:]):
             return said[3:]
         account = said.rpartition("\\")[2]
-        if said[:2].lower() == "u:" and account != said:
-            query = f"(sAMAccountName={escape_filter_chars(account)})"
-        else:
+        if "@" in name or said[:2].lower() != "u:" or account == said:
             query = f"(userPrincipalName={escape_filter_chars(name)})"
+        else:
+            query = f"(sAMAccountName={escape_filter_chars(account)})"
         base = self.settings.ldap_user_base
         if base is None:
             return None
@@ -317,8 +322,14 @@ class LdapDirectory:
             close(conn)
             raise DirectoryDown(self.why_unreachable(exc), outage=True) from None
         if not ok:
-            result = str(conn.result.get("description") or conn.result.get("result"))
+            code = conn.result.get("result")
+            result = str(conn.result.get("description") or code)
             close(conn)
+            if code != INVALID_CREDENTIALS:
+                raise DirectoryDown(
+                    f"The campus directory at {self.url} would not check a password ({result})",
+                    outage=code in _DIRECTORY_UNAVAILABLE,
+                )
             raise BindRefused(dn or "anonymous", result)
         return conn
 

@@ -126,7 +126,7 @@ class OpenIdProvider:
                     keys = KeySet.import_key_set(
                         {"keys": [k for k in document.get("keys", []) if k.get("use") != "enc"]}
                     )
-                except (JoseError, ValueError, TypeError, AttributeError) as exc:
+                except (JoseError, ValueError, TypeError, AttributeError, RecursionError) as exc:
                     raise Unavailable(
                         f"The provider's signing keys at {discovery.jwks_uri} cannot be read"
                     ) from exc
@@ -180,7 +180,7 @@ class OpenIdProvider:
                     LONGEST_INTERVAL_SECONDS,
                 ),
             )
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, OverflowError) as exc:
             raise Unavailable(
                 f"The provider's device authorization answer cannot be read ({answer})"
             ) from exc
@@ -243,7 +243,7 @@ class OpenIdProvider:
             raise refused(f"the ID token is signed with a key ({header.kid}) the provider lacks")
         try:
             token = jwt.decode(id_token, key, algorithms=[header.alg])
-        except (JoseError, ValueError) as exc:
+        except (JoseError, ValueError, RecursionError) as exc:
             raise refused("the ID token's signature does not verify") from exc
         rules = IdTokenRules(
             discovery.issuer, self.client_id, self.settings.oidc_clock_skew_seconds

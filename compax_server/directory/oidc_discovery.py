@@ -102,7 +102,7 @@ def json_object(body: bytes, what: str, url: str) -> dict[str, Any]:
         raise Unavailable(
             f"The campus sign-in provider's {what} at {url} is not UTF-8 text"
         ) from None
-    except ValueError:
+    except (ValueError, RecursionError):
         value = None
     if not isinstance(value, dict):
         raise Unavailable(f"The campus sign-in provider's {what} at {url} is not JSON")

@@ -37,7 +37,7 @@ def token_header(id_token: str) -> TokenHeader:
     try:
         encoded = id_token.split(".", 1)[0]
         header = json.loads(base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)))
-    except (ValueError, binascii.Error) as exc:
+    except (ValueError, binascii.Error, RecursionError) as exc:
         raise refused("the provider's ID token is not a JWT") from exc
     if not isinstance(header, dict):
         raise refused("the provider's ID token is not a JWT")

@@ -66,7 +66,9 @@ class SignIn:
 
     async def __call__(self, username: str, password: str, address: str) -> TokenResponse:
         """A token for the user, if ``password`` is theirs here or in the directory; 401 if
-        not, 429 over a limit, 503 if only the unreachable directory could have said."""
+        not, 429 over a limit, 503 if only the unreachable directory could have said. The guess
+        is given back only when no verdict was reached: a wrong local password stays counted
+        even when the directory, asked next, cannot answer."""
         name = username.strip().lower()
         local = self.settings.may_use_local_password(name)
         if not local and self.directory is None:
@@ -76,33 +78,34 @@ class SignIn:
             )
         attempt = await self.limits.reserve(name, address)
         try:
-            token = await self._token_for_password(name, password, local)
-        except NotAuthenticated:
-            raise
+            async with self.db.read() as session:
+                user = await user_by_username(session, name)
+                manages = await managed_buildings(session, user.id) if user and user.id else ()
+            stored = user.password_hash if local and user and _keeps_password(user) else None
+            checks_locally = bool(stored) or self.directory is None
+            if checks_locally and await self.passwords.verify(stored or None, password) and user:
+                await attempt.succeeded()
+                return self.token_for(user, manages)
         except Exception:
             await attempt.undecided()
             raise
-        if token is None:
+        if self.directory is None or name in self.settings.break_glass_admins:
             raise NotAuthenticated(WRONG)
+        try:
+            identity = await self.directory.authenticate(name, password)
+        except Exception:
+            if not stored:
+                await attempt.undecided()
+            raise
+        if identity is None:
+            raise NotAuthenticated(WRONG)
+        try:
+            token = await self.token_for_identity(identity)
+        except Exception:
+            await attempt.undecided()
+            raise
         await attempt.succeeded()
         return token
-
-    async def _token_for_password(
-        self, name: str, password: str, local: bool
-    ) -> TokenResponse | None:
-        """The token ``password`` earns ``name``: a local password first where local sign-in
-        is allowed, then the directory's (never for a break-glass admin)."""
-        async with self.db.read() as session:
-            user = await user_by_username(session, name)
-            manages = await managed_buildings(session, user.id) if user and user.id else ()
-        stored = user.password_hash if local and user and _keeps_password(user) else None
-        checks_locally = bool(stored) or self.directory is None
-        if checks_locally and await self.passwords.verify(stored or None, password) and user:
-            return self.token_for(user, manages)
-        if self.directory is None or name in self.settings.break_glass_admins:
-            return None
-        identity = await self.directory.authenticate(name, password)
-        return None if identity is None else await self.token_for_identity(identity)
 
     async def token_for_identity(self, identity: DirectoryIdentity) -> TokenResponse:
         """A token for the person a directory vouched for, their user made or brought in line
