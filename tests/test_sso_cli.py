@@ -225,13 +225,7 @@ async def test_a_device_sign_in_refused_at_the_provider_ends_in_words(
 async def test_the_loopback_flow_signs_in_through_the_browser_the_cli_opens(
     campus_server: ServerProcess, oidc_provider: OidcProvider, tmp_path: Path
 ) -> None:
-    opened = tmp_path / "opened.txt"
-    browser = tmp_path / "browser"
-    browser.write_text(f"#!/bin/sh\nprintf '%s\\n' \"$1\" > '{opened}'\n")
-    browser.chmod(0o755)
-    login = await Login.start(
-        tmp_path / "cli", "--browser", "--server", campus_server.url, BROWSER=str(browser)
-    )
+    login, opened = await _login_with_recording_browser(campus_server, tmp_path)
     try:
         await login.line_matching("Waiting for the sign-in")
         url = await asyncio.to_thread(_written, opened)
@@ -303,13 +297,7 @@ async def test_the_loopback_listener_gives_a_silent_connection_a_few_seconds(
 async def test_an_idle_browser_connection_does_not_hold_up_the_loopback_sign_in(
     campus_server: ServerProcess, oidc_provider: OidcProvider, tmp_path: Path
 ) -> None:
-    opened = tmp_path / "opened.txt"
-    browser = tmp_path / "browser"
-    browser.write_text(f"#!/bin/sh\nprintf '%s\\n' \"$1\" > '{opened}'\n")
-    browser.chmod(0o755)
-    login = await Login.start(
-        tmp_path / "cli", "--browser", "--server", campus_server.url, BROWSER=str(browser)
-    )
+    login, opened = await _login_with_recording_browser(campus_server, tmp_path)
     try:
         await login.line_matching("Waiting for the sign-in")
         url = await asyncio.to_thread(_written, opened)
@@ -326,6 +314,21 @@ async def test_an_idle_browser_connection_does_not_hold_up_the_loopback_sign_in(
     finally:
         login.stop()
     assert "Signed in as carol (admin)" in login.stderr
+
+
+async def _login_with_recording_browser(
+    server: ServerProcess, tmp_path: Path
+) -> tuple[Login, Path]:
+    """``compax login --browser`` started with a browser that only writes the URL it is given
+    to the file returned beside the login."""
+    opened = tmp_path / "opened.txt"
+    browser = tmp_path / "browser"
+    browser.write_text(f"#!/bin/sh\nprintf '%s\\n' \"$1\" > '{opened}'\n")
+    browser.chmod(0o755)
+    login = await Login.start(
+        tmp_path / "cli", "--browser", "--server", server.url, BROWSER=str(browser)
+    )
+    return login, opened
 
 
 def _written(path: Path) -> str:

@@ -16,9 +16,9 @@ from compax_server import audit
 from compax_server.directory.identity import DirectoryIdentity
 from compax_server.directory.mapping import GroupMapping
 from compax_server.models import Building, BuildingManager, User
-from compax_server.services.common import LOCK_ADMINS, apply_changes, serialise_on, utcnow
+from compax_server.services.common import apply_changes, utcnow
 from compax_server.services.managers import RECORD_TYPE, record_id
-from compax_server.services.users import change_user, revoke_everything
+from compax_server.services.users import active_admins, change_user, revoke_everything
 from compax_server.sign_in_settings import SignInSettings
 from sync.errors import Forbidden, NotAuthenticated
 from sync.permissions import Role
@@ -143,7 +143,7 @@ async def _follow_directory(
     if email:
         changes["email"] = email
     if user.role != role:
-        if user.role == Role.ADMIN and await _is_last_admin(session, user):
+        if user.role == Role.ADMIN and await active_admins(session) <= 1:
             log.warning(
                 "kept %s an admin though the directory says %s: they are the last admin",
                 user.username,
@@ -153,15 +153,6 @@ async def _follow_directory(
             changes["role"] = role.value
     if await change_user(session, user, changes):
         apply_changes(user, {"updated_at": utcnow()})
-
-
-async def _is_last_admin(session: AsyncSession, user: User) -> bool:
-    """Whether ``user`` is the only active admin, counted under the admin lock."""
-    await serialise_on(session, LOCK_ADMINS)
-    admins = await session.scalars(
-        select(col(User.id)).where(col(User.role) == Role.ADMIN, col(User.active).is_(True))
-    )
-    return list(admins) == [user.id]
 
 
 async def _follow_groups(session: AsyncSession, user_id: int, codes: set[str]) -> None:
@@ -207,32 +198,24 @@ async def _follow_groups(session: AsyncSession, user_id: int, codes: set[str]) -
     assert user is not None
     apply_changes(user, {"updated_at": now})
 
-    def grant(building_id: int) -> dict[str, object]:
-        return {"building_id": building_id, "user_id": user_id, "source": DIRECTORY_GRANT}
-
+    changed = [(AuditAction.DELETE, b) for b in sorted(gone)] + [
+        (AuditAction.CREATE, b) for b in sorted(new)
+    ]
     await audit.record_many(
         session,
         [
-            *(
-                audit.entry(
-                    AuditAction.DELETE,
-                    RECORD_TYPE,
-                    record_id(building_id, user_id),
-                    before=grant(building_id),
-                    building_id=building_id,
-                )
-                for building_id in sorted(gone)
-            ),
-            *(
-                audit.entry(
-                    AuditAction.CREATE,
-                    RECORD_TYPE,
-                    record_id(building_id, user_id),
-                    after=grant(building_id),
-                    building_id=building_id,
-                )
-                for building_id in sorted(new)
-            ),
+            audit.entry(
+                action,
+                RECORD_TYPE,
+                record_id(building_id, user_id),
+                before=grant if action is AuditAction.DELETE else None,
+                after=grant if action is AuditAction.CREATE else None,
+                building_id=building_id,
+            )
+            for action, building_id in changed
+            for grant in [
+                {"building_id": building_id, "user_id": user_id, "source": DIRECTORY_GRANT}
+            ]
         ],
     )
 

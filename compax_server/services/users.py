@@ -116,7 +116,7 @@ async def change_user(session: AsyncSession, user: User, changes: dict[str, obje
     deactivated = user.active and changes.get("active", True) is False
     if user.role == Role.ADMIN and user.active:
         demoted = changes.get("role", Role.ADMIN) != Role.ADMIN
-        if (demoted or deactivated) and await _active_admins(session) <= 1:
+        if (demoted or deactivated) and await active_admins(session) <= 1:
             raise InUse("This is the last active admin; make another admin first")
     revoke = any(k in changes and changes[k] != getattr(user, k) for k in _REVOKING_FIELDS)
     changed = apply_changes(user, changes)
@@ -129,7 +129,7 @@ async def change_user(session: AsyncSession, user: User, changes: dict[str, obje
     return changed
 
 
-async def _active_admins(session: AsyncSession) -> int:
+async def active_admins(session: AsyncSession) -> int:
     """The number of active admins, counted under a lock that serialises admin removals.
 
     Without it two transactions could each demote one of the last two admins, each seeing
