@@ -108,10 +108,15 @@ class Room(SQLModel, table=True):
     max_duration_minutes: int | None = Field(default=None, ge=1, le=14 * 24 * 60)
     max_days_ahead: int | None = Field(default=None, ge=0, le=3 * 366)
     min_notice_minutes: int | None = Field(default=None, ge=0, le=90 * 24 * 60)
-    code: str = Field(min_length=1, max_length=32)
+    code: str = Field(min_length=1, max_length=64)
     name: str = Field(default="", max_length=200)
     floor: int = Field(default=0, ge=-10, le=200)
-    capacity: int = Field(ge=0, le=10_000)
+    capacity: int | None = Field(
+        default=None,
+        ge=0,
+        le=10_000,
+        description="Seats; unknown rooms are left out of searches by size.",
+    )
     bookable: bool = True
     id: int | None = Field(default=None, primary_key=True)
     building_id: int = Field(foreign_key="buildings.id", ondelete="RESTRICT")
@@ -132,6 +137,16 @@ class Room(SQLModel, table=True):
         default=None,
         sa_type=JSON,
         description="Roles whose requests here wait for approval; unset: the building's.",
+    )
+    rating_count: int = Field(
+        default=0,
+        sa_column_kwargs={"server_default": "0"},
+        description="How many ratings the room has (``room_ratings``), kept with them.",
+    )
+    rating_total: int = Field(
+        default=0,
+        sa_column_kwargs={"server_default": "0"},
+        description="The sum of its ratings' stars: the average is total / count.",
     )
 
 
@@ -542,3 +557,62 @@ class AuditEntry(SQLModel, table=True):
     before: dict[str, Any] | None = Field(default=None, sa_type=JSON)
     after: dict[str, Any] | None = Field(default=None, sa_type=JSON)
     reason: str = Field(default="", max_length=500)
+
+
+class RoomRating(SQLModel, table=True):
+    """One person's 1 to 5 stars for a room, with an optional comment; or, imported from
+    another system, a rating under that system's key (``external_id``) and nobody's name."""
+
+    __tablename__ = "room_ratings"
+    __table_args__ = (
+        CheckConstraint("stars BETWEEN 1 AND 5", name="ck_room_ratings_stars"),
+        CheckConstraint(
+            "(user_id IS NULL) <> (external_id IS NULL)", name="ck_room_ratings_one_author"
+        ),
+        UniqueConstraint("room_id", "user_id", name="uq_room_ratings_room_user"),
+        UniqueConstraint("room_id", "external_id", name="uq_room_ratings_room_external"),
+        Index("ix_room_ratings_user_id", "user_id", "id"),
+        Index("ix_room_ratings_room_updated", "room_id", "updated_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    room_id: int = Field(foreign_key="rooms.id", ondelete="CASCADE")
+    user_id: int | None = Field(default=None, foreign_key="users.id", ondelete="CASCADE")
+    external_id: str | None = Field(default=None, max_length=255)
+    stars: int = Field(ge=1, le=5)
+    comment: str = Field(default="", max_length=1000)
+    version: int = 1
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    updated_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class RoomIssue(SQLModel, table=True):
+    """A problem someone reported with a room (and perhaps the booking it spoiled), and where
+    seeing to it stands: open, in progress (with whom) or resolved."""
+
+    __tablename__ = "room_issues"
+    __table_args__ = (
+        Index("ix_room_issues_room_status", "room_id", "status"),
+        Index("ix_room_issues_status_created", "status", "created_at"),
+        Index("ix_room_issues_reporter_created", "reporter_id", "created_at"),
+        Index("ix_room_issues_assignee_status", "assignee_id", "status"),
+        Index("ix_room_issues_created", "created_at"),
+    )
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    room_id: int = Field(foreign_key="rooms.id", ondelete="CASCADE")
+    reporter_id: int | None = Field(default=None, foreign_key="users.id", ondelete="SET NULL")
+    booking_id: uuid.UUID | None = Field(
+        default=None, foreign_key="bookings.id", ondelete="SET NULL"
+    )
+    category: str = Field(default="other", sa_type=String(16))
+    summary: str = Field(min_length=1, max_length=200)
+    details: str = Field(default="", max_length=2000)
+    status: str = Field(default="open", sa_type=String(16))
+    assignee_id: int | None = Field(default=None, foreign_key="users.id", ondelete="SET NULL")
+    resolution: str = Field(default="", max_length=2000)
+    external_id: str | None = Field(default=None, max_length=255, unique=True)
+    version: int = 1
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    updated_at: datetime = Field(sa_type=UTCDateTime)
+    resolved_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

@@ -11,6 +11,7 @@ class Role(StrEnum):
     ADMIN = "admin"
     EXAMS_OFFICER = "exams_officer"
     CLASS_REP = "class_rep"
+    FACILITIES = "facilities"
     STAFF = "staff"
     STUDENT = "student"
 
@@ -30,10 +31,13 @@ class Permission(StrEnum):
     APPROVE_BOOKINGS = "bookings:approve"
     READ_AUDIT = "audit:read"
     MANAGE_QUOTAS = "quotas:manage"
+    RATE_ROOMS = "rooms:rate"
+    REPORT_ISSUES = "issues:report"
+    MANAGE_ISSUES = "issues:manage"
 
 
 _EVERYONE = frozenset(Role)
-_BOOKERS = frozenset({Role.ADMIN, Role.EXAMS_OFFICER, Role.CLASS_REP, Role.STAFF})
+_BOOKERS = frozenset({Role.ADMIN, Role.EXAMS_OFFICER, Role.CLASS_REP, Role.STAFF, Role.FACILITIES})
 _OFFICERS = frozenset({Role.ADMIN, Role.EXAMS_OFFICER})
 
 #: Which roles hold each permission; docs/permissions.md renders the same table for people.
@@ -52,11 +56,14 @@ PERMISSIONS: dict[Permission, frozenset[Role]] = {
     Permission.APPROVE_BOOKINGS: frozenset({Role.ADMIN}),
     Permission.READ_AUDIT: frozenset({Role.ADMIN}),
     Permission.MANAGE_QUOTAS: frozenset({Role.ADMIN}),
+    Permission.RATE_ROOMS: _EVERYONE,
+    Permission.REPORT_ISSUES: _EVERYONE,
+    Permission.MANAGE_ISSUES: frozenset({Role.ADMIN, Role.FACILITIES}),
 }
 
 #: What a building manager may do in the buildings they manage, whatever their campus role:
-#: manage those buildings' rooms and closures, approve requests for them, and read their
-#: reports and audit trail.
+#: manage those buildings' rooms and closures, approve requests for them, see to the problems
+#: reported in their rooms, and read their reports and audit trail.
 MANAGER_PERMISSIONS: frozenset[Permission] = frozenset(
     {
         Permission.MANAGE_CAMPUS,
@@ -64,6 +71,7 @@ MANAGER_PERMISSIONS: frozenset[Permission] = frozenset(
         Permission.APPROVE_BOOKINGS,
         Permission.READ_REPORTS,
         Permission.READ_AUDIT,
+        Permission.MANAGE_ISSUES,
     }
 )
 

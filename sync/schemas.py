@@ -44,6 +44,7 @@ from sync.vocabulary import (
     Weekday,
     normalised_code,
     normalised_features,
+    normalised_room_code,
 )
 
 _FORBID_EXTRA = ConfigDict(extra="forbid")
@@ -110,6 +111,7 @@ Day = Annotated[
 #: patterns for the OpenAPI document: codes and usernames are trimmed and upper- or
 #: lower-cased before their check, features also have their inner spaces turned into ``_``.
 CODE_PATTERN = r"^\s*[A-Za-z0-9][A-Za-z0-9_-]*\s*$"
+ROOM_CODE_PATTERN = r"^\s*[A-Za-z0-9][A-Za-z0-9 _.,&()'#+-]*\s*$"
 USERNAME_PATTERN = r"^\s*[A-Za-z0-9][A-Za-z0-9._@-]+\s*$"
 FEATURE_PATTERN = r"^\s*([A-Za-z0-9][A-Za-z0-9 _-]{0,39})?\s*$"
 LOCAL_TIME_PATTERN = r"^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,6})?)?$"
@@ -184,6 +186,11 @@ LocalTime = Annotated[
 def _code_field(**constraints: Any) -> Any:
     """A building or room code: the document's pattern is what ``normalised_code`` accepts."""
     return Field(json_schema_extra={"pattern": CODE_PATTERN}, **constraints)
+
+
+def _room_code_field(**constraints: Any) -> Any:
+    """A room or course code, which may hold spaces and punctuation (``normalised_room_code``)."""
+    return Field(json_schema_extra={"pattern": ROOM_CODE_PATTERN}, **constraints)
 
 
 #: A building code a list or report is filtered by, written as the buildings' own are.
@@ -326,17 +333,22 @@ class RoomCheckin(Schema):
 
 
 class RoomBase(RoomRules, RoomCheckin):
-    code: str = _code_field(min_length=1, max_length=32)
+    code: str = _room_code_field(min_length=1, max_length=64)
     name: str = Field(default="", max_length=200)
     kind: RoomKind = Field(default=RoomKind.CLASSROOM, max_length=32)
     floor: int = Field(default=0, ge=-10, le=200)
-    capacity: int = Field(ge=0, le=10_000)
+    capacity: int | None = Field(
+        default=None,
+        ge=0,
+        le=10_000,
+        description="Seats; unset when unknown (searches that ask a capacity leave it out).",
+    )
     bookable: bool = True
 
     @field_validator("code")
     @classmethod
     def _code(cls, value: str) -> str:
-        return normalised_code(value)
+        return normalised_room_code(value)
 
 
 class RoomCreate(RoomBase):
@@ -624,7 +636,7 @@ class BuildingQuery(ListQuery):
 
 class RoomQuery(ListQuery):
     building: str | None = _code_field(default=None, description="Building code.", max_length=16)
-    code: str | None = _code_field(default=None, description="Room code.", max_length=32)
+    code: str | None = _room_code_field(default=None, description="Room code.", max_length=64)
     kind: RoomKind | None = None
     capacity: int | None = Field(
         default=None, ge=0, le=10_000, description="At least this many seats."
@@ -638,10 +650,15 @@ class RoomQuery(ListQuery):
 
     _features = field_validator("features", mode="before")(_comma_list)
 
-    @field_validator("building", "code")
+    @field_validator("building")
     @classmethod
-    def _codes(cls, value: str | None) -> str | None:
+    def _building(cls, value: str | None) -> str | None:
         return None if value is None else normalised_code(value)
+
+    @field_validator("code")
+    @classmethod
+    def _code(cls, value: str | None) -> str | None:
+        return None if value is None else normalised_room_code(value)
 
     @field_validator("features", mode="after")
     @classmethod
@@ -862,7 +879,7 @@ class BookingImportRow(Override):
         building, slash, code = value.partition("/")
         if not slash:
             raise ValueError("write the building and room code as PB/101")
-        return f"{normalised_code(building)}/{normalised_code(code)}"
+        return f"{normalised_code(building)}/{normalised_room_code(code)}"
 
     def key(self) -> uuid.UUID:
         """The booking's id: given, or derived from ``external_id``, or from room and start."""
@@ -1055,7 +1072,7 @@ class TimetableRow(Schema):
     """One weekly course session of a term, in campus local time."""
 
     model_config = _FORBID_EXTRA
-    course_code: str = _code_field(min_length=1, max_length=32)
+    course_code: str = _room_code_field(min_length=1, max_length=32)
     course_name: str = Field(default="", max_length=200)
     department: str = Field(default="", max_length=100)
     year_group: str = Field(default="", max_length=32)
@@ -1063,12 +1080,13 @@ class TimetableRow(Schema):
     start: LocalTime
     end: LocalTime
     building: str = _code_field(min_length=1, max_length=16)
-    room: str = _code_field(min_length=1, max_length=32)
+    room: str = _room_code_field(min_length=1, max_length=64)
     attendees: int = Field(default=0, ge=0, le=10_000)
 
     _end = field_validator("end")(classmethod(lambda cls, v, info: _time_after(v, info, "start")))
-    _codes = field_validator("building", "room", "course_code")(
-        classmethod(lambda cls, v: normalised_code(v))
+    _building = field_validator("building")(classmethod(lambda cls, v: normalised_code(v)))
+    _written_codes = field_validator("room", "course_code")(
+        classmethod(lambda cls, v: normalised_room_code(v))
     )
 
 
@@ -1177,7 +1195,7 @@ class FreeRoom(Schema):
     code: str
     name: str
     kind: RoomKind
-    capacity: int
+    capacity: int | None
 
 
 class Interval(Schema):
@@ -1194,7 +1212,7 @@ class BusyInterval(Interval):
 class RoomAvailability(Schema):
     room_id: int
     room: str
-    capacity: int
+    capacity: int | None
     busy: list[BusyInterval]
     free: list[Interval] = Field(description="Free time within opening hours.")
     open: list[Interval] = Field(description="Opening hours within the window.")

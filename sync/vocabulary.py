@@ -9,6 +9,9 @@ from enum import StrEnum
 
 _CODE = re.compile(r"^[A-Z0-9][A-Z0-9_-]*$")
 _FEATURE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+#: Room and course codes as other systems write them: spaces and punctuation, never ``/``
+#: (which separates a building's code from a room's in ``PB/101``).
+_WRITTEN_CODE = re.compile(r"^[A-Z0-9][A-Z0-9 _.,&()'#+-]*$")
 
 
 def counted(number: int, noun: str) -> str:
@@ -41,6 +44,18 @@ class Weekday(StrEnum):
     FRI = "fri"
     SAT = "sat"
     SUN = "sun"
+
+
+def normalised_room_code(value: str) -> str:
+    """A room or course code as stored: trimmed, inner spaces collapsed to one, upper case;
+    letters, digits, spaces and ``_ - . , & ( ) ' # +`` are kept, anything else refused."""
+    code = " ".join(value.split()).upper()
+    if not _WRITTEN_CODE.match(code):
+        raise ValueError(
+            "use letters, digits, spaces and - _ . , & ( ) ' # + only (no '/'), "
+            "starting with a letter or digit"
+        )
+    return code
 
 
 class BuildingKind(StrEnum):
@@ -115,6 +130,34 @@ class NoticeKind(StrEnum):
     APPROVED = "approved"
     REJECTED = "rejected"
     APPROVAL_EXPIRED = "approval_expired"
+    ISSUE_REPORTED = "issue_reported"
+    ISSUE_ASSIGNED = "issue_assigned"
+    ISSUE_UPDATED = "issue_updated"
+
+
+class IssueStatus(StrEnum):
+    """Where a report of a problem with a room stands."""
+
+    OPEN = "open"
+    IN_PROGRESS = "in_progress"
+    RESOLVED = "resolved"
+
+
+#: The statuses of a report that still needs someone: the finder and the grid show these.
+UNRESOLVED = frozenset({IssueStatus.OPEN, IssueStatus.IN_PROGRESS})
+
+
+class IssueCategory(StrEnum):
+    """What kind of problem a room has."""
+
+    EQUIPMENT = "equipment"
+    POWER = "power"
+    CLEANLINESS = "cleanliness"
+    FURNITURE = "furniture"
+    CLIMATE = "climate"
+    NETWORK = "network"
+    SAFETY = "safety"
+    OTHER = "other"
 
 
 class WaitState(StrEnum):

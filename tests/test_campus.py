@@ -616,7 +616,6 @@ async def test_users_are_admin_only(client: TestClient, make_person: MakePerson)
     [
         ("buildings", {"name": None}),
         ("buildings", {"floors": None}),
-        ("rooms", {"capacity": None}),
         ("rooms", {"bookable": None, "kind": None}),
         ("terms", {"first_day": None}),
         ("terms", {"holidays": None}),

@@ -17,7 +17,7 @@ PUBLIC = "public"
 EVERYONE = frozenset(Role)
 ADMIN = frozenset({Role.ADMIN})
 OFFICERS = frozenset({Role.ADMIN, Role.EXAMS_OFFICER})
-BOOKERS = frozenset({Role.ADMIN, Role.EXAMS_OFFICER, Role.CLASS_REP, Role.STAFF})
+BOOKERS = frozenset({Role.ADMIN, Role.EXAMS_OFFICER, Role.CLASS_REP, Role.STAFF, Role.FACILITIES})
 
 #: Who may call each endpoint, written out by hand so that a change to the permission table or
 #: to an endpoint's declaration shows up here as a failing test. ``PUBLIC`` needs no token.
@@ -141,7 +141,14 @@ EXPECTED: dict[str, frozenset[Role] | str] = {
 }
 
 #: The order people are made in, so that path id 1 is the admin on every database.
-ROLES = (Role.ADMIN, Role.EXAMS_OFFICER, Role.CLASS_REP, Role.STAFF, Role.STUDENT)
+ROLES = (
+    Role.ADMIN,
+    Role.EXAMS_OFFICER,
+    Role.CLASS_REP,
+    Role.STAFF,
+    Role.FACILITIES,
+    Role.STUDENT,
+)
 
 
 def _endpoint(client: TestClient, name: str) -> Endpoint:

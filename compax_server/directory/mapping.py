@@ -9,7 +9,14 @@ from sync.permissions import Role
 
 #: Every role, from the least to the most powerful: a user in several mapped groups gets the
 #: last of theirs (a class rep who is also staff is staff).
-RANKED = (Role.STUDENT, Role.CLASS_REP, Role.STAFF, Role.EXAMS_OFFICER, Role.ADMIN)
+RANKED = (
+    Role.STUDENT,
+    Role.CLASS_REP,
+    Role.STAFF,
+    Role.FACILITIES,
+    Role.EXAMS_OFFICER,
+    Role.ADMIN,
+)
 _RANK = {role: rank for rank, role in enumerate(RANKED)}
 
 
