@@ -57,6 +57,7 @@ USERS = [
     ("rep", "Kwame Asante", "class_rep", "Engineering"),
     ("ama", "Ama Mensah", "staff", "Physics"),
     ("kofi", "Kofi Boateng", "staff", "Mathematics"),
+    ("abena", "Abena Frimpong", "facilities", "Estates"),
     ("yaw", "Yaw Darko", "student", "Engineering"),
 ]
 COURSES = ["MATH", "PHYS", "CHEM", "ECON", "LAW", "MED", "HIST", "CSCI", "AGRI", "EDUC"]
@@ -183,8 +184,10 @@ async def _wait_until_up(url: str, server: subprocess.Popen[bytes]) -> None:
     raise Unreachable(f"the demo server at {url} did not start")
 
 
-class Stopped(Exception):
-    """SIGTERM asked the demo to stop: its server is stopped too."""
+class Stopped(KeyboardInterrupt):
+    """SIGTERM asked the demo to stop: its server is stopped too. A ``KeyboardInterrupt``, as
+    Ctrl+C is, because asyncio passes only those on from a callback it is running: any other
+    exception there is logged and swallowed, and the demo would go on as if never asked."""
 
 
 def _stop_on_sigterm(signum: int, frame: object) -> None:
@@ -244,7 +247,10 @@ def demo(
                 err.print("Generating the demo campus…")
                 booked = asyncio.run(seed(url))
                 seeded.touch()
-                err.print(f"12 buildings, 204 rooms, 6 users and a timetable of {booked} classes")
+                err.print(
+                    f"12 buildings, 204 rooms, {len(USERS)} users and a timetable of "
+                    f"{booked} classes"
+                )
             engine = Engine(Profile.load(PROFILE))
             try:
                 asyncio.run(engine.sign_in(url, "ama", PASSWORD))
@@ -253,7 +259,7 @@ def demo(
                 engine.close()
             _next_steps(url)
             server.wait()
-        except (KeyboardInterrupt, Stopped):
+        except KeyboardInterrupt:
             err.print("Stopping the demo server")
         finally:
             signal.signal(signal.SIGTERM, signal.SIG_IGN)
