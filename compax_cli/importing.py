@@ -12,12 +12,14 @@ import typer
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 
 from compax_cli.context import engine
-from compax_cli.output import REFUSED, emit, err, online
+from compax_cli.output import REFUSED, emit, err, online, out
 from sync.campus_move import import_campus
 from sync.formats import Format, InputFormat
+from sync.import_report import MappingReport, map_option
 from sync.kinds import KINDS
+from sync.mapping import ImportMapping
 from sync.transfer import ImportJob, ImportProgress, ImportReport, import_file
-from sync.vocabulary import BulkStatus
+from sync.vocabulary import BulkStatus, counted
 
 app = typer.Typer(
     help="Import records from CSV, JSON or JSON Lines files; importing a file twice changes "
@@ -46,6 +48,42 @@ BATCH = Annotated[
     typer.Option("--batch-size", min=1, max=1000, help="Rows per request (default: per kind)."),
 ]
 JSON = Annotated[bool, typer.Option("--json", help="Print the summary as JSON for scripts.")]
+MAP = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--map",
+        metavar="SOURCE=TARGET",
+        help="Read the file's column SOURCE as TARGET (SOURCE= drops it); repeatable.",
+    ),
+]
+MAP_VALUE = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--map-value",
+        metavar="COLUMN:FROM=TO",
+        help="Read FROM in COLUMN as TO (e.g. kind:Teaching=academic); repeatable.",
+    ),
+]
+IGNORE = Annotated[
+    list[str] | None,
+    typer.Option("--ignore", metavar="COLUMN", help="Leave the file's COLUMN out; repeatable."),
+]
+MAPPING = Annotated[
+    str | None,
+    typer.Option(
+        "--mapping",
+        metavar="FILE",
+        help="Column and value maps from a JSON (or .toml) file; --map and --map-value add to it.",
+    ),
+]
+SAVE_MAPPING = Annotated[
+    str | None,
+    typer.Option(
+        "--save-mapping",
+        metavar="FILE",
+        help="Write the mapping in effect to FILE (JSON), to import with --mapping FILE alone.",
+    ),
+]
 PASSWORDS = Annotated[
     str | None,
     typer.Option(
@@ -55,6 +93,21 @@ PASSWORDS = Annotated[
         "default: compax-passwords-<time>.csv here.",
     ),
 ]
+
+
+def mapping(
+    maps: list[str] | None,
+    value_maps: list[str] | None,
+    ignore: list[str] | None,
+    mapping_file: str | None,
+    save: str | None,
+) -> ImportMapping:
+    """The mapping the options give (the file's, then the options' over it), saved if asked."""
+    given = ImportMapping.from_options(maps or [], value_maps or [], ignore or [])
+    effective = ImportMapping.load(mapping_file).merged(given) if mapping_file else given
+    if save:
+        effective.save(save)
+    return effective
 
 
 def _run(ctx: typer.Context, job: ImportJob, as_json: bool) -> None:
@@ -98,6 +151,8 @@ def _summary(report: ImportReport, as_json: bool) -> None:
         [(f"{would}{status.value}", status.value) for status in BulkStatus],
         as_json,
     )
+    if not as_json:
+        _shape(report.mapping)
     if report.dry_run:
         err.print("Dry run: nothing was changed")
     rejected = report.counts[BulkStatus.REJECTED]
@@ -123,6 +178,34 @@ def _summary(report: ImportReport, as_json: bool) -> None:
         )
 
 
+def _shape(report: MappingReport) -> None:
+    """What the file needed mapped and what could not be read, on stdout after the counts."""
+    lines = [
+        f"unknown column {column!r}"
+        + (f": did you mean {' or '.join(found)}?" if found else "")
+        + f" add {map_option(column, found)}"
+        + ("" if found else " to leave it out")
+        for column, found in report.unknown_columns.items()
+    ]
+    lines += [f"missing column {column}" for column in report.missing_columns]
+    for title, table in (("to map", report.unmapped), ("not found", report.unresolved)):
+        for column, values in table.items():
+            for value, seen in values.items():
+                lines.append(
+                    f"{column} {value!r} {title}: {counted(seen.rows, 'row')}, first on line "
+                    f"{seen.line}: {seen.message}"
+                )
+    if report.derived_codes:
+        lines.append(f"{counted(report.derived_codes, 'room code')} made from the room's name")
+    if report.unknown_capacity:
+        lines.append(
+            f"{counted(report.unknown_capacity, 'room')} of unknown capacity: found only by "
+            "searches that ask no capacity"
+        )
+    for line in lines:
+        out.print(line, markup=False, highlight=False)
+
+
 def _format(fmt: InputFormat | None) -> Format | None:
     return None if fmt is None else Format(fmt.value)
 
@@ -135,13 +218,30 @@ def buildings(
     dry_run: DRY_RUN = False,
     rejects: REJECTS = None,
     batch_size: BATCH = None,
+    maps: MAP = None,
+    value_maps: MAP_VALUE = None,
+    ignore: IGNORE = None,
+    mapping_file: MAPPING = None,
+    save_mapping: SAVE_MAPPING = None,
     as_json: JSON = False,
 ) -> None:
     """Import buildings, matched on their code (admins).
 
     Example: compax import buildings buildings.csv --dry-run
+
+    Example: compax import buildings Buildings.csv --map "Building Code=code" --map Type=kind
+    --map-value kind:Teaching=academic --save-mapping buildings-map.json
     """
-    job = ImportJob(KINDS["buildings"], file, _format(fmt), dry_run, rejects, batch_size=batch_size)
+    mapped = mapping(maps, value_maps, ignore, mapping_file, save_mapping)
+    job = ImportJob(
+        KINDS["buildings"],
+        file,
+        _format(fmt),
+        dry_run,
+        rejects,
+        batch_size=batch_size,
+        mapping=mapped,
+    )
     _run(ctx, job, as_json)
 
 
@@ -153,13 +253,25 @@ def rooms(
     dry_run: DRY_RUN = False,
     rejects: REJECTS = None,
     batch_size: BATCH = None,
+    maps: MAP = None,
+    value_maps: MAP_VALUE = None,
+    ignore: IGNORE = None,
+    mapping_file: MAPPING = None,
+    save_mapping: SAVE_MAPPING = None,
     as_json: JSON = False,
 ) -> None:
     """Import rooms, matched on building and room code (admins).
 
+    The building may be named by code or name; a room without a code takes one from its name.
+
     Example: compax import rooms rooms.csv --rejects rooms-rejected.csv
+
+    Example: compax import rooms Rooms.csv --mapping rooms-map.json --dry-run
     """
-    job = ImportJob(KINDS["rooms"], file, _format(fmt), dry_run, rejects, batch_size=batch_size)
+    mapped = mapping(maps, value_maps, ignore, mapping_file, save_mapping)
+    job = ImportJob(
+        KINDS["rooms"], file, _format(fmt), dry_run, rejects, batch_size=batch_size, mapping=mapped
+    )
     _run(ctx, job, as_json)
 
 
@@ -172,6 +284,11 @@ def users(
     dry_run: DRY_RUN = False,
     rejects: REJECTS = None,
     batch_size: BATCH = None,
+    maps: MAP = None,
+    value_maps: MAP_VALUE = None,
+    ignore: IGNORE = None,
+    mapping_file: MAPPING = None,
+    save_mapping: SAVE_MAPPING = None,
     as_json: JSON = False,
 ) -> None:
     """Import users, matched on username (admins).
@@ -181,8 +298,16 @@ def users(
 
     Example: compax import users staff.csv --passwords new-staff-passwords.csv
     """
+    mapped = mapping(maps, value_maps, ignore, mapping_file, save_mapping)
     job = ImportJob(
-        KINDS["users"], file, _format(fmt), dry_run, rejects, passwords, batch_size=batch_size
+        KINDS["users"],
+        file,
+        _format(fmt),
+        dry_run,
+        rejects,
+        passwords,
+        batch_size=batch_size,
+        mapping=mapped,
     )
     _run(ctx, job, as_json)
 
@@ -195,13 +320,21 @@ def terms(
     dry_run: DRY_RUN = False,
     rejects: REJECTS = None,
     batch_size: BATCH = None,
+    maps: MAP = None,
+    value_maps: MAP_VALUE = None,
+    ignore: IGNORE = None,
+    mapping_file: MAPPING = None,
+    save_mapping: SAVE_MAPPING = None,
     as_json: JSON = False,
 ) -> None:
     """Import terms with their holidays, matched on the term name (admins).
 
     Example: compax import terms terms.json
     """
-    job = ImportJob(KINDS["terms"], file, _format(fmt), dry_run, rejects, batch_size=batch_size)
+    mapped = mapping(maps, value_maps, ignore, mapping_file, save_mapping)
+    job = ImportJob(
+        KINDS["terms"], file, _format(fmt), dry_run, rejects, batch_size=batch_size, mapping=mapped
+    )
     _run(ctx, job, as_json)
 
 
@@ -209,19 +342,40 @@ def terms(
 def timetable(
     ctx: typer.Context,
     file: FILE,
-    term: Annotated[str, typer.Option(help="The term (its name or id) the timetable is for.")],
+    term: Annotated[
+        str | None,
+        typer.Option(help="The term (name or id) of rows without a term column of their own."),
+    ] = None,
     fmt: FORMAT = None,
     dry_run: DRY_RUN = False,
     rejects: REJECTS = None,
     batch_size: BATCH = None,
+    maps: MAP = None,
+    value_maps: MAP_VALUE = None,
+    ignore: IGNORE = None,
+    mapping_file: MAPPING = None,
+    save_mapping: SAVE_MAPPING = None,
     as_json: JSON = False,
 ) -> None:
     """Import a term's timetable: each row becomes a weekly series over the term (admins).
 
+    Rows go to the term of their term column (by name or id), else to --term.
+
     Example: compax import timetable timetable.csv --term "2026/2027 S1" --rejects fix-me.csv
+
+    Example: compax import timetable Timetable.csv --map "Module Code=course_code" --map Day=weekday
+    --map-value weekday:Wednsday=wed --dry-run
     """
+    mapped = mapping(maps, value_maps, ignore, mapping_file, save_mapping)
     job = ImportJob(
-        KINDS["timetable"], file, _format(fmt), dry_run, rejects, term=term, batch_size=batch_size
+        KINDS["timetable"],
+        file,
+        _format(fmt),
+        dry_run,
+        rejects,
+        term=term,
+        batch_size=batch_size,
+        mapping=mapped,
     )
     _run(ctx, job, as_json)
 
@@ -234,6 +388,11 @@ def bookings(
     dry_run: DRY_RUN = False,
     rejects: REJECTS = None,
     batch_size: BATCH = None,
+    maps: MAP = None,
+    value_maps: MAP_VALUE = None,
+    ignore: IGNORE = None,
+    mapping_file: MAPPING = None,
+    save_mapping: SAVE_MAPPING = None,
     as_json: JSON = False,
 ) -> None:
     """Import bookings, each checked like a single booking.
@@ -242,7 +401,16 @@ def bookings(
 
     Example: compax import bookings exams.jsonl --dry-run
     """
-    job = ImportJob(KINDS["bookings"], file, _format(fmt), dry_run, rejects, batch_size=batch_size)
+    mapped = mapping(maps, value_maps, ignore, mapping_file, save_mapping)
+    job = ImportJob(
+        KINDS["bookings"],
+        file,
+        _format(fmt),
+        dry_run,
+        rejects,
+        batch_size=batch_size,
+        mapping=mapped,
+    )
     _run(ctx, job, as_json)
 
 

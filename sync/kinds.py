@@ -162,7 +162,8 @@ class Kind:
 
 
 def _timetable_slot(row: dict[str, Any]) -> tuple[str, str, str]:
-    place = f"{_code(row.get('building'))}/{_code(row.get('room'))}|{_weekday(row)}"
+    room = f"{_code(row.get('building'))}/{_code(row.get('room'))}"
+    place = f"{row.get('term', '')}|{room}|{_weekday(row)}"
     return place, _time_key(row.get("start")), _time_key(row.get("end"))
 
 
@@ -209,7 +210,7 @@ ROOMS = Kind(
         Column("name"),
         Column("kind"),
         Column("floor"),
-        Column("capacity", True),
+        Column("capacity"),
         Column("bookable"),
         _FEATURES,
         _HOURS,
@@ -268,9 +269,11 @@ TIMETABLE = Kind(
         Column("building", True),
         Column("room", True),
         Column("attendees"),
+        Column("term", exported=False),
     ),
     key=lambda row: (
-        f"{_code(row.get('course_code'))}|{_weekday(row)}|{_time_key(row.get('start'))}"
+        f"{row.get('term', '')}|{_code(row.get('course_code'))}|{_weekday(row)}|"
+        f"{_time_key(row.get('start'))}"
     ),
     slot=_timetable_slot,
     updatable=False,
