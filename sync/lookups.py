@@ -13,6 +13,15 @@ from typing import Any, Protocol
 _ID_PREFIX = re.compile(r"[0-9a-f-]{1,36}")
 
 
+#: How a room of unknown capacity's seats read to people (``null`` in JSON).
+UNKNOWN_SEATS = "?"
+
+
+def seats_text(capacity: int | None) -> str:
+    """A room's seats as people read them: the number, or ``?`` when unknown."""
+    return UNKNOWN_SEATS if capacity is None else str(capacity)
+
+
 def written_code(text: str) -> str:
     """A room code as the replica and the server store it: trimmed, inner spaces collapsed,
     upper case (``sync.vocabulary.normalised_room_code`` without its checks)."""
