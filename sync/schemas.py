@@ -1248,6 +1248,19 @@ class UtilisationRow(Schema):
         default=None,
         description="Released bookings per booking whose check-in window closed; unset: none.",
     )
+    capacity: int | None = Field(
+        default=None,
+        description="A room's seats (unset: unknown); a building's, over its rooms of known "
+        "capacity.",
+    )
+    capacity_unknown: int = Field(
+        default=0, description="How many of the row's rooms have an unknown capacity (0 or 1)."
+    )
+    seat_occupancy: float | None = Field(
+        default=None,
+        description="Attendee hours per seat hour booked, over rooms of known capacity; unset: "
+        "no such room was booked.",
+    )
 
 
 class UtilisationReport(Schema):

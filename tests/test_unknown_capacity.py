@@ -4,6 +4,7 @@ named."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from urllib.parse import quote, urlencode
 
 from aiohttp.test_utils import TestClient
@@ -120,3 +121,31 @@ async def test_a_code_with_spaces_and_commas_names_its_room(
     assert [r["id"] for r in (await named.json())["items"]] == [theatre]
     spaced = await client.get("/api/v1/rooms?building=PB&code=STORE%209", headers=admin.headers)
     assert [r["id"] for r in (await spaced.json())["items"]] == [store]
+
+
+async def test_the_utilisation_report_says_which_rooms_have_unknown_seats(
+    client: TestClient, admin: Person
+) -> None:
+    campus = await make_campus(client, admin)
+    theatre, _ = await _add_rooms(client, admin)
+    monday = next_weekday(0)
+    await book(client, admin, campus.room_101, at(monday, 9), at(monday, 11), attendees=30)
+    await book(client, admin, theatre, at(monday, 9), at(monday, 10), attendees=200)
+    window = urlencode(
+        {"from": at(monday, 0), "to": at(monday + timedelta(days=1), 0), "building": "PB"}
+    )
+
+    response = await client.get(f"/api/v1/reports/utilisation?{window}", headers=admin.headers)
+    assert response.status == 200, await response.text()
+    report = await response.json()
+    rooms = {row["room_id"]: row for row in report["rooms"]}
+    assert (rooms[theatre]["capacity"], rooms[theatre]["capacity_unknown"]) == (None, 1)
+    assert rooms[theatre]["seat_occupancy"] is None
+    assert rooms[theatre]["booked_hours"] == 1.0
+    assert (rooms[campus.room_101]["capacity"], rooms[campus.room_101]["seat_occupancy"]) == (
+        40,
+        0.75,
+    )
+    [building] = report["buildings"]
+    assert (building["capacity"], building["capacity_unknown"]) == (120, 2)
+    assert building["seat_occupancy"] == 0.75, "rooms of unknown capacity are left out"
