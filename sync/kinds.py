@@ -107,7 +107,8 @@ def _code(value: Any) -> str:
 
 
 def _room_label(value: Any) -> str:
-    return "/".join(_code(part) for part in str(value or "").split("/", 1))
+    """A ``BUILDING/CODE`` cell as stored, its code's inner spaces collapsed."""
+    return "/".join(" ".join(part.split()).upper() for part in str(value or "").split("/", 1))
 
 
 # --- Kinds -----------------------------------------------------------------------------------
