@@ -171,6 +171,13 @@ async def test_a_foreign_campus_imports_with_mapping_options_alone(
     for term in await _items(client, admin, "/api/v1/terms"):
         rows = await _items(client, admin, f"/api/v1/terms/{term['id']}/timetable")
         series[term["name"]] = {(r["course_code"], r["weekday"], r["start"][:5]) for r in rows}
+    chemistry = next(
+        r
+        for r in await _items(client, admin, "/api/v1/rooms?building=SCI")
+        if r["name"] == "Chemistry Lab"
+    )
+    booked = await _items(client, admin, f"/api/v1/bookings?room_id={chemistry['id']}")
+    assert booked and {b["title"] for b in booked} == {"CHEM 201 Organic Chemistry"}
     assert series == {
         "Semester 1": {("MATH 101", "mon", "08:00"), ("PHYS 110", "tue", "10:00")},
         "Semester 2": {("CHEM 201", "wed", "14:00"), ("MATH 102", "thu", "09:00")},

@@ -407,9 +407,9 @@ async def test_each_mapping_through_the_server(
     day = monday + timedelta(days=1)
     bookings.write_text(
         "room,start,end,title,purpose,private\n"
-        f"Petroleum Building/101,{day} 13:00,{day} 14:00,Viva,Exam,Y\n"
+        f"Petroleum Building/lt 1,{day} 13:00,{day} 14:00,Viva,Exam,Y\n"
     )
     assert (await _json(admin_cli, "import", "bookings", str(bookings)))["created"] == 1
     mine = await (await client.get("/api/v1/bookings", headers=admin.headers)).json()
     viva = next(b for b in mine["items"] if b["title"] == "Viva")
-    assert (viva["purpose"], viva["private"], viva["room"]) == ("exam", True, "PB/101")
+    assert (viva["purpose"], viva["private"], viva["room"]) == ("exam", True, "PB/LT 1")
