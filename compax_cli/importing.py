@@ -15,7 +15,7 @@ from compax_cli.context import engine
 from compax_cli.output import REFUSED, emit, err, online, out
 from sync.campus_move import import_campus
 from sync.formats import Format, InputFormat
-from sync.import_report import MappingReport, map_option
+from sync.import_report import MappingReport, unknown_column
 from sync.kinds import KINDS
 from sync.mapping import ImportMapping
 from sync.transfer import ImportJob, ImportProgress, ImportReport, import_file
@@ -180,13 +180,7 @@ def _summary(report: ImportReport, as_json: bool) -> None:
 
 def _shape(report: MappingReport) -> None:
     """What the file needed mapped and what could not be read, on stdout after the counts."""
-    lines = [
-        f"unknown column {column!r}"
-        + (f": did you mean {' or '.join(found)}?" if found else "")
-        + f" add {map_option(column, found)}"
-        + ("" if found else " to leave it out")
-        for column, found in report.unknown_columns.items()
-    ]
+    lines = [unknown_column(column, found) for column, found in report.unknown_columns.items()]
     lines += [f"missing column {column}" for column in report.missing_columns]
     for title, table in (("to map", report.unmapped), ("not found", report.unresolved)):
         for column, values in table.items():

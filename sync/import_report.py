@@ -92,15 +92,18 @@ def value_option(column: str, value: str, to: str | None = None) -> str:
     return f"--map-value {shlex.quote(f'{column}:{value.strip()}={to}')}"
 
 
-def unknown_columns_message(report: MappingReport) -> str:
-    """The unknown columns, each with what it may mean and the option to add."""
-    return "; ".join(
+def unknown_column(column: str, found: list[str]) -> str:
+    """An unknown column, with what it may mean and the option to add."""
+    return (
         f"unknown column {column!r}"
         + (f" (did you mean {' or '.join(found)}?)" if found else "")
         + f": add {map_option(column, found)}"
         + ("" if found else " to leave it out")
-        for column, found in report.unknown_columns.items()
     )
+
+
+def unknown_columns_message(report: MappingReport) -> str:
+    return "; ".join(unknown_column(c, found) for c, found in report.unknown_columns.items())
 
 
 @dataclass
@@ -113,6 +116,8 @@ class RowMapper:
     mapping: ImportMapping
     references: References
     term: str | None = None
+    #: Whether a row with a column the kind has not is refused (else left out, and reported).
+    strict: bool = False
     report: MappingReport = field(default_factory=MappingReport)
     _columns: dict[str, str | None] = field(default_factory=dict)
 
@@ -130,21 +135,29 @@ class RowMapper:
         self.report.missing_columns = [c for c in required if c not in present]
 
     def _column(self, header: str) -> str | None:
+        """The column ``header`` fills ('' when dropped), ``None`` when the kind has none:
+        that header, or the column a mapping names, is reported with suggestions."""
         if header not in self._columns:
             target = header_column(self.mapping, header, self._known)
-            self._columns[header] = target
-            if target is None:
+            if target and target not in self._known and not target.startswith("_"):
+                self.report.unknown_columns[header] = suggestions(target, self._known)
+                target = None
+            elif target is None:
                 self.report.unknown_columns[header] = suggestions(header, self._known)
+            self._columns[header] = target
         return self._columns[header]
 
     def row(self, line: int, values: dict[str, Any]) -> tuple[dict[str, Any], list[FieldError]]:
         """The row in the kind's columns, and what in it cannot be read."""
         row: dict[str, Any] = {}
+        errors: list[FieldError] = []
         for header, value in values.items():
             column = self._column(header)
             if column:
                 row[column] = value
-        errors: list[FieldError] = []
+            elif column is None and self.strict:
+                found = self.report.unknown_columns[header]
+                errors.append(FieldError(header, unknown_column(header, found)))
         readers = READERS.get(self.kind.name, {})
         for column, value in list(row.items()):
             if not isinstance(value, str):

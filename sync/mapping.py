@@ -199,8 +199,11 @@ class ImportMapping:
 
     def value(self, column: str, text: str) -> str | None:
         """What ``text`` in ``column`` is mapped to, ``None`` when it is not mapped."""
+        table = self.values.get(column)
+        if not table:
+            return None
         wanted = folded(text)
-        for source, target in self.values.get(column, {}).items():
+        for source, target in table.items():
             if folded(source) == wanted:
                 return target
         return None

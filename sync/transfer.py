@@ -348,7 +348,9 @@ async def import_file(
         binary, total = stack.enter_context(_source(job.source))
         name = "-" if job.source == "-" else Path(job.source).name
         reader = RowReader(Utf8Text(binary, name), fmt, name)
-        mapper = RowMapper(kind, job.mapping, References(), job.term, report.mapping)
+        mapper = RowMapper(
+            kind, job.mapping, References(), job.term, not job.dry_run, report.mapping
+        )
         if reader.columns is not None:
             mapper.header(reader.columns)
             _check_header(kind, mapper, reader.name, job)

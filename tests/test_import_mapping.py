@@ -255,6 +255,19 @@ def test_a_mapped_row_reads_names_words_and_terms_and_keeps_its_written_values()
     assert mapper.report.unresolved["building"]["North Hall"].rows == 1
 
 
+def test_an_unknown_key_refuses_its_row_unless_a_dry_run_and_a_map_must_name_a_column() -> None:
+    strict = RowMapper(BUILDINGS, ImportMapping({"Type": "knd"}), References(), strict=True)
+    row, errors = strict.row(2, {"code": "PB", "colour": "red", "Type": "academic"})
+    assert row == {"code": "PB"}
+    assert [(e.field, e.message) for e in errors] == [
+        ("colour", "unknown column 'colour': add --map colour= to leave it out"),
+        ("Type", "unknown column 'Type' (did you mean kind?): add --map Type=kind"),
+    ]
+    lenient = RowMapper(BUILDINGS, ImportMapping(), References())
+    assert lenient.row(2, {"code": "PB", "colour": "red"}) == ({"code": "PB"}, [])
+    assert lenient.report.unknown_columns == {"colour": []}
+
+
 def test_a_room_without_a_code_takes_its_name_and_unknown_capacity_is_counted() -> None:
     mapper = RowMapper(ROOMS, ImportMapping(), _CAMPUS)
     row, errors = mapper.row(
