@@ -44,7 +44,7 @@ class References:
 
     def term(self, cell: str) -> str:
         """The id of the term ``cell`` names, by name or id."""
-        return self._terms.find(cell, "term", "terms")
+        return self._terms.find(cell, "term", "terms", by="name or id")
 
 
 class _Index:
@@ -58,7 +58,7 @@ class _Index:
             if name.strip():
                 self.names[folded(name)].append(value)
 
-    def find(self, cell: str, noun: str, plural: str) -> str:
+    def find(self, cell: str, noun: str, plural: str, by: str = "code or name") -> str:
         wanted = folded(cell)
         if wanted in self.keys:
             return self.keys[wanted]
@@ -70,4 +70,4 @@ class _Index:
                 f"{cell.strip()!r} is the name of {len(named)} {plural} "
                 f"({', '.join(named)}): write the code"
             )
-        raise Unresolved(f"no {noun} {cell.strip()!r} (by code or name); import it first")
+        raise Unresolved(f"no {noun} {cell.strip()!r} (by {by}); import it first")

@@ -59,7 +59,7 @@ from sync.kinds import (
     request_row,
 )
 from sync.mapping import ImportMapping
-from sync.references import References
+from sync.references import References, Unresolved
 from sync.vocabulary import BulkStatus
 from sync.when import parse_when
 
@@ -356,6 +356,11 @@ async def import_file(
             _check_header(kind, mapper, reader.name, job)
         async with engine.http(timeout=BULK_TIMEOUT) as http:
             mapper.references = await references(http, kind)
+            if kind is TIMETABLE and job.term:
+                try:
+                    mapper.references.term(job.term)
+                except Unresolved as exc:
+                    raise ValidationFailed.single("term", str(exc)) from None
             path = f"/api/v1/{kind.name}:bulk"
             zone = await campus_zone(http) if kind is BOOKINGS else ZoneInfo("UTC")
             batch = _Batch(
@@ -546,7 +551,7 @@ def _check_header(kind: Kind, mapper: RowMapper, name: str, job: ImportJob | Non
         raise ValidationFailed.single(
             name,
             f"{unknown_columns_message(report)}; {kind.name} have "
-            + ", ".join(c.name for c in kind.columns if c.exported),
+            + ", ".join(c.name for c in kind.columns),
         )
     if report.missing_columns:
         raise ValidationFailed.single(name, f"missing column {', '.join(report.missing_columns)}")

@@ -409,6 +409,9 @@ async def test_each_mapping_through_the_server(
         rows = await client.get(f"/api/v1/terms/{term['id']}/timetable", headers=admin.headers)
         found[term["name"]] = [r["course_code"] for r in (await rows.json())["items"]]
     assert found == {"S1": ["ECON 1"], "S2": ["ECON 2"]}
+    unknown_term = await admin_cli("import", "timetable", str(timetable), "--term", "S9")
+    assert unknown_term.exit_code == USAGE
+    assert "error: term: no term 'S9' (by name or id); import it first" in unknown_term.stderr
     termless = tmp_path / "termless.csv"
     termless.write_text("course_code,weekday,start,end,building,room\nX 1,mon,8:00,9:00,PB,101\n")
     no_term = await admin_cli("import", "timetable", str(termless))
