@@ -4,22 +4,19 @@ JSON Lines files (or standard input), in batches through the server's bulk endpo
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 
 from compax_cli.context import engine
-from compax_cli.output import REFUSED, emit, err, online, out
+from compax_cli.import_summary import progress, summary
+from compax_cli.output import REFUSED, err, online
 from sync.campus_move import import_campus
 from sync.formats import Format, InputFormat
-from sync.import_report import MappingReport, unknown_column
 from sync.kinds import KINDS
 from sync.mapping import ImportMapping
-from sync.transfer import ImportJob, ImportProgress, ImportReport, import_file
-from sync.vocabulary import BulkStatus, counted
+from sync.transfer import ImportJob, import_file
+from sync.vocabulary import BulkStatus
 
 app = typer.Typer(
     help="Import records from CSV, JSON or JSON Lines files; importing a file twice changes "
@@ -113,91 +110,11 @@ def mapping(
 def _run(ctx: typer.Context, job: ImportJob, as_json: bool) -> None:
     """Import ``job``, print the summary, and exit 1 if any row was rejected."""
     unfinished = "the batches sent before are in: run the same import again to finish it"
-    with engine(ctx) as compax, _progress(job) as advance, online(unfinished):
+    with engine(ctx) as compax, progress(job) as advance, online(unfinished):
         report = asyncio.run(import_file(compax, job, advance))
-    _summary(report, as_json)
+    summary(report, as_json)
     if report.counts[BulkStatus.REJECTED]:
         raise typer.Exit(REFUSED)
-
-
-@contextmanager
-def _progress(job: ImportJob) -> Iterator[Callable[[ImportProgress], None]]:
-    """A progress bar on stderr when it is a terminal (none when piped), fed by the import."""
-    with Progress(
-        TextColumn(f"Importing {job.kind.name}"),
-        BarColumn(),
-        TaskProgressColumn(),
-        TextColumn("{task.fields[rows]:,} rows"),
-        TimeElapsedColumn(),
-        console=err,
-        transient=True,
-        disable=not err.is_terminal,
-    ) as progress:
-        task = progress.add_task("import", total=None, rows=0)
-
-        def advance(done: ImportProgress) -> None:
-            progress.update(
-                task, completed=done.bytes_read or 0, total=done.total_bytes, rows=done.rows
-            )
-
-        yield advance
-
-
-def _summary(report: ImportReport, as_json: bool) -> None:
-    """The counts on stdout; where the rejects and new passwords went on stderr."""
-    would = "would be " if report.dry_run else ""
-    emit(
-        report.as_dict(),
-        [(f"{would}{status.value}", status.value) for status in BulkStatus],
-        as_json,
-    )
-    if not as_json:
-        _shape(report.mapping)
-    if report.dry_run:
-        err.print("Dry run: nothing was changed")
-    rejected = report.counts[BulkStatus.REJECTED]
-    if rejected and report.rejects_file:
-        err.print(
-            f"{rejected} rejected row(s) written to {report.rejects_file} with their line, field "
-            "and reason: fix them and import that file",
-            markup=False,
-        )
-    elif rejected:
-        for line, errors in report.first_rejects:
-            reasons = "; ".join(f"{e.field}: {e.message}" for e in errors)
-            err.print(f"line {line}: {reasons}", markup=False, highlight=False)
-        if rejected > len(report.first_rejects):
-            err.print(
-                f"… and {rejected - len(report.first_rejects)} more; --rejects FILE lists all"
-            )
-    if report.passwords_file:
-        err.print(
-            f"Initial passwords of {report.passwords} new user(s) added to "
-            f"{report.passwords_file} (readable by you alone)",
-            markup=False,
-        )
-
-
-def _shape(report: MappingReport) -> None:
-    """What the file needed mapped and what could not be read, on stdout after the counts."""
-    lines = [unknown_column(column, found) for column, found in report.unknown_columns.items()]
-    lines += [f"missing column {column}" for column in report.missing_columns]
-    for title, table in (("to map", report.unmapped), ("not found", report.unresolved)):
-        for column, values in table.items():
-            for value, seen in values.items():
-                lines.append(
-                    f"{column} {value!r} {title}: {counted(seen.rows, 'row')}, first on line "
-                    f"{seen.line}: {seen.message}"
-                )
-    if report.derived_codes:
-        lines.append(f"{counted(report.derived_codes, 'room code')} made from the room's name")
-    if report.unknown_capacity:
-        lines.append(
-            f"{counted(report.unknown_capacity, 'room')} of unknown capacity: found only by "
-            "searches that ask no capacity"
-        )
-    for line in lines:
-        out.print(line, markup=False, highlight=False)
 
 
 def _format(fmt: InputFormat | None) -> Format | None:
@@ -429,6 +346,6 @@ def campus(
         reports = asyncio.run(import_campus(compax, directory, passwords))
     for report in reports:
         err.print(f"{report.kind}:", markup=False)
-        _summary(report, as_json)
+        summary(report, as_json)
     if any(report.counts[BulkStatus.REJECTED] for report in reports):
         raise typer.Exit(REFUSED)
