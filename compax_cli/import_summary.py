@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 
 from compax_cli.output import emit, err, out
-from sync.import_report import MappingReport, unknown_column
+from sync.import_report import MappingReport, given_twice, unknown_column
 from sync.transfer import ImportJob, ImportProgress, ImportReport
 from sync.vocabulary import BulkStatus, counted
 
@@ -75,6 +75,7 @@ def shape(report: MappingReport) -> None:
     """What the file needed mapped and what could not be read, on stdout after the counts."""
     lines = [unknown_column(column, found) for column, found in report.unknown_columns.items()]
     lines += [f"missing column {column}" for column in report.missing_columns]
+    lines += [given_twice(column, headers) for column, headers in report.twice.items()]
     for title, table in (("to map", report.unmapped), ("not found", report.unresolved)):
         for column, values in table.items():
             for value, seen in values.items():

@@ -45,6 +45,8 @@ class MappingReport:
     #: Header → the columns it may mean (an unknown column is not imported).
     unknown_columns: dict[str, list[str]] = field(default_factory=dict)
     missing_columns: list[str] = field(default_factory=list)
+    #: Column → the headers that all fill it (which of them is meant is not guessed).
+    twice: dict[str, list[str]] = field(default_factory=dict)
     #: Column → written value → its rows, for values that are none of the column's words.
     unmapped: dict[str, dict[str, Values]] = field(default_factory=dict)
     #: Column → written value → its rows, for references no record (or more than one) answers.
@@ -71,6 +73,7 @@ class MappingReport:
                 for c, s in self.unknown_columns.items()
             ],
             "missing_columns": self.missing_columns,
+            "columns_given_twice": self.twice,
             "unmapped_values": tables(self.unmapped),
             "unresolved_references": tables(self.unresolved),
             "derived_codes": self.derived_codes,
@@ -102,6 +105,10 @@ def unknown_column(column: str, found: list[str]) -> str:
     )
 
 
+def given_twice(column: str, headers: list[str]) -> str:
+    return f"{column} is given by {' and '.join(map(repr, headers))}: map all but one elsewhere"
+
+
 def unknown_columns_message(report: MappingReport) -> str:
     return "; ".join(unknown_column(c, found) for c, found in report.unknown_columns.items())
 
@@ -128,7 +135,12 @@ class RowMapper:
 
     def header(self, headers: list[str]) -> None:
         """Note the unknown and the missing columns of a CSV header."""
-        present = self.columns = {c for c in map(self._column, headers) if c}
+        filled: dict[str, list[str]] = {}
+        for header in headers:
+            if column := self._column(header):
+                filled.setdefault(column, []).append(header)
+        present = self.columns = set(filled)
+        self.report.twice = {c: hs for c, hs in filled.items() if len(hs) > 1}
         required = [c.name for c in self.kind.columns if c.required]
         if self.kind is ROOMS and "name" in present:
             required.remove("code")
@@ -151,10 +163,16 @@ class RowMapper:
         """The row in the kind's columns, and what in it cannot be read."""
         row: dict[str, Any] = {}
         errors: list[FieldError] = []
+        headers: dict[str, str] = {}
         for header, value in values.items():
             column = self._column(header)
+            if column and column in row:
+                given = self.report.twice.setdefault(column, [])
+                given += [h for h in (headers[column], header) if h not in given]
+                if self.strict:
+                    errors.append(FieldError(header, given_twice(column, given)))
             if column:
-                row[column] = value
+                row[column], headers[column] = value, header
             elif column is None and self.strict:
                 found = self.report.unknown_columns[header]
                 errors.append(FieldError(header, unknown_column(header, found)))

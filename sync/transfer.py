@@ -47,7 +47,7 @@ from sync.formats import (
     format_for,
 )
 from sync.http import Http
-from sync.import_report import MappingReport, RowMapper, unknown_columns_message
+from sync.import_report import MappingReport, RowMapper, given_twice, unknown_columns_message
 from sync.kinds import (
     BOOKINGS,
     BUILDINGS,
@@ -552,6 +552,10 @@ def _check_header(kind: Kind, mapper: RowMapper, name: str, job: ImportJob | Non
             name,
             f"{unknown_columns_message(report)}; {kind.name} have "
             + ", ".join(c.name for c in kind.columns),
+        )
+    if report.twice:
+        raise ValidationFailed.single(
+            name, "; ".join(given_twice(c, headers) for c, headers in report.twice.items())
         )
     if report.missing_columns:
         raise ValidationFailed.single(name, f"missing column {', '.join(report.missing_columns)}")

@@ -263,6 +263,14 @@ def test_an_unknown_key_refuses_its_row_unless_a_dry_run_and_a_map_must_name_a_c
         ("colour", "unknown column 'colour': add --map colour= to leave it out"),
         ("Type", "unknown column 'Type' (did you mean kind?): add --map Type=kind"),
     ]
+    coded = ImportMapping({"Building Code": "code"})
+    twice = RowMapper(BUILDINGS, coded, References(), strict=True)
+    _, errors = twice.row(2, {"code": "PB", "Building Code": "ENG", "name": "x"})
+    assert [(e.field, e.message) for e in errors] == [
+        ("Building Code", "code is given by 'code' and 'Building Code': map all but one elsewhere")
+    ]
+    with pytest.raises(ValidationFailed, match="code is given by 'Building Code' and 'code'"):
+        check_columns(ROOMS, ["building", "Building Code", "code"], "r.csv", coded)
     lenient = RowMapper(BUILDINGS, ImportMapping(), References())
     assert lenient.row(2, {"code": "PB", "colour": "red"}) == ({"code": "PB"}, [])
     assert lenient.report.unknown_columns == {"colour": []}
