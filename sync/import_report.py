@@ -11,8 +11,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sync.errors import FieldError
-from sync.kinds import BOOKINGS, ROOMS, TIMETABLE, Kind
-from sync.mapping import READERS, ImportMapping, Unmapped, header_column, suggestions
+from sync.kinds import BOOKINGS, ROOMS, TIMETABLE, Kind, split_list
+from sync.mapping import (
+    LIST_READERS,
+    READERS,
+    ImportMapping,
+    Reader,
+    Unmapped,
+    header_column,
+    suggestions,
+)
 from sync.references import References, Unresolved
 from sync.vocabulary import normalised_room_code
 
@@ -178,22 +186,35 @@ class RowMapper:
                 errors.append(FieldError(header, unknown_column(header, found)))
         readers = READERS.get(self.kind.name, {})
         for column, value in list(row.items()):
-            if not isinstance(value, str):
-                continue
-            mapped = self.mapping.value(column, value)
-            if mapped is not None:
-                value = row[column] = mapped
-            reader = readers.get(column)
-            if reader is None or (not value.strip() and column != "capacity"):
-                continue
-            try:
-                row[column] = reader(value)
-            except Unmapped as exc:
-                errors.append(self._unmapped(line, column, exc))
+            if column in LIST_READERS and isinstance(value, str) and value.strip():
+                value = split_list(value)
+            if column in LIST_READERS and isinstance(value, list):
+                read = LIST_READERS[column]
+                row[column] = [self._cell(line, column, v, read, errors) for v in value]
+            elif isinstance(value, str):
+                row[column] = self._cell(line, column, value, readers.get(column), errors)
         if self.kind is ROOMS:
             self._room(line, row, errors)
         self._references(line, row, errors)
         return row, errors
+
+    def _cell(
+        self, line: int, column: str, value: Any, read: Reader | None, errors: list[FieldError]
+    ) -> Any:
+        """A cell (or a list's item) as mapped and then read; one that no word reads stays
+        as written, with its error."""
+        if not isinstance(value, str):
+            return value
+        mapped = self.mapping.value(column, value)
+        if mapped is not None:
+            value = mapped
+        if read is None or (not value.strip() and column != "capacity"):
+            return value
+        try:
+            return read(value)
+        except Unmapped as exc:
+            errors.append(self._unmapped(line, column, exc))
+            return value
 
     def _unmapped(self, line: int, column: str, exc: Unmapped) -> FieldError:
         if exc.suggestion:

@@ -111,9 +111,12 @@ def clock(value: str) -> str:
     return text if seconds in (None, "00") else f"{text}:{seconds}"
 
 
-#: How each kind's enumerated and special cells are read: the text as the API takes it,
-#: ``None`` for a value that is absent, or ``Unmapped``.
-READERS: dict[str, dict[str, Callable[[str], str | None]]] = {
+#: Reads a cell: the text as the API takes it, ``None`` for a value that is absent, or
+#: ``Unmapped``.
+Reader = Callable[[str], str | None]
+
+#: How each kind's enumerated and special cells are read.
+READERS: dict[str, dict[str, Reader]] = {
     "buildings": {"kind": building_kind, "checkin_required": boolean},
     "rooms": {
         "kind": room_kind,
@@ -126,6 +129,9 @@ READERS: dict[str, dict[str, Callable[[str], str | None]]] = {
     "timetable": {"weekday": weekday, "start": clock, "end": clock},
     "bookings": {"purpose": purpose, "private": boolean, "override": boolean},
 }
+
+#: Lists whose items are words, each read (and value-mapped) on its own.
+LIST_READERS: dict[str, Reader] = {"approval_roles": role}
 
 #: Names other systems give the columns, which suggestions for an unknown column consider.
 ALIASES: dict[str, str] = {

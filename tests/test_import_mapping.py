@@ -298,8 +298,18 @@ def test_a_room_without_a_code_takes_its_name_and_unknown_capacity_is_counted() 
         "role": "staff",
         "active": "false",
     }
-    buildings = RowMapper(BUILDINGS, ImportMapping(), References())
-    assert buildings.row(2, {"kind": "Admin"})[0] == {"kind": "administrative"}
+    buildings = RowMapper(
+        BUILDINGS, ImportMapping(values={"approval_roles": {"Rep": "class_rep"}}), References()
+    )
+    assert buildings.row(2, {"kind": "Admin", "approval_roles": "Staff; rep"})[0] == {
+        "kind": "administrative",
+        "approval_roles": ["staff", "class_rep"],
+    }
+    assert buildings.row(3, {"approval_roles": ""})[0] == {"approval_roles": ""}
+    assert buildings.row(4, {"approval_roles": []})[0] == {"approval_roles": []}
+    _, errors = buildings.row(5, {"approval_roles": ["staff", "Dean"]})
+    assert [e.field for e in errors] == ["approval_roles"]
+    assert "'Dean' is no role" in errors[0].message
 
 
 # --- Through the server ----------------------------------------------------------------------
