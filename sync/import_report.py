@@ -98,9 +98,7 @@ def map_option(column: str, found: list[str]) -> str:
 def value_option(column: str, value: str, to: str | None = None) -> str:
     """The option that maps ``value`` in ``column`` to ``to`` (to a word in capitals, the
     column's name, to replace, when there is no guess)."""
-    if to is None:
-        return f"--map-value {shlex.quote(f'{column}:{value.strip()}=')}{column.upper()}"
-    return f"--map-value {shlex.quote(f'{column}:{value.strip()}={to}')}"
+    return f"--map-value {shlex.quote(f'{column}:{value.strip()}={to or column.upper()}')}"
 
 
 def unknown_column(column: str, found: list[str]) -> str:

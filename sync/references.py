@@ -40,7 +40,7 @@ class References:
     def room(self, building: str, cell: str) -> str:
         """The code of the room ``cell`` names, by code or name, in ``building`` (a code)."""
         rooms = self._rooms.get(folded(building), _Index(()))
-        return rooms.find(cell, f"room in {building}", "rooms")
+        return rooms.find(cell, "room", "rooms", where=f" in {building}")
 
     def term(self, cell: str) -> str:
         """The id of the term ``cell`` names, by name or id."""
@@ -58,7 +58,9 @@ class _Index:
             if name.strip():
                 self.names[folded(name)].append(value)
 
-    def find(self, cell: str, noun: str, plural: str, by: str = "code or name") -> str:
+    def find(
+        self, cell: str, noun: str, plural: str, by: str = "code or name", where: str = ""
+    ) -> str:
         wanted = folded(cell)
         if wanted in self.keys:
             return self.keys[wanted]
@@ -67,7 +69,7 @@ class _Index:
             return named[0]
         if named:
             raise Unresolved(
-                f"{cell.strip()!r} is the name of {len(named)} {plural} "
+                f"{cell.strip()!r} is the name of {len(named)} {plural}{where} "
                 f"({', '.join(named)}): write the code"
             )
-        raise Unresolved(f"no {noun} {cell.strip()!r} (by {by}); import it first")
+        raise Unresolved(f"no {noun} {cell.strip()!r}{where} (by {by}); import it first")

@@ -218,7 +218,7 @@ def test_references_are_found_by_code_or_name_and_a_shared_name_is_refused() -> 
         _CAMPUS.building("North Hall")
     with pytest.raises(Unresolved, match="no building 'Annex'"):
         _CAMPUS.building("Annex")
-    with pytest.raises(Unresolved, match=r"no room in N1 'G\.01'"):
+    with pytest.raises(Unresolved, match=r"no room 'G\.01' in N1"):
         _CAMPUS.room("N1", "G.01")
 
 
