@@ -210,7 +210,7 @@ ROOMS = Kind(
         Column("name"),
         Column("kind"),
         Column("floor"),
-        Column("capacity", True),
+        Column("capacity"),
         Column("bookable"),
         _FEATURES,
         _HOURS,
@@ -223,7 +223,7 @@ ROOMS = Kind(
         Column("checkin_closes_minutes"),
         _APPROVAL_ROLES,
     ),
-    key=lambda row: f"{_code(row.get('building'))}/{_code(row.get('code'))}",
+    key=lambda row: _room_label(f"{row.get('building') or ''}/{row.get('code') or ''}"),
     list_path="/api/v1/rooms",
 )
 USERS = Kind(

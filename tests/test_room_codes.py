@@ -150,6 +150,22 @@ async def test_the_cli_lists_books_exports_and_imports_a_room_by_its_spaced_labe
     assert [(r["room"], r["title"]) for r in rows] == [(LABEL, "MATH 101")]
     again = await cli.json("import", "bookings", str(exported))
     assert (again["rejected"], again["unchanged"]) == (0, 1), again
+    rooms_file = tmp_path / "rooms.csv"
+    out = await cli("export", "rooms", "--building", "PB", "-o", str(rooms_file))
+    assert out.exit_code == 0, out.output
+    with rooms_file.open(newline="") as file:
+        written = {r["code"]: r for r in csv.DictReader(file)}
+    assert written[LONG_CODE]["capacity"] == ""
+    rooms_again = await cli.json("import", "rooms", str(rooms_file))
+    assert (rooms_again["rejected"], rooms_again["unchanged"]) == (0, 4), rooms_again
+    no_seats = tmp_path / "no_seats.csv"
+    no_seats.write_text('building,code\nPB,"Annex  Hall, West"\n')
+    added = await cli.json("import", "rooms", str(no_seats))
+    assert (added["rejected"], added["created"]) == (0, 1), added
+    assert (await cli("sync")).exit_code == 0
+    hall = await cli.json("rooms", "show", "PB/ANNEX HALL, WEST")
+    assert hall["capacity"] is None
+
     response = await client.get(f"/api/v1/bookings?room_id={theatre}", headers=admin.headers)
     assert [(b["room"], b["title"]) for b in (await response.json())["items"]] == [
         (LABEL, "MATH 101")
