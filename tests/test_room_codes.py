@@ -4,26 +4,22 @@ lists and bookings by that label, and bookings exported and imported again uncha
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import json
 import sqlite3
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 from aiohttp.test_utils import TestClient
-from click.testing import Result
-from typer.testing import CliRunner
 
-from compax_cli.main import app
 from sync.engine import Engine
 from sync.lookups import Lookups
 from sync.replica import Replica
 from sync.replica_tables import MIGRATIONS
 from tests.booking_helpers import at, bulk, make_campus, next_weekday
 from tests.conftest import PASSWORD, MakePerson, Person
+from tests.test_cli import Cli
 from tests.test_unknown_capacity import LONG_CODE
 
 LABEL = f"PB/{LONG_CODE}"
@@ -90,24 +86,6 @@ def test_a_replica_made_before_unknown_capacities_keeps_its_rooms(tmp_path: Path
         assert [(r["id"], r["capacity"]) for r in rooms] == [(7, 40), (8, None)]
     finally:
         replica.close()
-
-
-class Cli:
-    """Runs ``compax`` commands in a worker thread (they run their own event loop)."""
-
-    def __init__(self, data_dir: Path) -> None:
-        self.runner = CliRunner()
-        self.env = {"COMPAX_DATA_DIR": str(data_dir), "NO_COLOR": "1", "COLUMNS": "200"}
-
-    async def __call__(self, *args: str, input: str | None = None) -> Result:
-        return await asyncio.to_thread(
-            self.runner.invoke, app, list(args), input=input, env=self.env
-        )
-
-    async def json(self, *args: str) -> Any:
-        result = await self(*args, "--json")
-        assert result.exit_code == 0, result.output
-        return json.loads(result.stdout)
 
 
 async def test_the_cli_lists_books_exports_and_imports_a_room_by_its_spaced_label(
