@@ -13,6 +13,7 @@ from pathlib import Path
 
 from aiohttp.test_utils import TestClient
 
+from compax_cli.output import USAGE
 from sync.engine import Engine
 from sync.lookups import Lookups
 from sync.replica import Replica
@@ -143,6 +144,14 @@ async def test_the_cli_lists_books_exports_and_imports_a_room_by_its_spaced_labe
     assert (await cli("sync")).exit_code == 0
     hall = await cli.json("rooms", "show", "PB/ANNEX HALL, WEST")
     assert hall["capacity"] is None
+    seated = await cli.json("rooms", "update", "PB/Annex Hall, West", "--capacity", "80")
+    assert seated["capacity"] == 80
+    unseated = await cli.json("rooms", "update", "PB/ANNEX HALL, WEST", "--unknown-capacity")
+    assert unseated["capacity"] is None
+    both = await cli("rooms", "update", "PB/101", "--capacity", "3", "--unknown-capacity")
+    assert both.exit_code == USAGE and "not both" in both.stderr, both.output
+    store = await cli.json("rooms", "add", "PB/Store  9")
+    assert (store["code"], store["capacity"]) == ("STORE 9", None)
 
     response = await client.get(f"/api/v1/bookings?room_id={theatre}", headers=admin.headers)
     assert [(b["room"], b["title"]) for b in (await response.json())["items"]] == [
