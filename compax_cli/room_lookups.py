@@ -4,7 +4,7 @@ offline), without loading the engine, so that scripts which list rooms start fas
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated, TypeVar
+from typing import Annotated, TypeVar, cast
 
 import typer
 
@@ -36,7 +36,7 @@ def shown(room: dict[str, object], as_json: bool) -> dict[str, object]:
     return {
         **room,
         "features": ", ".join(features) if isinstance(features, list) else features,
-        "capacity": seats_text(room.get("capacity")),  # type: ignore[arg-type]
+        "capacity": seats_text(cast("int | None", room.get("capacity"))),
     }
 
 

@@ -224,7 +224,7 @@ ROOMS = Kind(
         Column("checkin_closes_minutes"),
         _APPROVAL_ROLES,
     ),
-    key=lambda row: f"{_code(row.get('building'))}/{_code(row.get('code'))}",
+    key=lambda row: _room_label(f"{row.get('building') or ''}/{row.get('code') or ''}"),
     list_path="/api/v1/rooms",
 )
 USERS = Kind(

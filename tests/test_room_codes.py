@@ -4,26 +4,23 @@ lists and bookings by that label, and bookings exported and imported again uncha
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import json
 import sqlite3
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 from aiohttp.test_utils import TestClient
-from click.testing import Result
-from typer.testing import CliRunner
 
-from compax_cli.main import app
+from compax_cli.output import USAGE
 from sync.engine import Engine
 from sync.lookups import Lookups
 from sync.replica import Replica
 from sync.replica_tables import MIGRATIONS
 from tests.booking_helpers import at, bulk, make_campus, next_weekday
 from tests.conftest import PASSWORD, MakePerson, Person
+from tests.test_cli import Cli
 from tests.test_unknown_capacity import LONG_CODE
 
 LABEL = f"PB/{LONG_CODE}"
@@ -92,24 +89,6 @@ def test_a_replica_made_before_unknown_capacities_keeps_its_rooms(tmp_path: Path
         replica.close()
 
 
-class Cli:
-    """Runs ``compax`` commands in a worker thread (they run their own event loop)."""
-
-    def __init__(self, data_dir: Path) -> None:
-        self.runner = CliRunner()
-        self.env = {"COMPAX_DATA_DIR": str(data_dir), "NO_COLOR": "1", "COLUMNS": "200"}
-
-    async def __call__(self, *args: str, input: str | None = None) -> Result:
-        return await asyncio.to_thread(
-            self.runner.invoke, app, list(args), input=input, env=self.env
-        )
-
-    async def json(self, *args: str) -> Any:
-        result = await self(*args, "--json")
-        assert result.exit_code == 0, result.output
-        return json.loads(result.stdout)
-
-
 async def test_the_cli_lists_books_exports_and_imports_a_room_by_its_spaced_label(
     client: TestClient, admin: Person, tmp_path: Path
 ) -> None:
@@ -150,6 +129,30 @@ async def test_the_cli_lists_books_exports_and_imports_a_room_by_its_spaced_labe
     assert [(r["room"], r["title"]) for r in rows] == [(LABEL, "MATH 101")]
     again = await cli.json("import", "bookings", str(exported))
     assert (again["rejected"], again["unchanged"]) == (0, 1), again
+    rooms_file = tmp_path / "rooms.csv"
+    out = await cli("export", "rooms", "--building", "PB", "-o", str(rooms_file))
+    assert out.exit_code == 0, out.output
+    with rooms_file.open(newline="") as file:
+        written = {r["code"]: r for r in csv.DictReader(file)}
+    assert written[LONG_CODE]["capacity"] == ""
+    rooms_again = await cli.json("import", "rooms", str(rooms_file))
+    assert (rooms_again["rejected"], rooms_again["unchanged"]) == (0, 4), rooms_again
+    no_seats = tmp_path / "no_seats.csv"
+    no_seats.write_text('building,code\nPB,"Annex  Hall, West"\n')
+    added = await cli.json("import", "rooms", str(no_seats))
+    assert (added["rejected"], added["created"]) == (0, 1), added
+    assert (await cli("sync")).exit_code == 0
+    hall = await cli.json("rooms", "show", "PB/ANNEX HALL, WEST")
+    assert hall["capacity"] is None
+    seated = await cli.json("rooms", "update", "PB/Annex Hall, West", "--capacity", "80")
+    assert seated["capacity"] == 80
+    unseated = await cli.json("rooms", "update", "PB/ANNEX HALL, WEST", "--unknown-capacity")
+    assert unseated["capacity"] is None
+    both = await cli("rooms", "update", "PB/101", "--capacity", "3", "--unknown-capacity")
+    assert both.exit_code == USAGE and "not both" in both.stderr, both.output
+    store = await cli.json("rooms", "add", "PB/Store  9")
+    assert (store["code"], store["capacity"]) == ("STORE 9", None)
+
     response = await client.get(f"/api/v1/bookings?room_id={theatre}", headers=admin.headers)
     assert [(b["room"], b["title"]) for b in (await response.json())["items"]] == [
         (LABEL, "MATH 101")

@@ -12,6 +12,7 @@ import pytest
 from textual.widgets import DataTable, Input, Static
 
 from compax_tui.app import CompaxApp
+from compax_tui.screens.admin_forms import room_create, room_edit_fields, room_update
 from compax_tui.screens.booking_form import BookingForm
 from compax_tui.screens.finder import FinderScreen
 from compax_tui.widgets.slot_grid import SlotGridView
@@ -88,3 +89,19 @@ async def test_a_long_code_keeps_the_grid_in_80_columns_and_is_booked_by_its_lab
         finally:
             mine.close()
         assert [(b["room"], b["pending"]) for b in queued] == [(f"PB/{LONG_CODE}", True)]
+
+
+def test_blank_seats_in_the_room_forms_mean_an_unknown_capacity() -> None:
+    room = {"kind": "classroom", "capacity": None, "features": [], "bookable": True}
+    seats = next(field for field in room_edit_fields(room) if field.name == "capacity")
+    assert (seats.value, seats.placeholder) == ("", "?")
+    assert (
+        next(f for f in room_edit_fields({**room, "capacity": 0}) if f.name == "capacity").value
+        == "0"
+    )
+    values = {"kind": "classroom", "capacity": "", "features": "", "bookable": True}
+    unknown = room_update(values)
+    assert unknown.capacity is None and "capacity" in unknown.model_fields_set
+    assert room_update({**values, "capacity": "0"}).capacity == 0
+    added = room_create({**values, "building": "PB", "code": "annex  hall, west"})
+    assert (added.code, added.capacity) == ("ANNEX HALL, WEST", None)

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -72,7 +72,9 @@ async def _waiting_for(
     )
     if room.capacity is None:
         # A room of unknown capacity suits only a wait that asks no seats (judge.offered_for).
-        seats = (col(WaitlistEntry.min_capacity) <= 0) & (col(WaitlistEntry.attendees) <= 0)
+        seats: ColumnElement[bool] = (col(WaitlistEntry.min_capacity) <= 0) & (
+            col(WaitlistEntry.attendees) <= 0
+        )
     else:
         seats = col(WaitlistEntry.min_capacity) <= room.capacity
     statement = (

@@ -157,16 +157,15 @@ def _decode_room_cursor(cursor: str) -> tuple[int | None, int]:
     raise ValidationFailed.single("cursor", "is not a cursor this server handed out")
 
 
-def _after_room(capacity: int | None, room_id: int) -> Any:
+def _after_room(capacity: int | None, room_id: int, *, seats_asked: bool) -> Any:
     """Rooms after ``(capacity, room_id)`` in the free-room order: the known capacities in
     ascending order, then the unknown ones, each by id; NULLs are compared explicitly, so that
-    neither database's NULL ordering decides."""
+    neither database's NULL ordering decides. A search that asks seats has no unknown ones,
+    and its plain row comparison stays a condition of the capacity index."""
     if capacity is None:
         return and_(col(Room.capacity).is_(None), col(Room.id) > room_id)
-    return or_(
-        col(Room.capacity).is_(None),
-        tuple_(col(Room.capacity), col(Room.id)) > tuple_(capacity, room_id),
-    )
+    after_known = tuple_(col(Room.capacity), col(Room.id)) > tuple_(capacity, room_id)
+    return after_known if seats_asked else or_(col(Room.capacity).is_(None), after_known)
 
 
 async def free_rooms(
@@ -180,7 +179,8 @@ async def free_rooms(
     )
     statement = _free_rooms_statement(query.start, query.end, room_query)
     if query.cursor:
-        statement = statement.where(_after_room(*_decode_room_cursor(query.cursor)))
+        after = _decode_room_cursor(query.cursor)
+        statement = statement.where(_after_room(*after, seats_asked=query.capacity is not None))
     # NULLS LAST, spelt out: SQLite sorts NULLs first by default, Postgres last.
     statement = statement.order_by(col(Room.capacity).nulls_last(), col(Room.id))
     campus = policy.campus_now()
