@@ -4,19 +4,18 @@ JSON Lines files (or standard input), in batches through the server's bulk endpo
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 
 from compax_cli.context import engine
-from compax_cli.output import REFUSED, emit, err, online
+from compax_cli.import_summary import progress, summary
+from compax_cli.output import REFUSED, err, online
 from sync.campus_move import import_campus
 from sync.formats import Format, InputFormat
 from sync.kinds import KINDS
-from sync.transfer import ImportJob, ImportProgress, ImportReport, import_file
+from sync.mapping import ImportMapping
+from sync.transfer import ImportJob, import_file
 from sync.vocabulary import BulkStatus
 
 app = typer.Typer(
@@ -46,6 +45,42 @@ BATCH = Annotated[
     typer.Option("--batch-size", min=1, max=1000, help="Rows per request (default: per kind)."),
 ]
 JSON = Annotated[bool, typer.Option("--json", help="Print the summary as JSON for scripts.")]
+MAP = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--map",
+        metavar="SOURCE=TARGET",
+        help="Read the file's column SOURCE as TARGET (SOURCE= drops it); repeatable.",
+    ),
+]
+MAP_VALUE = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--map-value",
+        metavar="COLUMN:FROM=TO",
+        help="Read FROM in COLUMN as TO (e.g. kind:Teaching=academic); repeatable.",
+    ),
+]
+IGNORE = Annotated[
+    list[str] | None,
+    typer.Option("--ignore", metavar="COLUMN", help="Leave the file's COLUMN out; repeatable."),
+]
+MAPPING = Annotated[
+    str | None,
+    typer.Option(
+        "--mapping",
+        metavar="FILE",
+        help="Column and value maps from a JSON (or .toml) file; --map and --map-value add to it.",
+    ),
+]
+SAVE_MAPPING = Annotated[
+    str | None,
+    typer.Option(
+        "--save-mapping",
+        metavar="FILE",
+        help="Write the mapping in effect to FILE (JSON), to import with --mapping FILE alone.",
+    ),
+]
 PASSWORDS = Annotated[
     str | None,
     typer.Option(
@@ -57,70 +92,29 @@ PASSWORDS = Annotated[
 ]
 
 
+def mapping(
+    maps: list[str] | None,
+    value_maps: list[str] | None,
+    ignore: list[str] | None,
+    mapping_file: str | None,
+    save: str | None,
+) -> ImportMapping:
+    """The mapping the options give (the file's, then the options' over it), saved if asked."""
+    given = ImportMapping.from_options(maps or [], value_maps or [], ignore or [])
+    effective = ImportMapping.load(mapping_file).merged(given) if mapping_file else given
+    if save:
+        effective.save(save)
+    return effective
+
+
 def _run(ctx: typer.Context, job: ImportJob, as_json: bool) -> None:
     """Import ``job``, print the summary, and exit 1 if any row was rejected."""
     unfinished = "the batches sent before are in: run the same import again to finish it"
-    with engine(ctx) as compax, _progress(job) as advance, online(unfinished):
+    with engine(ctx) as compax, progress(job) as advance, online(unfinished):
         report = asyncio.run(import_file(compax, job, advance))
-    _summary(report, as_json)
+    summary(report, as_json)
     if report.counts[BulkStatus.REJECTED]:
         raise typer.Exit(REFUSED)
-
-
-@contextmanager
-def _progress(job: ImportJob) -> Iterator[Callable[[ImportProgress], None]]:
-    """A progress bar on stderr when it is a terminal (none when piped), fed by the import."""
-    with Progress(
-        TextColumn(f"Importing {job.kind.name}"),
-        BarColumn(),
-        TaskProgressColumn(),
-        TextColumn("{task.fields[rows]:,} rows"),
-        TimeElapsedColumn(),
-        console=err,
-        transient=True,
-        disable=not err.is_terminal,
-    ) as progress:
-        task = progress.add_task("import", total=None, rows=0)
-
-        def advance(done: ImportProgress) -> None:
-            progress.update(
-                task, completed=done.bytes_read or 0, total=done.total_bytes, rows=done.rows
-            )
-
-        yield advance
-
-
-def _summary(report: ImportReport, as_json: bool) -> None:
-    """The counts on stdout; where the rejects and new passwords went on stderr."""
-    would = "would be " if report.dry_run else ""
-    emit(
-        report.as_dict(),
-        [(f"{would}{status.value}", status.value) for status in BulkStatus],
-        as_json,
-    )
-    if report.dry_run:
-        err.print("Dry run: nothing was changed")
-    rejected = report.counts[BulkStatus.REJECTED]
-    if rejected and report.rejects_file:
-        err.print(
-            f"{rejected} rejected row(s) written to {report.rejects_file} with their line, field "
-            "and reason: fix them and import that file",
-            markup=False,
-        )
-    elif rejected:
-        for line, errors in report.first_rejects:
-            reasons = "; ".join(f"{e.field}: {e.message}" for e in errors)
-            err.print(f"line {line}: {reasons}", markup=False, highlight=False)
-        if rejected > len(report.first_rejects):
-            err.print(
-                f"… and {rejected - len(report.first_rejects)} more; --rejects FILE lists all"
-            )
-    if report.passwords_file:
-        err.print(
-            f"Initial passwords of {report.passwords} new user(s) added to "
-            f"{report.passwords_file} (readable by you alone)",
-            markup=False,
-        )
 
 
 def _format(fmt: InputFormat | None) -> Format | None:
@@ -135,13 +129,30 @@ def buildings(
     dry_run: DRY_RUN = False,
     rejects: REJECTS = None,
     batch_size: BATCH = None,
+    maps: MAP = None,
+    value_maps: MAP_VALUE = None,
+    ignore: IGNORE = None,
+    mapping_file: MAPPING = None,
+    save_mapping: SAVE_MAPPING = None,
     as_json: JSON = False,
 ) -> None:
     """Import buildings, matched on their code (admins).
 
     Example: compax import buildings buildings.csv --dry-run
+
+    Example: compax import buildings Buildings.csv --map "Building Code=code" --map Type=kind
+    --map-value kind:Teaching=academic --save-mapping buildings-map.json
     """
-    job = ImportJob(KINDS["buildings"], file, _format(fmt), dry_run, rejects, batch_size=batch_size)
+    mapped = mapping(maps, value_maps, ignore, mapping_file, save_mapping)
+    job = ImportJob(
+        KINDS["buildings"],
+        file,
+        _format(fmt),
+        dry_run,
+        rejects,
+        batch_size=batch_size,
+        mapping=mapped,
+    )
     _run(ctx, job, as_json)
 
 
@@ -153,13 +164,25 @@ def rooms(
     dry_run: DRY_RUN = False,
     rejects: REJECTS = None,
     batch_size: BATCH = None,
+    maps: MAP = None,
+    value_maps: MAP_VALUE = None,
+    ignore: IGNORE = None,
+    mapping_file: MAPPING = None,
+    save_mapping: SAVE_MAPPING = None,
     as_json: JSON = False,
 ) -> None:
     """Import rooms, matched on building and room code (admins).
 
+    The building may be named by code or name; a room without a code takes one from its name.
+
     Example: compax import rooms rooms.csv --rejects rooms-rejected.csv
+
+    Example: compax import rooms Rooms.csv --mapping rooms-map.json --dry-run
     """
-    job = ImportJob(KINDS["rooms"], file, _format(fmt), dry_run, rejects, batch_size=batch_size)
+    mapped = mapping(maps, value_maps, ignore, mapping_file, save_mapping)
+    job = ImportJob(
+        KINDS["rooms"], file, _format(fmt), dry_run, rejects, batch_size=batch_size, mapping=mapped
+    )
     _run(ctx, job, as_json)
 
 
@@ -172,6 +195,11 @@ def users(
     dry_run: DRY_RUN = False,
     rejects: REJECTS = None,
     batch_size: BATCH = None,
+    maps: MAP = None,
+    value_maps: MAP_VALUE = None,
+    ignore: IGNORE = None,
+    mapping_file: MAPPING = None,
+    save_mapping: SAVE_MAPPING = None,
     as_json: JSON = False,
 ) -> None:
     """Import users, matched on username (admins).
@@ -181,8 +209,16 @@ def users(
 
     Example: compax import users staff.csv --passwords new-staff-passwords.csv
     """
+    mapped = mapping(maps, value_maps, ignore, mapping_file, save_mapping)
     job = ImportJob(
-        KINDS["users"], file, _format(fmt), dry_run, rejects, passwords, batch_size=batch_size
+        KINDS["users"],
+        file,
+        _format(fmt),
+        dry_run,
+        rejects,
+        passwords,
+        batch_size=batch_size,
+        mapping=mapped,
     )
     _run(ctx, job, as_json)
 
@@ -195,13 +231,21 @@ def terms(
     dry_run: DRY_RUN = False,
     rejects: REJECTS = None,
     batch_size: BATCH = None,
+    maps: MAP = None,
+    value_maps: MAP_VALUE = None,
+    ignore: IGNORE = None,
+    mapping_file: MAPPING = None,
+    save_mapping: SAVE_MAPPING = None,
     as_json: JSON = False,
 ) -> None:
     """Import terms with their holidays, matched on the term name (admins).
 
     Example: compax import terms terms.json
     """
-    job = ImportJob(KINDS["terms"], file, _format(fmt), dry_run, rejects, batch_size=batch_size)
+    mapped = mapping(maps, value_maps, ignore, mapping_file, save_mapping)
+    job = ImportJob(
+        KINDS["terms"], file, _format(fmt), dry_run, rejects, batch_size=batch_size, mapping=mapped
+    )
     _run(ctx, job, as_json)
 
 
@@ -209,19 +253,40 @@ def terms(
 def timetable(
     ctx: typer.Context,
     file: FILE,
-    term: Annotated[str, typer.Option(help="The term (its name or id) the timetable is for.")],
+    term: Annotated[
+        str | None,
+        typer.Option(help="The term (name or id) of rows without a term column of their own."),
+    ] = None,
     fmt: FORMAT = None,
     dry_run: DRY_RUN = False,
     rejects: REJECTS = None,
     batch_size: BATCH = None,
+    maps: MAP = None,
+    value_maps: MAP_VALUE = None,
+    ignore: IGNORE = None,
+    mapping_file: MAPPING = None,
+    save_mapping: SAVE_MAPPING = None,
     as_json: JSON = False,
 ) -> None:
     """Import a term's timetable: each row becomes a weekly series over the term (admins).
 
+    Rows go to the term of their term column (by name or id), else to --term.
+
     Example: compax import timetable timetable.csv --term "2026/2027 S1" --rejects fix-me.csv
+
+    Example: compax import timetable Timetable.csv --map "Module Code=course_code" --map Day=weekday
+    --map-value weekday:Wednsday=wed --dry-run
     """
+    mapped = mapping(maps, value_maps, ignore, mapping_file, save_mapping)
     job = ImportJob(
-        KINDS["timetable"], file, _format(fmt), dry_run, rejects, term=term, batch_size=batch_size
+        KINDS["timetable"],
+        file,
+        _format(fmt),
+        dry_run,
+        rejects,
+        term=term,
+        batch_size=batch_size,
+        mapping=mapped,
     )
     _run(ctx, job, as_json)
 
@@ -234,6 +299,11 @@ def bookings(
     dry_run: DRY_RUN = False,
     rejects: REJECTS = None,
     batch_size: BATCH = None,
+    maps: MAP = None,
+    value_maps: MAP_VALUE = None,
+    ignore: IGNORE = None,
+    mapping_file: MAPPING = None,
+    save_mapping: SAVE_MAPPING = None,
     as_json: JSON = False,
 ) -> None:
     """Import bookings, each checked like a single booking.
@@ -242,7 +312,16 @@ def bookings(
 
     Example: compax import bookings exams.jsonl --dry-run
     """
-    job = ImportJob(KINDS["bookings"], file, _format(fmt), dry_run, rejects, batch_size=batch_size)
+    mapped = mapping(maps, value_maps, ignore, mapping_file, save_mapping)
+    job = ImportJob(
+        KINDS["bookings"],
+        file,
+        _format(fmt),
+        dry_run,
+        rejects,
+        batch_size=batch_size,
+        mapping=mapped,
+    )
     _run(ctx, job, as_json)
 
 
@@ -267,6 +346,6 @@ def campus(
         reports = asyncio.run(import_campus(compax, directory, passwords))
     for report in reports:
         err.print(f"{report.kind}:", markup=False)
-        _summary(report, as_json)
+        summary(report, as_json)
     if any(report.counts[BulkStatus.REJECTED] for report in reports):
         raise typer.Exit(REFUSED)

@@ -4,7 +4,7 @@ offline), without loading the engine, so that scripts which list rooms start fas
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated, TypeVar
+from typing import Annotated, TypeVar, cast
 
 import typer
 
@@ -12,6 +12,7 @@ from compax_cli.lookup import lookups, room_id
 from compax_cli.options import JSON
 from compax_cli.output import emit, more_than_shown
 from sync.errors import ValidationFailed
+from sync.lookups import seats_text
 from sync.vocabulary import RoomKind, normalised_code, normalised_features
 
 T = TypeVar("T")
@@ -27,11 +28,16 @@ COLUMNS = [
 
 
 def shown(room: dict[str, object], as_json: bool) -> dict[str, object]:
-    """A room as printed: as the server has it for scripts, features joined for people."""
-    features = room.get("features") or []
-    if as_json or not isinstance(features, list):
+    """A room as printed: as the server has it for scripts; for people, features joined and
+    an unknown capacity as ``?``."""
+    if as_json:
         return room
-    return {**room, "features": ", ".join(features)}
+    features = room.get("features") or []
+    return {
+        **room,
+        "features": ", ".join(features) if isinstance(features, list) else features,
+        "capacity": seats_text(cast("int | None", room.get("capacity"))),
+    }
 
 
 def _written(field: str, value: T, normalise: Callable[[T], R]) -> R:

@@ -133,7 +133,7 @@ def _room_fields(
 def add(
     ctx: typer.Context,
     room: Annotated[str, typer.Argument(help="BUILDING/CODE of the new room, as PB/101.")],
-    capacity: Annotated[int, typer.Option(help="Seats.")],
+    capacity: Annotated[int | None, typer.Option(help="Seats; left out: unknown.")] = None,
     name: NAME = None,
     kind: KIND = None,
     floor: FLOOR = None,
@@ -149,7 +149,8 @@ def add(
     checkin_closes: CHECKIN_CLOSES = None,
     as_json: JSON = False,
 ) -> None:
-    """Add a room to a building (campus managers); rules left out follow the campus defaults.
+    """Add a room to a building (campus managers); rules left out follow the campus defaults,
+    and a room added without --capacity has an unknown capacity.
 
     Example: compax rooms add PB/101 --capacity 40 --feature projector --hours "mon-fri 08:00-18:00"
     """
@@ -172,6 +173,9 @@ def update(
     ctx: typer.Context,
     room: Annotated[str, typer.Argument(help="PB/101 or an id.")],
     capacity: SEATS = None,
+    unknown_capacity: Annotated[
+        bool, typer.Option("--unknown-capacity", help="Its seats are not known.")
+    ] = False,
     name: NAME = None,
     kind: KIND = None,
     floor: FLOOR = None,
@@ -191,11 +195,17 @@ def update(
 
     Example: compax rooms update PB/101 --capacity 48 --not-bookable --checkin
     """
+    if unknown_capacity and capacity is not None:
+        raise typer.BadParameter("give --capacity or --unknown-capacity, not both")
     with engine(ctx) as compax:
         fields = _room_fields(
             name, kind, floor, feature, bookable, hours, min_length, max_length, days_ahead, notice
         ) | _checkin_fields(checkin, checkin_opens, checkin_closes)
         changes = validated(RoomUpdate, capacity=capacity, **fields)
+        if unknown_capacity:
+            changes = RoomUpdate.model_validate(
+                {**changes.model_dump(exclude_unset=True), "capacity": None}
+            )
         if not changes.model_fields_set:
             raise typer.BadParameter("name at least one thing to change, as --capacity 48")
         updated = administer(compax, lambda admin: _update(admin, room, changes))

@@ -52,7 +52,7 @@ class RoomSource(RuleSource, Protocol):
 
     id: Any
     building_id: Any
-    capacity: int
+    capacity: int | None
     bookable: bool
 
     @property
@@ -61,12 +61,13 @@ class RoomSource(RuleSource, Protocol):
 
 @dataclass(frozen=True)
 class RoomFacts:
-    """What the judge needs of a room: who it is, its size, and the rules in force for it."""
+    """What the judge needs of a room: who it is, its size (``None`` when unknown), and the
+    rules in force for it."""
 
     id: int
     label: str
     building_id: int
-    capacity: int
+    capacity: int | None
     bookable: bool
     rules: CampusRules
     #: The roles whose requests here wait for approval (``approval_rule.roles_in_force``).
@@ -103,7 +104,7 @@ class Campus:
             id=int(record["id"]),
             label=f"{record['building']}/{record['code']}",
             building_id=int(record["building_id"]),
-            capacity=int(record["capacity"]),
+            capacity=None if record["capacity"] is None else int(record["capacity"]),
             bookable=bool(record["bookable"]),
             rules=self.rules.for_room(own),
             approval_roles=roles_in_force(
@@ -210,7 +211,7 @@ def problems(
     if not room.bookable:
         found.append(NotBookable(f"Room {room.label} is not open for booking"))
     found.extend(rule_violations(start, end, room.rules, campus.now, campus.zone))
-    if attendees > room.capacity:
+    if not seats(room.capacity, attendees):
         found.append(
             RuleBroken(
                 "over-capacity",
@@ -222,6 +223,25 @@ def problems(
         if closure.closes(room, start, end):
             found.append(_closed(closure, campus.zone))
     return found
+
+
+def seats(capacity: int | None, attendees: int) -> bool:
+    """Whether a room of ``capacity`` seats holds ``attendees``: a room of unknown capacity
+    holds any number, since nothing says it does not (a booking there is the booker's call)."""
+    return capacity is None or attendees <= capacity
+
+
+def offered_for(capacity: int | None, attendees: int) -> bool:
+    """Whether a search for ``attendees`` seats (none when 0) may offer a room of
+    ``capacity``: one that asks seats gets only rooms known to hold them, never a room of
+    unknown capacity."""
+    return attendees <= 0 or (capacity is not None and attendees <= capacity)
+
+
+def rank_capacity(capacity: int | None) -> tuple[bool, int]:
+    """Where a room of ``capacity`` goes in a smallest-first order: rooms of unknown
+    capacity after every known one."""
+    return (capacity is None, capacity or 0)
 
 
 def rule_violations(
@@ -513,12 +533,16 @@ class Alternatives:
     times: list[Interval]
 
 
-def room_rank(near: RoomFacts | None) -> Callable[[RoomFacts], tuple[bool, int, int]]:
+def room_rank(
+    near: RoomFacts | None,
+) -> Callable[[RoomFacts], tuple[bool, tuple[bool, int], int]]:
     """The order rooms are offered in: the building of ``near`` first, then the smallest that
-    fits, then by id (so that an answer's order never depends on how rows were read)."""
+    fits (rooms of unknown capacity last), then by id (so that an answer's order never depends
+    on how rows were read)."""
 
-    def rank(room: RoomFacts) -> tuple[bool, int, int]:
-        return (near is not None and room.building_id != near.building_id, room.capacity, room.id)
+    def rank(room: RoomFacts) -> tuple[bool, tuple[bool, int], int]:
+        far = near is not None and room.building_id != near.building_id
+        return (far, rank_capacity(room.capacity), room.id)
 
     return rank
 
@@ -534,11 +558,13 @@ def best_rooms(
     limit: int = ROOM_ALTERNATIVES,
 ) -> list[RoomFacts]:
     """Up to ``limit`` of ``candidates`` (rooms free then: no booking, no closure) that the
-    judge accepts for ``[start, end)``, in ``room_rank`` order; ``near`` itself is left out."""
+    judge accepts for ``[start, end)``, in ``room_rank`` order; ``near`` itself is left out, and
+    so is a room of unknown capacity when ``attendees`` asks seats (``offered_for``)."""
     accepted = [
         room
         for room in candidates
         if (near is None or room.id != near.id)
+        and offered_for(room.capacity, attendees)
         and not problems(room, start, end, campus, attendees=attendees)
     ]
     return sorted(accepted, key=room_rank(near))[:limit]

@@ -107,7 +107,8 @@ def _code(value: Any) -> str:
 
 
 def _room_label(value: Any) -> str:
-    return "/".join(_code(part) for part in str(value or "").split("/", 1))
+    """A ``BUILDING/CODE`` cell as stored, its code's inner spaces collapsed."""
+    return "/".join(" ".join(part.split()).upper() for part in str(value or "").split("/", 1))
 
 
 # --- Kinds -----------------------------------------------------------------------------------
@@ -162,7 +163,8 @@ class Kind:
 
 
 def _timetable_slot(row: dict[str, Any]) -> tuple[str, str, str]:
-    place = f"{_code(row.get('building'))}/{_code(row.get('room'))}|{_weekday(row)}"
+    room = f"{_code(row.get('building'))}/{_code(row.get('room'))}"
+    place = f"{row.get('term', '')}|{room}|{_weekday(row)}"
     return place, _time_key(row.get("start")), _time_key(row.get("end"))
 
 
@@ -209,7 +211,7 @@ ROOMS = Kind(
         Column("name"),
         Column("kind"),
         Column("floor"),
-        Column("capacity", True),
+        Column("capacity"),
         Column("bookable"),
         _FEATURES,
         _HOURS,
@@ -222,7 +224,7 @@ ROOMS = Kind(
         Column("checkin_closes_minutes"),
         _APPROVAL_ROLES,
     ),
-    key=lambda row: f"{_code(row.get('building'))}/{_code(row.get('code'))}",
+    key=lambda row: _room_label(f"{row.get('building') or ''}/{row.get('code') or ''}"),
     list_path="/api/v1/rooms",
 )
 USERS = Kind(
@@ -268,9 +270,11 @@ TIMETABLE = Kind(
         Column("building", True),
         Column("room", True),
         Column("attendees"),
+        Column("term", exported=False),
     ),
     key=lambda row: (
-        f"{_code(row.get('course_code'))}|{_weekday(row)}|{_time_key(row.get('start'))}"
+        f"{row.get('term', '')}|{_code(row.get('course_code'))}|{_weekday(row)}|"
+        f"{_time_key(row.get('start'))}"
     ),
     slot=_timetable_slot,
     updatable=False,

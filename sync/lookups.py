@@ -13,6 +13,28 @@ from typing import Any, Protocol
 _ID_PREFIX = re.compile(r"[0-9a-f-]{1,36}")
 
 
+#: How a room of unknown capacity's seats read to people (``null`` in JSON).
+UNKNOWN_SEATS = "?"
+
+
+def seats_text(capacity: int | None) -> str:
+    """A room's seats as people read them: the number, or ``?`` when unknown."""
+    return UNKNOWN_SEATS if capacity is None else str(capacity)
+
+
+def written_code(text: str) -> str:
+    """A room code as the replica and the server store it: trimmed, inner spaces collapsed,
+    upper case (``sync.vocabulary.normalised_room_code`` without its checks)."""
+    return " ".join(text.split()).upper()
+
+
+def room_label_parts(text: str) -> tuple[str, str]:
+    """The building and room code of a label ``BUILDING/CODE`` as stored; the code may hold
+    spaces and commas (``PB/Lecture Theatre 1, East Wing``), never a ``/``."""
+    building, _, code = text.strip().partition("/")
+    return building.strip().upper(), written_code(code)
+
+
 class Readable(Protocol):
     """A replica that hands out consistent reads: a connection ``sqlite3`` or sqlite-utils."""
 
@@ -31,10 +53,12 @@ class Lookups:
         return None if row is None else json.loads(row[0])
 
     def room_by_code(self, building: str, code: str) -> dict[str, Any] | None:
+        """The room ``code`` of ``building``, either written as a user types it (any case,
+        spaces doubled or around it)."""
         with self.replica.read() as db:
             row = db.execute(
                 "SELECT row FROM rooms WHERE building = ? AND code = ?",
-                [building.upper(), code.upper()],
+                [building.strip().upper(), written_code(code)],
             ).fetchone()
         return None if row is None else json.loads(row[0])
 
@@ -73,7 +97,7 @@ class Lookups:
             clauses.append("kind = ?")
             params.append(kind)
         if capacity is not None:
-            clauses.append("capacity >= ?")
+            clauses.append("capacity IS NOT NULL AND capacity >= ?")
             params.append(capacity)
         if bookable is not None:
             clauses.append("bookable = ?")

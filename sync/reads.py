@@ -308,7 +308,8 @@ class Reads(Lookups):
             ' AND "end" > ? AND start < ?)'
             " AND CAST(json_extract(row, '$.building_id') AS TEXT) NOT IN (SELECT building_id"
             ' FROM blackouts WHERE building_id IS NOT NULL AND "end" > ? AND start < ?)'
-            " ORDER BY json_extract(row, '$.building_id') IS NOT ?, capacity, CAST(id AS INTEGER)"
+            " ORDER BY json_extract(row, '$.building_id') IS NOT ?, capacity IS NULL, capacity,"
+            " CAST(id AS INTEGER)"
         )
         window = [instant(start), instant(end)] * 3
         found: list[tuple[RoomFacts, dict[str, Any]]] = []

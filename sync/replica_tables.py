@@ -64,4 +64,16 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX waitlist_entries_state ON waitlist_entries (state, start);
     """,
+    """
+    CREATE TABLE rooms_with_unknown_capacity (
+        id TEXT PRIMARY KEY, building TEXT NOT NULL, code TEXT NOT NULL, kind TEXT NOT NULL,
+        capacity INTEGER, bookable INTEGER NOT NULL, row TEXT NOT NULL
+    );
+    INSERT INTO rooms_with_unknown_capacity (id, building, code, kind, capacity, bookable, row)
+        SELECT id, building, code, kind, capacity, bookable, row FROM rooms;
+    DROP TABLE rooms;
+    ALTER TABLE rooms_with_unknown_capacity RENAME TO rooms;
+    CREATE INDEX rooms_building ON rooms (building, code);
+    CREATE INDEX rooms_capacity ON rooms (capacity);
+    """,
 )

@@ -188,6 +188,19 @@ def _code_field(**constraints: Any) -> Any:
     return Field(json_schema_extra={"pattern": CODE_PATTERN}, **constraints)
 
 
+#: The longest room label ``BUILDING/CODE``: a building code of 16, a room code of 64.
+ROOM_LABEL_LENGTH = 16 + 1 + 64
+
+
+def room_label(value: str) -> str:
+    """A room named ``BUILDING/CODE`` as stored: each part normalised, the code's inner spaces
+    collapsed (``pb/lecture  theatre 1`` is ``PB/LECTURE THEATRE 1``)."""
+    building, slash, code = value.partition("/")
+    if not slash:
+        raise ValueError("write the building and room code as PB/101")
+    return f"{normalised_code(building)}/{normalised_room_code(code)}"
+
+
 def _room_code_field(**constraints: Any) -> Any:
     """A room or course code, which may hold spaces and punctuation (``normalised_room_code``)."""
     return Field(json_schema_extra={"pattern": ROOM_CODE_PATTERN}, **constraints)
@@ -847,7 +860,9 @@ class BookingImportRow(Override):
     external_id: str | None = Field(
         default=None, min_length=1, max_length=200, description="Another system's id for it."
     )
-    room: str = Field(min_length=3, max_length=49, description="Building and room, e.g. PB/101.")
+    room: str = Field(
+        min_length=3, max_length=ROOM_LABEL_LENGTH, description="Building and room, e.g. PB/101."
+    )
     start: Instant
     end: Instant
     title: str | None = Field(default=None, min_length=1, max_length=200)
@@ -873,13 +888,7 @@ class BookingImportRow(Override):
             raise ValueError("give id or external_id, not both")
         return value
 
-    @field_validator("room")
-    @classmethod
-    def _room_label(cls, value: str) -> str:
-        building, slash, code = value.partition("/")
-        if not slash:
-            raise ValueError("write the building and room code as PB/101")
-        return f"{normalised_code(building)}/{normalised_room_code(code)}"
+    _room = field_validator("room")(classmethod(lambda cls, v: room_label(v)))
 
     def key(self) -> uuid.UUID:
         """The booking's id: given, or derived from ``external_id``, or from room and start."""
@@ -990,7 +999,9 @@ class SeriesRecord(SeriesPattern):
 
     model_config = _FORBID_EXTRA
     id: uuid.UUID
-    room: str = Field(min_length=3, max_length=49, description="Building and room, e.g. PB/101.")
+    room: str = Field(
+        min_length=3, max_length=ROOM_LABEL_LENGTH, description="Building and room, e.g. PB/101."
+    )
     owner: str = Field(min_length=1, max_length=64)
     title: str = Field(min_length=1, max_length=200)
     purpose: Purpose = Purpose.CLASS
@@ -1004,6 +1015,8 @@ class SeriesRecord(SeriesPattern):
     department: str | None = Field(default=None, max_length=100)
     year_group: str | None = Field(default=None, max_length=32)
     weekday_key: str | None = Field(default=None, max_length=3)
+
+    _room = field_validator("room")(classmethod(lambda cls, v: room_label(v)))
 
 
 class SeriesResult(Schema):
@@ -1234,6 +1247,19 @@ class UtilisationRow(Schema):
     no_show_rate: float | None = Field(
         default=None,
         description="Released bookings per booking whose check-in window closed; unset: none.",
+    )
+    capacity: int | None = Field(
+        default=None,
+        description="A room's seats (unset: unknown); a building's, over its rooms of known "
+        "capacity.",
+    )
+    capacity_unknown: int = Field(
+        default=0, description="How many of the row's rooms have an unknown capacity (0 or 1)."
+    )
+    seat_occupancy: float | None = Field(
+        default=None,
+        description="Attendee hours per seat hour booked, over rooms of known capacity; unset: "
+        "no such room was booked.",
     )
 
 

@@ -47,6 +47,7 @@ from sync.formats import (
     format_for,
 )
 from sync.http import Http
+from sync.import_report import MappingReport, RowMapper, given_twice, unknown_columns_message
 from sync.kinds import (
     BOOKINGS,
     BUILDINGS,
@@ -57,6 +58,8 @@ from sync.kinds import (
     file_row,
     request_row,
 )
+from sync.mapping import ImportMapping
+from sync.references import References, Unresolved
 from sync.vocabulary import BulkStatus
 from sync.when import parse_when
 
@@ -115,6 +118,8 @@ class ImportReport:
     passwords: int = 0
     #: The first rejected rows (line and errors), to show where no rejects file was asked for.
     first_rejects: list[tuple[int, tuple[FieldError, ...]]] = field(default_factory=list)
+    #: What the file's shape needed mapped, derived, or could not be read.
+    mapping: MappingReport = field(default_factory=MappingReport)
 
     @property
     def rows(self) -> int:
@@ -129,6 +134,7 @@ class ImportReport:
             "rejects_file": self.rejects_file,
             "passwords_file": self.passwords_file,
             "passwords": self.passwords,
+            **self.mapping.as_dict(),
         }
 
 
@@ -305,6 +311,8 @@ class ImportJob:
     batch_size: int | None = None
     #: Values every row is sent with (a campus move's rule override), over the file's own.
     given: Mapping[str, Any] = field(default_factory=dict)
+    #: How the file's columns and values become the kind's (``sync.mapping``).
+    mapping: ImportMapping = field(default_factory=ImportMapping)
 
 
 @dataclass
@@ -316,6 +324,8 @@ class _Pending:
     request: dict[str, Any] | None
     outcome: Outcome | None = None
     password: str | None = None
+    #: Where the row is sent, when not to the batch's endpoint (a timetable row's term).
+    path: str | None = None
 
 
 async def import_file(
@@ -333,21 +343,25 @@ async def import_file(
         raise ValidationFailed.single("batch-size", f"must be 1 to {MAX_BATCH}")
     if job.rejects and job.source != "-" and _same_file(job.rejects, job.source):
         raise ValidationFailed.single("rejects", "must not be the file being imported")
-    if kind is TIMETABLE and not job.term:
-        raise ValidationFailed.single("term", "name the term the timetable is for (--term)")
     report = ImportReport(kind.name, job.dry_run, rejects_file=job.rejects)
     with ExitStack() as stack:
         binary, total = stack.enter_context(_source(job.source))
         name = "-" if job.source == "-" else Path(job.source).name
         reader = RowReader(Utf8Text(binary, name), fmt, name)
+        mapper = RowMapper(
+            kind, job.mapping, References(), job.term, not job.dry_run, report.mapping
+        )
         if reader.columns is not None:
-            check_columns(kind, reader.columns, reader.name)
+            mapper.header(reader.columns)
+            _check_header(kind, mapper, reader.name, job)
         async with engine.http(timeout=BULK_TIMEOUT) as http:
-            if kind is TIMETABLE:
-                assert job.term is not None
-                path = f"/api/v1/terms/{(await find_term(http, job.term))['id']}/timetable"
-            else:
-                path = f"/api/v1/{kind.name}:bulk"
+            mapper.references = await references(http, kind)
+            if kind is TIMETABLE and job.term:
+                try:
+                    mapper.references.term(job.term)
+                except Unresolved as exc:
+                    raise ValidationFailed.single("term", str(exc)) from None
+            path = f"/api/v1/{kind.name}:bulk"
             zone = await campus_zone(http) if kind is BOOKINGS else ZoneInfo("UTC")
             batch = _Batch(
                 http,
@@ -369,7 +383,7 @@ async def import_file(
             def read_batch() -> _ReadBatch:
                 """The file's next rows, up to a batch, and how much of it is read."""
                 rows = [
-                    _pending(kind, row, zone, blank_is_absent=fmt is Format.CSV, given=job.given)
+                    _pending(mapper, row, zone, blank_is_absent=fmt is Format.CSV, given=job.given)
                     for row in itertools.islice(source, size)
                 ]
                 return rows, position() if position else None
@@ -430,23 +444,28 @@ async def _read_ahead(read: Callable[[], _ReadBatch]) -> AsyncGenerator[_ReadBat
 
 
 def _pending(
-    kind: Kind,
+    mapper: RowMapper,
     row: SourceRow,
     zone: ZoneInfo,
     *,
     blank_is_absent: bool,
     given: Mapping[str, Any],
 ) -> _Pending:
+    """A row as read, and as it is sent once mapped (``None`` when it is refused here); the
+    rejects file gets it as read, so it imports again with the same mapping."""
+    kind = mapper.kind
     if row.problem is not None:
         return _Pending(row.line, row.values, None, _rejected(FieldError("row", row.problem)))
+    values, errors = mapper.row(row.line, row.values)
     try:
-        request = {
-            **request_row(kind, row.values, zone, blank_is_absent=blank_is_absent),
-            **given,
-        }
+        request = {**request_row(kind, values, zone, blank_is_absent=blank_is_absent), **given}
     except ValidationFailed as exc:
-        return _Pending(row.line, row.values, None, Outcome(BulkStatus.REJECTED, tuple(exc.errors)))
+        errors.extend(exc.errors)
+    if errors:
+        return _Pending(row.line, row.values, None, Outcome(BulkStatus.REJECTED, tuple(errors)))
     pending = _Pending(row.line, row.values, request)
+    if kind is TIMETABLE:
+        pending.path = f"/api/v1/terms/{request['term']}/timetable"
     if kind is USERS and "password" not in request:
         pending.password = request["password"] = new_password()
     return pending
@@ -472,18 +491,21 @@ class _Batch:
 
     async def flush(self) -> None:
         """Send the rows the server is to check, then settle every row in file order."""
-        sent = [row for row in self.rows if row.request is not None]
-        if sent:
-            if self.passwords is not None and any(row.password for row in sent):
-                self.passwords.open()
+        sent: dict[str, list[_Pending]] = {}
+        for row in self.rows:
+            if row.request is not None:
+                sent.setdefault(row.path or self.path, []).append(row)
+        if self.passwords is not None and any(row.password for row in self.rows):
+            self.passwords.open()
+        for path, rows in sent.items():
             answer = await self.http.request(
                 "POST",
-                self.path,
-                json={"rows": [row.request for row in sent]},
+                path,
+                json={"rows": [_body(self.kind, row.request or {}) for row in rows]},
                 params={"dry_run": "true"} if self.dry_run else None,
             )
             for result in answer["results"]:
-                sent[result["index"]].outcome = _outcome(result)
+                rows[result["index"]].outcome = _outcome(result)
         for row in self.rows:
             assert row.outcome is not None
             outcome = row.outcome
@@ -504,19 +526,43 @@ class _Batch:
         self.rows.clear()
 
 
-def check_columns(kind: Kind, columns: list[str], name: str) -> None:
-    """A CSV header names only the kind's columns (and ``_…`` notes) and all it must have."""
-    known = {c.name for c in kind.columns}
-    unknown = [c for c in columns if c not in known and not c.startswith("_")]
-    if unknown:
+def _body(kind: Kind, request: dict[str, Any]) -> dict[str, Any]:
+    """A row as its endpoint takes it: a timetable row's term is the endpoint's."""
+    return {k: v for k, v in request.items() if k != "term"} if kind is TIMETABLE else request
+
+
+def check_columns(
+    kind: Kind, columns: list[str], name: str, mapping: ImportMapping | None = None
+) -> None:
+    """A CSV header names, once mapped, only the kind's columns (and ``_…`` notes) and all it
+    must have; an unknown column is named with the columns it may mean and the ``--map``."""
+    mapper = RowMapper(kind, mapping or ImportMapping(), References())
+    mapper.header(columns)
+    _check_header(kind, mapper, name, None)
+
+
+def _check_header(kind: Kind, mapper: RowMapper, name: str, job: ImportJob | None) -> None:
+    """Stop an import whose header does not fit before anything is sent; a dry run goes on
+    and reports it with everything else."""
+    report = mapper.report
+    if job is not None and job.dry_run:
+        return
+    if report.unknown_columns:
         raise ValidationFailed.single(
             name,
-            f"unknown column {', '.join(unknown)}; {kind.name} have "
+            f"{unknown_columns_message(report)}; {kind.name} have "
             + ", ".join(c.name for c in kind.columns),
         )
-    missing = [c.name for c in kind.columns if c.required and c.name not in columns]
-    if missing:
-        raise ValidationFailed.single(name, f"missing column {', '.join(missing)}")
+    if report.twice:
+        raise ValidationFailed.single(
+            name, "; ".join(given_twice(c, headers) for c, headers in report.twice.items())
+        )
+    if report.missing_columns:
+        raise ValidationFailed.single(name, f"missing column {', '.join(report.missing_columns)}")
+    if kind is TIMETABLE and job is not None and not job.term and "term" not in mapper.columns:
+        raise ValidationFailed.single(
+            "term", "name the term the timetable is for (--term), or give a term column"
+        )
 
 
 @contextmanager
@@ -557,6 +603,17 @@ async def pages(
         if not page["next_cursor"]:
             return
         query["cursor"] = page["next_cursor"]
+
+
+async def references(http: Http, kind: Kind) -> References:
+    """The buildings, rooms and terms a file of ``kind`` may name, read once."""
+    wanted = {
+        ROOMS: ("buildings",),
+        TIMETABLE: ("buildings", "rooms", "terms"),
+        BOOKINGS: ("buildings", "rooms"),
+    }.get(kind, ())
+    lists = {name: [item async for item in pages(http, f"/api/v1/{name}")] for name in wanted}
+    return References(**lists)
 
 
 async def find_term(http: Http, ref: str) -> dict[str, Any]:

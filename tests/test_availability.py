@@ -134,6 +134,9 @@ async def test_utilisation_is_booked_over_open_hours(client: TestClient, admin: 
             "utilisation": round(3 / 45, 4),
             "released_hours": 0.0,
             "no_show_rate": None,
+            "capacity": 120,
+            "capacity_unknown": 0,
+            "seat_occupancy": 0.0,
         }
     ]
 

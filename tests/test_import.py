@@ -879,11 +879,15 @@ async def test_usage_errors_are_one_line_with_exit_code_2(
     signed_in_offline(tmp_path / "cli", monkeypatch)
     rooms = tmp_path / "rooms.csv"
     rooms.write_text("building,code,capacity,colour\nPB,1,2,red\n")
-    no_capacity = tmp_path / "rooms2.csv"
-    no_capacity.write_text("building,code\nPB,1\n")
+    no_code = tmp_path / "rooms2.csv"
+    no_code.write_text("building,capacity\nPB,1\n")
     cases = [
-        (["rooms", str(rooms)], "error: rooms.csv: unknown column colour; rooms have building,"),
-        (["rooms", str(no_capacity)], "error: rooms2.csv: missing column capacity"),
+        (
+            ["rooms", str(rooms)],
+            "error: rooms.csv: unknown column 'colour': add --map colour= to leave it out; "
+            "rooms have building,",
+        ),
+        (["rooms", str(no_code)], "error: rooms2.csv: missing column code"),
         (["rooms", "-"], "error: format: give --format for standard input"),
         (["rooms", str(tmp_path / "nope.csv")], "error: FILE: cannot read"),
         (["rooms", str(tmp_path / "rooms.txt")], "error: format: cannot tell the format"),

@@ -20,7 +20,9 @@ MONDAY = NOW.date() + timedelta(days=7)
 CAMPUS = Campus(CampusRules(default_opening_week(), max_duration_minutes=240), ZONE, NOW)
 
 
-def room(room_id: int = 1, building_id: int = 1, capacity: int = 25, **rules: int) -> RoomFacts:
+def room(
+    room_id: int = 1, building_id: int = 1, capacity: int | None = 25, **rules: int
+) -> RoomFacts:
     return RoomFacts(
         room_id,
         f"B{building_id}/{room_id}",
@@ -48,6 +50,18 @@ def test_more_attendees_than_seats_is_a_problem_that_officers_may_override() -> 
     with pytest.raises(Forbidden):
         judge.settle(broken, "staff", override=True)
     assert judge.settle(broken, "exams_officer", override=True) == ["over-capacity"]
+
+
+def test_attendees_are_checked_only_against_a_known_capacity() -> None:
+    unknown, small = room(1, capacity=None), room(2, capacity=20)
+    assert judge.problems(unknown, at(10), at(11), CAMPUS, attendees=500) == []
+    assert [p.type for p in judge.problems(small, at(10), at(11), CAMPUS, attendees=21)] == [
+        "over-capacity"
+    ]
+    offered = judge.best_rooms([unknown, small, room(3, capacity=10)], at(10), at(11), CAMPUS)
+    assert [r.id for r in offered] == [3, 2, 1], "unknown capacity comes last"
+    asked = judge.best_rooms([unknown, small], at(10), at(11), CAMPUS, attendees=5)
+    assert [r.id for r in asked] == [2], "asking seats leaves unknown capacity out"
 
 
 def test_every_problem_is_listed_in_order() -> None:

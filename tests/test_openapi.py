@@ -128,14 +128,16 @@ async def test_request_bodies_are_the_handlers_schemas(client: TestClient) -> No
 
 
 async def test_room_body_carries_its_constraints(client: TestClient) -> None:
-    """The rooms POST body is ``RoomCreate`` with capacity at least 0 and unknown fields refused."""
+    """The rooms POST body is ``RoomCreate`` with capacity 0 to 10,000 or null (unknown), and
+    unknown fields refused."""
     spec = await _spec(client)
     body = _resolve(spec, spec["paths"]["/api/v1/rooms"]["post"]["requestBody"]["$ref"])
     schema = body["content"]["application/json"]["schema"]
     assert schema["title"] == "RoomCreate"
-    assert schema["properties"]["capacity"]["minimum"] == 0
-    assert schema["properties"]["capacity"]["maximum"] == 10_000
-    assert set(schema["required"]) == {"building", "code", "capacity"}
+    seats, unknown = schema["properties"]["capacity"]["anyOf"]
+    assert (seats["type"], seats["minimum"], seats["maximum"]) == ("integer", 0, 10_000)
+    assert unknown == {"type": "null"}
+    assert set(schema["required"]) == {"building", "code"}
     assert schema["additionalProperties"] is False
 
 

@@ -441,3 +441,37 @@ def counting_inserts(
 
     monkeypatch.setattr(series._Timetable, "_insert", counted)
     return inserts
+
+
+async def test_course_and_room_codes_with_spaces_key_the_timetable_and_round_trip(
+    client: TestClient, admin: Person
+) -> None:
+    """``math  101`` is course ``MATH 101``; its room ``PB/LECTURE THEATRE 1, EAST WING``. The
+    timetable lists them as written, the same rows again are unchanged, and the series records
+    a campus export writes restore as they were."""
+    await make_campus(client, admin)
+    room = {"building": "PB", "code": "Lecture Theatre 1, East Wing"}
+    created = await client.post("/api/v1/rooms", json=room, headers=admin.headers)
+    assert created.status == 201, await created.text()
+    url, _ = await three_week_term(client, admin)
+    rows = [session("math  101", "mon", "08:00", "10:00", room="lecture theatre 1,  east wing")]
+
+    first = await post(client, admin, url, rows)
+    assert [r["status"] for r in first["results"]] == ["created"], first
+    listed = await (await client.get(url, headers=admin.headers)).json()
+    assert [(r["course_code"], r["room"]) for r in listed["items"]] == [
+        ("MATH 101", "LECTURE THEATRE 1, EAST WING")
+    ]
+    again = await post(client, admin, url, [{**rows[0], "course_code": "MATH 101"}])
+    assert [r["status"] for r in again["results"]] == ["unchanged"]
+
+    records = (await (await client.get("/api/v1/series", headers=admin.headers)).json())["items"]
+    assert [(r["course_code"], r["room"]) for r in records] == [
+        ("MATH 101", "PB/LECTURE THEATRE 1, EAST WING")
+    ]
+    spaced = {**records[0], "room": "pb/lecture  theatre 1, east wing"}
+    restored = await client.post(
+        "/api/v1/series:bulk", json={"rows": [spaced]}, headers=admin.headers
+    )
+    assert restored.status == 200, await restored.text()
+    assert [r["status"] for r in (await restored.json())["results"]] == ["unchanged"]

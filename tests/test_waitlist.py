@@ -18,7 +18,7 @@ from compax_server.keys import BOOKING_POLICY, DATABASE, SETTINGS
 from compax_server.models import Booking, Notification
 from compax_server.services.common import utcnow
 from sync.permissions import Role
-from tests.booking_helpers import Campus, at, book, make_campus, next_weekday
+from tests.booking_helpers import Campus, at, book, bulk, make_campus, next_weekday
 from tests.conftest import MakePerson, Person
 from tests.support import error_fields
 
@@ -361,3 +361,28 @@ async def test_a_wait_for_any_room_is_judged_in_the_rooms_that_match(
         client, rep, None, building="PB", start=SLOT[0], end="2030-01-01T00:00:00Z"
     )
     assert endless.status == 422, await endless.text()
+
+
+async def test_a_freed_room_of_unknown_capacity_goes_only_to_a_wait_that_asks_no_seats(
+    client: TestClient, admin: Person, make_person: MakePerson
+) -> None:
+    campus = await make_campus(client, admin)
+    [hall] = await bulk(client, admin, "rooms", [{"building": "PB", "code": "Main Hall, East"}])
+    held = [
+        await book(client, admin, room, *SLOT)
+        for room in (campus.room_101, campus.room_102, campus.room_201, hall["id"])
+    ]
+    assert all(response.status == 201 for response in held)
+    rep, staff = await make_person(Role.CLASS_REP), await make_person(Role.STAFF)
+    seats = await joined(client, rep, None, building="PB", min_capacity=10, auto_book=True)
+    crowd = await joined(client, staff, None, building="PB", auto_book=True)
+    too_many = await wait(client, rep, None, building="PB", min_capacity=500)
+    assert error_fields(await too_many.json()) == ["min_capacity"], "unknown seats are no seats"
+
+    await cancel(client, admin, await held[3].json())
+    await run_due_jobs(jobs(client))
+    assert (await entry(client, rep, seats["id"]))["state"] == "waiting"
+    booked = await entry(client, staff, crowd["id"])
+    assert booked["state"] == "booked"
+    room = await client.get(f"/api/v1/bookings/{booked['booking_id']}", headers=staff.headers)
+    assert (await room.json())["room"] == "PB/MAIN HALL, EAST"

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -70,6 +70,13 @@ async def _waiting_for(
     anywhere = col(WaitlistEntry.building_id).is_(None) | (
         col(WaitlistEntry.building_id) == room.building_id
     )
+    if room.capacity is None:
+        # A room of unknown capacity suits only a wait that asks no seats (judge.offered_for).
+        seats: ColumnElement[bool] = (col(WaitlistEntry.min_capacity) <= 0) & (
+            col(WaitlistEntry.attendees) <= 0
+        )
+    else:
+        seats = col(WaitlistEntry.min_capacity) <= room.capacity
     statement = (
         select(WaitlistEntry)
         .where(
@@ -77,11 +84,7 @@ async def _waiting_for(
             col(WaitlistEntry.start) < end,
             col(WaitlistEntry.end) > start,
             (col(WaitlistEntry.room_id) == room.id)
-            | (
-                col(WaitlistEntry.room_id).is_(None)
-                & anywhere
-                & (col(WaitlistEntry.min_capacity) <= room.capacity)
-            ),
+            | (col(WaitlistEntry.room_id).is_(None) & anywhere & seats),
         )
         .order_by(col(WaitlistEntry.created_at), col(WaitlistEntry.id))
         .with_for_update()

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import exists, func, select, tuple_
+from sqlalchemy import and_, exists, func, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -136,12 +136,13 @@ def _free_room(room: Any) -> FreeRoom:
 
 
 def _encode_room_cursor(room: Any) -> str:
-    """The place of ``room`` in the free-room order (capacity, then id), as a cursor."""
-    text = f"room:{room.capacity}:{room.id}"
+    """The place of ``room`` in the free-room order (capacity, unknown last, then id), as a
+    cursor; an unknown capacity is written empty."""
+    text = f"room:{'' if room.capacity is None else room.capacity}:{room.id}"
     return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
 
 
-def _decode_room_cursor(cursor: str) -> tuple[int, int]:
+def _decode_room_cursor(cursor: str) -> tuple[int | None, int]:
     try:
         text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
     except (binascii.Error, UnicodeDecodeError, ValueError):
@@ -150,25 +151,38 @@ def _decode_room_cursor(cursor: str) -> tuple[int, int]:
     capacity, _, room_id = rest.partition(":")
     if kind == "room" and all(
         part.isascii() and part.isdigit() and len(part) <= 10 and int(part) <= MAX_ID
-        for part in (capacity, room_id)
+        for part in ((capacity or "0"), room_id)
     ):
-        return int(capacity), int(room_id)
+        return (int(capacity) if capacity else None), int(room_id)
     raise ValidationFailed.single("cursor", "is not a cursor this server handed out")
+
+
+def _after_room(capacity: int | None, room_id: int, *, seats_asked: bool) -> Any:
+    """Rooms after ``(capacity, room_id)`` in the free-room order: the known capacities in
+    ascending order, then the unknown ones, each by id; NULLs are compared explicitly, so that
+    neither database's NULL ordering decides. A search that asks seats has no unknown ones,
+    and its plain row comparison stays a condition of the capacity index."""
+    if capacity is None:
+        return and_(col(Room.capacity).is_(None), col(Room.id) > room_id)
+    after_known = tuple_(col(Room.capacity), col(Room.id)) > tuple_(capacity, room_id)
+    return after_known if seats_asked else or_(col(Room.capacity).is_(None), after_known)
 
 
 async def free_rooms(
     session: AsyncSession, query: FreeRoomQuery, policy: BookingPolicy
 ) -> Page[FreeRoom]:
     """Rooms free then that the judge accepts for the window and ``query.capacity`` attendees,
-    smallest that fits first, a page of ``query.limit`` after ``query.cursor``."""
+    smallest that fits first, a page of ``query.limit`` after ``query.cursor``; rooms of unknown
+    capacity come last, and only when no capacity is asked."""
     room_query = RoomQuery(
         building=query.building, kind=query.kind, capacity=query.capacity, features=query.features
     )
     statement = _free_rooms_statement(query.start, query.end, room_query)
     if query.cursor:
         after = _decode_room_cursor(query.cursor)
-        statement = statement.where(tuple_(col(Room.capacity), col(Room.id)) > tuple_(*after))
-    statement = statement.order_by(col(Room.capacity), col(Room.id))
+        statement = statement.where(_after_room(*after, seats_asked=query.capacity is not None))
+    # NULLS LAST, spelt out: SQLite sorts NULLs first by default, Postgres last.
+    statement = statement.order_by(col(Room.capacity).nulls_last(), col(Room.id))
     campus = policy.campus_now()
     accepted = await _accepted_rooms(
         session,
@@ -203,7 +217,9 @@ async def alternatives(
     room_query = RoomQuery(capacity=attendees or None, features=list(features))
     statement = _free_rooms_statement(start, end, room_query, exclude_room=room.id)
     same_building_first = (col(Room.building_id) != room.building_id).asc()
-    statement = statement.order_by(same_building_first, col(Room.capacity), col(Room.id))
+    statement = statement.order_by(
+        same_building_first, col(Room.capacity).nulls_last(), col(Room.id)
+    )
     rows = await _accepted_rooms(
         session,
         statement,

@@ -149,7 +149,10 @@ def rooms_matching(query: RoomQuery, *columns: Any) -> Any:
     if query.kind:
         statement = statement.where(col(Room.kind) == query.kind)
     if query.capacity is not None:
-        statement = statement.where(col(Room.capacity) >= query.capacity)
+        # Asking seats leaves rooms of unknown capacity out (sync.judge.offered_for).
+        statement = statement.where(
+            col(Room.capacity).is_not(None), col(Room.capacity) >= query.capacity
+        )
     if query.bookable is not None:
         statement = statement.where(col(Room.bookable) == query.bookable)
     if query.features:

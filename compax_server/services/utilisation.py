@@ -43,7 +43,11 @@ async def utilisation_report(
 
     The no-show rate of a room is its released bookings over those that needed check-in and
     whose window has closed (released ones, and confirmed ones in a room that requires
-    check-in), of the bookings starting in the window; ``None`` where there were none."""
+    check-in), of the bookings starting in the window; ``None`` where there were none.
+
+    The seat occupancy is attendee hours over seat hours (seats times booked hours), counted
+    only in rooms of known capacity: a room of unknown capacity has none, and a building's
+    ``capacity_unknown`` says how many of its rooms were left out of its seats."""
     statement = (
         select(Room, col(Building.code), col(Building.checkin_required))
         .join(Building)
@@ -56,7 +60,9 @@ async def utilisation_report(
     rooms = (await session.execute(statement.order_by(col(Building.code), col(Room.code)))).all()
     room_ids = [id_of(room) for room, _, _ in rooms]
     booked = await session.execute(
-        select(col(Booking.room_id), col(Booking.start), col(Booking.end)).where(
+        select(
+            col(Booking.room_id), col(Booking.start), col(Booking.end), col(Booking.attendees)
+        ).where(
             col(Booking.room_id).in_(room_ids),
             holds_room(),  # as the partial index states it, so that it is used
             col(Booking.status) == BookingStatus.CONFIRMED.value,  # requests waiting do not
@@ -65,9 +71,12 @@ async def utilisation_report(
         )
     )
     booked_by_room: dict[int, list[Interval]] = defaultdict(list)
+    attendees_by_room: dict[int, list[tuple[Interval, int]]] = defaultdict(list)
     starts_by_room: dict[int, list[datetime]] = defaultdict(list)
-    for room_id, booking_start, booking_end in booked:
-        booked_by_room[room_id].append((max(booking_start, start), min(booking_end, end)))
+    for room_id, booking_start, booking_end, attendees in booked:
+        clipped = (max(booking_start, start), min(booking_end, end))
+        booked_by_room[room_id].append(clipped)
+        attendees_by_room[room_id].append((clipped, attendees))
         if booking_start >= start:
             starts_by_room[room_id].append(booking_start)
     released = await _released(session, room_ids, start, end)
@@ -75,7 +84,7 @@ async def utilisation_report(
     campus_hours = open_hours(None, start, end, policy)
     now = policy.clock()
     per_room: list[UtilisationRow] = []
-    per_building: defaultdict[str, list[float]] = defaultdict(lambda: [0.0] * 5)
+    per_building: defaultdict[str, list[float]] = defaultdict(lambda: [0.0] * 9)
     for room, code, building_checkin in rooms:
         closures = [
             (closure.start, closure.end)
@@ -99,20 +108,42 @@ async def utilisation_report(
             checkin.required and checkin.closes_at(booking_start) <= now
             for booking_start in starts_by_room[id_of(room)]
         )
+        booked_hours = _overlap_seconds(bookings, windows) / 3600
+        attendee_hours = sum(
+            _overlap_seconds([span], windows) / 3600 * attendees
+            for span, attendees in attendees_by_room[id_of(room)]
+        )
+        known = room.capacity is not None
         figures = (
-            _overlap_seconds(bookings, windows) / 3600,
+            booked_hours,
             _seconds(windows) / 3600,
             _seconds([(max(since, start), min(until, end)) for since, until in gone]) / 3600,
             float(no_shows),
             float(due),
+            float(room.capacity or 0),
+            attendee_hours if known else 0.0,
+            booked_hours * (room.capacity or 0) if known else 0.0,
+            float(known),
         )
         per_room.append(
-            _utilisation_row(code, figures, room_id=room.id, room=f"{code}/{room.code}")
+            _utilisation_row(
+                code,
+                figures,
+                room_id=room.id,
+                room=f"{code}/{room.code}",
+                capacity_unknown=int(not known),
+            )
         )
         totals = per_building[code]
         for index, figure in enumerate(figures):
             totals[index] += figure
-    buildings = [_utilisation_row(code, tuple(totals)) for code, totals in per_building.items()]
+    unknown: defaultdict[str, int] = defaultdict(int)
+    for row in per_room:
+        unknown[row.building] += row.capacity_unknown
+    buildings = [
+        _utilisation_row(code, tuple(totals), capacity_unknown=unknown[code])
+        for code, totals in per_building.items()
+    ]
     return UtilisationReport(rooms=per_room, buildings=buildings)
 
 
@@ -178,9 +209,15 @@ async def _closures_of(
     return [Closure.of(blackout) for blackout in blackouts.scalars()]
 
 
-def _utilisation_row(building: str, figures: tuple[float, ...], **room: Any) -> UtilisationRow:
-    """A row from booked, open and released hours, and the released and due bookings."""
-    booked, opened, released_hours, released, due = figures
+def _utilisation_row(
+    building: str, figures: tuple[float, ...], *, capacity_unknown: int, **room: Any
+) -> UtilisationRow:
+    """A row from booked, open and released hours, the released and due bookings, and the
+    seats, attendee hours and seat hours and the number of its rooms of known capacity; a row
+    of only rooms of unknown capacity has neither seats nor occupancy."""
+    booked, opened, released_hours, released, due, seats, attendee_hours, seat_hours, known = (
+        figures
+    )
     return UtilisationRow(
         building=building,
         booked_hours=round(booked, 2),
@@ -188,5 +225,8 @@ def _utilisation_row(building: str, figures: tuple[float, ...], **room: Any) -> 
         utilisation=round(booked / opened, 4) if opened else 0.0,
         released_hours=round(released_hours, 2),
         no_show_rate=round(released / due, 4) if due else None,
+        capacity=int(seats) if known else None,
+        capacity_unknown=capacity_unknown,
+        seat_occupancy=round(attendee_hours / seat_hours, 4) if seat_hours else None,
         **room,
     )

@@ -142,9 +142,10 @@ async def _judged_somewhere(
     the way aside, accepts it in one of them: with the first room's problem, or naming the
     seats and features when no room of the building has them."""
     seats = max(data.min_capacity, data.attendees)
-    rooms = select(col(Room.id)).where(
-        col(Room.building_id) == building_id, col(Room.capacity) >= seats
-    )
+    rooms = select(col(Room.id)).where(col(Room.building_id) == building_id)
+    if seats > 0:
+        # Asking seats leaves rooms of unknown capacity out (sync.judge.offered_for).
+        rooms = rooms.where(col(Room.capacity).is_not(None), col(Room.capacity) >= seats)
     for feature in data.features:
         rooms = rooms.where(
             select(col(RoomFeature.room_id))

@@ -34,6 +34,7 @@ from compax_tui.screens.dialogs import ConfirmDialog, FormDialog, FormField
 from compax_tui.widgets.status_bar import NavBar, StatusBar
 from sync.admin import Admin, new_password
 from sync.errors import CompaxError, Forbidden, NotAuthenticated, ValidationFailed
+from sync.lookups import seats_text
 from sync.managing import Managers
 from sync.permissions import Permission, Role
 from sync.reads import instant_of
@@ -153,7 +154,7 @@ class AdminScreen(CompaxScreen):
             return (
                 f"{row['building']}/{row['code']}",
                 row["kind"].replace("_", " "),
-                str(row["capacity"]),
+                seats_text(row["capacity"]),
                 "yes" if row["bookable"] else "no",
                 ", ".join(row["features"]),
             )

@@ -42,16 +42,21 @@ def room_fields(buildings: list[tuple[str, str]]) -> list[FormField]:
         FormField("building", "Building", buildings[0][1], "select", buildings),
         FormField("code", "Code", placeholder="101"),
         FormField("kind", "Kind", RoomKind.CLASSROOM.value, "select", KINDS),
-        FormField("capacity", "Seats", kind="integer"),
+        FormField("capacity", "Seats", kind="integer", placeholder="?"),
         FormField("features", "Features", placeholder="projector, ac"),
     ]
+
+
+def seats_value(capacity: int | None) -> str:
+    """A room's seats as the form shows them: blank when unknown (and blank saves unknown)."""
+    return "" if capacity is None else str(capacity)
 
 
 def room_edit_fields(room: dict[str, Any]) -> list[FormField]:
     """What may change of ``room``, filled with what it is now."""
     return [
         FormField("kind", "Kind", room["kind"], "select", KINDS),
-        FormField("capacity", "Seats", str(room["capacity"]), "integer"),
+        FormField("capacity", "Seats", seats_value(room["capacity"]), "integer", placeholder="?"),
         FormField("features", "Features", ", ".join(room["features"])),
         FormField("bookable", "Bookable", "yes" if room["bookable"] else "no", "checkbox"),
     ]

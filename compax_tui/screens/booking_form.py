@@ -19,6 +19,7 @@ from textual.widgets.option_list import Option
 from compax_tui.screens.base import CompaxModal, span
 from compax_tui.screens.waitlist import join_waitlist
 from sync.errors import CompaxError, FieldError, ValidationFailed, field_errors
+from sync.lookups import seats_text
 from sync.reads import instant_of
 from sync.rules import WEEKDAYS
 from sync.schemas import BookingCreate, SeriesCreate
@@ -189,7 +190,8 @@ class BookingForm(CheckedForm):
                 yield Button("Cancel", id="cancel", compact=True)
 
     def _heading(self) -> str:
-        return f"Book {self.room['building']}/{self.room['code']} · {self.room['capacity']} seats"
+        room = self.room
+        return f"Book {room['building']}/{room['code']} · {seats_text(room['capacity'])} seats"
 
     def on_mount(self) -> None:
         super().on_mount()
@@ -351,7 +353,7 @@ def _alternatives(offered: dict[str, Any], zone: Any) -> list[tuple[str, str]]:
     """The judge's alternatives as (option id, label): the two nearest rooms then, the free
     times here, then the other rooms, so that both kinds show in a short list."""
     rooms = [
-        (f"room:{room['id']}", f"{room['room']} ({room['capacity']} seats), same time")
+        (f"room:{room['id']}", f"{room['room']} ({seats_text(room['capacity'])} seats), same time")
         for room in offered.get("rooms", [])
     ]
     times = [

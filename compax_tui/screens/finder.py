@@ -25,6 +25,7 @@ from textual.worker import get_current_worker
 from compax_tui.screens.base import CompaxScreen, plain_message, span
 from compax_tui.widgets.status_bar import NavBar, StatusBar
 from sync.errors import CompaxError, FieldError, ValidationFailed, field_errors
+from sync.lookups import seats_text
 
 
 @dataclass(frozen=True)
@@ -220,7 +221,7 @@ class FinderScreen(CompaxScreen):
             table.add_row(
                 f"{room['building']}/{room['code']}",
                 room["kind"].replace("_", " "),
-                str(room["capacity"]),
+                seats_text(room["capacity"]),
                 ", ".join(room["features"]),
                 key=str(room["id"]),
             )

@@ -21,6 +21,7 @@ from compax_tui.screens.dialogs import FormDialog, FormField
 from compax_tui.widgets.slot_grid import Cursor, SlotGridView
 from compax_tui.widgets.status_bar import NavBar, StatusBar
 from sync.errors import CompaxError, ValidationFailed
+from sync.lookups import seats_text
 from sync.reads import SlotGrid
 
 #: Minutes a slot lasts: half hours, except a building's week, which is drawn by the hour.
@@ -185,7 +186,7 @@ class GridScreen(CompaxScreen):
         if self.target is not None and self.target.room_id is not None:
             return [f"{lane.room['building']}/{lane.room['code']}" for lane in grid.lanes]
         return [
-            f"{lane.room['code']:<5}{lane.room['capacity']:>4}"
+            f"{_short(lane.room['code']):<5}{seats_text(lane.room['capacity']):>4}"
             + ("" if lane.room.get("bookable", True) else " ✕")
             for lane in grid.lanes
         ]
@@ -205,7 +206,7 @@ class GridScreen(CompaxScreen):
         if self.room is not None:
             room = self.room
             title.append(f" {room['building']}/{room['code']}", "bold")
-            details = [room["kind"].replace("_", " "), f"{room['capacity']} seats"]
+            details = [room["kind"].replace("_", " "), f"{seats_text(room['capacity'])} seats"]
             if not room.get("bookable", True):
                 details.insert(0, "✕ not bookable")
             title.append(" · " + " · ".join(details + room["features"][:3]))
@@ -400,3 +401,12 @@ def _legend(view: SlotGridView) -> Text:
         legend.append(swatch, view.get_component_rich_style(f"slot-grid--{name}", partial=False))
         legend.append(words)
     return legend
+
+
+#: The most of a room code a building's lane label shows, so that the slots keep their room.
+LANE_CODE = 12
+
+
+def _short(code: str) -> str:
+    """``code`` cut to ``LANE_CODE`` characters, with an ellipsis when cut."""
+    return code if len(code) <= LANE_CODE else code[: LANE_CODE - 1] + "…"
