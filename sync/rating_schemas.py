@@ -7,17 +7,8 @@ from datetime import datetime
 
 from pydantic import ConfigDict, Field, field_validator
 
+from sync.rating_rules import MAX_COMMENT, MAX_STARS, MIN_STARS
 from sync.schemas import Id, Schema
-
-#: The fewest and most stars a rating gives.
-MIN_STARS, MAX_STARS = 1, 5
-#: The longest comment a rating may hold.
-MAX_COMMENT = 1000
-
-
-def rating_average(count: int, total: int) -> float | None:
-    """A room's average stars to one decimal, or ``None`` while nobody has rated it."""
-    return round(total / count, 1) if count > 0 else None
 
 
 def _strip(value: object) -> object:
@@ -59,12 +50,3 @@ class RatingPublic(Schema):
     version: int
     created_at: datetime
     updated_at: datetime
-
-
-class RatingSummary(Schema):
-    """A room's ratings at a glance, as room answers carry them."""
-
-    rating_average: float | None = Field(
-        default=None, description="Average stars to one decimal; null while unrated."
-    )
-    rating_count: int = 0

@@ -404,6 +404,7 @@ class RoomPublic(RoomBase):
         default=None, description="Average stars to one decimal; null while unrated."
     )
     rating_count: int = 0
+    rating_total: int = Field(default=0, description="The sum of the ratings' stars.")
 
 
 # --- Terms -----------------------------------------------------------------------------------

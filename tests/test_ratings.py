@@ -130,11 +130,11 @@ async def test_one_rating_per_user_and_room_edited_in_place_and_the_same_again_i
         ("create", staff.id, "api"),
         ("update", staff.id, "api"),
     ]
-    assert entries[1].before == {
+    before = entries[1].before or {}
+    assert {k: before[k] for k in ("stars", "comment", "version")} == {
         "stars": 2,
         "comment": "Cold",
         "version": 1,
-        "updated_at": entries[1].before["updated_at"],
     }
     assert entries[0].building_id is not None
 

@@ -19,11 +19,11 @@ from compax_server.models import Blackout, Booking, Building, Room, User
 from compax_server.services.booking_views import booking_view, holds_room
 from compax_server.services.campus import rooms_matching
 from compax_server.services.policy import BookingPolicy
-from compax_server.services.rating_order import by_rating, rank_of, rating_cursor
+from compax_server.services.rating_order import by_rating, rating_cursor
 from sync import judge
 from sync.errors import NotFound, ValidationFailed
 from sync.judge import Campus, Closure, RoomFacts
-from sync.rating_schemas import rating_average
+from sync.rating_rules import rating_average, rating_rank
 from sync.rules import Interval, free_intervals, open_intervals, opening_window
 from sync.schemas import (
     MAX_ID,
@@ -233,7 +233,7 @@ async def _free_rooms_by_rating(
     if len(accepted) > query.limit:
         last = rows[-1]
         ties = [_UNKNOWN_CAPACITY if last.capacity is None else last.capacity, last.id]
-        cursor = rating_cursor(rank_of(last.rating_count, last.rating_total), ties)
+        cursor = rating_cursor(rating_rank(last.rating_count, last.rating_total), ties)
     return Page(items=[_free_room(row) for row in rows], next_cursor=cursor)
 
 

@@ -23,10 +23,10 @@ from compax_server.services.common import (
     refuse_nulls,
     utcnow,
 )
-from compax_server.services.rating_order import by_rating, rank_of, rated_at_least, rating_cursor
+from compax_server.services.rating_order import by_rating, rated_at_least_where, rating_cursor
 from compax_server.store import store_for
 from sync.errors import Duplicate, InUse, ValidationFailed
-from sync.rating_schemas import rating_average
+from sync.rating_rules import rating_average, rating_rank
 from sync.schemas import (
     BuildingCreate,
     BuildingPublic,
@@ -169,7 +169,7 @@ def rooms_matching(query: RoomQuery, *columns: Any) -> Any:
         )
         statement = statement.where(col(Room.id).in_(having_all))
     if query.min_rating is not None:
-        statement = statement.where(rated_at_least(query.min_rating))
+        statement = statement.where(rated_at_least_where(query.min_rating))
     return statement
 
 
@@ -190,7 +190,7 @@ async def list_rooms(session: AsyncSession, query: RoomQuery) -> Page[RoomPublic
         rows = rows[: query.limit]
         cursor = None
         if last is not None:
-            cursor = rating_cursor(rank_of(last.rating_count, last.rating_total), [id_of(last)])
+            cursor = rating_cursor(rating_rank(last.rating_count, last.rating_total), [id_of(last)])
     else:
         rows, cursor = await keyset_page(
             session, rooms_matching(query), col(Room.id), query.limit, query.cursor

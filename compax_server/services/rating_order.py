@@ -18,34 +18,33 @@ from sqlmodel import col
 
 from compax_server.models import Room
 from sync.errors import ValidationFailed
+from sync.rating_rules import RANK_SCALE, UNRATED_RANK, tenths
 
-#: How finely the order tells averages apart: a millionth of a star.
-RANK_SCALE = 1_000_000
 _PREFIX = "rating"
 
 
-def rating_rank() -> Any:
-    """The room's average stars scaled to an integer, or -1 while it is unrated."""
+def rank_column() -> Any:
+    """The room's average stars scaled to an integer, or ``UNRATED_RANK`` while unrated: the
+    SQL of ``sync.rating_schemas.rating_rank``."""
     return case(
         (col(Room.rating_count) > 0, col(Room.rating_total) * RANK_SCALE // col(Room.rating_count)),
-        else_=literal(-1),
+        else_=literal(UNRATED_RANK),
     )
 
 
-def rated_at_least(min_rating: float) -> Any:
+def rated_at_least_where(min_rating: float) -> Any:
     """Rooms whose exact average is at least ``min_rating`` (given to one decimal); unrated
-    rooms never are."""
-    tenths = round(min_rating * 10)
+    rooms never are: the SQL of ``sync.rating_schemas.rated_at_least``."""
     return and_(
         col(Room.rating_count) > 0,
-        col(Room.rating_total) * 10 >= tenths * col(Room.rating_count),
+        col(Room.rating_total) * 10 >= tenths(min_rating) * col(Room.rating_count),
     )
 
 
 def by_rating(statement: Any, ties: Sequence[Any], cursor: str | None) -> Any:
     """``statement`` ordered best rated first, then by the integer expressions ``ties``
     ascending (ending with a unique one), after ``cursor`` (from ``rating_cursor``)."""
-    keys = [rating_rank(), *ties]
+    keys = [rank_column(), *ties]
     if cursor:
         values = _decode(cursor, len(keys))
         beyond = []
@@ -61,11 +60,6 @@ def rating_cursor(rank: int, ties: Sequence[int]) -> str:
     """The place of a row in the rating order, as ``by_rating`` reads it back."""
     text = ":".join([_PREFIX, str(rank), *(str(value) for value in ties)])
     return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
-
-
-def rank_of(count: int, total: int) -> int:
-    """``rating_rank`` computed for a row already read."""
-    return total * RANK_SCALE // count if count > 0 else -1
 
 
 def _decode(cursor: str, size: int) -> list[int]:

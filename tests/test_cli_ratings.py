@@ -1,0 +1,78 @@
+"""``compax rooms rate`` and ``compax rooms ratings`` against a real server process: a student
+rates offline, the rating waits in the outbox and is shown as theirs, one sync applies it once,
+and the room lists and free rooms filter and sort by rating from the replica."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from compax_cli.output import USAGE
+from sync.permissions import Role
+from tests.booking_helpers import make_campus, next_weekday
+from tests.conftest import MakePerson, Person
+from tests.servers import ServerProcess
+from tests.test_cli import Cli
+from tests.test_cli_admin import _signed_in
+from tests.test_ratings import rate, totals_and_rows
+
+
+@pytest.mark.slow
+async def test_a_student_rates_offline_syncs_once_and_finds_rooms_by_rating(
+    client: TestClient, admin: Person, make_person: MakePerson, database_url: str, tmp_path: Path
+) -> None:
+    campus = await make_campus(client, admin)
+    student, other = await make_person(Role.STUDENT), await make_person(Role.STAFF)
+    await rate(client, other, campus.room_102, 5)
+    server = ServerProcess(database_url, tmp_path)
+    server.start()
+    cli = Cli(tmp_path / "student")
+    try:
+        await server.wait_until_healthy()
+        await _signed_in(cli, server, student)
+        assert (await cli("sync")).exit_code == 0
+
+        queued = await cli("rooms", "rate", "PB/101", "4", "--comment", "Bright")
+        assert queued.exit_code == 0, queued.output
+        assert "pending until you sync" in queued.stderr
+        assert await totals_and_rows(client, campus.room_101) == ((0, 0), [])
+        listed = await cli.json("rooms", "ratings", "PB/101")
+        assert [(r["stars"], r["mine"], r["pending"]) for r in listed["items"]] == [(4, True, True)]
+
+        synced = await cli("sync")
+        assert synced.exit_code == 0, synced.output
+        again = await cli("sync")
+        assert again.exit_code == 0, again.output
+        assert await totals_and_rows(client, campus.room_101) == ((1, 4), [4])
+        shown = await cli("rooms", "ratings", "PB/101")
+        assert shown.exit_code == 0 and "Bright" in shown.stdout, shown.output
+
+        best = await cli.json("rooms", "list", "--sort", "rating", "--building", "PB")
+        assert [(r["code"], r["rating_average"]) for r in best] == [
+            ("102", 5.0),
+            ("101", 4.0),
+            ("201", None),
+        ]
+        assert [r["code"] for r in await cli.json("rooms", "list", "--min-rating", "4.5")] == [
+            "102"
+        ]
+        table = await cli("rooms", "list", "--building", "PB")
+        assert "★ 4.0 (1)" in table.stdout and "unrated" in table.stdout, table.output
+        monday = next_weekday(0).isoformat()
+        free = await cli.json(
+            "rooms", "free", "--at", f"{monday} 10:00", "--for", "1h", "--sort", "rating"
+        )
+        assert [r["code"] for r in free][:2] == ["102", "101"]
+
+        removed = await cli("rooms", "rate", "PB/101", "--remove", "--sync")
+        assert removed.exit_code == 0, removed.output
+        assert await totals_and_rows(client, campus.room_101) == ((0, 0), [])
+        for bad in (["PB/101", "6"], ["PB/101"], ["PB/999", "3"]):
+            refused = await cli("rooms", "rate", *bad)
+            assert refused.exit_code != 0, refused.output
+            assert "Traceback" not in refused.output
+        assert (await cli("rooms", "rate", "PB/101", "9")).exit_code == USAGE
+    finally:
+        server.stop()
