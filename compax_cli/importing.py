@@ -247,6 +247,25 @@ def bookings(
 
 
 @app.command()
+def ratings(
+    ctx: typer.Context,
+    file: FILE,
+    fmt: FORMAT = None,
+    dry_run: DRY_RUN = False,
+    rejects: REJECTS = None,
+    batch_size: BATCH = None,
+    as_json: JSON = False,
+) -> None:
+    """Import room ratings (admins): with a user, that user's rating; without, another
+    system's, matched on external_id (or on the row itself), so a second import changes nothing.
+
+    Example: compax import ratings finder-ratings.csv --dry-run
+    """
+    job = ImportJob(KINDS["ratings"], file, _format(fmt), dry_run, rejects, batch_size=batch_size)
+    _run(ctx, job, as_json)
+
+
+@app.command()
 def campus(
     ctx: typer.Context,
     directory: Annotated[

@@ -4,6 +4,9 @@ up in the replica stay fast. The server asks the same in SQL (``services/rating_
 
 from __future__ import annotations
 
+import hashlib
+import json
+from collections import Counter
 from typing import Any
 
 #: The fewest and most stars a rating gives.
@@ -60,3 +63,19 @@ def rating_label(count: int, total: int) -> str:
     """A room's rating for people: ``★ 4.2 (17)``, or ``unrated``."""
     average = rating_average(count, total)
     return "unrated" if average is None else f"★ {average:.1f} ({count})"
+
+
+class ImportedKeys:
+    """The keys of imported ratings that name neither a user nor an ``external_id``: a digest
+    of the room, stars and comment, with the row's occurrence among equal rows of the file, so
+    that importing the same file again finds every rating it made and makes no new one."""
+
+    def __init__(self) -> None:
+        self._seen: Counter[str] = Counter()
+
+    def key(self, room: str, stars: int, comment: str) -> str:
+        """The next key of a rating of ``room`` with ``stars`` and ``comment``."""
+        text = json.dumps([room.strip().upper(), stars, comment.strip()], ensure_ascii=False)
+        digest = hashlib.sha256(text.encode()).hexdigest()[:40]
+        self._seen[digest] += 1
+        return f"sha256:{digest}#{self._seen[digest]}"

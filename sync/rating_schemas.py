@@ -9,6 +9,7 @@ from pydantic import ConfigDict, Field, field_validator
 
 from sync.rating_rules import MAX_COMMENT, MAX_STARS, MIN_STARS
 from sync.schemas import Id, Schema
+from sync.vocabulary import normalised_code, normalised_room_code
 
 
 def _strip(value: object) -> object:
@@ -48,5 +49,46 @@ class RatingPublic(Schema):
     user: str | None = Field(default=None, description="The author's username; admins only.")
     external_id: str | None = Field(default=None, description="Admins only.")
     version: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class RatingImportRow(Schema):
+    """A rating as a file gives it: with ``user``, that user's rating of the room; without,
+    a rating from another system, keyed by ``external_id`` (or, when the file has none, by
+    ``ImportedKeys``)."""
+
+    model_config = ConfigDict(extra="forbid")
+    room: str = Field(min_length=3, max_length=90, description="Building and room, e.g. PB/101.")
+    rating: int = Field(ge=MIN_STARS, le=MAX_STARS)
+    comment: str = Field(default="", max_length=MAX_COMMENT)
+    user: str | None = Field(default=None, min_length=1, max_length=64)
+    external_id: str | None = Field(default=None, min_length=1, max_length=255)
+
+    _comment = field_validator("comment", mode="before")(_strip)
+
+    @field_validator("room")
+    @classmethod
+    def _room(cls, value: str) -> str:
+        building, slash, code = value.partition("/")
+        if not slash or not building.strip() or not code.strip():
+            raise ValueError("write it as BUILDING/ROOM, such as PB/101")
+        return f"{normalised_code(building)}/{normalised_room_code(code)}"
+
+    @field_validator("user")
+    @classmethod
+    def _user(cls, value: str | None) -> str | None:
+        return None if value is None else value.strip().lower()
+
+
+class RatingRecord(Schema):
+    """A rating as the export writes it, the columns the import reads back."""
+
+    id: int
+    room: str
+    rating: int
+    comment: str
+    user: str | None = None
+    external_id: str | None = None
     created_at: datetime
     updated_at: datetime

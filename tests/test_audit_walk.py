@@ -433,6 +433,12 @@ async def unrate_room(w: World) -> Done:
     return Done(answer, w.ids["rater"], "rating", w.ids["rating"])
 
 
+async def import_ratings(w: World) -> Done:
+    rows = {"rows": [{"room": "PB/102", "rating": 3, "comment": "From the old finder"}]}
+    answer = await w.call("POST", "/api/v1/ratings:bulk", json=rows)
+    return Done(answer, w.admin, "rating", _rows(await w.made(answer, 200)))
+
+
 async def _request(w: World, hour: int) -> Any:
     """A staff member's request in ENG/1 on Thursday, which waits for approval there."""
     eng = await _eng(w)
@@ -533,6 +539,7 @@ WALK: dict[str, Step] = {
         clear_user_quota,
         rate_room,
         unrate_room,
+        import_ratings,
         approve_booking,
         reject_booking,
         approve_series,

@@ -4,6 +4,7 @@ and the room lists and free rooms filter and sort by rating from the replica."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -74,5 +75,44 @@ async def test_a_student_rates_offline_syncs_once_and_finds_rooms_by_rating(
             assert refused.exit_code != 0, refused.output
             assert "Traceback" not in refused.output
         assert (await cli("rooms", "rate", "PB/101", "9")).exit_code == USAGE
+    finally:
+        server.stop()
+
+
+@pytest.mark.slow
+async def test_ratings_import_twice_and_export_import_unchanged(
+    client: TestClient, admin: Person, make_person: MakePerson, database_url: str, tmp_path: Path
+) -> None:
+    campus = await make_campus(client, admin)
+    await make_person(Role.STUDENT, username="esi")
+    source = tmp_path / "finder.csv"
+    source.write_text(
+        "room,rating,comment,user\n"
+        "PB/101,4,Good,\n"
+        "PB/101,4,Good,\n"
+        "PB/102,2,Too warm,esi\n"
+        "PB/999,3,,\n"
+    )
+    server = ServerProcess(database_url, tmp_path)
+    server.start()
+    cli = Cli(tmp_path / "admin")
+    try:
+        await server.wait_until_healthy()
+        await _signed_in(cli, server, admin)
+        first = await cli("import", "ratings", str(source), "--batch-size", "1", "--json")
+        assert first.exit_code != 0, "a rejected row makes the import exit 1"
+        assert "room" in first.output
+        repeated = await cli("import", "ratings", str(source), "--batch-size", "1", "--json")
+        again = json.loads(repeated.stdout)
+        assert (again["created"], again["unchanged"], again["rejected"]) == (0, 3, 1), again
+        assert await totals_and_rows(client, campus.room_101) == ((2, 8), [4, 4])
+
+        exported = tmp_path / "ratings.csv"
+        done = await cli("export", "ratings", "-o", str(exported))
+        assert done.exit_code == 0, done.output
+        lines = exported.read_text().splitlines()
+        assert lines[0] == "room,rating,comment,user,external_id" and len(lines) == 4
+        back = await cli.json("import", "ratings", str(exported))
+        assert (back["created"], back["unchanged"]) == (0, 3), back
     finally:
         server.stop()

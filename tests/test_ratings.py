@@ -196,7 +196,7 @@ async def test_lists_are_paged(client: TestClient, admin: Person, make_person: M
         cursor = f"&cursor={page['next_cursor']}"
     assert seen == [3, 2, 1]
     exported = await (await client.get("/api/v1/ratings?limit=3", headers=admin.headers)).json()
-    assert [r["stars"] for r in exported["items"]] == [1, 2, 3]
+    assert [r["rating"] for r in exported["items"]] == [1, 2, 3]
     rest = await client.get(
         f"/api/v1/ratings?cursor={exported['next_cursor']}", headers=admin.headers
     )
@@ -341,3 +341,50 @@ async def test_a_pushed_rating_is_applied_once_and_can_be_taken_back(
     assert await totals_and_rows(client, campus.room_101) == ((0, 0), [])
     clients = {e.client for e in await rating_entries(client)}
     assert clients == {"sync:api"}
+
+
+async def _import(client: TestClient, admin: Person, rows: list[Any], dry_run: bool = False) -> Any:
+    response = await client.post(
+        f"/api/v1/ratings:bulk?dry_run={str(dry_run).lower()}",
+        json={"rows": rows},
+        headers=admin.headers,
+    )
+    assert response.status == 200, await response.text()
+    return await response.json()
+
+
+async def test_an_import_twice_changes_nothing_and_an_export_imports_unchanged(
+    client: TestClient, admin: Person, make_person: MakePerson
+) -> None:
+    campus = await make_campus(client, admin)
+    await make_person(Role.STUDENT, username="esi")
+    rows = [
+        {"room": "pb/101", "rating": 4, "comment": "Good"},
+        {"room": "PB/101", "rating": 4, "comment": "Good"},
+        {"room": "PB/101", "rating": 2, "external_id": "finder-17"},
+        {"room": "PB/101", "rating": 5, "user": "esi"},
+        {"room": "PB/999", "rating": 3},
+        {"room": "PB/101", "rating": 6},
+        {"room": "PB/101", "rating": 3, "user": "nobody"},
+    ]
+    dry = await _import(client, admin, rows, dry_run=True)
+    assert dry["summary"]["created"] == 4
+    assert await totals_and_rows(client, campus.room_101) == ((0, 0), [])
+    first = await _import(client, admin, rows)
+    assert [r["status"] for r in first["results"]] == ["created"] * 4 + ["rejected"] * 3
+    assert [r["errors"][0]["field"] for r in first["results"][4:]] == ["room", "rating", "user"]
+    assert await totals_and_rows(client, campus.room_101) == ((4, 15), [2, 4, 4, 5])
+    again = await _import(client, admin, rows[:4])
+    assert [r["status"] for r in again["results"]] == ["unchanged"] * 4
+
+    exported = await (await client.get("/api/v1/ratings", headers=admin.headers)).json()
+    back = [
+        {k: r[k] for k in ("room", "rating", "comment", "user", "external_id") if r[k] is not None}
+        for r in exported["items"]
+    ]
+    assert [r.get("user") for r in back] == [None, None, None, "esi"]
+    reimported = await _import(client, admin, back)
+    assert [r["status"] for r in reimported["results"]] == ["unchanged"] * 4
+    assert await totals_and_rows(client, campus.room_101) == ((4, 15), [2, 4, 4, 5])
+    imports = [e for e in await rating_entries(client) if e.action == "import"]
+    assert len(imports) == 3, "one import entry per request; the dry run's is rolled back"

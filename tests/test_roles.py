@@ -136,6 +136,7 @@ EXPECTED: dict[str, frozenset[Role] | str] = {
     "list_room_ratings": EVERYONE,
     "list_my_ratings": EVERYONE,
     "export_ratings": ADMIN,
+    "import_ratings": ADMIN,
     # approvals: admins, and building managers for their buildings (tests/test_approvals.py)
     "list_approvals": ADMIN,
     "approve_booking": ADMIN,

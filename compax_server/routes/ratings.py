@@ -6,10 +6,10 @@ from __future__ import annotations
 from aiohttp import web
 
 from compax_server.api import Api, Call, etag, json_response
-from compax_server.services import ratings
+from compax_server.services import rating_import, ratings
 from sync.permissions import Permission
-from sync.rating_schemas import RatingPublic, RatingSet
-from sync.schemas import ListQuery, Page
+from sync.rating_schemas import RatingPublic, RatingRecord, RatingSet
+from sync.schemas import BulkQuery, BulkRequest, BulkResponse, ListQuery, Page
 
 api = Api()
 
@@ -83,9 +83,26 @@ async def list_my_ratings(call: Call[None, ListQuery]) -> web.Response:
     tag="ratings",
     permission=Permission.MANAGE_CAMPUS,
     query=ListQuery,
-    response=Page[RatingPublic],
+    response=Page[RatingRecord],
 )
 async def export_ratings(call: Call[None, ListQuery]) -> web.Response:
     """Every rating by id, with its author's username or its ``external_id``."""
     async with call.db.read() as session:
-        return json_response(await ratings.all_ratings(session, call.user, call.query))
+        return json_response(await rating_import.export_ratings(session, call.query))
+
+
+@api.route(
+    "POST",
+    "/api/v1/ratings:bulk",
+    summary="Import ratings",
+    tag="ratings",
+    permission=Permission.MANAGE_CAMPUS,
+    body=BulkRequest,
+    query=BulkQuery,
+    response=BulkResponse,
+)
+async def import_ratings(call: Call[BulkRequest, BulkQuery]) -> web.Response:
+    """Upsert up to 1,000 ratings: a user's by room and user, another system's by room and
+    ``external_id``; ``dry_run=true`` changes nothing."""
+    answer = await rating_import.import_ratings(call.db, call.body.rows, dry_run=call.query.dry_run)
+    return json_response(answer)

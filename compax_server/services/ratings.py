@@ -30,12 +30,7 @@ from sqlmodel import col
 from compax_server import audit
 from compax_server.changelog import note_written
 from compax_server.models import Building, Room, RoomRating, User
-from compax_server.services.common import (
-    decode_cursor,
-    encode_cursor,
-    keyset_page,
-    utcnow,
-)
+from compax_server.services.common import decode_cursor, encode_cursor, utcnow
 from sync.errors import NotFound, ValidationFailed
 from sync.permissions import Role
 from sync.rating_schemas import RatingPublic
@@ -311,11 +306,3 @@ async def my_ratings(session: AsyncSession, viewer: User, query: ListQuery) -> P
     return Page(
         items=_page_of(rows, viewer), next_cursor=encode_cursor(rows[-1][0].id) if more else None
     )
-
-
-async def all_ratings(session: AsyncSession, viewer: User, query: ListQuery) -> Page[RatingPublic]:
-    """Every rating by id, for the export (admins)."""
-    rows, cursor = await keyset_page(
-        session, _labelled(), col(RoomRating.id), query.limit, query.cursor
-    )
-    return Page(items=_page_of(rows, viewer), next_cursor=cursor)
