@@ -33,7 +33,7 @@ async def _room(session: AsyncSession, label: str) -> RatedRoom:
             .where(col(Building.code) == building, col(Room.code) == code)
         )
     ).first()
-    if row is None:
+    if row is None or row[0] is None:
         raise ValidationFailed.single("room", f"no room {label}")
     return RatedRoom(row[0], label, row[1])
 
@@ -84,7 +84,7 @@ async def import_ratings(
 
 async def export_ratings(session: AsyncSession, query: ListQuery) -> Page[RatingRecord]:
     """Every rating by id, as the import reads it back."""
-    statement = (
+    statement: Any = (
         select(RoomRating, col(Building.code), col(Room.code), col(User.username))
         .join(Room, col(Room.id) == col(RoomRating.room_id))
         .join(Building, col(Building.id) == col(Room.building_id))
