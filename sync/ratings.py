@@ -47,8 +47,11 @@ class Ratings:
             raise ValidationFailed(field_errors(error)) from None
         label = f"{room['building']}/{room['code']}"
         summary = f"Take back the rating of {label}" if remove else f"Rate {label} {args.stars}/5"
-        sent = args.model_dump(exclude_defaults=not remove, include=set(values))
-        sent["room_id"] = room_id
+        sent: dict[str, Any] = (
+            {"room_id": room_id, "delete": True}
+            if remove
+            else {"room_id": room_id, "stars": args.stars, "comment": args.comment}
+        )
         mid = self.engine._queue(Op.RATE_ROOM, sent, summary, str(room_id), [])
         return {"mid": mid, "room": label, "pending": True, **sent}
 
