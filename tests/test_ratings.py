@@ -9,7 +9,7 @@ from typing import Any
 from urllib.parse import quote
 
 from aiohttp.test_utils import TestClient
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlmodel import col
 
 from compax_server.keys import DATABASE
@@ -257,6 +257,32 @@ async def test_the_room_list_filters_and_sorts_by_rating(
     for bad in ("min_rating=6", "min_rating=4.25", "sort=capacity"):
         response = await client.get(f"/api/v1/rooms?{bad}", headers=admin.headers)
         assert error_fields(await problem_of(response, 422)) == [bad.split("=")[0]]
+
+
+async def test_a_much_rated_room_sorts_without_overflow(
+    client: TestClient, admin: Person, make_person: MakePerson
+) -> None:
+    """Thousands of ratings: the scaled average passes 32 bits, on Postgres too."""
+    campus = await make_campus(client, admin)
+    assert client.app is not None
+    async with client.app[DATABASE].write() as session:
+        for room_id, count, total in [
+            (campus.room_101, 5000, 24_000),
+            (campus.room_102, 900, 4500),
+        ]:
+            await session.execute(
+                update(Room)
+                .where(col(Room.id) == room_id)
+                .values(rating_count=count, rating_total=total)
+            )
+    response = await client.get("/api/v1/rooms?sort=rating&limit=2", headers=admin.headers)
+    assert response.status == 200, await response.text()
+    page = await response.json()
+    assert [(r["code"], r["rating_average"]) for r in page["items"]] == [("102", 5.0), ("101", 4.8)]
+    rest = await client.get(
+        f"/api/v1/rooms?sort=rating&cursor={page['next_cursor']}", headers=admin.headers
+    )
+    assert rest.status == 200, await rest.text()
 
 
 async def test_free_rooms_filter_and_sort_by_rating(

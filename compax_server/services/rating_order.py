@@ -2,9 +2,9 @@
 unrated last), with the keyset cursor of that order, the same SQL on both databases.
 
 A room's average is ``rating_total / rating_count``. Both are integers, so the order compares
-an integer rank (the average scaled by a million, rounded down; ``-1`` for a room nobody has
-rated, which puts it last explicitly rather than by a dialect's NULL ordering), and the
-filter compares ``total * 10 >= tenths * count`` with no division at all.
+an integer rank (the average scaled by a million, rounded down, in 64 bits; ``-1`` for a room
+nobody has rated, which puts it last explicitly rather than by a dialect's NULL ordering), and
+the filter compares ``total * 10 >= tenths * count`` with no division at all.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import base64
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import and_, case, literal, or_
+from sqlalchemy import BigInteger, and_, case, cast, literal, or_
 from sqlmodel import col
 
 from compax_server.models import Room
@@ -27,7 +27,10 @@ def rank_column() -> Any:
     """The room's average stars scaled to an integer, or ``UNRATED_RANK`` while unrated: the
     SQL of ``sync.rating_schemas.rating_rank``."""
     return case(
-        (col(Room.rating_count) > 0, col(Room.rating_total) * RANK_SCALE // col(Room.rating_count)),
+        (
+            col(Room.rating_count) > 0,
+            cast(col(Room.rating_total), BigInteger) * RANK_SCALE // col(Room.rating_count),
+        ),
         else_=literal(UNRATED_RANK),
     )
 
