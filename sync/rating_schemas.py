@@ -26,13 +26,17 @@ class RatingSet(Schema):
     _comment = field_validator("comment", mode="before")(_strip)
 
 
-class RateRoomArgs(RatingSet):
-    """A rating made on a client, pushed as ``rate_room``: set it, or with ``delete`` take the
-    caller's rating of the room back (``stars`` is then not needed)."""
+class RateRoomArgs(Schema):
+    """A rating made on a client, pushed as ``rate_room``: set it (``stars`` needed), or with
+    ``delete`` take the caller's rating of the room back."""
 
+    model_config = ConfigDict(extra="forbid")
     room_id: Id
-    stars: int = Field(default=MIN_STARS, ge=MIN_STARS, le=MAX_STARS)
+    stars: int | None = Field(default=None, ge=MIN_STARS, le=MAX_STARS)
+    comment: str = Field(default="", max_length=MAX_COMMENT)
     delete: bool = False
+
+    _comment = field_validator("comment", mode="before")(_strip)
 
 
 class RatingPublic(Schema):

@@ -167,6 +167,8 @@ async def _rate_room(
     if args.delete:
         taken_back = await ratings.unrate_room(session, user, args.room_id)
         return str(taken_back.id), taken_back.version
+    if args.stars is None:
+        raise ValidationFailed.single("args.stars", "give 1 to 5 stars, or delete: true")
     rating, _ = await ratings.rate_room(session, user, args.room_id, args.stars, args.comment)
     return str(rating.id), rating.version
 
