@@ -4,6 +4,7 @@ and rooms and free rooms filtered and sorted by rating."""
 
 from __future__ import annotations
 
+import base64
 import uuid
 from typing import Any
 from urllib.parse import quote
@@ -203,10 +204,12 @@ async def test_lists_are_paged(client: TestClient, admin: Person, make_person: M
     assert [(r["room"], r["user"]) for r in (await rest.json())["items"]] == [
         ("PB/201", people[0].user.username)
     ]
-    bad = await client.get(
-        f"/api/v1/rooms/{campus.room_101}/ratings?cursor=nonsense", headers=admin.headers
-    )
-    assert error_fields(await problem_of(bad, 422)) == ["cursor"]
+    forged = base64.urlsafe_b64encode(b"at:1:99999999999999").decode()
+    for cursor in ("nonsense", forged):
+        bad = await client.get(
+            f"/api/v1/rooms/{campus.room_101}/ratings?cursor={cursor}", headers=admin.headers
+        )
+        assert error_fields(await problem_of(bad, 422)) == ["cursor"]
 
 
 async def test_a_room_not_bookable_may_be_rated(
@@ -254,9 +257,15 @@ async def test_the_room_list_filters_and_sorts_by_rating(
         f"/api/v1/rooms?sort=rating&limit=3&cursor={first['next_cursor']}", headers=admin.headers
     )
     assert [r["code"] for r in (await rest.json())["items"]] == ["201", "2"]
-    for bad in ("min_rating=6", "min_rating=4.25", "sort=capacity"):
+    forged = base64.urlsafe_b64encode(b"rating:1:99999999999").decode()
+    for bad, field in [
+        ("min_rating=6", "min_rating"),
+        ("min_rating=4.25", "min_rating"),
+        ("sort=capacity", "sort"),
+        (f"sort=rating&cursor={forged}", "cursor"),
+    ]:
         response = await client.get(f"/api/v1/rooms?{bad}", headers=admin.headers)
-        assert error_fields(await problem_of(response, 422)) == [bad.split("=")[0]]
+        assert error_fields(await problem_of(response, 422)) == [field]
 
 
 async def test_a_much_rated_room_sorts_without_overflow(

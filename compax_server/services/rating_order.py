@@ -19,6 +19,7 @@ from sqlmodel import col
 from compax_server.models import Room
 from sync.errors import ValidationFailed
 from sync.rating_rules import RANK_SCALE, UNRATED_RANK, tenths
+from sync.schemas import MAX_ID
 
 _PREFIX = "rating"
 
@@ -78,5 +79,8 @@ def _decode(cursor: str, size: int) -> list[int]:
 
 
 def _integer(text: str) -> bool:
-    digits = text[1:] if text.startswith("-") else text
-    return digits.isascii() and digits.isdigit() and len(digits) <= 12
+    """Whether ``text`` is a number a cursor may hold: the unrated rank, or 0 up to the
+    largest 32-bit id (ranks, capacities and ids all fit)."""
+    if text == str(UNRATED_RANK):
+        return True
+    return text.isascii() and text.isdigit() and len(text) <= 10 and int(text) <= MAX_ID

@@ -34,7 +34,7 @@ from compax_server.services.common import decode_cursor, encode_cursor, utcnow
 from sync.errors import NotFound, ValidationFailed
 from sync.permissions import Role
 from sync.rating_schemas import RatingPublic
-from sync.schemas import ListQuery, Page
+from sync.schemas import ListQuery, Page, id_from_text
 from sync.vocabulary import AuditAction, BulkStatus
 
 RECORD_TYPE = "rating"
@@ -261,11 +261,10 @@ def _decode_newest(cursor: str) -> tuple[datetime, int]:
         text = ""
     kind, _, rest = text.partition(":")
     micros, _, rating_id = rest.partition(":")
-    if kind == "at" and all(
-        part.isascii() and part.isdigit() and len(part) <= 18 for part in (micros, rating_id)
-    ):
+    last_id = id_from_text(rating_id)
+    if kind == "at" and micros.isascii() and micros.isdigit() and len(micros) <= 18 and last_id:
         try:
-            return _EPOCH + int(micros) * _MICROSECOND, int(rating_id)
+            return _EPOCH + int(micros) * _MICROSECOND, last_id
         except OverflowError:
             pass
     raise ValidationFailed.single("cursor", "is not a cursor this server handed out")
