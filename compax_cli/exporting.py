@@ -168,6 +168,15 @@ def timetable(
 
 
 @app.command()
+def ratings(ctx: typer.Context, fmt: FORMAT = None, output: OUTPUT = None) -> None:
+    """Export every room rating (admins), as compax import ratings reads it back.
+
+    Example: compax export ratings -o ratings.csv
+    """
+    _run(ctx, ExportJob(KINDS["ratings"], fmt, output))
+
+
+@app.command()
 def campus(
     ctx: typer.Context,
     directory: Annotated[str, typer.Argument(metavar="DIR", help="A new or empty folder.")],

@@ -326,6 +326,39 @@ def bookings(
 
 
 @app.command()
+def ratings(
+    ctx: typer.Context,
+    file: FILE,
+    fmt: FORMAT = None,
+    dry_run: DRY_RUN = False,
+    rejects: REJECTS = None,
+    batch_size: BATCH = None,
+    maps: MAP = None,
+    value_maps: MAP_VALUE = None,
+    ignore: IGNORE = None,
+    mapping_file: MAPPING = None,
+    save_mapping: SAVE_MAPPING = None,
+    as_json: JSON = False,
+) -> None:
+    """Import room ratings (admins): with a user, that user's rating; without, another
+    system's, matched on external_id (or on the row itself), so a second import changes nothing.
+
+    Example: compax import ratings finder-ratings.csv --map Stars=rating --dry-run
+    """
+    mapped = mapping(maps, value_maps, ignore, mapping_file, save_mapping)
+    job = ImportJob(
+        KINDS["ratings"],
+        file,
+        _format(fmt),
+        dry_run,
+        rejects,
+        batch_size=batch_size,
+        mapping=mapped,
+    )
+    _run(ctx, job, as_json)
+
+
+@app.command()
 def campus(
     ctx: typer.Context,
     directory: Annotated[

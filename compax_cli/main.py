@@ -27,13 +27,15 @@ COMMANDS: dict[str, LazyCommand | LazySubcommands] = {
         'Example: compax book PB/101 --at "tomorrow 10:00" --for 2h --title "MATH 101"',
     ),
     "rooms": LazySubcommands(
-        "Find rooms and free rooms (offline too); add and change rooms.",
+        "Find rooms and free rooms (offline too); rate rooms; add and change rooms.",
         {
             "list": LazyCommand("compax_cli.room_lookups:list_rooms"),
             "show": LazyCommand("compax_cli.room_lookups:show"),
             "free": LazyCommand("compax_cli.rooms:free"),
             "add": LazyCommand("compax_cli.rooms:add"),
             "update": LazyCommand("compax_cli.rooms:update"),
+            "rate": LazyCommand("compax_cli.ratings:rate"),
+            "ratings": LazyCommand("compax_cli.ratings:ratings"),
         },
     ),
     "bookings": LazyCommand("compax_cli.bookings:app"),

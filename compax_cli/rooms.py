@@ -11,11 +11,14 @@ import typer
 from compax_cli.context import administer, engine, now, validated
 from compax_cli.options import JSON
 from compax_cli.output import emit, err, more_than_shown
-from compax_cli.room_lookups import COLUMNS, shown
+from compax_cli.room_lookups import COLUMNS, MIN_RATING, SORT, rated, shown
 from sync.admin import Admin
 from sync.schemas import RoomCreate, RoomQuery, RoomUpdate
 from sync.vocabulary import RoomKind
 from sync.when import parse_duration, parse_opening_hours, parse_when
+
+#: The most free rooms judged to filter or sort them by rating.
+FREE_ROOMS = 10_000
 
 
 def free(
@@ -30,14 +33,18 @@ def free(
     ] = None,
     building: Annotated[str | None, typer.Option(help="Building code.")] = None,
     kind: Annotated[RoomKind | None, typer.Option(help="Room kind.")] = None,
+    min_rating: MIN_RATING = None,
+    sort: SORT = None,
     limit: Annotated[
         int, typer.Option(min=1, max=500, help="At most this many rooms; stderr says if more.")
     ] = 50,
     as_json: JSON = False,
 ) -> None:
-    """Rooms free and open for the whole time, smallest that fits first.
+    """Rooms free and open for the whole time, smallest that fits first (or best rated first).
 
     Example: compax rooms free --at "2026-11-25 10:00" --for 2h --capacity 40 --feature projector
+
+    Example: compax rooms free --at "tomorrow 10:00" --for 1h --min-rating 4 --sort rating
     """
     with engine(ctx) as compax:
         start = parse_when(at, compax.reads.zone(), now(), "at")
@@ -50,8 +57,9 @@ def free(
             features=wanted.features,
             building=wanted.building,
             kind=wanted.kind,
-            limit=limit + 1,
+            limit=FREE_ROOMS if min_rating is not None or sort is not None else limit + 1,
         )
+        rooms = rated(rooms, min_rating, sort)
         emit([shown(r, as_json) for r in rooms[:limit]], COLUMNS, as_json)
         if len(rooms) > limit:
             more_than_shown("free rooms", "raise --limit (up to 500) or narrow the search")

@@ -889,6 +889,9 @@ class Engine:
                 rows = self.cancel(args["id"], Scope(args["scope"]))
             elif conflict.op == Op.CHECK_IN_BOOKING:
                 rows = [self.check_in(args["id"])]
+            elif conflict.op == Op.RATE_ROOM:
+                self._queue(Op.RATE_ROOM, args, conflict.summary, str(args["room_id"]), [])
+                rows = []
             else:
                 series = SeriesCreate.model_validate({**args, "id": None, "on_conflict": "skip"})
                 if room_id is not None:

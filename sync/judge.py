@@ -556,10 +556,12 @@ def best_rooms(
     attendees: int = 0,
     near: RoomFacts | None = None,
     limit: int = ROOM_ALTERNATIVES,
+    ranked: bool = True,
 ) -> list[RoomFacts]:
     """Up to ``limit`` of ``candidates`` (rooms free then: no booking, no closure) that the
-    judge accepts for ``[start, end)``, in ``room_rank`` order; ``near`` itself is left out, and
-    so is a room of unknown capacity when ``attendees`` asks seats (``offered_for``)."""
+    judge accepts for ``[start, end)``, in ``room_rank`` order (in the candidates' own order
+    when not ``ranked``); ``near`` itself is left out, and so is a room of unknown capacity
+    when ``attendees`` asks seats (``offered_for``)."""
     accepted = [
         room
         for room in candidates
@@ -567,7 +569,7 @@ def best_rooms(
         and offered_for(room.capacity, attendees)
         and not problems(room, start, end, campus, attendees=attendees)
     ]
-    return sorted(accepted, key=room_rank(near))[:limit]
+    return (sorted(accepted, key=room_rank(near)) if ranked else accepted)[:limit]
 
 
 def free_times(

@@ -322,7 +322,20 @@ SERIES = Kind(
     updatable=False,
     list_path="/api/v1/series",
 )
-KINDS = {kind.name: kind for kind in (BUILDINGS, ROOMS, USERS, TERMS, TIMETABLE, BOOKINGS)}
+RATINGS = Kind(
+    "ratings",
+    "rating",
+    (
+        Column("room", True),
+        Column("rating", True),
+        Column("comment"),
+        Column("user"),
+        Column("external_id"),
+    ),
+    key=None,
+    list_path="/api/v1/ratings",
+)
+KINDS = {kind.name: kind for kind in (BUILDINGS, ROOMS, USERS, TERMS, TIMETABLE, BOOKINGS, RATINGS)}
 
 
 def request_row(

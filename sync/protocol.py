@@ -35,6 +35,7 @@ class Op(StrEnum):
     CANCEL_BOOKING = "cancel_booking"
     CREATE_SERIES = "create_series"
     CHECK_IN_BOOKING = "check_in_booking"
+    RATE_ROOM = "rate_room"
 
 
 class Mutation(BaseModel):

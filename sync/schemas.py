@@ -40,6 +40,7 @@ from sync.vocabulary import (
     OnConflict,
     Purpose,
     RoomKind,
+    RoomSort,
     Scope,
     Weekday,
     normalised_code,
@@ -412,6 +413,11 @@ class RoomPublic(RoomBase):
     building: str
     features: list[str]
     version: int
+    rating_average: float | None = Field(
+        default=None, description="Average stars to one decimal; null while unrated."
+    )
+    rating_count: int = 0
+    rating_total: int = Field(default=0, description="The sum of the ratings' stars.")
 
 
 # --- Terms -----------------------------------------------------------------------------------
@@ -635,6 +641,22 @@ def _comma_list(value: object) -> object:
     return value
 
 
+def _min_rating_field() -> Any:
+    return Field(
+        default=None,
+        ge=1,
+        le=5,
+        multiple_of=0.1,
+        description="Only rooms rated at least this on average (unrated rooms are left out).",
+    )
+
+
+def _sort_field() -> Any:
+    return Field(
+        default=None, description="``rating``: best rated first, unrated last, ties as usual."
+    )
+
+
 class ListQuery(Schema):
     """Paging common to every list: at most ``limit`` items after ``cursor``."""
 
@@ -660,6 +682,8 @@ class RoomQuery(ListQuery):
         json_schema_extra=_feature_items,
     )
     bookable: bool | None = None
+    min_rating: float | None = _min_rating_field()
+    sort: RoomSort | None = _sort_field()
 
     _features = field_validator("features", mode="before")(_comma_list)
 
@@ -1193,6 +1217,8 @@ class FreeRoomQuery(ListQuery):
     )
     building: BuildingFilter | None = _building_filter()
     kind: RoomKind | None = None
+    min_rating: float | None = _min_rating_field()
+    sort: RoomSort | None = _sort_field()
 
     _end = field_validator("end")(_end_after_start)
     _features_list = field_validator("features", mode="before")(_comma_list)
@@ -1209,6 +1235,8 @@ class FreeRoom(Schema):
     name: str
     kind: RoomKind
     capacity: int | None
+    rating_average: float | None = None
+    rating_count: int = 0
 
 
 class Interval(Schema):

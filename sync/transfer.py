@@ -51,6 +51,7 @@ from sync.import_report import MappingReport, RowMapper, given_twice, unknown_co
 from sync.kinds import (
     BOOKINGS,
     BUILDINGS,
+    RATINGS,
     ROOMS,
     TIMETABLE,
     USERS,
@@ -59,6 +60,7 @@ from sync.kinds import (
     request_row,
 )
 from sync.mapping import ImportMapping
+from sync.rating_rules import ImportedKeys
 from sync.references import References, Unresolved
 from sync.vocabulary import BulkStatus
 from sync.when import parse_when
@@ -380,12 +382,16 @@ async def import_file(
             position = binary.tell if binary.seekable() else None
             source = iter(reader)
 
+            keys = ImportedKeys() if kind is RATINGS else None
+
             def read_batch() -> _ReadBatch:
                 """The file's next rows, up to a batch, and how much of it is read."""
                 rows = [
                     _pending(mapper, row, zone, blank_is_absent=fmt is Format.CSV, given=job.given)
                     for row in itertools.islice(source, size)
                 ]
+                if keys is not None:
+                    _key_imported_ratings(rows, keys)
                 return rows, position() if position else None
 
             sent = 0
@@ -469,6 +475,22 @@ def _pending(
     if kind is USERS and "password" not in request:
         pending.password = request["password"] = new_password()
     return pending
+
+
+def _key_imported_ratings(rows: list[_Pending], keys: ImportedKeys) -> None:
+    """Give each rating row that names neither a user nor an ``external_id`` its key by its
+    occurrence in the whole file, which the server, seeing a batch at a time, cannot count."""
+    for pending in rows:
+        request = pending.request
+        if request is None or request.get("user") or request.get("external_id"):
+            continue
+        try:
+            stars = int(request.get("rating", 0))
+        except (TypeError, ValueError):
+            continue  # the server refuses the row, naming ``rating``
+        request["external_id"] = keys.key(
+            str(request.get("room", "")), stars, str(request.get("comment") or "")
+        )
 
 
 def _rejected(error: FieldError) -> Outcome:

@@ -212,3 +212,9 @@ class AuthSource(StrEnum):
     LOCAL = "local"
     LDAP = "ldap"
     OIDC = "oidc"
+
+
+class RoomSort(StrEnum):
+    """An order a room list or free-room search may ask for instead of its own."""
+
+    RATING = "rating"

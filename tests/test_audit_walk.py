@@ -418,6 +418,27 @@ async def clear_user_quota(w: World) -> Done:
     return Done(answer, w.admin, "quota", w.ids["user_quota"])
 
 
+async def rate_room(w: World) -> Done:
+    path = f"/api/v1/rooms/{w.campus.room_101}/rating"
+    student = await w.make_person(Role.STUDENT)
+    w.ids["rater"] = student
+    answer = await w.call("PUT", path, student, json={"stars": 4, "comment": "Bright"})
+    w.ids["rating"] = (await w.made(answer, 200))["id"]
+    return Done(answer, student, "rating", w.ids["rating"])
+
+
+async def unrate_room(w: World) -> Done:
+    path = f"/api/v1/rooms/{w.campus.room_101}/rating"
+    answer = await w.call("DELETE", path, w.ids["rater"])
+    return Done(answer, w.ids["rater"], "rating", w.ids["rating"])
+
+
+async def import_ratings(w: World) -> Done:
+    rows = {"rows": [{"room": "PB/102", "rating": 3, "comment": "From the old finder"}]}
+    answer = await w.call("POST", "/api/v1/ratings:bulk", json=rows)
+    return Done(answer, w.admin, "rating", _rows(await w.made(answer, 200)))
+
+
 async def _request(w: World, hour: int) -> Any:
     """A staff member's request in ENG/1 on Thursday, which waits for approval there."""
     eng = await _eng(w)
@@ -516,6 +537,9 @@ WALK: dict[str, Step] = {
         clear_role_quota,
         set_user_quota,
         clear_user_quota,
+        rate_room,
+        unrate_room,
+        import_ratings,
         approve_booking,
         reject_booking,
         approve_series,
@@ -645,6 +669,7 @@ async def test_every_push_operation_audits_its_user_and_sync_client(
         Op.CANCEL_BOOKING: {"id": booking, "base_version": 2},
         Op.CREATE_SERIES: {"id": str(uuid.uuid4()), **_weekly(w.campus.room_201, w.monday, 1)},
         Op.CHECK_IN_BOOKING: {"id": checked, "at": at(tuesday, 18, 5)},
+        Op.RATE_ROOM: {"room_id": w.campus.room_102, "stars": 5, "comment": "Quiet"},
     }
     assert set(mutations) == set(Op), "every push operation is walked"
     for op, args in mutations.items():
@@ -655,7 +680,7 @@ async def test_every_push_operation_audits_its_user_and_sync_client(
         w.clock.fixed = None
         assert result["status"] == "applied", (op, result)
         entries = await _since(client, last)
-        record_type = "series" if op == Op.CREATE_SERIES else "bookings"
+        record_type = {Op.CREATE_SERIES: "series", Op.RATE_ROOM: "rating"}.get(op, "bookings")
         record_id = result.get("id") or args["id"]
         assert any(
             (e.record_type, e.record_id, e.actor_id, e.client)

@@ -38,6 +38,7 @@ from sync.kinds import (
     parse_holidays,
     request_row,
 )
+from sync.rating_schemas import RatingImportRow
 from sync.schemas import (
     IMPORT_NAMESPACE,
     BookingImportRow,
@@ -284,6 +285,7 @@ SCHEMAS: dict[str, type[BaseModel]] = {
     "terms": TermCreate,
     "timetable": TimetableRow,
     "bookings": BookingImportRow,
+    "ratings": RatingImportRow,
 }
 
 

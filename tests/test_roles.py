@@ -130,6 +130,13 @@ EXPECTED: dict[str, frozenset[Role] | str] = {
     "set_user_quota": ADMIN,
     "clear_user_quota": ADMIN,
     "read_my_quota": EVERYONE,
+    # ratings: everyone rates and reads; the export is the admins'
+    "rate_room": EVERYONE,
+    "unrate_room": EVERYONE,
+    "list_room_ratings": EVERYONE,
+    "list_my_ratings": EVERYONE,
+    "export_ratings": ADMIN,
+    "import_ratings": ADMIN,
     # approvals: admins, and building managers for their buildings (tests/test_approvals.py)
     "list_approvals": ADMIN,
     "approve_booking": ADMIN,

@@ -12,6 +12,7 @@ from compax_server.routes import (
     managers,
     notifications,
     quotas,
+    ratings,
     sso,
     sync,
     system,
@@ -35,6 +36,7 @@ ROUTE_TABLES = (
     waitlist.api,
     notifications.api,
     quotas.api,
+    ratings.api,
     approvals.api,
     audit.api,
 )

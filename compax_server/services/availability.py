@@ -19,9 +19,11 @@ from compax_server.models import Blackout, Booking, Building, Room, User
 from compax_server.services.booking_views import booking_view, holds_room
 from compax_server.services.campus import rooms_matching
 from compax_server.services.policy import BookingPolicy
+from compax_server.services.rating_order import by_rating, rating_cursor
 from sync import judge
 from sync.errors import NotFound, ValidationFailed
 from sync.judge import Campus, Closure, RoomFacts
+from sync.rating_rules import rating_average, rating_rank
 from sync.rules import Interval, free_intervals, open_intervals, opening_window
 from sync.schemas import (
     MAX_ID,
@@ -34,6 +36,7 @@ from sync.schemas import (
     RoomQuery,
 )
 from sync.schemas import Interval as IntervalModel
+from sync.vocabulary import RoomSort
 
 #: What a free-room answer needs of each room: its summary and its booking rules.
 _ROOM_COLUMNS: tuple[Any, ...] = (
@@ -51,6 +54,8 @@ _ROOM_COLUMNS: tuple[Any, ...] = (
     col(Room.min_notice_minutes),
     col(Room.approval_roles),
     col(Building.code).label("building_code"),
+    col(Room.rating_count),
+    col(Room.rating_total),
 )
 #: Rooms read per round trip while looking for open ones.
 _BATCH = 64
@@ -102,10 +107,11 @@ async def _accepted_rooms(
     *,
     attendees: int = 0,
     near: RoomFacts | None = None,
+    ranked: bool = True,
 ) -> list[tuple[RoomFacts, Any]]:
-    """Up to ``limit`` rooms of ``statement`` (free rooms, in ``judge.room_rank`` order) that
-    the judge accepts for the window, each with its row, read in batches so that the database
-    stops as soon as enough are found."""
+    """Up to ``limit`` rooms of ``statement`` (free rooms, in ``judge.room_rank`` order, or in
+    the statement's own when not ``ranked``) that the judge accepts for the window, each with
+    its row, read in batches so that the database stops as soon as enough are found."""
     found: list[tuple[RoomFacts, Any]] = []
     offset = 0
     connection = await session.connection()  # columns only: Core, without the ORM's work
@@ -114,7 +120,14 @@ async def _accepted_rooms(
         by_id = {row.id: row for row in rows}
         facts = [campus.room(row, f"{row.building_code}/{row.code}") for row in rows]
         accepted = judge.best_rooms(
-            facts, start, end, campus, attendees=attendees, near=near, limit=limit - len(found)
+            facts,
+            start,
+            end,
+            campus,
+            attendees=attendees,
+            near=near,
+            limit=limit - len(found),
+            ranked=ranked,
         )
         found += [(room, by_id[room.id]) for room in accepted]
         if len(rows) < _BATCH:
@@ -132,6 +145,8 @@ def _free_room(room: Any) -> FreeRoom:
         name=room.name,
         kind=room.kind,
         capacity=room.capacity,
+        rating_average=rating_average(room.rating_count, room.rating_total),
+        rating_count=room.rating_count,
     )
 
 
@@ -175,9 +190,15 @@ async def free_rooms(
     smallest that fits first, a page of ``query.limit`` after ``query.cursor``; rooms of unknown
     capacity come last, and only when no capacity is asked."""
     room_query = RoomQuery(
-        building=query.building, kind=query.kind, capacity=query.capacity, features=query.features
+        building=query.building,
+        kind=query.kind,
+        capacity=query.capacity,
+        features=query.features,
+        min_rating=query.min_rating,
     )
     statement = _free_rooms_statement(query.start, query.end, room_query)
+    if query.sort == RoomSort.RATING:
+        return await _free_rooms_by_rating(session, statement, query, policy)
     if query.cursor:
         after = _decode_room_cursor(query.cursor)
         statement = statement.where(_after_room(*after, seats_asked=query.capacity is not None))
@@ -199,6 +220,35 @@ async def free_rooms(
         items=[_free_room(row) for row in rows],
         next_cursor=_encode_room_cursor(rows[-1]) if more else None,
     )
+
+
+#: The free-room order's capacity key when sorting by rating: a room of unknown capacity last.
+_UNKNOWN_CAPACITY = 10_001
+
+
+async def _free_rooms_by_rating(
+    session: AsyncSession, statement: Any, query: FreeRoomQuery, policy: BookingPolicy
+) -> Page[FreeRoom]:
+    """``free_rooms`` best rated first, unrated last, ties smallest first."""
+    capacity = func.coalesce(col(Room.capacity), _UNKNOWN_CAPACITY)
+    statement = by_rating(statement, [capacity, col(Room.id)], query.cursor)
+    accepted = await _accepted_rooms(
+        session,
+        statement,
+        query.start,
+        query.end,
+        policy.campus_now(),
+        query.limit + 1,
+        attendees=query.capacity or 0,
+        ranked=False,
+    )
+    rows = [row for _, row in accepted[: query.limit]]
+    cursor = None
+    if len(accepted) > query.limit:
+        last = rows[-1]
+        ties = [_UNKNOWN_CAPACITY if last.capacity is None else last.capacity, last.id]
+        cursor = rating_cursor(rating_rank(last.rating_count, last.rating_total), ties)
+    return Page(items=[_free_room(row) for row in rows], next_cursor=cursor)
 
 
 async def alternatives(

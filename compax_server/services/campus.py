@@ -23,8 +23,10 @@ from compax_server.services.common import (
     refuse_nulls,
     utcnow,
 )
+from compax_server.services.rating_order import by_rating, rated_at_least_where, rating_cursor
 from compax_server.store import store_for
 from sync.errors import Duplicate, InUse, ValidationFailed
+from sync.rating_rules import rating_average, rating_rank
 from sync.schemas import (
     BuildingCreate,
     BuildingPublic,
@@ -41,7 +43,7 @@ from sync.schemas import (
     TermUpdate,
     term_day_errors,
 )
-from sync.vocabulary import BulkStatus
+from sync.vocabulary import BulkStatus, RoomSort
 
 # --- Buildings -------------------------------------------------------------------------------
 
@@ -124,8 +126,14 @@ async def _features_of(session: AsyncSession, room_ids: Sequence[int]) -> dict[i
 
 
 def _room_public(room: Room, building_code: str, features: list[str]) -> RoomPublic:
+    average = rating_average(room.rating_count, room.rating_total)
     return RoomPublic.model_validate(
-        {**room.model_dump(), "building": building_code, "features": features}
+        {
+            **room.model_dump(),
+            "building": building_code,
+            "features": features,
+            "rating_average": average,
+        }
     )
 
 
@@ -163,6 +171,8 @@ def rooms_matching(query: RoomQuery, *columns: Any) -> Any:
             .having(func.count() == len(query.features))
         )
         statement = statement.where(col(Room.id).in_(having_all))
+    if query.min_rating is not None:
+        statement = statement.where(rated_at_least_where(query.min_rating))
     return statement
 
 
@@ -175,9 +185,19 @@ async def rooms_public(session: AsyncSession, room_ids: Sequence[int]) -> list[R
 
 
 async def list_rooms(session: AsyncSession, query: RoomQuery) -> Page[RoomPublic]:
-    rows, cursor = await keyset_page(
-        session, rooms_matching(query), col(Room.id), query.limit, query.cursor
-    )
+    """Rooms ``query`` asks for by id, or best rated first with ``sort=rating``."""
+    if query.sort == RoomSort.RATING:
+        statement = by_rating(rooms_matching(query), [col(Room.id)], query.cursor)
+        rows = (await session.execute(statement.limit(query.limit + 1))).all()
+        last = rows[query.limit - 1][0] if len(rows) > query.limit else None
+        rows = rows[: query.limit]
+        cursor = None
+        if last is not None:
+            cursor = rating_cursor(rating_rank(last.rating_count, last.rating_total), [id_of(last)])
+    else:
+        rows, cursor = await keyset_page(
+            session, rooms_matching(query), col(Room.id), query.limit, query.cursor
+        )
     features = await _features_of(session, [id_of(room) for room, _ in rows])
     items = [_room_public(room, code, features[id_of(room)]) for room, code in rows]
     return Page(items=items, next_cursor=cursor)

@@ -52,7 +52,7 @@ from compax_server.models import (
     WaitlistEntry,
 )
 from compax_server.problems import problem_body
-from compax_server.services import booking_batch, bookings, checkin, series
+from compax_server.services import booking_batch, bookings, checkin, ratings, series
 from compax_server.services.blackouts import blackout_public
 from compax_server.services.booking_views import (
     UuidOfText,
@@ -93,6 +93,7 @@ from sync.protocol import (
     PushResponse,
     UpdateBookingArgs,
 )
+from sync.rating_schemas import RateRoomArgs
 from sync.schemas import MAX_ID, BookingCreate, BookingUpdate, SeriesCreate
 from sync.vocabulary import Scope
 
@@ -160,6 +161,18 @@ async def _check_in_booking(
     return str(booking.id), booking.version
 
 
+async def _rate_room(
+    session: AsyncSession, user: User, args: RateRoomArgs, policy: BookingPolicy
+) -> tuple[str, int]:
+    if args.delete:
+        taken_back = await ratings.unrate_room(session, user, args.room_id)
+        return str(taken_back.id), taken_back.version
+    if args.stars is None:
+        raise ValidationFailed.single("args.stars", "give 1 to 5 stars, or delete: true")
+    rating, _ = await ratings.rate_room(session, user, args.room_id, args.stars, args.comment)
+    return str(rating.id), rating.version
+
+
 #: Each op: its argument schema, the permission it needs, and the service call that does it.
 OPS: dict[Op, tuple[type[BaseModel], Permission, Apply]] = {
     Op.CREATE_BOOKING: (BookingCreate, Permission.BOOK, _create_booking),
@@ -167,6 +180,7 @@ OPS: dict[Op, tuple[type[BaseModel], Permission, Apply]] = {
     Op.CANCEL_BOOKING: (CancelBookingArgs, Permission.BOOK, _cancel_booking),
     Op.CREATE_SERIES: (SeriesCreate, Permission.BOOK, _create_series),
     Op.CHECK_IN_BOOKING: (CheckInBookingArgs, Permission.BOOK, _check_in_booking),
+    Op.RATE_ROOM: (RateRoomArgs, Permission.RATE_ROOMS, _rate_room),
 }
 
 

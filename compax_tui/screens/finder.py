@@ -1,5 +1,6 @@
-"""The room finder: filter rooms by building, kind, seats and features, or find the rooms free
-for a time; Enter opens the chosen room's availability grid.
+"""The room finder: filter rooms by building, kind, seats, features and rating, or find the
+rooms free for a time, best rated first if asked; Enter opens the chosen room's availability
+grid, and r rates it.
 
 It is the first screen drawn, before the engine is open (see ``compax_tui.app``), so it
 imports the engine's modules (the schemas, time parsing, the grid) only where it uses them,
@@ -26,6 +27,7 @@ from compax_tui.screens.base import CompaxScreen, plain_message, span
 from compax_tui.widgets.status_bar import NavBar, StatusBar
 from sync.errors import CompaxError, FieldError, ValidationFailed, field_errors
 from sync.lookups import seats_text
+from sync.rating_rules import rating_label
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,8 @@ class Filters:
     features: str
     free_from: str
     free_for: str
+    min_rating: str | None = None
+    order: str | None = None
 
 
 class RoomsFound(Message):
@@ -61,6 +65,7 @@ class FinderScreen(CompaxScreen):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+f", "focus_filters", "Filters"),
         Binding("ctrl+l", "focus_results", "Results"),
+        Binding("r", "rate", "Rate room"),
     ]
 
     def __init__(self) -> None:
@@ -86,6 +91,13 @@ class FinderScreen(CompaxScreen):
             yield Input(id="free-from", placeholder="tomorrow 10:00", compact=True)
             yield Label("for")
             yield Input(id="free-for", placeholder="1h", compact=True)
+        with Horizontal(classes="filters"):
+            yield Label("Rating ≥")
+            yield Select[str](MIN_RATINGS, prompt="any", id="min-rating", compact=True)
+            yield Label("Order")
+            yield Select[str](
+                [("best rated first", "rating")], prompt="as usual", id="order", compact=True
+            )
         yield Static("Opening this profile's replica…", id="finder-note", classes="note")
         table: DataTable[str] = DataTable(id="rooms", cursor_type="row", zebra_stripes=True)
         yield table
@@ -97,7 +109,8 @@ class FinderScreen(CompaxScreen):
         table.add_column("Room", width=10)
         table.add_column("Kind", width=13)
         table.add_column("Seats", width=5)
-        table.add_column("Features", width=36)
+        table.add_column("Features", width=26)
+        table.add_column("Rating", width=12)
         table.focus()
 
     def reload(self) -> None:
@@ -140,6 +153,8 @@ class FinderScreen(CompaxScreen):
                 self.query_one("#features", Input).value,
                 self.query_one("#free-from", Input).value,
                 self.query_one("#free-for", Input).value,
+                value("#min-rating"),
+                value("#order"),
             ),
         )
 
@@ -152,6 +167,7 @@ class FinderScreen(CompaxScreen):
                 self._search_replica(number, filters)
 
     def _search_replica(self, number: int, filters: Filters) -> None:
+        from sync.rating_rules import by_rating
         from sync.schemas import RoomQuery
 
         engine = self.compax.engine
@@ -173,7 +189,7 @@ class FinderScreen(CompaxScreen):
                     features=query.features,
                     limit=500,
                 )
-                note = f"{len(rooms)} room{'s' if len(rooms) != 1 else ''}"
+                where = ""
             else:
                 rooms = engine.reads.free_rooms(
                     *window,
@@ -183,9 +199,16 @@ class FinderScreen(CompaxScreen):
                     features=query.features,
                     limit=500,
                 )
-                when = span(*window, engine.reads.zone())
-                note = f"{len(rooms)} room{'s' if len(rooms) != 1 else ''} free {when}"
-                note += ", smallest first"
+                where = f" free {span(*window, engine.reads.zone())}, smallest first"
+            best_first = filters.order == "rating"
+            rooms = by_rating(
+                rooms,
+                min_rating=float(filters.min_rating) if filters.min_rating else None,
+                best_first=best_first,
+            )
+            if best_first:
+                where = where.replace(", smallest first", "") + ", best rated first"
+            note = f"{len(rooms)} room{'s' if len(rooms) != 1 else ''}{where}"
         except ValidationError as error:
             rooms, window = [], None
             note = _in_words(field_errors(error))
@@ -223,6 +246,7 @@ class FinderScreen(CompaxScreen):
                 room["kind"].replace("_", " "),
                 seats_text(room["capacity"]),
                 ", ".join(room["features"]),
+                rating_label(room.get("rating_count", 0), room.get("rating_total", 0)),
                 key=str(room["id"]),
             )
 
@@ -235,6 +259,18 @@ class FinderScreen(CompaxScreen):
         """Go to the first filter."""
         self.query_one("#building", Select).focus()
 
+    def action_rate(self) -> None:
+        """Rate the room under the cursor (queued, offline too)."""
+        from compax_tui.screens.rating import rate_room
+
+        table = self.query_one("#rooms", DataTable)
+        if not self.compax.ready or table.row_count == 0:
+            return
+        row_key, _ = table.coordinate_to_cell_key(table.cursor_coordinate)
+        room = self.compax.engine.reads.room(str(row_key.value))
+        if room is not None:
+            rate_room(self, room)
+
     @on(DataTable.RowSelected, "#rooms")
     def _open(self, event: DataTable.RowSelected) -> None:
         from compax_tui.screens.grid import GridTarget
@@ -243,6 +279,9 @@ class FinderScreen(CompaxScreen):
         day = (self.window[0] if self.window else self.compax.clock()).astimezone(self.compax.zone)
         self.compax.open_grid(GridTarget(day.date(), room_id=room_id, mark=self.window))
 
+
+#: The least average ratings the finder offers to filter by.
+MIN_RATINGS = [(f"★ {value}", value) for value in ("3", "3.5", "4", "4.5")]
 
 #: The finder's filter labels, by the field names its errors carry.
 FILTER_LABELS = {"capacity": "Seats", "features": "Features", "building": "Building",
