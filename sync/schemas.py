@@ -399,6 +399,7 @@ class RoomPublic(RoomBase):
     building: str
     features: list[str]
     version: int
+    open_issues: int = Field(default=0, description="Problem reports not yet resolved.")
 
 
 # --- Terms -----------------------------------------------------------------------------------
@@ -1196,6 +1197,7 @@ class FreeRoom(Schema):
     name: str
     kind: RoomKind
     capacity: int | None
+    open_issues: int = Field(default=0, description="Problem reports not yet resolved.")
 
 
 class Interval(Schema):

@@ -8,6 +8,7 @@ from compax_server.routes import (
     bookings,
     campus,
     checkin,
+    issues,
     links,
     managers,
     notifications,
@@ -36,5 +37,6 @@ ROUTE_TABLES = (
     notifications.api,
     quotas.api,
     approvals.api,
+    issues.api,
     audit.api,
 )

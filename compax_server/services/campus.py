@@ -23,6 +23,7 @@ from compax_server.services.common import (
     refuse_nulls,
     utcnow,
 )
+from compax_server.services.issues import open_issue_counts
 from compax_server.store import store_for
 from sync.errors import Duplicate, InUse, ValidationFailed
 from sync.schemas import (
@@ -123,9 +124,16 @@ async def _features_of(session: AsyncSession, room_ids: Sequence[int]) -> dict[i
     return features
 
 
-def _room_public(room: Room, building_code: str, features: list[str]) -> RoomPublic:
+def _room_public(
+    room: Room, building_code: str, features: list[str], open_issues: dict[int, int]
+) -> RoomPublic:
     return RoomPublic.model_validate(
-        {**room.model_dump(), "building": building_code, "features": features}
+        {
+            **room.model_dump(),
+            "building": building_code,
+            "features": features,
+            "open_issues": open_issues.get(id_of(room), 0),
+        }
     )
 
 
@@ -133,7 +141,8 @@ async def room_public(session: AsyncSession, room: Room) -> RoomPublic:
     building = await session.get(Building, room.building_id)
     assert building is not None
     assert room.id is not None
-    return _room_public(room, building.code, (await _features_of(session, [room.id]))[room.id])
+    features = (await _features_of(session, [room.id]))[room.id]
+    return _room_public(room, building.code, features, await open_issue_counts(session, [room.id]))
 
 
 def rooms_matching(query: RoomQuery, *columns: Any) -> Any:
@@ -167,16 +176,18 @@ async def rooms_public(session: AsyncSession, room_ids: Sequence[int]) -> list[R
     """The public form of the given rooms, with two queries however many there are."""
     statement = select(Room, col(Building.code)).join(Building).where(col(Room.id).in_(room_ids))
     rows = (await session.execute(statement)).all()
-    features = await _features_of(session, [id_of(room) for room, _ in rows])
-    return [_room_public(room, code, features[id_of(room)]) for room, code in rows]
+    ids = [id_of(room) for room, _ in rows]
+    features, issues = await _features_of(session, ids), await open_issue_counts(session, ids)
+    return [_room_public(room, code, features[id_of(room)], issues) for room, code in rows]
 
 
 async def list_rooms(session: AsyncSession, query: RoomQuery) -> Page[RoomPublic]:
     rows, cursor = await keyset_page(
         session, rooms_matching(query), col(Room.id), query.limit, query.cursor
     )
-    features = await _features_of(session, [id_of(room) for room, _ in rows])
-    items = [_room_public(room, code, features[id_of(room)]) for room, code in rows]
+    ids = [id_of(room) for room, _ in rows]
+    features, issues = await _features_of(session, ids), await open_issue_counts(session, ids)
+    items = [_room_public(room, code, features[id_of(room)], issues) for room, code in rows]
     return Page(items=items, next_cursor=cursor)
 
 
