@@ -35,6 +35,7 @@ class Op(StrEnum):
     CANCEL_BOOKING = "cancel_booking"
     CREATE_SERIES = "create_series"
     CHECK_IN_BOOKING = "check_in_booking"
+    REPORT_ISSUE = "report_issue"
 
 
 class Mutation(BaseModel):
