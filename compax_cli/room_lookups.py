@@ -23,15 +23,18 @@ COLUMNS = [
     ("kind", "kind"),
     ("seats", "capacity"),
     ("features", "features"),
+    ("issues", "issues"),
 ]
 
 
 def shown(room: dict[str, object], as_json: bool) -> dict[str, object]:
-    """A room as printed: as the server has it for scripts, features joined for people."""
+    """A room as printed: as the server has it for scripts; for people, features joined and
+    its unresolved problem reports counted (``⚠2``)."""
     features = room.get("features") or []
     if as_json or not isinstance(features, list):
         return room
-    return {**room, "features": ", ".join(features)}
+    reports = room.get("open_issues")
+    return {**room, "features": ", ".join(features), "issues": f"⚠{reports}" if reports else ""}
 
 
 def _written(field: str, value: T, normalise: Callable[[T], R]) -> R:
