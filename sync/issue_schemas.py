@@ -10,7 +10,13 @@ from datetime import datetime
 from pydantic import ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from sync.schemas import BuildingFilter, Id, Instant, ListQuery, Schema, _building_filter
-from sync.vocabulary import IssueCategory, IssueStatus, normalised_code, normalised_room_code
+from sync.vocabulary import (
+    BulkStatus,
+    IssueCategory,
+    IssueStatus,
+    normalised_code,
+    normalised_room_code,
+)
 
 MAX_SUMMARY = 200
 MAX_DETAILS = 2000
@@ -159,3 +165,61 @@ class IssueReport(Schema):
     start: datetime
     end: datetime
     buildings: list[BuildingIssues]
+
+
+class IssueImportRow(Schema):
+    """A report as an import writes it, keyed on ``external_id`` or on the ``id`` an export
+    wrote, so that importing the same file again changes nothing."""
+
+    model_config = ConfigDict(extra="forbid")
+    id: uuid.UUID | None = None
+    external_id: str | None = Field(
+        default=None, min_length=1, max_length=255, validate_default=True
+    )
+    room: str = Field(max_length=90, description="PB/101")
+    category: IssueCategory = IssueCategory.OTHER
+    summary: str = Field(min_length=1, max_length=MAX_SUMMARY)
+    details: str = Field(default="", max_length=MAX_DETAILS)
+    status: IssueStatus = IssueStatus.OPEN
+    reporter: str | None = Field(default=None, max_length=64, description="Username.")
+    assignee: str | None = Field(default=None, max_length=64, description="Username.")
+    resolution: str = Field(default="", max_length=MAX_DETAILS, validate_default=True)
+    created_at: Instant | None = None
+    resolved_at: Instant | None = None
+
+    _text = field_validator("summary", "details", "resolution", mode="before")(_stripped)
+
+    @field_validator("room")
+    @classmethod
+    def _label(cls, value: str) -> str:
+        return room_label(value)
+
+    @field_validator("resolution")
+    @classmethod
+    def _resolved(cls, value: str, info: ValidationInfo) -> str:
+        if info.data.get("status") is IssueStatus.RESOLVED and not value:
+            raise ValueError("a resolved report needs its resolution")
+        return value
+
+    @field_validator("external_id")
+    @classmethod
+    def _keyed(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None and info.data.get("id") is None:
+            raise ValueError("give id or external_id, so that the row can be matched again")
+        return value
+
+    def key(self) -> str:
+        return f"external:{self.external_id}" if self.external_id else f"id:{self.id}"
+
+
+class IssueBulkRowResult(Schema):
+    index: int
+    status: BulkStatus
+    id: uuid.UUID | None = None
+    errors: list[dict[str, str]] = Field(default_factory=list)
+
+
+class IssueBulkResponse(Schema):
+    dry_run: bool = False
+    results: list[IssueBulkRowResult]
+    summary: dict[BulkStatus, int]

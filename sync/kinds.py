@@ -318,7 +318,31 @@ SERIES = Kind(
     updatable=False,
     list_path="/api/v1/series",
 )
-KINDS = {kind.name: kind for kind in (BUILDINGS, ROOMS, USERS, TERMS, TIMETABLE, BOOKINGS)}
+ISSUES = Kind(
+    "issues",
+    "issue",
+    (
+        Column("id"),
+        Column("external_id"),
+        Column("room", True),
+        Column("category"),
+        Column("summary", True),
+        Column("details"),
+        Column("status"),
+        Column("reporter"),
+        Column("assignee"),
+        Column("created_at", parse=_INSTANT),
+        Column("resolved_at", parse=_INSTANT),
+        Column("resolution"),
+    ),
+    key=lambda row: (
+        f"external:{row['external_id']}"
+        if row.get("external_id")
+        else f"id:{str(row.get('id', '')).strip().lower()}"
+    ),
+    list_path="/api/v1/issues",
+)
+KINDS = {kind.name: kind for kind in (BUILDINGS, ROOMS, USERS, TERMS, TIMETABLE, BOOKINGS, ISSUES)}
 
 
 def request_row(

@@ -50,6 +50,7 @@ from sync.http import Http
 from sync.kinds import (
     BOOKINGS,
     BUILDINGS,
+    ISSUES,
     ROOMS,
     TIMETABLE,
     USERS,
@@ -660,6 +661,8 @@ async def _export_source(
     elif kind is USERS:
         active = None if filters.active is None else str(filters.active).lower()
         params = {"role": filters.role, "department": filters.department, "active": active}
+    elif kind is ISSUES:
+        params = {"building": filters.building, "status": filters.status}
     elif kind is BOOKINGS:
         zone = await campus_zone(http)
         params = {

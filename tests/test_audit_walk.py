@@ -488,6 +488,13 @@ async def update_issue(w: World) -> Done:
     return Done(answer, w.admin, "issues", w.ids["issue"])
 
 
+async def bulk_issues(w: World) -> Done:
+    rows = {"rows": [{"external_id": "HD-9", "room": "ENG/1", "summary": "Cold"}]}
+    answer = await w.call("POST", "/api/v1/issues:bulk", json=rows)
+    w.ids["imported_issue"] = _rows(await w.made(answer, 200))
+    return Done(answer, w.admin, "issues", w.ids["imported_issue"])
+
+
 #: One step per audited write endpoint, in an order where each finds what it needs.
 WALK: dict[str, Step] = {
     step.__name__: step
@@ -536,6 +543,7 @@ WALK: dict[str, Step] = {
         reject_series,
         report_issue,
         update_issue,
+        bulk_issues,
     )
 }
 

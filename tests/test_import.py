@@ -29,6 +29,7 @@ from compax_server.services import bookings as bookings_service
 from sync import formats
 from sync.errors import ValidationFailed
 from sync.formats import Format, RowReader, format_for
+from sync.issue_schemas import IssueImportRow
 from sync.kinds import (
     BOOKINGS,
     KINDS,
@@ -284,6 +285,7 @@ SCHEMAS: dict[str, type[BaseModel]] = {
     "terms": TermCreate,
     "timetable": TimetableRow,
     "bookings": BookingImportRow,
+    "issues": IssueImportRow,
 }
 
 

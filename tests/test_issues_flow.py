@@ -12,11 +12,11 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlmodel import col
 
 from compax_server.keys import DATABASE
-from compax_server.models import RoomIssue
+from compax_server.models import AuditEntry, RoomIssue
 from compax_server.settings import Settings
 from sync.permissions import Role
 from tests.booking_helpers import make_campus
@@ -220,3 +220,93 @@ async def test_the_report_per_building_matches_figures_worked_by_hand(
     assert (await problem_of(backwards, 422))["errors"][0]["field"] == "to"
     refused = await client.get("/api/v1/reports/issues", params=window, headers=staff.headers)
     await problem_of(refused, 403)
+
+
+async def test_import_is_idempotent_and_an_export_imports_unchanged(
+    client: TestClient, admin: Person, make_person: MakePerson, tmp_path: Path
+) -> None:
+    await make_campus(client, admin)
+    await make_person(Role.STAFF, username="rita")
+    fixer = await make_person(Role.FACILITIES, username="fred")
+    pb_manager = await make_person(Role.STAFF, username="pbman")
+    await _manage(client, admin, 1, pb_manager)
+    rows = [
+        {
+            "external_id": "HD-1",
+            "room": "pb/101",
+            "category": "equipment",
+            "summary": "Projector",
+            "status": "resolved",
+            "resolution": "Lamp",
+            "reporter": "rita",
+            "assignee": "fred",
+            "created_at": "2026-03-02T08:00:00+00:00",
+            "resolved_at": "2026-03-02T10:30:00+00:00",
+        },
+        {"external_id": "HD-2", "room": "ENG/1", "summary": "Hot", "assignee": "pbman"},
+        {"external_id": "HD-3", "room": "PB/999", "summary": "x"},
+        {"room": "PB/101", "summary": "no key"},
+        {"external_id": "HD-4", "room": "PB/102", "summary": "x", "status": "resolved"},
+        {"external_id": "HD-5", "room": "PB/102", "summary": "Chairs", "assignee": "pbman"},
+    ]
+
+    async def bulk(person: Person, body: list[dict[str, Any]], dry: bool = False) -> Any:
+        response = await client.post(
+            f"/api/v1/issues:bulk{'?dry_run=true' if dry else ''}",
+            json={"rows": body},
+            headers=person.headers,
+        )
+        assert response.status == 200, await response.text()
+        return await response.json()
+
+    dry = await bulk(fixer, rows, dry=True)
+    assert dry["dry_run"] is True and dry["summary"]["created"] == 2
+    assert (await client.get("/api/v1/issues", headers=admin.headers)).status == 200
+    first = await bulk(fixer, rows)
+    outcome = [(r["status"], [e["field"] for e in r["errors"]]) for r in first["results"]]
+    assert outcome == [
+        ("created", []),
+        ("rejected", ["assignee"]),
+        ("rejected", ["room"]),
+        ("rejected", ["external_id"]),
+        ("rejected", ["resolution"]),
+        ("created", []),
+    ]
+    again = await bulk(fixer, [rows[0], rows[5]])
+    assert [r["status"] for r in again["results"]] == ["unchanged", "unchanged"]
+    changed_row = {**rows[5], "summary": "Broken chairs"}
+    assert (await bulk(admin, [changed_row]))["results"][0]["status"] == "updated"
+    refused = await client.post(
+        "/api/v1/issues:bulk", json={"rows": rows[:1]}, headers=pb_manager.headers
+    )
+    await problem_of(refused, 403)
+
+    listed = await client.get("/api/v1/issues", headers=admin.headers)
+    exported = (await listed.json())["items"]
+    made = {item["external_id"]: item for item in exported}
+    assert made["HD-1"]["reporter"] == "rita" and made["HD-1"]["resolved_at"].startswith(
+        "2026-03-02T10:30"
+    )
+    assert made["HD-5"]["version"] == 2
+    columns = (
+        "id", "external_id", "room", "category", "summary", "details", "status", "reporter",
+        "assignee", "created_at", "resolved_at", "resolution",
+    )  # fmt: skip
+    back = [{k: item[k] for k in columns if item[k] is not None} for item in exported]
+    reimported = await bulk(admin, back)
+    assert [r["status"] for r in reimported["results"]] == ["unchanged", "unchanged"]
+    app = client.app
+    assert app is not None
+    async with app[DATABASE].read() as session:
+        entries = (
+            (
+                await session.execute(
+                    select(AuditEntry).where(
+                        col(AuditEntry.record_type) == "issues", col(AuditEntry.action) == "import"
+                    )
+                )
+            )
+            .scalars()
+            .all()
+        )
+    assert len(entries) == 4  # the dry run's was rolled back with it

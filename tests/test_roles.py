@@ -146,6 +146,7 @@ EXPECTED: dict[str, frozenset[Role] | str] = {
     "update_issue": EVERYONE,
     "room_issues": EVERYONE,
     "issue_report": frozenset({Role.ADMIN, Role.FACILITIES}),
+    "bulk_issues": frozenset({Role.ADMIN, Role.FACILITIES}),
 }
 
 #: The order people are made in, so that path id 1 is the admin on every database.

@@ -9,11 +9,12 @@ import uuid
 from aiohttp import web
 
 from compax_server.api import Api, Call, etag, json_response
-from compax_server.services import issue_reports, issues
+from compax_server.services import issue_import, issue_reports, issues
 from compax_server.services.access import access_of
 from compax_server.services.scope import building_coded
 from sync.errors import NotFound
 from sync.issue_schemas import (
+    IssueBulkResponse,
     IssueCreate,
     IssuePublic,
     IssueQuery,
@@ -23,7 +24,7 @@ from sync.issue_schemas import (
     RoomIssueBrief,
 )
 from sync.permissions import Permission
-from sync.schemas import Page
+from sync.schemas import BulkQuery, BulkRequest, Page
 
 api = Api()
 REPORT = Permission.REPORT_ISSUES
@@ -59,6 +60,24 @@ async def report_issue(call: Call[IssueCreate, None]) -> web.Response:
         access = await access_of(session, call.user)
         public, created = await issues.report_issue(session, call.user, access, call.body)
     return _answer(public, 201 if created else 200)
+
+
+@api.route(
+    "POST",
+    "/api/v1/issues:bulk",
+    summary="Import problem reports",
+    tag="issues",
+    permission=MANAGE,
+    body=BulkRequest,
+    query=BulkQuery,
+    response=IssueBulkResponse,
+)
+async def bulk_issues(call: Call[BulkRequest, BulkQuery]) -> web.Response:
+    """Facilities staff and admins (campus-wide); each row keyed on ``external_id`` or the
+    ``id`` an export wrote, so importing again changes nothing; ``dry_run`` as every import."""
+    return json_response(
+        await issue_import.import_issues(call.db, call.body.rows, dry_run=call.query.dry_run)
+    )
 
 
 @api.route(
