@@ -150,7 +150,7 @@ def list_issues(
             mode="json", by_alias=True, exclude_none=True, exclude={"limit", "cursor"}
         )
         issues = Issues(compax)
-        page = _call(issues.list(limit=query.limit, cursor=query.cursor, **filters))
+        page = _call(issues.page(limit=query.limit, cursor=query.cursor, **filters))
         items = page["items"]
         if status is None and not every:
             items = [item for item in items if item["status"] != IssueStatus.RESOLVED]

@@ -36,7 +36,7 @@ class Issues:
             for args, state in rows
         ]
 
-    async def list(self, *, limit: int = 50, cursor: str | None = None, **filters: Any) -> Any:
+    async def page(self, *, limit: int = 50, cursor: str | None = None, **filters: Any) -> Any:
         """One page of the reports the caller may see, newest first; ``filters`` are
         ``IssueQuery``'s (``status``, ``category``, ``building``, ``room_id``, ``assignee``,
         ``reporter``, ``from``, ``to``)."""

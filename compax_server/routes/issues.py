@@ -5,6 +5,7 @@ report."""
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from aiohttp import web
 
@@ -31,7 +32,7 @@ REPORT = Permission.REPORT_ISSUES
 MANAGE = Permission.MANAGE_ISSUES
 
 
-def _issue_id(call: Call[object, object]) -> uuid.UUID:
+def _issue_id(call: Call[Any, Any]) -> uuid.UUID:
     raw = call.request.match_info["id"]
     try:
         return uuid.UUID(raw)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import uuid
 from collections import Counter
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 from pydantic import ValidationError
 from sqlalchemy import or_, select, tuple_
@@ -55,7 +55,7 @@ async def _rooms(
         .join(Building, col(Building.id) == col(Room.building_id))
         .where(tuple_(col(Building.code), col(Room.code)).in_(sorted(labels)))
     )
-    return {f"{b}/{code}": (room_id, building) for b, code, room_id, building in found}
+    return {f"{b}/{code}": (cast(int, room_id), building) for b, code, room_id, building in found}
 
 
 async def _users(session: AsyncSession, rows: Sequence[IssueImportRow]) -> dict[str, int]:
@@ -65,7 +65,7 @@ async def _users(session: AsyncSession, rows: Sequence[IssueImportRow]) -> dict[
     found = await session.execute(
         select(col(User.username), col(User.id)).where(col(User.username).in_(sorted(names)))
     )
-    return {name: user_id for name, user_id in found}  # noqa: C416
+    return {name: cast(int, user_id) for name, user_id in found}
 
 
 async def _stored(session: AsyncSession, rows: Sequence[IssueImportRow]) -> dict[str, RoomIssue]:

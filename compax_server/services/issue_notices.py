@@ -81,7 +81,7 @@ async def seers_of(session: AsyncSession, building_id: int) -> list[int]:
         )
         .order_by(col(User.id))
     )
-    found = list(rows.scalars())
+    found = [user_id for user_id in rows.scalars() if user_id is not None]
     if found:
         return found
     admins = await session.execute(
@@ -89,4 +89,4 @@ async def seers_of(session: AsyncSession, building_id: int) -> list[int]:
         .where(and_(col(User.active), col(User.role) == Role.ADMIN.value))
         .order_by(col(User.id))
     )
-    return list(admins.scalars())
+    return [user_id for user_id in admins.scalars() if user_id is not None]

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections import Counter
 from datetime import datetime
 from statistics import mean, median
+from typing import cast
 
 from sqlalchemy import ColumnElement, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -60,13 +61,15 @@ async def issue_report(
     categories: dict[int, Counter[str]] = {}
     statuses: dict[int, Counter[str]] = {}
     took: dict[int, list[float]] = {}
-    for building_id, code, category, status, _, _ in made:
+    for found_id, code, category, status, _, _ in made:
+        building_id = cast(int, found_id)
         codes[building_id] = code
         categories.setdefault(building_id, Counter())[category] += 1
         statuses.setdefault(building_id, Counter())[status] += 1
-    for building_id, code, _, _, created_at, resolved_at in resolved:
+    for found_id, code, _, _, created_at, resolved_at in resolved:
+        building_id = cast(int, found_id)
         codes[building_id] = code
-        took.setdefault(building_id, []).append(_hours(created_at, resolved_at))
+        took.setdefault(building_id, []).append(_hours(created_at, resolved_at or created_at))
     figures = []
     for building_id in sorted(codes, key=codes.__getitem__):
         by_category = categories.get(building_id, Counter())

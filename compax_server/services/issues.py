@@ -15,7 +15,7 @@ from __future__ import annotations
 import base64
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import ColumnElement, func, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -122,7 +122,7 @@ async def _building_of_room(session: AsyncSession, room_id: int, field: str) -> 
     row = found.first()
     if row is None:
         raise ValidationFailed.single(field, f"no room has id {room_id}")
-    return row[0], row[1]
+    return cast(int, row[0]), str(row[1])
 
 
 async def _check_booking(

@@ -150,7 +150,7 @@ class IssuesDialog(CompaxModal[None]):
     def action_reload(self) -> None:
         """Read the reports again from the server."""
         issues = Issues(self.compax.engine)
-        self.compax.call_server(self, lambda: issues.list(limit=LIST_LIMIT), self.show)
+        self.compax.call_server(self, lambda: issues.page(limit=LIST_LIMIT), self.show)
 
     def show(self, page: dict[str, Any]) -> None:
         table = self.query_one(DataTable)
