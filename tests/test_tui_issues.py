@@ -15,11 +15,12 @@ from compax_tui.screens.grid import GridScreen
 from compax_tui.screens.issues import IssuesDialog, RoomIssuesDialog
 from compax_tui.widgets.slot_grid import SlotGridView
 from sync.permissions import Role
-from tests.booking_helpers import make_campus
+from tests.booking_helpers import at, book, make_campus, next_weekday
 from tests.conftest import MakePerson, Person
 from tests.servers import ServerProcess
 from tests.test_issues import report
 from tests.test_tui import notices, server, sign_in, table_rows
+from tests.test_tui_dialogs import open_bookings
 from tests.tui_campus import settle
 
 pytestmark = pytest.mark.slow
@@ -133,3 +134,33 @@ async def test_the_problems_key_is_only_for_those_who_see_to_them(
     async with app.run_test(size=(80, 24)) as pilot:
         await sign_in(pilot, server, staff)
         assert not any(b.binding.key == "f10" for b in app.screen.active_bindings.values())
+
+
+async def test_a_problem_reported_from_my_bookings_names_the_booking(
+    server: ServerProcess, client: TestClient, admin: Person, make_person: MakePerson
+) -> None:
+    campus = await make_campus(client, admin)
+    staff = await make_person(Role.STAFF)
+    day = next_weekday(2)
+    made = await book(client, staff, campus.room_201, at(day, 9), at(day, 10), title="Lab")
+    booking_id = (await made.json())["id"]
+    app = CompaxApp("tui", sync_interval=None)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await sign_in(pilot, server, staff)
+        screen = await open_bookings(pilot)
+        screen.query_one("#bookings", DataTable).focus()
+        await pilot.press("r")
+        await settle(pilot)
+        assert isinstance(app.screen, FormDialog)
+        app.screen.query_one("#field-summary", Input).value = "No chairs"
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        await pilot.press("ctrl+r")
+        await settle(pilot)
+    listed = await client.get("/api/v1/issues", headers=staff.headers)
+    [issue] = (await listed.json())["items"]
+    assert (issue["room"], issue["booking_id"], issue["summary"]) == (
+        "PB/201",
+        booking_id,
+        "No chairs",
+    )

@@ -29,13 +29,15 @@ def issue_mark(room: dict[str, Any]) -> str:
     return f"⚠{count}" if count else ""
 
 
-def report_problem(owner: CompaxModal[Any] | Any, room_id: int, label: str) -> None:
-    """Open the form to report a problem with the room; a report is queued, pending until the
-    next sync sends it."""
+def report_problem(
+    owner: CompaxModal[Any] | Any, room_id: int, label: str, booking_id: str | None = None
+) -> None:
+    """Open the form to report a problem with the room (and the booking it spoiled, if one is
+    named); a report is queued, pending until the next sync sends it."""
     compax = owner.compax
 
     def build(values: dict[str, str | bool]) -> IssueCreate:
-        return IssueCreate.model_validate({**values, "room_id": room_id})
+        return IssueCreate.model_validate({**values, "room_id": room_id, "booking_id": booking_id})
 
     def saved(report: IssueCreate | None) -> None:
         if report is None:
