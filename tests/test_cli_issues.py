@@ -96,3 +96,24 @@ async def test_a_report_sent_at_once_and_bad_input_named(
     nowhere = await cli("issues", "report", "PB/999", "Dirty")
     assert nowhere.exit_code == USAGE and "no room PB/999" in nowhere.stderr, nowhere.output
     assert (await cli.json("status"))["pending"] == 0
+
+
+async def test_import_then_export_then_import_again_changes_nothing(
+    client: TestClient, admin: Person, make_person: MakePerson, tmp_path: Path
+) -> None:
+    await make_campus(client, admin)
+    fixer = await make_person(Role.FACILITIES)
+    cli = Cli(tmp_path / "fixer")
+    await signed_in(client, cli, fixer)
+    example = Path(__file__).parent.parent / "docs" / "examples" / "issues.csv"
+    first = await cli.json("import", "issues", str(example))
+    assert (first["created"], first["rejected"]) == (2, 0), first
+    again = await cli.json("import", "issues", str(example))
+    assert again["unchanged"] == 2, again
+    for fmt in ("csv", "jsonl"):
+        exported = tmp_path / f"issues.{fmt}"
+        done = await cli("export", "issues", "-o", str(exported))
+        assert done.exit_code == 0, done.output
+        assert "Exported 2 issues" in done.stderr
+        back = await cli.json("import", "issues", str(exported))
+        assert (back["unchanged"], back["rejected"]) == (2, 0), (fmt, back)
