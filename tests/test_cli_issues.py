@@ -42,6 +42,9 @@ async def test_report_offline_then_see_to_it(
     [sent] = await cli.json("issues", "list", "--mine")
     assert sent["id"] == queued["id"] and "pending" not in sent
     assert sent["reporter"] == student.user.username
+    assert (await cli.json("rooms", "show", "PB/101"))["open_issues"] == 1
+    shown = await cli("rooms", "show", "PB/101")
+    assert "issues" in shown.stdout and "⚠1" in shown.stdout, shown.stdout
 
     staff_cli = Cli(tmp_path / "fred")
     await signed_in(client, staff_cli, fixer)
