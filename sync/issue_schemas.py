@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Annotated
 
 from pydantic import ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
@@ -69,7 +70,9 @@ class IssueUpdate(Schema):
 
     model_config = ConfigDict(extra="forbid")
     status: IssueStatus | None = None
-    assignee: str | int | None = Field(default=None, description="Username or user id.")
+    assignee: Id | Annotated[str, Field(min_length=1, max_length=64)] | None = Field(
+        default=None, description="Username or user id."
+    )
     resolution: str | None = Field(default=None, max_length=MAX_DETAILS)
 
     _resolution = field_validator("resolution", mode="before")(_stripped)

@@ -200,8 +200,9 @@ def _after(cursor: str) -> tuple[datetime, uuid.UUID]:
         text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         kind, _, rest = text.partition(":")
         moment, _, issue_id = rest.partition("|")
-        if kind == "issue":
-            return datetime.fromisoformat(moment), uuid.UUID(issue_id)
+        after = datetime.fromisoformat(moment)
+        if kind == "issue" and after.tzinfo is not None:
+            return after, uuid.UUID(issue_id)
     except ValueError:
         pass
     raise ValidationFailed.single("cursor", "is not a cursor this server handed out")
