@@ -6,11 +6,18 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated
 
 from pydantic import ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-from sync.schemas import BuildingFilter, Id, Instant, ListQuery, Schema, _building_filter
+from sync.schemas import (
+    MAX_ID,
+    BuildingFilter,
+    Id,
+    Instant,
+    ListQuery,
+    Schema,
+    _building_filter,
+)
 from sync.vocabulary import (
     BulkStatus,
     IssueCategory,
@@ -70,12 +77,19 @@ class IssueUpdate(Schema):
 
     model_config = ConfigDict(extra="forbid")
     status: IssueStatus | None = None
-    assignee: Id | Annotated[str, Field(min_length=1, max_length=64)] | None = Field(
-        default=None, description="Username or user id."
-    )
+    assignee: int | str | None = Field(default=None, description="Username or user id.")
     resolution: str | None = Field(default=None, max_length=MAX_DETAILS)
 
     _resolution = field_validator("resolution", mode="before")(_stripped)
+
+    @field_validator("assignee", mode="before")
+    @classmethod
+    def _someone(cls, value: object) -> object:
+        if isinstance(value, bool) or (isinstance(value, int) and not 1 <= value <= MAX_ID):
+            raise ValueError("is not a user id")
+        if isinstance(value, str) and not 1 <= len(value) <= 64:
+            raise ValueError("write a username (1 to 64 characters) or a user id")
+        return value
 
 
 class IssueQuery(ListQuery):

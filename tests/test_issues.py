@@ -271,7 +271,7 @@ async def test_assignment_needs_someone_who_sees_to_the_building(
     client: TestClient, make_person: MakePerson, campus: Campus, people: People
 ) -> None:
     issue = await report(client, people.reporter, room="PB/101", summary="Wobbly desk")
-    for who in ("sam", "engman", "nobody", 9999, 10**12, ""):
+    for who in ("sam", "engman", "nobody", 9999, 10**12, "", True):
         response = await patch(client, people.facilities, issue, assignee=who)
         problem = await problem_of(response, 422)
         assert problem["errors"][0]["field"] == "assignee", problem
