@@ -4,6 +4,7 @@ audit trail."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -343,3 +344,18 @@ async def test_every_write_is_audited_in_the_rooms_building(
     )
     assert trail.status == 200, await trail.text()
     assert len((await trail.json())["items"]) == 2
+
+
+async def test_a_report_sent_several_times_at_once_is_one_report(
+    client: TestClient, campus: Campus, people: People
+) -> None:
+    chosen = str(uuid.uuid4())
+    body = {"id": chosen, "room_id": campus.room_201, "summary": "Door jammed"}
+    answers = await asyncio.gather(
+        *(
+            client.post("/api/v1/issues", json=body, headers=people.reporter.headers)
+            for _ in range(5)
+        )
+    )
+    assert sorted(answer.status for answer in answers) == [200, 200, 200, 200, 201]
+    assert await listed(client, people.admin) == ["Door jammed"]

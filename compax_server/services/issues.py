@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import ColumnElement, func, or_, select, tuple_
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 from sqlmodel import col
@@ -143,17 +144,28 @@ async def _check_booking(
         raise ValidationFailed.single("booking_id", "is a booking in another room")
 
 
+async def _sent_before(
+    session: AsyncSession, user: User, issue_id: uuid.UUID
+) -> IssuePublic | None:
+    """The report with the client's ``issue_id`` when its reporter sends it again; another
+    user's is a 409 naming ``id``."""
+    existing = await session.get(RoomIssue, issue_id, populate_existing=True)
+    if existing is None:
+        return None
+    if existing.reporter_id != user.id:
+        raise Duplicate(f"An issue with id {issue_id} already exists", field="id")
+    return await issue_public(session, issue_id)
+
+
 async def report_issue(
     session: AsyncSession, user: User, access: Access, body: IssueCreate
 ) -> tuple[IssuePublic, bool]:
     """Record a report and tell who sees to the building's; whether it is new (a report with
     the client's ``id`` already made by the same reporter is answered as it is)."""
     if body.id is not None:
-        existing = await session.get(RoomIssue, body.id)
+        existing = await _sent_before(session, user, body.id)
         if existing is not None:
-            if existing.reporter_id != user.id:
-                raise Duplicate(f"An issue with id {body.id} already exists", field="id")
-            return await issue_public(session, body.id), False
+            return existing, False
     field = "room_id" if body.room_id is not None else "room"
     room_id = body.room_id or await _room_by_label(session, body.room or "")
     building_id, _ = await _building_of_room(session, room_id, field)
@@ -172,9 +184,17 @@ async def report_issue(
         created_at=now,
         updated_at=now,
     )
-    session.add(issue)
+    try:
+        async with session.begin_nested():
+            session.add(issue)
+            await session.flush()
+    except IntegrityError:
+        # The same id sent twice at once: the other request made it first.
+        again = await _sent_before(session, user, issue.id)
+        if again is None:
+            raise
+        return again, False
     note_written(session, "rooms", [room_id])
-    await session.flush()
     public = await issue_public(session, issue.id)
     await issue_notices.tell_of_report(session, user, building_id, public)
     return public, True
