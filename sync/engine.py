@@ -905,7 +905,8 @@ class Engine:
             elif conflict.op == Op.CHECK_IN_BOOKING:
                 rows = [self.check_in(args["id"])]
             elif conflict.op == Op.REPORT_ISSUE:
-                where = {"room_id": room_id, "room": None} if room_id else {}
+                # A report sent for another room no longer names the booking of the first.
+                where = {"room_id": room_id, "room": None, "booking_id": None} if room_id else {}
                 report = IssueCreate.model_validate({**args, "id": None, **where})
                 rows = [self.report_issue(report)]
             else:

@@ -120,3 +120,24 @@ async def test_import_then_export_then_import_again_changes_nothing(
         assert "Exported 2 issues" in done.stderr
         back = await cli.json("import", "issues", str(exported))
         assert (back["unchanged"], back["rejected"]) == (2, 0), (fmt, back)
+
+
+async def test_a_refused_report_waits_in_conflicts_and_is_retried_for_another_room(
+    client: TestClient, admin: Person, make_person: MakePerson, tmp_path: Path
+) -> None:
+    campus = await make_campus(client, admin)
+    staff = await make_person(Role.STAFF)
+    cli = Cli(tmp_path / "staff")
+    await signed_in(client, cli, staff)
+    unknown = "0b7c3c1e-5d2a-4f3e-9a1b-2c3d4e5f6a7b"
+    refused = await cli("issues", "report", "PB/101", "Dirty", "--booking", unknown, "--sync")
+    assert refused.exit_code == REFUSED, refused.output
+    [conflict] = await cli.json("conflicts", "list")
+    assert conflict["change"] == "Report PB/101: Dirty" and "booking_id" in conflict["reason"], (
+        conflict
+    )
+    retried = await cli("conflicts", "retry", str(conflict["mid"]), "--room", "PB/102", "--sync")
+    assert retried.exit_code == 0, retried.output
+    assert await cli.json("conflicts", "list") == []
+    room = await client.get(f"/api/v1/rooms/{campus.room_102}/issues", headers=staff.headers)
+    assert [b["summary"] for b in await room.json()] == ["Dirty"]
