@@ -17,7 +17,7 @@ from sync.campus_move import export_campus
 from sync.formats import Format
 from sync.kinds import KINDS
 from sync.transfer import ExportFilters, ExportJob, export_file
-from sync.vocabulary import BookingStatus, BuildingKind, Purpose, RoomKind
+from sync.vocabulary import BookingStatus, BuildingKind, IssueStatus, Purpose, RoomKind
 
 app = typer.Typer(
     help="Export records as CSV, JSON, JSON Lines or (bookings) iCalendar, to stdout or a file.",
@@ -110,6 +110,22 @@ def rooms(
         features=tuple(feature or ()),
     )
     _run(ctx, ExportJob(KINDS["rooms"], fmt, output, filters))
+
+
+@app.command()
+def issues(
+    ctx: typer.Context,
+    building: BUILDING = None,
+    status: Annotated[IssueStatus | None, typer.Option(help="Only this status.")] = None,
+    fmt: FORMAT = None,
+    output: OUTPUT = None,
+) -> None:
+    """Export the problem reports you may see, newest first.
+
+    Example: compax export issues --building PB -o pb-issues.csv
+    """
+    filters = ExportFilters(building=building, status=status.value if status else None)
+    _run(ctx, ExportJob(KINDS["issues"], fmt, output, filters))
 
 
 @app.command()

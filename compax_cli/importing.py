@@ -359,6 +359,26 @@ def ratings(
 
 
 @app.command()
+def issues(
+    ctx: typer.Context,
+    file: FILE,
+    fmt: FORMAT = None,
+    dry_run: DRY_RUN = False,
+    rejects: REJECTS = None,
+    batch_size: BATCH = None,
+    as_json: JSON = False,
+) -> None:
+    """Import problem reports (facilities staff and admins), with no one told of them.
+
+    A row is found again by its external_id, or by the id an export wrote.
+
+    Example: compax import issues helpdesk.csv --dry-run
+    """
+    job = ImportJob(KINDS["issues"], file, _format(fmt), dry_run, rejects, batch_size=batch_size)
+    _run(ctx, job, as_json)
+
+
+@app.command()
 def campus(
     ctx: typer.Context,
     directory: Annotated[

@@ -46,6 +46,7 @@ COMMANDS: dict[str, LazyCommand | LazySubcommands] = {
     "managers": LazyCommand("compax_cli.managers:app"),
     "wait": LazyCommand("compax_cli.waiting:app"),
     "approvals": LazyCommand("compax_cli.approvals:app"),
+    "issues": LazyCommand("compax_cli.issues:app"),
     "notifications": LazyCommand("compax_cli.notifications:app"),
     "quotas": LazyCommand("compax_cli.quotas:app"),
     "quota": LazyCommand("compax_cli.quotas:quota"),

@@ -26,6 +26,7 @@ COLUMNS = [
     ("seats", "capacity"),
     ("features", "features"),
     ("rating", "rating"),
+    ("issues", "issues"),
 ]
 #: Options that choose rooms by rating, as ``compax rooms list`` and ``free`` take them.
 MIN_RATING = Annotated[
@@ -41,10 +42,11 @@ ALL_ROOMS = 100_000
 
 def shown(room: dict[str, object], as_json: bool) -> dict[str, object]:
     """A room as printed: as the server has it for scripts; for people, features joined and
-    an unknown capacity as ``?``."""
+    an unknown capacity as ``?``, its unresolved problem reports counted (``⚠2``)."""
     if as_json:
         return room
     features = room.get("features") or []
+    reports = room.get("open_issues")
     count, total = room.get("rating_count"), room.get("rating_total")
     rating = rating_label(count, total) if isinstance(count, int) and isinstance(total, int) else ""
     return {
@@ -52,6 +54,7 @@ def shown(room: dict[str, object], as_json: bool) -> dict[str, object]:
         "features": ", ".join(features) if isinstance(features, list) else features,
         "capacity": seats_text(cast("int | None", room.get("capacity"))),
         "rating": rating,
+        "issues": f"⚠{reports}" if reports else "",
     }
 
 

@@ -37,7 +37,17 @@ from sqlmodel import SQLModel
 
 from compax_server import audit
 from compax_server.changelog import RecordingSession
-from compax_server.models import Blackout, Booking, Building, Room, RuleOverride, Series, Term, User
+from compax_server.models import (
+    Blackout,
+    Booking,
+    Building,
+    Room,
+    RoomIssue,
+    RuleOverride,
+    Series,
+    Term,
+    User,
+)
 from sync.vocabulary import AuditAction, BookingStatus
 
 #: Audited table models and the record type their entries name.
@@ -49,6 +59,7 @@ AUDITED: dict[type[Any], str] = {
     Series: "series",
     Blackout: "blackouts",
     Booking: "bookings",
+    RoomIssue: "issues",
 }
 #: Fields whose change alone is not worth an entry: the entry's own ``at`` says when.
 _QUIET = frozenset({"updated_at"})
@@ -140,7 +151,7 @@ def _building_of(obj: Any) -> tuple[str, Any] | int | None:
         return obj.building_id
     if isinstance(obj, Blackout):
         return obj.building_id if obj.building_id is not None else ("room", obj.room_id)
-    if isinstance(obj, Booking | Series):
+    if isinstance(obj, Booking | Series | RoomIssue):
         return ("room", obj.room_id)
     if isinstance(obj, RuleOverride):
         if obj.booking_id is not None:

@@ -597,6 +597,7 @@ class RoomIssue(SQLModel, table=True):
         Index("ix_room_issues_reporter_created", "reporter_id", "created_at"),
         Index("ix_room_issues_assignee_status", "assignee_id", "status"),
         Index("ix_room_issues_created", "created_at"),
+        Index("ix_room_issues_resolved", "resolved_at"),
     )
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)

@@ -7,8 +7,9 @@ booking's ``room``/``start``/``end``/``title`` before a change), ``reason``, ``c
 ``closed_until`` (a blackout), ``cancel_url`` (a reminder), ``misses`` and ``cancelled`` (how
 many releases in a row ended a series, and how many later occurrences that cancelled),
 ``offer_expires_at``, ``entry_id``, ``accept_path`` and ``decline_path`` (a waitlist offer,
-answered signed in: the mail names the commands). A key that is missing or unreadable never
-stops a message: it is said in general words instead.
+answered signed in: the mail names the commands); ``issue_id``, ``summary``, ``category``,
+``details``, ``status`` and ``resolution`` (a problem report). A key that is missing or
+unreadable never stops a message: it is said in general words instead.
 """
 
 from __future__ import annotations
@@ -213,6 +214,50 @@ def _approval_expired(facts: _Facts) -> _Notice:
     return _Notice(f"Request expired: {facts.room}, {facts.when()}", lines)
 
 
+def _issue(facts: _Facts) -> str:
+    summary = facts.text("summary", "a problem")
+    category = facts.text("category")
+    return (
+        f"“{summary}” ({category}) in {facts.room}" if category else f"“{summary}” in {facts.room}"
+    )
+
+
+def _issue_reported(facts: _Facts) -> _Notice:
+    by = facts.text("by", "Someone")
+    lines = [f"{by} reported {_issue(facts)}."]
+    details = facts.text("details")
+    if details:
+        lines.append(details)
+    issue = facts.text("issue_id", "ID")
+    lines.append(
+        f"See to it with `compax issues assign {issue} me` and `compax issues start {issue}`."
+    )
+    return _Notice(f"Problem reported: {facts.room}, {facts.text('summary', 'a problem')}", lines)
+
+
+def _issue_assigned(facts: _Facts) -> _Notice:
+    by = facts.text("by", "Someone")
+    issue = facts.text("issue_id", "ID")
+    lines = [
+        f"{by} asked you to see to {_issue(facts)}.",
+        f"Read it with `compax issues show {issue}`.",
+    ]
+    return _Notice(f"Yours to see to: {facts.room}, {facts.text('summary', 'a problem')}", lines)
+
+
+_ISSUE_STATUS = {"open": "open again", "in_progress": "being seen to", "resolved": "resolved"}
+
+
+def _issue_updated(facts: _Facts) -> _Notice:
+    by = facts.text("by", "Someone")
+    status = _ISSUE_STATUS.get(facts.text("status"), "changed")
+    lines = [f"{by} marked {_issue(facts)}, which you reported, as {status}."]
+    resolution = facts.text("resolution")
+    if facts.text("status") == "resolved" and resolution:
+        lines.append(f"What was done: {resolution}")
+    return _Notice(f"Your report is {status}: {facts.room}", lines)
+
+
 _WRITERS: dict[NoticeKind, Callable[[_Facts], _Notice]] = {
     NoticeKind.BOOKING_CHANGED: _changed,
     NoticeKind.BOOKING_CANCELLED: _cancelled,
@@ -226,6 +271,9 @@ _WRITERS: dict[NoticeKind, Callable[[_Facts], _Notice]] = {
     NoticeKind.APPROVED: _approved,
     NoticeKind.REJECTED: _rejected,
     NoticeKind.APPROVAL_EXPIRED: _approval_expired,
+    NoticeKind.ISSUE_REPORTED: _issue_reported,
+    NoticeKind.ISSUE_ASSIGNED: _issue_assigned,
+    NoticeKind.ISSUE_UPDATED: _issue_updated,
 }
 
 

@@ -143,6 +143,7 @@ class CompaxApp(App[None]):
         ),
         Binding("ctrl+r", "sync", "Sync", priority=True),
         Binding("f7", "notifications", "Notifications", show=False),
+        Binding("f10", "issues", "Problems"),
         Binding("f8", "approvals", "Approvals"),
         Binding("f9", "audit", "Audit trail", show=False),
         Binding("question_mark", "help", "Help"),
@@ -218,10 +219,12 @@ class CompaxApp(App[None]):
         return self.may(Permission.APPROVE_BOOKINGS)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """The approvals and audit keys are offered (footer, help, palette) only to those who
-        may use them."""
+        """The approvals, problems and audit keys are offered (footer, help, palette) only to
+        those who may use them."""
         if action == "approvals":
             return self.may_approve
+        if action == "issues":
+            return self.may(Permission.MANAGE_ISSUES)
         if action == "audit":
             return self.may_read_audit
         return True
@@ -502,6 +505,17 @@ class CompaxApp(App[None]):
             return
         if not isinstance(self.screen, ApprovalsDialog):
             self.push_screen(ApprovalsDialog())
+
+    def action_issues(self) -> None:
+        """Show the problem reports you see to (F10; facilities staff, admins and building
+        managers; needs the server)."""
+        from compax_tui.screens.issues import IssuesDialog
+
+        if not self.may(Permission.MANAGE_ISSUES) or self.engine.token is None:
+            self.notify("You see to no problem reports", severity="warning")
+            return
+        if not isinstance(self.screen, IssuesDialog):
+            self.push_screen(IssuesDialog())
 
     @property
     def may_read_audit(self) -> bool:

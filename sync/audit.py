@@ -20,7 +20,16 @@ if TYPE_CHECKING:
     from sync.engine import Engine
 
 #: The kinds of record the trail names, as their tables are named.
-RECORD_TYPES = ("bookings", "series", "blackouts", "rooms", "buildings", "terms", "users")
+RECORD_TYPES = (
+    "bookings",
+    "series",
+    "blackouts",
+    "rooms",
+    "buildings",
+    "terms",
+    "users",
+    "issues",
+)
 #: Entries are read this many at a time (the API's largest page).
 PAGE = 500
 

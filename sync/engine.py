@@ -29,6 +29,7 @@ from sync.errors import (
     ValidationFailed,
 )
 from sync.http import Http, connect
+from sync.issue_schemas import IssueCreate
 from sync.managing import access_of_engine
 from sync.permissions import Access, Permission, allows
 from sync.profiles import Profile
@@ -750,6 +751,20 @@ class Engine:
         self._queue(Op.CHECK_IN_BOOKING, args, summary, str(booking["id"]), [row])
         return {**row, "pending": True}
 
+    def report_issue(self, data: IssueCreate) -> dict[str, Any]:
+        """Queue a report of a problem with a room like any change, with an id of its own so
+        that sending it twice makes one report; it shows as pending until the server has it."""
+        self._require_user()
+        if data.room_id is not None:
+            self.reads.room_or_error(data.room_id)
+        elif self.reads.room_by_code(*(data.room or "/").split("/", 1)) is None:
+            raise ValidationFailed.single("room", f"no room {data.room} here; sync to see new ones")
+        report = data.model_copy(update={"id": data.id or uuid.uuid4()})
+        args = report.model_dump(mode="json", exclude_none=True)
+        where = report.room or f"room {report.room_id}"
+        self._queue(Op.REPORT_ISSUE, args, f"Report {where}: {report.summary}", str(report.id), [])
+        return {**args, "status": "open", "pending": True}
+
     def _targets(
         self, booking_id: str, scope: Scope, user: dict[str, Any]
     ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -892,6 +907,11 @@ class Engine:
             elif conflict.op == Op.RATE_ROOM:
                 self._queue(Op.RATE_ROOM, args, conflict.summary, str(args["room_id"]), [])
                 rows = []
+            elif conflict.op == Op.REPORT_ISSUE:
+                # A report sent for another room no longer names the booking of the first.
+                where = {"room_id": room_id, "room": None, "booking_id": None} if room_id else {}
+                report = IssueCreate.model_validate({**args, "id": None, **where})
+                rows = [self.report_issue(report)]
             else:
                 series = SeriesCreate.model_validate({**args, "id": None, "on_conflict": "skip"})
                 if room_id is not None:

@@ -335,7 +335,34 @@ RATINGS = Kind(
     key=None,
     list_path="/api/v1/ratings",
 )
-KINDS = {kind.name: kind for kind in (BUILDINGS, ROOMS, USERS, TERMS, TIMETABLE, BOOKINGS, RATINGS)}
+ISSUES = Kind(
+    "issues",
+    "issue",
+    (
+        Column("id"),
+        Column("external_id"),
+        Column("room", True),
+        Column("category"),
+        Column("summary", True),
+        Column("details"),
+        Column("status"),
+        Column("reporter"),
+        Column("assignee"),
+        Column("created_at", parse=_INSTANT),
+        Column("resolved_at", parse=_INSTANT),
+        Column("resolution"),
+    ),
+    key=lambda row: (
+        f"external:{row['external_id']}"
+        if row.get("external_id")
+        else f"id:{str(row.get('id', '')).strip().lower()}"
+    ),
+    list_path="/api/v1/issues",
+)
+KINDS = {
+    kind.name: kind
+    for kind in (BUILDINGS, ROOMS, USERS, TERMS, TIMETABLE, BOOKINGS, RATINGS, ISSUES)
+}
 
 
 def request_row(

@@ -36,6 +36,7 @@ class Op(StrEnum):
     CREATE_SERIES = "create_series"
     CHECK_IN_BOOKING = "check_in_booking"
     RATE_ROOM = "rate_room"
+    REPORT_ISSUE = "report_issue"
 
 
 class Mutation(BaseModel):

@@ -418,6 +418,7 @@ class RoomPublic(RoomBase):
     )
     rating_count: int = 0
     rating_total: int = Field(default=0, description="The sum of the ratings' stars.")
+    open_issues: int = Field(default=0, description="Problem reports not yet resolved.")
 
 
 # --- Terms -----------------------------------------------------------------------------------
@@ -1237,6 +1238,7 @@ class FreeRoom(Schema):
     capacity: int | None
     rating_average: float | None = None
     rating_count: int = 0
+    open_issues: int = Field(default=0, description="Problem reports not yet resolved.")
 
 
 class Interval(Schema):

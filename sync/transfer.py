@@ -51,6 +51,7 @@ from sync.import_report import MappingReport, RowMapper, given_twice, unknown_co
 from sync.kinds import (
     BOOKINGS,
     BUILDINGS,
+    ISSUES,
     RATINGS,
     ROOMS,
     TIMETABLE,
@@ -739,6 +740,8 @@ async def _export_source(
     elif kind is USERS:
         active = None if filters.active is None else str(filters.active).lower()
         params = {"role": filters.role, "department": filters.department, "active": active}
+    elif kind is ISSUES:
+        params = {"building": filters.building, "status": filters.status}
     elif kind is BOOKINGS:
         zone = await campus_zone(http)
         params = {

@@ -495,6 +495,27 @@ async def reject_series(w: World) -> Done:
     return await _series_request(w, "reject", w.monday + timedelta(days=28))
 
 
+async def report_issue(w: World) -> Done:
+    body = {"room_id": w.campus.eng_1, "summary": "Projector dead", "category": "equipment"}
+    answer = await w.call("POST", "/api/v1/issues", w.staff, json=body)
+    w.ids["issue"] = (await w.made(answer))["id"]
+    return Done(answer, w.staff, "issues", w.ids["issue"])
+
+
+async def update_issue(w: World) -> Done:
+    path = f"/api/v1/issues/{w.ids['issue']}"
+    body = {"status": "in_progress"}
+    answer = await w.call("PATCH", path, json=body, headers={"If-Match": '"1"'})
+    return Done(answer, w.admin, "issues", w.ids["issue"])
+
+
+async def bulk_issues(w: World) -> Done:
+    rows = {"rows": [{"external_id": "HD-9", "room": "ENG/1", "summary": "Cold"}]}
+    answer = await w.call("POST", "/api/v1/issues:bulk", json=rows)
+    w.ids["imported_issue"] = _rows(await w.made(answer, 200))
+    return Done(answer, w.admin, "issues", w.ids["imported_issue"])
+
+
 #: One step per audited write endpoint, in an order where each finds what it needs.
 WALK: dict[str, Step] = {
     step.__name__: step
@@ -544,6 +565,9 @@ WALK: dict[str, Step] = {
         reject_booking,
         approve_series,
         reject_series,
+        report_issue,
+        update_issue,
+        bulk_issues,
     )
 }
 
@@ -670,6 +694,7 @@ async def test_every_push_operation_audits_its_user_and_sync_client(
         Op.CREATE_SERIES: {"id": str(uuid.uuid4()), **_weekly(w.campus.room_201, w.monday, 1)},
         Op.CHECK_IN_BOOKING: {"id": checked, "at": at(tuesday, 18, 5)},
         Op.RATE_ROOM: {"room_id": w.campus.room_102, "stars": 5, "comment": "Quiet"},
+        Op.REPORT_ISSUE: {"id": str(uuid.uuid4()), "room_id": w.campus.eng_1, "summary": "Hot"},
     }
     assert set(mutations) == set(Op), "every push operation is walked"
     for op, args in mutations.items():
@@ -680,7 +705,11 @@ async def test_every_push_operation_audits_its_user_and_sync_client(
         w.clock.fixed = None
         assert result["status"] == "applied", (op, result)
         entries = await _since(client, last)
-        record_type = {Op.CREATE_SERIES: "series", Op.RATE_ROOM: "rating"}.get(op, "bookings")
+        record_type = {
+            Op.CREATE_SERIES: "series",
+            Op.RATE_ROOM: "rating",
+            Op.REPORT_ISSUE: "issues",
+        }.get(op, "bookings")
         record_id = result.get("id") or args["id"]
         assert any(
             (e.record_type, e.record_id, e.actor_id, e.client)

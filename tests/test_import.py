@@ -29,6 +29,7 @@ from compax_server.services import bookings as bookings_service
 from sync import formats
 from sync.errors import ValidationFailed
 from sync.formats import Format, RowReader, format_for
+from sync.issue_schemas import IssueImportRow
 from sync.kinds import (
     BOOKINGS,
     KINDS,
@@ -286,6 +287,7 @@ SCHEMAS: dict[str, type[BaseModel]] = {
     "timetable": TimetableRow,
     "bookings": BookingImportRow,
     "ratings": RatingImportRow,
+    "issues": IssueImportRow,
 }
 
 

@@ -145,6 +145,15 @@ EXPECTED: dict[str, frozenset[Role] | str] = {
     "reject_series": ADMIN,
     # audit: administrators everywhere (building managers in their buildings, test_audit.py)
     "list_audit": ADMIN,
+    # problem reports: everyone reports and reads their own (object checks in test_issues.py);
+    # facilities staff and admins see to them, building managers in their buildings
+    "report_issue": EVERYONE,
+    "list_issues": EVERYONE,
+    "read_issue": EVERYONE,
+    "update_issue": EVERYONE,
+    "room_issues": EVERYONE,
+    "issue_report": frozenset({Role.ADMIN, Role.FACILITIES}),
+    "bulk_issues": frozenset({Role.ADMIN, Role.FACILITIES}),
 }
 
 #: The order people are made in, so that path id 1 is the admin on every database.

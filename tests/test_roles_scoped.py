@@ -138,6 +138,13 @@ CALLS: dict[str, tuple[Send, int]] = {
         ),
         200,
     ),
+    "issue_report": (
+        lambda w, p: w.client.get(
+            f"/api/v1/reports/issues?{urlencode({**_window(), 'building': p.code})}",
+            headers=w.manager.headers,
+        ),
+        200,
+    ),
     "list_managers": (
         lambda w, p: w.client.get(f"/api/v1/buildings/{p.id}/managers", headers=w.manager.headers),
         200,

@@ -8,6 +8,7 @@ from compax_server.routes import (
     bookings,
     campus,
     checkin,
+    issues,
     links,
     managers,
     notifications,
@@ -38,5 +39,6 @@ ROUTE_TABLES = (
     quotas.api,
     ratings.api,
     approvals.api,
+    issues.api,
     audit.api,
 )

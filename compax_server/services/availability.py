@@ -18,6 +18,7 @@ from sqlmodel import col
 from compax_server.models import Blackout, Booking, Building, Room, User
 from compax_server.services.booking_views import booking_view, holds_room
 from compax_server.services.campus import rooms_matching
+from compax_server.services.issues import open_issue_counts
 from compax_server.services.policy import BookingPolicy
 from compax_server.services.rating_order import by_rating, rating_cursor
 from sync import judge
@@ -136,7 +137,7 @@ async def _accepted_rooms(
     return found
 
 
-def _free_room(room: Any) -> FreeRoom:
+def _free_room(room: Any, open_issues: dict[int, int]) -> FreeRoom:
     return FreeRoom(
         id=room.id,
         room=f"{room.building_code}/{room.code}",
@@ -147,6 +148,7 @@ def _free_room(room: Any) -> FreeRoom:
         capacity=room.capacity,
         rating_average=rating_average(room.rating_count, room.rating_total),
         rating_count=room.rating_count,
+        open_issues=open_issues.get(room.id, 0),
     )
 
 
@@ -216,8 +218,9 @@ async def free_rooms(
     )
     rows = [row for _, row in accepted[: query.limit]]
     more = len(accepted) > query.limit
+    issues = await open_issue_counts(session, [row.id for row in rows])
     return Page(
-        items=[_free_room(row) for row in rows],
+        items=[_free_room(row, issues) for row in rows],
         next_cursor=_encode_room_cursor(rows[-1]) if more else None,
     )
 

@@ -52,7 +52,8 @@ from compax_server.models import (
     WaitlistEntry,
 )
 from compax_server.problems import problem_body
-from compax_server.services import booking_batch, bookings, checkin, ratings, series
+from compax_server.services import booking_batch, bookings, checkin, issues, ratings, series
+from compax_server.services.access import access_of
 from compax_server.services.blackouts import blackout_public
 from compax_server.services.booking_views import (
     UuidOfText,
@@ -76,6 +77,7 @@ from sync.errors import (
     ValidationFailed,
     field_errors,
 )
+from sync.issue_schemas import IssueCreate
 from sync.permissions import Permission, allows
 from sync.protocol import (
     SCHEMA_VERSION,
@@ -173,6 +175,14 @@ async def _rate_room(
     return str(rating.id), rating.version
 
 
+async def _report_issue(
+    session: AsyncSession, user: User, args: IssueCreate, policy: BookingPolicy
+) -> tuple[str, int]:
+    access = await access_of(session, user)
+    public, _ = await issues.report_issue(session, user, access, args)
+    return str(public.id), public.version
+
+
 #: Each op: its argument schema, the permission it needs, and the service call that does it.
 OPS: dict[Op, tuple[type[BaseModel], Permission, Apply]] = {
     Op.CREATE_BOOKING: (BookingCreate, Permission.BOOK, _create_booking),
@@ -181,6 +191,7 @@ OPS: dict[Op, tuple[type[BaseModel], Permission, Apply]] = {
     Op.CREATE_SERIES: (SeriesCreate, Permission.BOOK, _create_series),
     Op.CHECK_IN_BOOKING: (CheckInBookingArgs, Permission.BOOK, _check_in_booking),
     Op.RATE_ROOM: (RateRoomArgs, Permission.RATE_ROOMS, _rate_room),
+    Op.REPORT_ISSUE: (IssueCreate, Permission.REPORT_ISSUES, _report_issue),
 }
 
 

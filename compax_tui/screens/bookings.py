@@ -55,6 +55,7 @@ class BookingsScreen(CompaxScreen):
         Binding("i", "check_in", "Check in"),
         Binding("p", "toggle_past", "Show past"),
         Binding("w", "waitlist", "Waitlist"),
+        Binding("r", "report_problem", "Report a problem", show=False),
     ]
 
     def __init__(self) -> None:
@@ -172,6 +173,21 @@ class BookingsScreen(CompaxScreen):
             self.notify(f"That booking is {booking['status']}", severity="warning")
             return None
         return booking
+
+    def action_report_problem(self) -> None:
+        """Report a problem with the chosen booking's room, naming the booking once the server
+        has it; works offline."""
+        from compax_tui.screens.issues import report_problem
+
+        booking = self._chosen()
+        if booking is not None:
+            known = not booking.get("pending") and ":" not in str(booking["id"])
+            report_problem(
+                self,
+                int(booking["room_id"]),
+                booking["room"],
+                str(booking["id"]) if known else None,
+            )
 
     def action_check_in(self) -> None:
         """Check the chosen booking in, within the window around its start."""

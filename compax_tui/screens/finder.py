@@ -66,6 +66,8 @@ class FinderScreen(CompaxScreen):
         Binding("ctrl+f", "focus_filters", "Filters"),
         Binding("ctrl+l", "focus_results", "Results"),
         Binding("r", "rate", "Rate room"),
+        Binding("i", "room_issues", "Problems"),
+        Binding("p", "report_problem", "Report"),
     ]
 
     def __init__(self) -> None:
@@ -109,8 +111,9 @@ class FinderScreen(CompaxScreen):
         table.add_column("Room", width=10)
         table.add_column("Kind", width=13)
         table.add_column("Seats", width=5)
-        table.add_column("Features", width=26)
+        table.add_column("Features", width=23)
         table.add_column("Rating", width=12)
+        table.add_column("!", width=3)
         table.focus()
 
     def reload(self) -> None:
@@ -238,6 +241,8 @@ class FinderScreen(CompaxScreen):
         note = self.query_one("#finder-note", Static)
         note.update(message.note)
         note.set_class(not message.rooms and ":" in message.note, "error")
+        from compax_tui.screens.issues import issue_mark
+
         table = self.query_one("#rooms", DataTable)
         table.clear()
         for room in message.rooms:
@@ -247,6 +252,7 @@ class FinderScreen(CompaxScreen):
                 seats_text(room["capacity"]),
                 ", ".join(room["features"]),
                 rating_label(room.get("rating_count", 0), room.get("rating_total", 0)),
+                issue_mark(room),
                 key=str(room["id"]),
             )
 
@@ -270,6 +276,31 @@ class FinderScreen(CompaxScreen):
         room = self.compax.engine.reads.room(str(row_key.value))
         if room is not None:
             rate_room(self, room)
+
+    def _chosen_room(self) -> tuple[int, str] | None:
+        """The room under the results' cursor: its id and label."""
+        table = self.query_one("#rooms", DataTable)
+        if not table.row_count:
+            self.notify("No room chosen", severity="warning")
+            return None
+        row = table.coordinate_to_cell_key(table.cursor_coordinate).row_key
+        return int(str(row.value)), str(table.get_row(row)[0])
+
+    def action_room_issues(self) -> None:
+        """Show the chosen room's open problems (from the server)."""
+        from compax_tui.screens.issues import RoomIssuesDialog
+
+        chosen = self._chosen_room()
+        if chosen is not None:
+            self.app.push_screen(RoomIssuesDialog(*chosen))
+
+    def action_report_problem(self) -> None:
+        """Report a problem with the chosen room; works offline."""
+        from compax_tui.screens.issues import report_problem
+
+        chosen = self._chosen_room()
+        if chosen is not None:
+            report_problem(self, *chosen)
 
     @on(DataTable.RowSelected, "#rooms")
     def _open(self, event: DataTable.RowSelected) -> None:

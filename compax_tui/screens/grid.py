@@ -70,6 +70,8 @@ class GridScreen(CompaxScreen):
         Binding("right_square_bracket", "shift(1)", "Next", show=False),
         Binding("t", "today", "Today"),
         Binding("g", "go_to", "Go to"),
+        Binding("i", "room_issues", "Problems", show=False),
+        Binding("p", "report_problem", "Report", show=False),
     ]
 
     def __init__(self) -> None:
@@ -180,7 +182,10 @@ class GridScreen(CompaxScreen):
 
     def _labels(self, grid: SlotGrid) -> list[str]:
         """A lane's label: its day (a room's week), its room (a room's day), or its room's
-        code and seats, with ✕ when the room is closed to booking (a building)."""
+        code and seats, with ✕ when the room is closed to booking and ⚠ and the count of its
+        unresolved problem reports (a building)."""
+        from compax_tui.screens.issues import issue_mark
+
         if self.target is not None and self.target.room_id is not None and self.target.week:
             return [f"{lane.day:%a %d}" for lane in grid.lanes]
         if self.target is not None and self.target.room_id is not None:
@@ -188,6 +193,7 @@ class GridScreen(CompaxScreen):
         return [
             f"{_short(lane.room['code']):<5}{seats_text(lane.room['capacity']):>4}"
             + ("" if lane.room.get("bookable", True) else " ✕")
+            + (f" {issue_mark(lane.room)}" if lane.room.get("open_issues") else "")
             for lane in grid.lanes
         ]
 
@@ -209,6 +215,8 @@ class GridScreen(CompaxScreen):
             details = [room["kind"].replace("_", " "), f"{seats_text(room['capacity'])} seats"]
             if not room.get("bookable", True):
                 details.insert(0, "✕ not bookable")
+            if room.get("open_issues"):
+                details.insert(0, f"⚠{room['open_issues']} open problems (i)")
             title.append(" · " + " · ".join(details + room["features"][:3]))
         else:
             title.append(f" {target.building}", "bold")
@@ -310,6 +318,30 @@ class GridScreen(CompaxScreen):
             self._retarget(room_id=None, building=room["building"])
         else:
             self._retarget(room_id=int(room["id"]), building=None)
+
+    def _room_here(self) -> tuple[int, str] | None:
+        """The room under the cursor: its id and label."""
+        view = self.query_one(SlotGridView)
+        if view.current is None:
+            return None
+        room = view.current[0].room
+        return int(room["id"]), f"{room['building']}/{room['code']}"
+
+    def action_room_issues(self) -> None:
+        """Show the open problems of the room under the cursor (from the server)."""
+        from compax_tui.screens.issues import RoomIssuesDialog
+
+        here = self._room_here()
+        if here is not None:
+            self.app.push_screen(RoomIssuesDialog(*here))
+
+    def action_report_problem(self) -> None:
+        """Report a problem with the room under the cursor; works offline."""
+        from compax_tui.screens.issues import report_problem
+
+        here = self._room_here()
+        if here is not None:
+            report_problem(self, *here)
 
     def action_shift(self, steps: int) -> None:
         """Show the previous or next day or week."""

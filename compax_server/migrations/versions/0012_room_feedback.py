@@ -92,6 +92,7 @@ def upgrade() -> None:
     op.create_index("ix_room_issues_reporter_created", "room_issues", ["reporter_id", "created_at"])
     op.create_index("ix_room_issues_assignee_status", "room_issues", ["assignee_id", "status"])
     op.create_index("ix_room_issues_created", "room_issues", ["created_at"])
+    op.create_index("ix_room_issues_resolved", "room_issues", ["resolved_at"])
 
 
 def downgrade() -> None:

@@ -1,0 +1,73 @@
+"""Problem reports as the CLI and the TUI use them: a report is queued like any change (so it
+works offline) and shown as pending until the server has it; reading the list and seeing to
+a report talk to the server at once, as their answers are only worth something from it."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from sync.issue_schemas import IssueCreate, IssueReportQuery, IssueUpdate
+from sync.protocol import Op
+
+if TYPE_CHECKING:
+    from sync.engine import Engine
+
+
+class Issues:
+    """The profile's problem reports and, for those who see to them, the changes they make."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def report(self, data: IssueCreate) -> dict[str, Any]:
+        """Queue a report; ``Engine.sync`` sends it."""
+        return self.engine.report_issue(data)
+
+    def pending(self) -> list[dict[str, Any]]:
+        """Reports made here that the server has not confirmed yet, oldest first."""
+        with self.engine.replica.read() as db:
+            rows = db.execute(
+                "SELECT args, status FROM outbox WHERE op = ? AND status != 'applied' ORDER BY mid",
+                [Op.REPORT_ISSUE.value],
+            ).fetchall()
+        return [
+            {**json.loads(args), "status": "open", "pending": True, "refused": state == "rejected"}
+            for args, state in rows
+        ]
+
+    async def page(self, *, limit: int = 50, cursor: str | None = None, **filters: Any) -> Any:
+        """One page of the reports the caller may see, newest first; ``filters`` are
+        ``IssueQuery``'s (``status``, ``category``, ``building``, ``room_id``, ``assignee``,
+        ``reporter``, ``from``, ``to``)."""
+        params = {"limit": limit, **{k: v for k, v in filters.items() if v is not None}}
+        if cursor:
+            params["cursor"] = cursor
+        async with self.engine.http() as http:
+            return dict(await http.request("GET", "/api/v1/issues", params=params))
+
+    async def show(self, issue_id: str) -> dict[str, Any]:
+        async with self.engine.http() as http:
+            return dict(await http.request("GET", f"/api/v1/issues/{issue_id}"))
+
+    async def change(self, issue_id: str, change: IssueUpdate) -> dict[str, Any]:
+        """Apply ``change`` to the report as it is now on the server."""
+        path = f"/api/v1/issues/{issue_id}"
+        body = change.model_dump(mode="json", exclude_unset=True)
+        async with self.engine.http() as http:
+            current = await http.request("GET", path)
+            answer = await http.request(
+                "PATCH", path, json=body, headers={"If-Match": f'"{current["version"]}"'}
+            )
+        return dict(answer)
+
+    async def of_room(self, room_id: int) -> list[dict[str, Any]]:
+        """A room's unresolved reports, as the finder shows them."""
+        async with self.engine.http() as http:
+            return list(await http.request("GET", f"/api/v1/rooms/{room_id}/issues"))
+
+    async def summary(self, query: IssueReportQuery) -> dict[str, Any]:
+        """The per-building figures of ``query``'s range."""
+        params = query.model_dump(mode="json", by_alias=True, exclude_none=True)
+        async with self.engine.http() as http:
+            return dict(await http.request("GET", "/api/v1/reports/issues", params=params))
