@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 from sync.errors import FieldError, ValidationFailed
 from sync.formats import Format
+from sync.lookups import written_code
 from sync.rules import local_instant
 from sync.when import parse_opening_hours
 
@@ -108,7 +109,7 @@ def _code(value: Any) -> str:
 
 def _room_label(value: Any) -> str:
     """A ``BUILDING/CODE`` cell as stored, its code's inner spaces collapsed."""
-    return "/".join(" ".join(part.split()).upper() for part in str(value or "").split("/", 1))
+    return "/".join(written_code(part) for part in str(value or "").split("/", 1))
 
 
 # --- Kinds -----------------------------------------------------------------------------------
@@ -163,7 +164,8 @@ class Kind:
 
 
 def _timetable_slot(row: dict[str, Any]) -> tuple[str, str, str]:
-    place = f"{_code(row.get('building'))}/{_code(row.get('room'))}|{_weekday(row)}"
+    place = f"{_code(row.get('building'))}/{written_code(str(row.get('room') or ''))}"
+    place += f"|{_weekday(row)}"
     return place, _time_key(row.get("start")), _time_key(row.get("end"))
 
 
@@ -271,7 +273,8 @@ TIMETABLE = Kind(
         Column("attendees"),
     ),
     key=lambda row: (
-        f"{_code(row.get('course_code'))}|{_weekday(row)}|{_time_key(row.get('start'))}"
+        f"{written_code(str(row.get('course_code') or ''))}|{_weekday(row)}"
+        f"|{_time_key(row.get('start'))}"
     ),
     slot=_timetable_slot,
     updatable=False,

@@ -92,7 +92,12 @@ async def test_a_long_code_keeps_the_grid_in_80_columns_and_is_booked_by_its_lab
 
 
 def test_blank_seats_in_the_room_forms_mean_an_unknown_capacity() -> None:
-    room = {"kind": "classroom", "capacity": None, "features": [], "bookable": True}
+    room: dict[str, Any] = {
+        "kind": "classroom",
+        "capacity": None,
+        "features": [],
+        "bookable": True,
+    }
     seats = next(field for field in room_edit_fields(room) if field.name == "capacity")
     assert (seats.value, seats.placeholder) == ("", "?")
     assert (
