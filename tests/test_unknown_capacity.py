@@ -11,7 +11,7 @@ from aiohttp.test_utils import TestClient
 
 from tests.booking_helpers import at, book, bulk, make_campus, next_weekday
 from tests.conftest import Person
-from tests.support import problem_of, with_version
+from tests.support import error_fields, problem_of, with_version
 
 #: A room code as a campus register writes it: spaces, a comma, 60 characters.
 LONG_CODE = "LECTURE THEATRE 1, EAST WING (GROUND FLOOR) - BLOCK A & B #2"
@@ -149,3 +149,24 @@ async def test_the_utilisation_report_says_which_rooms_have_unknown_seats(
     [building] = report["buildings"]
     assert (building["capacity"], building["capacity_unknown"]) == (120, 2)
     assert building["seat_occupancy"] == 0.75, "rooms of unknown capacity are left out"
+
+
+async def test_a_badly_written_code_or_label_is_refused_naming_its_field(
+    client: TestClient, admin: Person
+) -> None:
+    await make_campus(client, admin)
+    for code in ("A/B", "X" * 65, " -lead"):
+        response = await client.post(
+            "/api/v1/rooms", json={"building": "PB", "code": code}, headers=admin.headers
+        )
+        assert error_fields(await problem_of(response, 422)) == ["code"], code
+    monday = next_weekday(0)
+    row = {"room": "PB/" + "X" * 79, "start": at(monday, 10), "end": at(monday, 11)}
+    rows = [row, {**row, "room": "PB"}]
+    response = await client.post(
+        "/api/v1/bookings:bulk", json={"rows": rows}, headers=admin.headers
+    )
+    assert response.status == 200, await response.text()
+    results = (await response.json())["results"]
+    assert [r["status"] for r in results] == ["rejected", "rejected"]
+    assert [[e["field"] for e in r["errors"]] for r in results] == [["room"], ["room"]]
