@@ -4,11 +4,20 @@ named."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+import sqlite3
+from contextlib import closing
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from urllib.parse import quote, urlencode
 
+import pytest
 from aiohttp.test_utils import TestClient
+from sqlalchemy.dialects import sqlite
+from sqlmodel import col
 
+from compax_server.models import Room
+from compax_server.services import availability
+from sync.schemas import RoomQuery
 from tests.booking_helpers import at, book, bulk, make_campus, next_weekday
 from tests.conftest import Person
 from tests.support import error_fields, problem_of, with_version
@@ -170,3 +179,20 @@ async def test_a_badly_written_code_or_label_is_refused_naming_its_field(
     results = (await response.json())["results"]
     assert [r["status"] for r in results] == ["rejected", "rejected"]
     assert [[e["field"] for e in r["errors"]] for r in results] == [["room"], ["room"]]
+
+
+@pytest.mark.parametrize("capacity", [None, 30])
+def test_the_free_room_order_reads_the_capacity_index_without_sorting(
+    sqlite_template: Path, capacity: int | None
+) -> None:
+    """Unknown capacities last (``NULLS LAST``) is still the order of ``ix_rooms_capacity_id``,
+    so that a search stops after the rooms it needs instead of sorting every room first."""
+    start = datetime(2027, 1, 11, 10, tzinfo=UTC)
+    statement = availability._free_rooms_statement(
+        start, start + timedelta(hours=1), RoomQuery(capacity=capacity)
+    ).order_by(col(Room.capacity).nulls_last(), col(Room.id))
+    compiled = statement.compile(dialect=sqlite.dialect(), compile_kwargs={"literal_binds": True})
+    with closing(sqlite3.connect(sqlite_template)) as db:
+        plan = [row[3] for row in db.execute(f"EXPLAIN QUERY PLAN {compiled}")]
+    assert any("ix_rooms_capacity_id" in step for step in plan), plan
+    assert not any("TEMP B-TREE" in step for step in plan), plan
