@@ -75,6 +75,7 @@ async def test_a_long_code_keeps_the_grid_in_80_columns_and_is_booked_by_its_lab
         await press(pilot, "enter")
         view = app.screen.query_one(SlotGridView)
         assert view.grid is not None and view.grid.lanes[0].room["id"] == 9
+        assert view.cell_width >= 2 and view.max_scroll_x == 0, "the room's day fits"
         await press(pilot, "end", "enter")
         assert isinstance(app.screen, BookingForm)
         heading = str(app.screen.query_one("#form-title", Static).render())

@@ -180,11 +180,12 @@ class GridScreen(CompaxScreen):
 
     def _labels(self, grid: SlotGrid) -> list[str]:
         """A lane's label: its day (a room's week), its room (a room's day), or its room's
-        code and seats, with ✕ when the room is closed to booking (a building)."""
+        code and seats, with ✕ when the room is closed to booking (a building); a long code
+        is cut (``_short``), the title above the grid names it whole."""
         if self.target is not None and self.target.room_id is not None and self.target.week:
             return [f"{lane.day:%a %d}" for lane in grid.lanes]
         if self.target is not None and self.target.room_id is not None:
-            return [f"{lane.room['building']}/{lane.room['code']}" for lane in grid.lanes]
+            return [f"{lane.room['building']}/{_short(lane.room['code'])}" for lane in grid.lanes]
         return [
             f"{_short(lane.room['code']):<5}{seats_text(lane.room['capacity']):>4}"
             + ("" if lane.room.get("bookable", True) else " ✕")
@@ -403,7 +404,7 @@ def _legend(view: SlotGridView) -> Text:
     return legend
 
 
-#: The most of a room code a building's lane label shows, so that the slots keep their room.
+#: The most of a room code a lane's label shows, so that the slots keep their room.
 LANE_CODE = 12
 
 
