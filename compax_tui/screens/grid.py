@@ -15,7 +15,7 @@ from textual.message import Message
 from textual.widgets import Footer, Static
 from textual.worker import get_current_worker
 
-from compax_tui.screens.base import CompaxScreen, span
+from compax_tui.screens.base import CompaxScreen, cut, span
 from compax_tui.screens.booking_form import BookingForm
 from compax_tui.screens.dialogs import FormDialog, FormField
 from compax_tui.widgets.slot_grid import Cursor, SlotGridView
@@ -410,4 +410,4 @@ LANE_CODE = 12
 
 def _short(code: str) -> str:
     """``code`` cut to ``LANE_CODE`` characters, with an ellipsis when cut."""
-    return code if len(code) <= LANE_CODE else code[: LANE_CODE - 1] + "…"
+    return cut(code, LANE_CODE)
