@@ -71,6 +71,7 @@ from bench_support import asyncpg_dsn, free_port, postgres_database, say
 from sqlalchemy import insert
 from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from sqlalchemy.engine import make_url
+from sqlmodel import col
 
 from compax_server.db import Database
 from compax_server.models import Booking, Room
@@ -691,7 +692,7 @@ def free_rooms_sql(search: Search) -> tuple[str, list[Any]]:
     query = search.model()
     room_query = RoomQuery(capacity=query.capacity, features=query.features)
     statement = availability._free_rooms_statement(query.start, query.end, room_query)
-    compiled = statement.order_by(Room.capacity, Room.id).compile(
+    compiled = statement.order_by(col(Room.capacity).nulls_last(), col(Room.id)).compile(
         dialect=asyncpg_dialect(), compile_kwargs={"render_postcompile": True}
     )
     return compiled.string, [compiled.params[name] for name in compiled.positiontup or []]

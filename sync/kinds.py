@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 from sync.errors import FieldError, ValidationFailed
 from sync.formats import Format
+from sync.lookups import written_code
 from sync.rules import local_instant
 from sync.when import parse_opening_hours
 
@@ -108,7 +109,7 @@ def _code(value: Any) -> str:
 
 def _room_label(value: Any) -> str:
     """A ``BUILDING/CODE`` cell as stored, its code's inner spaces collapsed."""
-    return "/".join(" ".join(part.split()).upper() for part in str(value or "").split("/", 1))
+    return "/".join(written_code(part) for part in str(value or "").split("/", 1))
 
 
 # --- Kinds -----------------------------------------------------------------------------------
@@ -163,7 +164,7 @@ class Kind:
 
 
 def _timetable_slot(row: dict[str, Any]) -> tuple[str, str, str]:
-    room = f"{_code(row.get('building'))}/{_code(row.get('room'))}"
+    room = f"{_code(row.get('building'))}/{written_code(str(row.get('room') or ''))}"
     place = f"{row.get('term', '')}|{room}|{_weekday(row)}"
     return place, _time_key(row.get("start")), _time_key(row.get("end"))
 
@@ -273,8 +274,8 @@ TIMETABLE = Kind(
         Column("term", exported=False),
     ),
     key=lambda row: (
-        f"{row.get('term', '')}|{_code(row.get('course_code'))}|{_weekday(row)}|"
-        f"{_time_key(row.get('start'))}"
+        f"{row.get('term', '')}|{written_code(str(row.get('course_code') or ''))}|"
+        f"{_weekday(row)}|{_time_key(row.get('start'))}"
     ),
     slot=_timetable_slot,
     updatable=False,

@@ -147,11 +147,22 @@ def test_every_alternative_the_judge_offers_it_also_accepts(
             asked, *slot, CAMPUS, attendees=attendees, closures=closures, held=held
         ), slot
     others = [
-        room(n, building_id=n % 3, capacity=10 * n, max_duration_minutes=60 * (n % 4))
+        room(
+            n,
+            building_id=n % 3,
+            capacity=None if n % 4 == 1 else 10 * n,
+            max_duration_minutes=60 * (n % 4),
+        )
         for n in range(2, 12)
     ]
     offered = judge.best_rooms(others, start, end, CAMPUS, attendees=attendees, near=asked)
     assert all(judge.accepts(r, start, end, CAMPUS, attendees=attendees) for r in offered)
+    assert all(judge.offered_for(r.capacity, attendees) for r in offered)
     assert offered == sorted(offered, key=judge.room_rank(asked))
-    missing = [r for r in others if judge.accepts(r, start, end, CAMPUS, attendees=attendees)]
+    missing = [
+        r
+        for r in others
+        if judge.offered_for(r.capacity, attendees)
+        and judge.accepts(r, start, end, CAMPUS, attendees=attendees)
+    ]
     assert len(offered) == min(len(missing), judge.ROOM_ALTERNATIVES)

@@ -15,6 +15,7 @@ from aiohttp.test_utils import TestClient
 
 from compax_cli.output import USAGE
 from sync.engine import Engine
+from sync.kinds import BOOKINGS, ROOMS, TIMETABLE
 from sync.lookups import Lookups
 from sync.replica import Replica
 from sync.replica_tables import MIGRATIONS
@@ -157,3 +158,22 @@ async def test_the_cli_lists_books_exports_and_imports_a_room_by_its_spaced_labe
     assert [(b["room"], b["title"]) for b in (await response.json())["items"]] == [
         (LABEL, "MATH 101")
     ]
+
+
+def test_a_files_rows_are_keyed_by_codes_as_stored() -> None:
+    """Two rows of one file naming a room or course with other spacing or case are one key,
+    so that a dry run reports the second as the first again."""
+    assert TIMETABLE.key and TIMETABLE.slot and ROOMS.key and BOOKINGS.slot
+    spaced = {"course_code": "math  101", "weekday": "Mon", "start": "08:00", "end": "10:00"}
+    plain = {**spaced, "course_code": "MATH 101", "weekday": "mon"}
+    assert TIMETABLE.key(spaced) == TIMETABLE.key(plain)
+    here = {"building": "pb", "room": "lecture  theatre 1, east wing"}
+    assert TIMETABLE.slot(spaced | here) == TIMETABLE.slot(
+        plain | {"building": "PB", "room": "LECTURE THEATRE 1, EAST WING"}
+    )
+    assert ROOMS.key({"building": "pb", "code": LONG_CODE.lower().replace(" ", "  ")}) == LABEL
+    assert BOOKINGS.slot({"room": f" pb/{LONG_CODE.lower()}", "start": "s", "end": "e"}) == (
+        LABEL,
+        "s",
+        "e",
+    )

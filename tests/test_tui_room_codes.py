@@ -50,11 +50,13 @@ async def test_the_finder_shows_unknown_seats_last_and_leaves_them_out_when_seat
         screen.query_one("#free-for", Input).value = "1h"
         await press(pilot)
         found = rows(screen)
-        assert found[-1][:3] == [f"PB/{LONG_CODE}", "classroom", "?"]
+        assert found[-1][:3] == ["PB/LECTURE THEATRE 1, E…", "classroom", "?"]
+        table = screen.query_one("#rooms", DataTable)
+        assert table.virtual_size.width <= 80, "a long code keeps the seats in view"
         assert all(row[2] != "?" for row in found[:-1])
         screen.query_one("#capacity", Input).value = "10"
         await press(pilot)
-        assert f"PB/{LONG_CODE}" not in [row[0] for row in rows(screen)]
+        assert not [row for row in rows(screen) if row[2] == "?"]
 
 
 async def test_a_long_code_keeps_the_grid_in_80_columns_and_is_booked_by_its_label(
@@ -75,6 +77,7 @@ async def test_a_long_code_keeps_the_grid_in_80_columns_and_is_booked_by_its_lab
         await press(pilot, "enter")
         view = app.screen.query_one(SlotGridView)
         assert view.grid is not None and view.grid.lanes[0].room["id"] == 9
+        assert view.cell_width >= 2 and view.max_scroll_x == 0, "the room's day fits"
         await press(pilot, "end", "enter")
         assert isinstance(app.screen, BookingForm)
         heading = str(app.screen.query_one("#form-title", Static).render())
@@ -89,10 +92,23 @@ async def test_a_long_code_keeps_the_grid_in_80_columns_and_is_booked_by_its_lab
         finally:
             mine.close()
         assert [(b["room"], b["pending"]) for b in queued] == [(f"PB/{LONG_CODE}", True)]
+        await press(pilot, "f4")
+        mine_table = app.screen.query_one("#bookings", DataTable)
+        assert mine_table.virtual_size.width <= 80
+        drawn = [
+            [str(cell) for cell in mine_table.get_row_at(i)] for i in range(mine_table.row_count)
+        ]
+        [open_day] = [row for row in drawn if "Open day" in row]
+        assert "PB/LECTURE THEATRE 1, E…" in open_day, open_day
 
 
 def test_blank_seats_in_the_room_forms_mean_an_unknown_capacity() -> None:
-    room = {"kind": "classroom", "capacity": None, "features": [], "bookable": True}
+    room: dict[str, Any] = {
+        "kind": "classroom",
+        "capacity": None,
+        "features": [],
+        "bookable": True,
+    }
     seats = next(field for field in room_edit_fields(room) if field.name == "capacity")
     assert (seats.value, seats.placeholder) == ("", "?")
     assert (

@@ -4,14 +4,23 @@ named."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+import sqlite3
+from contextlib import closing
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from urllib.parse import quote, urlencode
 
+import pytest
 from aiohttp.test_utils import TestClient
+from sqlalchemy.dialects import sqlite
+from sqlmodel import col
 
+from compax_server.models import Room
+from compax_server.services import availability
+from sync.schemas import RoomQuery
 from tests.booking_helpers import at, book, bulk, make_campus, next_weekday
 from tests.conftest import Person
-from tests.support import problem_of, with_version
+from tests.support import error_fields, problem_of, with_version
 
 #: A room code as a campus register writes it: spaces, a comma, 60 characters.
 LONG_CODE = "LECTURE THEATRE 1, EAST WING (GROUND FLOOR) - BLOCK A & B #2"
@@ -149,3 +158,41 @@ async def test_the_utilisation_report_says_which_rooms_have_unknown_seats(
     [building] = report["buildings"]
     assert (building["capacity"], building["capacity_unknown"]) == (120, 2)
     assert building["seat_occupancy"] == 0.75, "rooms of unknown capacity are left out"
+
+
+async def test_a_badly_written_code_or_label_is_refused_naming_its_field(
+    client: TestClient, admin: Person
+) -> None:
+    await make_campus(client, admin)
+    for code in ("A/B", "X" * 65, " -lead"):
+        response = await client.post(
+            "/api/v1/rooms", json={"building": "PB", "code": code}, headers=admin.headers
+        )
+        assert error_fields(await problem_of(response, 422)) == ["code"], code
+    monday = next_weekday(0)
+    row = {"room": "PB/" + "X" * 79, "start": at(monday, 10), "end": at(monday, 11)}
+    rows = [row, {**row, "room": "PB"}]
+    response = await client.post(
+        "/api/v1/bookings:bulk", json={"rows": rows}, headers=admin.headers
+    )
+    assert response.status == 200, await response.text()
+    results = (await response.json())["results"]
+    assert [r["status"] for r in results] == ["rejected", "rejected"]
+    assert [[e["field"] for e in r["errors"]] for r in results] == [["room"], ["room"]]
+
+
+@pytest.mark.parametrize("capacity", [None, 30])
+def test_the_free_room_order_reads_the_capacity_index_without_sorting(
+    sqlite_template: Path, capacity: int | None
+) -> None:
+    """Unknown capacities last (``NULLS LAST``) is still the order of ``ix_rooms_capacity_id``,
+    so that a search stops after the rooms it needs instead of sorting every room first."""
+    start = datetime(2027, 1, 11, 10, tzinfo=UTC)
+    statement = availability._free_rooms_statement(
+        start, start + timedelta(hours=1), RoomQuery(capacity=capacity)
+    ).order_by(col(Room.capacity).nulls_last(), col(Room.id))
+    compiled = statement.compile(dialect=sqlite.dialect(), compile_kwargs={"literal_binds": True})
+    with closing(sqlite3.connect(sqlite_template)) as db:
+        plan = [row[3] for row in db.execute(f"EXPLAIN QUERY PLAN {compiled}")]
+    assert any("ix_rooms_capacity_id" in step for step in plan), plan
+    assert not any("TEMP B-TREE" in step for step in plan), plan

@@ -29,7 +29,7 @@ from compax_tui.screens.admin_forms import (
     room_update,
     user_fields,
 )
-from compax_tui.screens.base import CompaxScreen, span
+from compax_tui.screens.base import CompaxScreen, cut, span
 from compax_tui.screens.dialogs import ConfirmDialog, FormDialog, FormField
 from compax_tui.widgets.status_bar import NavBar, StatusBar
 from sync.admin import Admin, new_password
@@ -152,7 +152,7 @@ class AdminScreen(CompaxScreen):
             return (row["building"], row["username"], row["full_name"])
         if tab_id == "rooms":
             return (
-                f"{row['building']}/{row['code']}",
+                cut(f"{row['building']}/{row['code']}"),
                 row["kind"].replace("_", " "),
                 seats_text(row["capacity"]),
                 "yes" if row["bookable"] else "no",

@@ -12,7 +12,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.widgets import DataTable, Static
 
-from compax_tui.screens.base import CompaxModal, span
+from compax_tui.screens.base import CompaxModal, cut, span
 from compax_tui.screens.dialogs import FormDialog, FormField
 from sync.approvals import Approvals, Reject
 from sync.reads import instant_of
@@ -66,7 +66,7 @@ class ApprovalsDialog(CompaxModal[None]):
         for item in page["items"]:
             table.add_row(
                 span(instant_of(item["start"]), instant_of(item["end"]), zone),
-                item["room"],
+                cut(item["room"]),
                 item.get("owner") or "",
                 item.get("title") or "(private)",
                 key=str(item["id"]),

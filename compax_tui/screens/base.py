@@ -46,6 +46,16 @@ def plain_message(message: str) -> str:
     return message
 
 
+#: The most of a room's name (``BUILDING/CODE``) a table column shows at 80 columns.
+ROOM_COLUMN = 24
+
+
+def cut(text: str, width: int = ROOM_COLUMN) -> str:
+    """``text`` cut to ``width`` characters, with an ellipsis when cut: a long room code
+    (up to 64 characters) must not push a table's other columns off an 80-column screen."""
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
 def span(start: datetime, end: datetime, zone: ZoneInfo) -> str:
     """``Mon 12 Jan 10:00–11:30`` in campus local time."""
     return f"{start.astimezone(zone):%a %d %b %H:%M}–{end.astimezone(zone):%H:%M}"

@@ -14,7 +14,7 @@ from textual.binding import Binding, BindingType
 from textual.widgets import DataTable, Footer, Static
 from textual.widgets.data_table import RowDoesNotExist
 
-from compax_tui.screens.base import CompaxScreen, span
+from compax_tui.screens.base import CompaxScreen, cut, span
 from compax_tui.screens.checkin import check_in, checkin_text
 from compax_tui.screens.dialogs import ConfirmDialog, ScopeDialog
 from compax_tui.screens.grid import GridTarget, ShowBooking
@@ -107,7 +107,7 @@ class BookingsScreen(CompaxScreen):
             table.add_row(
                 "↻" if booking.get("series_id") else "",
                 span(start, end, zone),
-                booking["room"],
+                cut(booking["room"]),
                 state_text(booking, str(booking["id"]) in closures),
                 booking["title"] or "",
                 key=str(booking["id"]),

@@ -23,7 +23,7 @@ from textual.suggester import SuggestFromList
 from textual.widgets import DataTable, Footer, Input, Label, Select, Static
 from textual.worker import get_current_worker
 
-from compax_tui.screens.base import CompaxScreen, plain_message, span
+from compax_tui.screens.base import CompaxScreen, cut, plain_message, span
 from compax_tui.widgets.status_bar import NavBar, StatusBar
 from sync.errors import CompaxError, FieldError, ValidationFailed, field_errors
 from sync.lookups import seats_text
@@ -247,7 +247,7 @@ class FinderScreen(CompaxScreen):
         table.clear()
         for room in message.rooms:
             table.add_row(
-                f"{room['building']}/{room['code']}",
+                cut(f"{room['building']}/{room['code']}"),
                 room["kind"].replace("_", " "),
                 seats_text(room["capacity"]),
                 ", ".join(room["features"]),

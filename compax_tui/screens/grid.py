@@ -15,7 +15,7 @@ from textual.message import Message
 from textual.widgets import Footer, Static
 from textual.worker import get_current_worker
 
-from compax_tui.screens.base import CompaxScreen, span
+from compax_tui.screens.base import CompaxScreen, cut, span
 from compax_tui.screens.booking_form import BookingForm
 from compax_tui.screens.dialogs import FormDialog, FormField
 from compax_tui.widgets.slot_grid import Cursor, SlotGridView
@@ -183,13 +183,14 @@ class GridScreen(CompaxScreen):
     def _labels(self, grid: SlotGrid) -> list[str]:
         """A lane's label: its day (a room's week), its room (a room's day), or its room's
         code and seats, with ✕ when the room is closed to booking and ⚠ and the count of its
-        unresolved problem reports (a building)."""
+        unresolved problem reports (a building); a long code is cut (``_short``), the title
+        above the grid names it whole."""
         from compax_tui.screens.issues import issue_mark
 
         if self.target is not None and self.target.room_id is not None and self.target.week:
             return [f"{lane.day:%a %d}" for lane in grid.lanes]
         if self.target is not None and self.target.room_id is not None:
-            return [f"{lane.room['building']}/{lane.room['code']}" for lane in grid.lanes]
+            return [f"{lane.room['building']}/{_short(lane.room['code'])}" for lane in grid.lanes]
         return [
             f"{_short(lane.room['code']):<5}{seats_text(lane.room['capacity']):>4}"
             + ("" if lane.room.get("bookable", True) else " ✕")
@@ -435,10 +436,10 @@ def _legend(view: SlotGridView) -> Text:
     return legend
 
 
-#: The most of a room code a building's lane label shows, so that the slots keep their room.
+#: The most of a room code a lane's label shows, so that the slots keep their room.
 LANE_CODE = 12
 
 
 def _short(code: str) -> str:
     """``code`` cut to ``LANE_CODE`` characters, with an ellipsis when cut."""
-    return code if len(code) <= LANE_CODE else code[: LANE_CODE - 1] + "…"
+    return cut(code, LANE_CODE)
