@@ -121,56 +121,46 @@ def _format(fmt: InputFormat | None) -> Format | None:
     return None if fmt is None else Format(fmt.value)
 
 
-@app.command()
-def buildings(
-    ctx: typer.Context,
-    file: FILE,
-    fmt: FORMAT = None,
-    dry_run: DRY_RUN = False,
-    rejects: REJECTS = None,
-    batch_size: BATCH = None,
-    maps: MAP = None,
-    value_maps: MAP_VALUE = None,
-    ignore: IGNORE = None,
-    mapping_file: MAPPING = None,
-    save_mapping: SAVE_MAPPING = None,
-    as_json: JSON = False,
-) -> None:
+def _plain(name: str, doc: str) -> None:
+    """Add ``compax import NAME``: a kind that takes the options every import takes, and no
+    other."""
+
+    def command(
+        ctx: typer.Context,
+        file: FILE,
+        fmt: FORMAT = None,
+        dry_run: DRY_RUN = False,
+        rejects: REJECTS = None,
+        batch_size: BATCH = None,
+        maps: MAP = None,
+        value_maps: MAP_VALUE = None,
+        ignore: IGNORE = None,
+        mapping_file: MAPPING = None,
+        save_mapping: SAVE_MAPPING = None,
+        as_json: JSON = False,
+    ) -> None:
+        mapped = mapping(maps, value_maps, ignore, mapping_file, save_mapping)
+        job = ImportJob(
+            KINDS[name], file, _format(fmt), dry_run, rejects, batch_size=batch_size, mapping=mapped
+        )
+        _run(ctx, job, as_json)
+
+    command.__doc__ = doc
+    app.command(name)(command)
+
+
+_plain(
+    "buildings",
     """Import buildings, matched on their code (admins).
 
     Example: compax import buildings buildings.csv --dry-run
 
     Example: compax import buildings Buildings.csv --map "Building Code=code" --map Type=kind
     --map-value kind:Teaching=academic --save-mapping buildings-map.json
-    """
-    mapped = mapping(maps, value_maps, ignore, mapping_file, save_mapping)
-    job = ImportJob(
-        KINDS["buildings"],
-        file,
-        _format(fmt),
-        dry_run,
-        rejects,
-        batch_size=batch_size,
-        mapping=mapped,
-    )
-    _run(ctx, job, as_json)
-
-
-@app.command()
-def rooms(
-    ctx: typer.Context,
-    file: FILE,
-    fmt: FORMAT = None,
-    dry_run: DRY_RUN = False,
-    rejects: REJECTS = None,
-    batch_size: BATCH = None,
-    maps: MAP = None,
-    value_maps: MAP_VALUE = None,
-    ignore: IGNORE = None,
-    mapping_file: MAPPING = None,
-    save_mapping: SAVE_MAPPING = None,
-    as_json: JSON = False,
-) -> None:
+    """,
+)
+_plain(
+    "rooms",
     """Import rooms, matched on building and room code (admins).
 
     The building may be named by code or name; a room without a code takes one from its name.
@@ -178,12 +168,8 @@ def rooms(
     Example: compax import rooms rooms.csv --rejects rooms-rejected.csv
 
     Example: compax import rooms Rooms.csv --mapping rooms-map.json --dry-run
-    """
-    mapped = mapping(maps, value_maps, ignore, mapping_file, save_mapping)
-    job = ImportJob(
-        KINDS["rooms"], file, _format(fmt), dry_run, rejects, batch_size=batch_size, mapping=mapped
-    )
-    _run(ctx, job, as_json)
+    """,
+)
 
 
 @app.command()
@@ -223,30 +209,13 @@ def users(
     _run(ctx, job, as_json)
 
 
-@app.command()
-def terms(
-    ctx: typer.Context,
-    file: FILE,
-    fmt: FORMAT = None,
-    dry_run: DRY_RUN = False,
-    rejects: REJECTS = None,
-    batch_size: BATCH = None,
-    maps: MAP = None,
-    value_maps: MAP_VALUE = None,
-    ignore: IGNORE = None,
-    mapping_file: MAPPING = None,
-    save_mapping: SAVE_MAPPING = None,
-    as_json: JSON = False,
-) -> None:
+_plain(
+    "terms",
     """Import terms with their holidays, matched on the term name (admins).
 
     Example: compax import terms terms.json
-    """
-    mapped = mapping(maps, value_maps, ignore, mapping_file, save_mapping)
-    job = ImportJob(
-        KINDS["terms"], file, _format(fmt), dry_run, rejects, batch_size=batch_size, mapping=mapped
-    )
-    _run(ctx, job, as_json)
+    """,
+)
 
 
 @app.command()
@@ -291,91 +260,34 @@ def timetable(
     _run(ctx, job, as_json)
 
 
-@app.command()
-def bookings(
-    ctx: typer.Context,
-    file: FILE,
-    fmt: FORMAT = None,
-    dry_run: DRY_RUN = False,
-    rejects: REJECTS = None,
-    batch_size: BATCH = None,
-    maps: MAP = None,
-    value_maps: MAP_VALUE = None,
-    ignore: IGNORE = None,
-    mapping_file: MAPPING = None,
-    save_mapping: SAVE_MAPPING = None,
-    as_json: JSON = False,
-) -> None:
+_plain(
+    "bookings",
     """Import bookings, each checked like a single booking.
 
     A row is found again by its id, its external_id, or its room and start.
 
     Example: compax import bookings exams.jsonl --dry-run
-    """
-    mapped = mapping(maps, value_maps, ignore, mapping_file, save_mapping)
-    job = ImportJob(
-        KINDS["bookings"],
-        file,
-        _format(fmt),
-        dry_run,
-        rejects,
-        batch_size=batch_size,
-        mapping=mapped,
-    )
-    _run(ctx, job, as_json)
+    """,
+)
+_plain(
+    "ratings",
+    """Import room ratings (admins).
 
-
-@app.command()
-def ratings(
-    ctx: typer.Context,
-    file: FILE,
-    fmt: FORMAT = None,
-    dry_run: DRY_RUN = False,
-    rejects: REJECTS = None,
-    batch_size: BATCH = None,
-    maps: MAP = None,
-    value_maps: MAP_VALUE = None,
-    ignore: IGNORE = None,
-    mapping_file: MAPPING = None,
-    save_mapping: SAVE_MAPPING = None,
-    as_json: JSON = False,
-) -> None:
-    """Import room ratings (admins): with a user, that user's rating; without, another
-    system's, matched on external_id (or on the row itself), so a second import changes nothing.
+    A row with a user is that user's rating; one without is another system's, matched on
+    external_id (or on the row itself), so a second import changes nothing.
 
     Example: compax import ratings finder-ratings.csv --map Stars=rating --dry-run
-    """
-    mapped = mapping(maps, value_maps, ignore, mapping_file, save_mapping)
-    job = ImportJob(
-        KINDS["ratings"],
-        file,
-        _format(fmt),
-        dry_run,
-        rejects,
-        batch_size=batch_size,
-        mapping=mapped,
-    )
-    _run(ctx, job, as_json)
-
-
-@app.command()
-def issues(
-    ctx: typer.Context,
-    file: FILE,
-    fmt: FORMAT = None,
-    dry_run: DRY_RUN = False,
-    rejects: REJECTS = None,
-    batch_size: BATCH = None,
-    as_json: JSON = False,
-) -> None:
+    """,
+)
+_plain(
+    "issues",
     """Import problem reports (facilities staff and admins), with no one told of them.
 
     A row is found again by its external_id, or by the id an export wrote.
 
-    Example: compax import issues helpdesk.csv --dry-run
-    """
-    job = ImportJob(KINDS["issues"], file, _format(fmt), dry_run, rejects, batch_size=batch_size)
-    _run(ctx, job, as_json)
+    Example: compax import issues helpdesk.csv --map Ticket=external_id --dry-run
+    """,
+)
 
 
 @app.command()
