@@ -10,13 +10,14 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-from compax_cli.context import engine, validated
+from compax_cli.context import engine, now, validated
 from compax_cli.options import JSON
 from compax_cli.output import REFUSED, emit, err, local, online
 from sync.engine import Engine
 from sync.issue_client import Issues
 from sync.issue_schemas import IssueCreate, IssueQuery, IssueReportQuery, IssueUpdate
 from sync.vocabulary import IssueCategory, IssueStatus
+from sync.when import parse_when
 
 T = TypeVar("T")
 app = typer.Typer(
@@ -240,18 +241,20 @@ def reopen(ctx: typer.Context, issue: ISSUE, as_json: JSON = False) -> None:
 @app.command()
 def summary(
     ctx: typer.Context,
-    from_: Annotated[str, typer.Option("--from", help="From this instant (ISO 8601).")],
-    to: Annotated[str, typer.Option(help="Until this instant (ISO 8601).")],
+    from_: Annotated[str, typer.Option("--from", help="From this time, as bookings are given.")],
+    to: Annotated[str, typer.Option(help="Until this time.")],
     building: Annotated[str | None, typer.Option(help="Only this building (code).")] = None,
     as_json: JSON = False,
 ) -> None:
     """Per building: reports made in the range, how many are unresolved, how many were
     resolved in it and how many hours that took.
 
-    Example: compax issues summary --from 2026-11-01T00:00:00Z --to 2026-12-01T00:00:00Z
+    Example: compax issues summary --from "2026-11-01 00:00" --to "2026-12-01 00:00"
     """
     with engine(ctx) as compax:
-        query = validated(IssueReportQuery, building=building, **{"from": from_, "to": to})
+        zone, moment = compax.reads.zone(), now()
+        since, until = parse_when(from_, zone, moment, "from"), parse_when(to, zone, moment, "to")
+        query = validated(IssueReportQuery, building=building, **{"from": since, "to": until})
         figures = _call(Issues(compax).summary(query))
         if as_json:
             emit(figures, SUMMARY_COLUMNS, True)

@@ -72,7 +72,7 @@ async def test_report_offline_then_see_to_it(
     assert shown["status"] == "open" and shown["resolution"] == ""
 
     figures = await staff_cli.json(
-        "issues", "summary", "--from", "2000-01-01T00:00:00Z", "--to", "2100-01-01T00:00:00Z"
+        "issues", "summary", "--from", "2026-01-01 00:00", "--to", "2099-01-01T00:00:00Z"
     )
     assert [(b["building"], b["reported"], b["unresolved"]) for b in figures["buildings"]] == [
         ("PB", 1, 1)
