@@ -306,14 +306,15 @@ async def test_rooms_and_free_rooms_count_unresolved_reports(
     ).json()
     assert one["open_issues"] == 1
     day = next_weekday(1)
-    free = await client.get(
-        "/api/v1/rooms/free",
-        params={"start": at(day, 9), "end": at(day, 10)},
-        headers=people.student.headers,
-    )
-    assert free.status == 200, await free.text()
-    counts = {room["id"]: room["open_issues"] for room in (await free.json())["items"]}
-    assert counts[campus.room_101] == 1 and counts[campus.eng_1] == 0
+    for order in ({}, {"sort": "rating"}):
+        free = await client.get(
+            "/api/v1/rooms/free",
+            params={"start": at(day, 9), "end": at(day, 10), **order},
+            headers=people.student.headers,
+        )
+        assert free.status == 200, await free.text()
+        counts = {room["id"]: room["open_issues"] for room in (await free.json())["items"]}
+        assert counts[campus.room_101] == 1 and counts[campus.eng_1] == 0, order
 
 
 async def test_every_write_is_audited_in_the_rooms_building(

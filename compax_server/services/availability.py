@@ -218,11 +218,16 @@ async def free_rooms(
     )
     rows = [row for _, row in accepted[: query.limit]]
     more = len(accepted) > query.limit
-    issues = await open_issue_counts(session, [row.id for row in rows])
     return Page(
-        items=[_free_room(row, issues) for row in rows],
+        items=await _free_room_items(session, rows),
         next_cursor=_encode_room_cursor(rows[-1]) if more else None,
     )
+
+
+async def _free_room_items(session: AsyncSession, rows: Sequence[Any]) -> list[FreeRoom]:
+    """A page of free rooms as answered, with their unresolved reports counted in one query."""
+    issues = await open_issue_counts(session, [row.id for row in rows])
+    return [_free_room(row, issues) for row in rows]
 
 
 #: The free-room order's capacity key when sorting by rating: a room of unknown capacity last.
@@ -251,7 +256,7 @@ async def _free_rooms_by_rating(
         last = rows[-1]
         ties = [_UNKNOWN_CAPACITY if last.capacity is None else last.capacity, last.id]
         cursor = rating_cursor(rating_rank(last.rating_count, last.rating_total), ties)
-    return Page(items=[_free_room(row) for row in rows], next_cursor=cursor)
+    return Page(items=await _free_room_items(session, rows), next_cursor=cursor)
 
 
 async def alternatives(
