@@ -322,6 +322,17 @@ async def test_free_rooms_filter_and_sort_by_rating(
     cursor = (await first.json())["next_cursor"]
     second = await free(f"sort=rating&limit=1&cursor={cursor}")
     assert second == [("PB/101", 3.5, 2)]
+    # Sorted by rating, free rooms still carry their count of unresolved reports.
+    reported = await client.post(
+        "/api/v1/issues",
+        json={"room_id": campus.room_101, "summary": "The projector is dead"},
+        headers=admin.headers,
+    )
+    assert reported.status == 201, await reported.text()
+    response = await client.get(f"/api/v1/rooms/free?{window}&sort=rating", headers=admin.headers)
+    assert response.status == 200, await response.text()
+    counts = {r["room"]: r["open_issues"] for r in (await response.json())["items"]}
+    assert counts == {"PB/102": 0, "PB/101": 1, "PB/201": 0}
 
 
 async def test_a_rating_reaches_the_replicas_without_bumping_the_room_version(

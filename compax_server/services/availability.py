@@ -251,7 +251,8 @@ async def _free_rooms_by_rating(
         last = rows[-1]
         ties = [_UNKNOWN_CAPACITY if last.capacity is None else last.capacity, last.id]
         cursor = rating_cursor(rating_rank(last.rating_count, last.rating_total), ties)
-    return Page(items=[_free_room(row) for row in rows], next_cursor=cursor)
+    issues = await open_issue_counts(session, [row.id for row in rows])
+    return Page(items=[_free_room(row, issues) for row in rows], next_cursor=cursor)
 
 
 async def alternatives(
