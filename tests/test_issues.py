@@ -5,6 +5,7 @@ audit trail."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -88,6 +89,11 @@ async def listed(client: TestClient, person: Person, **query: Any) -> list[str]:
     response = await client.get("/api/v1/issues", params=query, headers=person.headers)
     assert response.status == 200, await response.text()
     return [item["summary"] for item in (await response.json())["items"]]
+
+
+def forged(text: str) -> str:
+    """A cursor as the server writes them, holding ``text``."""
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
 
 
 async def test_a_report_is_made_by_label_or_id_and_sent_twice_is_one(
@@ -222,6 +228,9 @@ async def test_filters_and_paging(client: TestClient, campus: Campus, people: Pe
         ({"status": "lost"}, "status"),
         ({"assignee": "nobody"}, "assignee"),
         ({"cursor": "zzz"}, "cursor"),
+        ({"cursor": forged(f"issue:0001-01-01T00:00:00+14:00|{uuid.uuid4()}")}, "cursor"),
+        ({"cursor": forged(f"issue:9999-12-31T23:59:59-14:00|{uuid.uuid4()}")}, "cursor"),
+        ({"cursor": forged(f"issue:2026-01-01T00:00:00|{uuid.uuid4()}")}, "cursor"),
         ({"from": "2026-01-02T00:00:00Z", "to": "2026-01-01T00:00:00Z"}, "to"),
     ):
         response = await client.get("/api/v1/issues", params=query, headers=people.admin.headers)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import base64
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import ColumnElement, func, or_, select, tuple_
@@ -37,7 +37,7 @@ from sync.issue_schemas import (
     RoomIssueBrief,
 )
 from sync.permissions import Access, Permission
-from sync.schemas import Page
+from sync.schemas import FIRST_YEAR, LAST_YEAR, Page
 from sync.vocabulary import UNRESOLVED, IssueStatus
 
 MANAGE = Permission.MANAGE_ISSUES
@@ -221,7 +221,10 @@ def _after(cursor: str) -> tuple[datetime, uuid.UUID]:
         kind, _, rest = text.partition(":")
         moment, _, issue_id = rest.partition("|")
         after = datetime.fromisoformat(moment)
-        if kind == "issue" and after.tzinfo is not None:
+        # The server writes UTC instants of the years it keeps; any other could not even be
+        # turned into a database value (a year past 9999 in UTC, say).
+        in_range = FIRST_YEAR <= after.year <= LAST_YEAR
+        if kind == "issue" and after.utcoffset() == timedelta(0) and in_range:
             return after, uuid.UUID(issue_id)
     except ValueError:
         pass
