@@ -261,6 +261,15 @@ async def test_status_moves_and_who_may_move_them(
         client, people.facilities, started, status="resolved", resolution="Cleaned"
     )
     assert done["resolution"] == "Cleaned" and done["resolved_at"] is not None
+    # Sent with the status it already has, a new resolution is still taken, and an empty one
+    # is still refused.
+    reworded = await changed(
+        client, people.facilities, done, status="resolved", resolution="Cleaned twice"
+    )
+    assert (reworded["resolution"], reworded["version"]) == ("Cleaned twice", done["version"] + 1)
+    emptied = await patch(client, people.facilities, reworded, status="resolved", resolution="")
+    assert (await problem_of(emptied, 422))["errors"][0]["field"] == "resolution"
+    done = reworded
     back = await patch(client, people.manager, done, status="in_progress")
     assert (await problem_of(back, 422))["errors"][0]["field"] == "status"
     more = await patch(client, people.reporter, done, status="open", resolution="x")

@@ -319,8 +319,6 @@ async def _assignee(
 
 def _status_change(issue: RoomIssue, wanted: IssueStatus, resolution: str | None) -> None:
     current = IssueStatus(issue.status)
-    if wanted == current:
-        return
     if wanted not in _NEXT[current]:
         raise ValidationFailed.single(
             "status", f"a report that is {current.value} cannot become {wanted.value}"
@@ -366,9 +364,10 @@ async def update_issue(
     was_status, was_assignee = issue.status, issue.assignee_id
     if "assignee" in given:
         issue.assignee_id = await _assignee(session, change.assignee, building)
-    if change.status is not None:
+    if change.status is not None and change.status.value != issue.status:
         _status_change(issue, change.status, change.resolution)
     elif change.resolution is not None:
+        # A status it already has is no move: the resolution sent with it is still a change.
         if issue.status == IssueStatus.RESOLVED.value and not change.resolution:
             raise ValidationFailed.single("resolution", "a resolved report keeps its resolution")
         issue.resolution = change.resolution
