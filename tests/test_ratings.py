@@ -177,6 +177,36 @@ async def test_others_see_comments_but_not_names_and_admins_see_names(
     assert [(r["room"], r["stars"]) for r in mine["items"]] == [("PB/101", 4)]
 
 
+async def test_a_buildings_manager_reads_its_audit_trail_without_who_rated(
+    client: TestClient, admin: Person, make_person: MakePerson
+) -> None:
+    """Only admins see who rated a room: the rating entries, whose actor is the rater, are
+    left out of a building manager's audit trail, filters or not."""
+    campus = await make_campus(client, admin)
+    manager = await make_person(Role.STAFF, username="pbman")
+    room = await (
+        await client.get(f"/api/v1/rooms/{campus.room_101}", headers=admin.headers)
+    ).json()
+    building = room["building_id"]
+    granted = await client.put(
+        f"/api/v1/buildings/{building}/managers/{manager.id}", headers=admin.headers
+    )
+    assert granted.status == 200, await granted.text()
+    ama = await make_person(Role.STUDENT, username="ama")
+    await rate(client, ama, campus.room_101, 2, "Cold")
+
+    async def entries(person: Person, **query: Any) -> list[Any]:
+        response = await client.get("/api/v1/audit", params=query, headers=person.headers)
+        assert response.status == 200, await response.text()
+        return list((await response.json())["items"])
+
+    by_admin = await entries(admin, record_type="rating")
+    assert [(e["actor"]["username"], e["building_id"]) for e in by_admin] == [("ama", building)]
+    assert await entries(manager, record_type="rating") == []
+    assert await entries(manager, actor=ama.id) == []
+    assert all(e["record_type"] != "rating" for e in await entries(manager))
+
+
 async def test_lists_are_paged(client: TestClient, admin: Person, make_person: MakePerson) -> None:
     campus = await make_campus(client, admin)
     people = [await make_person(Role.STUDENT) for _ in range(3)]
