@@ -122,8 +122,9 @@ async def test_a_report_is_made_by_label_or_id_and_sent_twice_is_one(
 @pytest.mark.parametrize(
     ("body", "field"),
     [
-        ({"summary": "x"}, "body"),
-        ({"room": "PB/101", "room_id": 1, "summary": "x"}, "body"),
+        ({"summary": "x"}, "room"),
+        ({"room": None, "room_id": None, "summary": "x"}, "room"),
+        ({"room": "PB/101", "room_id": 1, "summary": "x"}, "room"),
         ({"room": "PB101", "summary": "x"}, "room"),
         ({"room": "PB/999", "summary": "x"}, "room"),
         ({"room_id": 999, "summary": "x"}, "room_id"),
