@@ -214,6 +214,14 @@ async def test_filters_and_paging(client: TestClient, campus: Campus, people: Pe
     assert await listed(client, people.admin, reporter="rita") == ["n4", "n3", "n2", "n1", "n0"]
     assert await listed(client, people.admin, reporter="me") == []
     assert await listed(client, people.admin, assignee="me") == []
+    # One who sees only their own reports learns nothing of who exists from the filters: a
+    # name of nobody matches nothing, as another user's name does.
+    for name in ("rita", "nobody"):
+        assert await listed(client, people.student, reporter=name) == []
+        assert await listed(client, people.student, assignee=name) == []
+    assert await listed(client, people.reporter, reporter="rita") == [
+        "n4", "n3", "n2", "n1", "n0"
+    ]  # fmt: skip
     seen: list[str] = []
     cursor = None
     while True:

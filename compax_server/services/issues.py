@@ -17,7 +17,7 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, func, or_, select, tuple_
+from sqlalchemy import ColumnElement, false, func, or_, select, tuple_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
@@ -200,12 +200,17 @@ async def report_issue(
     return public, True
 
 
-async def _user_named(session: AsyncSession, caller: User, name: str, field: str) -> int | None:
+async def _user_named(
+    session: AsyncSession, caller: User, name: str, field: str, *, quiet: bool
+) -> int | None:
+    """The id of the user ``name`` (``me``: the caller); a name of nobody is a 422 naming
+    ``field``, or with ``quiet`` ``None``, so that those who see only their own reports cannot
+    learn from the list which usernames exist."""
     if name == ME:
         return caller.id
     found = await session.execute(select(col(User.id)).where(col(User.username) == name))
     user_id = found.scalar_one_or_none()
-    if user_id is None:
+    if user_id is None and not quiet:
         raise ValidationFailed.single(field, f"no user is called {name[:40]!r}")
     return user_id
 
@@ -247,12 +252,14 @@ async def list_issues(
         statement = statement.where(col(Building.code) == query.building)
     if query.room_id is not None:
         statement = statement.where(col(RoomIssue.room_id) == query.room_id)
-    if query.assignee is not None:
-        assignee = await _user_named(session, user, query.assignee, "assignee")
-        statement = statement.where(col(RoomIssue.assignee_id) == assignee)
-    if query.reporter is not None:
-        reporter = await _user_named(session, user, query.reporter, "reporter")
-        statement = statement.where(col(RoomIssue.reporter_id) == reporter)
+    own_only = access.buildings_for(MANAGE) == frozenset()
+    for name, field, column in (
+        (query.assignee, "assignee", RoomIssue.assignee_id),
+        (query.reporter, "reporter", RoomIssue.reporter_id),
+    ):
+        if name is not None:
+            named = await _user_named(session, user, name, field, quiet=own_only)
+            statement = statement.where(false() if named is None else col(column) == named)
     if query.start is not None:
         statement = statement.where(col(RoomIssue.created_at) >= query.start)
     if query.end is not None:
