@@ -873,6 +873,11 @@ class Engine:
             room_id = chosen.room_id or room_id
             start, end = chosen.start or start, chosen.end or end
         args = conflict.args
+        if conflict.op == Op.RATE_ROOM and room_id not in (None, args["room_id"]):
+            # A rating is of the room it rates: sent "for another room" it would rate the first.
+            raise ValidationFailed.single(
+                "room", "a rating is sent again for its own room; discard it and rate the other"
+            )
         with self.replica.write() as db:
             if conflict.op == Op.CREATE_BOOKING:
                 rows = [

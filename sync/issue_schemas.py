@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Annotated
 
-from pydantic import ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import ConfigDict, Field, ValidationInfo, field_validator
 
 from sync.schemas import (
     MAX_ID,
@@ -51,7 +52,9 @@ class IssueCreate(Schema):
     model_config = ConfigDict(extra="forbid")
     id: uuid.UUID | None = Field(default=None, description="A client-made id (UUID), optional.")
     room_id: Id | None = None
-    room: str | None = Field(default=None, max_length=90, description="PB/101, or give room_id.")
+    room: str | None = Field(
+        default=None, max_length=90, description="PB/101, or give room_id.", validate_default=True
+    )
     category: IssueCategory = IssueCategory.OTHER
     summary: str = Field(min_length=1, max_length=MAX_SUMMARY)
     details: str = Field(default="", max_length=MAX_DETAILS)
@@ -61,14 +64,12 @@ class IssueCreate(Schema):
 
     @field_validator("room")
     @classmethod
-    def _label(cls, value: str | None) -> str | None:
-        return None if value is None else room_label(value)
-
-    @model_validator(mode="after")
-    def _one_room(self) -> IssueCreate:
-        if (self.room_id is None) == (self.room is None):
+    def _label(cls, value: str | None, info: ValidationInfo) -> str | None:
+        """The room as stored; one of ``room_id`` and ``room`` is given, and a 422 names
+        ``room`` when it is both or neither (a bad ``room_id`` is named on its own)."""
+        if "room_id" in info.data and (value is None) == (info.data["room_id"] is None):
             raise ValueError("give either room_id or room (PB/101), not both or neither")
-        return self
+        return None if value is None else room_label(value)
 
 
 class IssueUpdate(Schema):
@@ -77,7 +78,11 @@ class IssueUpdate(Schema):
 
     model_config = ConfigDict(extra="forbid")
     status: IssueStatus | None = None
-    assignee: int | str | None = Field(default=None, description="Username or user id.")
+    assignee: (
+        Annotated[int, Field(ge=1, le=MAX_ID)]
+        | Annotated[str, Field(min_length=1, max_length=64)]
+        | None
+    ) = Field(default=None, description="Username or user id.")
     resolution: str | None = Field(default=None, max_length=MAX_DETAILS)
 
     _resolution = field_validator("resolution", mode="before")(_stripped)

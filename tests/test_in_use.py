@@ -140,3 +140,25 @@ async def test_a_room_deleted_while_it_is_booked_is_one_or_the_other(
         assert outcome in {(409, 201), (204, 422)}, (
             outcome, await deleted.text(), await booked.text()
         )  # fmt: skip
+
+
+async def test_a_room_with_problem_reports_is_in_use(client: TestClient, admin: Person) -> None:
+    """Deleting a room used to delete its problem reports with it (ON DELETE CASCADE), open
+    ones too, with no audit entry and nothing left for their reporters: they refer to it as
+    its bookings do."""
+    campus = await make_campus(client, admin)
+    made = await client.post(
+        "/api/v1/issues",
+        json={"room_id": campus.room_201, "summary": "Window will not close"},
+        headers=admin.headers,
+    )
+    assert made.status == 201, await made.text()
+    path = f"/api/v1/rooms/{campus.room_201}"
+
+    problem = await problem_of(await client.delete(path, headers=admin.headers), 409)
+
+    assert (problem["type"], problem["referred_by"]) == ("in-use", {"issues": 1})
+    assert "referred to by 1 problem report;" in problem["detail"]
+    assert (await client.get(path, headers=admin.headers)).status == 200
+    issue = await client.get(f"/api/v1/issues/{(await made.json())['id']}", headers=admin.headers)
+    assert issue.status == 200

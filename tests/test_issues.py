@@ -5,6 +5,7 @@ audit trail."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -90,6 +91,11 @@ async def listed(client: TestClient, person: Person, **query: Any) -> list[str]:
     return [item["summary"] for item in (await response.json())["items"]]
 
 
+def forged(text: str) -> str:
+    """A cursor as the server writes them, holding ``text``."""
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
 async def test_a_report_is_made_by_label_or_id_and_sent_twice_is_one(
     client: TestClient, campus: Campus, people: People
 ) -> None:
@@ -116,8 +122,9 @@ async def test_a_report_is_made_by_label_or_id_and_sent_twice_is_one(
 @pytest.mark.parametrize(
     ("body", "field"),
     [
-        ({"summary": "x"}, "body"),
-        ({"room": "PB/101", "room_id": 1, "summary": "x"}, "body"),
+        ({"summary": "x"}, "room"),
+        ({"room": None, "room_id": None, "summary": "x"}, "room"),
+        ({"room": "PB/101", "room_id": 1, "summary": "x"}, "room"),
         ({"room": "PB101", "summary": "x"}, "room"),
         ({"room": "PB/999", "summary": "x"}, "room"),
         ({"room_id": 999, "summary": "x"}, "room_id"),
@@ -207,6 +214,14 @@ async def test_filters_and_paging(client: TestClient, campus: Campus, people: Pe
     assert await listed(client, people.admin, reporter="rita") == ["n4", "n3", "n2", "n1", "n0"]
     assert await listed(client, people.admin, reporter="me") == []
     assert await listed(client, people.admin, assignee="me") == []
+    # One who sees only their own reports learns nothing of who exists from the filters: a
+    # name of nobody matches nothing, as another user's name does.
+    for name in ("rita", "nobody"):
+        assert await listed(client, people.student, reporter=name) == []
+        assert await listed(client, people.student, assignee=name) == []
+    assert await listed(client, people.reporter, reporter="rita") == [
+        "n4", "n3", "n2", "n1", "n0"
+    ]  # fmt: skip
     seen: list[str] = []
     cursor = None
     while True:
@@ -222,6 +237,9 @@ async def test_filters_and_paging(client: TestClient, campus: Campus, people: Pe
         ({"status": "lost"}, "status"),
         ({"assignee": "nobody"}, "assignee"),
         ({"cursor": "zzz"}, "cursor"),
+        ({"cursor": forged(f"issue:0001-01-01T00:00:00+14:00|{uuid.uuid4()}")}, "cursor"),
+        ({"cursor": forged(f"issue:9999-12-31T23:59:59-14:00|{uuid.uuid4()}")}, "cursor"),
+        ({"cursor": forged(f"issue:2026-01-01T00:00:00|{uuid.uuid4()}")}, "cursor"),
         ({"from": "2026-01-02T00:00:00Z", "to": "2026-01-01T00:00:00Z"}, "to"),
     ):
         response = await client.get("/api/v1/issues", params=query, headers=people.admin.headers)
@@ -252,6 +270,15 @@ async def test_status_moves_and_who_may_move_them(
         client, people.facilities, started, status="resolved", resolution="Cleaned"
     )
     assert done["resolution"] == "Cleaned" and done["resolved_at"] is not None
+    # Sent with the status it already has, a new resolution is still taken, and an empty one
+    # is still refused.
+    reworded = await changed(
+        client, people.facilities, done, status="resolved", resolution="Cleaned twice"
+    )
+    assert (reworded["resolution"], reworded["version"]) == ("Cleaned twice", done["version"] + 1)
+    emptied = await patch(client, people.facilities, reworded, status="resolved", resolution="")
+    assert (await problem_of(emptied, 422))["errors"][0]["field"] == "resolution"
+    done = reworded
     back = await patch(client, people.manager, done, status="in_progress")
     assert (await problem_of(back, 422))["errors"][0]["field"] == "status"
     more = await patch(client, people.reporter, done, status="open", resolution="x")

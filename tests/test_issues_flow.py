@@ -248,6 +248,23 @@ async def test_import_is_idempotent_and_an_export_imports_unchanged(
         {"room": "PB/101", "summary": "no key"},
         {"external_id": "HD-4", "room": "PB/102", "summary": "x", "status": "resolved"},
         {"external_id": "HD-5", "room": "PB/102", "summary": "Chairs", "assignee": "pbman"},
+        {
+            "external_id": "HD-6",
+            "room": "PB/102",
+            "summary": "Resolved before it was made",
+            "status": "resolved",
+            "resolution": "Time travel",
+            "created_at": "2026-03-02T08:00:00+00:00",
+            "resolved_at": "2026-03-01T08:00:00+00:00",
+        },
+        {
+            "external_id": "HD-7",
+            "room": "PB/102",
+            "summary": "Made now, resolved last year",
+            "status": "resolved",
+            "resolution": "Time travel",
+            "resolved_at": "2025-03-01T08:00:00+00:00",
+        },
     ]
 
     async def bulk(person: Person, body: list[dict[str, Any]], dry: bool = False) -> Any:
@@ -271,6 +288,8 @@ async def test_import_is_idempotent_and_an_export_imports_unchanged(
         ("rejected", ["external_id"]),
         ("rejected", ["resolution"]),
         ("created", []),
+        ("rejected", ["resolved_at"]),
+        ("rejected", ["resolved_at"]),
     ]
     again = await bulk(fixer, [rows[0], rows[5]])
     assert [r["status"] for r in again["results"]] == ["unchanged", "unchanged"]

@@ -177,6 +177,36 @@ async def test_others_see_comments_but_not_names_and_admins_see_names(
     assert [(r["room"], r["stars"]) for r in mine["items"]] == [("PB/101", 4)]
 
 
+async def test_a_buildings_manager_reads_its_audit_trail_without_who_rated(
+    client: TestClient, admin: Person, make_person: MakePerson
+) -> None:
+    """Only admins see who rated a room: the rating entries, whose actor is the rater, are
+    left out of a building manager's audit trail, filters or not."""
+    campus = await make_campus(client, admin)
+    manager = await make_person(Role.STAFF, username="pbman")
+    room = await (
+        await client.get(f"/api/v1/rooms/{campus.room_101}", headers=admin.headers)
+    ).json()
+    building = room["building_id"]
+    granted = await client.put(
+        f"/api/v1/buildings/{building}/managers/{manager.id}", headers=admin.headers
+    )
+    assert granted.status == 200, await granted.text()
+    ama = await make_person(Role.STUDENT, username="ama")
+    await rate(client, ama, campus.room_101, 2, "Cold")
+
+    async def entries(person: Person, **query: Any) -> list[Any]:
+        response = await client.get("/api/v1/audit", params=query, headers=person.headers)
+        assert response.status == 200, await response.text()
+        return list((await response.json())["items"])
+
+    by_admin = await entries(admin, record_type="rating")
+    assert [(e["actor"]["username"], e["building_id"]) for e in by_admin] == [("ama", building)]
+    assert await entries(manager, record_type="rating") == []
+    assert await entries(manager, actor=ama.id) == []
+    assert all(e["record_type"] != "rating" for e in await entries(manager))
+
+
 async def test_lists_are_paged(client: TestClient, admin: Person, make_person: MakePerson) -> None:
     campus = await make_campus(client, admin)
     people = [await make_person(Role.STUDENT) for _ in range(3)]
@@ -322,6 +352,17 @@ async def test_free_rooms_filter_and_sort_by_rating(
     cursor = (await first.json())["next_cursor"]
     second = await free(f"sort=rating&limit=1&cursor={cursor}")
     assert second == [("PB/101", 3.5, 2)]
+    # Sorted by rating, free rooms still carry their count of unresolved reports.
+    reported = await client.post(
+        "/api/v1/issues",
+        json={"room_id": campus.room_101, "summary": "The projector is dead"},
+        headers=admin.headers,
+    )
+    assert reported.status == 201, await reported.text()
+    response = await client.get(f"/api/v1/rooms/free?{window}&sort=rating", headers=admin.headers)
+    assert response.status == 200, await response.text()
+    counts = {r["room"]: r["open_issues"] for r in (await response.json())["items"]}
+    assert counts == {"PB/102": 0, "PB/101": 1, "PB/201": 0}
 
 
 async def test_a_rating_reaches_the_replicas_without_bumping_the_room_version(

@@ -68,6 +68,10 @@ def test_a_refused_rating_is_sent_again_or_dropped(engine: Engine) -> None:
         )
     refused = [c.summary for c in engine.conflicts() if c.op == "rate_room"]
     assert refused == ["Rate PB/101 5/5", "Rate PB/102 1/5"]
+    with pytest.raises(ValidationFailed) as elsewhere:
+        engine.retry(first["mid"], room_id=2)
+    assert [e.field for e in elsewhere.value.errors] == ["room"]
+    assert len([c for c in engine.conflicts() if c.op == "rate_room"]) == 2, "still refused"
     engine.retry(first["mid"])
     engine.discard(second["mid"])
     assert [c for c in engine.conflicts() if c.op == "rate_room"] == []

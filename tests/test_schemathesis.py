@@ -56,6 +56,8 @@ RELATIONAL_FIELDS = {
     "new_password",  # not the username
     "cursor",  # one this server handed out
     "building",  # a blackout names a room or a building, not both
+    "room",  # a problem report names room_id or room, one of them
+    "room_id",  # a room this server has (a report of a problem names one)
     "email",  # a special-use domain (.test, .local) is refused
     "record_id",  # an audit filter by record names its type too
     "until",  # after since

@@ -14,6 +14,7 @@ from compax_server.models import AuditEntry, Booking, Series, User
 from compax_server.services.access import access_of
 from compax_server.services.booking_views import Viewer
 from compax_server.services.common import decode_cursor, encode_cursor
+from compax_server.services.ratings import RECORD_TYPE as RATING_RECORD
 from sync.audit import AuditActor, AuditEntryPublic, AuditQuery
 from sync.errors import Forbidden
 from sync.permissions import Permission
@@ -32,7 +33,12 @@ async def read_audit(
         User, col(User.id) == col(AuditEntry.actor_id)
     )
     if buildings is not None:
-        statement = statement.where(col(AuditEntry.building_id).in_(sorted(buildings)))
+        # Who rated a room is for administrators alone (docs/feedback.md): a building's
+        # managers read its trail without the rating entries, whose actor is the rater.
+        statement = statement.where(
+            col(AuditEntry.building_id).in_(sorted(buildings)),
+            col(AuditEntry.record_type) != RATING_RECORD,
+        )
     if query.record_type is not None:
         statement = statement.where(col(AuditEntry.record_type) == query.record_type)
     if query.record_id is not None:

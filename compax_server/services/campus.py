@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from compax_server.models import Booking, Building, Room, RoomFeature, Series, Term
+from compax_server.models import Booking, Building, Room, RoomFeature, RoomIssue, Series, Term
 from compax_server.services.common import (
     apply_changes,
     check_version,
@@ -282,7 +282,10 @@ async def delete_room(session: AsyncSession, room_id: int) -> None:
     await store_for(session).take_rooms(session, [room_id])
     room = await get_or_404(session, Room, room_id, "room", for_update=True)
     referred_by = await _references(
-        session, bookings=col(Booking.room_id) == room_id, series=col(Series.room_id) == room_id
+        session,
+        bookings=col(Booking.room_id) == room_id,
+        series=col(Series.room_id) == room_id,
+        issues=col(RoomIssue.room_id) == room_id,
     )
     if referred_by:
         raise InUse(
@@ -404,7 +407,7 @@ async def upsert_term(
 async def _references(session: AsyncSession, **conditions: Any) -> dict[str, int]:
     """How many rows of each named table (``bookings=...``, ``series=...``) meet their
     condition, leaving out tables with none; one statement whatever the number of tables."""
-    tables = {"bookings": Booking, "series": Series}
+    tables = {"bookings": Booking, "series": Series, "issues": RoomIssue}
     counts = select(
         *(
             select(func.count()).select_from(tables[name]).where(condition).scalar_subquery()
@@ -417,10 +420,12 @@ async def _references(session: AsyncSession, **conditions: Any) -> dict[str, int
 
 def _counted(referred_by: dict[str, int]) -> str:
     """``{"bookings": 3, "series": 1}`` as ``3 bookings and 1 series``."""
-    one = {"bookings": "booking", "series": "series"}
-    return " and ".join(
-        f"{count} {name if count != 1 else one[name]}" for name, count in referred_by.items()
-    )
+    words = {
+        "bookings": ("booking", "bookings"),
+        "series": ("series", "series"),
+        "issues": ("problem report", "problem reports"),
+    }
+    return " and ".join(f"{count} {words[name][count != 1]}" for name, count in referred_by.items())
 
 
 async def _flush_unique(session: AsyncSession, row: Any, message: str) -> None:

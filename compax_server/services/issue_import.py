@@ -124,8 +124,13 @@ async def _upsert(
 ) -> tuple[BulkStatus, RoomIssue]:
     now = utcnow()
     resolved = row.status is IssueStatus.RESOLVED
+    created = row.created_at or (stored.created_at if stored is not None else now)
+    if resolved and row.resolved_at is not None and row.resolved_at < created:
+        # Resolved before it was made: every figure of time to resolve would go negative.
+        raise ValidationFailed.single(
+            "resolved_at", f"is before the report was made ({created.isoformat()})"
+        )
     if stored is None:
-        created = row.created_at or now
         issue = RoomIssue(
             id=issue_id_of(row),
             external_id=row.external_id,

@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import base64
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, func, or_, select, tuple_
+from sqlalchemy import ColumnElement, false, func, or_, select, tuple_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
@@ -37,7 +37,7 @@ from sync.issue_schemas import (
     RoomIssueBrief,
 )
 from sync.permissions import Access, Permission
-from sync.schemas import Page
+from sync.schemas import FIRST_YEAR, LAST_YEAR, Page
 from sync.vocabulary import UNRESOLVED, IssueStatus
 
 MANAGE = Permission.MANAGE_ISSUES
@@ -200,12 +200,17 @@ async def report_issue(
     return public, True
 
 
-async def _user_named(session: AsyncSession, caller: User, name: str, field: str) -> int | None:
+async def _user_named(
+    session: AsyncSession, caller: User, name: str, field: str, *, quiet: bool
+) -> int | None:
+    """The id of the user ``name`` (``me``: the caller); a name of nobody is a 422 naming
+    ``field``, or with ``quiet`` ``None``, so that those who see only their own reports cannot
+    learn from the list which usernames exist."""
     if name == ME:
         return caller.id
     found = await session.execute(select(col(User.id)).where(col(User.username) == name))
     user_id = found.scalar_one_or_none()
-    if user_id is None:
+    if user_id is None and not quiet:
         raise ValidationFailed.single(field, f"no user is called {name[:40]!r}")
     return user_id
 
@@ -221,7 +226,10 @@ def _after(cursor: str) -> tuple[datetime, uuid.UUID]:
         kind, _, rest = text.partition(":")
         moment, _, issue_id = rest.partition("|")
         after = datetime.fromisoformat(moment)
-        if kind == "issue" and after.tzinfo is not None:
+        # The server writes UTC instants of the years it keeps; any other could not even be
+        # turned into a database value (a year past 9999 in UTC, say).
+        in_range = FIRST_YEAR <= after.year <= LAST_YEAR
+        if kind == "issue" and after.utcoffset() == timedelta(0) and in_range:
             return after, uuid.UUID(issue_id)
     except ValueError:
         pass
@@ -244,12 +252,14 @@ async def list_issues(
         statement = statement.where(col(Building.code) == query.building)
     if query.room_id is not None:
         statement = statement.where(col(RoomIssue.room_id) == query.room_id)
-    if query.assignee is not None:
-        assignee = await _user_named(session, user, query.assignee, "assignee")
-        statement = statement.where(col(RoomIssue.assignee_id) == assignee)
-    if query.reporter is not None:
-        reporter = await _user_named(session, user, query.reporter, "reporter")
-        statement = statement.where(col(RoomIssue.reporter_id) == reporter)
+    own_only = access.buildings_for(MANAGE) == frozenset()
+    for name, field, column in (
+        (query.assignee, "assignee", RoomIssue.assignee_id),
+        (query.reporter, "reporter", RoomIssue.reporter_id),
+    ):
+        if name is not None:
+            named = await _user_named(session, user, name, field, quiet=own_only)
+            statement = statement.where(false() if named is None else col(column) == named)
     if query.start is not None:
         statement = statement.where(col(RoomIssue.created_at) >= query.start)
     if query.end is not None:
@@ -316,8 +326,6 @@ async def _assignee(
 
 def _status_change(issue: RoomIssue, wanted: IssueStatus, resolution: str | None) -> None:
     current = IssueStatus(issue.status)
-    if wanted == current:
-        return
     if wanted not in _NEXT[current]:
         raise ValidationFailed.single(
             "status", f"a report that is {current.value} cannot become {wanted.value}"
@@ -363,9 +371,10 @@ async def update_issue(
     was_status, was_assignee = issue.status, issue.assignee_id
     if "assignee" in given:
         issue.assignee_id = await _assignee(session, change.assignee, building)
-    if change.status is not None:
+    if change.status is not None and change.status.value != issue.status:
         _status_change(issue, change.status, change.resolution)
     elif change.resolution is not None:
+        # A status it already has is no move: the resolution sent with it is still a change.
         if issue.status == IssueStatus.RESOLVED.value and not change.resolution:
             raise ValidationFailed.single("resolution", "a resolved report keeps its resolution")
         issue.resolution = change.resolution
