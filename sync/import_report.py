@@ -18,6 +18,7 @@ from sync.mapping import (
     ImportMapping,
     Reader,
     Unmapped,
+    folded,
     header_column,
     suggestions,
 )
@@ -133,6 +134,8 @@ class RowMapper:
     strict: bool = False
     report: MappingReport = field(default_factory=MappingReport)
     _columns: dict[str, str | None] = field(default_factory=dict)
+    #: Codes cut from long names, by building: the folded name and the line it came from.
+    _cut: dict[tuple[str, str], tuple[str, int]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._known = [c.name for c in self.kind.columns]
@@ -191,9 +194,9 @@ class RowMapper:
                 row[column] = [self._cell(line, column, v, read, errors) for v in value]
             elif isinstance(value, str):
                 row[column] = self._cell(line, column, value, readers.get(column), errors)
+        self._references(line, row, errors)
         if self.kind is ROOMS:
             self._room(line, row, errors)
-        self._references(line, row, errors)
         return row, errors
 
     def _cell(
@@ -235,12 +238,37 @@ class RowMapper:
         if str(row.get("code") or "").strip() or not name.strip():
             return
         try:
-            row["code"] = normalised_room_code(name)[:ROOM_CODE_LENGTH].rstrip()
+            whole = normalised_room_code(name)
         except ValueError as exc:
             errors.append(
                 FieldError("code", f"no code, and the name {name!r} cannot be one: {exc}")
             )
             return
+        code = whole[:ROOM_CODE_LENGTH].rstrip()
+        if code != whole:
+            # A name cut to a code may be another room's cut name: that room is never taken.
+            building = str(row.get("building") or "")
+            place = (folded(building), code)
+            known = self.references.room_name(building, code)
+            if known is not None and folded(known) != folded(name):
+                taken = f"the code of the room {known!r}"
+            else:
+                other = self._cut.setdefault(place, (folded(name), line))
+                taken = (
+                    ""
+                    if other[0] == folded(name)
+                    else f"the code line {other[1]} made from another name"
+                )
+            if taken:
+                errors.append(
+                    FieldError(
+                        "code",
+                        f"no code, and the name {name!r} cut to {ROOM_CODE_LENGTH} characters "
+                        f"is {taken}: give this room a code",
+                    )
+                )
+                return
+        row["code"] = code
         self.report.derived_codes += 1
 
     def _references(self, line: int, row: dict[str, Any], errors: list[FieldError]) -> None:

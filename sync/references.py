@@ -26,10 +26,13 @@ class References:
     ) -> None:
         self._buildings = _Index((b["code"], b["code"], b["name"]) for b in buildings)
         by_building: dict[str, list[tuple[str, str, str]]] = defaultdict(list)
+        self._room_names: dict[tuple[str, str], str] = {}
         for room in rooms:
             by_building[folded(room["building"])].append(
                 (room["code"], room["code"], room.get("name") or "")
             )
+            key = (folded(room["building"]), folded(room["code"]))
+            self._room_names[key] = room.get("name") or ""
         self._rooms = {code: _Index(entries) for code, entries in by_building.items()}
         self._terms = _Index((str(t["id"]), str(t["id"]), t["name"]) for t in terms)
 
@@ -41,6 +44,10 @@ class References:
         """The code of the room ``cell`` names, by code or name, in ``building`` (a code)."""
         rooms = self._rooms.get(folded(building), _Index(()))
         return rooms.find(cell, "room", "rooms", where=f" in {building}")
+
+    def room_name(self, building: str, code: str) -> str | None:
+        """The name of the room ``code`` in ``building`` (codes), ``None`` when there is none."""
+        return self._room_names.get((folded(building), folded(code)))
 
     def term(self, cell: str) -> str:
         """The id of the term ``cell`` names, by name or id."""

@@ -631,7 +631,7 @@ async def pages(
 async def references(http: Http, kind: Kind) -> References:
     """The buildings, rooms and terms a file of ``kind`` may name, read once."""
     wanted = {
-        ROOMS: ("buildings",),
+        ROOMS: ("buildings", "rooms"),
         TIMETABLE: ("buildings", "rooms", "terms"),
         BOOKINGS: ("buildings", "rooms"),
     }.get(kind, ())

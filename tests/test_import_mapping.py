@@ -447,3 +447,61 @@ async def test_each_mapping_through_the_server(
     mine = await (await client.get("/api/v1/bookings", headers=admin.headers)).json()
     viva = next(b for b in mine["items"] if b["title"] == "Viva")
     assert (viva["purpose"], viva["private"], viva["room"]) == ("exam", True, "PB/LT 1")
+
+
+_WING = "The Very Long Named Seminar Room Of The Faculty Of Engineering West Wing"
+
+
+def test_a_name_cut_to_another_rooms_code_is_refused_never_that_room() -> None:
+    campus = References(
+        buildings=[{"code": "SCI", "name": "Science Block"}],
+        rooms=[{"building": "SCI", "code": _WING.upper()[:64].rstrip(), "name": f"{_WING} C"}],
+    )
+    mapper = RowMapper(ROOMS, ImportMapping(), campus)
+    # Another room's cut name (from the server's list) is refused, naming that room.
+    _, taken = mapper.row(2, {"building": "Science Block", "name": f"{_WING} A"})
+    assert [e.field for e in taken] == ["code"]
+    assert f"is the code of the room '{_WING} C'" in taken[0].message
+    # The room's own name again is that room (an import again finds it).
+    again, errors = mapper.row(3, {"building": "SCI", "name": f"{_WING.lower()} c"})
+    assert (again["code"], errors) == (_WING.upper()[:64].rstrip(), [])
+    # Within the file: the first of two names cut alike takes the code, the second is refused.
+    fresh = RowMapper(ROOMS, ImportMapping(), References(buildings=campus_buildings()))
+    first, none = fresh.row(2, {"building": "SCI", "name": f"{_WING} A"})
+    _, second = fresh.row(3, {"building": "SCI", "name": f"{_WING} B"})
+    same, also_none = fresh.row(4, {"building": "SCI", "name": f"{_WING} A"})
+    assert (none, also_none, same["code"]) == ([], [], first["code"])
+    assert [e.field for e in second] == ["code"]
+    assert "is the code line 2 made from another name: give this room a code" in (second[0].message)
+    assert fresh.report.derived_codes == 2
+
+
+def campus_buildings() -> list[dict[str, Any]]:
+    return [{"code": "SCI", "name": "Science Block"}]
+
+
+@pytest.mark.slow
+async def test_two_long_names_cut_alike_make_two_rooms_or_a_refusal_never_one_room(
+    client: TestClient,
+    admin: Person,
+    admin_cli: Cli,  # noqa: F811 (the fixture imported above)
+    tmp_path: Path,
+) -> None:
+    await make_campus(client, admin)
+    rooms = tmp_path / "Rooms.csv"
+    rooms.write_text(f"building,name,capacity\nPB,{_WING} A,30\nPB,{_WING} B,12\n")
+    dry = await _json(admin_cli, "import", "rooms", str(rooms), "--dry-run", exit_code=REFUSED)
+    assert (dry["created"], dry["updated"], dry["rejected"]) == (1, 0, 1)
+    done = await _json(admin_cli, "import", "rooms", str(rooms), exit_code=REFUSED)
+    assert (done["created"], done["updated"], done["rejected"]) == (1, 0, 1)
+    listed = await (await client.get("/api/v1/rooms?building=PB", headers=admin.headers)).json()
+    [kept] = [r for r in listed["items"] if r["name"] and r["name"].startswith(_WING)]
+    assert (kept["name"], kept["capacity"]) == (f"{_WING} A", 30)
+    # A later file with the other name is refused too, and the same file again is unchanged.
+    later = tmp_path / "Later.csv"
+    later.write_text(f"building,name,capacity\nPB,{_WING} B,12\n")
+    assert (await _json(admin_cli, "import", "rooms", str(later), exit_code=REFUSED))[
+        "rejected"
+    ] == 1
+    again = await _json(admin_cli, "import", "rooms", str(rooms), exit_code=REFUSED)
+    assert (again["unchanged"], again["rejected"]) == (1, 1)
