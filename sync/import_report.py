@@ -61,6 +61,7 @@ class MappingReport:
     #: Column → written value → its rows, for references no record (or more than one) answers.
     unresolved: dict[str, dict[str, Values]] = field(default_factory=dict)
     derived_codes: int = 0
+    #: New rooms without a capacity (a row without one leaves an existing room's as it is).
     unknown_capacity: int = 0
 
     def count(
@@ -230,10 +231,7 @@ class RowMapper:
         return FieldError(column, message)
 
     def _room(self, line: int, row: dict[str, Any], errors: list[FieldError]) -> None:
-        """A room without a code takes one made from its name; one without a capacity has
-        an unknown number of seats."""
-        if row.get("capacity") is None or not str(row["capacity"]).strip():
-            self.report.unknown_capacity += 1
+        """A room without a code takes one made from its name."""
         name = str(row.get("name") or "")
         if str(row.get("code") or "").strip() or not name.strip():
             return

@@ -536,6 +536,12 @@ class _Batch:
                 assert row.request is not None
                 outcome = self.ledger.review(row.line, row.request, outcome)
             self.report.counts[outcome.status] += 1
+            if (
+                self.kind is ROOMS
+                and outcome.status is BulkStatus.CREATED
+                and (row.request or {}).get("capacity") is None
+            ):
+                self.report.mapping.unknown_capacity += 1
             if outcome.status is BulkStatus.REJECTED:
                 if len(self.report.first_rejects) < FIRST_REJECTS:
                     self.report.first_rejects.append((row.line, outcome.errors))

@@ -276,7 +276,7 @@ def test_an_unknown_key_refuses_its_row_unless_a_dry_run_and_a_map_must_name_a_c
     assert lenient.report.unknown_columns == {"colour": []}
 
 
-def test_a_room_without_a_code_takes_its_name_and_unknown_capacity_is_counted() -> None:
+def test_a_room_without_a_code_takes_its_name_and_unknown_capacity_is_no_capacity() -> None:
     mapper = RowMapper(ROOMS, ImportMapping(), _CAMPUS)
     row, errors = mapper.row(
         2, {"building": "Science Block", "name": "Physics  Lab", "capacity": "n/a"}
@@ -289,7 +289,7 @@ def test_a_room_without_a_code_takes_its_name_and_unknown_capacity_is_counted() 
     assert long["code"] == "X" * 64
     _, slash = mapper.row(4, {"building": "SCI", "name": "A/B"})
     assert [e.field for e in slash] == ["code"]
-    assert (mapper.report.derived_codes, mapper.report.unknown_capacity) == (2, 2)
+    assert mapper.report.derived_codes == 2
     booking = RowMapper(BOOKINGS, ImportMapping(), _CAMPUS)
     row, _ = booking.row(2, {"room": "science block/Main Lecture Theatre", "private": "Y"})
     assert row == {"room": "SCI/G.01", "private": "true"}
@@ -505,3 +505,29 @@ async def test_two_long_names_cut_alike_make_two_rooms_or_a_refusal_never_one_ro
     ] == 1
     again = await _json(admin_cli, "import", "rooms", str(rooms), exit_code=REFUSED)
     assert (again["unchanged"], again["rejected"]) == (1, 1)
+
+
+@pytest.mark.slow
+async def test_only_new_rooms_without_a_capacity_count_as_of_unknown_capacity(
+    client: TestClient,
+    admin: Person,
+    admin_cli: Cli,  # noqa: F811 (the fixture imported above)
+    tmp_path: Path,
+) -> None:
+    await make_campus(client, admin)
+    # PB/101 (40 seats) and PB/102 (60) keep their capacity: no column, a blank, a "?".
+    no_column = tmp_path / "Names.csv"
+    no_column.write_text("building,code,name\nPB,101,Room 101\n")
+    blanks = tmp_path / "Blanks.csv"
+    blanks.write_text("building,code,capacity\nPB,101,\nPB,102,?\nPB,NEW,tbc\nXX,1,?\n")
+    for dry_run in (["--dry-run"], []):
+        named = await _json(admin_cli, "import", "rooms", str(no_column), *dry_run)
+        assert named["unknown_capacity"] == 0
+        report = await _json(admin_cli, "import", "rooms", str(blanks), *dry_run, exit_code=REFUSED)
+        counts = (report["created"], report["rejected"], report["unknown_capacity"])
+        assert counts == (1, 1, 1)
+    listed = await (await client.get("/api/v1/rooms?building=PB", headers=admin.headers)).json()
+    seats = {r["code"]: r["capacity"] for r in listed["items"]}
+    assert (seats["101"], seats["102"], seats["NEW"]) == (40, 60, None)
+    again = await _json(admin_cli, "import", "rooms", str(blanks), exit_code=REFUSED)
+    assert (again["unchanged"], again["unknown_capacity"]) == (3, 0)
