@@ -531,3 +531,24 @@ async def test_only_new_rooms_without_a_capacity_count_as_of_unknown_capacity(
     assert (seats["101"], seats["102"], seats["NEW"]) == (40, 60, None)
     again = await _json(admin_cli, "import", "rooms", str(blanks), exit_code=REFUSED)
     assert (again["unchanged"], again["unknown_capacity"]) == (3, 0)
+
+
+@pytest.mark.slow
+async def test_a_dry_run_counts_a_key_written_otherwise_as_the_real_import_does(
+    client: TestClient,
+    admin: Person,
+    admin_cli: Cli,  # noqa: F811 (the fixture imported above)
+    tmp_path: Path,
+) -> None:
+    await make_campus(client, admin)
+    buildings = tmp_path / "Buildings.csv"
+    buildings.write_text("code,name\nxy,Xy\nXY,Xy\n")
+    rooms = tmp_path / "Rooms.csv"
+    rooms.write_text(
+        "building,code,capacity\nPetroleum Building,new 1,50\nPB,NEW  1,60\npb,New 1,60\n"
+    )
+    for kind, path in (("buildings", buildings), ("rooms", rooms)):
+        dry = await _json(admin_cli, "import", kind, str(path), "--dry-run")
+        done = await _json(admin_cli, "import", kind, str(path))
+        counts = [(r["created"], r["updated"], r["unchanged"]) for r in (dry, done)]
+        assert counts[0] == counts[1], kind
