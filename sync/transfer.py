@@ -89,15 +89,22 @@ class Outcome:
     id: str | None = None
 
 
-def _outcome(result: dict[str, Any]) -> Outcome:
-    """A bulk or timetable result as an ``Outcome`` (a dry run's ``would_create`` is created)."""
+def _outcome(result: dict[str, Any], lines: list[int] | None = None) -> Outcome:
+    """A bulk or timetable result as an ``Outcome`` (a dry run's ``would_create`` is created);
+    a clash with a row of the request names that row's line of the file (``lines``)."""
     status = result["status"]
     errors = [FieldError(e["field"], e["message"]) for e in result.get("errors", [])]
     clashes = result.get("clashes") or []
+
+    def problem(found: dict[str, Any]) -> str:
+        row = found.get("row")
+        if lines is not None and isinstance(row, int) and 0 <= row < len(lines):
+            return f"clashes with line {lines[row]} of this file"
+        return str(found.get("detail", found.get("type", "")))
+
     if clashes and errors:
         dates = "; ".join(
-            f"{c['date']} {', '.join(p.get('detail', p.get('type', '')) for p in c['problems'])}"
-            for c in clashes[:3]
+            f"{c['date']} {', '.join(problem(p) for p in c['problems'])}" for c in clashes[:3]
         )
         more = f"; and {len(clashes) - 3} more" if len(clashes) > 3 else ""
         errors[0] = FieldError(errors[0].field, f"{errors[0].message}: {dates}{more}")
@@ -532,8 +539,9 @@ class _Batch:
                 json={"rows": [_body(self.kind, row.request or {}) for row in rows]},
                 params={"dry_run": "true"} if self.dry_run else None,
             )
+            lines = [row.line for row in rows]
             for result in answer["results"]:
-                rows[result["index"]].outcome = _outcome(result)
+                rows[result["index"]].outcome = _outcome(result, lines)
         for row in self.rows:
             assert row.outcome is not None
             outcome = row.outcome

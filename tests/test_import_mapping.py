@@ -552,3 +552,36 @@ async def test_a_dry_run_counts_a_key_written_otherwise_as_the_real_import_does(
         done = await _json(admin_cli, "import", kind, str(path))
         counts = [(r["created"], r["updated"], r["unchanged"]) for r in (dry, done)]
         assert counts[0] == counts[1], kind
+
+
+@pytest.mark.slow
+async def test_a_timetable_clash_names_the_line_of_the_file_it_clashes_with(
+    client: TestClient,
+    admin: Person,
+    admin_cli: Cli,  # noqa: F811 (the fixture imported above)
+    tmp_path: Path,
+) -> None:
+    await make_campus(client, admin)
+    await bulk(
+        client,
+        admin,
+        "terms",
+        [
+            {"name": "Autumn", "first_day": "2027-01-11", "last_day": "2027-01-29"},
+            {"name": "Spring", "first_day": "2027-04-05", "last_day": "2027-04-23"},
+        ],
+    )
+    timetable = tmp_path / "Timetable.csv"
+    timetable.write_text(
+        "term,course_code,weekday,start,end,building,room\n"
+        "Autumn,MATH 1,Monday,9:00,10:00,PB,101\n"
+        "Spring,PHYS 1,Thursday,9:00,10:00,PB,101\n"
+        "Spring,PHYS 2,Thurs,9.30,10:30,PB,101\n"
+    )
+    for dry_run in (["--dry-run"], []):
+        result = await admin_cli("import", "timetable", str(timetable), *dry_run)
+        assert result.exit_code == REFUSED, result.output
+        assert "line 4: room: 3 dates clash: 2027-04-08 clashes with line 3 of this file" in (
+            result.stderr
+        )
+        assert "row 0" not in result.stderr
