@@ -37,6 +37,8 @@ class Values:
     line: int
     message: str
     suggestion: str | None = None
+    #: A reference that more than one record answers to (not one that none answers to).
+    shared: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -297,6 +299,7 @@ class RowMapper:
         except Unresolved as exc:
             message = f"{exc}, or add {value_option(column, str(cell))}"
             self.report.count(self.report.unresolved, column, str(cell).strip(), line, message)
+            self.report.unresolved[column][str(cell).strip()].shared = exc.shared
             raise _Refused(column, message) from None
         return found
 

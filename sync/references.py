@@ -12,7 +12,12 @@ from sync.mapping import folded
 
 
 class Unresolved(ValueError):
-    """A reference no record answers to, or that two answer to (the message says which)."""
+    """A reference no record answers to, or that two answer to (``shared``; the message says
+    which)."""
+
+    def __init__(self, message: str, *, shared: bool = False) -> None:
+        super().__init__(message)
+        self.shared = shared
 
 
 class References:
@@ -77,6 +82,7 @@ class _Index:
         if named:
             raise Unresolved(
                 f"{cell.strip()!r} is the name of {len(named)} {plural}{where} "
-                f"({', '.join(named)}): write the code"
+                f"({', '.join(named)}): write the code",
+                shared=True,
             )
         raise Unresolved(f"no {noun} {cell.strip()!r}{where} (by {by}); import it first")

@@ -585,3 +585,27 @@ async def test_a_timetable_clash_names_the_line_of_the_file_it_clashes_with(
             result.stderr
         )
         assert "row 0" not in result.stderr
+
+
+@pytest.mark.slow
+async def test_a_name_two_buildings_share_is_reported_as_such_not_as_not_found(
+    client: TestClient,
+    admin: Person,
+    admin_cli: Cli,  # noqa: F811 (the fixture imported above)
+    tmp_path: Path,
+) -> None:
+    await make_campus(client, admin)
+    await bulk(
+        client,
+        admin,
+        "buildings",
+        [{"code": "N1", "name": "North Hall"}, {"code": "N2", "name": "North Hall"}],
+    )
+    rooms = tmp_path / "Rooms.csv"
+    rooms.write_text("building,code\nNorth Hall,1\nnorth hall,2\nNowhere,3\n")
+    result = await admin_cli("import", "rooms", str(rooms), "--dry-run")
+    assert result.exit_code == REFUSED, result.output
+    assert "building 'North Hall' names more than one: 1 row, first on line 2" in result.stdout
+    assert "building 'north hall' names more than one: 1 row, first on line 3" in result.stdout
+    assert "building 'Nowhere' not found: 1 row, first on line 4: no building" in result.stdout
+    assert "'North Hall' not found" not in result.stdout
