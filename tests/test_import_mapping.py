@@ -164,6 +164,15 @@ def test_a_saved_mapping_loads_as_json_or_toml_and_options_win(tmp_path: Path) -
     merged = loaded.merged(ImportMapping({"Bldg": "code"}, {"kind": {"Admin": "administrative"}}))
     assert merged.columns == {"Bldg": "code"}
     assert merged.values == {"kind": {"Teaching": "academic", "Admin": "administrative"}}
+    # An option wins over the file's entry though written in another case, and a value map's
+    # column is any case too.
+    options = ImportMapping.from_options(["bldg=code"], ["Kind:teaching=library"], [])
+    cased = loaded.merged(options)
+    assert (cased.target("Bldg"), cased.value("kind", "Teaching")) == ("code", "library")
+    assert cased.as_dict() == {
+        "columns": {"bldg": "code"},
+        "values": {"kind": {"teaching": "library"}},
+    }
     for text in ['{"columns": ["Bldg"]}', "[1]", "{", '{"values": {"kind": {"a": 1}}}']:
         saved.write_text(text)
         with pytest.raises(ValidationFailed) as caught:
@@ -609,3 +618,30 @@ async def test_a_name_two_buildings_share_is_reported_as_such_not_as_not_found(
     assert "building 'north hall' names more than one: 1 row, first on line 3" in result.stdout
     assert "building 'Nowhere' not found: 1 row, first on line 4: no building" in result.stdout
     assert "'North Hall' not found" not in result.stdout
+
+
+@pytest.mark.slow
+async def test_an_option_wins_over_the_saved_mapping_in_any_case(
+    client: TestClient,
+    admin: Person,
+    admin_cli: Cli,  # noqa: F811 (the fixture imported above)
+    tmp_path: Path,
+) -> None:
+    await make_campus(client, admin)
+    buildings = tmp_path / "Buildings.csv"
+    buildings.write_text("Bldg Code,Bldg Name,Type\nSCI,Science,Teaching\n")
+    saved = tmp_path / "map.json"
+    maps = ["--map", "Bldg Code=code", "--map", "Bldg Name=name", "--map", "Type=kind"]
+    first = await _json(admin_cli, "import", "buildings", str(buildings), "--dry-run", *maps,
+                        "--map-value", "kind:Teaching=academic",
+                        "--save-mapping", str(saved))  # fmt: skip
+    assert first["created"] == 1
+    done = await _json(admin_cli, "import", "buildings", str(buildings), "--mapping",
+                       str(saved), "--map-value", "Kind:teaching=library",
+                       "--save-mapping", str(saved))  # fmt: skip
+    assert done["created"] == 1
+    listed = await (await client.get("/api/v1/buildings", headers=admin.headers)).json()
+    assert {b["code"]: b["kind"] for b in listed["items"]}["SCI"] == "library"
+    assert json.loads(saved.read_text())["values"] == {"kind": {"teaching": "library"}}
+    again = await _json(admin_cli, "import", "buildings", str(buildings), "--mapping", str(saved))
+    assert again["unchanged"] == 1
