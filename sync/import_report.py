@@ -275,9 +275,7 @@ class RowMapper:
         """Buildings, rooms and terms named by code or name, as the codes and ids they are."""
         try:
             if self.kind is BOOKINGS and isinstance(row.get("room"), str) and "/" in row["room"]:
-                building, _, room = row["room"].partition("/")
-                code = self._resolve(line, "room", building, self.references.building)
-                row["room"] = f"{code}/{self._resolve(line, 'room', room, _in(self, code))}"
+                row["room"] = self._resolve(line, "room", row["room"], self._booking_room)
             if self.kind in (ROOMS, TIMETABLE) and _written(row.get("building")):
                 row["building"] = self._resolve(
                     line, "building", row["building"], self.references.building
@@ -292,6 +290,27 @@ class RowMapper:
                 row["term"] = self._resolve(line, "term", str(term), self.references.term)
         except _Refused as exc:
             errors.append(FieldError(exc.column, exc.message))
+
+    def _booking_room(self, cell: str) -> str:
+        """``BUILDING/ROOM`` as codes, each part by code or name; a building name with a
+        ``/`` in it is found too, since a room's code never has one: the first split whose
+        building and room are both found, else the first whose building is."""
+        splits = [(cell[:at], cell[at + 1 :]) for at, c in enumerate(cell) if c == "/"]
+        no_building: Unresolved | None = None
+        no_room: Unresolved | None = None
+        for building, room in splits:
+            try:
+                code = self.references.building(building)
+            except Unresolved as exc:
+                no_building = no_building or exc
+                continue
+            try:
+                return f"{code}/{self.references.room(code, room)}"
+            except Unresolved as exc:
+                no_room = no_room or exc
+        failure = no_room or no_building
+        assert failure is not None
+        raise failure
 
     def _resolve(self, line: int, column: str, cell: Any, find: Any) -> str:
         try:

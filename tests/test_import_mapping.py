@@ -645,3 +645,31 @@ async def test_an_option_wins_over_the_saved_mapping_in_any_case(
     assert json.loads(saved.read_text())["values"] == {"kind": {"teaching": "library"}}
     again = await _json(admin_cli, "import", "buildings", str(buildings), "--mapping", str(saved))
     assert again["unchanged"] == 1
+
+
+@pytest.mark.slow
+async def test_a_booking_names_a_building_whose_name_has_a_slash(
+    client: TestClient,
+    admin: Person,
+    admin_cli: Cli,  # noqa: F811 (the fixture imported above)
+    tmp_path: Path,
+) -> None:
+    await make_campus(client, admin)
+    await bulk(client, admin, "buildings", [{"code": "AH", "name": "Arts/Humanities"}])
+    await bulk(client, admin, "rooms", [{"building": "AH", "code": "1", "name": "Room One"}])
+    day = next_weekday(2).isoformat()
+    bookings = tmp_path / "Bookings.csv"
+    bookings.write_text(
+        "external_id,room,start,end,title\n"
+        f"X1,Arts/Humanities/Room One,{day} 10:00,{day} 11:00,Arts\n"
+        f"X2,Arts/Humanities/Room Two,{day} 12:00,{day} 13:00,Nowhere\n"
+    )
+    result = await admin_cli("import", "bookings", str(bookings), "--json")
+    assert result.exit_code == REFUSED, result.output
+    report = json.loads(result.stdout)
+    assert (report["created"], report["rejected"]) == (1, 1)
+    [missing] = report["unresolved_references"]["room"].values()
+    assert "no room 'Room Two' in AH" in missing["message"]
+    # The option offered maps the cell as written, which is what a value map reads.
+    assert "--map-value 'room:Arts/Humanities/Room Two=ROOM'" in missing["message"]
+    assert list(report["unresolved_references"]["room"]) == ["Arts/Humanities/Room Two"]
