@@ -363,9 +363,11 @@ async def import_file(
         binary, total = stack.enter_context(_source(job.source))
         name = "-" if job.source == "-" else Path(job.source).name
         reader = RowReader(Utf8Text(binary, name), fmt, name)
-        mapper = RowMapper(
-            kind, job.mapping, References(), job.term, not job.dry_run, report.mapping
-        )
+        # A file without a header (JSON) refuses a row with an unknown key in a dry run too,
+        # as the real run does, so that the dry run's counts are the real run's; a CSV
+        # header's unknown column stops a real run before anything is sent instead.
+        strict = not job.dry_run or reader.columns is None
+        mapper = RowMapper(kind, job.mapping, References(), job.term, strict, report.mapping)
         if reader.columns is not None:
             mapper.header(reader.columns)
             _check_header(kind, mapper, reader.name, job)

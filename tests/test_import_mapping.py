@@ -673,3 +673,31 @@ async def test_a_booking_names_a_building_whose_name_has_a_slash(
     # The option offered maps the cell as written, which is what a value map reads.
     assert "--map-value 'room:Arts/Humanities/Room Two=ROOM'" in missing["message"]
     assert list(report["unresolved_references"]["room"]) == ["Arts/Humanities/Room Two"]
+
+
+@pytest.mark.slow
+async def test_a_dry_run_of_json_refuses_a_row_with_an_unknown_key_as_the_real_run_does(
+    client: TestClient,
+    admin: Person,
+    admin_cli: Cli,  # noqa: F811 (the fixture imported above)
+    tmp_path: Path,
+) -> None:
+    await make_campus(client, admin)
+    rooms = tmp_path / "Rooms.json"
+    rooms.write_text(
+        json.dumps(
+            [
+                {"Bldg": "PB", "Room": "J 1", "Seats": 40},
+                {"Bldg": "PB", "Room": "J 2", "Seats": 20, "Colour": "red"},
+            ]
+        )
+    )
+    maps = ["--map", "Bldg=building", "--map", "Room=code", "--map", "Seats=capacity"]
+    dry = await _json(admin_cli, "import", "rooms", str(rooms), *maps, "--dry-run",
+                      exit_code=REFUSED)  # fmt: skip
+    assert dry["unknown_columns"] == [
+        {"column": "Colour", "suggestions": [], "map": "--map Colour="}
+    ]
+    done = await _json(admin_cli, "import", "rooms", str(rooms), *maps, exit_code=REFUSED)
+    counts = [(r["created"], r["rejected"]) for r in (dry, done)]
+    assert counts == [(1, 1), (1, 1)]
