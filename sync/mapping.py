@@ -266,8 +266,10 @@ class ImportMapping:
         return cls.from_dict(data, "mapping")
 
     def save(self, path: str) -> None:
+        """Write the mapping as ``load`` reads it: TOML when the name ends in ``.toml``."""
+        text = _toml(self) if path.endswith(".toml") else json.dumps(self.as_dict(), indent=2)
         try:
-            Path(path).write_text(json.dumps(self.as_dict(), indent=2) + "\n", encoding="utf-8")
+            Path(path).write_text(text + "\n", encoding="utf-8")
         except OSError as exc:
             raise ValidationFailed.single(
                 "save_mapping", f"cannot write {path}: {exc.strerror}"
@@ -303,6 +305,19 @@ def _put(table: dict[str, str], key: str, value: str) -> None:
     for old in [k for k in table if folded(k) == folded(key)]:
         del table[old]
     table[key] = value
+
+
+def _toml(mapping: ImportMapping) -> str:
+    """``mapping`` as TOML: ``[columns]`` and a ``[values.COLUMN]`` table per column (a JSON
+    string, escapes included, is a TOML basic string)."""
+
+    def table(name: str, entries: dict[str, str]) -> list[str]:
+        return [f"[{name}]", *(f"{json.dumps(k)} = {json.dumps(v)}" for k, v in entries.items())]
+
+    lines = table("columns", mapping.columns)
+    for column, entries in mapping.values.items():
+        lines += ["", *table(f"values.{json.dumps(column)}", entries)]
+    return "\n".join(lines)
 
 
 def _texts(value: Any) -> bool:

@@ -173,6 +173,11 @@ def test_a_saved_mapping_loads_as_json_or_toml_and_options_win(tmp_path: Path) -
         "columns": {"bldg": "code"},
         "values": {"kind": {"teaching": "library"}},
     }
+    # Saved under a .toml name, a mapping is TOML, which loads as it was.
+    odd = ImportMapping({'Say "Hi"': "code", "Bldg": ""}, {"kind": {"Ünï\\x": "academic"}})
+    odd.save(str(toml))
+    assert toml.read_text().startswith("[columns]\n")
+    assert ImportMapping.load(str(toml)) == odd
     for text in ['{"columns": ["Bldg"]}', "[1]", "{", '{"values": {"kind": {"a": 1}}}']:
         saved.write_text(text)
         with pytest.raises(ValidationFailed) as caught:
@@ -701,3 +706,30 @@ async def test_a_dry_run_of_json_refuses_a_row_with_an_unknown_key_as_the_real_r
     done = await _json(admin_cli, "import", "rooms", str(rooms), *maps, exit_code=REFUSED)
     counts = [(r["created"], r["rejected"]) for r in (dry, done)]
     assert counts == [(1, 1), (1, 1)]
+
+
+@pytest.mark.slow
+async def test_a_bad_mapping_option_or_file_is_a_usage_error_and_toml_saves_as_toml(
+    client: TestClient,
+    admin: Person,
+    admin_cli: Cli,  # noqa: F811 (the fixture imported above)
+    tmp_path: Path,
+) -> None:
+    await make_campus(client, admin)
+    buildings = tmp_path / "Buildings.csv"
+    buildings.write_text("Bldg Code,Bldg Name\nSCI,Science\n")
+    for options, said in (
+        (["--map", "Bldg Code"], "error: map: 'Bldg Code': write SOURCE=TARGET"),
+        (["--map-value", "kind=x"], "error: map_value: 'kind=x': write COLUMN:FROM=TO"),
+        (["--mapping", str(tmp_path / "none.json")], "error: mapping: cannot read"),
+    ):
+        result = await admin_cli("import", "buildings", str(buildings), *options)
+        assert result.exit_code == USAGE, result.output
+        assert said in result.stderr
+        assert "Traceback" not in result.output
+    saved = tmp_path / "map.toml"
+    maps = ["--map", "Bldg Code=code", "--map", "Bldg Name=name"]
+    first = await _json(admin_cli, "import", "buildings", str(buildings), *maps,
+                        "--save-mapping", str(saved))  # fmt: skip
+    again = await _json(admin_cli, "import", "buildings", str(buildings), "--mapping", str(saved))
+    assert (first["created"], again["unchanged"]) == (1, 1)
