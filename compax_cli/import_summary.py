@@ -76,11 +76,12 @@ def shape(report: MappingReport) -> None:
     lines = [unknown_column(column, found) for column, found in report.unknown_columns.items()]
     lines += [f"missing column {column}" for column in report.missing_columns]
     lines += [given_twice(column, headers) for column, headers in report.twice.items()]
-    for title, table in (("to map", report.unmapped), ("not found", report.unresolved)):
+    for title, table in (("to map", report.unmapped), (None, report.unresolved)):
         for column, values in table.items():
             for value, seen in values.items():
+                what = title or ("names more than one" if seen.shared else "not found")
                 lines.append(
-                    f"{column} {value!r} {title}: {counted(seen.rows, 'row')}, first on line "
+                    f"{column} {value!r} {what}: {counted(seen.rows, 'row')}, first on line "
                     f"{seen.line}: {seen.message}"
                 )
     if report.derived_codes:

@@ -10,7 +10,7 @@ import typer
 
 from compax_cli.context import engine
 from compax_cli.import_summary import progress, summary
-from compax_cli.output import REFUSED, err, online
+from compax_cli.output import REFUSED, err, online, reported
 from sync.campus_move import import_campus
 from sync.formats import Format, InputFormat
 from sync.kinds import KINDS
@@ -78,7 +78,8 @@ SAVE_MAPPING = Annotated[
     typer.Option(
         "--save-mapping",
         metavar="FILE",
-        help="Write the mapping in effect to FILE (JSON), to import with --mapping FILE alone.",
+        help="Write the mapping in effect to FILE (JSON, or TOML for a .toml name), to import "
+        "with --mapping FILE alone.",
     ),
 ]
 PASSWORDS = Annotated[
@@ -99,11 +100,13 @@ def mapping(
     mapping_file: str | None,
     save: str | None,
 ) -> ImportMapping:
-    """The mapping the options give (the file's, then the options' over it), saved if asked."""
-    given = ImportMapping.from_options(maps or [], value_maps or [], ignore or [])
-    effective = ImportMapping.load(mapping_file).merged(given) if mapping_file else given
-    if save:
-        effective.save(save)
+    """The mapping the options give (the file's, then the options' over it), saved if asked;
+    one that cannot be read or saved is a usage error (exit 2), before anything is sent."""
+    with reported():
+        given = ImportMapping.from_options(maps or [], value_maps or [], ignore or [])
+        effective = ImportMapping.load(mapping_file).merged(given) if mapping_file else given
+        if save:
+            effective.save(save)
     return effective
 
 

@@ -18,6 +18,7 @@ from sync.mapping import (
     ImportMapping,
     Reader,
     Unmapped,
+    folded,
     header_column,
     suggestions,
 )
@@ -36,6 +37,8 @@ class Values:
     line: int
     message: str
     suggestion: str | None = None
+    #: A reference that more than one record answers to (not one that none answers to).
+    shared: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -60,6 +63,7 @@ class MappingReport:
     #: Column → written value → its rows, for references no record (or more than one) answers.
     unresolved: dict[str, dict[str, Values]] = field(default_factory=dict)
     derived_codes: int = 0
+    #: New rooms without a capacity (a row without one leaves an existing room's as it is).
     unknown_capacity: int = 0
 
     def count(
@@ -133,6 +137,8 @@ class RowMapper:
     strict: bool = False
     report: MappingReport = field(default_factory=MappingReport)
     _columns: dict[str, str | None] = field(default_factory=dict)
+    #: Codes cut from long names, by building: the folded name and the line it came from.
+    _cut: dict[tuple[str, str], tuple[str, int]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._known = [c.name for c in self.kind.columns]
@@ -191,9 +197,9 @@ class RowMapper:
                 row[column] = [self._cell(line, column, v, read, errors) for v in value]
             elif isinstance(value, str):
                 row[column] = self._cell(line, column, value, readers.get(column), errors)
+        self._references(line, row, errors)
         if self.kind is ROOMS:
             self._room(line, row, errors)
-        self._references(line, row, errors)
         return row, errors
 
     def _cell(
@@ -227,29 +233,49 @@ class RowMapper:
         return FieldError(column, message)
 
     def _room(self, line: int, row: dict[str, Any], errors: list[FieldError]) -> None:
-        """A room without a code takes one made from its name; one without a capacity has
-        an unknown number of seats."""
-        if row.get("capacity") is None or not str(row["capacity"]).strip():
-            self.report.unknown_capacity += 1
+        """A room without a code takes one made from its name."""
         name = str(row.get("name") or "")
         if str(row.get("code") or "").strip() or not name.strip():
             return
         try:
-            row["code"] = normalised_room_code(name)[:ROOM_CODE_LENGTH].rstrip()
+            whole = normalised_room_code(name)
         except ValueError as exc:
             errors.append(
                 FieldError("code", f"no code, and the name {name!r} cannot be one: {exc}")
             )
             return
+        code = whole[:ROOM_CODE_LENGTH].rstrip()
+        if code != whole:
+            # A name cut to a code may be another room's cut name: that room is never taken.
+            building = str(row.get("building") or "")
+            place = (folded(building), code)
+            known = self.references.room_name(building, code)
+            if known is not None and folded(known) != folded(name):
+                taken = f"the code of the room {known!r}"
+            else:
+                other = self._cut.setdefault(place, (folded(name), line))
+                taken = (
+                    ""
+                    if other[0] == folded(name)
+                    else f"the code line {other[1]} made from another name"
+                )
+            if taken:
+                errors.append(
+                    FieldError(
+                        "code",
+                        f"no code, and the name {name!r} cut to {ROOM_CODE_LENGTH} characters "
+                        f"is {taken}: give this room a code",
+                    )
+                )
+                return
+        row["code"] = code
         self.report.derived_codes += 1
 
     def _references(self, line: int, row: dict[str, Any], errors: list[FieldError]) -> None:
         """Buildings, rooms and terms named by code or name, as the codes and ids they are."""
         try:
             if self.kind is BOOKINGS and isinstance(row.get("room"), str) and "/" in row["room"]:
-                building, _, room = row["room"].partition("/")
-                code = self._resolve(line, "room", building, self.references.building)
-                row["room"] = f"{code}/{self._resolve(line, 'room', room, _in(self, code))}"
+                row["room"] = self._resolve(line, "room", row["room"], self._booking_room)
             if self.kind in (ROOMS, TIMETABLE) and _written(row.get("building")):
                 row["building"] = self._resolve(
                     line, "building", row["building"], self.references.building
@@ -265,12 +291,34 @@ class RowMapper:
         except _Refused as exc:
             errors.append(FieldError(exc.column, exc.message))
 
+    def _booking_room(self, cell: str) -> str:
+        """``BUILDING/ROOM`` as codes, each part by code or name; a building name with a
+        ``/`` in it is found too, since a room's code never has one: the first split whose
+        building and room are both found, else the first whose building is."""
+        splits = [(cell[:at], cell[at + 1 :]) for at, c in enumerate(cell) if c == "/"]
+        no_building: Unresolved | None = None
+        no_room: Unresolved | None = None
+        for building, room in splits:
+            try:
+                code = self.references.building(building)
+            except Unresolved as exc:
+                no_building = no_building or exc
+                continue
+            try:
+                return f"{code}/{self.references.room(code, room)}"
+            except Unresolved as exc:
+                no_room = no_room or exc
+        failure = no_room or no_building
+        assert failure is not None
+        raise failure
+
     def _resolve(self, line: int, column: str, cell: Any, find: Any) -> str:
         try:
             found: str = find(str(cell))
         except Unresolved as exc:
             message = f"{exc}, or add {value_option(column, str(cell))}"
             self.report.count(self.report.unresolved, column, str(cell).strip(), line, message)
+            self.report.unresolved[column][str(cell).strip()].shared = exc.shared
             raise _Refused(column, message) from None
         return found
 

@@ -204,8 +204,8 @@ class ImportMapping:
         return None
 
     def value(self, column: str, text: str) -> str | None:
-        """What ``text`` in ``column`` is mapped to, ``None`` when it is not mapped."""
-        table = self.values.get(column)
+        """What ``text`` in ``column`` (any case) is mapped to, ``None`` when it is not."""
+        table = next((t for c, t in self.values.items() if folded(c) == folded(column)), None)
         if not table:
             return None
         wanted = folded(text)
@@ -215,11 +215,19 @@ class ImportMapping:
         return None
 
     def merged(self, other: ImportMapping) -> ImportMapping:
-        """This mapping with ``other``'s entries over its own."""
-        values = {c: dict(v) for c, v in self.values.items()}
+        """This mapping with ``other``'s entries over its own (``Room No`` over ``room no``)."""
+        mapping = ImportMapping(dict(self.columns), {c: dict(v) for c, v in self.values.items()})
+        for source, target in other.columns.items():
+            _put(mapping.columns, source, target)
         for column, table in other.values.items():
-            values.setdefault(column, {}).update(table)
-        return ImportMapping({**self.columns, **other.columns}, values)
+            for source, target in table.items():
+                mapping.put_value(column, source, target)
+        return mapping
+
+    def put_value(self, column: str, source: str, target: str) -> None:
+        """Map ``source`` in ``column`` to ``target``, over a map of it in any case."""
+        found = next((c for c in self.values if folded(c) == folded(column)), column)
+        _put(self.values.setdefault(found, {}), source, target)
 
     def as_dict(self) -> dict[str, Any]:
         return {"columns": self.columns, "values": self.values}
@@ -258,8 +266,10 @@ class ImportMapping:
         return cls.from_dict(data, "mapping")
 
     def save(self, path: str) -> None:
+        """Write the mapping as ``load`` reads it: TOML when the name ends in ``.toml``."""
+        text = _toml(self) if path.endswith(".toml") else json.dumps(self.as_dict(), indent=2)
         try:
-            Path(path).write_text(json.dumps(self.as_dict(), indent=2) + "\n", encoding="utf-8")
+            Path(path).write_text(text + "\n", encoding="utf-8")
         except OSError as exc:
             raise ValidationFailed.single(
                 "save_mapping", f"cannot write {path}: {exc.strerror}"
@@ -275,9 +285,9 @@ class ImportMapping:
             source, equals, target = option.partition("=")
             if not equals or not source.strip():
                 raise ValidationFailed.single("map", f"{option!r}: write SOURCE=TARGET")
-            mapping.columns[source.strip()] = target.strip()
+            _put(mapping.columns, source.strip(), target.strip())
         for column in ignore:
-            mapping.columns[column.strip()] = ""
+            _put(mapping.columns, column.strip(), "")
         for option in value_maps:
             column, colon, rest = option.partition(":")
             source, equals, target = rest.partition("=")
@@ -285,8 +295,29 @@ class ImportMapping:
                 raise ValidationFailed.single(
                     "map_value", f"{option!r}: write COLUMN:FROM=TO, e.g. weekday:Wednsday=wed"
                 )
-            mapping.values.setdefault(column.strip(), {})[source.strip()] = target.strip()
+            mapping.put_value(column.strip(), source.strip(), target.strip())
         return mapping
+
+
+def _put(table: dict[str, str], key: str, value: str) -> None:
+    """``table[key] = value``, replacing an entry whose key differs only in case or spaces
+    (the look-ups compare keys folded, so two such entries would leave the first in force)."""
+    for old in [k for k in table if folded(k) == folded(key)]:
+        del table[old]
+    table[key] = value
+
+
+def _toml(mapping: ImportMapping) -> str:
+    """``mapping`` as TOML: ``[columns]`` and a ``[values.COLUMN]`` table per column (a JSON
+    string, escapes included, is a TOML basic string)."""
+
+    def table(name: str, entries: dict[str, str]) -> list[str]:
+        return [f"[{name}]", *(f"{json.dumps(k)} = {json.dumps(v)}" for k, v in entries.items())]
+
+    lines = table("columns", mapping.columns)
+    for column, entries in mapping.values.items():
+        lines += ["", *table(f"values.{json.dumps(column)}", entries)]
+    return "\n".join(lines)
 
 
 def _texts(value: Any) -> bool:

@@ -12,7 +12,12 @@ from sync.mapping import folded
 
 
 class Unresolved(ValueError):
-    """A reference no record answers to, or that two answer to (the message says which)."""
+    """A reference no record answers to, or that two answer to (``shared``; the message says
+    which)."""
+
+    def __init__(self, message: str, *, shared: bool = False) -> None:
+        super().__init__(message)
+        self.shared = shared
 
 
 class References:
@@ -26,10 +31,13 @@ class References:
     ) -> None:
         self._buildings = _Index((b["code"], b["code"], b["name"]) for b in buildings)
         by_building: dict[str, list[tuple[str, str, str]]] = defaultdict(list)
+        self._room_names: dict[tuple[str, str], str] = {}
         for room in rooms:
             by_building[folded(room["building"])].append(
                 (room["code"], room["code"], room.get("name") or "")
             )
+            key = (folded(room["building"]), folded(room["code"]))
+            self._room_names[key] = room.get("name") or ""
         self._rooms = {code: _Index(entries) for code, entries in by_building.items()}
         self._terms = _Index((str(t["id"]), str(t["id"]), t["name"]) for t in terms)
 
@@ -41,6 +49,10 @@ class References:
         """The code of the room ``cell`` names, by code or name, in ``building`` (a code)."""
         rooms = self._rooms.get(folded(building), _Index(()))
         return rooms.find(cell, "room", "rooms", where=f" in {building}")
+
+    def room_name(self, building: str, code: str) -> str | None:
+        """The name of the room ``code`` in ``building`` (codes), ``None`` when there is none."""
+        return self._room_names.get((folded(building), folded(code)))
 
     def term(self, cell: str) -> str:
         """The id of the term ``cell`` names, by name or id."""
@@ -70,6 +82,7 @@ class _Index:
         if named:
             raise Unresolved(
                 f"{cell.strip()!r} is the name of {len(named)} {plural}{where} "
-                f"({', '.join(named)}): write the code"
+                f"({', '.join(named)}): write the code",
+                shared=True,
             )
         raise Unresolved(f"no {noun} {cell.strip()!r}{where} (by {by}); import it first")

@@ -89,15 +89,22 @@ class Outcome:
     id: str | None = None
 
 
-def _outcome(result: dict[str, Any]) -> Outcome:
-    """A bulk or timetable result as an ``Outcome`` (a dry run's ``would_create`` is created)."""
+def _outcome(result: dict[str, Any], lines: list[int] | None = None) -> Outcome:
+    """A bulk or timetable result as an ``Outcome`` (a dry run's ``would_create`` is created);
+    a clash with a row of the request names that row's line of the file (``lines``)."""
     status = result["status"]
     errors = [FieldError(e["field"], e["message"]) for e in result.get("errors", [])]
     clashes = result.get("clashes") or []
+
+    def problem(found: dict[str, Any]) -> str:
+        row = found.get("row")
+        if lines is not None and isinstance(row, int) and 0 <= row < len(lines):
+            return f"clashes with line {lines[row]} of this file"
+        return str(found.get("detail", found.get("type", "")))
+
     if clashes and errors:
         dates = "; ".join(
-            f"{c['date']} {', '.join(p.get('detail', p.get('type', '')) for p in c['problems'])}"
-            for c in clashes[:3]
+            f"{c['date']} {', '.join(problem(p) for p in c['problems'])}" for c in clashes[:3]
         )
         more = f"; and {len(clashes) - 3} more" if len(clashes) > 3 else ""
         errors[0] = FieldError(errors[0].field, f"{errors[0].message}: {dates}{more}")
@@ -187,9 +194,14 @@ class DryRunLedger:
         key = self.kind.key(row) if self.kind.key else outcome.id
         if key is None:
             return outcome
+        # The fields the key is made of are compared as the key has them (``pb`` is ``PB``,
+        # as the server stores it): only the others can make a row of the same key differ.
+        keyed = {k for k in row if self.kind.key and self.kind.key({**row, k: None}) != key}
         digest = hashlib.sha256(
             json.dumps(
-                {k: v for k, v in row.items() if k != "password"}, sort_keys=True, default=str
+                {k: v for k, v in row.items() if k != "password" and k not in keyed},
+                sort_keys=True,
+                default=str,
             ).encode()
         ).hexdigest()
         status = outcome.status
@@ -351,9 +363,11 @@ async def import_file(
         binary, total = stack.enter_context(_source(job.source))
         name = "-" if job.source == "-" else Path(job.source).name
         reader = RowReader(Utf8Text(binary, name), fmt, name)
-        mapper = RowMapper(
-            kind, job.mapping, References(), job.term, not job.dry_run, report.mapping
-        )
+        # A file without a header (JSON) refuses a row with an unknown key in a dry run too,
+        # as the real run does, so that the dry run's counts are the real run's; a CSV
+        # header's unknown column stops a real run before anything is sent instead.
+        strict = not job.dry_run or reader.columns is None
+        mapper = RowMapper(kind, job.mapping, References(), job.term, strict, report.mapping)
         if reader.columns is not None:
             mapper.header(reader.columns)
             _check_header(kind, mapper, reader.name, job)
@@ -527,8 +541,9 @@ class _Batch:
                 json={"rows": [_body(self.kind, row.request or {}) for row in rows]},
                 params={"dry_run": "true"} if self.dry_run else None,
             )
+            lines = [row.line for row in rows]
             for result in answer["results"]:
-                rows[result["index"]].outcome = _outcome(result)
+                rows[result["index"]].outcome = _outcome(result, lines)
         for row in self.rows:
             assert row.outcome is not None
             outcome = row.outcome
@@ -536,6 +551,12 @@ class _Batch:
                 assert row.request is not None
                 outcome = self.ledger.review(row.line, row.request, outcome)
             self.report.counts[outcome.status] += 1
+            if (
+                self.kind is ROOMS
+                and outcome.status is BulkStatus.CREATED
+                and (row.request or {}).get("capacity") is None
+            ):
+                self.report.mapping.unknown_capacity += 1
             if outcome.status is BulkStatus.REJECTED:
                 if len(self.report.first_rejects) < FIRST_REJECTS:
                     self.report.first_rejects.append((row.line, outcome.errors))
@@ -631,7 +652,7 @@ async def pages(
 async def references(http: Http, kind: Kind) -> References:
     """The buildings, rooms and terms a file of ``kind`` may name, read once."""
     wanted = {
-        ROOMS: ("buildings",),
+        ROOMS: ("buildings", "rooms"),
         TIMETABLE: ("buildings", "rooms", "terms"),
         BOOKINGS: ("buildings", "rooms"),
     }.get(kind, ())

@@ -33,6 +33,7 @@ from sync.issue_schemas import IssueImportRow
 from sync.kinds import (
     BOOKINGS,
     KINDS,
+    ROOMS,
     TIMETABLE,
     format_holidays,
     format_opening_hours,
@@ -228,6 +229,17 @@ def test_a_dry_run_ledger_sees_what_earlier_batches_would_have_written() -> None
         )
     finally:
         ledger.close()
+    rooms = DryRunLedger(ROOMS)
+    room = {"building": "PB", "code": "lab  1", "capacity": 20}
+    try:
+        assert rooms.review(2, room, Outcome(BulkStatus.CREATED)).status is BulkStatus.CREATED
+        # The same key written otherwise is the same room, as the server has it.
+        same = {**room, "building": "pb", "code": "LAB 1"}
+        assert rooms.review(3, same, Outcome(BulkStatus.CREATED)).status is BulkStatus.UNCHANGED
+        bigger = {**same, "capacity": 30}
+        assert rooms.review(4, bigger, Outcome(BulkStatus.CREATED)).status is BulkStatus.UPDATED
+    finally:
+        rooms.close()
     timetable = DryRunLedger(TIMETABLE)
     session = {"course_code": "math101", "weekday": "mon", "start": "08:00", "end": "10:00",
                "building": "PB", "room": "101"}  # fmt: skip

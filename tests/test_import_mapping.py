@@ -164,6 +164,20 @@ def test_a_saved_mapping_loads_as_json_or_toml_and_options_win(tmp_path: Path) -
     merged = loaded.merged(ImportMapping({"Bldg": "code"}, {"kind": {"Admin": "administrative"}}))
     assert merged.columns == {"Bldg": "code"}
     assert merged.values == {"kind": {"Teaching": "academic", "Admin": "administrative"}}
+    # An option wins over the file's entry though written in another case, and a value map's
+    # column is any case too.
+    options = ImportMapping.from_options(["bldg=code"], ["Kind:teaching=library"], [])
+    cased = loaded.merged(options)
+    assert (cased.target("Bldg"), cased.value("kind", "Teaching")) == ("code", "library")
+    assert cased.as_dict() == {
+        "columns": {"bldg": "code"},
+        "values": {"kind": {"teaching": "library"}},
+    }
+    # Saved under a .toml name, a mapping is TOML, which loads as it was.
+    odd = ImportMapping({'Say "Hi"': "code", "Bldg": ""}, {"kind": {"Ünï\\x": "academic"}})
+    odd.save(str(toml))
+    assert toml.read_text().startswith("[columns]\n")
+    assert ImportMapping.load(str(toml)) == odd
     for text in ['{"columns": ["Bldg"]}', "[1]", "{", '{"values": {"kind": {"a": 1}}}']:
         saved.write_text(text)
         with pytest.raises(ValidationFailed) as caught:
@@ -276,7 +290,7 @@ def test_an_unknown_key_refuses_its_row_unless_a_dry_run_and_a_map_must_name_a_c
     assert lenient.report.unknown_columns == {"colour": []}
 
 
-def test_a_room_without_a_code_takes_its_name_and_unknown_capacity_is_counted() -> None:
+def test_a_room_without_a_code_takes_its_name_and_unknown_capacity_is_no_capacity() -> None:
     mapper = RowMapper(ROOMS, ImportMapping(), _CAMPUS)
     row, errors = mapper.row(
         2, {"building": "Science Block", "name": "Physics  Lab", "capacity": "n/a"}
@@ -289,7 +303,7 @@ def test_a_room_without_a_code_takes_its_name_and_unknown_capacity_is_counted() 
     assert long["code"] == "X" * 64
     _, slash = mapper.row(4, {"building": "SCI", "name": "A/B"})
     assert [e.field for e in slash] == ["code"]
-    assert (mapper.report.derived_codes, mapper.report.unknown_capacity) == (2, 2)
+    assert mapper.report.derived_codes == 2
     booking = RowMapper(BOOKINGS, ImportMapping(), _CAMPUS)
     row, _ = booking.row(2, {"room": "science block/Main Lecture Theatre", "private": "Y"})
     assert row == {"room": "SCI/G.01", "private": "true"}
@@ -447,3 +461,275 @@ async def test_each_mapping_through_the_server(
     mine = await (await client.get("/api/v1/bookings", headers=admin.headers)).json()
     viva = next(b for b in mine["items"] if b["title"] == "Viva")
     assert (viva["purpose"], viva["private"], viva["room"]) == ("exam", True, "PB/LT 1")
+
+
+_WING = "The Very Long Named Seminar Room Of The Faculty Of Engineering West Wing"
+
+
+def test_a_name_cut_to_another_rooms_code_is_refused_never_that_room() -> None:
+    campus = References(
+        buildings=[{"code": "SCI", "name": "Science Block"}],
+        rooms=[{"building": "SCI", "code": _WING.upper()[:64].rstrip(), "name": f"{_WING} C"}],
+    )
+    mapper = RowMapper(ROOMS, ImportMapping(), campus)
+    # Another room's cut name (from the server's list) is refused, naming that room.
+    _, taken = mapper.row(2, {"building": "Science Block", "name": f"{_WING} A"})
+    assert [e.field for e in taken] == ["code"]
+    assert f"is the code of the room '{_WING} C'" in taken[0].message
+    # The room's own name again is that room (an import again finds it).
+    again, errors = mapper.row(3, {"building": "SCI", "name": f"{_WING.lower()} c"})
+    assert (again["code"], errors) == (_WING.upper()[:64].rstrip(), [])
+    # Within the file: the first of two names cut alike takes the code, the second is refused.
+    fresh = RowMapper(ROOMS, ImportMapping(), References(buildings=campus_buildings()))
+    first, none = fresh.row(2, {"building": "SCI", "name": f"{_WING} A"})
+    _, second = fresh.row(3, {"building": "SCI", "name": f"{_WING} B"})
+    same, also_none = fresh.row(4, {"building": "SCI", "name": f"{_WING} A"})
+    assert (none, also_none, same["code"]) == ([], [], first["code"])
+    assert [e.field for e in second] == ["code"]
+    assert "is the code line 2 made from another name: give this room a code" in (second[0].message)
+    assert fresh.report.derived_codes == 2
+
+
+def campus_buildings() -> list[dict[str, Any]]:
+    return [{"code": "SCI", "name": "Science Block"}]
+
+
+@pytest.mark.slow
+async def test_two_long_names_cut_alike_make_two_rooms_or_a_refusal_never_one_room(
+    client: TestClient,
+    admin: Person,
+    admin_cli: Cli,  # noqa: F811 (the fixture imported above)
+    tmp_path: Path,
+) -> None:
+    await make_campus(client, admin)
+    rooms = tmp_path / "Rooms.csv"
+    rooms.write_text(f"building,name,capacity\nPB,{_WING} A,30\nPB,{_WING} B,12\n")
+    dry = await _json(admin_cli, "import", "rooms", str(rooms), "--dry-run", exit_code=REFUSED)
+    assert (dry["created"], dry["updated"], dry["rejected"]) == (1, 0, 1)
+    done = await _json(admin_cli, "import", "rooms", str(rooms), exit_code=REFUSED)
+    assert (done["created"], done["updated"], done["rejected"]) == (1, 0, 1)
+    listed = await (await client.get("/api/v1/rooms?building=PB", headers=admin.headers)).json()
+    [kept] = [r for r in listed["items"] if r["name"] and r["name"].startswith(_WING)]
+    assert (kept["name"], kept["capacity"]) == (f"{_WING} A", 30)
+    # A later file with the other name is refused too, and the same file again is unchanged.
+    later = tmp_path / "Later.csv"
+    later.write_text(f"building,name,capacity\nPB,{_WING} B,12\n")
+    assert (await _json(admin_cli, "import", "rooms", str(later), exit_code=REFUSED))[
+        "rejected"
+    ] == 1
+    again = await _json(admin_cli, "import", "rooms", str(rooms), exit_code=REFUSED)
+    assert (again["unchanged"], again["rejected"]) == (1, 1)
+
+
+@pytest.mark.slow
+async def test_only_new_rooms_without_a_capacity_count_as_of_unknown_capacity(
+    client: TestClient,
+    admin: Person,
+    admin_cli: Cli,  # noqa: F811 (the fixture imported above)
+    tmp_path: Path,
+) -> None:
+    await make_campus(client, admin)
+    # PB/101 (40 seats) and PB/102 (60) keep their capacity: no column, a blank, a "?".
+    no_column = tmp_path / "Names.csv"
+    no_column.write_text("building,code,name\nPB,101,Room 101\n")
+    blanks = tmp_path / "Blanks.csv"
+    blanks.write_text("building,code,capacity\nPB,101,\nPB,102,?\nPB,NEW,tbc\nXX,1,?\n")
+    for dry_run in (["--dry-run"], []):
+        named = await _json(admin_cli, "import", "rooms", str(no_column), *dry_run)
+        assert named["unknown_capacity"] == 0
+        report = await _json(admin_cli, "import", "rooms", str(blanks), *dry_run, exit_code=REFUSED)
+        counts = (report["created"], report["rejected"], report["unknown_capacity"])
+        assert counts == (1, 1, 1)
+    listed = await (await client.get("/api/v1/rooms?building=PB", headers=admin.headers)).json()
+    seats = {r["code"]: r["capacity"] for r in listed["items"]}
+    assert (seats["101"], seats["102"], seats["NEW"]) == (40, 60, None)
+    again = await _json(admin_cli, "import", "rooms", str(blanks), exit_code=REFUSED)
+    assert (again["unchanged"], again["unknown_capacity"]) == (3, 0)
+
+
+@pytest.mark.slow
+async def test_a_dry_run_counts_a_key_written_otherwise_as_the_real_import_does(
+    client: TestClient,
+    admin: Person,
+    admin_cli: Cli,  # noqa: F811 (the fixture imported above)
+    tmp_path: Path,
+) -> None:
+    await make_campus(client, admin)
+    buildings = tmp_path / "Buildings.csv"
+    buildings.write_text("code,name\nxy,Xy\nXY,Xy\n")
+    rooms = tmp_path / "Rooms.csv"
+    rooms.write_text(
+        "building,code,capacity\nPetroleum Building,new 1,50\nPB,NEW  1,60\npb,New 1,60\n"
+    )
+    for kind, path in (("buildings", buildings), ("rooms", rooms)):
+        dry = await _json(admin_cli, "import", kind, str(path), "--dry-run")
+        done = await _json(admin_cli, "import", kind, str(path))
+        counts = [(r["created"], r["updated"], r["unchanged"]) for r in (dry, done)]
+        assert counts[0] == counts[1], kind
+
+
+@pytest.mark.slow
+async def test_a_timetable_clash_names_the_line_of_the_file_it_clashes_with(
+    client: TestClient,
+    admin: Person,
+    admin_cli: Cli,  # noqa: F811 (the fixture imported above)
+    tmp_path: Path,
+) -> None:
+    await make_campus(client, admin)
+    await bulk(
+        client,
+        admin,
+        "terms",
+        [
+            {"name": "Autumn", "first_day": "2027-01-11", "last_day": "2027-01-29"},
+            {"name": "Spring", "first_day": "2027-04-05", "last_day": "2027-04-23"},
+        ],
+    )
+    timetable = tmp_path / "Timetable.csv"
+    timetable.write_text(
+        "term,course_code,weekday,start,end,building,room\n"
+        "Autumn,MATH 1,Monday,9:00,10:00,PB,101\n"
+        "Spring,PHYS 1,Thursday,9:00,10:00,PB,101\n"
+        "Spring,PHYS 2,Thurs,9.30,10:30,PB,101\n"
+    )
+    for dry_run in (["--dry-run"], []):
+        result = await admin_cli("import", "timetable", str(timetable), *dry_run)
+        assert result.exit_code == REFUSED, result.output
+        assert "line 4: room: 3 dates clash: 2027-04-08 clashes with line 3 of this file" in (
+            result.stderr
+        )
+        assert "row 0" not in result.stderr
+
+
+@pytest.mark.slow
+async def test_a_name_two_buildings_share_is_reported_as_such_not_as_not_found(
+    client: TestClient,
+    admin: Person,
+    admin_cli: Cli,  # noqa: F811 (the fixture imported above)
+    tmp_path: Path,
+) -> None:
+    await make_campus(client, admin)
+    await bulk(
+        client,
+        admin,
+        "buildings",
+        [{"code": "N1", "name": "North Hall"}, {"code": "N2", "name": "North Hall"}],
+    )
+    rooms = tmp_path / "Rooms.csv"
+    rooms.write_text("building,code\nNorth Hall,1\nnorth hall,2\nNowhere,3\n")
+    result = await admin_cli("import", "rooms", str(rooms), "--dry-run")
+    assert result.exit_code == REFUSED, result.output
+    assert "building 'North Hall' names more than one: 1 row, first on line 2" in result.stdout
+    assert "building 'north hall' names more than one: 1 row, first on line 3" in result.stdout
+    assert "building 'Nowhere' not found: 1 row, first on line 4: no building" in result.stdout
+    assert "'North Hall' not found" not in result.stdout
+
+
+@pytest.mark.slow
+async def test_an_option_wins_over_the_saved_mapping_in_any_case(
+    client: TestClient,
+    admin: Person,
+    admin_cli: Cli,  # noqa: F811 (the fixture imported above)
+    tmp_path: Path,
+) -> None:
+    await make_campus(client, admin)
+    buildings = tmp_path / "Buildings.csv"
+    buildings.write_text("Bldg Code,Bldg Name,Type\nSCI,Science,Teaching\n")
+    saved = tmp_path / "map.json"
+    maps = ["--map", "Bldg Code=code", "--map", "Bldg Name=name", "--map", "Type=kind"]
+    first = await _json(admin_cli, "import", "buildings", str(buildings), "--dry-run", *maps,
+                        "--map-value", "kind:Teaching=academic",
+                        "--save-mapping", str(saved))  # fmt: skip
+    assert first["created"] == 1
+    done = await _json(admin_cli, "import", "buildings", str(buildings), "--mapping",
+                       str(saved), "--map-value", "Kind:teaching=library",
+                       "--save-mapping", str(saved))  # fmt: skip
+    assert done["created"] == 1
+    listed = await (await client.get("/api/v1/buildings", headers=admin.headers)).json()
+    assert {b["code"]: b["kind"] for b in listed["items"]}["SCI"] == "library"
+    assert json.loads(saved.read_text())["values"] == {"kind": {"teaching": "library"}}
+    again = await _json(admin_cli, "import", "buildings", str(buildings), "--mapping", str(saved))
+    assert again["unchanged"] == 1
+
+
+@pytest.mark.slow
+async def test_a_booking_names_a_building_whose_name_has_a_slash(
+    client: TestClient,
+    admin: Person,
+    admin_cli: Cli,  # noqa: F811 (the fixture imported above)
+    tmp_path: Path,
+) -> None:
+    await make_campus(client, admin)
+    await bulk(client, admin, "buildings", [{"code": "AH", "name": "Arts/Humanities"}])
+    await bulk(client, admin, "rooms", [{"building": "AH", "code": "1", "name": "Room One"}])
+    day = next_weekday(2).isoformat()
+    bookings = tmp_path / "Bookings.csv"
+    bookings.write_text(
+        "external_id,room,start,end,title\n"
+        f"X1,Arts/Humanities/Room One,{day} 10:00,{day} 11:00,Arts\n"
+        f"X2,Arts/Humanities/Room Two,{day} 12:00,{day} 13:00,Nowhere\n"
+    )
+    result = await admin_cli("import", "bookings", str(bookings), "--json")
+    assert result.exit_code == REFUSED, result.output
+    report = json.loads(result.stdout)
+    assert (report["created"], report["rejected"]) == (1, 1)
+    [missing] = report["unresolved_references"]["room"].values()
+    assert "no room 'Room Two' in AH" in missing["message"]
+    # The option offered maps the cell as written, which is what a value map reads.
+    assert "--map-value 'room:Arts/Humanities/Room Two=ROOM'" in missing["message"]
+    assert list(report["unresolved_references"]["room"]) == ["Arts/Humanities/Room Two"]
+
+
+@pytest.mark.slow
+async def test_a_dry_run_of_json_refuses_a_row_with_an_unknown_key_as_the_real_run_does(
+    client: TestClient,
+    admin: Person,
+    admin_cli: Cli,  # noqa: F811 (the fixture imported above)
+    tmp_path: Path,
+) -> None:
+    await make_campus(client, admin)
+    rooms = tmp_path / "Rooms.json"
+    rooms.write_text(
+        json.dumps(
+            [
+                {"Bldg": "PB", "Room": "J 1", "Seats": 40},
+                {"Bldg": "PB", "Room": "J 2", "Seats": 20, "Colour": "red"},
+            ]
+        )
+    )
+    maps = ["--map", "Bldg=building", "--map", "Room=code", "--map", "Seats=capacity"]
+    dry = await _json(admin_cli, "import", "rooms", str(rooms), *maps, "--dry-run",
+                      exit_code=REFUSED)  # fmt: skip
+    assert dry["unknown_columns"] == [
+        {"column": "Colour", "suggestions": [], "map": "--map Colour="}
+    ]
+    done = await _json(admin_cli, "import", "rooms", str(rooms), *maps, exit_code=REFUSED)
+    counts = [(r["created"], r["rejected"]) for r in (dry, done)]
+    assert counts == [(1, 1), (1, 1)]
+
+
+@pytest.mark.slow
+async def test_a_bad_mapping_option_or_file_is_a_usage_error_and_toml_saves_as_toml(
+    client: TestClient,
+    admin: Person,
+    admin_cli: Cli,  # noqa: F811 (the fixture imported above)
+    tmp_path: Path,
+) -> None:
+    await make_campus(client, admin)
+    buildings = tmp_path / "Buildings.csv"
+    buildings.write_text("Bldg Code,Bldg Name\nSCI,Science\n")
+    for options, said in (
+        (["--map", "Bldg Code"], "error: map: 'Bldg Code': write SOURCE=TARGET"),
+        (["--map-value", "kind=x"], "error: map_value: 'kind=x': write COLUMN:FROM=TO"),
+        (["--mapping", str(tmp_path / "none.json")], "error: mapping: cannot read"),
+    ):
+        result = await admin_cli("import", "buildings", str(buildings), *options)
+        assert result.exit_code == USAGE, result.output
+        assert said in result.stderr
+        assert "Traceback" not in result.output
+    saved = tmp_path / "map.toml"
+    maps = ["--map", "Bldg Code=code", "--map", "Bldg Name=name"]
+    first = await _json(admin_cli, "import", "buildings", str(buildings), *maps,
+                        "--save-mapping", str(saved))  # fmt: skip
+    again = await _json(admin_cli, "import", "buildings", str(buildings), "--mapping", str(saved))
+    assert (first["created"], again["unchanged"]) == (1, 1)
