@@ -80,6 +80,8 @@ async def test_free_rooms_put_unknown_capacity_last_and_leave_it_out_of_a_seat_s
         campus.eng_1,
         campus.room_102,
     ]
+    unseated = await client.get(f"/api/v1/rooms/free?{query}&capacity=0", headers=admin.headers)
+    assert [r["id"] for r in (await unseated.json())["items"]] == paged, "0 seats asks none"
     listed = await client.get("/api/v1/rooms?capacity=0", headers=admin.headers)
     assert {r["id"] for r in (await listed.json())["items"]}.isdisjoint({theatre, store})
 

