@@ -10,7 +10,7 @@ import typer
 
 from compax_cli.context import engine
 from compax_cli.import_summary import progress, summary
-from compax_cli.output import REFUSED, err, online, reported
+from compax_cli.output import REFUSED, USAGE, err, online, reported
 from sync.campus_move import import_campus
 from sync.formats import Format, InputFormat
 from sync.kinds import KINDS
@@ -111,11 +111,14 @@ def mapping(
 
 
 def _run(ctx: typer.Context, job: ImportJob, as_json: bool) -> None:
-    """Import ``job``, print the summary, and exit 1 if any row was rejected."""
+    """Import ``job``, print the summary, and exit 1 if any row was rejected; a dry run whose
+    header the real import would refuse exits 2, as that import would."""
     unfinished = "the batches sent before are in: run the same import again to finish it"
     with engine(ctx) as compax, progress(job) as advance, online(unfinished):
         report = asyncio.run(import_file(compax, job, advance))
     summary(report, as_json)
+    if report.header_refused:
+        raise typer.Exit(USAGE)
     if report.counts[BulkStatus.REJECTED]:
         raise typer.Exit(REFUSED)
 

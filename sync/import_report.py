@@ -66,6 +66,11 @@ class MappingReport:
     #: New rooms without a capacity (a row without one leaves an existing room's as it is).
     unknown_capacity: int = 0
 
+    @property
+    def header_refused(self) -> bool:
+        """Whether the real import would stop at this header before sending anything."""
+        return bool(self.unknown_columns or self.missing_columns or self.twice)
+
     def count(
         self, table: dict[str, dict[str, Values]], column: str, value: str, line: int, why: str
     ) -> None:

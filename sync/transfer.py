@@ -130,6 +130,8 @@ class ImportReport:
     first_rejects: list[tuple[int, tuple[FieldError, ...]]] = field(default_factory=list)
     #: What the file's shape needed mapped, derived, or could not be read.
     mapping: MappingReport = field(default_factory=MappingReport)
+    #: A dry run went on past a CSV header that the real import refuses before sending a row.
+    header_refused: bool = False
 
     @property
     def rows(self) -> int:
@@ -371,6 +373,7 @@ async def import_file(
         if reader.columns is not None:
             mapper.header(reader.columns)
             _check_header(kind, mapper, reader.name, job)
+            report.header_refused = mapper.report.header_refused
         async with engine.http(timeout=BULK_TIMEOUT) as http:
             mapper.references = await references(http, kind)
             if kind is TIMETABLE and job.term:

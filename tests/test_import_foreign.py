@@ -74,7 +74,7 @@ async def test_a_foreign_campus_imports_with_mapping_options_alone(
     assert "--map 'Building Code=code'" in refused.stderr
 
     dry = await _json(admin_cli, "import", "buildings", str(folder / "Buildings.csv"),
-                      "--dry-run", exit_code=REFUSED)  # fmt: skip
+                      "--dry-run", exit_code=USAGE)  # fmt: skip
     unknown = {c["column"]: c for c in dry["unknown_columns"]}
     assert set(unknown) == {"Building Code", "Building Name", "Type"}
     assert unknown["Type"]["suggestions"][0] == "kind"
