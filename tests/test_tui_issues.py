@@ -44,7 +44,7 @@ async def test_the_finder_marks_shows_and_reports_problems(
     async with app.run_test(size=(80, 24)) as pilot:
         await sign_in(pilot, server, staff)
         assert isinstance(app.screen, FinderScreen)
-        marks = {row[0]: row[4] for row in table_rows(app.screen, "#rooms")}
+        marks = {row[0]: row[5] for row in table_rows(app.screen, "#rooms")}
         assert marks["PB/102"] == "⚠1" and marks["PB/101"] == ""
         _to_room(app, "PB/102")
         await pilot.press("i")
@@ -69,7 +69,7 @@ async def test_the_finder_marks_shows_and_reports_problems(
         assert any("Reported for PB/101" in notice for notice in notices(app)), notices(app)
         await pilot.press("ctrl+r")
         await settle(pilot)
-        marks = {row[0]: row[4] for row in table_rows(app.screen, "#rooms")}
+        marks = {row[0]: row[5] for row in table_rows(app.screen, "#rooms")}
         assert marks["PB/101"] == "⚠1", marks
 
         _to_room(app, "PB/102")
