@@ -5,13 +5,19 @@ a report talk to the server at once, as their answers are only worth something f
 from __future__ import annotations
 
 import json
+import uuid
 from typing import TYPE_CHECKING, Any
 
+from sync.errors import ValidationFailed
 from sync.issue_schemas import IssueCreate, IssueReportQuery, IssueUpdate
 from sync.protocol import Op
 
 if TYPE_CHECKING:
     from sync.engine import Engine
+    from sync.http import Http
+
+#: The fewest leading characters of a report's id that name it (as for a booking's).
+SHORTEST_PREFIX = 4
 
 
 class Issues:
@@ -46,15 +52,45 @@ class Issues:
         async with self.engine.http() as http:
             return dict(await http.request("GET", "/api/v1/issues", params=params))
 
+    async def _id(self, http: Http, ref: str) -> str:
+        """The id of the report ``ref`` names: its whole id, or its first characters (at least
+        ``SHORTEST_PREFIX``, as a table shows them) among the reports the caller may see."""
+        ref = ref.strip().lower()
+        try:
+            return str(uuid.UUID(ref))
+        except ValueError:
+            pass
+        if len(ref) < SHORTEST_PREFIX:
+            raise ValidationFailed.single(
+                "issue", f"give the report's id, or at least its first {SHORTEST_PREFIX} characters"
+            )
+        found: list[str] = []
+        cursor: str | None = None
+        while True:
+            params: dict[str, Any] = {"limit": 500, **({"cursor": cursor} if cursor else {})}
+            page = await http.request("GET", "/api/v1/issues", params=params)
+            found += [str(i["id"]) for i in page["items"] if str(i["id"]).startswith(ref)]
+            cursor = page.get("next_cursor")
+            if not cursor or len(found) > 1:
+                break
+        if len(found) == 1:
+            return found[0]
+        if found:
+            raise ValidationFailed.single("issue", f"several reports start with {ref}; give more")
+        raise ValidationFailed.single("issue", f"no report {ref!r} that you may see")
+
     async def show(self, issue_id: str) -> dict[str, Any]:
+        """One report, named by its id or the first characters of it."""
         async with self.engine.http() as http:
+            issue_id = await self._id(http, issue_id)
             return dict(await http.request("GET", f"/api/v1/issues/{issue_id}"))
 
     async def change(self, issue_id: str, change: IssueUpdate) -> dict[str, Any]:
-        """Apply ``change`` to the report as it is now on the server."""
-        path = f"/api/v1/issues/{issue_id}"
+        """Apply ``change`` to the report (named by its id or the first characters of it) as
+        it is now on the server."""
         body = change.model_dump(mode="json", exclude_unset=True)
         async with self.engine.http() as http:
+            path = f"/api/v1/issues/{await self._id(http, issue_id)}"
             current = await http.request("GET", path)
             answer = await http.request(
                 "PATCH", path, json=body, headers={"If-Match": f'"{current["version"]}"'}

@@ -141,3 +141,31 @@ async def test_a_refused_report_waits_in_conflicts_and_is_retried_for_another_ro
     assert await cli.json("conflicts", "list") == []
     room = await client.get(f"/api/v1/rooms/{campus.room_102}/issues", headers=staff.headers)
     assert [b["summary"] for b in await room.json()] == ["Dirty"]
+
+
+async def test_a_report_is_named_by_the_short_id_its_table_shows(
+    client: TestClient, admin: Person, make_person: MakePerson, tmp_path: Path
+) -> None:
+    """At 80 columns the table cannot show a whole UUID: it shows the first 8 characters, as
+    ``bookings list`` does, and every command that takes a report takes those (or any 4 or
+    more), as ``bookings`` commands take a booking's."""
+    await make_campus(client, admin)
+    staff = await make_person(Role.STAFF)
+    fixer = await make_person(Role.FACILITIES, username="fred")
+    cli = Cli(tmp_path / "staff")
+    await signed_in(client, cli, staff)
+    sent = await cli.json("issues", "report", "PB/101", "Projector dead", "--sync")
+    short = sent["id"][:8]
+    fred = Cli(tmp_path / "fred")
+    await signed_in(client, fred, fixer)
+    table = await fred("issues", "list")
+    assert table.exit_code == 0 and f"{short} " in table.stdout, table.stdout
+    shown = await fred.json("issues", "show", short)
+    assert shown["id"] == sent["id"]
+    assert (await fred.json("issues", "assign", short, "me"))["assignee"] == "fred"
+    assert (await fred.json("issues", "start", sent["id"][:4].upper()))["status"] == "in_progress"
+    too_short = await fred("issues", "show", sent["id"][:3])
+    assert too_short.exit_code == USAGE and "issue" in too_short.stderr, too_short.output
+    other = "0" if sent["id"][0] != "0" else "1"
+    unknown = await fred("issues", "show", other * 8)
+    assert unknown.exit_code == USAGE and "issue" in unknown.stderr, unknown.output
