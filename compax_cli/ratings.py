@@ -11,7 +11,7 @@ import typer
 from compax_cli.context import engine
 from compax_cli.lookup import room_id
 from compax_cli.options import JSON
-from compax_cli.output import REFUSED, emit, err, local, more_than_shown
+from compax_cli.output import REFUSED, emit, err, local, more_than_shown, online
 from sync.ratings import Ratings
 
 RATING_COLUMNS = [
@@ -70,7 +70,8 @@ def ratings(
     with engine(ctx) as compax:
         client = Ratings(compax)
         chosen = room_id(compax.reads, room)
-        page = asyncio.run(client.room_ratings(chosen, limit=limit, cursor=cursor))
+        with online("the ratings are read from the server"):
+            page = asyncio.run(client.room_ratings(chosen, limit=limit, cursor=cursor))
         items: list[dict[str, Any]] = list(page["items"])
         pending = client.pending().get(chosen)
         if pending is not None:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from aiohttp.test_utils import TestClient
 
-from compax_cli.output import USAGE
+from compax_cli.output import UNREACHABLE, USAGE
 from sync.permissions import Role
 from tests.booking_helpers import make_campus, next_weekday
 from tests.conftest import MakePerson, Person
@@ -75,6 +75,14 @@ async def test_a_student_rates_offline_syncs_once_and_finds_rooms_by_rating(
             assert refused.exit_code != 0, refused.output
             assert "Traceback" not in refused.output
         assert (await cli("rooms", "rate", "PB/101", "9")).exit_code == USAGE
+
+        server.stop()
+        queued = await cli("rooms", "rate", "PB/101", "2")
+        assert queued.exit_code == 0, queued.output
+        offline = await cli("rooms", "ratings", "PB/101")
+        assert offline.exit_code == UNREACHABLE, offline.output
+        assert "the ratings are read from the server" in offline.stderr, offline.stderr
+        assert "changes stay queued" not in offline.stderr, "a read queues nothing"
     finally:
         server.stop()
 
