@@ -155,7 +155,7 @@ def list_issues(
         items = page["items"]
         if status is None and not every:
             items = [item for item in items if item["status"] != IssueStatus.RESOLVED]
-        local_items = issues.pending() if cursor is None and not assigned else []
+        local_items = issues.pending(**filters) if cursor is None else []
         emit(_rows(compax, [*local_items, *items], as_json), COLUMNS, as_json)
         if page.get("next_cursor"):
             err.print(f"More: compax issues list --cursor {page['next_cursor']}")

@@ -30,17 +30,36 @@ class Issues:
         """Queue a report; ``Engine.sync`` sends it."""
         return self.engine.report_issue(data)
 
-    def pending(self) -> list[dict[str, Any]]:
-        """Reports made here that the server has not confirmed yet, oldest first."""
+    def pending(self, **filters: Any) -> list[dict[str, Any]]:
+        """Reports made here that the server has not confirmed yet, oldest first; with
+        ``filters`` (``page``'s), only those the same filters let the server list."""
         with self.engine.replica.read() as db:
             rows = db.execute(
                 "SELECT args, status FROM outbox WHERE op = ? AND status != 'applied' ORDER BY mid",
                 [Op.REPORT_ISSUE.value],
             ).fetchall()
-        return [
+        made = [
             {**json.loads(args), "status": "open", "pending": True, "refused": state == "rejected"}
             for args, state in rows
         ]
+        return [item for item in made if self._passes(item, filters)]
+
+    def _passes(self, item: dict[str, Any], filters: dict[str, Any]) -> bool:
+        """Whether a report not yet sent passes ``filters``: it is open, the caller's own and
+        assigned to nobody; its building is that of its room."""
+        if filters.get("assignee") or filters.get("status") not in (None, "open"):
+            return False
+        if filters.get("category") not in (None, item.get("category")):
+            return False
+        if filters.get("room_id") not in (None, item.get("room_id")):
+            return False
+        building = filters.get("building")
+        if not building:
+            return True
+        if item.get("room"):
+            return str(item["room"]).split("/", 1)[0].upper() == str(building).upper()
+        room = self.engine.reads.room(int(item["room_id"])) or {}
+        return str(room.get("building", "")).upper() == str(building).upper()
 
     async def page(self, *, limit: int = 50, cursor: str | None = None, **filters: Any) -> Any:
         """One page of the reports the caller may see, newest first; ``filters`` are

@@ -169,3 +169,30 @@ async def test_a_report_is_named_by_the_short_id_its_table_shows(
     other = "0" if sent["id"][0] != "0" else "1"
     unknown = await fred("issues", "show", other * 8)
     assert unknown.exit_code == USAGE and "issue" in unknown.stderr, unknown.output
+
+
+async def test_a_report_not_yet_sent_is_listed_only_where_the_filters_let_it(
+    client: TestClient, admin: Person, make_person: MakePerson, tmp_path: Path
+) -> None:
+    """Reports not yet sent come first in ``issues list``, but only those the filters asked
+    for would let through: a PB report is not listed under --building ENG, nor an open one
+    under --status resolved, nor an equipment one under --category power."""
+    await make_campus(client, admin)
+    staff = await make_person(Role.STAFF)
+    cli = Cli(tmp_path / "staff")
+    await signed_in(client, cli, staff)
+    queued = await cli.json(
+        "issues", "report", "PB/101", "Projector dead", "--category", "equipment"
+    )
+    assert queued["pending"] is True
+    for filters in (
+        ["--building", "ENG"],
+        ["--status", "resolved"],
+        ["--category", "power"],
+        ["--assigned-to-me"],
+    ):
+        assert await cli.json("issues", "list", *filters) == [], filters
+    for filters in (["--building", "pb"], ["--status", "open"], ["--category", "equipment"]):
+        assert [i["id"] for i in await cli.json("issues", "list", *filters)] == [queued["id"]], (
+            filters
+        )
