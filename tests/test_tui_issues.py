@@ -115,6 +115,8 @@ async def test_facilities_staff_take_start_and_resolve_reports(
         await pilot.press("r")
         await settle(pilot)
         assert isinstance(app.screen, FormDialog)
+        title = str(app.screen.query_one(".dialog-title", Static).render())
+        assert title == "Resolve ENG/1: Too hot", "the form names the report it resolves"
         await pilot.press("ctrl+s")
         await settle(pilot)
         assert isinstance(app.screen, FormDialog), "a resolution is required"

@@ -215,11 +215,13 @@ class IssuesDialog(CompaxModal[None]):
 
     def action_resolve(self) -> None:
         """Ask what was done, then resolve the chosen report with it."""
-        if self._chosen() is None:
+        chosen = self._chosen()
+        if chosen is None:
             return
+        report = self.reports.get(chosen, {})
         self.app.push_screen(
             FormDialog(
-                "Resolve this report",
+                f"Resolve {report.get('room', 'this report')}: {report.get('summary', '')}",
                 [FormField("resolution", "Done", placeholder="what was done")],
                 lambda values: IssueUpdate.model_validate(
                     {"status": IssueStatus.RESOLVED, **values}
