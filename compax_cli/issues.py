@@ -52,7 +52,7 @@ def _rows(compax: Engine, items: list[dict[str, Any]], as_json: bool) -> list[di
             **item,
             "short": str(item["id"])[:8],
             "when": local(item["created_at"], zone) if item.get("created_at") else "",
-            "state": "pending" if item.get("pending") else item["status"],
+            "state": "pending" if item.get("pending") else str(item["status"]).replace("_", " "),
         }
         for item in items
     ]

@@ -55,6 +55,8 @@ async def test_report_offline_then_see_to_it(
     ]
     started = await staff_cli.json("issues", "start", queued["id"])
     assert started["status"] == "in_progress"
+    listed = await staff_cli("issues", "list")
+    assert "in progress" in listed.stdout, "the table speaks words, --json the value"
     no_note = await staff_cli("issues", "resolve", queued["id"])
     assert no_note.exit_code == USAGE, no_note.output
     blank = await staff_cli("issues", "resolve", queued["id"], "--note", " ")
