@@ -269,6 +269,7 @@ def demo(
 
 
 def _next_steps(url: str) -> None:
+    accounts = ", ".join(f"{username} ({role.replace('_', ' ')})" for username, _, role, _ in USERS)
     out.print(f"""
 [bold]Compax demo[/] on {url} (data in {data_dir() / "demo-server"}). In another terminal:
 
@@ -279,5 +280,5 @@ def _next_steps(url: str) -> None:
   compax sync
   compax status
 
-Every demo account's password is {PASSWORD!r}: admin, exams, rep, ama, kofi, yaw.
+Every demo account's password is {PASSWORD!r}: {accounts}.
 The API is described at {url}/api/v1/openapi.json. Ctrl+C stops the server.""")

@@ -23,10 +23,10 @@ T = TypeVar("T")
 app = typer.Typer(
     help="Problems with rooms: report one, or list and see to them.", no_args_is_help=True
 )
-ISSUE = Annotated[str, typer.Argument(help="The report's id.")]
+ISSUE = Annotated[str, typer.Argument(help="The report's id, or its first characters (as listed).")]
 SYNC = Annotated[bool, typer.Option("--sync", help="Send the report to the server at once.")]
 COLUMNS = [
-    ("id", "id"),
+    ("id", "short"),
     ("room", "room"),
     ("category", "category"),
     ("summary", "summary"),
@@ -51,8 +51,9 @@ def _rows(compax: Engine, items: list[dict[str, Any]], as_json: bool) -> list[di
     return [
         {
             **item,
+            "short": str(item["id"])[:8],
             "when": local(item["created_at"], zone) if item.get("created_at") else "",
-            "state": "pending" if item.get("pending") else item["status"],
+            "state": "pending" if item.get("pending") else str(item["status"]).replace("_", " "),
         }
         for item in items
     ]
@@ -155,7 +156,7 @@ def list_issues(
         items = page["items"]
         if status is None and not every:
             items = [item for item in items if item["status"] != IssueStatus.RESOLVED]
-        local_items = issues.pending() if cursor is None and not assigned else []
+        local_items = issues.pending(**filters) if cursor is None else []
         emit(_rows(compax, [*local_items, *items], as_json), COLUMNS, as_json)
         if page.get("next_cursor"):
             err.print(f"More: compax issues list --cursor {page['next_cursor']}")
@@ -194,8 +195,8 @@ def assign(
 ) -> None:
     """Ask someone who sees to the building's reports to see to this one.
 
-    Example: compax issues assign 5f0c1e2a-… me
-    Example: compax issues assign 5f0c1e2a-… fmensah
+    Example: compax issues assign 5f0c1e2a me
+    Example: compax issues assign 5f0c1e2a fmensah
     """
     if user == "me":
         with engine(ctx) as compax:
@@ -207,7 +208,7 @@ def assign(
 def start(ctx: typer.Context, issue: ISSUE, as_json: JSON = False) -> None:
     """Mark a report in progress; its reporter is told.
 
-    Example: compax issues start 5f0c1e2a-…
+    Example: compax issues start 5f0c1e2a
     """
     _change(ctx, issue, as_json, status=IssueStatus.IN_PROGRESS)
 
@@ -221,7 +222,7 @@ def resolve(
 ) -> None:
     """Mark a report resolved, saying what was done; its reporter is told.
 
-    Example: compax issues resolve 5f0c1e2a-… --note "Replaced the projector lamp"
+    Example: compax issues resolve 5f0c1e2a --note "Replaced the projector lamp"
     """
     with engine(ctx) as compax:
         change = validated(IssueUpdate, status=IssueStatus.RESOLVED, resolution=note)
@@ -233,7 +234,7 @@ def resolve(
 def reopen(ctx: typer.Context, issue: ISSUE, as_json: JSON = False) -> None:
     """Open a resolved report again (its reporter may too, when the problem is back).
 
-    Example: compax issues reopen 5f0c1e2a-…
+    Example: compax issues reopen 5f0c1e2a
     """
     _change(ctx, issue, as_json, status=IssueStatus.OPEN)
 

@@ -11,11 +11,11 @@ import typer
 from compax_cli.context import engine
 from compax_cli.lookup import room_id
 from compax_cli.options import JSON
-from compax_cli.output import REFUSED, emit, err, more_than_shown
+from compax_cli.output import REFUSED, emit, err, local, more_than_shown, online
 from sync.ratings import Ratings
 
 RATING_COLUMNS = [
-    ("when", "updated_at"),
+    ("when", "when"),
     ("stars", "stars"),
     ("comment", "comment"),
     ("yours", "yours"),
@@ -70,7 +70,8 @@ def ratings(
     with engine(ctx) as compax:
         client = Ratings(compax)
         chosen = room_id(compax.reads, room)
-        page = asyncio.run(client.room_ratings(chosen, limit=limit, cursor=cursor))
+        with online("the ratings are read from the server"):
+            page = asyncio.run(client.room_ratings(chosen, limit=limit, cursor=cursor))
         items: list[dict[str, Any]] = list(page["items"])
         pending = client.pending().get(chosen)
         if pending is not None:
@@ -79,8 +80,19 @@ def ratings(
         if as_json:
             emit({"items": items, "next_cursor": page.get("next_cursor")}, [], True)
             return
-        shown = [{**i, "yours": "yes" if i.get("mine") else "", "stars": _stars(i)} for i in items]
-        emit(shown, RATING_COLUMNS, False)
+        zone = compax.reads.zone()
+        shown = [
+            {
+                **i,
+                "yours": "yes" if i.get("mine") else "",
+                "stars": _stars(i),
+                "when": i["updated_at"] if i.get("pending") else local(i["updated_at"], zone),
+            }
+            for i in items
+        ]
+        # The server names the authors to admins only: a column for them where it has.
+        by = [("by", "user")] if any(i.get("user") for i in items) else []
+        emit(shown, [*RATING_COLUMNS[:1], *by, *RATING_COLUMNS[1:]], False)
         if page.get("next_cursor"):
             more_than_shown("ratings", f"add --cursor {page['next_cursor']}")
 

@@ -32,6 +32,10 @@ class Ratings:
             raise NotFound(f"No room with id {room_id} here; sync to see new ones")
         if not remove and stars is None:
             raise ValidationFailed.single("stars", "give 1 to 5 stars, or take the rating back")
+        if remove and stars is not None:
+            raise ValidationFailed.single("stars", "give stars or take the rating back, not both")
+        if remove and comment.strip():
+            raise ValidationFailed.single("comment", "a rating taken back has no comment")
         values: dict[str, Any] = (
             {"room_id": room_id, "delete": True}
             if remove

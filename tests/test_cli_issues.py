@@ -55,6 +55,8 @@ async def test_report_offline_then_see_to_it(
     ]
     started = await staff_cli.json("issues", "start", queued["id"])
     assert started["status"] == "in_progress"
+    listed = await staff_cli("issues", "list")
+    assert "in progress" in listed.stdout, "the table speaks words, --json the value"
     no_note = await staff_cli("issues", "resolve", queued["id"])
     assert no_note.exit_code == USAGE, no_note.output
     blank = await staff_cli("issues", "resolve", queued["id"], "--note", " ")
@@ -141,3 +143,58 @@ async def test_a_refused_report_waits_in_conflicts_and_is_retried_for_another_ro
     assert await cli.json("conflicts", "list") == []
     room = await client.get(f"/api/v1/rooms/{campus.room_102}/issues", headers=staff.headers)
     assert [b["summary"] for b in await room.json()] == ["Dirty"]
+
+
+async def test_a_report_is_named_by_the_short_id_its_table_shows(
+    client: TestClient, admin: Person, make_person: MakePerson, tmp_path: Path
+) -> None:
+    """At 80 columns the table cannot show a whole UUID: it shows the first 8 characters, as
+    ``bookings list`` does, and every command that takes a report takes those (or any 4 or
+    more), as ``bookings`` commands take a booking's."""
+    await make_campus(client, admin)
+    staff = await make_person(Role.STAFF)
+    fixer = await make_person(Role.FACILITIES, username="fred")
+    cli = Cli(tmp_path / "staff")
+    await signed_in(client, cli, staff)
+    sent = await cli.json("issues", "report", "PB/101", "Projector dead", "--sync")
+    short = sent["id"][:8]
+    fred = Cli(tmp_path / "fred")
+    await signed_in(client, fred, fixer)
+    table = await fred("issues", "list")
+    assert table.exit_code == 0 and f"{short} " in table.stdout, table.stdout
+    shown = await fred.json("issues", "show", short)
+    assert shown["id"] == sent["id"]
+    assert (await fred.json("issues", "assign", short, "me"))["assignee"] == "fred"
+    assert (await fred.json("issues", "start", sent["id"][:4].upper()))["status"] == "in_progress"
+    too_short = await fred("issues", "show", sent["id"][:3])
+    assert too_short.exit_code == USAGE and "issue" in too_short.stderr, too_short.output
+    other = "0" if sent["id"][0] != "0" else "1"
+    unknown = await fred("issues", "show", other * 8)
+    assert unknown.exit_code == USAGE and "issue" in unknown.stderr, unknown.output
+
+
+async def test_a_report_not_yet_sent_is_listed_only_where_the_filters_let_it(
+    client: TestClient, admin: Person, make_person: MakePerson, tmp_path: Path
+) -> None:
+    """Reports not yet sent come first in ``issues list``, but only those the filters asked
+    for would let through: a PB report is not listed under --building ENG, nor an open one
+    under --status resolved, nor an equipment one under --category power."""
+    await make_campus(client, admin)
+    staff = await make_person(Role.STAFF)
+    cli = Cli(tmp_path / "staff")
+    await signed_in(client, cli, staff)
+    queued = await cli.json(
+        "issues", "report", "PB/101", "Projector dead", "--category", "equipment"
+    )
+    assert queued["pending"] is True
+    for filters in (
+        ["--building", "ENG"],
+        ["--status", "resolved"],
+        ["--category", "power"],
+        ["--assigned-to-me"],
+    ):
+        assert await cli.json("issues", "list", *filters) == [], filters
+    for filters in (["--building", "pb"], ["--status", "open"], ["--category", "equipment"]):
+        assert [i["id"] for i in await cli.json("issues", "list", *filters)] == [queued["id"]], (
+            filters
+        )

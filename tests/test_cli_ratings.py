@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from aiohttp.test_utils import TestClient
 
-from compax_cli.output import USAGE
+from compax_cli.output import UNREACHABLE, USAGE
 from sync.permissions import Role
 from tests.booking_helpers import make_campus, next_weekday
 from tests.conftest import MakePerson, Person
@@ -75,6 +75,14 @@ async def test_a_student_rates_offline_syncs_once_and_finds_rooms_by_rating(
             assert refused.exit_code != 0, refused.output
             assert "Traceback" not in refused.output
         assert (await cli("rooms", "rate", "PB/101", "9")).exit_code == USAGE
+
+        server.stop()
+        queued = await cli("rooms", "rate", "PB/101", "2")
+        assert queued.exit_code == 0, queued.output
+        offline = await cli("rooms", "ratings", "PB/101")
+        assert offline.exit_code == UNREACHABLE, offline.output
+        assert "the ratings are read from the server" in offline.stderr, offline.stderr
+        assert "changes stay queued" not in offline.stderr, "a read queues nothing"
     finally:
         server.stop()
 
@@ -116,3 +124,24 @@ async def test_ratings_import_twice_and_export_import_unchanged(
         assert (back["created"], back["unchanged"]) == (0, 3), back
     finally:
         server.stop()
+
+
+async def test_an_admin_sees_who_wrote_each_rating_and_others_do_not(
+    client: TestClient, admin: Person, make_person: MakePerson, tmp_path: Path
+) -> None:
+    """The server names a rating's author to admins only; the table shows that column to them
+    (as ``rooms ratings --help`` says), and to nobody else."""
+    from tests.test_cli_waitlist import signed_in
+
+    campus = await make_campus(client, admin)
+    student = await make_person(Role.STUDENT, username="kwesi")
+    await rate(client, student, campus.room_101, 3, comment="Noisy")
+    admin_cli = Cli(tmp_path / "admin")
+    await signed_in(client, admin_cli, admin)
+    shown = await admin_cli("rooms", "ratings", "PB/101")
+    assert shown.exit_code == 0 and "kwesi" in shown.stdout, shown.output
+    student_cli = Cli(tmp_path / "student")
+    await signed_in(client, student_cli, student)
+    theirs = await student_cli("rooms", "ratings", "PB/101")
+    assert theirs.exit_code == 0 and "Noisy" in theirs.stdout, theirs.output
+    assert "kwesi" not in theirs.stdout and "by" not in theirs.stdout.split("\n")[0]

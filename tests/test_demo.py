@@ -126,3 +126,15 @@ async def test_sigterm_stops_the_demo_and_its_server(tmp_path: Path) -> None:
         demo.wait()
         if demo.stderr is not None:
             demo.stderr.close()
+
+
+def test_the_next_steps_name_every_demo_account(capsys: pytest.CaptureFixture[str]) -> None:
+    """The facilities account (abena) was added to the campus but not to the accounts the
+    demo names; the list is now the demo's users, so it cannot fall behind again."""
+    from compax_cli.demo import _next_steps
+
+    _next_steps("http://127.0.0.1:8080")
+    printed = " ".join(capsys.readouterr().out.split())
+    for username, _, role, _ in USERS:
+        assert username in printed, (username, role)
+    assert "abena (facilities)" in printed, printed

@@ -219,7 +219,10 @@ async def test_the_report_per_building_matches_figures_worked_by_hand(
     )
     assert (await problem_of(backwards, 422))["errors"][0]["field"] == "to"
     refused = await client.get("/api/v1/reports/issues", params=window, headers=staff.headers)
-    await problem_of(refused, 403)
+    forbidden = await problem_of(refused, 403)
+    assert forbidden["detail"].startswith(
+        "Your role (staff) may not summarise problem reports per building"
+    ), forbidden["detail"]
 
 
 async def test_import_is_idempotent_and_an_export_imports_unchanged(

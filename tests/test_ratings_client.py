@@ -76,3 +76,14 @@ def test_a_refused_rating_is_sent_again_or_dropped(engine: Engine) -> None:
     engine.discard(second["mid"])
     assert [c for c in engine.conflicts() if c.op == "rate_room"] == []
     assert _queued(engine) == [({"room_id": 1, "stars": 5, "comment": ""}, "pending")]
+
+
+def test_taking_a_rating_back_with_stars_or_a_comment_is_refused(engine: Engine) -> None:
+    """``rate PB/101 3 --remove`` is two wishes at once: refused naming the field, nothing
+    queued, rather than the stars dropped without a word."""
+    ratings = Ratings(engine)
+    for stars, comment, field in [(3, "", "stars"), (None, "Cold", "comment")]:
+        with pytest.raises(ValidationFailed) as refused:
+            ratings.rate(1, stars, comment, remove=True)
+        assert [e.field for e in refused.value.errors] == [field]
+    assert _queued(engine) == []

@@ -44,7 +44,7 @@ async def test_the_finder_marks_shows_and_reports_problems(
     async with app.run_test(size=(80, 24)) as pilot:
         await sign_in(pilot, server, staff)
         assert isinstance(app.screen, FinderScreen)
-        marks = {row[0]: row[4] for row in table_rows(app.screen, "#rooms")}
+        marks = {row[0]: row[5] for row in table_rows(app.screen, "#rooms")}
         assert marks["PB/102"] == "⚠1" and marks["PB/101"] == ""
         _to_room(app, "PB/102")
         await pilot.press("i")
@@ -69,7 +69,7 @@ async def test_the_finder_marks_shows_and_reports_problems(
         assert any("Reported for PB/101" in notice for notice in notices(app)), notices(app)
         await pilot.press("ctrl+r")
         await settle(pilot)
-        marks = {row[0]: row[4] for row in table_rows(app.screen, "#rooms")}
+        marks = {row[0]: row[5] for row in table_rows(app.screen, "#rooms")}
         assert marks["PB/101"] == "⚠1", marks
 
         _to_room(app, "PB/102")
@@ -115,6 +115,8 @@ async def test_facilities_staff_take_start_and_resolve_reports(
         await pilot.press("r")
         await settle(pilot)
         assert isinstance(app.screen, FormDialog)
+        title = str(app.screen.query_one(".dialog-title", Static).render())
+        assert title == "Resolve ENG/1: Too hot", "the form names the report it resolves"
         await pilot.press("ctrl+s")
         await settle(pilot)
         assert isinstance(app.screen, FormDialog), "a resolution is required"
@@ -164,3 +166,28 @@ async def test_a_problem_reported_from_my_bookings_names_the_booking(
         booking_id,
         "No chairs",
     )
+
+
+async def test_the_chosen_report_stays_chosen_after_a_change(
+    server: ServerProcess, client: TestClient, admin: Person, make_person: MakePerson
+) -> None:
+    """Taking a report reloads the list; the cursor stays on that report, so that the next key
+    (s, r) acts on it and not on whichever report is listed first."""
+    campus = await make_campus(client, admin)
+    staff = await make_person(Role.STAFF)
+    fixer = await make_person(Role.FACILITIES, username="fred")
+    await report(client, staff, room_id=campus.eng_1, summary="Too hot")
+    await report(client, staff, room_id=campus.eng_1, summary="Door stuck")
+    app = CompaxApp("tui", sync_interval=None)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await sign_in(pilot, server, fixer)
+        await pilot.press("f10")
+        await settle(pilot)
+        assert isinstance(app.screen, IssuesDialog)
+        assert [r[3] for r in table_rows(app.screen, "#issue-rows")] == ["Door stuck", "Too hot"]
+        await pilot.press("down", "m")
+        await settle(pilot)
+        await pilot.press("s")
+        await settle(pilot)
+        rows = {r[3]: (r[1], r[2]) for r in table_rows(app.screen, "#issue-rows")}
+        assert rows == {"Door stuck": ("open", ""), "Too hot": ("in progress", "fred")}, rows

@@ -38,7 +38,7 @@ def campus(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
 def _rows(app: CompaxApp) -> list[tuple[str, str]]:
     table = app.screen.query_one("#rooms", DataTable)
     return [
-        (str(row[0]), str(row[-1])) for row in (table.get_row_at(i) for i in range(table.row_count))
+        (str(row[0]), str(row[4])) for row in (table.get_row_at(i) for i in range(table.row_count))
     ]
 
 

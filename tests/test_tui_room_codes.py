@@ -50,7 +50,7 @@ async def test_the_finder_shows_unknown_seats_last_and_leaves_them_out_when_seat
         screen.query_one("#free-for", Input).value = "1h"
         await press(pilot)
         found = rows(screen)
-        assert found[-1][:3] == ["PB/LECTURE THEATRE 1, E…", "classroom", "?"]
+        assert found[-1][:3] == ["PB/LECTUR…", "classroom", "?"], "cut where the column ends"
         table = screen.query_one("#rooms", DataTable)
         assert table.virtual_size.width <= 80, "a long code keeps the seats in view"
         assert all(row[2] != "?" for row in found[:-1])
@@ -121,3 +121,24 @@ def test_blank_seats_in_the_room_forms_mean_an_unknown_capacity() -> None:
     assert room_update({**values, "capacity": "0"}).capacity == 0
     added = room_create({**values, "building": "PB", "code": "annex  hall, west"})
     assert (added.code, added.capacity) == ("ANNEX HALL, WEST", None)
+
+
+async def test_a_long_code_with_problems_and_closed_keeps_a_day_in_80_columns(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The ⚠ count and the ✕ of a room closed to booking lengthen a building lane's label; the
+    code is cut further so that the day's slots still fit 80 columns, with no scrolling."""
+    monkeypatch.setenv("COMPAX_DATA_DIR", str(tmp_path / "client"))
+    offline_campus(PROFILE)
+    theatre = room_row(9, LONG_CODE, bookable=False)
+    theatre["row"].update(capacity=150, open_issues=12)
+    write_rows([theatre])
+    app = CompaxApp(PROFILE, clock=fixed_clock, sync_interval=None)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await press(pilot, "f3", "g")
+        app.screen.query_one(Input).value = "PB"
+        await press(pilot, "enter")
+        view = app.screen.query_one(SlotGridView)
+        label = next(label for label in view.labels if label.startswith("LECT"))
+        assert label.endswith(" 150 ✕ ⚠12") and len(label) <= 17, label
+        assert view.cell_width >= 2 and view.max_scroll_x == 0, (label, view.cell_width)

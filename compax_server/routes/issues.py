@@ -152,7 +152,7 @@ async def room_issues(call: Call[None, None]) -> web.Response:
 @api.route(
     "GET",
     "/api/v1/reports/issues",
-    summary="Report problem reports per building",
+    summary="Summarise problem reports per building",
     tag="issues",
     permission=MANAGE,
     scoped=True,

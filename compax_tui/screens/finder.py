@@ -108,7 +108,7 @@ class FinderScreen(CompaxScreen):
     def on_mount(self) -> None:
         super().on_mount()
         table = self.query_one("#rooms", DataTable)
-        table.add_column("Room", width=10)
+        table.add_column("Room", width=FINDER_ROOM)
         table.add_column("Kind", width=13)
         table.add_column("Seats", width=5)
         table.add_column("Features", width=23)
@@ -247,7 +247,7 @@ class FinderScreen(CompaxScreen):
         table.clear()
         for room in message.rooms:
             table.add_row(
-                cut(f"{room['building']}/{room['code']}"),
+                cut(f"{room['building']}/{room['code']}", FINDER_ROOM),
                 room["kind"].replace("_", " "),
                 seats_text(room["capacity"]),
                 ", ".join(room["features"]),
@@ -325,3 +325,8 @@ def _in_words(errors: list[FieldError]) -> str:
         f"{FILTER_LABELS.get(e.field.split('[')[0], e.field)}: {plain_message(e.message)}"
         for e in errors
     )
+
+
+#: The width of the finder's Room column, at 80 columns beside the rating and problem marks;
+#: a longer label is cut to it with an ellipsis (the grid's title names the room whole).
+FINDER_ROOM = 10

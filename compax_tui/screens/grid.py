@@ -183,20 +183,24 @@ class GridScreen(CompaxScreen):
     def _labels(self, grid: SlotGrid) -> list[str]:
         """A lane's label: its day (a room's week), its room (a room's day), or its room's
         code and seats, with ✕ when the room is closed to booking and ⚠ and the count of its
-        unresolved problem reports (a building); a long code is cut (``_short``), the title
-        above the grid names it whole."""
+        unresolved problem reports (a building); a long code is cut (``_short``; in a building,
+        to keep the label within ``LANE_LABEL``), the title above the grid names it whole."""
         from compax_tui.screens.issues import issue_mark
 
         if self.target is not None and self.target.room_id is not None and self.target.week:
             return [f"{lane.day:%a %d}" for lane in grid.lanes]
         if self.target is not None and self.target.room_id is not None:
             return [f"{lane.room['building']}/{_short(lane.room['code'])}" for lane in grid.lanes]
-        return [
-            f"{_short(lane.room['code']):<5}{seats_text(lane.room['capacity']):>4}"
-            + ("" if lane.room.get("bookable", True) else " ✕")
-            + (f" {issue_mark(lane.room)}" if lane.room.get("open_issues") else "")
-            for lane in grid.lanes
-        ]
+        labels = []
+        for lane in grid.lanes:
+            rest = (
+                f"{seats_text(lane.room['capacity']):>4}"
+                + ("" if lane.room.get("bookable", True) else " ✕")
+                + (f" {issue_mark(lane.room)}" if lane.room.get("open_issues") else "")
+            )
+            code = cut(lane.room["code"], max(min(LANE_CODE, LANE_LABEL - len(rest)), 3))
+            labels.append(f"{code:<5}{rest}")
+        return labels
 
     def _cell_width(self, grid: SlotGrid) -> int:
         """As wide as the screen allows: at least 2 columns a slot, so that a day fits 80
@@ -438,6 +442,9 @@ def _legend(view: SlotGridView) -> Text:
 
 #: The most of a room code a lane's label shows, so that the slots keep their room.
 LANE_CODE = 12
+#: The most a building lane's label (code, seats, ✕, ⚠ count) takes, so that a day's slots at
+#: 2 columns each still fit 80 columns: the code is cut further when the rest is long.
+LANE_LABEL = 17
 
 
 def _short(code: str) -> str:

@@ -155,7 +155,10 @@ class IssuesDialog(CompaxModal[None]):
         self.compax.call_server(self, lambda: issues.page(limit=LIST_LIMIT), self.show)
 
     def show(self, page: dict[str, Any]) -> None:
+        """List the unresolved reports; the cursor stays on the report it was on (a change
+        reloads the list, and the next key must act on the same report), if still listed."""
         table = self.query_one(DataTable)
+        chosen = self._chosen(quiet=True)
         table.clear()
         open_ones = [i for i in page["items"] if i["status"] != IssueStatus.RESOLVED]
         self.reports = {str(item["id"]): item for item in open_ones}
@@ -167,13 +170,16 @@ class IssuesDialog(CompaxModal[None]):
                 item["summary"],
                 key=str(item["id"]),
             )
+        if chosen in self.reports:
+            table.move_cursor(row=table.get_row_index(chosen))
         if not open_ones:
             self.notify("No open problems", title="Problems")
 
-    def _chosen(self) -> str | None:
+    def _chosen(self, *, quiet: bool = False) -> str | None:
         table = self.query_one(DataTable)
         if not table.row_count:
-            self.notify("No report chosen", severity="warning")
+            if not quiet:
+                self.notify("No report chosen", severity="warning")
             return None
         return str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
 
@@ -186,7 +192,8 @@ class IssuesDialog(CompaxModal[None]):
         def done(report: dict[str, Any]) -> None:
             if form is not None:
                 form.finish(change)
-            self.notify(f"{report['room']}: {report['summary']} is {report['status']}",
+            status = str(report["status"]).replace("_", " ")
+            self.notify(f"{report['room']}: {report['summary']} is {status}",
                         title="Problems")  # fmt: skip
             self.action_reload()
 
@@ -208,11 +215,13 @@ class IssuesDialog(CompaxModal[None]):
 
     def action_resolve(self) -> None:
         """Ask what was done, then resolve the chosen report with it."""
-        if self._chosen() is None:
+        chosen = self._chosen()
+        if chosen is None:
             return
+        report = self.reports.get(chosen, {})
         self.app.push_screen(
             FormDialog(
-                "Resolve this report",
+                f"Resolve {report.get('room', 'this report')}: {report.get('summary', '')}",
                 [FormField("resolution", "Done", placeholder="what was done")],
                 lambda values: IssueUpdate.model_validate(
                     {"status": IssueStatus.RESOLVED, **values}
