@@ -148,6 +148,11 @@ class Room(SQLModel, table=True):
         sa_column_kwargs={"server_default": "0"},
         description="The sum of its ratings' stars: the average is total / count.",
     )
+    open_issues: int = Field(
+        default=0,
+        sa_column_kwargs={"server_default": "0"},
+        description="How many of its problem reports are unresolved, kept with them.",
+    )
 
 
 class RoomFeature(SQLModel, table=True):

@@ -12,11 +12,11 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlmodel import col
 
 from compax_server.keys import DATABASE
-from compax_server.models import AuditEntry, RoomIssue
+from compax_server.models import AuditEntry, Building, Room, RoomIssue
 from compax_server.settings import Settings
 from sync.permissions import Role
 from tests.booking_helpers import make_campus
@@ -332,3 +332,63 @@ async def test_import_is_idempotent_and_an_export_imports_unchanged(
             .all()
         )
     assert len(entries) == 4  # the dry run's was rolled back with it
+
+
+async def _counts_match_reports(client: TestClient) -> dict[str, int]:
+    """Every room's kept count of unresolved reports, checked against the reports themselves;
+    by room label."""
+    app = client.app
+    assert app is not None
+    async with app[DATABASE].read() as session:
+        kept = dict((await session.execute(select(Room.id, Room.open_issues))).all())
+        counted = dict(
+            (
+                await session.execute(
+                    select(RoomIssue.room_id, func.count())
+                    .where(col(RoomIssue.status).in_(["open", "in_progress"]))
+                    .group_by(col(RoomIssue.room_id))
+                )
+            ).all()
+        )
+        labels = dict(
+            (
+                await session.execute(
+                    select(Room.id, Building.code + "/" + Room.code).join(
+                        Building, col(Building.id) == col(Room.building_id)
+                    )
+                )
+            ).all()
+        )
+    assert kept == {room: counted.get(room, 0) for room in kept}
+    return {labels[room]: count for room, count in kept.items() if count}
+
+
+async def test_a_rooms_count_of_unresolved_reports_follows_every_path(
+    client: TestClient, admin: Person, make_person: MakePerson
+) -> None:
+    """Reported, moved between rooms and resolved by import, reopened and resolved by hand:
+    each room's count is always its unresolved reports."""
+    await make_campus(client, admin)
+    fixer = await make_person(Role.FACILITIES, username="fred")
+
+    async def imported(row: dict[str, Any]) -> str:
+        response = await client.post(
+            "/api/v1/issues:bulk", json={"rows": [row]}, headers=fixer.headers
+        )
+        assert response.status == 200, await response.text()
+        return str((await response.json())["results"][0]["status"])
+
+    made = await report(client, admin, room="PB/101", summary="Flicker")
+    assert await _counts_match_reports(client) == {"PB/101": 1}
+    row = {"external_id": "HD-9", "room": "PB/101", "summary": "Hot"}
+    assert await imported(row) == "created"
+    assert await _counts_match_reports(client) == {"PB/101": 2}
+    assert await imported({**row, "room": "PB/102"}) == "updated"
+    assert await _counts_match_reports(client) == {"PB/101": 1, "PB/102": 1}
+    resolved = {**row, "room": "PB/102", "status": "resolved", "resolution": "Fan"}
+    assert await imported(resolved) == "updated"
+    assert await _counts_match_reports(client) == {"PB/101": 1}
+    made = await changed(client, fixer, made, status="resolved", resolution="Bulb")
+    assert await _counts_match_reports(client) == {}
+    await changed(client, admin, made, status="open")
+    assert await _counts_match_reports(client) == {"PB/101": 1}

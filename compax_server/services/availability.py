@@ -18,7 +18,6 @@ from sqlmodel import col
 from compax_server.models import Blackout, Booking, Building, Room, User
 from compax_server.services.booking_views import booking_view, holds_room
 from compax_server.services.campus import rooms_matching
-from compax_server.services.issues import open_issue_counts
 from compax_server.services.policy import BookingPolicy
 from compax_server.services.rating_order import by_rating, rating_cursor
 from sync import judge
@@ -57,6 +56,7 @@ _ROOM_COLUMNS: tuple[Any, ...] = (
     col(Building.code).label("building_code"),
     col(Room.rating_count),
     col(Room.rating_total),
+    col(Room.open_issues),
 )
 #: Rooms read per round trip while looking for open ones.
 _BATCH = 64
@@ -137,7 +137,7 @@ async def _accepted_rooms(
     return found
 
 
-def _free_room(room: Any, open_issues: dict[int, int]) -> FreeRoom:
+def _free_room(room: Any) -> FreeRoom:
     return FreeRoom(
         id=room.id,
         room=f"{room.building_code}/{room.code}",
@@ -148,7 +148,7 @@ def _free_room(room: Any, open_issues: dict[int, int]) -> FreeRoom:
         capacity=room.capacity,
         rating_average=rating_average(room.rating_count, room.rating_total),
         rating_count=room.rating_count,
-        open_issues=open_issues.get(room.id, 0),
+        open_issues=room.open_issues,
     )
 
 
@@ -219,15 +219,9 @@ async def free_rooms(
     rows = [row for _, row in accepted[: query.limit]]
     more = len(accepted) > query.limit
     return Page(
-        items=await _free_room_items(session, rows),
+        items=[_free_room(row) for row in rows],
         next_cursor=_encode_room_cursor(rows[-1]) if more else None,
     )
-
-
-async def _free_room_items(session: AsyncSession, rows: Sequence[Any]) -> list[FreeRoom]:
-    """A page of free rooms as answered, with their unresolved reports counted in one query."""
-    issues = await open_issue_counts(session, [row.id for row in rows])
-    return [_free_room(row, issues) for row in rows]
 
 
 #: The free-room order's capacity key when sorting by rating: a room of unknown capacity last.
@@ -256,7 +250,7 @@ async def _free_rooms_by_rating(
         last = rows[-1]
         ties = [_UNKNOWN_CAPACITY if last.capacity is None else last.capacity, last.id]
         cursor = rating_cursor(rating_rank(last.rating_count, last.rating_total), ties)
-    return Page(items=await _free_room_items(session, rows), next_cursor=cursor)
+    return Page(items=[_free_room(row) for row in rows], next_cursor=cursor)
 
 
 async def alternatives(

@@ -23,7 +23,6 @@ from compax_server.services.common import (
     refuse_nulls,
     utcnow,
 )
-from compax_server.services.issues import open_issue_counts
 from compax_server.services.rating_order import by_rating, rated_at_least_where, rating_cursor
 from compax_server.store import store_for
 from sync.errors import Duplicate, InUse, ValidationFailed
@@ -126,9 +125,7 @@ async def _features_of(session: AsyncSession, room_ids: Sequence[int]) -> dict[i
     return features
 
 
-def _room_public(
-    room: Room, building_code: str, features: list[str], open_issues: dict[int, int]
-) -> RoomPublic:
+def _room_public(room: Room, building_code: str, features: list[str]) -> RoomPublic:
     average = rating_average(room.rating_count, room.rating_total)
     return RoomPublic.model_validate(
         {
@@ -136,7 +133,6 @@ def _room_public(
             "building": building_code,
             "features": features,
             "rating_average": average,
-            "open_issues": open_issues.get(id_of(room), 0),
         }
     )
 
@@ -146,7 +142,7 @@ async def room_public(session: AsyncSession, room: Room) -> RoomPublic:
     assert building is not None
     assert room.id is not None
     features = (await _features_of(session, [room.id]))[room.id]
-    return _room_public(room, building.code, features, await open_issue_counts(session, [room.id]))
+    return _room_public(room, building.code, features)
 
 
 def rooms_matching(query: RoomQuery, *columns: Any) -> Any:
@@ -186,8 +182,8 @@ async def rooms_public(session: AsyncSession, room_ids: Sequence[int]) -> list[R
     statement = select(Room, col(Building.code)).join(Building).where(col(Room.id).in_(room_ids))
     rows = (await session.execute(statement)).all()
     ids = [id_of(room) for room, _ in rows]
-    features, issues = await _features_of(session, ids), await open_issue_counts(session, ids)
-    return [_room_public(room, code, features[id_of(room)], issues) for room, code in rows]
+    features = await _features_of(session, ids)
+    return [_room_public(room, code, features[id_of(room)]) for room, code in rows]
 
 
 async def list_rooms(session: AsyncSession, query: RoomQuery) -> Page[RoomPublic]:
@@ -205,8 +201,8 @@ async def list_rooms(session: AsyncSession, query: RoomQuery) -> Page[RoomPublic
             session, rooms_matching(query), col(Room.id), query.limit, query.cursor
         )
     ids = [id_of(room) for room, _ in rows]
-    features, issues = await _features_of(session, ids), await open_issue_counts(session, ids)
-    items = [_room_public(room, code, features[id_of(room)], issues) for room, code in rows]
+    features = await _features_of(session, ids)
+    items = [_room_public(room, code, features[id_of(room)]) for room, code in rows]
     return Page(items=items, next_cursor=cursor)
 
 

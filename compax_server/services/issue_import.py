@@ -17,11 +17,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from compax_server.audit import record_import
-from compax_server.changelog import note_written
 from compax_server.db import Database
 from compax_server.models import Building, Room, RoomIssue, User
 from compax_server.services.common import utcnow
-from compax_server.services.issues import may_see_to
+from compax_server.services.issues import count_unresolved, may_see_to
 from sync.errors import FieldError, ValidationFailed, field_errors
 from sync.issue_schemas import IssueBulkResponse, IssueBulkRowResult, IssueImportRow
 from sync.schemas import IMPORT_NAMESPACE
@@ -140,7 +139,8 @@ async def _upsert(
             **values,
         )
         session.add(issue)
-        note_written(session, "rooms", [issue.room_id])
+        if issue.status in _UNRESOLVED:
+            await count_unresolved(session, issue.room_id, 1)
         return BulkStatus.CREATED, issue
     wanted = {
         **values,
@@ -150,10 +150,12 @@ async def _upsert(
         wanted["created_at"] = row.created_at
     if all(getattr(stored, name) == value for name, value in wanted.items()):
         return BulkStatus.UNCHANGED, stored
-    if (stored.status in _UNRESOLVED) != (wanted["status"] in _UNRESOLVED) or (
-        stored.room_id != wanted["room_id"]
-    ):
-        note_written(session, "rooms", [stored.room_id, wanted["room_id"]])
+    was, will = stored.status in _UNRESOLVED, wanted["status"] in _UNRESOLVED
+    if (was, stored.room_id) != (will, wanted["room_id"]):
+        if was:
+            await count_unresolved(session, stored.room_id, -1)
+        if will:
+            await count_unresolved(session, wanted["room_id"], 1)
     for name, value in wanted.items():
         setattr(stored, name, value)
     stored.version += 1

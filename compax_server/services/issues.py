@@ -1,9 +1,9 @@
 """Reports of problems with rooms: made by anyone signed in, seen to (assigned, started,
 resolved, reopened) by those who hold ``issues:manage`` in the room's building.
 
-A room's count of unresolved reports (``open_issues``) is part of its public row, so a report
-made, resolved or reopened re-publishes the room in the change log: replicas pull the new
-count and cached room answers are computed afresh.
+A room keeps its count of unresolved reports (``rooms.open_issues``, ``count_unresolved``), moved
+in the transaction that makes, resolves or reopens a report; the room is re-published in the
+change log, so replicas pull the new count and cached room answers are computed afresh.
 
 Who may see a report: its reporter, and whoever holds ``issues:manage`` in its building
 (facilities staff and admins everywhere, managers in their buildings). Every change is audited
@@ -17,7 +17,7 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, false, func, or_, select, tuple_
+from sqlalchemy import ColumnElement, false, or_, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
@@ -194,7 +194,7 @@ async def report_issue(
         if again is None:
             raise
         return again, False
-    note_written(session, "rooms", [room_id])
+    await count_unresolved(session, room_id, 1)
     public = await issue_public(session, issue.id)
     await issue_notices.tell_of_report(session, user, building_id, public)
     return public, True
@@ -379,7 +379,7 @@ async def update_issue(
             raise ValidationFailed.single("resolution", "a resolved report keeps its resolution")
         issue.resolution = change.resolution
     if (was_status in _UNRESOLVED) != (issue.status in _UNRESOLVED):
-        note_written(session, "rooms", [issue.room_id])
+        await count_unresolved(session, issue.room_id, 1 if issue.status in _UNRESOLVED else -1)
     if session.is_modified(issue):
         issue.version += 1
         issue.updated_at = utcnow()
@@ -417,14 +417,14 @@ async def room_issues(session: AsyncSession, room_id: int) -> list[RoomIssueBrie
     ]
 
 
-async def open_issue_counts(session: AsyncSession, room_ids: list[int]) -> dict[int, int]:
-    """How many unresolved reports each room has (rooms with none left out), in one statement
-    on the (room, status) index."""
-    if not room_ids:
-        return {}
-    rows = await session.execute(
-        select(col(RoomIssue.room_id), func.count())
-        .where(col(RoomIssue.room_id).in_(room_ids), col(RoomIssue.status).in_(_UNRESOLVED))
-        .group_by(col(RoomIssue.room_id))
+async def count_unresolved(session: AsyncSession, room_id: int, change: int) -> None:
+    """Move the room's count of unresolved reports (``rooms.open_issues``) by ``change``, in
+    the transaction that makes the report so, and only relative to itself, so that reports
+    made at once each count; the room goes to the replicas, its ``version`` left alone."""
+    await session.execute(
+        update(Room)
+        .where(col(Room.id) == room_id)
+        .values(open_issues=col(Room.open_issues) + change)
+        .execution_options(synchronize_session=False)
     )
-    return {room_id: count for room_id, count in rows.all()}  # noqa: C416
+    note_written(session, "rooms", [room_id])

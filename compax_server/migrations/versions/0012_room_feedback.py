@@ -28,6 +28,9 @@ def upgrade() -> None:
         batch_op.add_column(
             sa.Column("rating_total", sa.Integer(), nullable=False, server_default="0")
         )
+        batch_op.add_column(
+            sa.Column("open_issues", sa.Integer(), nullable=False, server_default="0")
+        )
     op.create_table(
         "room_ratings",
         sa.Column("id", sa.Integer(), primary_key=True),
@@ -100,6 +103,7 @@ def downgrade() -> None:
     op.drop_table("room_ratings")
     op.execute("UPDATE rooms SET capacity = 0 WHERE capacity IS NULL")
     with op.batch_alter_table("rooms") as batch_op:
+        batch_op.drop_column("open_issues")
         batch_op.drop_column("rating_total")
         batch_op.drop_column("rating_count")
         batch_op.alter_column("capacity", existing_type=sa.Integer(), nullable=False)
